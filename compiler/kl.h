@@ -1,0 +1,522 @@
+/*
+ * kl.h — the one internal header of libkiln.
+ *
+ * Sectioned by the file (or folder) that exports each part, in pipeline order:
+ *   util/      arena, diagnostics, dtypes, shapes
+ *   ir/        graph IR: values, nodes, attributes, the graph
+ *   onnx/      loading ModelProto / TensorProto (protobuf-c)
+ *   ops/       the op table: one entry per ONNX operator
+ *   kernel/    kernel IR: loop nests over buffers, builders, interpreter
+ *   passes/    graph passes (one file each, one entry point each)
+ *   plan/      memory plan of the workspace
+ *   targets/   target descriptors (data)
+ *   codegen/   back ends (LLVM) and the header writer
+ *   driver.c   the whole pipeline in order
+ *
+ * Every prefix says where a symbol lives: kl_ for everything compiler-side; the generated code
+ * only ever exports NAME_* symbols (NAME = the model's C prefix).
+ * Memory: everything compiler-side comes from a kl_arena freed at once. No global mutable state.
+ * Errors: functions that can fail return bool (or NULL) and record a message in a kl_diag.
+ */
+#ifndef KIL_KL_H
+#define KIL_KL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ======================================================================================
+ * util/arena.c — bump allocator; all compiler memory, freed at once
+ * ====================================================================================== */
+typedef struct kl_arena kl_arena;
+kl_arena *kl_arena_new(void);
+void kl_arena_free(kl_arena *a);
+void *kl_alloc(kl_arena *a, size_t bytes);        /* zeroed, 64-byte aligned; never NULL (aborts
+                                                     only if the OS is out of memory at compile time) */
+void *kl_alloc_array(kl_arena *a, size_t n, size_t size); /* zeroed; overflow-checked */
+char *kl_strdup(kl_arena *a, const char *s);
+char *kl_strndup(kl_arena *a, const char *s, size_t n);
+char *kl_sprintf(kl_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Growable array of pointers backed by an arena (old storage is simply abandoned). */
+typedef struct kl_ptrvec {
+    void **items;
+    int n, cap;
+} kl_ptrvec;
+void kl_ptrvec_push(kl_arena *a, kl_ptrvec *v, void *item);
+
+/* ======================================================================================
+ * util/diag.c — diagnostics travel up as values
+ *
+ * A message reads   FILE: node 'NAME' (OP, opset N): what went wrong
+ * or                FILE: what went wrong            (no node involved)
+ * Errors accumulate (so that e.g. all unsupported operators are listed at once); callers
+ * check kl_diag_failed() at phase boundaries.
+ * ====================================================================================== */
+struct kl_node;
+typedef struct kl_diag {
+    const char *file;   /* the model file being compiled (for every message) */
+    char *text;         /* all messages, one a line, malloc'd (freed by kl_diag_free) */
+    size_t len, cap;
+    int n_errors;
+} kl_diag;
+void kl_diag_init(kl_diag *d, const char *file);
+void kl_diag_free(kl_diag *d);
+bool kl_diag_failed(const kl_diag *d);
+/* Record an error; `node` may be NULL. Always returns false so callers can `return kl_error(...)`. */
+bool kl_error(kl_diag *d, const struct kl_node *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+bool kl_verror(kl_diag *d, const struct kl_node *node, const char *fmt, va_list ap);
+void kl_diag_print(const kl_diag *d, FILE *f);
+
+/* ======================================================================================
+ * util/dtype.c — element types (numbered as ONNX's TensorProto.DataType)
+ * ====================================================================================== */
+typedef enum kl_dtype {
+    KL_UNDEFINED = 0,
+    KL_F32 = 1, KL_U8 = 2, KL_I8 = 3, KL_U16 = 4, KL_I16 = 5, KL_I32 = 6, KL_I64 = 7,
+    KL_STRING = 8, KL_BOOL = 9, KL_F16 = 10, KL_F64 = 11, KL_U32 = 12, KL_U64 = 13,
+    KL_C64 = 14, KL_C128 = 15, KL_BF16 = 16,
+} kl_dtype;
+size_t kl_dtype_size(kl_dtype t);          /* 0 for types kiln cannot hold */
+const char *kl_dtype_name(kl_dtype t);     /* "float32", "int64", ... (ORT's spelling minus tensor()) */
+const char *kl_dtype_ctype(kl_dtype t);    /* "float", "int64_t", "bool", ... */
+bool kl_dtype_is_float(kl_dtype t);
+bool kl_dtype_is_signed_int(kl_dtype t);
+bool kl_dtype_is_unsigned_int(kl_dtype t); /* includes BOOL? no: bool is its own class */
+bool kl_dtype_supported(kl_dtype t);       /* what kernels can compute on today */
+
+/* ======================================================================================
+ * util/shape.c — static shapes
+ * ====================================================================================== */
+#define KL_MAX_RANK 8
+typedef struct kl_shape {
+    int rank;
+    int64_t dim[KL_MAX_RANK];
+} kl_shape;
+int64_t kl_shape_numel(const kl_shape *s);
+bool kl_shape_equal(const kl_shape *a, const kl_shape *b);
+/* Multidirectional (numpy) broadcast; false (no diag) if incompatible. */
+bool kl_shape_broadcast(const kl_shape *a, const kl_shape *b, kl_shape *out);
+void kl_shape_strides(const kl_shape *s, int64_t strides[KL_MAX_RANK]); /* row-major, elements */
+char *kl_shape_str(kl_arena *a, const kl_shape *s);                   /* "[1,3,224,224]" */
+/* Normalize a possibly negative axis against rank; false if out of [-rank, rank). */
+bool kl_axis_normalize(int64_t axis, int rank, int *out);
+
+/* ======================================================================================
+ * ir/graph.c — the graph IR
+ *
+ * Values are SSA: one producer (a node) or none (graph input, initializer/constant).
+ * After the shape-inference pass, every live value has dtype and a static shape. A value whose
+ * `data` is non-NULL is a compile-time constant (initializer, Constant node, or folded).
+ * ====================================================================================== */
+typedef struct kl_node kl_node;
+typedef struct kl_graph kl_graph;
+
+typedef struct kl_value {
+    const char *name;
+    kl_dtype dtype;
+    kl_shape shape;
+    bool has_shape;                            /* shape known (always true after inference) */
+    const char *dim_param[KL_MAX_RANK];        /* symbolic dims of graph inputs/outputs, or NULL */
+    void *data;                                /* constant contents (row-major, host layout) */
+    kl_node *producer;                         /* NULL for graph inputs and constants */
+    int n_uses;                                /* number of node inputs referring to it */
+    int input_index;                           /* index among graph inputs, or -1 */
+    int output_index;                          /* index among graph outputs (first), or -1 */
+    int id;
+} kl_value;
+
+typedef enum kl_attr_type {
+    KL_ATTR_UNDEFINED = 0, KL_ATTR_FLOAT = 1, KL_ATTR_INT = 2, KL_ATTR_STRING = 3,
+    KL_ATTR_TENSOR = 4, KL_ATTR_GRAPH = 5, KL_ATTR_FLOATS = 6, KL_ATTR_INTS = 7,
+    KL_ATTR_STRINGS = 8, /* numbered as ONNX's AttributeProto.AttributeType */
+} kl_attr_type;
+
+typedef struct kl_attr {
+    const char *name;
+    kl_attr_type type;
+    int64_t i;
+    double f;
+    const char *s;        /* STRING (NUL-terminated copy) */
+    int n;                /* element count for FLOATS / INTS / STRINGS */
+    int64_t *ints;
+    double *floats;
+    const char **strings;
+    kl_value *t;          /* TENSOR: a constant value (not in the graph's value list) */
+    kl_graph *g;          /* GRAPH: subgraph (loaded but not yet compiled; issue 3) */
+} kl_attr;
+
+struct kl_op;
+struct kl_node {
+    const char *name;     /* never NULL: the model's name, or "<op_type>_<index>" when empty */
+    const char *op_type;
+    const char *domain;   /* "" for ai.onnx */
+    int opset;            /* the model's opset version for this node's domain */
+    int n_inputs;
+    kl_value **inputs;    /* NULL entries for omitted optional inputs */
+    int n_outputs;
+    kl_value **outputs;   /* NULL entries for omitted optional outputs */
+    int n_attrs;
+    kl_attr *attrs;
+    const struct kl_op *op; /* resolved by the op table; NULL until then */
+    bool dead;            /* removed by a pass (folded or unused) */
+    int id;
+};
+
+typedef struct kl_opset_import {
+    const char *domain;
+    int64_t version;
+} kl_opset_import;
+
+typedef struct kl_meta_prop {
+    const char *key, *value;
+} kl_meta_prop;
+
+typedef struct kl_model_meta {
+    const char *producer_name, *producer_version, *domain, *doc_string, *graph_name,
+        *graph_doc_string;
+    int64_t model_version, ir_version;
+    int n_opsets;
+    kl_opset_import *opsets;
+    int n_props;
+    kl_meta_prop *props;
+} kl_model_meta;
+
+struct kl_graph {
+    kl_arena *arena;
+    const char *file;       /* path of the model (diagnostics) */
+    kl_ptrvec nodes;        /* kl_node*, topologically sorted by the loader */
+    kl_ptrvec values;       /* kl_value*, every value of the graph */
+    kl_ptrvec inputs;       /* kl_value*, real inputs (initializers excluded) */
+    kl_ptrvec outputs;      /* kl_value*, graph outputs in order */
+    kl_model_meta meta;
+};
+
+kl_graph *kl_graph_new(kl_arena *a, const char *file);
+kl_value *kl_value_new(kl_graph *g, const char *name);      /* added to g->values */
+kl_node *kl_node_new(kl_graph *g, const char *op_type, const char *domain, int opset);
+/* Attribute lookups; `def` is returned when absent. */
+const kl_attr *kl_attr_find(const kl_node *n, const char *name);
+int64_t kl_attr_int(const kl_node *n, const char *name, int64_t def);
+double kl_attr_float(const kl_node *n, const char *name, double def);
+const char *kl_attr_string(const kl_node *n, const char *name, const char *def);
+/* INTS attribute: returns its count and sets *out, or -1 when absent. */
+int kl_attr_ints(const kl_node *n, const char *name, const int64_t **out);
+/* Input i if present (non-NULL and i < n_inputs), else NULL. */
+kl_value *kl_node_input(const kl_node *n, int i);
+kl_value *kl_node_output(const kl_node *n, int i);
+/* Read element i of a constant integer tensor (any int dtype) as int64. */
+int64_t kl_value_const_int(const kl_value *v, int64_t i);
+double kl_value_const_float(const kl_value *v, int64_t i);
+size_t kl_value_bytes(const kl_value *v);
+
+/* ir/dump.c — human-readable listing (for --dump-ir and tests) */
+void kl_graph_dump(const kl_graph *g, FILE *f);
+
+/* ======================================================================================
+ * onnx/load.c, onnx/tensor.c — the front end (protobuf-c)
+ * ====================================================================================== */
+/* Load an ONNX model file into a graph (values typed where the model says; shapes of graph
+ * inputs bound with `bindings`). Resolves external data inside the model's folder only, checks
+ * for cycles and sorts nodes topologically. NULL on error (diagnostic recorded). */
+typedef struct kl_shape_binding {
+    const char *input;     /* graph input name */
+    kl_shape shape;        /* full shape */
+} kl_shape_binding;
+kl_graph *kl_onnx_load(kl_arena *a, const char *path, const kl_shape_binding *bindings,
+                       int n_bindings, kl_diag *d);
+/* Decode a serialized TensorProto (e.g. input_0.pb of a test data set) into a constant value.
+ */
+kl_value *kl_onnx_load_tensor_file(kl_arena *a, const char *path, kl_diag *d);
+
+/* ======================================================================================
+ * kernel/ — kernel IR: the one representation every back end consumes
+ *
+ * A kernel is a loop nest over buffers:
+ *     for iv[0] < extent[0], ..., iv[n_par-1] < extent[n_par-1]:        (parallel loops)
+ *         acc = init                                                    (if reduce != NONE)
+ *         for iv[n_par] < extent[n_par], ..., iv[n_loops-1]:             (reduction loops)
+ *             acc = acc (+|*|max|min) value
+ *         out[out_idx...] = result     (result reads acc; with reduce == NONE, result = value)
+ * Index expressions are integer (int64) expressions over loop variables; loads may appear inside
+ * index expressions (Gather). Everything is generic over element type: each expression carries
+ * its dtype and back ends pick instructions from it.
+ * ====================================================================================== */
+#define KL_MAX_LOOPS 16
+
+typedef enum kl_buffer_kind {
+    KL_BUF_INPUT,      /* graph input: a predict() argument */
+    KL_BUF_OUTPUT,     /* graph output: a predict() argument */
+    KL_BUF_CONST,      /* weights: constant data in the object */
+    KL_BUF_WORKSPACE,  /* intermediate: an offset in the caller's workspace */
+} kl_buffer_kind;
+
+typedef struct kl_buffer {
+    const char *name;
+    kl_buffer_kind kind;
+    kl_dtype dtype;
+    kl_shape shape;
+    int index;          /* INPUT / OUTPUT: argument position */
+    const void *data;   /* CONST: contents */
+    int64_t offset;     /* WORKSPACE: byte offset, set by the planner */
+    int first_kernel;   /* liveness, set by the planner (kernel indices) */
+    int last_kernel;
+    void *host;         /* interpreter only: memory that backs the buffer */
+    int id;
+} kl_buffer;
+int64_t kl_buffer_bytes(const kl_buffer *b);
+
+typedef enum kl_expr_kind {
+    KL_E_CONST,   /* constant scalar: f (floats) or i (integers, bool) */
+    KL_E_IV,      /* loop variable number `iv` (int64) */
+    KL_E_LOAD,    /* buf[idx[0], ..., idx[rank-1]] (indices int64) */
+    KL_E_ACC,     /* the accumulator (only in `result`) */
+    KL_E_UNARY,
+    KL_E_BINARY,
+    KL_E_SELECT,  /* a ? b : c  (a is bool) */
+    KL_E_CAST,    /* convert a to dtype (ONNX Cast semantics: float->int truncates) */
+} kl_expr_kind;
+
+typedef enum kl_unop {
+    KL_NEG, KL_ABS, KL_SQRT, KL_EXP, KL_LOG, KL_TANH, KL_ERF, KL_FLOOR, KL_CEIL,
+    KL_ROUND,   /* half to even */
+    KL_NOT,     /* bool */
+    KL_SIGMOID, KL_RECIP, KL_SIN, KL_COS,
+    KL_UNOP_COUNT
+} kl_unop;
+
+typedef enum kl_binop {
+    KL_ADD, KL_SUB, KL_MUL, KL_DIV,   /* integer DIV truncates toward zero */
+    KL_MIN, KL_MAX,                   /* float: NaN-propagating like ONNX Runtime */
+    KL_POW,
+    KL_MOD,                           /* integer remainder with the sign of the divisor (ONNX Mod fmod=0) */
+    KL_FMOD,                          /* C fmod semantics (sign of dividend) */
+    KL_EQ, KL_NE, KL_LT, KL_LE, KL_GT, KL_GE,   /* result dtype BOOL */
+    KL_AND, KL_OR, KL_XOR,            /* bool or integer bitwise */
+    KL_BINOP_COUNT
+} kl_binop;
+
+typedef struct kl_expr kl_expr;
+struct kl_expr {
+    kl_expr_kind kind;
+    kl_dtype dtype;     /* type of the result */
+    int op;             /* kl_unop / kl_binop */
+    double f;           /* CONST (float types) */
+    int64_t i;          /* CONST (integer / bool types); IV: loop number */
+    kl_buffer *buf;     /* LOAD */
+    kl_expr **idx;      /* LOAD: buf->shape.rank index expressions */
+    kl_expr *a, *b, *c; /* operands */
+};
+
+typedef enum kl_reduce {
+    KL_RED_NONE, KL_RED_SUM, KL_RED_PROD, KL_RED_MAX, KL_RED_MIN,
+} kl_reduce;
+
+typedef struct kl_kernel {
+    const char *name;        /* unique C identifier, e.g. "k12_conv1" */
+    const kl_node *node;     /* the node it came from (diagnostics, dumps) */
+    int n_loops, n_par;      /* loops [0, n_par) parallel, [n_par, n_loops) reduction */
+    int64_t extent[KL_MAX_LOOPS];
+    kl_reduce reduce;
+    kl_dtype acc_dtype;
+    kl_expr *init;           /* accumulator start (over parallel ivs); NULL = identity of reduce */
+    kl_expr *value;          /* per innermost iteration */
+    kl_expr *result;         /* stored value; may use KL_E_ACC; NULL = acc (or value if NONE) */
+    kl_buffer *out;
+    kl_expr **out_idx;       /* out->shape.rank index expressions over parallel ivs */
+} kl_kernel;
+
+/* A lowered model: kernels in execution order over buffers. */
+typedef struct kl_program {
+    kl_arena *arena;
+    kl_ptrvec kernels;       /* kl_kernel* */
+    kl_ptrvec buffers;       /* kl_buffer* (all kinds) */
+    kl_ptrvec inputs;        /* kl_buffer* in graph-input order */
+    kl_ptrvec outputs;       /* kl_buffer* in graph-output order */
+    int64_t workspace_size;  /* set by the planner */
+    int64_t intermediates_total; /* sum of all workspace buffers (no reuse), set by the planner */
+} kl_program;
+
+/* kernel/expr.c — builders (all allocate from the arena) */
+kl_expr *kl_e_const_f(kl_arena *a, kl_dtype t, double v);
+kl_expr *kl_e_const_i(kl_arena *a, kl_dtype t, int64_t v);
+kl_expr *kl_e_idx(kl_arena *a, int64_t v);               /* int64 constant, for indices */
+kl_expr *kl_e_iv(kl_arena *a, int loop);
+kl_expr *kl_e_load(kl_arena *a, kl_buffer *b, kl_expr **idx); /* copies idx[0..rank) */
+kl_expr *kl_e_acc(kl_arena *a, kl_dtype t);
+kl_expr *kl_e_unary(kl_arena *a, kl_unop op, kl_expr *x);
+kl_expr *kl_e_binary(kl_arena *a, kl_binop op, kl_expr *x, kl_expr *y); /* same dtype operands */
+kl_expr *kl_e_select(kl_arena *a, kl_expr *cond, kl_expr *x, kl_expr *y);
+kl_expr *kl_e_cast(kl_arena *a, kl_dtype t, kl_expr *x);  /* returns x when already of type t */
+/* Index arithmetic with constant folding of trivial cases (x*1, x+0, ...). */
+kl_expr *kl_e_add(kl_arena *a, kl_expr *x, kl_expr *y);
+kl_expr *kl_e_mul(kl_arena *a, kl_expr *x, kl_expr *y);
+kl_expr *kl_e_addc(kl_arena *a, kl_expr *x, int64_t c);
+kl_expr *kl_e_mulc(kl_arena *a, kl_expr *x, int64_t c);
+/* 0 <= x < n as a bool expression */
+kl_expr *kl_e_in_range(kl_arena *a, kl_expr *x, int64_t n);
+kl_expr *kl_e_and(kl_arena *a, kl_expr *x, kl_expr *y); /* bool and; NULL operand = true */
+
+/* kernel/program.c — building a program during lowering */
+kl_program *kl_program_new(kl_arena *a);
+kl_buffer *kl_program_buffer(kl_program *p, const char *name, kl_buffer_kind kind, kl_dtype t,
+                             const kl_shape *s);
+kl_kernel *kl_kernel_new(kl_program *p, const kl_node *node, const char *tag);
+void kl_program_add_kernel(kl_program *p, kl_kernel *k);
+void kl_kernel_dump(const kl_kernel *k, FILE *f);
+void kl_program_dump(const kl_program *p, FILE *f);
+
+/* kernel/interp.c — the reference interpreter (constant folding, `kiln check --interp`).
+ * Every buffer a kernel touches must have `host` set. */
+bool kl_interp_kernel(const kl_kernel *k, kl_diag *d);
+bool kl_interp_program(const kl_program *p, kl_diag *d);
+
+/* ======================================================================================
+ * ops/ — the op table
+ *
+ * One entry per operator: domain, name, supported opset range, attribute schema, shape
+ * inference and lowering. Lowering builds kernels through kl_lower (ops/lower.c).
+ * ====================================================================================== */
+typedef struct kl_lower kl_lower;
+
+typedef struct kl_op {
+    const char *domain;      /* "" = ai.onnx */
+    const char *name;
+    int since, until;        /* supported opset versions of the domain, inclusive */
+    const char *const *attrs;/* NULL-terminated list of accepted attribute names */
+    /* Set dtype and shape of every present output from the inputs (and attributes). May also
+     * set outputs' `data` directly when the value is known without computing (Shape). */
+    bool (*infer)(kl_node *n, kl_diag *d);
+    /* Emit kernels computing the outputs from the inputs. */
+    bool (*lower)(kl_lower *L, kl_node *n, kl_diag *d);
+} kl_op;
+
+/* ops/table.c */
+const kl_op *kl_op_find(const char *domain, const char *name, int opset);
+/* true if some opset of the op exists in the table (to tell "unsupported opset" from
+ * "unknown operator"). */
+bool kl_op_known(const char *domain, const char *name);
+
+/* ops/lower.c — the lowering context */
+struct kl_lower {
+    kl_arena *arena;
+    kl_program *prog;
+    kl_buffer **buf_of_value;  /* indexed by kl_value.id */
+    int n_values;
+};
+/* The buffer holding a value (created on first request: CONST for constants, INPUT/OUTPUT for
+ * graph inputs/outputs, WORKSPACE otherwise). */
+kl_buffer *kl_lower_buffer(kl_lower *L, kl_value *v);
+/* A scratch buffer in the workspace (e.g. Softmax's running max). */
+kl_buffer *kl_lower_temp(kl_lower *L, const char *name, kl_dtype t, const kl_shape *s);
+/* Load of `b` broadcast to a result of rank `out_rank` indexed by loop variables 0..out_rank-1
+ * (numpy broadcasting: b's dims align right; size-1 dims read index 0). */
+kl_expr *kl_lower_load_broadcast(kl_lower *L, kl_buffer *b, int out_rank);
+/* Store index list for a full-rank output indexed by loops 0..rank-1. */
+kl_expr **kl_lower_ivs(kl_lower *L, int rank);
+/* Elementwise helper: one kernel over the output shape, each present input loaded with
+ * broadcasting, combined by `fn`. */
+typedef kl_expr *(*kl_elementwise_fn)(kl_lower *L, const kl_node *n, kl_expr **in, int n_in);
+bool kl_lower_elementwise(kl_lower *L, kl_node *n, kl_elementwise_fn fn);
+/* Copy a whole buffer into another of the same element count (Reshape & co.). */
+bool kl_lower_copy(kl_lower *L, const kl_node *n, kl_buffer *src, kl_buffer *dst);
+/* Lower a whole graph (after passes) to a program. */
+kl_program *kl_lower_graph(kl_arena *a, kl_graph *g, kl_diag *d);
+
+/* ops/infer_util.c — shared shape-inference helpers */
+bool kl_infer_same_as_input(kl_node *n, kl_diag *d);       /* out0 = in0 type & shape */
+bool kl_infer_broadcast(kl_node *n, kl_diag *d);           /* multidirectional over all inputs */
+bool kl_infer_set(kl_node *n, int out, kl_dtype t, const kl_shape *s);
+/* Require input i present with a known shape (error otherwise). */
+bool kl_infer_need_input(kl_node *n, int i, kl_diag *d);
+/* Require input i to be a compile-time constant (error naming the input otherwise). */
+bool kl_infer_need_const(kl_node *n, int i, kl_diag *d);
+
+/* ======================================================================================
+ * passes/ — graph passes: bool pass_NAME(kl_graph *, kl_diag *)
+ * ====================================================================================== */
+typedef struct kl_pass {
+    const char *name;
+    bool (*run)(kl_graph *g, kl_diag *d);
+} kl_pass;
+extern const kl_pass kl_passes[];     /* the pass list, in order, NULL-terminated by name */
+bool pass_resolve_ops(kl_graph *g, kl_diag *d);   /* bind op table entries, list unsupported */
+bool pass_infer_shapes(kl_graph *g, kl_diag *d);  /* infer + fold constants, node by node */
+bool pass_dead_nodes(kl_graph *g, kl_diag *d);    /* drop folded and unused nodes */
+/* Evaluate one node whose inputs are all constant through its lowering and the interpreter,
+ * storing the results in the outputs' `data`. (passes/fold.c) */
+bool kl_fold_node(kl_graph *g, kl_node *n, kl_diag *d);
+
+/* ======================================================================================
+ * plan/plan.c — the memory plan
+ * ====================================================================================== */
+/* Liveness over kernel order, then greedy-by-size offsets (64-byte aligned) in one workspace. */
+bool kl_plan_memory(kl_program *p, kl_diag *d);
+
+/* ======================================================================================
+ * targets/ — target descriptors (data only)
+ * ====================================================================================== */
+typedef struct kl_target {
+    const char *name;          /* "x86-64" */
+    const char *triple;        /* LLVM triple */
+    const char *cpu;           /* LLVM CPU name */
+    const char *features;      /* LLVM feature string */
+    int vector_bits;           /* SIMD width for vectorization */
+    int vector_registers;
+    int l1_bytes, l2_bytes;
+    const char *float_abi;     /* "hard", "soft", "" (default) */
+    bool hosted;               /* has an OS, threads, libc */
+    const char *runtime_bitcode; /* name of the embedded runtime-min bitcode for this target */
+} kl_target;
+const kl_target *kl_target_find(const char *name);
+const kl_target *kl_target_default(void);
+extern const kl_target *const kl_targets[]; /* NULL-terminated */
+
+/* ======================================================================================
+ * codegen/ — back ends
+ * ====================================================================================== */
+typedef enum kl_emit_kind { KL_EMIT_OBJ, KL_EMIT_SO, KL_EMIT_ASM, KL_EMIT_LLVM_IR } kl_emit_kind;
+
+typedef struct kl_codegen_opts {
+    const kl_target *target;
+    const char *name;          /* C prefix of every exported symbol */
+    int opt_level;             /* 0..3 */
+    kl_emit_kind emit;
+} kl_codegen_opts;
+
+/* codegen/llvm/ — write the program (and the model table) as an object / asm / IR file. For
+ * KL_EMIT_SO an object is written to a temporary file and linked (codegen/link.c). */
+bool kl_codegen_llvm(const kl_program *p, const kl_graph *g, const kl_codegen_opts *o,
+                     const char *out_path, kl_diag *d);
+/* codegen/header.c — write NAME.h */
+bool kl_write_header(const kl_program *p, const kl_graph *g, const kl_codegen_opts *o,
+                     const char *path, kl_diag *d);
+/* codegen/link.c — link an object into a shared library (ld.lld) */
+bool kl_link_shared(const char *obj, const char *so, kl_diag *d);
+
+/* ======================================================================================
+ * driver.c — the pipeline, written out in order
+ * ====================================================================================== */
+typedef struct kl_compile_opts {
+    const char *model_path;
+    const char *out_path;
+    const char *header_path;   /* NULL: NAME.h beside out_path */
+    kl_codegen_opts cg;
+    const kl_shape_binding *bindings;
+    int n_bindings;
+    const char *dump_ir_after; /* pass name, "lower" or NULL */
+    FILE *dump_to;
+} kl_compile_opts;
+typedef struct kl_compile_stats {
+    int64_t workspace_size, intermediates_total;
+    int n_kernels;
+} kl_compile_stats;
+/* Compile a model file to out_path + header. On failure no output file is left behind. */
+bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d);
+/* A valid C identifier from a file name ("models/ResNet-18.onnx" -> "resnet_18"). */
+char *kl_c_name_from_path(kl_arena *a, const char *path);
+
+#endif

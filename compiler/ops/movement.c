@@ -1,0 +1,4 @@
+/* movement.c — placeholder: filled by the operator family's author. */
+#include "ops.h"
+
+const kl_op kl_ops_movement[] = {{0}};

@@ -1,0 +1,27 @@
+/*
+ * ops.h — what the operator files of ops/ share with the op table.
+ *
+ * Each file owns a family of operators and exports one array of entries, terminated by an
+ * entry whose name is NULL. table.c concatenates the families; an operator appears once.
+ * An entry covers an opset range; an operator whose semantics changed between opsets either
+ * handles both in one entry (reading n->opset) or has one entry per range.
+ */
+#ifndef KIL_OPS_H
+#define KIL_OPS_H
+#include "kl.h"
+
+extern const kl_op kl_ops_elementwise[]; /* elementwise.c: Add Sub Mul Div Pow Neg Abs Sqrt Exp
+                                             Log Erf Sum Max Min Cast */
+extern const kl_op kl_ops_activation[];  /* activation.c: Relu LeakyRelu Sigmoid Tanh Clip
+                                             HardSigmoid HardSwish */
+extern const kl_op kl_ops_matmul[];      /* matmul.c: MatMul Gemm */
+extern const kl_op kl_ops_conv[];        /* conv.c: Conv */
+extern const kl_op kl_ops_pool[];        /* pool.c: MaxPool AveragePool GlobalAveragePool
+                                             GlobalMaxPool */
+extern const kl_op kl_ops_norm[];        /* norm.c: BatchNormalization Softmax LogSoftmax */
+extern const kl_op kl_ops_reduce[];      /* reduce.c: ReduceMean ReduceSum ReduceMax */
+extern const kl_op kl_ops_reshape[];     /* reshape.c: Reshape Flatten Squeeze Unsqueeze Identity
+                                             Dropout Shape Constant ConstantOfShape Expand */
+extern const kl_op kl_ops_movement[];    /* movement.c: Transpose Concat Split Slice Gather */
+
+#endif

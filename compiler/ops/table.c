@@ -1,0 +1,37 @@
+/*
+ * table.c — the op table: every operator kiln supports, looked up by (domain, name, opset).
+ *
+ * The families live in their own files (see ops.h); this file only joins them, so adding an
+ * operator never touches more than its family's file.
+ */
+#include <string.h>
+
+#include "ops.h"
+
+static const kl_op *const families[] = {
+    kl_ops_elementwise, kl_ops_activation, kl_ops_matmul, kl_ops_conv, kl_ops_pool,
+    kl_ops_norm,        kl_ops_reduce,     kl_ops_reshape, kl_ops_movement, NULL,
+};
+
+static bool same_domain(const char *a, const char *b) {
+    /* "ai.onnx" and "" name the same default domain */
+    if (!a || !strcmp(a, "ai.onnx")) a = "";
+    if (!b || !strcmp(b, "ai.onnx")) b = "";
+    return !strcmp(a, b);
+}
+
+const kl_op *kl_op_find(const char *domain, const char *name, int opset) {
+    for (int f = 0; families[f]; f++)
+        for (const kl_op *op = families[f]; op->name; op++)
+            if (same_domain(op->domain, domain) && !strcmp(op->name, name) &&
+                opset >= op->since && opset <= op->until)
+                return op;
+    return NULL;
+}
+
+bool kl_op_known(const char *domain, const char *name) {
+    for (int f = 0; families[f]; f++)
+        for (const kl_op *op = families[f]; op->name; op++)
+            if (same_domain(op->domain, domain) && !strcmp(op->name, name)) return true;
+    return false;
+}
