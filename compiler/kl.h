@@ -519,4 +519,22 @@ bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d);
 /* A valid C identifier from a file name ("models/ResNet-18.onnx" -> "resnet_18"). */
 char *kl_c_name_from_path(kl_arena *a, const char *path);
 
+/* ======================================================================================
+ * check.c — `kiln check`: compile through the real path (object linked into a shared library),
+ * run on stored test data, compare with expected outputs
+ * ====================================================================================== */
+typedef struct kl_check_opts {
+    const char *model_path;
+    const char *const *data_dirs;  /* test_data_set_* folders; none: all beside the model */
+    int n_data_dirs;
+    const kl_shape_binding *bindings; /* none: symbolic inputs are bound from the first data set */
+    int n_bindings;
+    double rtol, atol;             /* |got - want| <= atol + rtol * |want| */
+    const kl_target *target;
+    int opt_level;
+    FILE *out;                     /* report */
+} kl_check_opts;
+/* 0: every output of every data set within tolerance; 1: a mismatch or an error (diag). */
+int kl_check(const kl_check_opts *o, kl_diag *d);
+
 #endif
