@@ -265,9 +265,15 @@ typedef struct kl_buffer {
     int first_kernel;   /* liveness, set by the planner (kernel indices) */
     int last_kernel;
     void *host;         /* interpreter only: memory that backs the buffer */
+    struct kl_buffer *view_of; /* non-NULL: no storage of its own; the same bytes as that
+                                  buffer (itself not a view), read/written with this shape.
+                                  Back ends take the pointer of view_of; the planner gives
+                                  view_of the union of both lifetimes. */
     int id;
 } kl_buffer;
 int64_t kl_buffer_bytes(const kl_buffer *b);
+/* The buffer that owns the storage (b itself unless b is a view). */
+static inline kl_buffer *kl_buffer_root(kl_buffer *b) { return b->view_of ? b->view_of : b; }
 
 typedef enum kl_expr_kind {
     KL_E_CONST,   /* constant scalar: f (floats) or i (integers, bool) */
@@ -364,6 +370,8 @@ kl_expr *kl_e_and(kl_arena *a, kl_expr *x, kl_expr *y); /* bool and; NULL operan
 kl_program *kl_program_new(kl_arena *a);
 kl_buffer *kl_program_buffer(kl_program *p, const char *name, kl_buffer_kind kind, kl_dtype t,
                              const kl_shape *s);
+/* A view of `base` (or of base's root) with another shape of the same byte size. */
+kl_buffer *kl_program_view(kl_program *p, kl_buffer *base, const kl_shape *s);
 kl_kernel *kl_kernel_new(kl_program *p, const kl_node *node, const char *tag);
 void kl_program_add_kernel(kl_program *p, kl_kernel *k);
 void kl_kernel_dump(const kl_kernel *k, FILE *f);

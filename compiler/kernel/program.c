@@ -1,2 +1,63 @@
-/* placeholder */
+/*
+ * program.c — a lowered model: buffers and kernels in execution order.
+ */
+#include <string.h>
+
 #include "kl.h"
+
+kl_program *kl_program_new(kl_arena *a) {
+    kl_program *p = kl_alloc(a, sizeof *p);
+    p->arena = a;
+    return p;
+}
+
+int64_t kl_buffer_bytes(const kl_buffer *b) {
+    return kl_shape_numel(&b->shape) * (int64_t)kl_dtype_size(b->dtype);
+}
+
+kl_buffer *kl_program_buffer(kl_program *p, const char *name, kl_buffer_kind kind, kl_dtype t,
+                             const kl_shape *s) {
+    kl_buffer *b = kl_alloc(p->arena, sizeof *b);
+    b->name = kl_strdup(p->arena, name);
+    b->kind = kind;
+    b->dtype = t;
+    b->shape = *s;
+    b->first_kernel = -1;
+    b->last_kernel = -1;
+    b->id = p->buffers.n;
+    kl_ptrvec_push(p->arena, &p->buffers, b);
+    return b;
+}
+
+/* Kernel names become symbol names in the object: keep them C identifiers. */
+static char *c_ident(kl_arena *a, const char *s) {
+    char *r = kl_strdup(a, s);
+    for (char *c = r; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
+            *c = '_';
+    return r;
+}
+
+kl_kernel *kl_kernel_new(kl_program *p, const kl_node *node, const char *tag) {
+    kl_kernel *k = kl_alloc(p->arena, sizeof *k);
+    k->node = node;
+    k->name = c_ident(p->arena, kl_sprintf(p->arena, "k%d_%s", p->kernels.n,
+                                           tag ? tag : node ? node->op_type : "kernel"));
+    return k;
+}
+
+void kl_program_add_kernel(kl_program *p, kl_kernel *k) {
+    /* the index in the name is assigned at creation; keep it meaningful if kernels were made
+     * out of order */
+    kl_ptrvec_push(p->arena, &p->kernels, k);
+}
+
+kl_buffer *kl_program_view(kl_program *p, kl_buffer *base, const kl_shape *s) {
+    kl_buffer *root = kl_buffer_root(base);
+    kl_buffer *v = kl_program_buffer(p, kl_sprintf(p->arena, "%s_view", root->name), root->kind,
+                                     root->dtype, s);
+    v->index = root->index;
+    v->data = root->data;
+    v->view_of = root;
+    return v;
+}
