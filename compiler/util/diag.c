@@ -1,2 +1,66 @@
-/* placeholder */
+/*
+ * diag.c — diagnostics as values.
+ *
+ * Errors accumulate in one text buffer so a phase can report everything wrong at once (all
+ * unsupported operators, all unbound inputs) before the driver stops at the phase boundary.
+ */
+#include <stdlib.h>
+#include <string.h>
+
 #include "kl.h"
+
+void kl_diag_init(kl_diag *d, const char *file) {
+    memset(d, 0, sizeof *d);
+    d->file = file;
+}
+
+void kl_diag_free(kl_diag *d) {
+    free(d->text);
+    d->text = NULL;
+    d->len = d->cap = 0;
+}
+
+bool kl_diag_failed(const kl_diag *d) { return d->n_errors > 0; }
+
+static void append(kl_diag *d, const char *s, size_t n) {
+    if (d->len + n + 1 > d->cap) {
+        size_t cap = d->cap ? d->cap : 256;
+        while (cap < d->len + n + 1) cap *= 2;
+        char *t = realloc(d->text, cap);
+        if (!t) return; /* keep what we have: the error count still says it failed */
+        d->text = t;
+        d->cap = cap;
+    }
+    memcpy(d->text + d->len, s, n);
+    d->len += n;
+    d->text[d->len] = 0;
+}
+
+bool kl_verror(kl_diag *d, const kl_node *node, const char *fmt, va_list ap) {
+    char head[1024], body[4096];
+    if (node)
+        snprintf(head, sizeof head, "%s: node '%s' (%s%s%s, opset %d): ", d->file ? d->file : "kiln",
+                 node->name ? node->name : "?", node->domain && *node->domain ? node->domain : "",
+                 node->domain && *node->domain ? "." : "", node->op_type ? node->op_type : "?",
+                 node->opset);
+    else
+        snprintf(head, sizeof head, "%s: ", d->file ? d->file : "kiln");
+    vsnprintf(body, sizeof body, fmt, ap);
+    append(d, head, strlen(head));
+    append(d, body, strlen(body));
+    append(d, "\n", 1);
+    d->n_errors++;
+    return false;
+}
+
+bool kl_error(kl_diag *d, const kl_node *node, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    kl_verror(d, node, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+void kl_diag_print(const kl_diag *d, FILE *f) {
+    if (d->text) fputs(d->text, f);
+}
