@@ -1,2 +1,453 @@
-/* placeholder */
-#include "kl.h"
+/*
+ * tensor.c — one ONNX TensorProto into a constant kl_value.
+ *
+ * A TensorProto keeps its values in one of four places, and kiln accepts all of them:
+ *   - a typed repeated field (float_data, int32_data, int64_data, uint64_data, double_data);
+ *     int32_data carries every type of 32 bits or less, float16/bfloat16 as their bit pattern;
+ *   - raw_data, little endian whatever the host;
+ *   - external data (data_location == EXTERNAL): a file named relative to the model's folder,
+ *     read at `offset` for `length` bytes. The location comes from an untrusted file, so it
+ *     must stay inside that folder: absolute paths, `..` that climbs out and symlinks that
+ *     resolve outside are refused.
+ * The result is always host layout, row-major, in the arena; the protobuf message is not kept.
+ * Also here: kl_onnx_load_tensor_file (the test-data .pb files), reading whole files.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "onnx_internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- files ---------------------------------------------------------------------------- */
+
+bool kl_onnx_read_file(const char *path, const char *what, uint8_t **data, size_t *len,
+                       kl_diag *d)
+{
+    *data = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return kl_error(d, NULL, "cannot open %s file '%s': %s", what, path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return kl_error(d, NULL, "%s file '%s' is not a regular file", what, path);
+    }
+    size_t size = (size_t)st.st_size;
+    uint8_t *buf = malloc(size ? size : 1);
+    if (!buf) {
+        fclose(f);
+        return kl_error(d, NULL, "%s file '%s' is too large to read (%zu bytes)", what, path,
+                        size);
+    }
+    size_t got = fread(buf, 1, size, f);
+    bool failed = ferror(f);
+    fclose(f);
+    if (failed || got != size) {
+        free(buf);
+        return kl_error(d, NULL, "cannot read %s file '%s'", what, path);
+    }
+    *data = buf;
+    *len = size;
+    return true;
+}
+
+char *kl_onnx_dirname(kl_arena *a, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return kl_strdup(a, ".");
+    if (slash == path)
+        return kl_strdup(a, "/");
+    return kl_strndup(a, path, (size_t)(slash - path));
+}
+
+/* ---- shape and size ------------------------------------------------------------------- */
+
+static bool shape_from_dims(const Onnx__TensorProto *t, const kl_tensor_origin *o, kl_shape *s,
+                            kl_diag *d)
+{
+    if (t->n_dims > KL_MAX_RANK)
+        return kl_error(d, o->node, "%s has rank %zu; kiln supports at most %d", o->what,
+                        t->n_dims, KL_MAX_RANK);
+    s->rank = (int)t->n_dims;
+    for (size_t i = 0; i < t->n_dims; i++) {
+        if (t->dims[i] < 0)
+            return kl_error(d, o->node, "%s has a negative dimension (%lld)", o->what,
+                            (long long)t->dims[i]);
+        s->dim[i] = t->dims[i];
+    }
+    return true;
+}
+
+/* Element count, or -1 when it (or its size in bytes) would overflow. */
+static int64_t checked_numel(const kl_shape *s, size_t elem_size)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s->rank; i++) {
+        if (s->dim[i] != 0 && n > INT64_MAX / s->dim[i])
+            return -1;
+        n *= s->dim[i];
+    }
+    if (elem_size && n > INT64_MAX / (int64_t)elem_size)
+        return -1;
+    return n;
+}
+
+static bool size_mismatch(kl_arena *a, const kl_tensor_origin *o, const kl_shape *s,
+                          int64_t held, int64_t needed, kl_diag *d)
+{
+    return kl_error(d, o->node, "%s holds %lld values, its shape %s needs %lld", o->what,
+                    (long long)held, kl_shape_str(a, s), (long long)needed);
+}
+
+/* ---- raw bytes ------------------------------------------------------------------------ */
+
+/* ONNX stores raw and external data little endian; swap element bytes on big-endian hosts. */
+static void copy_little_endian(void *dst, const void *src, size_t bytes, size_t elem_size)
+{
+    memcpy(dst, src, bytes);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    uint8_t *p = dst;
+    for (size_t e = 0; e + elem_size <= bytes; e += elem_size)
+        for (size_t i = 0; i < elem_size / 2; i++) {
+            uint8_t tmp = p[e + i];
+            p[e + i] = p[e + elem_size - 1 - i];
+            p[e + elem_size - 1 - i] = tmp;
+        }
+#else
+    (void)elem_size;
+#endif
+}
+
+/* Booleans arrive as bytes that should be 0 or 1; anything else would surprise kernels. */
+static void normalize_bools(kl_dtype t, uint8_t *data, int64_t n)
+{
+    if (t != KL_BOOL)
+        return;
+    for (int64_t i = 0; i < n; i++)
+        data[i] = data[i] != 0;
+}
+
+/* ---- typed fields --------------------------------------------------------------------- */
+
+/* Which repeated field holds values of a given type, and how many of them it has. Complex
+ * types store two scalars per element. */
+typedef enum typed_field { FIELD_NONE, FIELD_FLOAT, FIELD_INT32, FIELD_INT64, FIELD_UINT64,
+                           FIELD_DOUBLE } typed_field;
+
+static typed_field field_of(kl_dtype t)
+{
+    switch (t) {
+    case KL_F32: case KL_C64: return FIELD_FLOAT;
+    case KL_I32: case KL_I16: case KL_I8: case KL_U8: case KL_U16: case KL_BOOL: case KL_F16:
+    case KL_BF16: return FIELD_INT32;
+    case KL_I64: return FIELD_INT64;
+    case KL_U32: case KL_U64: return FIELD_UINT64;
+    case KL_F64: case KL_C128: return FIELD_DOUBLE;
+    default: return FIELD_NONE;
+    }
+}
+
+static size_t field_count(const Onnx__TensorProto *t, typed_field f)
+{
+    switch (f) {
+    case FIELD_FLOAT: return t->n_float_data;
+    case FIELD_INT32: return t->n_int32_data;
+    case FIELD_INT64: return t->n_int64_data;
+    case FIELD_UINT64: return t->n_uint64_data;
+    case FIELD_DOUBLE: return t->n_double_data;
+    default: return 0;
+    }
+}
+
+static const char *field_name(typed_field f)
+{
+    static const char *const names[] = {"(none)", "float_data", "int32_data", "int64_data",
+                                        "uint64_data", "double_data"};
+    return names[f];
+}
+
+/* Store scalar i of the typed field into element i of dst (dst has the tensor's dtype). */
+static void store_typed(const Onnx__TensorProto *t, typed_field f, kl_dtype type, void *dst,
+                        size_t i)
+{
+    switch (f) {
+    case FIELD_FLOAT: ((float *)dst)[i] = t->float_data[i]; return;
+    case FIELD_DOUBLE: ((double *)dst)[i] = t->double_data[i]; return;
+    case FIELD_INT64: ((int64_t *)dst)[i] = t->int64_data[i]; return;
+    case FIELD_UINT64:
+        if (type == KL_U32)
+            ((uint32_t *)dst)[i] = (uint32_t)t->uint64_data[i];
+        else
+            ((uint64_t *)dst)[i] = t->uint64_data[i];
+        return;
+    case FIELD_INT32: {
+        int32_t v = t->int32_data[i];
+        switch (type) {
+        case KL_I32: ((int32_t *)dst)[i] = v; return;
+        case KL_I16: ((int16_t *)dst)[i] = (int16_t)v; return;
+        case KL_I8: ((int8_t *)dst)[i] = (int8_t)v; return;
+        case KL_U8: ((uint8_t *)dst)[i] = (uint8_t)v; return;
+        case KL_BOOL: ((uint8_t *)dst)[i] = v != 0; return;
+        /* float16 / bfloat16: the low 16 bits are the bit pattern */
+        case KL_U16: case KL_F16: case KL_BF16: ((uint16_t *)dst)[i] = (uint16_t)v; return;
+        default: return;
+        }
+    }
+    default: return;
+    }
+}
+
+static size_t other_fields_count(const Onnx__TensorProto *t, typed_field except)
+{
+    size_t n = 0;
+    for (typed_field f = FIELD_FLOAT; f <= FIELD_DOUBLE; f++)
+        if (f != except)
+            n += field_count(t, f);
+    return n;
+}
+
+static bool read_typed(kl_arena *a, const Onnx__TensorProto *t, const kl_tensor_origin *o,
+                       kl_value *v, int64_t numel, kl_diag *d)
+{
+    typed_field f = field_of(v->dtype);
+    size_t per_element = (v->dtype == KL_C64 || v->dtype == KL_C128) ? 2 : 1;
+    size_t have = field_count(t, f);
+    if (have == 0 && numel > 0 && other_fields_count(t, f) > 0)
+        return kl_error(d, o->node, "%s of type %s keeps its values in the wrong field (%s "
+                        "expected)", o->what, kl_dtype_name(v->dtype), field_name(f));
+    if (have != (size_t)numel * per_element)
+        return size_mismatch(a, o, &v->shape, (int64_t)(have / per_element), numel, d);
+    for (size_t i = 0; i < have; i++)
+        store_typed(t, f, v->dtype, v->data, i);
+    return true;
+}
+
+/* ---- external data -------------------------------------------------------------------- */
+
+typedef struct external_ref {
+    const char *location;
+    int64_t offset;
+    int64_t length;      /* -1: not given */
+} external_ref;
+
+static bool parse_int_key(const char *text, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno || end == text || *end || v < 0)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_external_keys(const Onnx__TensorProto *t, const kl_tensor_origin *o,
+                                external_ref *ref, kl_diag *d)
+{
+    ref->location = NULL;
+    ref->offset = 0;
+    ref->length = -1;
+    for (size_t i = 0; i < t->n_external_data; i++) {
+        const char *key = t->external_data[i]->key ? t->external_data[i]->key : "";
+        const char *val = t->external_data[i]->value ? t->external_data[i]->value : "";
+        if (strcmp(key, "location") == 0)
+            ref->location = val;
+        else if (strcmp(key, "offset") == 0 && !parse_int_key(val, &ref->offset))
+            return kl_error(d, o->node, "%s: external data offset '%s' is not a byte count",
+                            o->what, val);
+        else if (strcmp(key, "length") == 0 && !parse_int_key(val, &ref->length))
+            return kl_error(d, o->node, "%s: external data length '%s' is not a byte count",
+                            o->what, val);
+    }
+    if (!ref->location || !*ref->location)
+        return kl_error(d, o->node, "%s: external data has no location", o->what);
+    return true;
+}
+
+/* Lexical check: relative, and no `..` climbing above the starting folder. */
+static bool location_stays_inside(const char *location)
+{
+    if (location[0] == '/')
+        return false;
+    int depth = 0;
+    const char *p = location;
+    while (*p) {
+        const char *end = strchr(p, '/');
+        size_t n = end ? (size_t)(end - p) : strlen(p);
+        if (n == 2 && p[0] == '.' && p[1] == '.') {
+            if (--depth < 0)
+                return false;
+        } else if (n > 0 && !(n == 1 && p[0] == '.')) {
+            depth++;
+        }
+        p += n;
+        if (*p == '/')
+            p++;
+    }
+    return true;
+}
+
+static bool path_is_under(const char *path, const char *dir)
+{
+    size_t n = strlen(dir);
+    if (strncmp(path, dir, n) != 0)
+        return false;
+    return path[n] == '/' || (n > 0 && dir[n - 1] == '/');
+}
+
+/* Resolve the location to a real path inside base_dir (symlinks followed), or diagnose. */
+static char *resolve_external_path(kl_arena *a, const external_ref *ref,
+                                   const kl_tensor_origin *o, kl_diag *d)
+{
+    if (!location_stays_inside(ref->location)) {
+        kl_error(d, o->node, "%s: external data location '%s' escapes the model's folder",
+                 o->what, ref->location);
+        return NULL;
+    }
+    char *joined = kl_sprintf(a, "%s/%s", o->base_dir, ref->location);
+    char real_dir[PATH_MAX], real_file[PATH_MAX];
+    if (!realpath(o->base_dir, real_dir)) {
+        kl_error(d, o->node, "%s: cannot resolve the model's folder '%s': %s", o->what,
+                 o->base_dir, strerror(errno));
+        return NULL;
+    }
+    if (!realpath(joined, real_file)) {
+        kl_error(d, o->node, "%s: external data file '%s' cannot be opened (%s): %s", o->what,
+                 ref->location, joined, strerror(errno));
+        return NULL;
+    }
+    if (!path_is_under(real_file, real_dir)) {
+        kl_error(d, o->node, "%s: external data location '%s' escapes the model's folder "
+                 "(it resolves to '%s')", o->what, ref->location, real_file);
+        return NULL;
+    }
+    return kl_strdup(a, real_file);
+}
+
+static bool read_external(kl_arena *a, const Onnx__TensorProto *t, const kl_tensor_origin *o,
+                          kl_value *v, int64_t numel, kl_diag *d)
+{
+    external_ref ref;
+    if (!parse_external_keys(t, o, &ref, d))
+        return false;
+    size_t elem = kl_dtype_size(v->dtype);
+    int64_t needed = numel * (int64_t)elem;
+    if (ref.length >= 0 && ref.length != needed)
+        return size_mismatch(a, o, &v->shape, ref.length / (int64_t)elem, numel, d);
+    char *path = resolve_external_path(a, &ref, o, d);
+    if (!path)
+        return false;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return kl_error(d, o->node, "%s: external data file '%s' cannot be opened: %s", o->what,
+                        ref.location, strerror(errno));
+    struct stat st;
+    bool ok = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+    if (!ok) {
+        fclose(f);
+        return kl_error(d, o->node, "%s: external data file '%s' is not a regular file",
+                        o->what, ref.location);
+    }
+    if (ref.offset > st.st_size || needed > st.st_size - ref.offset) {
+        fclose(f);
+        return kl_error(d, o->node, "%s: external data file '%s' is too short: %lld bytes "
+                        "needed at offset %lld, the file has %lld", o->what, ref.location,
+                        (long long)needed, (long long)ref.offset, (long long)st.st_size);
+    }
+    uint8_t *tmp = needed ? malloc((size_t)needed) : NULL;
+    ok = (needed == 0) || (tmp && fseeko(f, (off_t)ref.offset, SEEK_SET) == 0 &&
+                           fread(tmp, 1, (size_t)needed, f) == (size_t)needed);
+    fclose(f);
+    if (ok && needed)
+        copy_little_endian(v->data, tmp, (size_t)needed, elem);
+    free(tmp);
+    if (!ok)
+        return kl_error(d, o->node, "%s: short read from external data file '%s'", o->what,
+                        ref.location);
+    return true;
+}
+
+/* ---- the tensor ----------------------------------------------------------------------- */
+
+static bool check_dtype(const Onnx__TensorProto *t, const kl_tensor_origin *o, kl_dtype *out,
+                        kl_diag *d)
+{
+    if (!t->has_data_type || t->data_type == KL_UNDEFINED)
+        return kl_error(d, o->node, "%s has no element type", o->what);
+    kl_dtype type = (kl_dtype)t->data_type;
+    if (type == KL_STRING)
+        return kl_error(d, o->node, "%s: string tensors are not supported", o->what);
+    if (t->data_type < 0 || t->data_type > KL_BF16 || kl_dtype_size(type) == 0)
+        return kl_error(d, o->node, "%s has element type %d, which kiln cannot hold", o->what,
+                        (int)t->data_type);
+    *out = type;
+    return true;
+}
+
+bool kl_onnx_tensor_to_value(kl_arena *a, const Onnx__TensorProto *t,
+                             const kl_tensor_origin *o, kl_value *v, kl_diag *d)
+{
+    if (!check_dtype(t, o, &v->dtype, d) || !shape_from_dims(t, o, &v->shape, d))
+        return false;
+    if (t->segment)
+        return kl_error(d, o->node, "%s is a segment of a larger tensor, which kiln does not "
+                        "support", o->what);
+    size_t elem = kl_dtype_size(v->dtype);
+    int64_t numel = checked_numel(&v->shape, elem);
+    if (numel < 0)
+        return kl_error(d, o->node, "%s is too large (shape %s)", o->what,
+                        kl_shape_str(a, &v->shape));
+    v->has_shape = true;
+    /* never NULL, even for an empty tensor: non-NULL data is what marks a constant */
+    v->data = kl_alloc(a, numel ? (size_t)numel * elem : 1);
+
+    if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+        return read_external(a, t, o, v, numel, d);
+    if (t->has_raw_data) {
+        if (t->raw_data.len != (size_t)numel * elem)
+            return size_mismatch(a, o, &v->shape, (int64_t)(t->raw_data.len / elem), numel, d);
+        copy_little_endian(v->data, t->raw_data.data, t->raw_data.len, elem);
+        normalize_bools(v->dtype, v->data, numel);
+        return true;
+    }
+    return read_typed(a, t, o, v, numel, d);
+}
+
+/* ---- test data files ------------------------------------------------------------------ */
+
+kl_value *kl_onnx_load_tensor_file(kl_arena *a, const char *path, kl_diag *d)
+{
+    uint8_t *bytes;
+    size_t len;
+    if (!kl_onnx_read_file(path, "tensor", &bytes, &len, d))
+        return NULL;
+    Onnx__TensorProto *t = onnx__tensor_proto__unpack(NULL, len, bytes);
+    free(bytes);
+    /* A SequenceProto or OptionalProto may decode as a TensorProto without a type; both
+       cases mean the file is not a tensor kiln can use. */
+    if (!t || !t->has_data_type || t->data_type == KL_UNDEFINED) {
+        if (t)
+            onnx__tensor_proto__free_unpacked(t, NULL);
+        kl_error(d, NULL, "'%s' is not a serialized ONNX tensor (TensorProto decoding failed; "
+                 "sequences, maps and optionals are not supported)", path);
+        return NULL;
+    }
+    kl_value *v = kl_alloc(a, sizeof *v);
+    v->name = kl_strdup(a, t->name ? t->name : "");
+    v->input_index = -1;
+    v->output_index = -1;
+    v->id = -1;
+    kl_tensor_origin origin = {
+        .what = kl_sprintf(a, "tensor '%s' in '%s'", v->name, path),
+        .node = NULL,
+        .base_dir = kl_onnx_dirname(a, path),
+    };
+    bool ok = kl_onnx_tensor_to_value(a, t, &origin, v, d);
+    onnx__tensor_proto__free_unpacked(t, NULL);
+    return ok ? v : NULL;
+}
