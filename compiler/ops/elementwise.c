@@ -1,4 +1,334 @@
-/* elementwise.c — placeholder: filled by the operator family's author. */
-#include "ops.h"
+/*
+ * elementwise.c — arithmetic, comparison, logic and math operators that map every output
+ * element to a function of the input elements at the same (broadcast) position, plus Cast.
+ *
+ * Each operator is one row of a small table (ONNX name -> kernel-IR operator), so that the
+ * same infer/lower pair serves the whole family and every element type: the lowering loads
+ * each input broadcast to the output (kl_lower_elementwise) and combines the loads with one
+ * expression. Binary operators before opset 7 broadcast the old way (attributes `broadcast` and
+ * `axis`: B matches a contiguous run of A's dimensions); that case builds its own loads.
+ * Variadic Sum/Max/Min/Mean fold the binary operator over all inputs.
+ */
+#include <string.h>
 
-const kl_op kl_ops_elementwise[] = {{0}};
+#include "arith_util.h"
+
+/* ---- the operator rows ---- */
+
+typedef enum ew_kind {
+    EW_ARITH,   /* result has the inputs' type */
+    EW_COMPARE, /* result is bool */
+    EW_LOGIC,   /* bool inputs, bool result */
+} ew_kind;
+
+typedef struct ew_binary {
+    const char *name;
+    kl_binop op;
+    ew_kind kind;
+} ew_binary;
+
+static const ew_binary binaries[] = {
+    {"Add", KL_ADD, EW_ARITH},        {"Sub", KL_SUB, EW_ARITH},
+    {"Mul", KL_MUL, EW_ARITH},        {"Div", KL_DIV, EW_ARITH},
+    {"Pow", KL_POW, EW_ARITH},        {"Mod", KL_MOD, EW_ARITH},
+    {"Equal", KL_EQ, EW_COMPARE},     {"Less", KL_LT, EW_COMPARE},
+    {"Greater", KL_GT, EW_COMPARE},   {"LessOrEqual", KL_LE, EW_COMPARE},
+    {"GreaterOrEqual", KL_GE, EW_COMPARE},
+    {"And", KL_AND, EW_LOGIC},        {"Or", KL_OR, EW_LOGIC},
+    {"Xor", KL_XOR, EW_LOGIC},
+    {"Sum", KL_ADD, EW_ARITH},        {"Mean", KL_ADD, EW_ARITH},
+    {"Max", KL_MAX, EW_ARITH},        {"Min", KL_MIN, EW_ARITH},
+    {NULL, KL_ADD, EW_ARITH},
+};
+
+static const ew_binary *binary_of(const kl_node *n) {
+    for (const ew_binary *b = binaries; b->name; b++)
+        if (!strcmp(b->name, n->op_type)) return b;
+    return NULL;
+}
+
+/* The kernel operator a node applies; Mod picks C fmod semantics with fmod=1. */
+static kl_binop binop_of(const kl_node *n) {
+    const ew_binary *b = binary_of(n);
+    if (b->op == KL_MOD && kl_attr_int(n, "fmod", 0)) return KL_FMOD;
+    return b->op;
+}
+
+/* ---- binary operators ---- */
+
+/* Old-style broadcast (opset < 7 with broadcast=1): B's dimensions equal (or are 1 at) A's
+ * dimensions starting at `axis` (default: B aligned to the right). */
+static bool legacy_axis(kl_node *n, int *axis, kl_diag *d) {
+    const kl_shape *a = &n->inputs[0]->shape, *b = &n->inputs[1]->shape;
+    int64_t ax = kl_attr_int(n, "axis", a->rank - b->rank);
+    if (ax < 0) ax += a->rank;
+    if (ax < 0 || ax + b->rank > a->rank)
+        return kl_error(d, n, "broadcast axis %lld does not fit B of rank %d into A of rank %d",
+                        (long long)ax, b->rank, a->rank);
+    for (int j = 0; j < b->rank; j++)
+        if (b->dim[j] != 1 && b->dim[j] != a->dim[ax + j])
+            return kl_error(d, n, "B dimension %d (%lld) does not match A dimension %d (%lld)", j,
+                            (long long)b->dim[j], (int)ax + j, (long long)a->dim[ax + j]);
+    *axis = (int)ax;
+    return true;
+}
+
+static bool uses_legacy_broadcast(const kl_node *n) {
+    return n->opset < 7 && kl_attr_find(n, "broadcast");
+}
+
+static bool legacy_shape(kl_node *n, kl_shape *out, kl_diag *d) {
+    if (kl_attr_int(n, "broadcast", 0)) {
+        int axis;
+        if (!legacy_axis(n, &axis, d)) return false;
+    } else if (!kl_shape_equal(&n->inputs[0]->shape, &n->inputs[1]->shape)) {
+        kl_arena *a = kl_arena_new();
+        kl_error(d, n, "inputs of shapes %s and %s differ and broadcast is not set",
+                 kl_shape_str(a, &n->inputs[0]->shape), kl_shape_str(a, &n->inputs[1]->shape));
+        kl_arena_free(a);
+        return false;
+    }
+    *out = n->inputs[0]->shape;
+    return true;
+}
+
+static bool check_binary_types(kl_node *n, const ew_binary *b, kl_diag *d) {
+    kl_dtype t = n->inputs[0]->dtype;
+    if (b->kind == EW_LOGIC && t != KL_BOOL)
+        return kl_error(d, n, "inputs must be bool, not %s", kl_dtype_name(t));
+    if (b->op == KL_MOD && kl_dtype_is_float(t) && !kl_attr_int(n, "fmod", 0))
+        return kl_error(d, n, "fmod must be 1 for floating-point inputs");
+    /* Pow's exponent may have another type (opset 12+): it is converted to the base's type */
+    if (b->op == KL_POW) return true;
+    return kl_arith_same_dtype(n, 0, 1, d);
+}
+
+static bool infer_binary(kl_node *n, kl_diag *d) {
+    const ew_binary *b = binary_of(n);
+    if (!kl_arith_need_input(n, 0, d) || !kl_arith_need_input(n, 1, d)) return false;
+    if (!check_binary_types(n, b, d)) return false;
+    kl_shape s;
+    bool ok = uses_legacy_broadcast(n) ? legacy_shape(n, &s, d) : kl_arith_broadcast(n, 0, 2, &s, d);
+    if (!ok) return false;
+    return kl_infer_set(n, 0, b->kind == EW_ARITH ? n->inputs[0]->dtype : KL_BOOL, &s);
+}
+
+static kl_expr *combine_binary(kl_lower *L, const kl_node *n, kl_expr *x, kl_expr *y) {
+    kl_binop op = binop_of(n);
+    if (op == KL_POW) y = kl_e_cast(L->arena, x->dtype, y);
+    return kl_e_binary(L->arena, op, x, y);
+}
+
+static kl_expr *fn_binary(kl_lower *L, const kl_node *n, kl_expr **in, int n_in) {
+    return combine_binary(L, n, in[0], in[1]);
+}
+
+static bool lower_legacy_binary(kl_lower *L, kl_node *n, kl_diag *d) {
+    int axis = 0;
+    if (kl_attr_int(n, "broadcast", 0) && !legacy_axis(n, &axis, d)) return false;
+    kl_buffer *a = kl_lower_buffer(L, n->inputs[0]), *b = kl_lower_buffer(L, n->inputs[1]);
+    kl_buffer *out = kl_lower_buffer(L, n->outputs[0]);
+    kl_expr *idx[KL_MAX_RANK];
+    for (int j = 0; j < b->shape.rank; j++)
+        idx[j] = b->shape.dim[j] == 1 ? kl_e_idx(L->arena, 0) : kl_e_iv(L->arena, axis + j);
+    kl_expr *x = kl_e_load(L->arena, a, kl_lower_ivs(L, a->shape.rank));
+    kl_arith_map(L, n, NULL, out, combine_binary(L, n, x, kl_e_load(L->arena, b, idx)));
+    return true;
+}
+
+static bool lower_binary(kl_lower *L, kl_node *n, kl_diag *d) {
+    if (uses_legacy_broadcast(n)) return lower_legacy_binary(L, n, d);
+    return kl_lower_elementwise(L, n, fn_binary);
+}
+
+/* ---- variadic operators: Sum Max Min Mean ---- */
+
+static bool infer_variadic(kl_node *n, kl_diag *d) {
+    if (n->n_inputs < 1) return kl_error(d, n, "needs at least one input");
+    for (int i = 0; i < n->n_inputs; i++) {
+        if (!kl_arith_need_input(n, i, d)) return false;
+        if (!kl_arith_same_dtype(n, 0, i, d)) return false;
+    }
+    kl_shape s;
+    if (!kl_arith_broadcast(n, 0, n->n_inputs, &s, d)) return false;
+    if (!strcmp(n->op_type, "Mean") && !kl_dtype_is_float(n->inputs[0]->dtype))
+        return kl_error(d, n, "inputs must be floating-point, not %s",
+                        kl_dtype_name(n->inputs[0]->dtype));
+    return kl_infer_set(n, 0, n->inputs[0]->dtype, &s);
+}
+
+static kl_expr *fn_variadic(kl_lower *L, const kl_node *n, kl_expr **in, int n_in) {
+    kl_expr *r = in[0];
+    for (int i = 1; i < n_in; i++) r = kl_e_binary(L->arena, binop_of(n), r, in[i]);
+    if (!strcmp(n->op_type, "Mean") && n_in > 1)
+        r = kl_e_binary(L->arena, KL_DIV, r, kl_arith_const(L->arena, r->dtype, n_in));
+    return r;
+}
+
+static bool lower_variadic(kl_lower *L, kl_node *n, kl_diag *d) {
+    return kl_lower_elementwise(L, n, fn_variadic);
+}
+
+/* ---- unary operators ---- */
+
+typedef enum un_domain { UN_NUMERIC, UN_FLOAT, UN_BOOL } un_domain;
+
+typedef struct ew_unary {
+    const char *name;
+    kl_unop op;
+    un_domain domain;
+} ew_unary;
+
+static const ew_unary unaries[] = {
+    {"Neg", KL_NEG, UN_NUMERIC},      {"Abs", KL_ABS, UN_NUMERIC},
+    {"Sqrt", KL_SQRT, UN_FLOAT},      {"Exp", KL_EXP, UN_FLOAT},
+    {"Log", KL_LOG, UN_FLOAT},        {"Erf", KL_ERF, UN_NUMERIC},
+    {"Reciprocal", KL_RECIP, UN_FLOAT}, {"Floor", KL_FLOOR, UN_FLOAT},
+    {"Ceil", KL_CEIL, UN_FLOAT},      {"Round", KL_ROUND, UN_FLOAT},
+    {"Sin", KL_SIN, UN_FLOAT},        {"Cos", KL_COS, UN_FLOAT},
+    {"Not", KL_NOT, UN_BOOL},         {"Sign", KL_UNOP_COUNT, UN_NUMERIC},
+    {NULL, KL_NEG, UN_NUMERIC},
+};
+
+static const ew_unary *unary_of(const kl_node *n) {
+    for (const ew_unary *u = unaries; u->name; u++)
+        if (!strcmp(u->name, n->op_type)) return u;
+    return NULL;
+}
+
+static bool infer_unary(kl_node *n, kl_diag *d) {
+    const ew_unary *u = unary_of(n);
+    if (!kl_arith_need_input(n, 0, d)) return false;
+    kl_dtype t = n->inputs[0]->dtype;
+    if (u->domain == UN_FLOAT && !kl_dtype_is_float(t))
+        return kl_error(d, n, "input must be floating-point, not %s", kl_dtype_name(t));
+    if (u->domain == UN_BOOL && t != KL_BOOL)
+        return kl_error(d, n, "input must be bool, not %s", kl_dtype_name(t));
+    return kl_infer_same_as_input(n, d);
+}
+
+/* sign(x) = (x > 0) - (x < 0), written as selects so it holds for every type */
+static kl_expr *sign_of(kl_arena *a, kl_expr *x) {
+    kl_dtype t = x->dtype;
+    kl_expr *zero = kl_arith_const(a, t, 0);
+    kl_expr *neg = kl_e_select(a, kl_e_binary(a, KL_LT, x, zero), kl_arith_const(a, t, -1), zero);
+    return kl_e_select(a, kl_e_binary(a, KL_GT, x, zero), kl_arith_const(a, t, 1), neg);
+}
+
+static kl_expr *fn_unary(kl_lower *L, const kl_node *n, kl_expr **in, int n_in) {
+    const ew_unary *u = unary_of(n);
+    kl_expr *x = in[0];
+    kl_dtype t = x->dtype;
+    if (u->op == KL_UNOP_COUNT) return sign_of(L->arena, x);
+    if (u->op == KL_ABS && (kl_dtype_is_unsigned_int(t) || t == KL_BOOL)) return x;
+    if (u->op == KL_ERF && !kl_dtype_is_float(t)) /* integer Erf: computed in float, truncated */
+        return kl_e_cast(L->arena, t, kl_e_unary(L->arena, KL_ERF, kl_e_cast(L->arena, KL_F32, x)));
+    return kl_e_unary(L->arena, u->op, x);
+}
+
+static bool lower_unary(kl_lower *L, kl_node *n, kl_diag *d) {
+    return kl_lower_elementwise(L, n, fn_unary);
+}
+
+/* ---- Where ---- */
+
+static bool infer_where(kl_node *n, kl_diag *d) {
+    for (int i = 0; i < 3; i++)
+        if (!kl_arith_need_input(n, i, d)) return false;
+    if (n->inputs[0]->dtype != KL_BOOL)
+        return kl_error(d, n, "condition must be bool, not %s", kl_dtype_name(n->inputs[0]->dtype));
+    if (!kl_arith_same_dtype(n, 1, 2, d)) return false;
+    kl_shape s;
+    if (!kl_arith_broadcast(n, 0, 3, &s, d)) return false;
+    return kl_infer_set(n, 0, n->inputs[1]->dtype, &s);
+}
+
+static kl_expr *fn_where(kl_lower *L, const kl_node *n, kl_expr **in, int n_in) {
+    return kl_e_select(L->arena, in[0], in[1], in[2]);
+}
+
+static bool lower_where(kl_lower *L, kl_node *n, kl_diag *d) {
+    return kl_lower_elementwise(L, n, fn_where);
+}
+
+/* ---- Cast ---- */
+
+/* Opset 1 names the target type as a string ("FLOAT", "INT64", ...). */
+static kl_dtype dtype_from_name(const char *s) {
+    static const struct {
+        const char *name;
+        kl_dtype t;
+    } names[] = {
+        {"FLOAT", KL_F32},  {"UINT8", KL_U8},    {"INT8", KL_I8},     {"UINT16", KL_U16},
+        {"INT16", KL_I16},  {"INT32", KL_I32},   {"INT64", KL_I64},   {"STRING", KL_STRING},
+        {"BOOL", KL_BOOL},  {"FLOAT16", KL_F16}, {"DOUBLE", KL_F64},  {"UINT32", KL_U32},
+        {"UINT64", KL_U64}, {"BFLOAT16", KL_BF16},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(names[i].name, s)) return names[i].t;
+    return KL_UNDEFINED;
+}
+
+static bool cast_target(kl_node *n, kl_dtype *to, kl_diag *d) {
+    const kl_attr *a = kl_attr_find(n, "to");
+    if (!a) return kl_error(d, n, "attribute 'to' is required");
+    if (a->type == KL_ATTR_STRING) {
+        *to = dtype_from_name(a->s);
+        if (*to == KL_UNDEFINED) return kl_error(d, n, "unknown target type '%s'", a->s);
+    } else {
+        *to = (kl_dtype)a->i;
+    }
+    if (!kl_arith_is_numeric(*to))
+        return kl_error(d, n, "casting to %s (type %lld) is not supported",
+                        kl_dtype_name(*to), (long long)*to);
+    return true;
+}
+
+static bool infer_cast(kl_node *n, kl_diag *d) {
+    kl_dtype to = KL_UNDEFINED;
+    if (!kl_arith_need_input(n, 0, d) || !cast_target(n, &to, d)) return false;
+    return kl_infer_set(n, 0, to, &n->inputs[0]->shape);
+}
+
+static kl_expr *fn_cast(kl_lower *L, const kl_node *n, kl_expr **in, int n_in) {
+    kl_dtype to = n->outputs[0]->dtype;
+    kl_expr *x = in[0];
+    if (to == KL_BOOL && x->dtype != KL_BOOL) /* any nonzero value is true, also 0.5 */
+        return kl_e_binary(L->arena, KL_NE, x, kl_arith_const(L->arena, x->dtype, 0));
+    return kl_e_cast(L->arena, to, x);
+}
+
+static bool lower_cast(kl_lower *L, kl_node *n, kl_diag *d) {
+    return kl_lower_elementwise(L, n, fn_cast);
+}
+
+/* ---- the table ---- */
+
+/* Every attribute the covered opsets define; opset 1 carried `consumed_inputs`. */
+static const char *const legacy_binary_attrs[] = {"broadcast", "axis", "consumed_inputs", NULL};
+static const char *const legacy_unary_attrs[] = {"consumed_inputs", NULL};
+static const char *const no_attrs[] = {NULL};
+static const char *const mod_attrs[] = {"fmod", NULL};
+static const char *const cast_attrs[] = {"to", "saturate", "round_mode", NULL};
+
+#define BINARY(name, since) {"", name, since, KL_OPSET_LATEST, legacy_binary_attrs, infer_binary, lower_binary}
+#define UNARY(name, since, attrs) {"", name, since, KL_OPSET_LATEST, attrs, infer_unary, lower_unary}
+#define VARIADIC(name) {"", name, 1, KL_OPSET_LATEST, legacy_unary_attrs, infer_variadic, lower_variadic}
+
+const kl_op kl_ops_elementwise[] = {
+    BINARY("Add", 1), BINARY("Sub", 1), BINARY("Mul", 1), BINARY("Div", 1), BINARY("Pow", 1),
+    BINARY("Equal", 1), BINARY("Less", 1), BINARY("Greater", 1), BINARY("LessOrEqual", 12),
+    BINARY("GreaterOrEqual", 12), BINARY("And", 1), BINARY("Or", 1), BINARY("Xor", 1),
+    {"", "Mod", 10, KL_OPSET_LATEST, mod_attrs, infer_binary, lower_binary},
+    UNARY("Neg", 1, legacy_unary_attrs), UNARY("Abs", 1, legacy_unary_attrs),
+    UNARY("Sqrt", 1, legacy_unary_attrs), UNARY("Exp", 1, legacy_unary_attrs),
+    UNARY("Log", 1, legacy_unary_attrs), UNARY("Erf", 9, no_attrs),
+    UNARY("Reciprocal", 1, legacy_unary_attrs), UNARY("Floor", 1, legacy_unary_attrs),
+    UNARY("Ceil", 1, legacy_unary_attrs), UNARY("Round", 11, no_attrs),
+    UNARY("Sin", 7, no_attrs), UNARY("Cos", 7, no_attrs), UNARY("Not", 1, no_attrs),
+    UNARY("Sign", 9, no_attrs),
+    VARIADIC("Sum"), VARIADIC("Max"), VARIADIC("Min"), VARIADIC("Mean"),
+    {"", "Where", 9, KL_OPSET_LATEST, no_attrs, infer_where, lower_where},
+    {"", "Cast", 1, KL_OPSET_LATEST, cast_attrs, infer_cast, lower_cast},
+    {0},
+};

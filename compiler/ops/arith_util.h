@@ -1,0 +1,160 @@
+/*
+ * arith_util.h — helpers shared by the arithmetic families (elementwise.c, activation.c,
+ * reduce.c, norm.c).
+ *
+ * Those operators are written once for every element type, so constants are built in the
+ * type of the data they meet; elementwise work is "one kernel over the output, loads
+ * broadcast"; and every reduction (ReduceX, Softmax's max and sum, normalization statistics)
+ * is the same nest: one parallel loop per input dimension (extent 1 on the reduced ones, so
+ * the result can be stored either with kept dimensions or without them) and one reduction
+ * loop per reduced dimension, innermost. A statistic stored with kept dimensions can then be
+ * read by any kernel over the input's shape through kl_lower_load_broadcast.
+ * Header-only (static inline) so that the family files stay the only translation units.
+ */
+#ifndef KIL_ARITH_UTIL_H
+#define KIL_ARITH_UTIL_H
+
+#include "ops.h"
+
+/* A constant of element type t: floats keep v, integers and bool truncate it. */
+static inline kl_expr *kl_arith_const(kl_arena *a, kl_dtype t, double v) {
+    return kl_dtype_is_float(t) ? kl_e_const_f(a, t, v) : kl_e_const_i(a, t, (int64_t)v);
+}
+
+static inline bool kl_arith_is_numeric(kl_dtype t) {
+    return kl_dtype_supported(t) && t != KL_STRING;
+}
+
+/* Input i present, with a known shape and an element type kernels compute on. */
+static inline bool kl_arith_need_input(kl_node *n, int i, kl_diag *d) {
+    if (!kl_infer_need_input(n, i, d)) return false;
+    kl_dtype t = n->inputs[i]->dtype;
+    if (!kl_arith_is_numeric(t))
+        return kl_error(d, n, "input %d ('%s') has element type %s, which %s does not support", i,
+                        n->inputs[i]->name, kl_dtype_name(t), n->op_type);
+    return true;
+}
+
+/* Input i must be a floating-point tensor (the operator is only defined on those). */
+static inline bool kl_arith_need_float(kl_node *n, int i, kl_diag *d) {
+    if (!kl_arith_need_input(n, i, d)) return false;
+    if (!kl_dtype_is_float(n->inputs[i]->dtype))
+        return kl_error(d, n, "input %d ('%s') must be a floating-point tensor, not %s", i,
+                        n->inputs[i]->name, kl_dtype_name(n->inputs[i]->dtype));
+    return true;
+}
+
+/* Inputs i and j have the same element type. */
+static inline bool kl_arith_same_dtype(kl_node *n, int i, int j, kl_diag *d) {
+    kl_value *a = n->inputs[i], *b = n->inputs[j];
+    if (a->dtype != b->dtype)
+        return kl_error(d, n, "input %d ('%s') is %s but input %d ('%s') is %s", j, b->name,
+                        kl_dtype_name(b->dtype), i, a->name, kl_dtype_name(a->dtype));
+    return true;
+}
+
+/* Numpy (multidirectional) broadcast of every present input in [first, first + count). */
+static inline bool kl_arith_broadcast(kl_node *n, int first, int count, kl_shape *out,
+                                      kl_diag *d) {
+    bool have = false;
+    for (int i = first; i < first + count && i < n->n_inputs; i++) {
+        kl_value *v = n->inputs[i];
+        if (!v) continue;
+        if (!have) {
+            *out = v->shape;
+            have = true;
+            continue;
+        }
+        kl_shape r;
+        if (!kl_shape_broadcast(out, &v->shape, &r)) {
+            kl_arena *a = kl_arena_new();
+            kl_error(d, n, "inputs of shapes %s and %s cannot be broadcast", kl_shape_str(a, out),
+                     kl_shape_str(a, &v->shape));
+            kl_arena_free(a);
+            return false;
+        }
+        *out = r;
+    }
+    if (!have) return kl_error(d, n, "no inputs");
+    return true;
+}
+
+/* A kernel that stores `value` (over loop variables 0..rank-1) into every element of `out`. */
+static inline kl_kernel *kl_arith_map(kl_lower *L, const kl_node *n, const char *tag,
+                                      kl_buffer *out, kl_expr *value) {
+    kl_kernel *k = kl_kernel_new(L->prog, n, tag);
+    k->n_loops = k->n_par = out->shape.rank;
+    for (int i = 0; i < out->shape.rank; i++) k->extent[i] = out->shape.dim[i];
+    k->out = out;
+    k->out_idx = kl_lower_ivs(L, out->shape.rank);
+    k->value = value;
+    kl_program_add_kernel(L->prog, k);
+    return k;
+}
+
+/* The shape of `s` with reduced dimensions set to 1 (keepdims) or dropped. */
+static inline kl_shape kl_arith_reduced_shape(const kl_shape *s, const bool *reduced,
+                                              bool keepdims) {
+    kl_shape r = {0};
+    for (int d = 0; d < s->rank; d++) {
+        if (!reduced[d]) r.dim[r.rank++] = s->dim[d];
+        else if (keepdims) r.dim[r.rank++] = 1;
+    }
+    return r;
+}
+
+/* Product of the reduced dimensions of `s`. */
+static inline int64_t kl_arith_reduced_count(const kl_shape *s, const bool *reduced) {
+    int64_t c = 1;
+    for (int d = 0; d < s->rank; d++)
+        if (reduced[d]) c *= s->dim[d];
+    return c;
+}
+
+/* A reduction of `in` over the dimensions marked in `reduced` into `out`, whose shape is in's
+ * with those dimensions kept as 1 or dropped. Loop variables: iv(d) for input dimension d
+ * (extent 1 when reduced), then one reduction loop per reduced dimension in order. `value` is
+ * the load of `in`; callers wrap it, set `result`, and add the kernel to the program. */
+static inline kl_kernel *kl_arith_reduce(kl_lower *L, const kl_node *n, const char *tag,
+                                         kl_buffer *in, const bool *reduced, kl_buffer *out,
+                                         kl_reduce red) {
+    kl_arena *a = L->arena;
+    int rank = in->shape.rank, n_red = 0;
+    bool keepdims = out->shape.rank == rank;
+    kl_kernel *k = kl_kernel_new(L->prog, n, tag);
+    kl_expr *load_idx[KL_MAX_RANK];
+    k->out_idx = kl_alloc_array(a, (size_t)rank + 1, sizeof *k->out_idx);
+    int o = 0;
+    for (int d = 0; d < rank; d++) {
+        if (reduced[d]) {
+            k->extent[d] = 1;
+            k->extent[rank + n_red] = in->shape.dim[d];
+            load_idx[d] = kl_e_iv(a, rank + n_red++);
+            if (keepdims) k->out_idx[o++] = kl_e_idx(a, 0);
+        } else {
+            k->extent[d] = in->shape.dim[d];
+            load_idx[d] = kl_e_iv(a, d);
+            k->out_idx[o++] = kl_e_iv(a, d);
+        }
+    }
+    k->n_par = rank;
+    k->n_loops = rank + n_red;
+    k->reduce = red;
+    k->acc_dtype = in->dtype;
+    k->out = out;
+    k->value = kl_e_load(a, in, load_idx);
+    return k;
+}
+
+/* Mark reduced dimensions from a list of possibly negative axes; errors name the bad axis. */
+static inline bool kl_arith_mark_axis(kl_node *n, int64_t axis, int rank, bool *reduced,
+                                      kl_diag *d) {
+    int ax;
+    if (!kl_axis_normalize(axis, rank, &ax))
+        return kl_error(d, n, "axis %lld is out of range for rank %d", (long long)axis, rank);
+    if (reduced[ax]) return kl_error(d, n, "axis %lld is listed twice", (long long)axis);
+    reduced[ax] = true;
+    return true;
+}
+
+#endif
