@@ -1,2 +1,235 @@
-/* placeholder */
+/*
+ * main.c — the kiln command line: argument parsing only; the work is in driver.c and check.c.
+ *
+ *   kiln compile MODEL.onnx -o OUT [--emit obj|so|asm|llvm-ir] [--name NAME]
+ *                [--shape INPUT:DIMxDIM...]... [--target T] [-O0..3] [--dump-ir PASS]
+ *   kiln check MODEL.onnx [--data DIR]... [--shape ...]... [--rtol X] [--atol Y] [-O N] [--target T]
+ *   kiln targets
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
 #include "kl.h"
+
+#define KILN_VERSION "0.1.0"
+#define MAX_BINDINGS 64
+#define MAX_DATA_DIRS 64
+
+static const char usage[] =
+    "usage: kiln compile MODEL.onnx -o OUT [options]\n"
+    "       kiln check MODEL.onnx [--data DIR]... [options]\n"
+    "       kiln targets\n"
+    "\n"
+    "compile options:\n"
+    "  -o OUT                 output file (NAME.h is written beside it)\n"
+    "  --emit obj|so|asm|llvm-ir  what to write (default: from OUT's suffix .o .so .s .ll)\n"
+    "  --name NAME            C prefix of the generated symbols (default: from MODEL's file name)\n"
+    "  --shape INPUT:DIMS     bind an input's shape, e.g. --shape x:1x3x224x224 (repeatable)\n"
+    "  --target T             target descriptor (see `kiln targets`; default x86-64)\n"
+    "  -O0 .. -O3             optimization level (default -O2)\n"
+    "  --dump-ir PASS         print the IR after PASS (resolve, infer, dce, lower, plan)\n"
+    "check options:\n"
+    "  --data DIR             a test_data_set folder (repeatable; default: all beside MODEL)\n"
+    "  --rtol X --atol Y      tolerance |got-want| <= atol + rtol*|want| (default 1e-3, 1e-7)\n"
+    "  --shape, --target, -O  as for compile\n";
+
+typedef struct cli {
+    const char *model, *out, *emit, *name, *target, *dump_ir;
+    int opt_level;
+    kl_shape_binding bindings[MAX_BINDINGS];
+    char binding_names[MAX_BINDINGS][256];
+    int n_bindings;
+    const char *data_dirs[MAX_DATA_DIRS];
+    int n_data_dirs;
+    double rtol, atol;
+} cli;
+
+static int fail(const char *msg, const char *arg) {
+    fprintf(stderr, "kiln: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
+    return 1;
+}
+
+/* "x:1x3x224x224" (also "x:1,3,224,224"; "x:" is a scalar). The name is everything before the
+ * last ':' so input names holding ':' still work. */
+static bool parse_binding(const char *s, kl_shape_binding *b, char *name_buf, size_t cap) {
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s || (size_t)(colon - s) >= cap) return false;
+    memcpy(name_buf, s, (size_t)(colon - s));
+    name_buf[colon - s] = 0;
+    b->input = name_buf;
+    b->shape.rank = 0;
+    const char *p = colon + 1;
+    while (*p) {
+        char *end;
+        long long v = strtoll(p, &end, 10);
+        if (end == p || v < 0 || b->shape.rank == KL_MAX_RANK) return false;
+        b->shape.dim[b->shape.rank++] = v;
+        p = end;
+        if (*p == 'x' || *p == 'X' || *p == ',') {
+            p++;
+            if (!*p) return false;
+        } else if (*p) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int parse_args(int argc, char **argv, cli *c) {
+    c->opt_level = 2;
+    c->rtol = 1e-3;
+    c->atol = 1e-7;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+#define TAKE(field)                                                                             \
+    do {                                                                                        \
+        if (!next) return fail("missing value after", a);                                      \
+        c->field = next;                                                                        \
+        i++;                                                                                    \
+    } while (0)
+        if (!strcmp(a, "-o")) TAKE(out);
+        else if (!strcmp(a, "--emit")) TAKE(emit);
+        else if (!strcmp(a, "--name")) TAKE(name);
+        else if (!strcmp(a, "--target")) TAKE(target);
+        else if (!strcmp(a, "--dump-ir")) TAKE(dump_ir);
+        else if (!strcmp(a, "--shape")) {
+            if (!next) return fail("missing value after", a);
+            if (c->n_bindings == MAX_BINDINGS) return fail("too many --shape options", NULL);
+            if (!parse_binding(next, &c->bindings[c->n_bindings], c->binding_names[c->n_bindings],
+                               sizeof c->binding_names[0]))
+                return fail("bad --shape (expected INPUT:DIMxDIM..., e.g. x:1x3x224x224)", next);
+            c->n_bindings++;
+            i++;
+        } else if (!strcmp(a, "--data")) {
+            if (!next) return fail("missing value after", a);
+            if (c->n_data_dirs == MAX_DATA_DIRS) return fail("too many --data options", NULL);
+            c->data_dirs[c->n_data_dirs++] = next;
+            i++;
+        } else if (!strcmp(a, "--rtol") || !strcmp(a, "--atol")) {
+            if (!next) return fail("missing value after", a);
+            char *end;
+            double v = strtod(next, &end);
+            if (*end || v < 0) return fail("bad tolerance", next);
+            if (a[2] == 'r') c->rtol = v;
+            else c->atol = v;
+            i++;
+        } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
+            c->opt_level = a[2] - '0';
+        } else if (a[0] == '-') {
+            return fail("unknown option", a);
+        } else if (!c->model) {
+            c->model = a;
+        } else {
+            return fail("more than one model given", a);
+        }
+#undef TAKE
+    }
+    if (!c->model) return fail("no model given (see kiln --help)", NULL);
+    return 0;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
+static int emit_kind(const cli *c, kl_emit_kind *k) {
+    const char *e = c->emit;
+    if (!e) {
+        *k = ends_with(c->out, ".so") ? KL_EMIT_SO
+             : ends_with(c->out, ".s") ? KL_EMIT_ASM
+             : ends_with(c->out, ".ll") ? KL_EMIT_LLVM_IR
+                                        : KL_EMIT_OBJ;
+        return 0;
+    }
+    if (!strcmp(e, "obj")) *k = KL_EMIT_OBJ;
+    else if (!strcmp(e, "so")) *k = KL_EMIT_SO;
+    else if (!strcmp(e, "asm")) *k = KL_EMIT_ASM;
+    else if (!strcmp(e, "llvm-ir")) *k = KL_EMIT_LLVM_IR;
+    else return fail("bad --emit (expected obj, so, asm or llvm-ir)", e);
+    return 0;
+}
+
+static const kl_target *pick_target(const char *name) {
+    return name ? kl_target_find(name) : kl_target_default();
+}
+
+static bool is_identifier(const char *s) {
+    if (!*s || (*s >= '0' && *s <= '9')) return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_'))
+            return false;
+    return true;
+}
+
+static int cmd_compile(cli *c) {
+    if (!c->out) return fail("no output file given (-o OUT)", NULL);
+    kl_compile_opts o = {.model_path = c->model, .out_path = c->out, .bindings = c->bindings,
+                         .n_bindings = c->n_bindings, .dump_ir_after = c->dump_ir};
+    if (emit_kind(c, &o.cg.emit)) return 1;
+    o.cg.target = pick_target(c->target);
+    if (!o.cg.target) return fail("unknown target (see kiln targets)", c->target);
+    if (c->name && !is_identifier(c->name)) return fail("--name must be a C identifier", c->name);
+    o.cg.name = c->name;
+    o.cg.opt_level = c->opt_level;
+    kl_diag d;
+    kl_diag_init(&d, c->model);
+    kl_compile_stats st;
+    bool ok = kl_compile(&o, &st, &d);
+    kl_diag_print(&d, stderr);
+    if (ok && d.n_errors == 0) {
+        kl_diag_free(&d);
+        return 0;
+    }
+    if (!d.n_errors) fprintf(stderr, "%s: compilation failed\n", c->model);
+    kl_diag_free(&d);
+    return 1;
+}
+
+static int cmd_check(cli *c) {
+    kl_check_opts o = {.model_path = c->model, .data_dirs = c->data_dirs,
+                       .n_data_dirs = c->n_data_dirs, .bindings = c->bindings,
+                       .n_bindings = c->n_bindings, .rtol = c->rtol, .atol = c->atol,
+                       .opt_level = c->opt_level, .out = stdout};
+    o.target = pick_target(c->target);
+    if (!o.target) return fail("unknown target (see kiln targets)", c->target);
+    struct stat st;
+    if (stat(c->model, &st) != 0) return fail("cannot read model", c->model);
+    kl_diag d;
+    kl_diag_init(&d, c->model);
+    int rc = kl_check(&o, &d);
+    fflush(stdout);
+    kl_diag_print(&d, stderr);
+    kl_diag_free(&d);
+    return rc ? 1 : 0;
+}
+
+static int cmd_targets(void) {
+    for (int i = 0; kl_targets[i]; i++) {
+        const kl_target *t = kl_targets[i];
+        printf("%-14s %s (cpu %s%s%s)%s\n", t->name, t->triple, t->cpu, *t->features ? ", " : "",
+               t->features, t == kl_target_default() ? "  [default]" : "");
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+        !strcmp(argv[1], "help")) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 1 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("kiln %s\n", KILN_VERSION);
+        return 0;
+    }
+    if (!strcmp(argv[1], "targets")) return cmd_targets();
+    if (strcmp(argv[1], "compile") && strcmp(argv[1], "check"))
+        return fail("unknown command (expected compile, check or targets)", argv[1]);
+    cli c = {0};
+    if (parse_args(argc, argv, &c)) return 1;
+    return !strcmp(argv[1], "compile") ? cmd_compile(&c) : cmd_check(&c);
+}

@@ -1,2 +1,435 @@
-/* placeholder */
+/*
+ * interp.c — the reference interpreter of kernel IR.
+ *
+ * Constant folding runs operators through it, so an operator is written once and the folded
+ * values are those the compiled code would compute. Semantics mirror the LLVM back end: float32
+ * results are rounded to float after every operation, integer division by zero gives 0, Min/Max
+ * propagate NaN. Out-of-range loads are reported instead of read.
+ */
+#include <math.h>
+#include <string.h>
+
 #include "kl.h"
+
+typedef union val {
+    double f;
+    int64_t i;
+} val;
+
+typedef struct interp {
+    const kl_kernel *k;
+    int64_t iv[KL_MAX_LOOPS];
+    val acc;
+    kl_diag *d;
+    bool failed;
+} interp;
+
+/* ---- float16 / bfloat16 storage ---- */
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, bits;
+    if (exp == 31) {
+        bits = sign | 0x7f800000u | (man << 13);
+    } else if (exp == 0) {
+        if (!man) {
+            bits = sign;
+        } else { /* subnormal: normalize */
+            int e = -1;
+            do {
+                man <<= 1;
+                e++;
+            } while (!(man & 1024));
+            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 1023) << 13;
+        }
+    } else {
+        bits = sign | (exp + 112) << 23 | man << 13;
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static uint16_t float_to_half(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000;
+    int32_t exp = (int32_t)((x >> 23) & 255) - 127 + 15;
+    uint32_t man = x & 0x7fffff;
+    if (((x >> 23) & 255) == 255) return (uint16_t)(sign | 0x7c00 | (man ? 0x200 : 0));
+    if (exp >= 31) return (uint16_t)(sign | 0x7c00);
+    if (exp <= 0) {
+        if (exp < -10) return (uint16_t)sign;
+        man |= 0x800000;
+        uint32_t shift = (uint32_t)(14 - exp);
+        uint32_t h = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1))) h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = sign | (uint32_t)exp << 10 | man >> 13, rem = man & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++;
+    return (uint16_t)h;
+}
+
+static float bf16_to_float(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static uint16_t float_to_bf16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    if ((x & 0x7fffffff) > 0x7f800000) return (uint16_t)((x >> 16) | 0x40);
+    x += 0x7fff + ((x >> 16) & 1);
+    return (uint16_t)(x >> 16);
+}
+
+/* ---- loads and stores ---- */
+static val read_elem(const void *base, kl_dtype t, int64_t i) {
+    val v = {0};
+    switch (t) {
+    case KL_F32: v.f = ((const float *)base)[i]; break;
+    case KL_F64: v.f = ((const double *)base)[i]; break;
+    case KL_F16: v.f = half_to_float(((const uint16_t *)base)[i]); break;
+    case KL_BF16: v.f = bf16_to_float(((const uint16_t *)base)[i]); break;
+    case KL_I8: v.i = ((const int8_t *)base)[i]; break;
+    case KL_I16: v.i = ((const int16_t *)base)[i]; break;
+    case KL_I32: v.i = ((const int32_t *)base)[i]; break;
+    case KL_I64: v.i = ((const int64_t *)base)[i]; break;
+    case KL_U8: v.i = ((const uint8_t *)base)[i]; break;
+    case KL_BOOL: v.i = ((const uint8_t *)base)[i] != 0; break;
+    case KL_U16: v.i = ((const uint16_t *)base)[i]; break;
+    case KL_U32: v.i = ((const uint32_t *)base)[i]; break;
+    case KL_U64: v.i = (int64_t)((const uint64_t *)base)[i]; break;
+    default: break;
+    }
+    return v;
+}
+
+static void write_elem(void *base, kl_dtype t, int64_t i, val v) {
+    switch (t) {
+    case KL_F32: ((float *)base)[i] = (float)v.f; break;
+    case KL_F64: ((double *)base)[i] = v.f; break;
+    case KL_F16: ((uint16_t *)base)[i] = float_to_half((float)v.f); break;
+    case KL_BF16: ((uint16_t *)base)[i] = float_to_bf16((float)v.f); break;
+    case KL_I8: case KL_U8: ((uint8_t *)base)[i] = (uint8_t)v.i; break;
+    case KL_BOOL: ((uint8_t *)base)[i] = v.i != 0; break;
+    case KL_I16: case KL_U16: ((uint16_t *)base)[i] = (uint16_t)v.i; break;
+    case KL_I32: case KL_U32: ((uint32_t *)base)[i] = (uint32_t)v.i; break;
+    case KL_I64: case KL_U64: ((int64_t *)base)[i] = v.i; break;
+    default: break;
+    }
+}
+
+/* Round a computed value to what its dtype can hold (float32 rounding, integer wrap). */
+static val fit(kl_dtype t, val v) {
+    switch (t) {
+    case KL_F32: v.f = (float)v.f; break;
+    case KL_F16: v.f = half_to_float(float_to_half((float)v.f)); break;
+    case KL_BF16: v.f = bf16_to_float(float_to_bf16((float)v.f)); break;
+    case KL_I8: v.i = (int8_t)v.i; break;
+    case KL_I16: v.i = (int16_t)v.i; break;
+    case KL_I32: v.i = (int32_t)v.i; break;
+    case KL_U8: v.i = (uint8_t)v.i; break;
+    case KL_U16: v.i = (uint16_t)v.i; break;
+    case KL_U32: v.i = (uint32_t)v.i; break;
+    case KL_BOOL: v.i = v.i != 0; break;
+    default: break;
+    }
+    return v;
+}
+
+static val eval(interp *in, const kl_expr *e);
+
+static int64_t linear_index(interp *in, const kl_buffer *b, kl_expr *const *idx, bool *ok) {
+    int64_t lin = 0, stride = 1;
+    for (int d = b->shape.rank - 1; d >= 0; d--) {
+        int64_t x = eval(in, idx[d]).i;
+        if (x < 0 || x >= b->shape.dim[d]) {
+            *ok = false;
+            return 0;
+        }
+        lin += x * stride;
+        stride *= b->shape.dim[d];
+    }
+    *ok = true;
+    return lin;
+}
+
+static void *storage(const kl_buffer *b) {
+    return b->view_of ? b->view_of->host : b->host;
+}
+
+static val eval_load(interp *in, const kl_expr *e) {
+    bool ok;
+    int64_t lin = linear_index(in, e->buf, e->idx, &ok);
+    val zero = {0};
+    if (!ok) {
+        if (!in->failed)
+            kl_error(in->d, in->k->node, "index out of range reading '%s' in kernel %s",
+                     e->buf->name, in->k->name);
+        in->failed = true;
+        return zero;
+    }
+    const void *base = storage(e->buf);
+    if (!base) {
+        if (!in->failed) kl_error(in->d, in->k->node, "buffer '%s' has no data", e->buf->name);
+        in->failed = true;
+        return zero;
+    }
+    return read_elem(base, e->buf->dtype, lin);
+}
+
+static double round_half_even(double x) {
+    double r = nearbyint(x); /* default rounding mode is to-nearest-even */
+    return r;
+}
+
+static val eval_unary(kl_unop op, kl_dtype t, val x) {
+    val r = x;
+    bool fl = kl_dtype_is_float(t);
+    switch (op) {
+    case KL_NEG: if (fl) r.f = -x.f; else r.i = -x.i; break;
+    case KL_ABS: if (fl) r.f = fabs(x.f); else r.i = x.i < 0 ? -x.i : x.i; break;
+    case KL_SQRT: r.f = sqrt(x.f); break;
+    case KL_EXP: r.f = exp(x.f); break;
+    case KL_LOG: r.f = log(x.f); break;
+    case KL_TANH: r.f = tanh(x.f); break;
+    case KL_ERF: r.f = erf(x.f); break;
+    case KL_FLOOR: r.f = floor(x.f); break;
+    case KL_CEIL: r.f = ceil(x.f); break;
+    case KL_ROUND: r.f = round_half_even(x.f); break;
+    case KL_NOT: r.i = fl ? x.f == 0 : (t == KL_BOOL ? !x.i : ~x.i); break;
+    case KL_SIGMOID: r.f = 1.0 / (1.0 + exp(-x.f)); break;
+    case KL_RECIP: if (fl) r.f = 1.0 / x.f; else r.i = x.i ? 1 / x.i : 0; break;
+    case KL_SIN: r.f = sin(x.f); break;
+    case KL_COS: r.f = cos(x.f); break;
+    default: break;
+    }
+    return r;
+}
+
+static bool is_unsigned(kl_dtype t) { return kl_dtype_is_unsigned_int(t) || t == KL_BOOL; }
+
+static val eval_int_binary(kl_binop op, kl_dtype t, int64_t a, int64_t b) {
+    val r = {0};
+    bool u = is_unsigned(t);
+    uint64_t ua = (uint64_t)a, ub = (uint64_t)b;
+    switch (op) {
+    case KL_ADD: r.i = (int64_t)(ua + ub); break;
+    case KL_SUB: r.i = (int64_t)(ua - ub); break;
+    case KL_MUL: r.i = (int64_t)(ua * ub); break;
+    case KL_DIV:
+        if (!b) r.i = 0;
+        else if (u) r.i = (int64_t)(ua / ub);
+        else if (a == INT64_MIN && b == -1) r.i = a;
+        else r.i = a / b;
+        break;
+    case KL_MOD:
+        if (!b) r.i = 0;
+        else if (u) r.i = (int64_t)(ua % ub);
+        else if (b == -1) r.i = 0;
+        else {
+            r.i = a % b;
+            if (r.i && ((r.i < 0) != (b < 0))) r.i += b;
+        }
+        break;
+    case KL_FMOD:
+        if (!b) r.i = 0;
+        else if (u) r.i = (int64_t)(ua % ub);
+        else r.i = b == -1 ? 0 : a % b;
+        break;
+    case KL_MIN: r.i = u ? (int64_t)(ua < ub ? ua : ub) : (a < b ? a : b); break;
+    case KL_MAX: r.i = u ? (int64_t)(ua > ub ? ua : ub) : (a > b ? a : b); break;
+    case KL_POW: {
+        int64_t res = 1, base = a, e = b;
+        if (e < 0) {
+            res = (base == 1) ? 1 : (base == -1) ? ((e & 1) ? -1 : 1) : 0;
+        } else {
+            while (e) {
+                if (e & 1) res *= base;
+                base *= base;
+                e >>= 1;
+            }
+        }
+        r.i = res;
+        break;
+    }
+    case KL_EQ: r.i = a == b; break;
+    case KL_NE: r.i = a != b; break;
+    case KL_LT: r.i = u ? ua < ub : a < b; break;
+    case KL_LE: r.i = u ? ua <= ub : a <= b; break;
+    case KL_GT: r.i = u ? ua > ub : a > b; break;
+    case KL_GE: r.i = u ? ua >= ub : a >= b; break;
+    case KL_AND: r.i = a & b; break;
+    case KL_OR: r.i = a | b; break;
+    case KL_XOR: r.i = a ^ b; break;
+    default: break;
+    }
+    return r;
+}
+
+static val eval_float_binary(kl_binop op, double a, double b) {
+    val r = {0};
+    switch (op) {
+    case KL_ADD: r.f = a + b; break;
+    case KL_SUB: r.f = a - b; break;
+    case KL_MUL: r.f = a * b; break;
+    case KL_DIV: r.f = a / b; break;
+    case KL_MIN: r.f = isnan(a) || isnan(b) ? NAN : (a < b ? a : b); break;
+    case KL_MAX: r.f = isnan(a) || isnan(b) ? NAN : (a > b ? a : b); break;
+    case KL_POW: r.f = pow(a, b); break;
+    case KL_MOD: {
+        double m = fmod(a, b);
+        if (m != 0 && ((m < 0) != (b < 0))) m += b;
+        r.f = m;
+        break;
+    }
+    case KL_FMOD: r.f = fmod(a, b); break;
+    case KL_EQ: r.i = a == b; break;
+    case KL_NE: r.i = a != b; break;
+    case KL_LT: r.i = a < b; break;
+    case KL_LE: r.i = a <= b; break;
+    case KL_GT: r.i = a > b; break;
+    case KL_GE: r.i = a >= b; break;
+    default: break;
+    }
+    return r;
+}
+
+static val eval_cast(kl_dtype to, kl_dtype from, val x) {
+    val r = {0};
+    bool ff = kl_dtype_is_float(from), tf = kl_dtype_is_float(to);
+    if (to == KL_BOOL) {
+        r.i = ff ? x.f != 0 : x.i != 0;
+    } else if (ff && tf) {
+        r.f = x.f;
+    } else if (ff) {
+        double t = trunc(x.f);
+        if (isnan(t)) r.i = is_unsigned(to) ? 0 : INT64_MIN;
+        else if (is_unsigned(to) && t >= 0) r.i = t >= 18446744073709551616.0 ? -1 : (int64_t)(uint64_t)t;
+        else if (t >= 9223372036854775808.0) r.i = INT64_MAX;
+        else if (t < -9223372036854775808.0) r.i = INT64_MIN;
+        else r.i = (int64_t)t;
+    } else if (tf) {
+        r.f = is_unsigned(from) ? (double)(uint64_t)x.i : (double)x.i;
+    } else {
+        r.i = x.i;
+    }
+    return fit(to, r);
+}
+
+static val eval(interp *in, const kl_expr *e) {
+    val r = {0};
+    switch (e->kind) {
+    case KL_E_CONST:
+        if (kl_dtype_is_float(e->dtype)) r.f = e->f;
+        else r.i = e->i;
+        return fit(e->dtype, r);
+    case KL_E_IV: r.i = in->iv[e->i]; return r;
+    case KL_E_LOAD: return eval_load(in, e);
+    case KL_E_ACC: return in->acc;
+    case KL_E_UNARY: return fit(e->dtype, eval_unary((kl_unop)e->op, e->dtype, eval(in, e->a)));
+    case KL_E_BINARY: {
+        val a = eval(in, e->a), b = eval(in, e->b);
+        kl_dtype t = e->a->dtype;
+        r = kl_dtype_is_float(t) ? eval_float_binary((kl_binop)e->op, a.f, b.f)
+                                 : eval_int_binary((kl_binop)e->op, t, a.i, b.i);
+        return fit(e->dtype, r);
+    }
+    case KL_E_SELECT: return eval(in, e->a).i ? eval(in, e->b) : eval(in, e->c);
+    case KL_E_CAST: return eval_cast(e->dtype, e->a->dtype, eval(in, e->a));
+    }
+    return r;
+}
+
+static val identity(kl_reduce red, kl_dtype t) {
+    val v = {0};
+    bool fl = kl_dtype_is_float(t);
+    switch (red) {
+    case KL_RED_PROD: if (fl) v.f = 1; else v.i = 1; break;
+    case KL_RED_MAX:
+        if (fl) v.f = -INFINITY;
+        else v.i = is_unsigned(t) ? 0 : INT64_MIN;
+        break;
+    case KL_RED_MIN:
+        if (fl) v.f = INFINITY;
+        else v.i = is_unsigned(t) ? -1 : INT64_MAX;
+        break;
+    default: break;
+    }
+    return fit(t, v);
+}
+
+static val combine(kl_reduce red, kl_dtype t, val acc, val x) {
+    switch (red) {
+    case KL_RED_SUM: return fit(t, kl_dtype_is_float(t) ? eval_float_binary(KL_ADD, acc.f, x.f)
+                                                        : eval_int_binary(KL_ADD, t, acc.i, x.i));
+    case KL_RED_PROD: return fit(t, kl_dtype_is_float(t) ? eval_float_binary(KL_MUL, acc.f, x.f)
+                                                         : eval_int_binary(KL_MUL, t, acc.i, x.i));
+    case KL_RED_MAX: return fit(t, kl_dtype_is_float(t) ? eval_float_binary(KL_MAX, acc.f, x.f)
+                                                        : eval_int_binary(KL_MAX, t, acc.i, x.i));
+    case KL_RED_MIN: return fit(t, kl_dtype_is_float(t) ? eval_float_binary(KL_MIN, acc.f, x.f)
+                                                        : eval_int_binary(KL_MIN, t, acc.i, x.i));
+    default: return x;
+    }
+}
+
+/* Advance the odometer over loops [lo, hi); false when it wraps around. */
+static bool next(int64_t *iv, const int64_t *extent, int lo, int hi) {
+    for (int l = hi - 1; l >= lo; l--) {
+        if (++iv[l] < extent[l]) return true;
+        iv[l] = 0;
+    }
+    return false;
+}
+
+static bool empty(const int64_t *extent, int lo, int hi) {
+    for (int l = lo; l < hi; l++)
+        if (extent[l] <= 0) return true;
+    return false;
+}
+
+static void store(interp *in, val v) {
+    const kl_kernel *k = in->k;
+    bool ok;
+    int64_t lin = linear_index(in, k->out, k->out_idx, &ok);
+    if (!ok) {
+        if (!in->failed)
+            kl_error(in->d, k->node, "index out of range writing '%s' in kernel %s", k->out->name,
+                     k->name);
+        in->failed = true;
+        return;
+    }
+    write_elem(storage(k->out), k->out->dtype, lin, v);
+}
+
+bool kl_interp_kernel(const kl_kernel *k, kl_diag *d) {
+    interp in = {.k = k, .d = d};
+    if (!storage(k->out)) return kl_error(d, k->node, "kernel %s: output has no data", k->name);
+    if (empty(k->extent, 0, k->n_par)) return true;
+    do {
+        val v;
+        if (k->reduce == KL_RED_NONE) {
+            v = eval(&in, k->result ? k->result : k->value);
+        } else {
+            in.acc = k->init ? eval(&in, k->init) : identity(k->reduce, k->acc_dtype);
+            if (!empty(k->extent, k->n_par, k->n_loops)) {
+                for (int l = k->n_par; l < k->n_loops; l++) in.iv[l] = 0;
+                do {
+                    in.acc = combine(k->reduce, k->acc_dtype, in.acc, eval(&in, k->value));
+                } while (!in.failed && next(in.iv, k->extent, k->n_par, k->n_loops));
+            }
+            v = k->result ? eval(&in, k->result) : in.acc;
+        }
+        v = fit(k->out->dtype, v);
+        store(&in, v);
+    } while (!in.failed && next(in.iv, k->extent, 0, k->n_par));
+    return !in.failed;
+}
+
+bool kl_interp_program(const kl_program *p, kl_diag *d) {
+    for (int i = 0; i < p->kernels.n; i++)
+        if (!kl_interp_kernel(p->kernels.items[i], d)) return false;
+    return true;
+}

@@ -1,2 +1,63 @@
-/* placeholder */
+/*
+ * infer_shapes.c — shape inference and constant folding, node by node in topological order.
+ *
+ * The two run together because each needs the other: Reshape's output shape is only known once
+ * the Shape -> Gather -> Concat chain feeding it has been folded to a constant, and folding a
+ * node needs its inferred output shapes.
+ */
 #include "kl.h"
+
+/* Folding runs in the interpreter; beyond this many output elements the node is left for the
+ * compiled code, which is always correct, just not precomputed. */
+#define FOLD_MAX_ELEMENTS (1 << 24)
+
+static bool all_inputs_constant(const kl_node *n) {
+    bool any = false;
+    for (int i = 0; i < n->n_inputs; i++) {
+        if (!n->inputs[i]) continue;
+        if (!n->inputs[i]->data) return false;
+        any = true;
+    }
+    return any;
+}
+
+static bool outputs_known(const kl_node *n, bool *all_const, int64_t *elements, kl_diag *d) {
+    *all_const = true;
+    *elements = 0;
+    for (int i = 0; i < n->n_outputs; i++) {
+        kl_value *v = n->outputs[i];
+        if (!v) continue;
+        if (!v->has_shape) return kl_error(d, n, "output %d ('%s') has no inferred shape", i, v->name);
+        if (!kl_dtype_supported(v->dtype))
+            return kl_error(d, n, "output '%s' has element type %s, which kiln does not support",
+                            v->name, kl_dtype_name(v->dtype));
+        if (!v->data) *all_const = false;
+        *elements += kl_shape_numel(&v->shape);
+    }
+    return true;
+}
+
+static bool infer_node(kl_graph *g, kl_node *n, kl_diag *d) {
+    for (int i = 0; i < n->n_inputs; i++)
+        if (n->inputs[i] && !n->inputs[i]->has_shape)
+            return kl_error(d, n, "input '%s' has no known shape", n->inputs[i]->name);
+    if (!n->op->infer(n, d)) {
+        if (!kl_diag_failed(d)) kl_error(d, n, "shape inference failed");
+        return false;
+    }
+    bool all_const;
+    int64_t elements;
+    if (!outputs_known(n, &all_const, &elements, d)) return false;
+    if (!all_const && all_inputs_constant(n) && elements <= FOLD_MAX_ELEMENTS && n->op->lower)
+        return kl_fold_node(g, n, d);
+    return true;
+}
+
+bool pass_infer_shapes(kl_graph *g, kl_diag *d) {
+    for (int i = 0; i < g->nodes.n; i++) {
+        kl_node *n = g->nodes.items[i];
+        if (n->dead) continue;
+        if (!infer_node(g, n, d)) return false;
+    }
+    return true;
+}

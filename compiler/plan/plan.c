@@ -1,2 +1,104 @@
-/* placeholder */
+/*
+ * plan.c — the memory plan: every intermediate gets an offset in one workspace.
+ *
+ * Liveness is measured in kernel indices: a buffer lives from the first kernel that touches it
+ * to the last. Buffers are then placed greedily, largest first, at the lowest 64-byte aligned
+ * offset that does not overlap any already placed buffer whose lifetime intersects its own (the
+ * "greedy by size" strategy of TFLite Micro's planner). Views share their root's storage, so the
+ * root's lifetime covers every use of its views.
+ */
+#include <stdlib.h>
+
 #include "kl.h"
+
+#define ALIGN 64
+
+static void touch(kl_buffer *b, int k) {
+    b = kl_buffer_root(b);
+    if (b->first_kernel < 0 || k < b->first_kernel) b->first_kernel = k;
+    if (k > b->last_kernel) b->last_kernel = k;
+}
+
+static void touch_expr(const kl_expr *e, int k) {
+    if (!e) return;
+    if (e->kind == KL_E_LOAD) {
+        touch(e->buf, k);
+        for (int i = 0; i < e->buf->shape.rank; i++) touch_expr(e->idx[i], k);
+    }
+    touch_expr(e->a, k);
+    touch_expr(e->b, k);
+    touch_expr(e->c, k);
+}
+
+static void liveness(kl_program *p) {
+    for (int i = 0; i < p->buffers.n; i++) {
+        kl_buffer *b = p->buffers.items[i];
+        b->first_kernel = b->last_kernel = -1;
+    }
+    for (int k = 0; k < p->kernels.n; k++) {
+        const kl_kernel *kn = p->kernels.items[k];
+        touch(kn->out, k);
+        for (int i = 0; i < kn->out->shape.rank; i++) touch_expr(kn->out_idx[i], k);
+        touch_expr(kn->init, k);
+        touch_expr(kn->value, k);
+        touch_expr(kn->result, k);
+    }
+}
+
+static int64_t aligned(int64_t x) { return (x + ALIGN - 1) / ALIGN * ALIGN; }
+
+static int by_size_desc(const void *x, const void *y) {
+    const kl_buffer *a = *(kl_buffer *const *)x, *b = *(kl_buffer *const *)y;
+    int64_t sa = kl_buffer_bytes(a), sb = kl_buffer_bytes(b);
+    if (sa != sb) return sa > sb ? -1 : 1;
+    return a->first_kernel - b->first_kernel; /* deterministic */
+}
+
+static bool lifetimes_overlap(const kl_buffer *a, const kl_buffer *b) {
+    return a->first_kernel <= b->last_kernel && b->first_kernel <= a->last_kernel;
+}
+
+/* Lowest offset for `b` clear of every placed buffer alive at the same time. */
+static int64_t lowest_fit(kl_buffer *b, kl_buffer **placed, int n_placed) {
+    int64_t size = aligned(kl_buffer_bytes(b)), offset = 0;
+    bool moved = true;
+    while (moved) {
+        moved = false;
+        for (int i = 0; i < n_placed; i++) {
+            kl_buffer *o = placed[i];
+            if (!lifetimes_overlap(b, o)) continue;
+            int64_t o_end = o->offset + aligned(kl_buffer_bytes(o));
+            if (offset < o_end && o->offset < offset + size) {
+                offset = o_end;
+                moved = true;
+            }
+        }
+    }
+    return offset;
+}
+
+bool kl_plan_memory(kl_program *p, kl_diag *d) {
+    (void)d;
+    liveness(p);
+    kl_buffer **ws = kl_alloc_array(p->arena, (size_t)p->buffers.n + 1, sizeof *ws);
+    int n = 0;
+    p->intermediates_total = 0;
+    for (int i = 0; i < p->buffers.n; i++) {
+        kl_buffer *b = p->buffers.items[i];
+        if (b->kind != KL_BUF_WORKSPACE || b->view_of || b->first_kernel < 0) continue;
+        ws[n++] = b;
+        p->intermediates_total += aligned(kl_buffer_bytes(b));
+    }
+    qsort(ws, (size_t)n, sizeof *ws, by_size_desc);
+    p->workspace_size = 0;
+    for (int i = 0; i < n; i++) {
+        ws[i]->offset = lowest_fit(ws[i], ws, i);
+        int64_t end = ws[i]->offset + aligned(kl_buffer_bytes(ws[i]));
+        if (end > p->workspace_size) p->workspace_size = end;
+    }
+    for (int i = 0; i < p->buffers.n; i++) {
+        kl_buffer *b = p->buffers.items[i];
+        if (b->view_of) b->offset = b->view_of->offset;
+    }
+    return true;
+}
