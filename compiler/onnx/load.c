@@ -1,2 +1,759 @@
-/* placeholder */
-#include "kl.h"
+/*
+ * load.c — an ONNX ModelProto file into the graph IR.
+ *
+ * The model is decoded by protobuf-c (code generated from onnx.proto at build time) and then
+ * copied into arena-allocated IR, so the protobuf message is freed before returning. The order:
+ *   1. decode and sanity-check (empty, undecodable, no graph, no opset: likely truncated);
+ *   2. metadata and opset imports;
+ *   3. values: initializers (constants), graph inputs (typed, shapes bound by --shape),
+ *      node outputs; names resolve through a hash map since graphs have thousands of values;
+ *   4. node inputs, value_info, graph outputs;
+ *   5. a topological sort (Kahn), which also finds cycles.
+ * Independent errors accumulate (every dangling input, every unbound dimension) so the user
+ * fixes the model once, not once per error; the loader stops only at the end of a phase.
+ */
+#include "onnx_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- name table: value name -> kl_value (open addressing, FNV-1a) --------------------- */
+
+typedef struct name_slot {
+    const char *name;
+    kl_value *value;
+} name_slot;
+
+typedef struct name_table {
+    name_slot *slots;
+    size_t cap, n;     /* cap is a power of two, kept at most half full */
+} name_table;
+
+static uint64_t hash_name(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ull;
+    return h;
+}
+
+static name_slot *find_slot(name_slot *slots, size_t cap, const char *name)
+{
+    size_t i = hash_name(name) & (cap - 1);
+    while (slots[i].name && strcmp(slots[i].name, name) != 0)
+        i = (i + 1) & (cap - 1);
+    return &slots[i];
+}
+
+static void names_grow(kl_arena *a, name_table *t)
+{
+    size_t cap = t->cap ? t->cap * 2 : 256;
+    name_slot *slots = kl_alloc_array(a, cap, sizeof *slots);
+    for (size_t i = 0; i < t->cap; i++)
+        if (t->slots[i].name)
+            *find_slot(slots, cap, t->slots[i].name) = t->slots[i];
+    t->slots = slots;
+    t->cap = cap;
+}
+
+static kl_value *names_get(const name_table *t, const char *name)
+{
+    return t->cap ? find_slot(t->slots, t->cap, name)->value : NULL;
+}
+
+static void names_put(kl_arena *a, name_table *t, kl_value *v)
+{
+    if (2 * (t->n + 1) > t->cap)
+        names_grow(a, t);
+    name_slot *s = find_slot(t->slots, t->cap, v->name);
+    if (!s->name)
+        t->n++;
+    s->name = v->name;
+    s->value = v;
+}
+
+/* ---- the loader's state --------------------------------------------------------------- */
+
+typedef struct loader {
+    kl_arena *a;
+    kl_graph *g;
+    kl_diag *d;
+    const char *base_dir;      /* external data is relative to the model's folder */
+    name_table names;
+} loader;
+
+static const char *str_or_empty(const char *s) { return s ? s : ""; }
+
+/* The ONNX default domain has two spellings; the IR uses "". */
+static const char *normalize_domain(const char *domain)
+{
+    if (!domain || strcmp(domain, "ai.onnx") == 0)
+        return "";
+    return domain;
+}
+
+/* What defines a value, for "defined twice" messages. */
+static const char *describe_definer(loader *L, const kl_value *v)
+{
+    if (v->producer)
+        return kl_sprintf(L->a, "node '%s' (%s)", v->producer->name, v->producer->op_type);
+    if (v->input_index >= 0)
+        return "a graph input";
+    return "an initializer";
+}
+
+/* A new named value, or NULL (with a diagnostic) when the name is already taken. */
+static kl_value *define_value(loader *L, const char *name, const kl_node *by, const char *what)
+{
+    kl_value *old = names_get(&L->names, name);
+    if (old) {
+        kl_error(L->d, by, "value '%s' is defined twice: by %s and by %s", name,
+                 describe_definer(L, old), what);
+        return NULL;
+    }
+    kl_value *v = kl_value_new(L->g, name);
+    names_put(L->a, &L->names, v);
+    return v;
+}
+
+/* ---- decoding ------------------------------------------------------------------------- */
+
+static Onnx__ModelProto *decode_model(const char *path, kl_diag *d)
+{
+    uint8_t *bytes;
+    size_t len;
+    if (!kl_onnx_read_file(path, "model", &bytes, &len, d))
+        return NULL;
+    if (len == 0) {
+        free(bytes);
+        kl_error(d, NULL, "not an ONNX model (the file is empty)");
+        return NULL;
+    }
+    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, bytes);
+    free(bytes);
+    if (!m) {
+        kl_error(d, NULL, "not an ONNX model (protobuf decoding failed; the file may be "
+                 "truncated or not a model at all)");
+        return NULL;
+    }
+    /* A file cut at a field boundary still decodes; what is missing then tells. The graph
+       (field 7) precedes the opset imports (field 8) in every serializer's output. */
+    const char *missing = !m->graph ? "no graph"
+                        : (m->n_opset_import == 0 && (!m->has_ir_version || m->ir_version >= 3))
+                              ? "no opset import"
+                              : NULL;
+    if (missing) {
+        onnx__model_proto__free_unpacked(m, NULL);
+        kl_error(d, NULL, "not a complete ONNX model (%s; the file may be truncated)", missing);
+        return NULL;
+    }
+    return m;
+}
+
+/* ---- metadata ------------------------------------------------------------------------- */
+
+static void read_meta(loader *L, const Onnx__ModelProto *m)
+{
+    kl_model_meta *meta = &L->g->meta;
+    meta->producer_name = kl_strdup(L->a, str_or_empty(m->producer_name));
+    meta->producer_version = kl_strdup(L->a, str_or_empty(m->producer_version));
+    meta->domain = kl_strdup(L->a, str_or_empty(m->domain));
+    meta->doc_string = kl_strdup(L->a, str_or_empty(m->doc_string));
+    meta->graph_name = kl_strdup(L->a, str_or_empty(m->graph->name));
+    meta->graph_doc_string = kl_strdup(L->a, str_or_empty(m->graph->doc_string));
+    meta->model_version = m->has_model_version ? m->model_version : 0;
+    meta->ir_version = m->has_ir_version ? m->ir_version : 0;
+
+    /* IR version < 3 predates opset imports: such models use ai.onnx opset 1 */
+    size_t n_opsets = m->n_opset_import ? m->n_opset_import : 1;
+    meta->opsets = kl_alloc_array(L->a, n_opsets, sizeof *meta->opsets);
+    meta->n_opsets = (int)n_opsets;
+    meta->opsets[0] = (kl_opset_import){"", 1};
+    for (size_t i = 0; i < m->n_opset_import; i++) {
+        const Onnx__OperatorSetIdProto *o = m->opset_import[i];
+        meta->opsets[i].domain = kl_strdup(L->a, normalize_domain(o->domain));
+        meta->opsets[i].version = o->has_version ? o->version : 1;
+    }
+
+    meta->n_props = (int)m->n_metadata_props;
+    meta->props = kl_alloc_array(L->a, m->n_metadata_props + 1, sizeof *meta->props);
+    for (size_t i = 0; i < m->n_metadata_props; i++) {
+        meta->props[i].key = kl_strdup(L->a, str_or_empty(m->metadata_props[i]->key));
+        meta->props[i].value = kl_strdup(L->a, str_or_empty(m->metadata_props[i]->value));
+    }
+}
+
+/* The imported version of a domain, or -1. */
+static int64_t opset_of(const kl_model_meta *meta, const char *domain)
+{
+    for (int i = 0; i < meta->n_opsets; i++)
+        if (strcmp(meta->opsets[i].domain, domain) == 0)
+            return meta->opsets[i].version;
+    return -1;
+}
+
+/* ---- initializers --------------------------------------------------------------------- */
+
+static void load_initializers(loader *L, const Onnx__GraphProto *gp)
+{
+    for (size_t i = 0; i < gp->n_sparse_initializer; i++) {
+        const Onnx__SparseTensorProto *s = gp->sparse_initializer[i];
+        const char *name = s->values && s->values->name ? s->values->name : "?";
+        kl_error(L->d, NULL, "sparse initializer '%s' is not supported", name);
+    }
+    for (size_t i = 0; i < gp->n_initializer; i++) {
+        const Onnx__TensorProto *t = gp->initializer[i];
+        const char *name = str_or_empty(t->name);
+        if (!*name) {
+            kl_error(L->d, NULL, "initializer %zu has no name", i);
+            continue;
+        }
+        kl_value *v = define_value(L, name, NULL, "an initializer");
+        if (!v)
+            continue;
+        kl_tensor_origin origin = {
+            .what = kl_sprintf(L->a, "initializer '%s'", name),
+            .node = NULL,
+            .base_dir = L->base_dir,
+        };
+        kl_onnx_tensor_to_value(L->a, t, &origin, v, L->d);
+    }
+}
+
+/* ---- graph inputs and their shapes ---------------------------------------------------- */
+
+/* A declared shape as the user reads it: "[N,3,224,224]", "?" for unknown dims. */
+static char *declared_shape_str(kl_arena *a, const kl_value *v)
+{
+    char *s = kl_strdup(a, "[");
+    for (int i = 0; i < v->shape.rank; i++) {
+        const char *sep = i ? "," : "";
+        if (v->shape.dim[i] >= 0)
+            s = kl_sprintf(a, "%s%s%lld", s, sep, (long long)v->shape.dim[i]);
+        else
+            s = kl_sprintf(a, "%s%s%s", s, sep, v->dim_param[i] ? v->dim_param[i] : "?");
+    }
+    return kl_sprintf(a, "%s]", s);
+}
+
+static const char *type_kind_name(Onnx__TypeProto__ValueCase c)
+{
+    switch (c) {
+    case ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE: return "a sequence";
+    case ONNX__TYPE_PROTO__VALUE_MAP_TYPE: return "a map";
+    case ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE: return "an optional";
+    case ONNX__TYPE_PROTO__VALUE_SPARSE_TENSOR_TYPE: return "a sparse tensor";
+    default: return "of no type";
+    }
+}
+
+/* Element type and declared shape; unknown dims are -1 with dim_param naming symbolic ones.
+ * `rank_known` is false when the model gives no shape at all. */
+static bool read_tensor_type(loader *L, const Onnx__TypeProto *tp, kl_value *v, bool *rank_known)
+{
+    *rank_known = false;
+    if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE)
+        return kl_error(L->d, NULL, "input '%s' is %s: unsupported input type (kiln takes "
+                        "tensors only)", v->name,
+                        type_kind_name(tp ? tp->value_case : ONNX__TYPE_PROTO__VALUE__NOT_SET));
+    const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
+    v->dtype = tt->has_elem_type ? (kl_dtype)tt->elem_type : KL_UNDEFINED;
+    if (kl_dtype_size(v->dtype) == 0)
+        return kl_error(L->d, NULL, "input '%s' has element type %s: unsupported input type",
+                        v->name, kl_dtype_name(v->dtype));
+    if (!tt->shape)
+        return true;
+    if (tt->shape->n_dim > KL_MAX_RANK)
+        return kl_error(L->d, NULL, "input '%s' has rank %zu; kiln supports at most %d", v->name,
+                        tt->shape->n_dim, KL_MAX_RANK);
+    *rank_known = true;
+    v->shape.rank = (int)tt->shape->n_dim;
+    for (int i = 0; i < v->shape.rank; i++) {
+        const Onnx__TensorShapeProto__Dimension *dim = tt->shape->dim[i];
+        v->shape.dim[i] = -1;
+        if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+            dim->dim_value >= 0)
+            v->shape.dim[i] = dim->dim_value;
+        else if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
+                 dim->dim_param && *dim->dim_param)
+            v->dim_param[i] = kl_strdup(L->a, dim->dim_param);
+    }
+    return true;
+}
+
+/* Replace the declared shape by a --shape binding; rank and fixed dims must agree. */
+static bool apply_binding(loader *L, kl_value *v, bool rank_known, const kl_shape *bound)
+{
+    bool agrees = !rank_known || v->shape.rank == bound->rank;
+    for (int i = 0; agrees && rank_known && i < bound->rank; i++)
+        if (v->shape.dim[i] >= 0 && v->shape.dim[i] != bound->dim[i])
+            agrees = false;
+    if (!agrees)
+        return kl_error(L->d, NULL, "shape mismatch: --shape binds input '%s' to %s, but the "
+                        "model declares %s", v->name, kl_shape_str(L->a, bound),
+                        declared_shape_str(L->a, v));
+    for (int i = bound->rank; i < KL_MAX_RANK; i++)
+        v->dim_param[i] = NULL;
+    v->shape = *bound;
+    v->has_shape = true;
+    return true;
+}
+
+/* An example binding for an input: fixed dims as declared, the others 1. */
+static char *binding_example(loader *L, const kl_value *v)
+{
+    char *s = kl_sprintf(L->a, "%s:", v->name);
+    for (int i = 0; i < v->shape.rank; i++)
+        s = kl_sprintf(L->a, "%s%s%lld", s, i ? "x" : "",
+                       (long long)(v->shape.dim[i] >= 0 ? v->shape.dim[i] : 1));
+    return s;
+}
+
+/* Every dim still unknown after bindings: one message per input, all inputs reported. */
+static bool require_static_shape(loader *L, kl_value *v, bool rank_known)
+{
+    if (!rank_known)
+        return kl_error(L->d, NULL, "input '%s' has no declared shape: bind it with --shape "
+                        "%s:DIMxDIM...", v->name, v->name);
+    char *which = NULL;
+    int n_unknown = 0;
+    for (int i = 0; i < v->shape.rank; i++) {
+        if (v->shape.dim[i] >= 0)
+            continue;
+        const char *dim = v->dim_param[i]
+                              ? kl_sprintf(L->a, "%d ('%s')", i, v->dim_param[i])
+                              : kl_sprintf(L->a, "%d (unnamed)", i);
+        which = which ? kl_sprintf(L->a, "%s, %s", which, dim) : (char *)dim;
+        n_unknown++;
+    }
+    if (!n_unknown) {
+        v->has_shape = true;
+        return true;
+    }
+    return kl_error(L->d, NULL, "input '%s' dimension%s %s %s symbolic: bind it with --shape "
+                    "%s:DIMxDIM... (e.g. --shape %s)", v->name, n_unknown > 1 ? "s" : "", which,
+                    n_unknown > 1 ? "are" : "is", v->name, binding_example(L, v));
+}
+
+static const kl_shape *binding_for(const char *name, const kl_shape_binding *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (b[i].input && strcmp(b[i].input, name) == 0)
+            return &b[i].shape;
+    return NULL;
+}
+
+static void load_input(loader *L, const Onnx__ValueInfoProto *vi, const kl_shape_binding *b,
+                       int n_bindings)
+{
+    const char *name = str_or_empty(vi->name);
+    kl_value *v = names_get(&L->names, name);
+    if (v && !v->producer && v->input_index < 0)
+        return; /* also an initializer (IR < 4 models list weights as inputs): a constant */
+    if (!*name) {
+        kl_error(L->d, NULL, "graph input %d has no name", L->g->inputs.n);
+        return;
+    }
+    v = define_value(L, name, NULL, "a graph input");
+    if (!v)
+        return;
+    v->input_index = L->g->inputs.n;
+    kl_ptrvec_push(L->a, &L->g->inputs, v);
+    bool rank_known;
+    if (!read_tensor_type(L, vi->type, v, &rank_known))
+        return;
+    const kl_shape *bound = binding_for(name, b, n_bindings);
+    if (bound)
+        apply_binding(L, v, rank_known, bound);
+    else
+        require_static_shape(L, v, rank_known);
+}
+
+/* A binding must name a real input: a typo would otherwise be silently ignored. */
+static void check_bindings_used(loader *L, const kl_shape_binding *b, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const char *name = str_or_empty(b[i].input);
+        kl_value *v = names_get(&L->names, name);
+        if (v && v->input_index >= 0)
+            continue;
+        char *inputs = kl_strdup(L->a, "");
+        for (int k = 0; k < L->g->inputs.n; k++)
+            inputs = kl_sprintf(L->a, "%s%s'%s'", inputs, k ? ", " : "",
+                                ((kl_value *)L->g->inputs.items[k])->name);
+        kl_error(L->d, NULL, "--shape names '%s', which is not an input of the model (%s: %s)",
+                 name, v ? "it is an initializer; inputs" : "inputs",
+                 L->g->inputs.n ? inputs : "none");
+    }
+}
+
+static void load_inputs(loader *L, const Onnx__GraphProto *gp, const kl_shape_binding *b,
+                        int n_bindings)
+{
+    for (size_t i = 0; i < gp->n_input; i++)
+        load_input(L, gp->input[i], b, n_bindings);
+    check_bindings_used(L, b, n_bindings);
+}
+
+/* ---- attributes ----------------------------------------------------------------------- */
+
+/* Models from IR version 1 may omit the type; the field that is set tells it. */
+static int attr_type_of(const Onnx__AttributeProto *p)
+{
+    if (p->has_type)
+        return p->type;
+    if (p->n_floats) return KL_ATTR_FLOATS;
+    if (p->n_ints) return KL_ATTR_INTS;
+    if (p->n_strings) return KL_ATTR_STRINGS;
+    if (p->t) return KL_ATTR_TENSOR;
+    if (p->g) return KL_ATTR_GRAPH;
+    if (p->has_s) return KL_ATTR_STRING;
+    if (p->has_i) return KL_ATTR_INT;
+    if (p->has_f) return KL_ATTR_FLOAT;
+    return KL_ATTR_UNDEFINED;
+}
+
+static bool load_tensor_attr(loader *L, const kl_node *n, const Onnx__AttributeProto *p,
+                             kl_attr *out)
+{
+    if (!p->t)
+        return kl_error(L->d, n, "attribute '%s' is a TENSOR without a tensor", out->name);
+    kl_value *v = kl_alloc(L->a, sizeof *v);  /* a constant outside g->values */
+    v->name = kl_strdup(L->a, p->t->name && *p->t->name ? p->t->name : out->name);
+    v->input_index = v->output_index = v->id = -1;
+    kl_tensor_origin origin = {
+        .what = kl_sprintf(L->a, "attribute '%s'", out->name),
+        .node = n,
+        .base_dir = L->base_dir,
+    };
+    out->t = v;
+    return kl_onnx_tensor_to_value(L->a, p->t, &origin, v, L->d);
+}
+
+static bool load_attr(loader *L, const kl_node *n, const Onnx__AttributeProto *p, kl_attr *out)
+{
+    out->name = kl_strdup(L->a, str_or_empty(p->name));
+    /* Types the IR has no member for (TENSORS, GRAPHS, SPARSE_TENSOR, TYPE_PROTO...) keep
+       their ONNX number, so that the operator needing one can say it is unsupported. */
+    out->type = (kl_attr_type)attr_type_of(p);
+    switch (out->type) {
+    case KL_ATTR_FLOAT: out->f = p->f; break;
+    case KL_ATTR_INT: out->i = p->i; break;
+    case KL_ATTR_STRING: out->s = kl_strndup(L->a, (const char *)p->s.data, p->s.len); break;
+    case KL_ATTR_TENSOR: return load_tensor_attr(L, n, p, out);
+    case KL_ATTR_GRAPH: out->g = NULL; break; /* subgraphs: issue 3 */
+    case KL_ATTR_FLOATS:
+        out->n = (int)p->n_floats;
+        out->floats = kl_alloc_array(L->a, p->n_floats + 1, sizeof *out->floats);
+        for (size_t i = 0; i < p->n_floats; i++)
+            out->floats[i] = p->floats[i];
+        break;
+    case KL_ATTR_INTS:
+        out->n = (int)p->n_ints;
+        out->ints = kl_alloc_array(L->a, p->n_ints + 1, sizeof *out->ints);
+        memcpy(out->ints, p->ints, p->n_ints * sizeof *p->ints);
+        break;
+    case KL_ATTR_STRINGS:
+        out->n = (int)p->n_strings;
+        out->strings = kl_alloc_array(L->a, p->n_strings + 1, sizeof *out->strings);
+        for (size_t i = 0; i < p->n_strings; i++)
+            out->strings[i] = kl_strndup(L->a, (const char *)p->strings[i].data,
+                                         p->strings[i].len);
+        break;
+    default: break;
+    }
+    return true;
+}
+
+/* ---- nodes ---------------------------------------------------------------------------- */
+
+/* Create the node with its attributes and define its outputs (inputs come later, once every
+ * value of the graph is known, since the model's node order need not be topological). */
+static kl_node *load_node(loader *L, const Onnx__NodeProto *p)
+{
+    const char *domain = normalize_domain(p->domain);
+    const char *op_type = str_or_empty(p->op_type);
+    int64_t opset = opset_of(&L->g->meta, domain);
+    kl_node *n = kl_node_new(L->g, op_type, domain, opset > 0 ? (int)opset : 0);
+    if (p->name && *p->name)
+        n->name = kl_strdup(L->a, p->name);
+    if (opset < 0)
+        kl_error(L->d, n, "the model imports no opset for domain '%s'",
+                 *domain ? domain : "ai.onnx");
+
+    n->n_attrs = (int)p->n_attribute;
+    n->attrs = kl_alloc_array(L->a, p->n_attribute + 1, sizeof *n->attrs);
+    for (size_t i = 0; i < p->n_attribute; i++)
+        load_attr(L, n, p->attribute[i], &n->attrs[i]);
+
+    n->n_outputs = (int)p->n_output;
+    n->outputs = kl_alloc_array(L->a, p->n_output + 1, sizeof *n->outputs);
+    for (size_t i = 0; i < p->n_output; i++) {
+        const char *name = str_or_empty(p->output[i]);
+        if (!*name)
+            continue; /* omitted optional output */
+        kl_value *v = define_value(L, name, n,
+                                   kl_sprintf(L->a, "node '%s' (%s)", n->name, n->op_type));
+        if (v)
+            v->producer = n;
+        n->outputs[i] = v;
+    }
+    return n;
+}
+
+static void link_inputs(loader *L, kl_node *n, const Onnx__NodeProto *p)
+{
+    n->n_inputs = (int)p->n_input;
+    n->inputs = kl_alloc_array(L->a, p->n_input + 1, sizeof *n->inputs);
+    for (size_t i = 0; i < p->n_input; i++) {
+        const char *name = str_or_empty(p->input[i]);
+        if (!*name)
+            continue; /* omitted optional input */
+        kl_value *v = names_get(&L->names, name);
+        if (!v) {
+            kl_error(L->d, n, "input '%s' of this node is not produced by any node, graph input "
+                     "or initializer", name);
+            continue;
+        }
+        n->inputs[i] = v;
+        v->n_uses++;
+    }
+}
+
+static void load_nodes(loader *L, const Onnx__GraphProto *gp)
+{
+    kl_node **nodes = kl_alloc_array(L->a, gp->n_node + 1, sizeof *nodes);
+    for (size_t i = 0; i < gp->n_node; i++)
+        nodes[i] = load_node(L, gp->node[i]);
+    for (size_t i = 0; i < gp->n_node; i++)
+        link_inputs(L, nodes[i], gp->node[i]);
+}
+
+/* ---- value_info and graph outputs ----------------------------------------------------- */
+
+static kl_dtype declared_dtype(const Onnx__TypeProto *tp)
+{
+    if (!tp || tp->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE ||
+        !tp->tensor_type->has_elem_type)
+        return KL_UNDEFINED;
+    return (kl_dtype)tp->tensor_type->elem_type;
+}
+
+static void load_value_info(loader *L, const Onnx__GraphProto *gp)
+{
+    for (size_t i = 0; i < gp->n_value_info; i++) {
+        kl_value *v = names_get(&L->names, str_or_empty(gp->value_info[i]->name));
+        if (v && v->producer && v->dtype == KL_UNDEFINED)
+            v->dtype = declared_dtype(gp->value_info[i]->type);
+    }
+}
+
+/* Record what the model says of a computed output; inference recomputes the shape, so it is
+ * kept only as a hint (has_shape stays false) along with the symbolic dim names. */
+static void record_output_type(loader *L, kl_value *v, const Onnx__TypeProto *tp)
+{
+    if (!v->producer)
+        return; /* an input or a constant passed through: already typed */
+    if (v->dtype == KL_UNDEFINED)
+        v->dtype = declared_dtype(tp);
+    if (declared_dtype(tp) == KL_UNDEFINED || !tp->tensor_type->shape ||
+        tp->tensor_type->shape->n_dim > KL_MAX_RANK)
+        return;
+    const Onnx__TensorShapeProto *s = tp->tensor_type->shape;
+    v->shape.rank = (int)s->n_dim;
+    for (size_t i = 0; i < s->n_dim; i++) {
+        bool fixed = s->dim[i]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+        v->shape.dim[i] = fixed ? s->dim[i]->dim_value : -1;
+        if (s->dim[i]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
+            s->dim[i]->dim_param && *s->dim[i]->dim_param)
+            v->dim_param[i] = kl_strdup(L->a, s->dim[i]->dim_param);
+    }
+}
+
+static void load_outputs(loader *L, const Onnx__GraphProto *gp)
+{
+    for (size_t i = 0; i < gp->n_output; i++) {
+        const char *name = str_or_empty(gp->output[i]->name);
+        kl_value *v = names_get(&L->names, name);
+        if (!v) {
+            kl_error(L->d, NULL, "graph output '%s' is not produced by any node, graph input or "
+                     "initializer", name);
+            continue;
+        }
+        if (v->output_index < 0)
+            v->output_index = L->g->outputs.n;
+        kl_ptrvec_push(L->a, &L->g->outputs, v);
+        record_output_type(L, v, gp->output[i]->type);
+    }
+    if (gp->n_output == 0)
+        kl_error(L->d, NULL, "the graph has no outputs");
+}
+
+/* ---- topological sort ----------------------------------------------------------------- */
+
+/* Min-heap of node positions: Kahn's algorithm that always takes the earliest ready node, so
+ * a model already in topological order keeps its order exactly. */
+typedef struct index_heap {
+    int *items;
+    int n;
+} index_heap;
+
+static void heap_push(index_heap *h, int x)
+{
+    int i = h->n++;
+    while (i > 0 && h->items[(i - 1) / 2] > x) {
+        h->items[i] = h->items[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->items[i] = x;
+}
+
+static int heap_pop(index_heap *h)
+{
+    int top = h->items[0], last = h->items[--h->n], i = 0;
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= h->n)
+            break;
+        if (c + 1 < h->n && h->items[c + 1] < h->items[c])
+            c++;
+        if (last <= h->items[c])
+            break;
+        h->items[i] = h->items[c];
+        i = c;
+    }
+    if (h->n > 0)
+        h->items[i] = last;
+    return top;
+}
+
+/* Producer -> consumer edges in CSR form, one per input slot fed by a node. */
+typedef struct edges {
+    int *start;   /* consumers of node i are target[start[i] .. start[i+1]) */
+    int *target;
+} edges;
+
+static edges build_edges(kl_arena *a, kl_node **nodes, int n)
+{
+    edges e = {kl_alloc_array(a, (size_t)n + 1, sizeof(int)), NULL};
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < nodes[i]->n_inputs; k++)
+            if (nodes[i]->inputs[k] && nodes[i]->inputs[k]->producer)
+                e.start[nodes[i]->inputs[k]->producer->id + 1]++;
+    for (int i = 0; i < n; i++)
+        e.start[i + 1] += e.start[i];
+    e.target = kl_alloc_array(a, (size_t)e.start[n] + 1, sizeof(int));
+    int *fill = kl_alloc_array(a, (size_t)n + 1, sizeof(int));
+    memcpy(fill, e.start, (size_t)n * sizeof(int));
+    for (int i = 0; i < n; i++)
+        for (int k = 0; k < nodes[i]->n_inputs; k++)
+            if (nodes[i]->inputs[k] && nodes[i]->inputs[k]->producer)
+                e.target[fill[nodes[i]->inputs[k]->producer->id]++] = i;
+    return e;
+}
+
+/* Nodes left by Kahn's algorithm include those merely downstream of a cycle; walking back
+ * through producers that are also left over must close a loop, which is what we report. */
+static void report_cycle(loader *L, kl_node **nodes, const int *pending)
+{
+    int n = L->g->nodes.n, start = 0;
+    while (pending[start] == 0)
+        start++;
+    int *seen_at = kl_alloc_array(L->a, (size_t)n, sizeof(int));
+    int *path = kl_alloc_array(L->a, (size_t)n + 1, sizeof(int));
+    int len = 0, cur = start;
+    while (!seen_at[cur]) {
+        path[len++] = cur;
+        seen_at[cur] = len;
+        kl_node *c = nodes[cur];
+        for (int k = 0; k < c->n_inputs; k++) {
+            kl_value *in = c->inputs[k];
+            if (in && in->producer && pending[in->producer->id] > 0) {
+                cur = in->producer->id;
+                break;
+            }
+        }
+    }
+    /* path[seen_at[cur]-1 .. len) is the loop, in consumer-to-producer order: print reversed */
+    int first = seen_at[cur] - 1;
+    char *text = kl_strdup(L->a, "");
+    for (int i = len - 1; i >= first; i--)
+        text = kl_sprintf(L->a, "%s'%s' (%s) -> ", text, nodes[path[i]]->name,
+                          nodes[path[i]]->op_type);
+    text = kl_sprintf(L->a, "%sback to '%s'", text, nodes[path[len - 1]]->name);
+    kl_error(L->d, nodes[path[len - 1]], "graph has a cycle through nodes %s", text);
+}
+
+static bool sort_nodes(loader *L)
+{
+    int n = L->g->nodes.n;
+    kl_node **nodes = kl_alloc_array(L->a, (size_t)n + 1, sizeof *nodes);
+    for (int i = 0; i < n; i++) {
+        nodes[i] = L->g->nodes.items[i];
+        nodes[i]->id = i;  /* positions in the model's order, for the edge arrays */
+    }
+    edges e = build_edges(L->a, nodes, n);
+    int *pending = kl_alloc_array(L->a, (size_t)n + 1, sizeof(int));
+    for (int i = 0; i < n; i++)
+        for (int k = e.start[i]; k < e.start[i + 1]; k++)
+            pending[e.target[k]]++;
+    index_heap ready = {kl_alloc_array(L->a, (size_t)n + 1, sizeof(int)), 0};
+    for (int i = 0; i < n; i++)
+        if (pending[i] == 0)
+            heap_push(&ready, i);
+    int done = 0;
+    while (ready.n > 0) {
+        int i = heap_pop(&ready);
+        L->g->nodes.items[done++] = nodes[i];
+        for (int k = e.start[i]; k < e.start[i + 1]; k++)
+            if (--pending[e.target[k]] == 0)
+                heap_push(&ready, e.target[k]);
+    }
+    if (done < n) {
+        /* leave the node list whole (model order) so that nothing is lost */
+        for (int i = 0; i < n; i++)
+            L->g->nodes.items[i] = nodes[i];
+        report_cycle(L, nodes, pending);
+        return false;
+    }
+    for (int i = 0; i < n; i++)
+        ((kl_node *)L->g->nodes.items[i])->id = i; /* ids follow execution order */
+    return true;
+}
+
+/* ---- entry point ---------------------------------------------------------------------- */
+
+static bool load_graph(loader *L, const Onnx__ModelProto *m, const kl_shape_binding *bindings,
+                       int n_bindings)
+{
+    const Onnx__GraphProto *gp = m->graph;
+    int errors_before = L->d->n_errors;
+    read_meta(L, m);
+    load_initializers(L, gp);
+    load_inputs(L, gp, bindings, n_bindings);
+    load_nodes(L, gp);
+    if (L->d->n_errors > errors_before)
+        return false;
+    load_value_info(L, gp);
+    load_outputs(L, gp);
+    if (L->d->n_errors > errors_before)
+        return false;
+    return sort_nodes(L);
+}
+
+kl_graph *kl_onnx_load(kl_arena *a, const char *path, const kl_shape_binding *bindings,
+                       int n_bindings, kl_diag *d)
+{
+    Onnx__ModelProto *m = decode_model(path, d);
+    if (!m)
+        return NULL;
+    loader L = {
+        .a = a,
+        .g = kl_graph_new(a, path),
+        .d = d,
+        .base_dir = kl_onnx_dirname(a, path),
+    };
+    bool ok = load_graph(&L, m, bindings, n_bindings);
+    onnx__model_proto__free_unpacked(m, NULL);
+    return ok ? L.g : NULL;
+}
