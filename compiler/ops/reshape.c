@@ -1,4 +1,439 @@
-/* reshape.c — placeholder: filled by the operator family's author. */
-#include "ops.h"
+/*
+ * reshape.c — operators that change a tensor's shape or make a tensor from shapes:
+ * Reshape Flatten Squeeze Unsqueeze Identity Dropout Shape Size Constant ConstantOfShape Expand.
+ *
+ * Most of them keep the elements in row-major order and only relabel the dimensions, so their
+ * lowering is one flat copy (kl_lower_copy); the planner may later alias input and output. The
+ * interesting work is shape inference: every shape-carrying input (Reshape's shape, Unsqueeze's
+ * axes, Expand's shape, ...) must be a compile-time constant, which is what makes exporters'
+ * Shape -> Gather -> Concat -> Reshape chains fold away before code generation.
+ *
+ * Shape and Constant know their outputs without computing anything, so their inference sets the
+ * output's `data` and they need no kernel. Inference has no arena, so such data points at memory
+ * the graph already owns (the input's shape, the attribute's tensor); forms that would need a
+ * conversion (Constant value_float(s)) are instead lowered to a copy from a constant buffer,
+ * which constant folding evaluates.
+ */
+#include <string.h>
 
-const kl_op kl_ops_reshape[] = {{0}};
+#include "move_util.h"
+
+/* ---------------------------------------------------------------- shared: flat copy lowering */
+
+/* Output 0 holds input 0's elements in the same order. */
+static bool lower_flat_copy(kl_lower *L, kl_node *n, kl_diag *d) {
+    return kl_lower_copy(L, n, kl_lower_buffer(L, n->inputs[0]), kl_lower_buffer(L, n->outputs[0]));
+}
+
+/* ---------------------------------------------------------------- Reshape */
+
+static const char *const reshape_attrs[] = {"shape", "consumed_inputs", "allowzero", NULL};
+
+/* The requested shape: the `shape` attribute before opset 5, the constant input after. */
+static bool reshape_target(kl_node *n, kl_int_list *target, kl_diag *d) {
+    if (n->opset < 5) {
+        *target = kl_int_list_from_attr(n, "shape");
+        if (target->n < 0) return kl_error(d, n, "attribute 'shape' is required");
+        return true;
+    }
+    if (!kl_node_input(n, 1)) return kl_error(d, n, "input 1 (shape) is required");
+    return kl_int_list_from_input(n, 1, "shape", target, d);
+}
+
+static bool reshape_infer(kl_node *n, kl_diag *d) {
+    kl_int_list target = {.n = -1};
+    if (!kl_move_need_data(n, 0, d) || !reshape_target(n, &target, d)) return false;
+    const kl_shape *in = &n->inputs[0]->shape;
+    bool allowzero = n->opset >= 14 && kl_attr_int(n, "allowzero", 0) != 0;
+    if (target.n > KL_MAX_RANK)
+        return kl_error(d, n, "target shape has rank %" PRId64 "; kiln supports up to %d",
+                        target.n, KL_MAX_RANK);
+
+    kl_shape out = {.rank = (int)target.n};
+    int inferred = -1;      /* the dimension given as -1 */
+    int64_t known = 1;      /* product of the other dimensions */
+    for (int i = 0; i < out.rank; i++) {
+        int64_t v = kl_int_list_at(&target, i);
+        if (v == -1) {
+            if (inferred >= 0)
+                return kl_error(d, n, "target shape has more than one -1 (dimensions %d and %d)",
+                                inferred, i);
+            inferred = i;
+            continue;
+        }
+        if (v == 0 && !allowzero) {
+            /* 0 copies the input's dimension at the same position */
+            if (i >= in->rank)
+                return kl_error(d, n, "target shape[%d] is 0 (keep the input's dimension) but "
+                                      "the input %s has only %d dimensions",
+                                i, KL_SHAPE_TEXT(in), in->rank);
+            v = in->dim[i];
+        }
+        if (v < 0) return kl_error(d, n, "target shape[%d] = %" PRId64 " is negative", i, v);
+        out.dim[i] = v;
+        known *= v;
+    }
+
+    int64_t numel = kl_shape_numel(in);
+    if (inferred >= 0) {
+        if (known == 0 || numel % known != 0)
+            return kl_error(d, n, "cannot reshape %s (%" PRId64 " elements): the other target "
+                                  "dimensions multiply to %" PRId64 ", which does not divide it",
+                            KL_SHAPE_TEXT(in), numel, known);
+        out.dim[inferred] = numel / known;
+    } else if (known != numel) {
+        return kl_error(d, n, "cannot reshape %s (%" PRId64 " elements) to %s (%" PRId64
+                              " elements)",
+                        KL_SHAPE_TEXT(in), numel, KL_SHAPE_TEXT(&out), known);
+    }
+    return kl_infer_set(n, 0, n->inputs[0]->dtype, &out);
+}
+
+/* ---------------------------------------------------------------- Flatten */
+
+static const char *const flatten_attrs[] = {"axis", NULL};
+
+static bool flatten_infer(kl_node *n, kl_diag *d) {
+    if (!kl_move_need_data(n, 0, d)) return false;
+    const kl_shape *in = &n->inputs[0]->shape;
+    int64_t axis = kl_attr_int(n, "axis", 1);
+    /* axis may equal the rank (everything in the outer dimension); negative since opset 11 */
+    if (axis < 0 && n->opset >= 11) axis += in->rank;
+    if (axis < 0 || axis > in->rank)
+        return kl_error(d, n, "axis %" PRId64 " is out of range for input %s",
+                        kl_attr_int(n, "axis", 1), KL_SHAPE_TEXT(in));
+    kl_shape out = {.rank = 2, .dim = {1, 1}};
+    for (int i = 0; i < in->rank; i++) out.dim[i < axis ? 0 : 1] *= in->dim[i];
+    return kl_infer_set(n, 0, n->inputs[0]->dtype, &out);
+}
+
+/* ---------------------------------------------------------------- Squeeze */
+
+static const char *const squeeze_attrs[] = {"axes", NULL};
+
+/* Axes of Squeeze / Unsqueeze: the attribute before opset 13, the input from 13 on. */
+static bool squeeze_axes(kl_node *n, kl_int_list *axes, kl_diag *d) {
+    if (n->opset < 13) {
+        *axes = kl_int_list_from_attr(n, "axes");
+        return true;
+    }
+    return kl_int_list_from_input(n, 1, "axes", axes, d);
+}
+
+static bool squeeze_infer(kl_node *n, kl_diag *d) {
+    kl_int_list axes = {.n = -1};
+    if (!kl_move_need_data(n, 0, d) || !squeeze_axes(n, &axes, d)) return false;
+    const kl_shape *in = &n->inputs[0]->shape;
+    bool drop[KL_MAX_RANK] = {0};
+    if (axes.n < 0) {
+        /* no axes: every dimension of size 1 goes */
+        for (int i = 0; i < in->rank; i++) drop[i] = in->dim[i] == 1;
+    }
+    for (int64_t k = 0; k < axes.n; k++) {
+        int axis;
+        if (!kl_axis_normalize(kl_int_list_at(&axes, k), in->rank, &axis))
+            return kl_error(d, n, "axis %" PRId64 " is out of range for input %s",
+                            kl_int_list_at(&axes, k), KL_SHAPE_TEXT(in));
+        if (in->dim[axis] != 1)
+            return kl_error(d, n, "cannot squeeze axis %d of input %s: its size is %" PRId64
+                                  ", not 1",
+                            axis, KL_SHAPE_TEXT(in), in->dim[axis]);
+        drop[axis] = true;
+    }
+    kl_shape out = {0};
+    for (int i = 0; i < in->rank; i++)
+        if (!drop[i]) out.dim[out.rank++] = in->dim[i];
+    return kl_infer_set(n, 0, n->inputs[0]->dtype, &out);
+}
+
+/* ---------------------------------------------------------------- Unsqueeze */
+
+static bool unsqueeze_infer(kl_node *n, kl_diag *d) {
+    kl_int_list axes = {.n = -1};
+    if (!kl_move_need_data(n, 0, d) || !squeeze_axes(n, &axes, d)) return false;
+    if (axes.n < 0)
+        return kl_error(d, n, n->opset < 13 ? "attribute 'axes' is required"
+                                            : "input 1 (axes) is required");
+    const kl_shape *in = &n->inputs[0]->shape;
+    if (in->rank + axes.n > KL_MAX_RANK)
+        return kl_error(d, n, "result would have rank %" PRId64 "; kiln supports up to %d",
+                        in->rank + axes.n, KL_MAX_RANK);
+    kl_shape out = {.rank = in->rank + (int)axes.n};
+    bool inserted[KL_MAX_RANK] = {0};
+    for (int64_t k = 0; k < axes.n; k++) {
+        int axis;
+        /* axes index the output */
+        if (!kl_axis_normalize(kl_int_list_at(&axes, k), out.rank, &axis))
+            return kl_error(d, n, "axis %" PRId64 " is out of range for a result of rank %d",
+                            kl_int_list_at(&axes, k), out.rank);
+        if (inserted[axis]) return kl_error(d, n, "axis %d is given twice", axis);
+        inserted[axis] = true;
+    }
+    for (int i = 0, j = 0; i < out.rank; i++) out.dim[i] = inserted[i] ? 1 : in->dim[j++];
+    return kl_infer_set(n, 0, n->inputs[0]->dtype, &out);
+}
+
+/* ---------------------------------------------------------------- Identity */
+
+static bool identity_infer(kl_node *n, kl_diag *d) {
+    if (!kl_move_need_data(n, 0, d)) return false;
+    return kl_infer_set(n, 0, n->inputs[0]->dtype, &n->inputs[0]->shape);
+}
+
+/* ---------------------------------------------------------------- Dropout */
+
+static const char *const dropout_attrs[] = {"ratio", "is_test", "consumed_inputs", "seed", NULL};
+
+/* kiln compiles for inference: Dropout is the identity. Training mode (a run-time choice from
+ * opset 12 on) would need random numbers, so only a constant false is accepted. Before opset 7
+ * `is_test` defaults to 0 although every exported inference graph meant test mode; like ONNX
+ * Runtime we treat it as inference too. */
+static bool dropout_check_inference(kl_node *n, kl_diag *d) {
+    if (n->opset < 12 || !kl_node_input(n, 2)) return true;
+    if (!kl_infer_need_const(n, 2, d)) return false;
+    const kl_value *mode = n->inputs[2];
+    if (kl_shape_numel(&mode->shape) != 1)
+        return kl_error(d, n, "input 2 (training_mode) must hold one value");
+    if (kl_value_const_int(mode, 0) != 0)
+        return kl_error(d, n, "training_mode is true: Dropout in training mode is not "
+                              "supported (kiln compiles for inference)");
+    return true;
+}
+
+/* The optional mask: bool from opset 10 on, the data's type before. */
+static kl_dtype dropout_mask_dtype(const kl_node *n) {
+    return n->opset >= 10 ? KL_BOOL : n->inputs[0]->dtype;
+}
+
+static bool dropout_infer(kl_node *n, kl_diag *d) {
+    if (!kl_move_need_data(n, 0, d) || !dropout_check_inference(n, d)) return false;
+    const kl_value *x = n->inputs[0];
+    if (!kl_infer_set(n, 0, x->dtype, &x->shape)) return false;
+    if (kl_node_output(n, 1) && !kl_infer_set(n, 1, dropout_mask_dtype(n), &x->shape))
+        return false;
+    return true;
+}
+
+static bool dropout_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+    if (!lower_flat_copy(L, n, d)) return false;
+    kl_value *mask = kl_node_output(n, 1);
+    if (!mask) return true;
+    /* nothing is dropped at inference: the mask is all true (all ones before opset 10) */
+    kl_kernel *k = kl_move_kernel(L, n, "mask", kl_lower_buffer(L, mask));
+    k->value = kl_move_const(L->arena, mask->dtype, 1.0, 1);
+    kl_move_add_kernel(L, k);
+    return true;
+}
+
+/* ---------------------------------------------------------------- Shape */
+
+static const char *const shape_attrs[] = {"start", "end", NULL};
+
+/* Clamp a start/end attribute of Shape (opset 15) to [0, rank], counting negatives from the end. */
+static int shape_bound(int64_t v, int rank) {
+    if (v < 0) v += rank;
+    return v < 0 ? 0 : v > rank ? rank : (int)v;
+}
+
+static bool shape_infer(kl_node *n, kl_diag *d) {
+    if (!kl_infer_need_input(n, 0, d)) return false;
+    kl_value *x = n->inputs[0];
+    int rank = x->shape.rank;
+    int start = 0, end = rank;
+    if (n->opset >= 15) {
+        start = shape_bound(kl_attr_int(n, "start", 0), rank);
+        end = shape_bound(kl_attr_int(n, "end", rank), rank);
+    }
+    int len = end > start ? end - start : 0;
+    kl_shape out = {.rank = 1, .dim = {len}};
+    if (!kl_infer_set(n, 0, KL_I64, &out)) return false;
+    /* The result is the input's dimensions themselves: kl_shape.dim is int64 row-major, which is
+     * exactly an int64 tensor, and the input value lives as long as the graph. */
+    n->outputs[0]->data = &x->shape.dim[start];
+    return true;
+}
+
+/* ---------------------------------------------------------------- Size */
+
+static bool size_infer(kl_node *n, kl_diag *d) {
+    if (!kl_infer_need_input(n, 0, d)) return false;
+    kl_shape scalar = {0};
+    return kl_infer_set(n, 0, KL_I64, &scalar);
+}
+
+/* The element count is known at compile time; a one-element kernel stores it (and folds away
+ * when the input is constant). */
+static bool size_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+    kl_kernel *k = kl_move_kernel(L, n, "size", kl_lower_buffer(L, n->outputs[0]));
+    k->value = kl_e_const_i(L->arena, KL_I64, kl_shape_numel(&n->inputs[0]->shape));
+    kl_move_add_kernel(L, k);
+    return true;
+}
+
+/* ---------------------------------------------------------------- Constant */
+
+static const char *const constant_attrs[] = {
+    "value",     "sparse_value", "value_float",  "value_floats",
+    "value_int", "value_ints",   "value_string", "value_strings", NULL,
+};
+
+/* The one value* attribute (ONNX requires exactly one). */
+static kl_attr *constant_attr(kl_node *n, kl_diag *d) {
+    kl_attr *found = NULL;
+    for (int i = 0; i < n->n_attrs; i++) {
+        if (strncmp(n->attrs[i].name, "value", 5) && strcmp(n->attrs[i].name, "sparse_value"))
+            continue;
+        if (found) {
+            kl_error(d, n, "attributes '%s' and '%s' both give the value; exactly one may",
+                     found->name, n->attrs[i].name);
+            return NULL;
+        }
+        found = &n->attrs[i];
+    }
+    if (!found) kl_error(d, n, "no value attribute (value, value_float(s), value_int(s), ...)");
+    return found;
+}
+
+static bool constant_infer(kl_node *n, kl_diag *d) {
+    kl_attr *a = constant_attr(n, d);
+    if (!a) return false;
+    const char *name = a->name;
+    if (!strcmp(name, "sparse_value"))
+        return kl_error(d, n, "sparse constants (sparse_value) are not supported");
+    if (!strcmp(name, "value_string") || !strcmp(name, "value_strings"))
+        return kl_error(d, n, "string constants (%s) are not supported", name);
+    kl_value *out = n->outputs[0];
+    if (!strcmp(name, "value")) {
+        if (a->type != KL_ATTR_TENSOR || !a->t)
+            return kl_error(d, n, "attribute 'value' must be a tensor");
+        if (kl_dtype_size(a->t->dtype) == 0)
+            return kl_error(d, n, "constant of element type %s is not supported",
+                            kl_dtype_name(a->t->dtype));
+        if (!kl_infer_set(n, 0, a->t->dtype, &a->t->shape)) return false;
+        out->data = a->t->data;
+        return true;
+    }
+    bool is_list = !strcmp(name, "value_floats") || !strcmp(name, "value_ints");
+    kl_shape shape = {.rank = is_list ? 1 : 0, .dim = {a->n}};
+    bool is_float = !strncmp(name, "value_float", 11);
+    if (!kl_infer_set(n, 0, is_float ? KL_F32 : KL_I64, &shape)) return false;
+    /* int64 attributes are stored as int64 already; floats are doubles and are converted by
+     * the lowering below */
+    if (!is_float) out->data = is_list ? (void *)a->ints : (void *)&a->i;
+    return true;
+}
+
+/* value_float(s): a float32 constant buffer made from the attribute's doubles, copied out. */
+static bool constant_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+    kl_value *out = n->outputs[0];
+    const kl_attr *a = kl_attr_find(n, "value_float");
+    if (!a) a = kl_attr_find(n, "value_floats");
+    if (!a) return kl_error(d, n, "constant has no float attribute to lower");
+    int64_t count = kl_shape_numel(&out->shape);
+    float *data = kl_alloc_array(L->arena, (size_t)(count ? count : 1), sizeof(float));
+    for (int64_t i = 0; i < count; i++) data[i] = (float)(a->type == KL_ATTR_FLOAT ? a->f : a->floats[i]);
+    kl_buffer *src = kl_program_buffer(L->prog, kl_sprintf(L->arena, "%s_value", out->name),
+                                       KL_BUF_CONST, KL_F32, &out->shape);
+    src->data = data;
+    src->host = data; /* the interpreter reads constants through `host` */
+    return kl_lower_copy(L, n, src, kl_lower_buffer(L, out));
+}
+
+/* ---------------------------------------------------------------- ConstantOfShape */
+
+static const char *const constant_of_shape_attrs[] = {"value", NULL};
+
+/* The fill value: a one-element tensor attribute, float32 0 by default. */
+static bool constant_of_shape_fill(kl_node *n, const kl_value **fill, kl_diag *d) {
+    const kl_attr *a = kl_attr_find(n, "value");
+    *fill = NULL;
+    if (!a) return true;
+    if (a->type != KL_ATTR_TENSOR || !a->t)
+        return kl_error(d, n, "attribute 'value' must be a tensor");
+    if (kl_shape_numel(&a->t->shape) != 1)
+        return kl_error(d, n, "attribute 'value' must hold exactly one element, not %" PRId64,
+                        kl_shape_numel(&a->t->shape));
+    if (kl_dtype_size(a->t->dtype) == 0 || a->t->dtype == KL_STRING)
+        return kl_error(d, n, "fill value of element type %s is not supported",
+                        kl_dtype_name(a->t->dtype));
+    *fill = a->t;
+    return true;
+}
+
+static bool constant_of_shape_infer(kl_node *n, kl_diag *d) {
+    kl_int_list dims = {.n = -1};
+    const kl_value *fill;
+    if (!kl_node_input(n, 0)) return kl_error(d, n, "input 0 (shape) is required");
+    if (!kl_int_list_from_input(n, 0, "shape", &dims, d) || !constant_of_shape_fill(n, &fill, d))
+        return false;
+    if (dims.n > KL_MAX_RANK)
+        return kl_error(d, n, "shape has rank %" PRId64 "; kiln supports up to %d", dims.n,
+                        KL_MAX_RANK);
+    kl_shape out = {.rank = (int)dims.n};
+    for (int i = 0; i < out.rank; i++) {
+        out.dim[i] = kl_int_list_at(&dims, i);
+        if (out.dim[i] < 0)
+            return kl_error(d, n, "shape[%d] = %" PRId64 " is negative", i, out.dim[i]);
+    }
+    return kl_infer_set(n, 0, fill ? fill->dtype : KL_F32, &out);
+}
+
+static bool constant_of_shape_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+    const kl_value *fill;
+    if (!constant_of_shape_fill(n, &fill, d)) return false;
+    kl_value *out = n->outputs[0];
+    kl_kernel *k = kl_move_kernel(L, n, "fill", kl_lower_buffer(L, out));
+    k->value = fill ? kl_move_const(L->arena, out->dtype, kl_value_const_float(fill, 0),
+                                    kl_value_const_int(fill, 0))
+                    : kl_e_const_f(L->arena, KL_F32, 0.0);
+    kl_move_add_kernel(L, k);
+    return true;
+}
+
+/* ---------------------------------------------------------------- Expand */
+
+static bool expand_infer(kl_node *n, kl_diag *d) {
+    kl_int_list dims = {.n = -1};
+    if (!kl_move_need_data(n, 0, d)) return false;
+    if (!kl_node_input(n, 1)) return kl_error(d, n, "input 1 (shape) is required");
+    if (!kl_int_list_from_input(n, 1, "shape", &dims, d)) return false;
+    if (dims.n > KL_MAX_RANK)
+        return kl_error(d, n, "shape has rank %" PRId64 "; kiln supports up to %d", dims.n,
+                        KL_MAX_RANK);
+    kl_shape target = {.rank = (int)dims.n}, out;
+    for (int i = 0; i < target.rank; i++) target.dim[i] = kl_int_list_at(&dims, i);
+    const kl_shape *in = &n->inputs[0]->shape;
+    /* bidirectional: a 1 in the requested shape keeps the input's dimension */
+    if (!kl_shape_broadcast(in, &target, &out))
+        return kl_error(d, n, "input %s cannot be expanded to %s", KL_SHAPE_TEXT(in),
+                        KL_SHAPE_TEXT(&target));
+    return kl_infer_set(n, 0, n->inputs[0]->dtype, &out);
+}
+
+static bool expand_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+    kl_buffer *out = kl_lower_buffer(L, n->outputs[0]);
+    kl_kernel *k = kl_move_kernel(L, n, "expand", out);
+    k->value = kl_lower_load_broadcast(L, kl_lower_buffer(L, n->inputs[0]), out->shape.rank);
+    kl_move_add_kernel(L, k);
+    return true;
+}
+
+/* ---------------------------------------------------------------- the family's table */
+
+static const char *const no_attrs[] = {NULL};
+
+const kl_op kl_ops_reshape[] = {
+    {"", "Reshape", 1, KL_OPSET_LATEST, reshape_attrs, reshape_infer, lower_flat_copy},
+    {"", "Flatten", 1, KL_OPSET_LATEST, flatten_attrs, flatten_infer, lower_flat_copy},
+    {"", "Squeeze", 1, KL_OPSET_LATEST, squeeze_attrs, squeeze_infer, lower_flat_copy},
+    {"", "Unsqueeze", 1, KL_OPSET_LATEST, squeeze_attrs, unsqueeze_infer, lower_flat_copy},
+    {"", "Identity", 1, KL_OPSET_LATEST, no_attrs, identity_infer, lower_flat_copy},
+    {"", "Dropout", 1, KL_OPSET_LATEST, dropout_attrs, dropout_infer, dropout_lower},
+    {"", "Shape", 1, KL_OPSET_LATEST, shape_attrs, shape_infer, NULL},
+    {"", "Size", 1, KL_OPSET_LATEST, no_attrs, size_infer, size_lower},
+    {"", "Constant", 1, KL_OPSET_LATEST, constant_attrs, constant_infer, constant_lower},
+    {"", "ConstantOfShape", 9, KL_OPSET_LATEST, constant_of_shape_attrs,
+     constant_of_shape_infer, constant_of_shape_lower},
+    {"", "Expand", 8, KL_OPSET_LATEST, no_attrs, expand_infer, expand_lower},
+    {0},
+};
