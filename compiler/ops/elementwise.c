@@ -290,6 +290,12 @@ static bool infer_cast(kl_node *n, kl_diag *d) {
     return kl_infer_set(n, 0, to, &n->inputs[0]->shape);
 }
 
+/* CastLike: the target type is that of input 1 (only its type is read). */
+static bool infer_cast_like(kl_node *n, kl_diag *d) {
+    if (!kl_arith_need_input(n, 0, d) || !kl_arith_need_input(n, 1, d)) return false;
+    return kl_infer_set(n, 0, n->inputs[1]->dtype, &n->inputs[0]->shape);
+}
+
 static kl_expr *fn_cast(kl_lower *L, const kl_node *n, kl_expr **in, int n_in) {
     kl_dtype to = n->outputs[0]->dtype;
     kl_expr *x = in[0];
@@ -330,5 +336,6 @@ const kl_op kl_ops_elementwise[] = {
     VARIADIC("Sum"), VARIADIC("Max"), VARIADIC("Min"), VARIADIC("Mean"),
     {"", "Where", 9, KL_OPSET_LATEST, no_attrs, infer_where, lower_where},
     {"", "Cast", 1, KL_OPSET_LATEST, cast_attrs, infer_cast, lower_cast},
+    {"", "CastLike", 15, KL_OPSET_LATEST, cast_attrs, infer_cast_like, lower_cast},
     {0},
 };
