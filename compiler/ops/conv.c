@@ -1,4 +1,350 @@
-/* conv.c — placeholder: filled by the operator family's author. */
-#include "ops.h"
+/*
+ * conv.c — Conv, ConvInteger and ConvTranspose.
+ *
+ * Conv lowers to one kernel in the "direct" form of DESIGN.md: parallel loops over the output
+ * [n, (group,) channel, spatial...], reduction loops ic, k1..kk in that order so the innermost
+ * tap walks contiguous memory of X and W. Groups get their own loop (out channel = g*Mg + mg,
+ * in channel = g*Cg + ic) rather than a division, so every index stays affine; a loop of extent
+ * 1 (no groups, depthwise's single in-channel) is left out. The bias is the accumulator's start.
+ * Padding is a select around the load of X, emitted only for spatial dims where some window
+ * reaches outside the input (window.h), so the common unpadded case has no select at all.
+ *
+ * ConvInteger is the same nest over zero-point-shifted int32 values: a padded position reads 0
+ * after the shift, which is what padding with x_zero_point means.
+ *
+ * ConvTranspose is written as a gather: output o at tap k reads input i = (o + pad - k*d) / s
+ * when that division is exact and i is inside the input. It wastes the taps that fail the test
+ * (a factor s^k) but needs no scatter, which the kernel IR does not have.
+ */
+#include <string.h>
 
-const kl_op kl_ops_conv[] = {{0}};
+#include "ops.h"
+#include "window.h"
+
+/* float16/bfloat16 sums drift quickly: accumulate them in float32. */
+static kl_dtype acc_dtype_for(kl_dtype t) {
+    return (t == KL_F16 || t == KL_BF16) ? KL_F32 : t;
+}
+
+static bool is_float(kl_dtype t) {
+    return t == KL_F32 || t == KL_F64 || t == KL_F16 || t == KL_BF16;
+}
+
+static bool is_8bit(kl_dtype t) { return t == KL_U8 || t == KL_I8; }
+
+/* ---- shape inference ------------------------------------------------------------------ */
+
+/* Conv and ConvInteger: X [N, C, D...], W [M, C/group, k...] -> Y [N, M, out...]. */
+static bool infer_conv_shape(kl_node *n, kl_dtype out_type, kl_diag *d) {
+    if (!kl_infer_need_input(n, 0, d) || !kl_infer_need_input(n, 1, d)) return false;
+    const kl_value *x = n->inputs[0], *w = n->inputs[1];
+    if (w->shape.rank != x->shape.rank)
+        return kl_error(d, n, "W has rank %d but X has rank %d", w->shape.rank, x->shape.rank);
+    int64_t group = kl_attr_int(n, "group", 1);
+    if (group < 1) return kl_error(d, n, "group = %lld must be >= 1", (long long)group);
+    int64_t c = x->shape.dim[1], m = w->shape.dim[0];
+    if (w->shape.dim[1] * group != c)
+        return kl_error(d, n, "X has %lld channels but W expects %lld x group %lld",
+                        (long long)c, (long long)w->shape.dim[1], (long long)group);
+    if (m % group != 0)
+        return kl_error(d, n, "W has %lld output channels, not a multiple of group %lld",
+                        (long long)m, (long long)group);
+    kl_window win;
+    if (!kl_window_resolve(n, &x->shape, w->shape.dim + 2, false, &win, d)) return false;
+    kl_shape y = {.rank = x->shape.rank};
+    y.dim[0] = x->shape.dim[0];
+    y.dim[1] = m;
+    for (int i = 0; i < win.nsp; i++) y.dim[i + 2] = win.out[i];
+    return kl_infer_set(n, 0, out_type, &y);
+}
+
+static bool infer_conv(kl_node *n, kl_diag *d) {
+    if (!kl_infer_need_input(n, 0, d) || !kl_infer_need_input(n, 1, d)) return false;
+    kl_dtype t = n->inputs[0]->dtype;
+    if (!is_float(t)) return kl_error(d, n, "X has type %s; Conv takes floats", kl_dtype_name(t));
+    if (n->inputs[1]->dtype != t)
+        return kl_error(d, n, "W has type %s but X has %s", kl_dtype_name(n->inputs[1]->dtype),
+                        kl_dtype_name(t));
+    const kl_value *b = kl_node_input(n, 2);
+    if (b && (b->dtype != t || b->shape.rank != 1 || b->shape.dim[0] != n->inputs[1]->shape.dim[0]))
+        return kl_error(d, n, "bias B must be %s [%lld]", kl_dtype_name(t),
+                        (long long)n->inputs[1]->shape.dim[0]);
+    return infer_conv_shape(n, t, d);
+}
+
+static bool infer_conv_integer(kl_node *n, kl_diag *d) {
+    if (!kl_infer_need_input(n, 0, d) || !kl_infer_need_input(n, 1, d)) return false;
+    if (!is_8bit(n->inputs[0]->dtype) || !is_8bit(n->inputs[1]->dtype))
+        return kl_error(d, n, "X and W must be int8 or uint8 (got %s and %s)",
+                        kl_dtype_name(n->inputs[0]->dtype), kl_dtype_name(n->inputs[1]->dtype));
+    const kl_value *xz = kl_node_input(n, 2), *wz = kl_node_input(n, 3);
+    if (xz && (xz->dtype != n->inputs[0]->dtype || kl_shape_numel(&xz->shape) != 1))
+        return kl_error(d, n, "x_zero_point must be a scalar of X's type");
+    if (wz && (wz->dtype != n->inputs[1]->dtype ||
+               (kl_shape_numel(&wz->shape) != 1 &&
+                (wz->shape.rank != 1 || wz->shape.dim[0] != n->inputs[1]->shape.dim[0]))))
+        return kl_error(d, n, "w_zero_point must be a scalar or [M] of W's type");
+    return infer_conv_shape(n, KL_I32, d);
+}
+
+/* ---- Conv / ConvInteger lowering ------------------------------------------------------- */
+
+/* The loop variables of a convolution nest (NULL-free: extent-1 loops are constant 0). */
+typedef struct conv_loops {
+    kl_expr *n, *g, *mg, *out_ch, *in_ch, *ic;
+    kl_expr *o[KL_MAX_RANK], *k[KL_MAX_RANK];
+} conv_loops;
+
+/* Add a loop of `extent` to k, or return constant 0 when a loop of one iteration is not worth
+ * having (`keep` forces it, e.g. to keep the output's loops in one-to-one correspondence). */
+static kl_expr *add_loop(kl_lower *L, kl_kernel *k, int64_t extent, bool keep) {
+    if (extent == 1 && !keep) return kl_e_idx(L->arena, 0);
+    k->extent[k->n_loops] = extent;
+    return kl_e_iv(L->arena, k->n_loops++);
+}
+
+/*
+ * Loops of a convolution-shaped nest with `group` groups of `cg` input and `mg` output
+ * channels: parallel n, [g], [mg], out spatial...; reduction ic, taps... Channels are addressed
+ * as g*mg_count + mg (out) and g*cg + ic (in).
+ */
+static void conv_make_loops(kl_lower *L, kl_kernel *k, int64_t batch, int64_t group, int64_t mg,
+                            int64_t cg, const kl_window *w, const int64_t *out_sp,
+                            conv_loops *lp) {
+    kl_arena *a = L->arena;
+    lp->n = add_loop(L, k, batch, true);
+    lp->g = add_loop(L, k, group, false);
+    lp->mg = add_loop(L, k, mg, group == 1);
+    for (int i = 0; i < w->nsp; i++) lp->o[i] = add_loop(L, k, out_sp[i], true);
+    k->n_par = k->n_loops;
+    lp->ic = add_loop(L, k, cg, true);
+    for (int i = 0; i < w->nsp; i++) lp->k[i] = add_loop(L, k, w->kernel[i], false);
+    lp->out_ch = kl_e_add(a, kl_e_mulc(a, lp->g, mg), lp->mg);
+    lp->in_ch = kl_e_add(a, kl_e_mulc(a, lp->g, cg), lp->ic);
+}
+
+/* out[n, out_ch, o...] as the kernel's store index. */
+static void conv_store(kl_lower *L, kl_kernel *k, kl_buffer *y, const conv_loops *lp, int nsp) {
+    k->out = y;
+    k->out_idx = kl_alloc_array(L->arena, (size_t)nsp + 2, sizeof *k->out_idx);
+    k->out_idx[0] = lp->n;
+    k->out_idx[1] = lp->out_ch;
+    for (int i = 0; i < nsp; i++) k->out_idx[i + 2] = lp->o[i];
+}
+
+/* Scalar (or per-channel, indexed by `ch`) zero point converted to `t`; 0 when absent. */
+static kl_expr *zero_point(kl_lower *L, kl_value *zp, kl_expr *ch, kl_dtype t) {
+    if (!zp) return kl_e_const_i(L->arena, t, 0);
+    kl_buffer *b = kl_lower_buffer(L, zp);
+    kl_expr *idx[KL_MAX_RANK];
+    for (int i = 0; i < b->shape.rank; i++)
+        idx[i] = (b->shape.dim[i] == 1 || !ch) ? kl_e_idx(L->arena, 0) : ch;
+    return kl_e_cast(L->arena, t, kl_e_load(L->arena, b, idx));
+}
+
+/* Shared by Conv and ConvInteger: inputs X, W, then either B (float) or zero points. */
+static bool lower_conv_nest(kl_lower *L, kl_node *n, bool integer, kl_diag *d) {
+    kl_arena *a = L->arena;
+    kl_value *xv = n->inputs[0], *wv = n->inputs[1], *yv = n->outputs[0];
+    kl_buffer *x = kl_lower_buffer(L, xv), *w = kl_lower_buffer(L, wv), *y = kl_lower_buffer(L, yv);
+    kl_window win;
+    if (!kl_window_resolve(n, &xv->shape, wv->shape.dim + 2, false, &win, d)) return false;
+    int64_t group = kl_attr_int(n, "group", 1);
+    int64_t mg = wv->shape.dim[0] / group, cg = wv->shape.dim[1];
+    kl_dtype acc = integer ? KL_I32 : acc_dtype_for(xv->dtype);
+
+    kl_kernel *k = kl_kernel_new(L->prog, n, integer ? "convinteger" : "conv");
+    conv_loops lp;
+    conv_make_loops(L, k, xv->shape.dim[0], group, mg, cg, &win, yv->shape.dim + 2, &lp);
+
+    kl_expr *xi[KL_MAX_RANK], *wi[KL_MAX_RANK], *inside = NULL;
+    xi[0] = lp.n;
+    xi[1] = lp.in_ch;
+    wi[0] = lp.out_ch;
+    wi[1] = lp.ic;
+    for (int i = 0; i < win.nsp; i++) {
+        xi[i + 2] = kl_window_input_index(a, &win, i, lp.o[i], lp.k[i]);
+        wi[i + 2] = lp.k[i];
+        if (kl_window_needs_guard(&win, i))
+            inside = kl_e_and(a, inside, kl_e_in_range(a, xi[i + 2], win.in[i]));
+    }
+    kl_expr *xe = kl_e_cast(a, acc, kl_e_load(a, x, xi));
+    kl_expr *we = kl_e_cast(a, acc, kl_e_load(a, w, wi));
+    if (integer) {
+        xe = kl_e_binary(a, KL_SUB, xe, zero_point(L, kl_node_input(n, 2), NULL, acc));
+        we = kl_e_binary(a, KL_SUB, we, zero_point(L, kl_node_input(n, 3), lp.out_ch, acc));
+    }
+    if (inside)
+        xe = kl_e_select(a, inside, xe,
+                         integer ? kl_e_const_i(a, acc, 0) : kl_e_const_f(a, acc, 0.0));
+    k->value = kl_e_binary(a, KL_MUL, xe, we);
+    k->reduce = KL_RED_SUM;
+    k->acc_dtype = acc;
+    kl_value *bias = integer ? NULL : kl_node_input(n, 2);
+    if (bias) {
+        kl_expr *bi[1] = {lp.out_ch};
+        k->init = kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, bias), bi));
+    }
+    if (acc != yv->dtype) k->result = kl_e_cast(a, yv->dtype, kl_e_acc(a, acc));
+    conv_store(L, k, y, &lp, win.nsp);
+    kl_program_add_kernel(L->prog, k);
+    return true;
+}
+
+static bool lower_conv(kl_lower *L, kl_node *n, kl_diag *d) { return lower_conv_nest(L, n, false, d); }
+
+static bool lower_conv_integer(kl_lower *L, kl_node *n, kl_diag *d) {
+    return lower_conv_nest(L, n, true, d);
+}
+
+/* ---- ConvTranspose ---------------------------------------------------------------------- */
+
+/*
+ * ConvTranspose geometry: the window's kernel/strides/dilations, the pads (explicit, or derived
+ * from output_shape / auto_pad as total = s*(in-1) + output_padding + span - out, split with the
+ * odd element at the end for SAME_UPPER and at the start otherwise) and the output sizes.
+ */
+static bool convtranspose_geometry(const kl_node *n, const kl_shape *x, const kl_shape *wsh,
+                                   kl_window *w, kl_diag *d) {
+    memset(w, 0, sizeof *w);
+    if (x->rank < 3)
+        return kl_error(d, n, "input X has rank %d; expected [N, C, D1, ...] (rank >= 3)",
+                        x->rank);
+    if (wsh->rank != x->rank)
+        return kl_error(d, n, "W has rank %d but X has rank %d", wsh->rank, x->rank);
+    int nsp = w->nsp = x->rank - 2;
+    for (int i = 0; i < nsp; i++) w->in[i] = x->dim[i + 2];
+    if (!kl_window_ints(n, "kernel_shape", nsp, 1, 1, w->kernel, d)) return false;
+    for (int i = 0; i < nsp; i++)
+        if (kl_attr_find(n, "kernel_shape") ? w->kernel[i] != wsh->dim[i + 2] : false)
+            return kl_error(d, n, "kernel_shape[%d] = %lld but W has %lld there", i,
+                            (long long)w->kernel[i], (long long)wsh->dim[i + 2]);
+    for (int i = 0; i < nsp; i++) w->kernel[i] = wsh->dim[i + 2];
+    int64_t pads[2 * KL_MAX_RANK], out_pad[KL_MAX_RANK];
+    if (!kl_window_ints(n, "strides", nsp, 1, 1, w->stride, d) ||
+        !kl_window_ints(n, "dilations", nsp, 1, 1, w->dilation, d) ||
+        !kl_window_ints(n, "pads", 2 * nsp, 0, 0, pads, d) ||
+        !kl_window_ints(n, "output_padding", nsp, 0, 0, out_pad, d))
+        return false;
+    const char *auto_pad = kl_attr_string(n, "auto_pad", "NOTSET");
+    bool same = !strcmp(auto_pad, "SAME_UPPER") || !strcmp(auto_pad, "SAME_LOWER");
+    bool upper = !strcmp(auto_pad, "SAME_UPPER");
+    if (!same && strcmp(auto_pad, "NOTSET") && strcmp(auto_pad, "VALID") && auto_pad[0])
+        return kl_error(d, n, "auto_pad '%s' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID",
+                        auto_pad);
+    const int64_t *os;
+    int n_os = kl_attr_ints(n, "output_shape", &os);
+    if (n_os >= 0 && n_os != nsp && n_os != nsp + 2)
+        return kl_error(d, n, "output_shape has %d values, expected %d", n_os, nsp);
+    if (n_os == nsp + 2) os += 2;
+    for (int i = 0; i < nsp; i++) {
+        int64_t full = w->stride[i] * (w->in[i] - 1) + out_pad[i] + kl_window_span(w, i);
+        if (n_os >= 0 || same) {
+            w->out[i] = n_os >= 0 ? os[i] : w->in[i] * w->stride[i];
+            int64_t total = full - w->out[i];
+            int64_t half = kl_div_floor(total, 2);
+            w->pad_begin[i] = upper ? half : total - half;
+            w->pad_end[i] = total - w->pad_begin[i];
+        } else {
+            if (strcmp(auto_pad, "VALID")) {
+                w->pad_begin[i] = pads[i];
+                w->pad_end[i] = pads[i + nsp];
+            }
+            w->out[i] = full - w->pad_begin[i] - w->pad_end[i];
+        }
+        if (w->out[i] < 1)
+            return kl_error(d, n, "output size %lld in spatial dim %d is not positive",
+                            (long long)w->out[i], i);
+    }
+    return true;
+}
+
+static bool infer_convtranspose(kl_node *n, kl_diag *d) {
+    if (!kl_infer_need_input(n, 0, d) || !kl_infer_need_input(n, 1, d)) return false;
+    const kl_value *x = n->inputs[0], *w = n->inputs[1], *b = kl_node_input(n, 2);
+    kl_dtype t = x->dtype;
+    if (!is_float(t) || w->dtype != t)
+        return kl_error(d, n, "X and W must be of one float type (got %s and %s)",
+                        kl_dtype_name(t), kl_dtype_name(w->dtype));
+    int64_t group = kl_attr_int(n, "group", 1);
+    if (group < 1) return kl_error(d, n, "group = %lld must be >= 1", (long long)group);
+    kl_window win;
+    if (!convtranspose_geometry(n, &x->shape, &w->shape, &win, d)) return false;
+    if (w->shape.dim[0] != x->shape.dim[1] || x->shape.dim[1] % group != 0)
+        return kl_error(d, n, "W has %lld input channels, X has %lld (group %lld)",
+                        (long long)w->shape.dim[0], (long long)x->shape.dim[1],
+                        (long long)group);
+    int64_t m = w->shape.dim[1] * group;
+    if (b && (b->dtype != t || b->shape.rank != 1 || b->shape.dim[0] != m))
+        return kl_error(d, n, "bias B must be %s [%lld]", kl_dtype_name(t), (long long)m);
+    kl_shape y = {.rank = x->shape.rank};
+    y.dim[0] = x->shape.dim[0];
+    y.dim[1] = m;
+    for (int i = 0; i < win.nsp; i++) y.dim[i + 2] = win.out[i];
+    return kl_infer_set(n, 0, t, &y);
+}
+
+static bool lower_convtranspose(kl_lower *L, kl_node *n, kl_diag *d) {
+    kl_arena *a = L->arena;
+    kl_value *xv = n->inputs[0], *wv = n->inputs[1], *yv = n->outputs[0];
+    kl_buffer *x = kl_lower_buffer(L, xv), *w = kl_lower_buffer(L, wv), *y = kl_lower_buffer(L, yv);
+    kl_window win;
+    if (!convtranspose_geometry(n, &xv->shape, &wv->shape, &win, d)) return false;
+    int64_t group = kl_attr_int(n, "group", 1);
+    int64_t mg = wv->shape.dim[1], cg = xv->shape.dim[1] / group;
+    kl_dtype acc = acc_dtype_for(xv->dtype);
+
+    kl_kernel *k = kl_kernel_new(L->prog, n, "convtranspose");
+    conv_loops lp;
+    conv_make_loops(L, k, xv->shape.dim[0], group, mg, cg, &win, win.out, &lp);
+
+    kl_expr *xi[KL_MAX_RANK], *wi[KL_MAX_RANK], *inside = NULL;
+    xi[0] = lp.n;
+    xi[1] = lp.in_ch;
+    wi[0] = lp.in_ch;
+    wi[1] = lp.mg;
+    for (int i = 0; i < win.nsp; i++) {
+        /* o = i*s + k*d - pad  =>  i = (o + pad - k*d) / s when exact */
+        kl_expr *t = kl_e_add(a, kl_e_addc(a, lp.o[i], win.pad_begin[i]),
+                              kl_e_mulc(a, lp.k[i], -win.dilation[i]));
+        if (win.stride[i] > 1) {
+            kl_expr *s = kl_e_idx(a, win.stride[i]);
+            inside = kl_e_and(a, inside,
+                              kl_e_binary(a, KL_EQ, kl_e_binary(a, KL_MOD, t, s), kl_e_idx(a, 0)));
+            t = kl_e_binary(a, KL_DIV, t, s);
+        }
+        inside = kl_e_and(a, inside, kl_e_in_range(a, t, win.in[i]));
+        xi[i + 2] = t;
+        wi[i + 2] = lp.k[i];
+    }
+    kl_expr *xe = kl_e_select(a, inside, kl_e_cast(a, acc, kl_e_load(a, x, xi)),
+                              kl_e_const_f(a, acc, 0.0));
+    k->value = kl_e_binary(a, KL_MUL, xe, kl_e_cast(a, acc, kl_e_load(a, w, wi)));
+    k->reduce = KL_RED_SUM;
+    k->acc_dtype = acc;
+    kl_value *bias = kl_node_input(n, 2);
+    if (bias) {
+        kl_expr *bi[1] = {lp.out_ch};
+        k->init = kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, bias), bi));
+    }
+    if (acc != yv->dtype) k->result = kl_e_cast(a, yv->dtype, kl_e_acc(a, acc));
+    conv_store(L, k, y, &lp, win.nsp);
+    kl_program_add_kernel(L->prog, k);
+    return true;
+}
+
+/* ---- the table -------------------------------------------------------------------------- */
+
+static const char *const conv_attrs[] = {"auto_pad", "dilations", "group", "kernel_shape",
+                                         "pads",     "strides",   NULL};
+static const char *const convtranspose_attrs[] = {
+    "auto_pad", "dilations",    "group", "kernel_shape", "output_padding",
+    "output_shape", "pads", "strides", NULL};
+
+const kl_op kl_ops_conv[] = {
+    {"", "Conv", 1, KL_OPSET_LATEST, conv_attrs, infer_conv, lower_conv},
+    {"", "ConvInteger", 10, KL_OPSET_LATEST, conv_attrs, infer_conv_integer, lower_conv_integer},
+    {"", "ConvTranspose", 1, KL_OPSET_LATEST, convtranspose_attrs, infer_convtranspose,
+     lower_convtranspose},
+    {0},
+};

@@ -1,4 +1,356 @@
-/* pool.c — placeholder: filled by the operator family's author. */
-#include "ops.h"
+/*
+ * pool.c — MaxPool, AveragePool, LpPool and their Global* forms.
+ *
+ * Every pool is one kernel: parallel loops over the output [n, c, out...], reduction loops over
+ * the kernel taps, reading X at o*stride + k*dilation - pad (window.h). A tap outside the input
+ * is replaced by the reduction's neutral value through a select (only in dims where some window
+ * reaches outside). A Global pool is the same nest with one window covering the whole input.
+ *
+ * - MaxPool: MAX of X (padding reads the dtype's lowest value). Its optional Indices output is a
+ *   second kernel: the MIN over the window of select(X == Y, flat index, INT64_MAX) gives the
+ *   first position of the maximum in scan order; storage_order=1 converts that row-major index
+ *   to column-major spatial order in the kernel's result.
+ * - AveragePool: SUM, divided by the number of taps that count (inside the input, or inside the
+ *   padded input with count_include_pad). That number depends only on the output position and
+ *   is computed here at compile time: one constant when all windows agree, else a CONST table
+ *   over the output's spatial positions.
+ * - LpPool: (SUM |x|^p)^(1/p), with x*x and sqrt for the usual p = 2.
+ */
+#include <math.h>
+#include <string.h>
 
-const kl_op kl_ops_pool[] = {{0}};
+#include "ops.h"
+#include "window.h"
+
+/* float16/bfloat16 sums drift quickly: accumulate them in float32. */
+static kl_dtype acc_dtype_for(kl_dtype t) {
+    return (t == KL_F16 || t == KL_BF16) ? KL_F32 : t;
+}
+
+static bool is_float(kl_dtype t) {
+    return t == KL_F32 || t == KL_F64 || t == KL_F16 || t == KL_BF16;
+}
+
+/* The smallest value of t: what a padded tap contributes to a MAX. */
+static kl_expr *lowest_of(kl_arena *a, kl_dtype t) {
+    switch (t) {
+    case KL_I8: return kl_e_const_i(a, t, INT8_MIN);
+    case KL_I16: return kl_e_const_i(a, t, INT16_MIN);
+    case KL_I32: return kl_e_const_i(a, t, INT32_MIN);
+    case KL_I64: return kl_e_const_i(a, t, INT64_MIN);
+    case KL_U8: case KL_U16: case KL_U32: case KL_U64: return kl_e_const_i(a, t, 0);
+    default: return kl_e_const_f(a, t, -INFINITY);
+    }
+}
+
+/* ---- the loop nest shared by every pool ----------------------------------------------- */
+
+typedef struct pool_nest {
+    kl_kernel *k;
+    kl_expr *o[KL_MAX_RANK];      /* output spatial loop variables */
+    kl_expr *at[KL_MAX_RANK];     /* input spatial coordinate of the current tap */
+    kl_expr *inside;              /* the tap is inside the input (NULL: always) */
+    kl_expr *x;                   /* X at the tap (unguarded) */
+} pool_nest;
+
+/* Loops n, c, out... (parallel) and taps... (reduction) storing into y[n, c, out...]. */
+static void pool_nest_build(kl_lower *L, const kl_node *n, const char *tag, kl_buffer *x,
+                            kl_buffer *y, const kl_window *w, pool_nest *p) {
+    kl_arena *a = L->arena;
+    kl_kernel *k = p->k = kl_kernel_new(L->prog, n, tag);
+    int nsp = w->nsp;
+    k->extent[0] = x->shape.dim[0];
+    k->extent[1] = x->shape.dim[1];
+    for (int i = 0; i < nsp; i++) {
+        k->extent[2 + i] = w->out[i];
+        k->extent[2 + nsp + i] = w->kernel[i];
+    }
+    k->n_par = 2 + nsp;
+    k->n_loops = 2 + 2 * nsp;
+    kl_expr *xi[KL_MAX_RANK];
+    xi[0] = kl_e_iv(a, 0);
+    xi[1] = kl_e_iv(a, 1);
+    p->inside = NULL;
+    for (int i = 0; i < nsp; i++) {
+        p->o[i] = kl_e_iv(a, 2 + i);
+        p->at[i] = xi[2 + i] = kl_window_input_index(a, w, i, p->o[i], kl_e_iv(a, 2 + nsp + i));
+        if (kl_window_needs_guard(w, i))
+            p->inside = kl_e_and(a, p->inside, kl_e_in_range(a, p->at[i], w->in[i]));
+    }
+    p->x = kl_e_load(a, x, xi);
+    k->out = y;
+    k->out_idx = kl_lower_ivs(L, 2 + nsp);
+}
+
+static kl_expr *guard(kl_arena *a, const pool_nest *p, kl_expr *v, kl_expr *outside) {
+    return p->inside ? kl_e_select(a, p->inside, v, outside) : v;
+}
+
+/* The window of a Global pool: one tap per input position, one output position. */
+static void global_window(const kl_shape *x, kl_window *w) {
+    memset(w, 0, sizeof *w);
+    w->nsp = x->rank - 2;
+    for (int i = 0; i < w->nsp; i++) {
+        w->in[i] = w->kernel[i] = x->dim[i + 2];
+        w->stride[i] = w->dilation[i] = w->out[i] = 1;
+    }
+}
+
+/* Window of a windowed pool or of a Global one (kernel_shape absent in the op's schema). */
+static bool pool_window(const kl_node *n, const kl_shape *x, bool global, kl_window *w,
+                        kl_diag *d) {
+    if (x->rank < 3)
+        return kl_error(d, n, "input X has rank %d; expected [N, C, D1, ...] (rank >= 3)",
+                        x->rank);
+    if (global) {
+        global_window(x, w);
+        return true;
+    }
+    return kl_window_resolve(n, x, NULL, true, w, d);
+}
+
+/* ---- shape inference ------------------------------------------------------------------ */
+
+static bool infer_pool_common(kl_node *n, bool global, bool ints_ok, kl_diag *d) {
+    if (!kl_infer_need_input(n, 0, d)) return false;
+    const kl_value *x = n->inputs[0];
+    bool int8 = x->dtype == KL_U8 || x->dtype == KL_I8;
+    if (!is_float(x->dtype) && !(ints_ok && int8))
+        return kl_error(d, n, "X has type %s; %s takes %s", kl_dtype_name(x->dtype), n->op_type,
+                        ints_ok ? "floats, int8 or uint8" : "floats");
+    kl_window w;
+    if (!pool_window(n, &x->shape, global, &w, d)) return false;
+    kl_shape y = x->shape;
+    for (int i = 0; i < w.nsp; i++) y.dim[i + 2] = w.out[i];
+    if (!kl_infer_set(n, 0, x->dtype, &y)) return false;
+    if (kl_node_output(n, 1) && !kl_infer_set(n, 1, KL_I64, &y)) return false;
+    return true;
+}
+
+static bool infer_maxpool(kl_node *n, kl_diag *d) { return infer_pool_common(n, false, true, d); }
+static bool infer_avgpool(kl_node *n, kl_diag *d) { return infer_pool_common(n, false, false, d); }
+static bool infer_global_maxpool(kl_node *n, kl_diag *d) {
+    return infer_pool_common(n, true, false, d);
+}
+static bool infer_global_avgpool(kl_node *n, kl_diag *d) {
+    return infer_pool_common(n, true, false, d);
+}
+
+/* ---- MaxPool ----------------------------------------------------------------------------- */
+
+/* Indices: first position of the maximum, as a flat index into X (N*C*spatial). */
+static void lower_max_indices(kl_lower *L, const kl_node *n, kl_buffer *x, kl_buffer *y,
+                              kl_buffer *ind, const kl_window *w) {
+    kl_arena *a = L->arena;
+    pool_nest p;
+    pool_nest_build(L, n, "maxpool_indices", x, ind, w, &p);
+    /* row-major flat index: ((n*C + c)*D1 + i1)*D2 + i2 ... */
+    kl_expr *flat = kl_e_add(a, kl_e_mulc(a, kl_e_iv(a, 0), x->shape.dim[1]), kl_e_iv(a, 1));
+    for (int i = 0; i < w->nsp; i++) flat = kl_e_add(a, kl_e_mulc(a, flat, w->in[i]), p.at[i]);
+    kl_expr *yi[KL_MAX_RANK];
+    for (int i = 0; i < 2 + w->nsp; i++) yi[i] = kl_e_iv(a, i);
+    kl_expr *hit = kl_e_binary(a, KL_EQ, p.x, kl_e_load(a, y, yi));
+    hit = p.inside ? kl_e_and(a, p.inside, hit) : hit;
+    p.k->value = kl_e_select(a, hit, flat, kl_e_idx(a, INT64_MAX));
+    p.k->reduce = KL_RED_MIN;
+    p.k->acc_dtype = KL_I64;
+    if (kl_attr_int(n, "storage_order", 0) == 1 && w->nsp > 1) {
+        /* split the spatial part into coordinates, then recombine column-major */
+        int64_t plane = 1;
+        for (int i = 0; i < w->nsp; i++) plane *= w->in[i];
+        kl_expr *acc = kl_e_acc(a, KL_I64), *pl = kl_e_idx(a, plane);
+        kl_expr *rest = kl_e_binary(a, KL_MOD, acc, pl);
+        kl_expr *r = kl_e_binary(a, KL_SUB, acc, rest);
+        int64_t col_stride[KL_MAX_RANK], s = 1;
+        for (int i = 0; i < w->nsp; i++) col_stride[i] = s, s *= w->in[i];
+        for (int i = w->nsp - 1; i >= 0; i--) {
+            kl_expr *size = kl_e_idx(a, w->in[i]);
+            kl_expr *coord = kl_e_binary(a, KL_MOD, rest, size);
+            r = kl_e_add(a, r, kl_e_mulc(a, coord, col_stride[i]));
+            rest = kl_e_binary(a, KL_DIV, rest, size);
+        }
+        p.k->result = r;
+    }
+    kl_program_add_kernel(L->prog, p.k);
+}
+
+static bool lower_maxpool_nest(kl_lower *L, kl_node *n, bool global, kl_diag *d) {
+    kl_value *xv = n->inputs[0], *yv = n->outputs[0];
+    kl_window w;
+    if (!pool_window(n, &xv->shape, global, &w, d)) return false;
+    kl_buffer *x = kl_lower_buffer(L, xv), *y = kl_lower_buffer(L, yv);
+    pool_nest p;
+    pool_nest_build(L, n, global ? "globalmaxpool" : "maxpool", x, y, &w, &p);
+    p.k->value = guard(L->arena, &p, p.x, lowest_of(L->arena, xv->dtype));
+    p.k->reduce = KL_RED_MAX;
+    p.k->acc_dtype = xv->dtype;
+    kl_program_add_kernel(L->prog, p.k);
+    kl_value *iv = kl_node_output(n, 1);
+    if (iv) lower_max_indices(L, n, x, y, kl_lower_buffer(L, iv), &w);
+    return true;
+}
+
+static bool lower_maxpool(kl_lower *L, kl_node *n, kl_diag *d) {
+    return lower_maxpool_nest(L, n, false, d);
+}
+static bool lower_global_maxpool(kl_lower *L, kl_node *n, kl_diag *d) {
+    return lower_maxpool_nest(L, n, true, d);
+}
+
+/* ---- AveragePool ------------------------------------------------------------------------- */
+
+/* Taps of spatial dim i, output position o, that land in [lo, hi). */
+static int64_t taps_in(const kl_window *w, int i, int64_t o, int64_t lo, int64_t hi) {
+    int64_t count = 0;
+    for (int64_t k = 0; k < w->kernel[i]; k++) {
+        int64_t at = o * w->stride[i] + k * w->dilation[i] - w->pad_begin[i];
+        count += at >= lo && at < hi;
+    }
+    return count;
+}
+
+/* The divisor of each output position; true if they are all `*same`. */
+static bool avg_counts(const kl_window *w, bool include_pad, int64_t *counts, int64_t total,
+                       int64_t *same) {
+    bool uniform = true;
+    for (int64_t flat = 0; flat < total; flat++) {
+        int64_t rest = flat, c = 1;
+        for (int i = w->nsp - 1; i >= 0; i--) {
+            int64_t o = rest % w->out[i];
+            rest /= w->out[i];
+            int64_t lo = include_pad ? -w->pad_begin[i] : 0;
+            int64_t hi = include_pad ? w->in[i] + w->pad_end[i] : w->in[i];
+            c *= taps_in(w, i, o, lo, hi);
+        }
+        counts[flat] = c;
+        if (c != counts[0]) uniform = false;
+    }
+    *same = counts[0];
+    return uniform;
+}
+
+/* acc / count, the count being a constant or a CONST table over the output positions. */
+static kl_expr *avg_divide(kl_lower *L, const kl_node *n, const kl_window *w, const pool_nest *p,
+                           kl_dtype acc, bool include_pad) {
+    kl_arena *a = L->arena;
+    kl_shape s = {.rank = w->nsp};
+    for (int i = 0; i < w->nsp; i++) s.dim[i] = w->out[i];
+    int64_t total = kl_shape_numel(&s), same;
+    int64_t *counts = kl_alloc_array(a, (size_t)total, sizeof *counts);
+    kl_expr *divisor;
+    if (avg_counts(w, include_pad, counts, total, &same)) {
+        divisor = kl_e_const_f(a, acc, (double)same);
+    } else {
+        size_t es = kl_dtype_size(acc);
+        unsigned char *data = kl_alloc_array(a, (size_t)total, es);
+        for (int64_t i = 0; i < total; i++) {
+            if (acc == KL_F64) ((double *)data)[i] = (double)counts[i];
+            else ((float *)data)[i] = (float)counts[i];
+        }
+        kl_buffer *t = kl_program_buffer(L->prog, kl_sprintf(a, "%s_counts", n->name),
+                                         KL_BUF_CONST, acc, &s);
+        t->data = data;
+        t->host = data; /* readable by the interpreter during constant folding too */
+        divisor = kl_e_load(a, t, (kl_expr **)p->o);
+    }
+    return kl_e_binary(a, KL_DIV, kl_e_acc(a, acc), divisor);
+}
+
+static bool lower_avgpool_nest(kl_lower *L, kl_node *n, bool global, kl_diag *d) {
+    kl_arena *a = L->arena;
+    kl_value *xv = n->inputs[0], *yv = n->outputs[0];
+    kl_window w;
+    if (!pool_window(n, &xv->shape, global, &w, d)) return false;
+    kl_dtype acc = acc_dtype_for(xv->dtype);
+    if (acc != KL_F32 && acc != KL_F64)
+        return kl_error(d, n, "averaging %s is not supported", kl_dtype_name(xv->dtype));
+    pool_nest p;
+    pool_nest_build(L, n, global ? "globalavgpool" : "avgpool", kl_lower_buffer(L, xv),
+                    kl_lower_buffer(L, yv), &w, &p);
+    p.k->value = guard(a, &p, kl_e_cast(a, acc, p.x), kl_e_const_f(a, acc, 0.0));
+    p.k->reduce = KL_RED_SUM;
+    p.k->acc_dtype = acc;
+    bool include_pad = !global && kl_attr_int(n, "count_include_pad", 0) != 0;
+    p.k->result = kl_e_cast(a, yv->dtype, avg_divide(L, n, &w, &p, acc, include_pad));
+    kl_program_add_kernel(L->prog, p.k);
+    return true;
+}
+
+static bool lower_avgpool(kl_lower *L, kl_node *n, kl_diag *d) {
+    return lower_avgpool_nest(L, n, false, d);
+}
+static bool lower_global_avgpool(kl_lower *L, kl_node *n, kl_diag *d) {
+    return lower_avgpool_nest(L, n, true, d);
+}
+
+/* ---- LpPool ------------------------------------------------------------------------------ */
+
+/* p: a float before opset 2, an int since; 2 by default. */
+static double lp_order(const kl_node *n) {
+    const kl_attr *at = kl_attr_find(n, "p");
+    if (!at) return 2.0;
+    return at->type == KL_ATTR_FLOAT ? at->f : (double)at->i;
+}
+
+static bool infer_lppool_common(kl_node *n, bool global, kl_diag *d) {
+    if (!(lp_order(n) > 0.0)) return kl_error(d, n, "p = %g must be positive", lp_order(n));
+    return infer_pool_common(n, global, false, d);
+}
+static bool infer_lppool(kl_node *n, kl_diag *d) { return infer_lppool_common(n, false, d); }
+static bool infer_global_lppool(kl_node *n, kl_diag *d) { return infer_lppool_common(n, true, d); }
+
+static bool lower_lppool_nest(kl_lower *L, kl_node *n, bool global, kl_diag *d) {
+    kl_arena *a = L->arena;
+    kl_value *xv = n->inputs[0], *yv = n->outputs[0];
+    kl_window w;
+    if (!pool_window(n, &xv->shape, global, &w, d)) return false;
+    kl_dtype acc = acc_dtype_for(xv->dtype);
+    double ord = lp_order(n);
+    pool_nest p;
+    pool_nest_build(L, n, global ? "globallppool" : "lppool", kl_lower_buffer(L, xv),
+                    kl_lower_buffer(L, yv), &w, &p);
+    kl_expr *x = kl_e_cast(a, acc, p.x), *v;
+    if (ord == 2.0) v = kl_e_binary(a, KL_MUL, x, x);
+    else if (ord == 1.0) v = kl_e_unary(a, KL_ABS, x);
+    else v = kl_e_binary(a, KL_POW, kl_e_unary(a, KL_ABS, x), kl_e_const_f(a, acc, ord));
+    p.k->value = guard(a, &p, v, kl_e_const_f(a, acc, 0.0));
+    p.k->reduce = KL_RED_SUM;
+    p.k->acc_dtype = acc;
+    kl_expr *r = kl_e_acc(a, acc);
+    if (ord == 2.0) r = kl_e_unary(a, KL_SQRT, r);
+    else if (ord != 1.0) r = kl_e_binary(a, KL_POW, r, kl_e_const_f(a, acc, 1.0 / ord));
+    p.k->result = kl_e_cast(a, yv->dtype, r);
+    kl_program_add_kernel(L->prog, p.k);
+    return true;
+}
+
+static bool lower_lppool(kl_lower *L, kl_node *n, kl_diag *d) {
+    return lower_lppool_nest(L, n, false, d);
+}
+static bool lower_global_lppool(kl_lower *L, kl_node *n, kl_diag *d) {
+    return lower_lppool_nest(L, n, true, d);
+}
+
+/* ---- the table -------------------------------------------------------------------------- */
+
+static const char *const maxpool_attrs[] = {"auto_pad", "ceil_mode", "dilations", "kernel_shape",
+                                            "pads", "storage_order", "strides", NULL};
+static const char *const avgpool_attrs[] = {"auto_pad", "ceil_mode", "count_include_pad",
+                                            "dilations", "kernel_shape", "pads", "strides", NULL};
+static const char *const lppool_attrs[] = {"auto_pad", "ceil_mode", "dilations", "kernel_shape",
+                                           "p", "pads", "strides", NULL};
+static const char *const global_lp_attrs[] = {"p", NULL};
+static const char *const no_attrs[] = {NULL};
+
+const kl_op kl_ops_pool[] = {
+    {"", "MaxPool", 1, KL_OPSET_LATEST, maxpool_attrs, infer_maxpool, lower_maxpool},
+    {"", "AveragePool", 1, KL_OPSET_LATEST, avgpool_attrs, infer_avgpool, lower_avgpool},
+    {"", "LpPool", 1, KL_OPSET_LATEST, lppool_attrs, infer_lppool, lower_lppool},
+    {"", "GlobalMaxPool", 1, KL_OPSET_LATEST, no_attrs, infer_global_maxpool,
+     lower_global_maxpool},
+    {"", "GlobalAveragePool", 1, KL_OPSET_LATEST, no_attrs, infer_global_avgpool,
+     lower_global_avgpool},
+    {"", "GlobalLpPool", 1, KL_OPSET_LATEST, global_lp_attrs, infer_global_lppool,
+     lower_global_lppool},
+    {0},
+};

@@ -1,0 +1,150 @@
+/*
+ * window.h — sliding-window geometry shared by Conv, ConvTranspose and the pools (ops-B family).
+ *
+ * Conv and every pool slide a kernel over the spatial dims of an [N, C, D1..Dk] input and read
+ * the same attributes: kernel_shape, strides, dilations, pads (all begins, then all ends) and
+ * auto_pad, plus ceil_mode for pools. kl_window_resolve() checks them once and computes the
+ * explicit pads and the output sizes, so each operator only builds its loop nest.
+ * kl_window_input_index() gives the input coordinate read by output o at kernel tap k, and
+ * whether it may fall outside the input (then the caller guards the load with a select); the
+ * guard is omitted where no window reaches the padding, which keeps padding-free convolutions
+ * free of selects.
+ *
+ * Static functions in a header because only the three files of the family use them and the build
+ * lists sources by hand: the family stays self-contained.
+ */
+#ifndef KIL_OPS_WINDOW_H
+#define KIL_OPS_WINDOW_H
+#include <string.h>
+
+#include "kl.h"
+
+typedef struct kl_window {
+    int nsp;                          /* number of spatial dims */
+    int64_t in[KL_MAX_RANK];          /* input spatial sizes */
+    int64_t kernel[KL_MAX_RANK];
+    int64_t stride[KL_MAX_RANK];
+    int64_t dilation[KL_MAX_RANK];
+    int64_t pad_begin[KL_MAX_RANK];
+    int64_t pad_end[KL_MAX_RANK];
+    int64_t out[KL_MAX_RANK];         /* output spatial sizes */
+} kl_window;
+
+/* An INTS attribute of exactly `count` values >= `min` into `dst`, or `def` everywhere when the
+ * attribute is absent. */
+static inline bool kl_window_ints(const kl_node *n, const char *name, int count, int64_t min,
+                                  int64_t def, int64_t *dst, kl_diag *d) {
+    const int64_t *v;
+    int got = kl_attr_ints(n, name, &v);
+    if (got < 0) {
+        for (int i = 0; i < count; i++) dst[i] = def;
+        return true;
+    }
+    if (got != count)
+        return kl_error(d, n, "attribute %s has %d values, expected %d", name, got, count);
+    for (int i = 0; i < count; i++) {
+        if (v[i] < min)
+            return kl_error(d, n, "attribute %s[%d] = %lld must be >= %lld", name, i,
+                            (long long)v[i], (long long)min);
+        dst[i] = v[i];
+    }
+    return true;
+}
+
+static inline int64_t kl_window_span(const kl_window *w, int i) {
+    return (w->kernel[i] - 1) * w->dilation[i] + 1;
+}
+
+static inline int64_t kl_div_floor(int64_t a, int64_t b) {
+    int64_t q = a / b;
+    return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+/*
+ * Fill `w` from the node's attributes and the input shape `x` ([N, C, spatial...]).
+ * `kernel_from`: the spatial dims of the weights (Conv) used when kernel_shape is absent, or
+ * NULL when kernel_shape is required (pools). `with_ceil`: the op has ceil_mode.
+ */
+static inline bool kl_window_resolve(const kl_node *n, const kl_shape *x,
+                                     const int64_t *kernel_from, bool with_ceil, kl_window *w,
+                                     kl_diag *d) {
+    memset(w, 0, sizeof *w);
+    if (x->rank < 3)
+        return kl_error(d, n, "input X has rank %d; expected [N, C, D1, ...] (rank >= 3)",
+                        x->rank);
+    w->nsp = x->rank - 2;
+    for (int i = 0; i < w->nsp; i++) w->in[i] = x->dim[i + 2];
+
+    const int64_t *ks;
+    int nk = kl_attr_ints(n, "kernel_shape", &ks);
+    if (nk < 0 && !kernel_from) return kl_error(d, n, "attribute kernel_shape is required");
+    if (nk < 0) {
+        for (int i = 0; i < w->nsp; i++) w->kernel[i] = kernel_from[i];
+    } else if (!kl_window_ints(n, "kernel_shape", w->nsp, 1, 1, w->kernel, d)) {
+        return false;
+    }
+    if (kernel_from)
+        for (int i = 0; i < w->nsp; i++)
+            if (w->kernel[i] != kernel_from[i])
+                return kl_error(d, n, "kernel_shape[%d] = %lld but W has %lld there", i,
+                                (long long)w->kernel[i], (long long)kernel_from[i]);
+    if (!kl_window_ints(n, "strides", w->nsp, 1, 1, w->stride, d) ||
+        !kl_window_ints(n, "dilations", w->nsp, 1, 1, w->dilation, d))
+        return false;
+    int64_t pads[2 * KL_MAX_RANK];
+    if (!kl_window_ints(n, "pads", 2 * w->nsp, 0, 0, pads, d)) return false;
+    bool ceil_mode = with_ceil && kl_attr_int(n, "ceil_mode", 0) != 0;
+
+    const char *auto_pad = kl_attr_string(n, "auto_pad", "NOTSET");
+    bool same_upper = !strcmp(auto_pad, "SAME_UPPER");
+    bool same_lower = !strcmp(auto_pad, "SAME_LOWER");
+    bool valid = !strcmp(auto_pad, "VALID");
+    if (!same_upper && !same_lower && !valid && strcmp(auto_pad, "NOTSET") && auto_pad[0])
+        return kl_error(d, n, "auto_pad '%s' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID",
+                        auto_pad);
+
+    for (int i = 0; i < w->nsp; i++) {
+        int64_t span = kl_window_span(w, i), s = w->stride[i];
+        if (same_upper || same_lower) {
+            w->out[i] = (w->in[i] + s - 1) / s;
+            int64_t total = (w->out[i] - 1) * s + span - w->in[i];
+            if (total < 0) total = 0;
+            w->pad_begin[i] = same_upper ? total / 2 : total - total / 2;
+            w->pad_end[i] = total - w->pad_begin[i];
+            continue;
+        }
+        if (!valid) {
+            w->pad_begin[i] = pads[i];
+            w->pad_end[i] = pads[i + w->nsp];
+        }
+        int64_t room = w->in[i] + w->pad_begin[i] + w->pad_end[i] - span;
+        if (room < 0)
+            return kl_error(d, n,
+                            "window of %lld (kernel %lld, dilation %lld) is larger than the "
+                            "padded input %lld in spatial dim %d",
+                            (long long)span, (long long)w->kernel[i], (long long)w->dilation[i],
+                            (long long)(w->in[i] + w->pad_begin[i] + w->pad_end[i]), i);
+        w->out[i] = (ceil_mode && !valid ? (room + s - 1) / s : room / s) + 1;
+        /* ceil_mode: the last window must start inside the input or its begin padding */
+        if (ceil_mode && !valid && (w->out[i] - 1) * s >= w->in[i] + w->pad_begin[i])
+            w->out[i]--;
+    }
+    return true;
+}
+
+/* Input coordinate read by output position `o` (an expression) at kernel tap `k` (an
+ * expression) in spatial dim i: o*stride + k*dilation - pad_begin. */
+static inline kl_expr *kl_window_input_index(kl_arena *a, const kl_window *w, int i, kl_expr *o,
+                                             kl_expr *k) {
+    return kl_e_addc(a, kl_e_add(a, kl_e_mulc(a, o, w->stride[i]), kl_e_mulc(a, k, w->dilation[i])),
+                     -w->pad_begin[i]);
+}
+
+/* Whether some window of spatial dim i reads outside [0, in). */
+static inline bool kl_window_needs_guard(const kl_window *w, int i) {
+    int64_t last = (w->out[i] - 1) * w->stride[i] + (w->kernel[i] - 1) * w->dilation[i] -
+                   w->pad_begin[i];
+    return w->pad_begin[i] > 0 || last >= w->in[i];
+}
+
+#endif
