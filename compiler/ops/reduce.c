@@ -1,4 +1,237 @@
-/* reduce.c — placeholder: filled by the operator family's author. */
-#include "ops.h"
+/*
+ * reduce.c — ReduceSum, ReduceMean, ReduceMax, ReduceMin, ReduceProd, ReduceL1, ReduceL2,
+ * ReduceLogSum, ReduceLogSumExp, ReduceSumSquare, ArgMax, ArgMin.
+ *
+ * All of them are one reduction nest (kl_arith_reduce in arith_util.h): parallel loops over the
+ * kept dimensions, reduction loops over the reduced ones. A row says how each element enters
+ * the accumulator (x, |x|, x*x, exp(x - max)) and how the accumulator becomes the result
+ * (acc, acc / N, sqrt, log), so every variant is one kernel except the two that need a
+ * statistic first: LogSumExp subtracts the maximum (stable for large inputs), and
+ * ArgMax/ArgMin find the extreme value, then the first (or last) index holding it.
+ *
+ * Axes come from the `axes` attribute before ReduceSum-13 / the others' opset 18, and from an
+ * optional constant input since; empty or absent axes mean all axes, unless
+ * noop_with_empty_axes asks for the input unchanged.
+ */
+#include <math.h>
+#include <string.h>
 
-const kl_op kl_ops_reduce[] = {{0}};
+#include "arith_util.h"
+
+typedef enum red_kind {
+    RED_SUM, RED_MEAN, RED_MAX, RED_MIN, RED_PROD, RED_L1, RED_L2, RED_LOG_SUM,
+    RED_LOG_SUM_EXP, RED_SUM_SQUARE,
+} red_kind;
+
+typedef struct red_row {
+    const char *name;
+    red_kind kind;
+    int axes_input_since; /* first opset where axes is an input */
+    bool float_only;      /* the result goes through log / sqrt */
+} red_row;
+
+static const red_row rows[] = {
+    {"ReduceSum", RED_SUM, 13, false},        {"ReduceMean", RED_MEAN, 18, false},
+    {"ReduceMax", RED_MAX, 18, false},        {"ReduceMin", RED_MIN, 18, false},
+    {"ReduceProd", RED_PROD, 18, false},      {"ReduceL1", RED_L1, 18, false},
+    {"ReduceL2", RED_L2, 18, true},           {"ReduceLogSum", RED_LOG_SUM, 18, true},
+    {"ReduceLogSumExp", RED_LOG_SUM_EXP, 18, true},
+    {"ReduceSumSquare", RED_SUM_SQUARE, 18, false},
+    {NULL, RED_SUM, 0, false},
+};
+
+static const red_row *row_of(const kl_node *n) {
+    for (const red_row *r = rows; r->name; r++)
+        if (!strcmp(r->name, n->op_type)) return r;
+    return NULL;
+}
+
+/* ---- which axes ---- */
+
+/* The axes list as given: from the attribute or the constant input. *count = -1 when absent. */
+static bool axes_list(kl_node *n, const red_row *r, const int64_t **attr, const kl_value **in,
+                      int64_t *count, kl_diag *d) {
+    *attr = NULL;
+    *in = NULL;
+    *count = -1;
+    if (n->opset < r->axes_input_since) {
+        *count = kl_attr_ints(n, "axes", attr);
+        return true;
+    }
+    if (kl_attr_find(n, "axes"))
+        return kl_error(d, n, "axes is an input since opset %d, not an attribute",
+                        r->axes_input_since);
+    kl_value *v = kl_node_input(n, 1);
+    if (!v) return true;
+    if (!kl_infer_need_input(n, 1, d)) return false;
+    if (v->shape.rank > 1) return kl_error(d, n, "axes must be a 1-D tensor");
+    *count = kl_shape_numel(&v->shape);
+    if (*count > 0 && !kl_infer_need_const(n, 1, d)) return false;
+    *in = v;
+    return true;
+}
+
+/* Marks the reduced dimensions of input 0; *noop when the node passes its input through. */
+static bool reduced_axes(kl_node *n, const red_row *r, bool reduced[KL_MAX_RANK], bool *noop,
+                         kl_diag *d) {
+    int rank = n->inputs[0]->shape.rank;
+    const int64_t *attr;
+    const kl_value *in;
+    int64_t count;
+    memset(reduced, 0, KL_MAX_RANK * sizeof reduced[0]);
+    *noop = false;
+    if (!axes_list(n, r, &attr, &in, &count, d)) return false;
+    if (count <= 0) {
+        if (n->opset >= r->axes_input_since && kl_attr_int(n, "noop_with_empty_axes", 0)) {
+            *noop = true;
+            return true;
+        }
+        for (int i = 0; i < rank; i++) reduced[i] = true;
+        return true;
+    }
+    for (int64_t i = 0; i < count; i++) {
+        int64_t axis = attr ? attr[i] : kl_value_const_int(in, i);
+        if (!kl_arith_mark_axis(n, axis, rank, reduced, d)) return false;
+    }
+    return true;
+}
+
+/* ---- ReduceX ---- */
+
+static bool infer_reduce(kl_node *n, kl_diag *d) {
+    const red_row *r = row_of(n);
+    if (!(r->float_only ? kl_arith_need_float(n, 0, d) : kl_arith_need_input(n, 0, d)))
+        return false;
+    bool reduced[KL_MAX_RANK], noop;
+    if (!reduced_axes(n, r, reduced, &noop, d)) return false;
+    const kl_value *x = n->inputs[0];
+    if (noop) return kl_infer_set(n, 0, x->dtype, &x->shape);
+    bool keepdims = kl_attr_int(n, "keepdims", 1) != 0;
+    kl_shape s = kl_arith_reduced_shape(&x->shape, reduced, keepdims);
+    return kl_infer_set(n, 0, x->dtype, &s);
+}
+
+/* How each element enters the accumulator. */
+static kl_expr *reduce_value(kl_arena *a, red_kind kind, kl_expr *x) {
+    switch (kind) {
+    case RED_L1: return kl_e_unary(a, KL_ABS, x);
+    case RED_L2: case RED_SUM_SQUARE: return kl_e_binary(a, KL_MUL, x, x);
+    default: return x;
+    }
+}
+
+static kl_reduce reduce_op(red_kind kind) {
+    switch (kind) {
+    case RED_MAX: return KL_RED_MAX;
+    case RED_MIN: return KL_RED_MIN;
+    case RED_PROD: return KL_RED_PROD;
+    default: return KL_RED_SUM;
+    }
+}
+
+/* How the accumulator becomes the stored value (NULL: the accumulator itself). */
+static kl_expr *reduce_result(kl_arena *a, red_kind kind, kl_dtype t, int64_t count) {
+    kl_expr *acc = kl_e_acc(a, t);
+    switch (kind) {
+    case RED_MEAN: return kl_e_binary(a, KL_DIV, acc, kl_arith_const(a, t, (double)count));
+    case RED_L2: return kl_e_unary(a, KL_SQRT, acc);
+    case RED_LOG_SUM: return kl_e_unary(a, KL_LOG, acc);
+    default: return NULL;
+    }
+}
+
+/* log(sum(exp(x - m))) + m with m the maximum (0 where it is -inf, so that an all -inf or empty
+ * slice gives -inf instead of NaN). */
+static void lower_log_sum_exp(kl_lower *L, kl_node *n, kl_buffer *x, const bool *reduced,
+                              kl_buffer *out) {
+    kl_arena *a = L->arena;
+    kl_shape ms = kl_arith_reduced_shape(&x->shape, reduced, true);
+    kl_buffer *m = kl_lower_temp(L, "max", x->dtype, &ms);
+    kl_program_add_kernel(L->prog, kl_arith_reduce(L, n, "max", x, reduced, m, KL_RED_MAX));
+
+    kl_kernel *k = kl_arith_reduce(L, n, "logsumexp", x, reduced, out, KL_RED_SUM);
+    kl_expr *mv = kl_lower_load_broadcast(L, m, x->shape.rank);
+    kl_expr *is_inf = kl_e_binary(a, KL_EQ, mv, kl_e_const_f(a, x->dtype, -INFINITY));
+    kl_expr *shift = kl_e_select(a, is_inf, kl_e_const_f(a, x->dtype, 0), mv);
+    k->value = kl_e_unary(a, KL_EXP, kl_e_binary(a, KL_SUB, k->value, shift));
+    k->result = kl_e_binary(a, KL_ADD, kl_e_unary(a, KL_LOG, kl_e_acc(a, x->dtype)), shift);
+    kl_program_add_kernel(L->prog, k);
+}
+
+static bool lower_reduce(kl_lower *L, kl_node *n, kl_diag *d) {
+    const red_row *r = row_of(n);
+    bool reduced[KL_MAX_RANK], noop;
+    if (!reduced_axes(n, r, reduced, &noop, d)) return false;
+    kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *out = kl_lower_buffer(L, n->outputs[0]);
+    if (noop) return kl_lower_copy(L, n, x, out);
+    if (r->kind == RED_LOG_SUM_EXP) {
+        lower_log_sum_exp(L, n, x, reduced, out);
+        return true;
+    }
+    kl_kernel *k = kl_arith_reduce(L, n, NULL, x, reduced, out, reduce_op(r->kind));
+    k->value = reduce_value(L->arena, r->kind, k->value);
+    k->result = reduce_result(L->arena, r->kind, x->dtype,
+                              kl_arith_reduced_count(&x->shape, reduced));
+    kl_program_add_kernel(L->prog, k);
+    return true;
+}
+
+/* ---- ArgMax / ArgMin ---- */
+
+static bool arg_axis(kl_node *n, bool reduced[KL_MAX_RANK], kl_diag *d) {
+    memset(reduced, 0, KL_MAX_RANK * sizeof reduced[0]);
+    return kl_arith_mark_axis(n, kl_attr_int(n, "axis", 0), n->inputs[0]->shape.rank, reduced,
+                              d);
+}
+
+static bool infer_arg(kl_node *n, kl_diag *d) {
+    bool reduced[KL_MAX_RANK];
+    if (!kl_arith_need_input(n, 0, d) || !arg_axis(n, reduced, d)) return false;
+    bool keepdims = kl_attr_int(n, "keepdims", 1) != 0;
+    kl_shape s = kl_arith_reduced_shape(&n->inputs[0]->shape, reduced, keepdims);
+    return kl_infer_set(n, 0, KL_I64, &s);
+}
+
+/* First the extreme value m of each slice, then the smallest (or, with select_last_index, the
+ * largest) index k where x == m: a MIN (MAX) reduction of select(x == m, k, past-the-end). */
+static bool lower_arg(kl_lower *L, kl_node *n, kl_diag *d) {
+    kl_arena *a = L->arena;
+    bool reduced[KL_MAX_RANK];
+    if (!arg_axis(n, reduced, d)) return false;
+    bool is_max = !strcmp(n->op_type, "ArgMax"), last = kl_attr_int(n, "select_last_index", 0);
+    kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *out = kl_lower_buffer(L, n->outputs[0]);
+    int rank = x->shape.rank;
+
+    kl_shape ms = kl_arith_reduced_shape(&x->shape, reduced, true);
+    kl_buffer *m = kl_lower_temp(L, is_max ? "max" : "min", x->dtype, &ms);
+    kl_program_add_kernel(L->prog, kl_arith_reduce(L, n, "extreme", x, reduced, m,
+                                                   is_max ? KL_RED_MAX : KL_RED_MIN));
+
+    kl_kernel *k = kl_arith_reduce(L, n, "index", x, reduced, out,
+                                   last ? KL_RED_MAX : KL_RED_MIN);
+    int axis = 0;
+    while (!reduced[axis]) axis++;
+    kl_expr *hit = kl_e_binary(a, KL_EQ, k->value, kl_lower_load_broadcast(L, m, rank));
+    kl_expr *none = kl_e_idx(a, last ? -1 : x->shape.dim[axis]);
+    k->value = kl_e_select(a, hit, kl_e_iv(a, rank), none);
+    k->acc_dtype = KL_I64;
+    kl_program_add_kernel(L->prog, k);
+    return true;
+}
+
+/* ---- the table ---- */
+
+static const char *const reduce_attrs[] = {"axes", "keepdims", "noop_with_empty_axes", NULL};
+static const char *const arg_attrs[] = {"axis", "keepdims", "select_last_index", NULL};
+
+#define REDUCE(name) {"", name, 1, KL_OPSET_LATEST, reduce_attrs, infer_reduce, lower_reduce}
+
+const kl_op kl_ops_reduce[] = {
+    REDUCE("ReduceSum"),    REDUCE("ReduceMean"),   REDUCE("ReduceMax"),
+    REDUCE("ReduceMin"),    REDUCE("ReduceProd"),   REDUCE("ReduceL1"),
+    REDUCE("ReduceL2"),     REDUCE("ReduceLogSum"), REDUCE("ReduceLogSumExp"),
+    REDUCE("ReduceSumSquare"),
+    {"", "ArgMax", 1, KL_OPSET_LATEST, arg_attrs, infer_arg, lower_arg},
+    {"", "ArgMin", 1, KL_OPSET_LATEST, arg_attrs, infer_arg, lower_arg},
+    {0},
+};
