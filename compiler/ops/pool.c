@@ -150,7 +150,8 @@ static void lower_max_indices(kl_lower *L, const kl_node *n, kl_buffer *x, kl_bu
     kl_expr *yi[KL_MAX_RANK];
     for (int i = 0; i < 2 + w->nsp; i++) yi[i] = kl_e_iv(a, i);
     kl_expr *hit = kl_e_binary(a, KL_EQ, p.x, kl_e_load(a, y, yi));
-    hit = p.inside ? kl_e_and(a, p.inside, hit) : hit;
+    /* a select, not an and: X must not be read at a tap outside the input */
+    if (p.inside) hit = kl_e_select(a, p.inside, hit, kl_e_const_i(a, KL_BOOL, 0));
     p.k->value = kl_e_select(a, hit, flat, kl_e_idx(a, INT64_MAX));
     p.k->reduce = KL_RED_MIN;
     p.k->acc_dtype = KL_I64;
