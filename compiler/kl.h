@@ -504,6 +504,9 @@ bool kl_write_header(const kl_program *p, const kl_graph *g, const kl_codegen_op
                      const char *path, kl_diag *d);
 /* codegen/link.c — link an object into a shared library (ld.lld) */
 bool kl_link_shared(const char *obj, const char *so, kl_diag *d);
+/* codegen/header.c — write a whole file through a temporary beside it and a rename (no partial
+ * file is ever left at `path`). */
+bool kl_write_file_atomic(const char *path, const void *data, size_t size, kl_diag *d);
 
 /* ======================================================================================
  * driver.c — the pipeline, written out in order
