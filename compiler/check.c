@@ -133,47 +133,47 @@ static bool load_tensors(kl_arena *a, const char *dir, const char *prefix, kl_pt
  * Binding symbolic input dims from the first data set
  * --------------------------------------------------------------------------------------- */
 
-static bool input_is_symbolic(const kl_value *v) {
-    if (!v->has_shape) return true;
-    for (int i = 0; i < v->shape.rank; i++)
-        if (v->dim_param[i] || v->shape.dim[i] < 0) return true;
-    return false;
+/* Does the model load without bindings? The loader refuses a symbolic input dim that nothing
+ * binds, so a model that loads is static; its messages go to a scratch diag because a model that
+ * fails here for another reason fails again, with the same message, when it is compiled. */
+static bool loads_without_bindings(const char *model_path) {
+    kl_diag scratch;
+    kl_diag_init(&scratch, model_path);
+    kl_arena *ga = kl_arena_new();
+    bool ok = kl_onnx_load(ga, model_path, NULL, 0, &scratch) != NULL;
+    kl_arena_free(ga);
+    kl_diag_free(&scratch);
+    return ok;
 }
 
-/* When the user bound nothing and some graph input is symbolic, bind every symbolic input to
- * the shape of the matching input_K.pb of the first data set. */
-static bool bind_from_data(kl_arena *a, const kl_check_opts *o, const char *first_set,
+/* When the user bound nothing and the model does not load without bindings (symbolic input
+ * dims), bind every input to the shape of its tensor in the first data set. The tensors are
+ * matched by name (a test data file carries its graph input's name), since the graph's inputs
+ * cannot be listed before it loads. */
+static bool bind_from_data(kl_arena *a, const kl_check_opts *o, const char *first_set, FILE *out,
                            const kl_shape_binding **bindings, int *n_bindings, kl_diag *d) {
     *bindings = o->bindings;
     *n_bindings = o->n_bindings;
-    if (o->n_bindings > 0) return true;
+    if (o->n_bindings > 0 || loads_without_bindings(o->model_path)) return true;
 
-    kl_arena *ga = kl_arena_new();
-    kl_graph *g = kl_onnx_load(ga, o->model_path, NULL, 0, d);
-    bool ok = g != NULL;
-    int n_symbolic = 0;
-    for (int i = 0; ok && i < g->inputs.n; i++)
-        n_symbolic += input_is_symbolic(g->inputs.items[i]);
-    if (ok && n_symbolic > 0) {
-        kl_ptrvec inputs = {0};
-        ok = load_tensors(a, first_set, "input", &inputs, d);
-        if (ok && inputs.n != g->inputs.n)
-            ok = kl_error(d, NULL, "data set '%s' has %d inputs, the model has %d", first_set,
-                          inputs.n, g->inputs.n);
-        kl_shape_binding *b = kl_alloc_array(a, (size_t)g->inputs.n, sizeof *b);
-        int n = 0;
-        for (int i = 0; ok && i < g->inputs.n; i++) {
-            const kl_value *in = g->inputs.items[i];
-            if (!input_is_symbolic(in)) continue;
-            b[n].input = kl_strdup(a, in->name);
-            b[n].shape = ((const kl_value *)inputs.items[i])->shape;
-            n++;
-        }
-        *bindings = b;
-        *n_bindings = n;
+    kl_ptrvec inputs = {0};
+    if (!load_tensors(a, first_set, "input", &inputs, d)) return false;
+    kl_shape_binding *b = kl_alloc_array(a, (size_t)inputs.n + 1, sizeof *b);
+    int n = 0;
+    const char *listing = "";
+    for (int i = 0; i < inputs.n; i++) {
+        const kl_value *v = inputs.items[i];
+        if (!v->name || !*v->name) continue; /* unnamed: the loader will ask for --shape */
+        b[n].input = v->name;
+        b[n].shape = v->shape;
+        listing = kl_sprintf(a, "%s%s%s:%s", listing, n ? ", " : "", v->name,
+                             kl_shape_str(a, &v->shape));
+        n++;
     }
-    kl_arena_free(ga);
-    return ok;
+    if (n > 0) fprintf(out, "inputs bound from %s: %s\n", base_of(first_set), listing);
+    *bindings = b;
+    *n_bindings = n;
+    return true;
 }
 
 /* ---------------------------------------------------------------------------------------
@@ -462,7 +462,7 @@ int kl_check(const kl_check_opts *o, kl_diag *d) {
     const kl_shape_binding *bindings = NULL;
     int n_bindings = 0;
     bool ok = find_data_sets(a, o, &sets, d) &&
-              bind_from_data(a, o, sets.items[0], &bindings, &n_bindings, d) &&
+              bind_from_data(a, o, sets.items[0], out, &bindings, &n_bindings, d) &&
               compile_and_open(a, o, bindings, n_bindings, out, &c, d);
     int failures = 0;
     for (int i = 0; ok && i < sets.n; i++) {
