@@ -1,2 +1,304 @@
-/* placeholder */
+/*
+ * codegen/header.c — NAME.h, the C face of a compiled model.
+ *
+ * The header is what a programmer reads first, so it documents every input and output (name
+ * as in the model, element type, shape and how symbolic dimensions were bound) in comments
+ * next to the macros and typed prototypes. Macros are spelled with the upper-cased prefix
+ * (MNIST_WORKSPACE_SIZE, as in DESIGN.md); functions and the table with the prefix itself.
+ * Parameter names are the ONNX names made into valid, unique C identifiers that are neither
+ * keywords nor the type names the prototype itself uses. Text from the model (doc strings,
+ * names) is sanitized so that it can never end a comment. Written atomically, like all
+ * outputs.
+ *
+ * Also home of kl_write_file_atomic, used by every writer of output files.
+ */
+#ifndef _GNU_SOURCE /* mkstemp, fchmod, open_memstream under -std=c17 */
+#define _GNU_SOURCE
+#endif
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "kl.h"
+
+/* ---------------------------------------------------------------- atomic files */
+
+bool kl_write_file_atomic(const char *path, const void *data, size_t size, kl_diag *d) {
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 16);
+    if (!tmp)
+        return kl_error(d, NULL, "%s: out of memory", path);
+    memcpy(tmp, path, n);
+    memcpy(tmp + n, ".tmp-XXXXXX", 12);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        kl_error(d, NULL, "cannot write '%s': %s", path, strerror(errno));
+        free(tmp);
+        return false;
+    }
+    fchmod(fd, 0644); /* mkstemp's 0600 is wrong for a build product */
+    const char *p = data;
+    size_t left = size;
+    bool ok = true;
+    while (ok && left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR)
+            continue;
+        ok = w > 0;
+        if (ok) {
+            p += w;
+            left -= (size_t)w;
+        }
+    }
+    int saved = errno;
+    ok = close(fd) == 0 && ok;
+    if (ok && rename(tmp, path) != 0) {
+        saved = errno;
+        ok = false;
+    }
+    if (!ok) {
+        kl_error(d, NULL, "cannot write '%s': %s", path, strerror(saved ? saved : EIO));
+        unlink(tmp);
+    }
+    free(tmp);
+    return ok;
+}
+
+/* ---------------------------------------------------------------- text helpers */
+
+/* Model text made safe inside a C comment: printable ASCII, no comment terminator. */
+static void put_comment_text(FILE *f, const char *s, const char *line_prefix) {
+    char prev = 0;
+    for (; s && *s; s++) {
+        char c = *s;
+        if (c == '\n') {
+            fprintf(f, "\n%s", line_prefix);
+            prev = 0;
+            continue;
+        }
+        if (!isprint((unsigned char)c))
+            c = '?';
+        if (prev == '*' && c == '/')
+            fputc(' ', f);
+        fputc(c, f);
+        prev = c;
+    }
+}
+
+static const char *c_type(kl_dtype t) {
+    switch (t) {
+    case KL_F32: return "float";
+    case KL_F64: return "double";
+    case KL_I8: return "int8_t";
+    case KL_I16: return "int16_t";
+    case KL_I32: return "int32_t";
+    case KL_I64: return "int64_t";
+    case KL_U8: return "uint8_t";
+    case KL_U16: return "uint16_t";
+    case KL_U32: return "uint32_t";
+    case KL_U64: return "uint64_t";
+    case KL_BOOL: return "bool";
+    case KL_F16: case KL_BF16: return "uint16_t"; /* raw bits */
+    default: return "void";
+    }
+}
+
+/* Words a parameter name must not be: C17/C23 keywords, and the names the header's types
+ * use (a parameter named int64_t would shadow the type for the rest of the prototype). */
+static bool reserved_word(const char *s) {
+    static const char *const words[] = {
+        "auto", "break", "case", "char", "const", "continue", "default", "do", "double",
+        "else", "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long",
+        "register", "restrict", "return", "short", "signed", "sizeof", "static", "struct",
+        "switch", "typedef", "union", "unsigned", "void", "volatile", "while", "_Alignas",
+        "_Alignof", "_Atomic", "_Bool", "_Complex", "_Generic", "_Imaginary", "_Noreturn",
+        "_Static_assert", "_Thread_local", "alignas", "alignof", "bool", "constexpr", "false",
+        "nullptr", "static_assert", "thread_local", "true", "typeof", "typeof_unqual",
+        "int8_t", "int16_t", "int32_t", "int64_t", "uint8_t", "uint16_t", "uint32_t",
+        "uint64_t", "size_t", "kiln_model", "workspace", "NULL"};
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (strcmp(s, words[i]) == 0)
+            return true;
+    return false;
+}
+
+static char *c_identifier(kl_arena *a, const char *name) {
+    if (!name || !*name)
+        name = "t";
+    size_t n = strlen(name);
+    char *s = kl_alloc(a, n + 4);
+    size_t j = 0;
+    if (isdigit((unsigned char)name[0]) || name[0] == '_')
+        s[j++] = 't'; /* no leading digit, and no reserved _X / __ names */
+    for (size_t i = 0; i < n; i++)
+        s[j++] = isalnum((unsigned char)name[i]) ? name[i] : '_';
+    if (reserved_word(s))
+        s[j++] = '_';
+    s[j] = 0;
+    return s;
+}
+
+/* Parameter names for inputs then outputs, unique among themselves. */
+static char **parameter_names(kl_arena *a, const char **onnx_names, int n) {
+    char **names = kl_alloc_array(a, (size_t)n + 1, sizeof *names);
+    for (int i = 0; i < n; i++) {
+        char *base = c_identifier(a, onnx_names[i]);
+        names[i] = base;
+        for (int suffix = 2;; suffix++) {
+            bool taken = false;
+            for (int j = 0; j < i && !taken; j++)
+                taken = strcmp(names[j], names[i]) == 0;
+            if (!taken)
+                break;
+            names[i] = kl_sprintf(a, "%s_%d", base, suffix);
+        }
+    }
+    return names;
+}
+
+static char *upper(kl_arena *a, const char *s) {
+    char *u = kl_strdup(a, s);
+    for (char *p = u; *p; p++)
+        *p = (char)toupper((unsigned char)*p);
+    return u;
+}
+
+/* ---------------------------------------------------------------- sections */
+
+static const kl_value *graph_value(const kl_graph *g, bool output, int i) {
+    if (!g)
+        return NULL;
+    const kl_ptrvec *v = output ? &g->outputs : &g->inputs;
+    return i < v->n ? v->items[i] : NULL;
+}
+
+static void put_model_comment(FILE *f, const kl_graph *g, const kl_codegen_opts *o) {
+    fprintf(f, "/*\n * %s.h — generated by kiln", o->name);
+    if (g && g->file) {
+        fputs(" from ", f);
+        put_comment_text(f, g->file, " * ");
+    }
+    fputs("; do not edit.\n", f);
+    if (!g) {
+        fputs(" */\n", f);
+        return;
+    }
+    const kl_model_meta *m = &g->meta;
+    fputs(" *\n * producer: ", f);
+    put_comment_text(f, m->producer_name && *m->producer_name ? m->producer_name : "(none)", " * ");
+    if (m->producer_version && *m->producer_version) {
+        fputc(' ', f);
+        put_comment_text(f, m->producer_version, " * ");
+    }
+    fprintf(f, "\n * ir_version: %lld, model_version: %lld\n * opsets:", (long long)m->ir_version,
+            (long long)m->model_version);
+    for (int i = 0; i < m->n_opsets; i++) {
+        fputc(' ', f);
+        const char *dom = m->opsets[i].domain;
+        put_comment_text(f, dom && *dom ? dom : "ai.onnx", " * ");
+        fprintf(f, " %lld%s", (long long)m->opsets[i].version, i + 1 < m->n_opsets ? "," : "");
+    }
+    if (m->graph_name && *m->graph_name) {
+        fputs("\n * graph: ", f);
+        put_comment_text(f, m->graph_name, " * ");
+    }
+    if (m->doc_string && *m->doc_string) {
+        fputs("\n *\n * ", f);
+        put_comment_text(f, m->doc_string, " * ");
+    }
+    for (int i = 0; i < m->n_props; i++) {
+        fputs("\n * ", f);
+        put_comment_text(f, m->props[i].key, " * ");
+        fputs(": ", f);
+        put_comment_text(f, m->props[i].value, " * ");
+    }
+    fputs("\n */\n", f);
+}
+
+/* input 0 "Input3": float32 [1,1,28,28] (dim 0 = 'N' bound to 1) */
+static void put_tensor(FILE *f, const char *macro, const char *what, int i, const kl_buffer *b,
+                       const char *name, const kl_value *v) {
+    fprintf(f, "/* %s %d \"", what, i);
+    put_comment_text(f, name, "   ");
+    const char *tn = kl_dtype_name(b->dtype);
+    fprintf(f, "\": %s [", tn ? tn : "?");
+    for (int d = 0; d < b->shape.rank; d++)
+        fprintf(f, "%s%lld", d ? "," : "", (long long)b->shape.dim[d]);
+    fputc(']', f);
+    bool first = true;
+    for (int d = 0; v && d < b->shape.rank; d++) {
+        if (!v->dim_param[d])
+            continue;
+        fprintf(f, "%sdim %d = '", first ? " (" : ", ", d);
+        put_comment_text(f, v->dim_param[d], "   ");
+        fprintf(f, "' bound to %lld", (long long)b->shape.dim[d]);
+        first = false;
+    }
+    fprintf(f, "%s */\n", first ? "" : ")");
+    fprintf(f, "#define %s_%s_%d_SIZE %lld /* elements */\n", macro, what[0] == 'i' ? "INPUT" : "OUTPUT",
+            i, (long long)kl_shape_numel(&b->shape));
+}
+
+static void put_prototypes(FILE *f, kl_arena *a, const kl_program *p, const kl_codegen_opts *o,
+                           const char **onnx_names) {
+    int n_in = p->inputs.n, n = n_in + p->outputs.n;
+    char **names = parameter_names(a, onnx_names, n);
+    fputs("/* Runs the model: returns KILN_OK (0), or KILN_E_NULL_ARGUMENT / KILN_E_MISALIGNED.\n"
+          " * Never allocates, prints or aborts; all mutable state lives in `workspace`. */\n",
+          f);
+    fprintf(f, "int %s_predict(", o->name);
+    for (int i = 0; i < n; i++) {
+        const kl_buffer *b = i < n_in ? p->inputs.items[i] : p->outputs.items[i - n_in];
+        fprintf(f, "%s%s *%s, ", i < n_in ? "const " : "", c_type(b->dtype), names[i]);
+    }
+    fputs("void *workspace);\n\n", f);
+    fprintf(f, "/* The same, with inputs and outputs as arrays in the order above. */\n"
+               "int %s_run(const void *const *inputs, void *const *outputs, void *workspace);\n\n",
+            o->name);
+    fprintf(f, "/* Names, types, shapes, metadata and the generic entry point. */\n"
+               "extern const kiln_model %s_model;\n",
+            o->name);
+}
+
+bool kl_write_header(const kl_program *p, const kl_graph *g, const kl_codegen_opts *o,
+                     const char *path, kl_diag *d) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return kl_error(d, NULL, "cannot write '%s': out of memory", path);
+    kl_arena *a = p->arena;
+    const char *macro = upper(a, o->name);
+    int n_in = p->inputs.n, n = n_in + p->outputs.n;
+    const char **onnx_names = kl_alloc_array(a, (size_t)n + 1, sizeof *onnx_names);
+
+    put_model_comment(f, g, o);
+    fprintf(f, "#ifndef %s_H\n#define %s_H\n\n#include <stdbool.h>\n#include <stdint.h>\n\n"
+               "#include \"kiln.h\"\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n",
+            macro, macro);
+    fprintf(f, "#define %s_WORKSPACE_SIZE %lld /* bytes; the caller provides it */\n", macro,
+            (long long)p->workspace_size);
+    fprintf(f, "#define %s_WORKSPACE_ALIGN 64 /* bytes */\n\n", macro);
+    for (int i = 0; i < n; i++) {
+        bool out = i >= n_in;
+        int idx = out ? i - n_in : i;
+        const kl_buffer *b = out ? p->outputs.items[idx] : p->inputs.items[idx];
+        const kl_value *v = graph_value(g, out, idx);
+        onnx_names[i] = v && v->name ? v->name : b->name;
+        put_tensor(f, macro, out ? "output" : "input", idx, b, onnx_names[i], v);
+    }
+    fputc('\n', f);
+    put_prototypes(f, a, p, o, onnx_names);
+    fprintf(f, "\n#ifdef __cplusplus\n}\n#endif\n#endif /* %s_H */\n", macro);
+    if (fclose(f) != 0 || !text) {
+        free(text);
+        return kl_error(d, NULL, "cannot write '%s': out of memory", path);
+    }
+    bool ok = kl_write_file_atomic(path, text, len, d);
+    free(text);
+    return ok;
+}

@@ -1,2 +1,431 @@
-/* placeholder */
-#include "kl.h"
+/*
+ * codegen/llvm/module.c — kl_program -> object / shared library / assembly / LLVM IR.
+ *
+ * The steps, in order: target machine from the kl_target descriptor (the only place that
+ * initializes an LLVM target, by the triple's architecture), module with the target's data
+ * layout, runtime-min bitcode linked in, one internal function per kernel, the exported entry
+ * points NAME_predict / NAME_run and the NAME_model table, everything else made internal (so
+ * unused runtime functions vanish and the rest inline), verification, the new pass manager's
+ * default<On> pipeline, and emission. Output files are written to a temporary name beside the
+ * destination and renamed, so a failure never leaves a partial file.
+ *
+ * predict(in..., out..., workspace) checks its pointers (KILN_E_NULL_ARGUMENT) and the
+ * workspace alignment (KILN_E_MISALIGNED), then calls the kernels in order, handing each the
+ * pointers of the buffers it touches: an argument, a constant global (weights as one byte
+ * string, 64-byte aligned) or workspace + the planner's offset.
+ */
+#ifndef _GNU_SOURCE /* mkstemps under -std=c17 */
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include "llvm_internal.h"
+
+/* ---------------------------------------------------------------- small helpers */
+
+LLVMValueRef kl_cg_intrinsic(kl_cg *cg, const char *name, LLVMTypeRef *types, int n_types) {
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    return LLVMGetIntrinsicDeclaration(cg->mod, id, types, (size_t)n_types);
+}
+
+void kl_cg_add_fn_attr(kl_cg *cg, LLVMValueRef fn, const char *attr) {
+    unsigned kind = LLVMGetEnumAttributeKindForName(attr, strlen(attr));
+    LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cg->ctx, kind, 0));
+}
+
+void kl_cg_add_param_attr(kl_cg *cg, LLVMValueRef fn, int param, const char *attr,
+                          uint64_t value) {
+    unsigned kind = LLVMGetEnumAttributeKindForName(attr, strlen(attr));
+    LLVMAddAttributeAtIndex(fn, (LLVMAttributeIndex)(param + 1),
+                            LLVMCreateEnumAttribute(cg->ctx, kind, value));
+}
+
+static char *exported(kl_cg *cg, const char *what) {
+    return kl_sprintf(cg->arena, "%s_%s", cg->o->name, what);
+}
+
+/* ---------------------------------------------------------------- target machine */
+
+/* LLVM targets kiln can initialize, by the architecture part of the triple. Adding a target
+ * family adds a line here (and its libraries are already in libLLVM). */
+static bool init_llvm_target(const char *triple) {
+    if (strncmp(triple, "x86_64", 6) == 0 || strncmp(triple, "i686", 4) == 0) {
+        LLVMInitializeX86TargetInfo();
+        LLVMInitializeX86Target();
+        LLVMInitializeX86TargetMC();
+        LLVMInitializeX86AsmPrinter();
+        return true;
+    }
+    return false;
+}
+
+static bool create_target_machine(kl_cg *cg) {
+    const kl_target *t = cg->o->target;
+    if (!init_llvm_target(t->triple))
+        return kl_error(cg->d, NULL, "codegen: the LLVM back end has no support for '%s' (%s)",
+                        t->name, t->triple);
+    LLVMTargetRef target;
+    char *err = NULL;
+    if (LLVMGetTargetFromTriple(t->triple, &target, &err)) {
+        kl_error(cg->d, NULL, "codegen: target '%s': %s", t->triple, err ? err : "unknown");
+        LLVMDisposeMessage(err);
+        return false;
+    }
+    static const LLVMCodeGenOptLevel levels[] = {LLVMCodeGenLevelNone, LLVMCodeGenLevelLess,
+                                                 LLVMCodeGenLevelDefault,
+                                                 LLVMCodeGenLevelAggressive};
+    int lvl = cg->o->opt_level < 0 ? 0 : cg->o->opt_level > 3 ? 3 : cg->o->opt_level;
+    cg->tm = LLVMCreateTargetMachine(target, t->triple, t->cpu ? t->cpu : "",
+                                     t->features ? t->features : "", levels[lvl], LLVMRelocPIC,
+                                     LLVMCodeModelDefault);
+    if (!cg->tm)
+        return kl_error(cg->d, NULL, "codegen: cannot create a target machine for '%s'", t->triple);
+    cg->td = LLVMCreateTargetDataLayout(cg->tm);
+    return true;
+}
+
+static void create_module(kl_cg *cg) {
+    cg->ctx = LLVMContextCreate();
+    cg->mod = LLVMModuleCreateWithNameInContext(cg->o->name, cg->ctx);
+    LLVMSetTarget(cg->mod, cg->o->target->triple);
+    char *layout = LLVMCopyStringRepOfTargetData(cg->td);
+    LLVMSetDataLayout(cg->mod, layout);
+    LLVMDisposeMessage(layout);
+    cg->b = LLVMCreateBuilderInContext(cg->ctx);
+    cg->i1 = LLVMInt1TypeInContext(cg->ctx);
+    cg->i8 = LLVMInt8TypeInContext(cg->ctx);
+    cg->i16 = LLVMInt16TypeInContext(cg->ctx);
+    cg->i32 = LLVMInt32TypeInContext(cg->ctx);
+    cg->i64 = LLVMInt64TypeInContext(cg->ctx);
+    cg->f32 = LLVMFloatTypeInContext(cg->ctx);
+    cg->f64 = LLVMDoubleTypeInContext(cg->ctx);
+    cg->ptr = LLVMPointerTypeInContext(cg->ctx, 0);
+    cg->void_t = LLVMVoidTypeInContext(cg->ctx);
+}
+
+static void dispose(kl_cg *cg) {
+    if (cg->b)
+        LLVMDisposeBuilder(cg->b);
+    if (cg->mod)
+        LLVMDisposeModule(cg->mod);
+    if (cg->ctx)
+        LLVMContextDispose(cg->ctx);
+    if (cg->td)
+        LLVMDisposeTargetData(cg->td);
+    if (cg->tm)
+        LLVMDisposeTargetMachine(cg->tm);
+}
+
+/* ---------------------------------------------------------------- predict / run */
+
+typedef struct entry {
+    LLVMValueRef fn;
+    LLVMValueRef *const_globals; /* parallel to p->buffers, created on first use */
+} entry;
+
+static LLVMValueRef const_global(kl_cg *cg, entry *e, const kl_buffer *buf) {
+    int i = 0;
+    while (i < cg->p->buffers.n && cg->p->buffers.items[i] != buf)
+        i++;
+    if (i == cg->p->buffers.n)
+        return NULL;
+    if (e->const_globals[i])
+        return e->const_globals[i];
+    int64_t bytes = kl_buffer_bytes(buf);
+    if (bytes > 0 && !buf->data) {
+        kl_error(cg->d, NULL, "codegen: constant buffer '%s' has no data", buf->name);
+        return NULL;
+    }
+    LLVMValueRef init = LLVMConstStringInContext2(cg->ctx, bytes > 0 ? buf->data : "",
+                                                  (size_t)(bytes > 0 ? bytes : 0), 1);
+    LLVMValueRef g = LLVMAddGlobal(cg->mod, LLVMTypeOf(init),
+                                   kl_sprintf(cg->arena, "const.%s", buf->name ? buf->name : ""));
+    LLVMSetInitializer(g, init);
+    LLVMSetGlobalConstant(g, 1);
+    LLVMSetLinkage(g, LLVMPrivateLinkage);
+    LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+    LLVMSetAlignment(g, 64);
+    return e->const_globals[i] = g;
+}
+
+/* The pointer predict hands a kernel for one buffer. */
+static LLVMValueRef buffer_pointer(kl_cg *cg, entry *e, const kl_buffer *buf) {
+    int n_in = cg->p->inputs.n, n_out = cg->p->outputs.n;
+    switch (buf->kind) {
+    case KL_BUF_INPUT:
+        if (buf->index >= 0 && buf->index < n_in)
+            return LLVMGetParam(e->fn, (unsigned)buf->index);
+        break;
+    case KL_BUF_OUTPUT:
+        if (buf->index >= 0 && buf->index < n_out)
+            return LLVMGetParam(e->fn, (unsigned)(n_in + buf->index));
+        break;
+    case KL_BUF_CONST:
+        return const_global(cg, e, buf);
+    case KL_BUF_WORKSPACE: {
+        if (buf->offset < 0 || buf->offset + kl_buffer_bytes(buf) > cg->p->workspace_size)
+            break;
+        LLVMValueRef off = LLVMConstInt(cg->i64, (unsigned long long)buf->offset, 0);
+        return LLVMBuildInBoundsGEP2(cg->b, cg->i8, LLVMGetParam(e->fn, (unsigned)(n_in + n_out)),
+                                     &off, 1, "");
+    }
+    }
+    kl_error(cg->d, NULL, "codegen: buffer '%s' has no valid place (kind %d, index %d, offset %lld)",
+             buf->name, (int)buf->kind, buf->index, (long long)buf->offset);
+    return NULL;
+}
+
+/* if (cond) return code; — continues in a fresh block. */
+static void return_if(kl_cg *cg, LLVMValueRef fn, LLVMValueRef cond, int code) {
+    LLVMBasicBlockRef fail = LLVMAppendBasicBlockInContext(cg->ctx, fn, "fail");
+    LLVMBasicBlockRef go = LLVMAppendBasicBlockInContext(cg->ctx, fn, "ok");
+    LLVMBuildCondBr(cg->b, cond, fail, go);
+    LLVMPositionBuilderAtEnd(cg->b, fail);
+    LLVMBuildRet(cg->b, LLVMConstInt(cg->i32, (unsigned long long)(int64_t)code, 1));
+    LLVMPositionBuilderAtEnd(cg->b, go);
+}
+
+static void check_arguments(kl_cg *cg, LLVMValueRef fn, int n_args) {
+    bool need_ws = cg->p->workspace_size > 0;
+    LLVMValueRef any_null = LLVMConstInt(cg->i1, 0, 0);
+    for (int i = 0; i < n_args; i++) {
+        if (i == n_args - 1 && !need_ws)
+            break;
+        any_null = LLVMBuildOr(cg->b, any_null, LLVMBuildIsNull(cg->b, LLVMGetParam(fn, (unsigned)i), ""), "");
+    }
+    return_if(cg, fn, any_null, -1 /* KILN_E_NULL_ARGUMENT */);
+    if (need_ws) {
+        LLVMValueRef addr = LLVMBuildPtrToInt(cg->b, LLVMGetParam(fn, (unsigned)(n_args - 1)), cg->i64, "");
+        LLVMValueRef low = LLVMBuildAnd(cg->b, addr, LLVMConstInt(cg->i64, 63, 0), "");
+        return_if(cg, fn, LLVMBuildICmp(cg->b, LLVMIntNE, low, LLVMConstInt(cg->i64, 0, 0), ""),
+                  -2 /* KILN_E_MISALIGNED */);
+    }
+}
+
+static LLVMValueRef emit_predict(kl_cg *cg, kl_cg_kernel *kernels) {
+    const kl_program *p = cg->p;
+    int n_args = p->inputs.n + p->outputs.n + 1;
+    LLVMTypeRef *params = kl_alloc_array(cg->arena, (size_t)n_args, sizeof *params);
+    for (int i = 0; i < n_args; i++)
+        params[i] = cg->ptr;
+    LLVMTypeRef ft = LLVMFunctionType(cg->i32, params, (unsigned)n_args, 0);
+    entry e = {LLVMAddFunction(cg->mod, exported(cg, "predict"), ft),
+               kl_alloc_array(cg->arena, (size_t)p->buffers.n + 1, sizeof(LLVMValueRef))};
+    kl_cg_add_fn_attr(cg, e.fn, "nounwind");
+    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, e.fn, "entry"));
+    check_arguments(cg, e.fn, n_args);
+    for (int k = 0; k < p->kernels.n; k++) {
+        kl_cg_kernel *ck = &kernels[k];
+        LLVMValueRef *args = kl_alloc_array(cg->arena, (size_t)ck->n_bufs + 1, sizeof *args);
+        for (int i = 0; i < ck->n_bufs; i++)
+            if (!(args[i] = buffer_pointer(cg, &e, ck->bufs[i])))
+                return NULL;
+        LLVMBuildCall2(cg->b, ck->fn_type, ck->fn, args, (unsigned)ck->n_bufs, "");
+    }
+    LLVMBuildRet(cg->b, LLVMConstInt(cg->i32, 0, 0));
+    return e.fn;
+}
+
+/* run(inputs[], outputs[], workspace) -> predict(inputs[0], ..., outputs[0], ..., workspace) */
+static LLVMValueRef emit_run(kl_cg *cg, LLVMValueRef predict) {
+    const kl_program *p = cg->p;
+    LLVMTypeRef params[3] = {cg->ptr, cg->ptr, cg->ptr};
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, exported(cg, "run"),
+                                      LLVMFunctionType(cg->i32, params, 3, 0));
+    kl_cg_add_fn_attr(cg, fn, "nounwind");
+    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    LLVMValueRef null_table = LLVMConstInt(cg->i1, 0, 0);
+    if (p->inputs.n)
+        null_table = LLVMBuildOr(cg->b, null_table, LLVMBuildIsNull(cg->b, LLVMGetParam(fn, 0), ""), "");
+    if (p->outputs.n)
+        null_table = LLVMBuildOr(cg->b, null_table, LLVMBuildIsNull(cg->b, LLVMGetParam(fn, 1), ""), "");
+    return_if(cg, fn, null_table, -1 /* KILN_E_NULL_ARGUMENT */);
+    int n_args = p->inputs.n + p->outputs.n + 1;
+    LLVMValueRef *args = kl_alloc_array(cg->arena, (size_t)n_args, sizeof *args);
+    for (int i = 0; i < n_args - 1; i++) {
+        bool in = i < p->inputs.n;
+        LLVMValueRef idx = LLVMConstInt(cg->i64, (unsigned long long)(in ? i : i - p->inputs.n), 0);
+        LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, cg->ptr, LLVMGetParam(fn, in ? 0 : 1), &idx, 1, "");
+        args[i] = LLVMBuildLoad2(cg->b, cg->ptr, slot, "");
+    }
+    args[n_args - 1] = LLVMGetParam(fn, 2);
+    LLVMValueRef r = LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(predict), predict, args,
+                                    (unsigned)n_args, "");
+    LLVMBuildRet(cg->b, r);
+    return fn;
+}
+
+/* ---------------------------------------------------------------- linkage */
+
+static bool is_exported(kl_cg *cg, const char *name) {
+    static const char *const suffixes[] = {"predict", "run", "model"};
+    size_t n = strlen(cg->o->name);
+    if (strncmp(name, cg->o->name, n) != 0 || name[n] != '_')
+        return false;
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++)
+        if (strcmp(name + n + 1, suffixes[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Everything but the entry points becomes internal; unused functions and globals go (also at
+ * -O0, where no pass would remove them). */
+static void internalize(kl_cg *cg) {
+    for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f))
+        if (!LLVMIsDeclaration(f) && !is_exported(cg, LLVMGetValueName(f)))
+            LLVMSetLinkage(f, LLVMInternalLinkage);
+    for (LLVMValueRef g = LLVMGetFirstGlobal(cg->mod); g; g = LLVMGetNextGlobal(g))
+        if (!LLVMIsDeclaration(g) && !is_exported(cg, LLVMGetValueName(g)) &&
+            LLVMGetLinkage(g) != LLVMPrivateLinkage && LLVMGetLinkage(g) != LLVMAppendingLinkage)
+            LLVMSetLinkage(g, LLVMInternalLinkage);
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod), next; f; f = next) {
+            next = LLVMGetNextFunction(f);
+            LLVMLinkage l = LLVMGetLinkage(f);
+            if ((l == LLVMInternalLinkage || LLVMIsDeclaration(f)) && !LLVMGetFirstUse(f)) {
+                LLVMDeleteFunction(f);
+                changed = true;
+            }
+        }
+        for (LLVMValueRef g = LLVMGetFirstGlobal(cg->mod), next; g; g = next) {
+            next = LLVMGetNextGlobal(g);
+            LLVMLinkage l = LLVMGetLinkage(g);
+            if ((l == LLVMInternalLinkage || l == LLVMPrivateLinkage) && !LLVMGetFirstUse(g)) {
+                LLVMDeleteGlobal(g);
+                changed = true;
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- passes and emission */
+
+static bool verify(kl_cg *cg) {
+    char *msg = NULL;
+    if (LLVMVerifyModule(cg->mod, LLVMReturnStatusAction, &msg)) {
+        kl_error(cg->d, NULL, "codegen: internal error: invalid LLVM module: %s", msg ? msg : "");
+        LLVMDisposeMessage(msg);
+        return false;
+    }
+    LLVMDisposeMessage(msg);
+    return true;
+}
+
+static bool optimize(kl_cg *cg) {
+    int lvl = cg->o->opt_level < 0 ? 0 : cg->o->opt_level > 3 ? 3 : cg->o->opt_level;
+    char pipeline[32];
+    snprintf(pipeline, sizeof pipeline, "default<O%d>", lvl);
+    LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
+    LLVMErrorRef err = LLVMRunPasses(cg->mod, pipeline, cg->tm, opts);
+    LLVMDisposePassBuilderOptions(opts);
+    if (err) {
+        char *msg = LLVMGetErrorMessage(err);
+        kl_error(cg->d, NULL, "codegen: LLVM passes failed: %s", msg);
+        LLVMDisposeErrorMessage(msg);
+        return false;
+    }
+    return true;
+}
+
+static bool emit_machine_code(kl_cg *cg, LLVMCodeGenFileType kind, const char *path) {
+    char *err = NULL;
+    LLVMMemoryBufferRef buf = NULL;
+    if (LLVMTargetMachineEmitToMemoryBuffer(cg->tm, cg->mod, kind, &err, &buf)) {
+        kl_error(cg->d, NULL, "codegen: LLVM could not emit code: %s", err ? err : "");
+        LLVMDisposeMessage(err);
+        return false;
+    }
+    bool ok = kl_write_file_atomic(path, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf), cg->d);
+    LLVMDisposeMemoryBuffer(buf);
+    return ok;
+}
+
+/* A fresh temporary path beside `path` (the file exists, empty, so the name is ours). */
+static char *temp_beside(kl_cg *cg, const char *path, const char *suffix) {
+    char *tmp = kl_sprintf(cg->arena, "%s.tmp-XXXXXX%s", path, suffix);
+    int fd = mkstemps(tmp, (int)strlen(suffix));
+    if (fd < 0) {
+        kl_error(cg->d, NULL, "cannot create a temporary file beside '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    close(fd);
+    return tmp;
+}
+
+static bool emit_shared(kl_cg *cg, const char *path) {
+    char *obj = temp_beside(cg, path, ".o");
+    if (!obj)
+        return false;
+    char *so = temp_beside(cg, path, ".so");
+    if (!so) {
+        unlink(obj);
+        return false;
+    }
+    bool ok = emit_machine_code(cg, LLVMObjectFile, obj) && kl_link_shared(obj, so, cg->d);
+    if (ok && rename(so, path) != 0)
+        ok = kl_error(cg->d, NULL, "cannot write '%s': %s", path, strerror(errno));
+    unlink(obj);
+    if (!ok)
+        unlink(so);
+    return ok;
+}
+
+static bool emit_output(kl_cg *cg, const char *path) {
+    switch (cg->o->emit) {
+    case KL_EMIT_OBJ: return emit_machine_code(cg, LLVMObjectFile, path);
+    case KL_EMIT_ASM: return emit_machine_code(cg, LLVMAssemblyFile, path);
+    case KL_EMIT_SO: return emit_shared(cg, path);
+    case KL_EMIT_LLVM_IR: {
+        char *text = LLVMPrintModuleToString(cg->mod);
+        bool ok = kl_write_file_atomic(path, text, strlen(text), cg->d);
+        LLVMDisposeMessage(text);
+        return ok;
+    }
+    }
+    return kl_error(cg->d, NULL, "codegen: unknown output kind %d", (int)cg->o->emit);
+}
+
+/* ---------------------------------------------------------------- entry point */
+
+static bool build_module(kl_cg *cg) {
+    if (!kl_cg_link_runtime(cg))
+        return false;
+    const kl_program *p = cg->p;
+    kl_cg_kernel *kernels = kl_alloc_array(cg->arena, (size_t)p->kernels.n + 1, sizeof *kernels);
+    bool ok = true;
+    for (int k = 0; k < p->kernels.n; k++)
+        ok = kl_cg_emit_kernel(cg, p->kernels.items[k], &kernels[k]) && ok;
+    if (!ok)
+        return false;
+    LLVMValueRef predict = emit_predict(cg, kernels);
+    if (!predict)
+        return false;
+    LLVMValueRef run = emit_run(cg, predict);
+    if (!kl_cg_emit_model_table(cg, run))
+        return false;
+    internalize(cg);
+    return verify(cg);
+}
+
+bool kl_codegen_llvm(const kl_program *p, const kl_graph *g, const kl_codegen_opts *o,
+                     const char *out_path, kl_diag *d) {
+    if (!o || !o->target || !o->name || !*o->name)
+        return kl_error(d, NULL, "codegen: no target or model name given");
+    kl_cg cg = {.arena = p->arena, .d = d, .p = p, .g = g, .o = o};
+    bool ok = create_target_machine(&cg);
+    if (ok) {
+        create_module(&cg);
+        ok = build_module(&cg) && optimize(&cg) && emit_output(&cg, out_path);
+    }
+    dispose(&cg);
+    return ok;
+}
