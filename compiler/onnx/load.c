@@ -258,9 +258,13 @@ static bool read_tensor_type(loader *L, const Onnx__TypeProto *tp, kl_value *v, 
                         type_kind_name(tp ? tp->value_case : ONNX__TYPE_PROTO__VALUE__NOT_SET));
     const Onnx__TypeProto__Tensor *tt = tp->tensor_type;
     v->dtype = tt->has_elem_type ? (kl_dtype)tt->elem_type : KL_UNDEFINED;
-    if (kl_dtype_size(v->dtype) == 0)
+    if (!tt->has_elem_type || tt->elem_type == KL_UNDEFINED)
+        return kl_error(L->d, NULL, "input '%s' has no element type", v->name);
+    if (tt->elem_type < 0 || tt->elem_type > KL_BF16 || kl_dtype_size(v->dtype) == 0)
         return kl_error(L->d, NULL, "input '%s' has element type %s: unsupported input type",
-                        v->name, kl_dtype_name(v->dtype));
+                        v->name, tt->elem_type > KL_BF16
+                                     ? kl_sprintf(L->a, "%d", (int)tt->elem_type)
+                                     : kl_dtype_name(v->dtype));
     if (!tt->shape)
         return true;
     if (tt->shape->n_dim > KL_MAX_RANK)
@@ -413,6 +417,12 @@ static int attr_type_of(const Onnx__AttributeProto *p)
     return KL_ATTR_UNDEFINED;
 }
 
+/* protobuf `bytes` as a NUL-terminated string (an empty field has no data pointer). */
+static const char *bytes_to_str(kl_arena *a, const ProtobufCBinaryData *b)
+{
+    return b->len ? kl_strndup(a, (const char *)b->data, b->len) : kl_strdup(a, "");
+}
+
 static bool load_tensor_attr(loader *L, const kl_node *n, const Onnx__AttributeProto *p,
                              kl_attr *out)
 {
@@ -439,7 +449,7 @@ static bool load_attr(loader *L, const kl_node *n, const Onnx__AttributeProto *p
     switch (out->type) {
     case KL_ATTR_FLOAT: out->f = p->f; break;
     case KL_ATTR_INT: out->i = p->i; break;
-    case KL_ATTR_STRING: out->s = kl_strndup(L->a, (const char *)p->s.data, p->s.len); break;
+    case KL_ATTR_STRING: out->s = bytes_to_str(L->a, &p->s); break;
     case KL_ATTR_TENSOR: return load_tensor_attr(L, n, p, out);
     case KL_ATTR_GRAPH: out->g = NULL; break; /* subgraphs: issue 3 */
     case KL_ATTR_FLOATS:
@@ -457,8 +467,7 @@ static bool load_attr(loader *L, const kl_node *n, const Onnx__AttributeProto *p
         out->n = (int)p->n_strings;
         out->strings = kl_alloc_array(L->a, p->n_strings + 1, sizeof *out->strings);
         for (size_t i = 0; i < p->n_strings; i++)
-            out->strings[i] = kl_strndup(L->a, (const char *)p->strings[i].data,
-                                         p->strings[i].len);
+            out->strings[i] = bytes_to_str(L->a, &p->strings[i]);
         break;
     default: break;
     }

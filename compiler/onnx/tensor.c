@@ -12,7 +12,7 @@
  * The result is always host layout, row-major, in the arena; the protobuf message is not kept.
  * Also here: kl_onnx_load_tensor_file (the test-data .pb files), reading whole files.
  */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* realpath, fseeko */
 #include "onnx_internal.h"
 
 #include <errno.h>
@@ -109,6 +109,8 @@ static bool size_mismatch(kl_arena *a, const kl_tensor_origin *o, const kl_shape
 /* ONNX stores raw and external data little endian; swap element bytes on big-endian hosts. */
 static void copy_little_endian(void *dst, const void *src, size_t bytes, size_t elem_size)
 {
+    if (bytes == 0)
+        return;
     memcpy(dst, src, bytes);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
     uint8_t *p = dst;
@@ -130,6 +132,15 @@ static void normalize_bools(kl_dtype t, uint8_t *data, int64_t n)
         return;
     for (int64_t i = 0; i < n; i++)
         data[i] = data[i] != 0;
+}
+
+/* Storage for the values, allocated only once their count is known to match the shape (a
+ * corrupt shape must not turn into a huge allocation). Never NULL, even for an empty tensor:
+ * non-NULL data is what marks a constant. */
+static void alloc_data(kl_arena *a, kl_value *v, int64_t numel)
+{
+    size_t bytes = (size_t)numel * kl_dtype_size(v->dtype);
+    v->data = kl_alloc(a, bytes ? bytes : 1);
 }
 
 /* ---- typed fields --------------------------------------------------------------------- */
@@ -222,6 +233,7 @@ static bool read_typed(kl_arena *a, const Onnx__TensorProto *t, const kl_tensor_
                         "expected)", o->what, kl_dtype_name(v->dtype), field_name(f));
     if (have != (size_t)numel * per_element)
         return size_mismatch(a, o, &v->shape, (int64_t)(have / per_element), numel, d);
+    alloc_data(a, v, numel);
     for (size_t i = 0; i < have; i++)
         store_typed(t, f, v->dtype, v->data, i);
     return true;
@@ -359,6 +371,7 @@ static bool read_external(kl_arena *a, const Onnx__TensorProto *t, const kl_tens
                         "needed at offset %lld, the file has %lld", o->what, ref.location,
                         (long long)needed, (long long)ref.offset, (long long)st.st_size);
     }
+    alloc_data(a, v, numel);
     uint8_t *tmp = needed ? malloc((size_t)needed) : NULL;
     ok = (needed == 0) || (tmp && fseeko(f, (off_t)ref.offset, SEEK_SET) == 0 &&
                            fread(tmp, 1, (size_t)needed, f) == (size_t)needed);
@@ -403,14 +416,13 @@ bool kl_onnx_tensor_to_value(kl_arena *a, const Onnx__TensorProto *t,
         return kl_error(d, o->node, "%s is too large (shape %s)", o->what,
                         kl_shape_str(a, &v->shape));
     v->has_shape = true;
-    /* never NULL, even for an empty tensor: non-NULL data is what marks a constant */
-    v->data = kl_alloc(a, numel ? (size_t)numel * elem : 1);
 
     if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
         return read_external(a, t, o, v, numel, d);
     if (t->has_raw_data) {
         if (t->raw_data.len != (size_t)numel * elem)
             return size_mismatch(a, o, &v->shape, (int64_t)(t->raw_data.len / elem), numel, d);
+        alloc_data(a, v, numel);
         copy_little_endian(v->data, t->raw_data.data, t->raw_data.len, elem);
         normalize_bools(v->dtype, v->data, numel);
         return true;
@@ -420,6 +432,43 @@ bool kl_onnx_tensor_to_value(kl_arena *a, const Onnx__TensorProto *t,
 
 /* ---- test data files ------------------------------------------------------------------ */
 
+/* How many elements the tensor's inline values make, or -1 when that cannot be told here
+ * (external data, element types kiln does not know). */
+static int64_t inline_element_count(const Onnx__TensorProto *t)
+{
+    kl_dtype type = (kl_dtype)t->data_type;
+    if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
+        return -1;
+    if (type == KL_STRING)
+        return (int64_t)t->n_string_data;
+    size_t elem = kl_dtype_size(type);
+    if (elem == 0)
+        return -1;
+    if (t->has_raw_data)
+        return t->raw_data.len % elem ? -2 : (int64_t)(t->raw_data.len / elem);
+    return (int64_t)field_count(t, field_of(type));
+}
+
+/* A SequenceProto, MapProto or OptionalProto often decodes as a TensorProto too: their fields
+ * share numbers with dims (the name, read as packed varints), data_type, segment and
+ * float_data. Such a "tensor" has no type, a segment, or a shape its values do not fill. */
+static bool looks_like_a_tensor(const Onnx__TensorProto *t)
+{
+    if (!t->has_data_type || t->data_type == KL_UNDEFINED || t->segment ||
+        t->n_dims > KL_MAX_RANK)
+        return false;
+    int64_t held = inline_element_count(t);
+    if (held == -1)
+        return true; /* later checks say what is wrong, if anything */
+    kl_shape s = {.rank = (int)t->n_dims};
+    for (size_t i = 0; i < t->n_dims; i++) {
+        if (t->dims[i] < 0)
+            return false;
+        s.dim[i] = t->dims[i];
+    }
+    return held == checked_numel(&s, 1);
+}
+
 kl_value *kl_onnx_load_tensor_file(kl_arena *a, const char *path, kl_diag *d)
 {
     uint8_t *bytes;
@@ -428,9 +477,7 @@ kl_value *kl_onnx_load_tensor_file(kl_arena *a, const char *path, kl_diag *d)
         return NULL;
     Onnx__TensorProto *t = onnx__tensor_proto__unpack(NULL, len, bytes);
     free(bytes);
-    /* A SequenceProto or OptionalProto may decode as a TensorProto without a type; both
-       cases mean the file is not a tensor kiln can use. */
-    if (!t || !t->has_data_type || t->data_type == KL_UNDEFINED) {
+    if (!t || !looks_like_a_tensor(t)) {
         if (t)
             onnx__tensor_proto__free_unpacked(t, NULL);
         kl_error(d, NULL, "'%s' is not a serialized ONNX tensor (TensorProto decoding failed; "
