@@ -683,14 +683,19 @@ static void report_cycle(loader *L, kl_node **nodes, const int *pending)
             }
         }
     }
-    /* path[seen_at[cur]-1 .. len) is the loop, in consumer-to-producer order: print reversed */
-    int first = seen_at[cur] - 1;
+    /* path[first .. len) is the loop, each entry produced by the next: print it in data-flow
+       order (descending positions), starting at the node that comes first in the model */
+    int first = seen_at[cur] - 1, loop_len = len - first, head = first;
+    for (int i = first; i < len; i++)
+        if (path[i] < path[head])
+            head = i;
     char *text = kl_strdup(L->a, "");
-    for (int i = len - 1; i >= first; i--)
-        text = kl_sprintf(L->a, "%s'%s' (%s) -> ", text, nodes[path[i]]->name,
-                          nodes[path[i]]->op_type);
-    text = kl_sprintf(L->a, "%sback to '%s'", text, nodes[path[len - 1]]->name);
-    kl_error(L->d, nodes[path[len - 1]], "graph has a cycle through nodes %s", text);
+    for (int k = 0; k < loop_len; k++) {
+        const kl_node *c = nodes[path[first + (head - first - k + loop_len) % loop_len]];
+        text = kl_sprintf(L->a, "%s'%s' (%s) -> ", text, c->name, c->op_type);
+    }
+    text = kl_sprintf(L->a, "%sback to '%s'", text, nodes[path[head]]->name);
+    kl_error(L->d, nodes[path[head]], "graph has a cycle through nodes %s", text);
 }
 
 static bool sort_nodes(loader *L)
