@@ -366,7 +366,7 @@ static bool check_output(kl_arena *a, const char *set_name, const kiln_tensor_de
     comparison c;
     compare_elements(got, want->data, want->dtype, n, o->rtol, o->atol, &c);
     bool pass = c.n_bad == 0;
-    fprintf(out, "max abs err %.2g, max rel err %.2g %s\n", c.max_abs, c.max_rel,
+    fprintf(out, "max abs err %.1e, max rel err %.1e %s\n", c.max_abs, c.max_rel,
             pass ? "PASS" : "FAIL");
     if (!pass)
         fprintf(out, "  %lld of %lld elements differ; first at flat index %lld: got %.9g, want %.9g\n",
