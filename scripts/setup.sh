@@ -1,0 +1,77 @@
+#!/bin/bash
+# setup.sh — from a fresh Debian 12 to a running example, as root:
+#   1. install every package kiln, its example and its tests need (Debian's own, by name);
+#   2. configure (once) and build everything in build/: kiln, the example, the tests;
+#   3. run the example: the digit classifier compiled by kiln, linked into examples/digits/main.c.
+# Idempotent: packages already installed are not fetched again (no network needed then), an
+# existing build folder is reused, and ninja rebuilds only what changed.
+#
+# Environment: KILN_BUILD (build folder, default build), KILN_MESON_ARGS (extra `meson setup`
+# arguments for a new build folder).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${KILN_BUILD:-build}
+cd "$repo"
+
+packages=(
+    # build: C toolchain, meson, LLVM 19 (C API, clang for runtime-min bitcode, lld to link
+    # shared libraries), protobuf-c with Debian's onnx.proto, Criterion for the unit tests
+    gcc libc6-dev meson ninja-build pkg-config
+    llvm-19-dev clang-19 lld-19
+    libprotobuf-c-dev protobuf-c-compiler libonnx-dev
+    libcriterion-dev
+    # example and tests: training and export of the digits model, test models, nm
+    python3 python3-numpy python3-onnx python3-torch python3-sklearn
+    binutils
+)
+
+missing_packages() {
+    local p
+    for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
+            echo "$p"
+    done
+}
+
+install_packages() {
+    local missing
+    missing=$(missing_packages)
+    if [[ -z $missing ]]; then
+        echo "== packages: all ${#packages[@]} already installed"
+        return
+    fi
+    echo "== packages: installing" $missing
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "setup.sh: installing packages needs root (run it as root, or install:" $missing ")" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    # shellcheck disable=SC2086  # one word per package
+    apt-get install -y -q --no-install-recommends $missing
+}
+
+build_kiln() {
+    if [[ ! -f $build/build.ninja ]]; then
+        echo "== meson setup $build"
+        # shellcheck disable=SC2086  # a list of arguments
+        meson setup ${KILN_MESON_ARGS:-} "$build" || meson setup --wipe ${KILN_MESON_ARGS:-} "$build"
+    fi
+    echo "== ninja -C $build"
+    ninja -C "$build"
+}
+
+run_example() {
+    local example=$build/examples/digits
+    if [[ ! -x $example ]]; then
+        echo "setup.sh: $example was not built (python3 with torch, sklearn and onnx missing?)" >&2
+        exit 1
+    fi
+    echo "== $example   (digits.onnx compiled by kiln into $build/examples/digits.o + digits.h)"
+    "$example"
+}
+
+install_packages
+build_kiln
+run_example

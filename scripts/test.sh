@@ -1,0 +1,75 @@
+#!/bin/bash
+# test.sh — build and run the whole test suite, then sum it up in one line.
+#
+#   1. build/ (as scripts/setup.sh made it; configured here if missing): every test, including
+#      the conformance runner over the ONNX backend tests and the real models;
+#   2. build-sanitize/ (-Db_sanitize=address,undefined): the fast suite (unit tests, run-time
+#      contract, bad inputs, the example) again, so that memory errors and undefined behaviour
+#      in kiln itself, or in the code it generates, fail the run. The slow suites are left out
+#      there: under ASan they would take longer than CI allows.
+# Ends with `N passed, M failed` over the meson tests of both runs (scripts/test_summary.py);
+# the exit status is 1 when any failed.
+#
+# Environment: KILN_BUILD (default build), KILN_SANITIZE=0 to skip step 2,
+# KILN_TIMEOUT_MULTIPLIER (default 2: CI machines have 2 cores; meson's timeouts are per test),
+# KILN_TEST_ARGS (extra `meson test` arguments for step 1, e.g. "--suite fast").
+set -uo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=${KILN_BUILD:-build}
+sanitize_build=${build}-sanitize
+multiplier=${KILN_TIMEOUT_MULTIPLIER:-2}
+cd "$repo"
+
+configure() {   # configure DIR [meson args...]
+    local dir=$1
+    shift
+    [[ -f $dir/build.ninja ]] && return 0
+    echo "== meson setup $dir $*"
+    meson setup "$@" "$dir" || meson setup --wipe "$@" "$dir"
+}
+
+status=0
+logs=()
+
+run_suite() {   # run_suite LABEL DIR [meson test args...]
+    local label=$1 dir=$2
+    shift 2
+    echo "== $label: meson test -C $dir $*"
+    if ! ninja -C "$dir"; then
+        echo "== $label: build failed"
+        status=1
+        logs+=("$label=!")
+        return
+    fi
+    rm -f "$dir/meson-logs/testlog.json"
+    meson test -C "$dir" --print-errorlogs --timeout-multiplier "$multiplier" "$@" || status=1
+    logs+=("$label=$dir/meson-logs/testlog.json")
+}
+
+if configure "$build"; then
+    # shellcheck disable=SC2086  # a list of arguments
+    run_suite "suite" "$build" ${KILN_TEST_ARGS:-}
+else
+    echo "== meson setup $build failed"
+    status=1
+    logs+=("suite=!")
+fi
+
+if [[ ${KILN_SANITIZE:-1} != 0 ]]; then
+    # Warnings are errors in build/ already; with sanitizers on, GCC's flow analysis warns
+    # falsely (e.g. -Wformat-truncation on vsnprintf(NULL, 0, ...)), so not here.
+    if configure "$sanitize_build" -Db_sanitize=address,undefined -Db_lundef=false \
+        -Dwerror=false; then
+        UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+            run_suite "sanitize" "$sanitize_build" --suite fast
+    else
+        echo "== meson setup $sanitize_build failed"
+        status=1
+        logs+=("sanitize=!")
+    fi
+fi
+
+echo "== summary"
+python3 scripts/test_summary.py "${logs[@]}" || status=1
+exit $status
