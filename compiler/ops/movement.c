@@ -1,6 +1,6 @@
 /*
  * movement.c — operators that move elements to new positions:
- * Transpose Concat Split Slice Gather.
+ * Transpose Concat Split Slice Gather Tile Pad DepthToSpace SpaceToDepth ReverseSequence.
  *
  * Each lowers to kernels whose parallel loops walk the output (or, for Concat, each input) in
  * row-major order, so the innermost loop writes contiguous memory; the element read is an
@@ -392,7 +392,321 @@ static bool gather_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     return true;
 }
 
+/* ---------------------------------------------------------------- index helpers */
+
+/* max(min(x, n - 1), 0): keeps a computed read inside its axis, whatever the data says. */
+static kl_expr *clamp_index(kl_arena *a, kl_expr *x, int64_t n) {
+    x = kl_e_binary(a, KL_MIN, x, kl_e_idx(a, n - 1));
+    return kl_e_binary(a, KL_MAX, x, kl_e_idx(a, 0));
+}
+
+/* ---------------------------------------------------------------- Tile */
+
+static bool tile_repeats(kl_node *n, kl_int_list *reps, kl_diag *d) {
+    if (!kl_node_input(n, 1)) return kl_error(d, n, "input 1 (repeats) is required");
+    if (!kl_int_list_from_input(n, 1, "repeats", reps, d)) return false;
+    if (reps->n != n->inputs[0]->shape.rank)
+        return kl_error(d, n, "repeats has %" PRId64 " entries but the input has rank %d",
+                        reps->n, n->inputs[0]->shape.rank);
+    return true;
+}
+
+static bool tile_infer(kl_node *n, kl_diag *d) {
+    kl_int_list reps = {.n = -1};
+    if (!kl_move_need_data(n, 0, d) || !tile_repeats(n, &reps, d)) return false;
+    kl_shape out = n->inputs[0]->shape;
+    for (int i = 0; i < out.rank; i++) {
+        int64_t r = kl_int_list_at(&reps, i);
+        if (r < 0) return kl_error(d, n, "repeats[%d] = %" PRId64 " is negative", i, r);
+        out.dim[i] *= r;
+    }
+    return kl_infer_set(n, 0, n->inputs[0]->dtype, &out);
+}
+
+/* out[i] = in[i mod dim] along every axis */
+static bool tile_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+    kl_buffer *in = kl_lower_buffer(L, n->inputs[0]);
+    kl_kernel *k = kl_move_kernel(L, n, "tile", kl_lower_buffer(L, n->outputs[0]));
+    kl_expr *idx[KL_MAX_RANK];
+    for (int i = 0; i < in->shape.rank; i++) {
+        int64_t dim = in->shape.dim[i];
+        kl_expr *iv = kl_e_iv(L->arena, i);
+        idx[i] = k->extent[i] == dim ? iv
+                 : dim == 1          ? kl_e_idx(L->arena, 0)
+                                     : kl_e_binary(L->arena, KL_MOD, iv, kl_e_idx(L->arena, dim));
+    }
+    k->value = kl_e_load(L->arena, in, idx);
+    kl_move_add_kernel(L, k);
+    return true;
+}
+
+/* ---------------------------------------------------------------- Pad */
+
+static const char *const pad_attrs[] = {"mode", "pads", "paddings", "value", NULL};
+
+typedef enum pad_mode { PAD_CONSTANT, PAD_REFLECT, PAD_EDGE, PAD_WRAP } pad_mode;
+
+typedef struct pad_plan {
+    pad_mode mode;
+    int64_t begin[KL_MAX_RANK], end[KL_MAX_RANK];
+    kl_shape out;
+} pad_plan;
+
+static bool pad_mode_of(kl_node *n, pad_mode *mode, kl_diag *d) {
+    const char *m = kl_attr_string(n, "mode", "constant");
+    if (!strcmp(m, "constant")) *mode = PAD_CONSTANT;
+    else if (!strcmp(m, "reflect")) *mode = PAD_REFLECT;
+    else if (!strcmp(m, "edge")) *mode = PAD_EDGE;
+    else if (!strcmp(m, "wrap") && n->opset >= 19) *mode = PAD_WRAP;
+    else return kl_error(d, n, "unknown mode '%s'", m);
+    return true;
+}
+
+/* The pads list ([x1_begin, x2_begin, ..., x1_end, x2_end, ...]) and the axes it covers: an
+ * attribute (`paddings` in opset 1, `pads` up to 10), constant inputs from opset 11 (axes from
+ * 18). */
+static bool pad_lists(kl_node *n, kl_int_list *pads, kl_int_list *axes, kl_diag *d) {
+    *axes = (kl_int_list){.n = -1};
+    if (n->opset < 11) {
+        *pads = kl_int_list_from_attr(n, n->opset < 2 ? "paddings" : "pads");
+        if (pads->n < 0) return kl_error(d, n, "attribute 'pads' is required");
+        return true;
+    }
+    if (!kl_node_input(n, 1)) return kl_error(d, n, "input 1 (pads) is required");
+    if (!kl_int_list_from_input(n, 1, "pads", pads, d)) return false;
+    return n->opset < 18 || kl_int_list_from_input(n, 3, "axes", axes, d);
+}
+
+static bool pad_make_plan(kl_node *n, pad_plan *p, kl_diag *d) {
+    kl_int_list pads = {.n = -1}, axes = {.n = -1};
+    if (!kl_move_need_data(n, 0, d) || !pad_mode_of(n, &p->mode, d) ||
+        !pad_lists(n, &pads, &axes, d))
+        return false;
+    const kl_shape *in = &n->inputs[0]->shape;
+    int64_t n_axes = axes.n >= 0 ? axes.n : in->rank;
+    if (pads.n != 2 * n_axes)
+        return kl_error(d, n, "pads has %" PRId64 " entries; %" PRId64 " axes need %" PRId64,
+                        pads.n, n_axes, 2 * n_axes);
+    p->out = *in;
+    memset(p->begin, 0, sizeof p->begin);
+    memset(p->end, 0, sizeof p->end);
+    for (int64_t k = 0; k < n_axes; k++) {
+        int64_t given = axes.n >= 0 ? kl_int_list_at(&axes, k) : k;
+        int axis;
+        if (!kl_axis_normalize(given, in->rank, &axis))
+            return kl_error(d, n, "axis %" PRId64 " is out of range for input %s", given,
+                            KL_SHAPE_TEXT(in));
+        p->begin[axis] = kl_int_list_at(&pads, k);
+        p->end[axis] = kl_int_list_at(&pads, k + n_axes);
+        p->out.dim[axis] = in->dim[axis] + p->begin[axis] + p->end[axis];
+        if (p->out.dim[axis] < 0)
+            return kl_error(d, n, "pads remove more than the %" PRId64 " elements of axis %d",
+                            in->dim[axis], axis);
+        if (p->mode != PAD_CONSTANT && in->dim[axis] == 0 && p->out.dim[axis] > 0)
+            return kl_error(d, n, "cannot pad the empty axis %d in this mode", axis);
+    }
+    return true;
+}
+
+static bool pad_infer(kl_node *n, kl_diag *d) {
+    pad_plan p;
+    if (!pad_make_plan(n, &p, d)) return false;
+    return kl_infer_set(n, 0, n->inputs[0]->dtype, &p.out);
+}
+
+/* Where output position `iv` of an axis reads from, for the modes that always read. */
+static kl_expr *pad_source(kl_arena *a, pad_mode mode, kl_expr *src, int64_t dim) {
+    if (mode == PAD_EDGE) return clamp_index(a, src, dim);
+    if (mode == PAD_WRAP) return kl_e_binary(a, KL_MOD, src, kl_e_idx(a, dim));
+    /* reflect: mirror on the first and last elements, period 2 * (dim - 1) */
+    if (dim == 1) return kl_e_idx(a, 0);
+    int64_t period = 2 * (dim - 1);
+    kl_expr *m = kl_e_binary(a, KL_MOD, src, kl_e_idx(a, period));
+    kl_expr *beyond = kl_e_binary(a, KL_GE, m, kl_e_idx(a, dim));
+    return kl_e_select(a, beyond, kl_e_add(a, kl_e_idx(a, period), kl_e_mulc(a, m, -1)), m);
+}
+
+/* The fill value of constant mode: the `value` attribute before opset 11, the optional
+ * constant_value input (read at run time) after, else zero. */
+static kl_expr *pad_fill(kl_lower *L, kl_node *n, kl_dtype t) {
+    if (n->opset < 11) {
+        double v = kl_attr_float(n, "value", 0.0);
+        return kl_move_const(L->arena, t, v, (int64_t)v);
+    }
+    kl_value *cv = kl_node_input(n, 2);
+    if (!cv || kl_shape_numel(&cv->shape) == 0) return kl_move_const(L->arena, t, 0.0, 0);
+    kl_buffer *b = kl_lower_buffer(L, cv);
+    kl_expr *zero[KL_MAX_RANK];
+    for (int i = 0; i < b->shape.rank; i++) zero[i] = kl_e_idx(L->arena, 0);
+    return kl_e_load(L->arena, b, zero);
+}
+
+static bool pad_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+    pad_plan p;
+    if (!pad_make_plan(n, &p, d)) return false;
+    kl_arena *a = L->arena;
+    kl_buffer *in = kl_lower_buffer(L, n->inputs[0]);
+    kl_kernel *k = kl_move_kernel(L, n, "pad", kl_lower_buffer(L, n->outputs[0]));
+    kl_expr *idx[KL_MAX_RANK], *inside = NULL;
+    for (int i = 0; i < in->shape.rank; i++) {
+        int64_t dim = in->shape.dim[i];
+        kl_expr *src = kl_e_addc(a, kl_e_iv(a, i), -p.begin[i]);
+        if (p.begin[i] <= 0 && p.end[i] <= 0) {
+            idx[i] = src; /* only cropped: every read is inside */
+        } else if (p.mode == PAD_CONSTANT) {
+            inside = kl_e_and(a, inside, kl_e_in_range(a, src, dim));
+            idx[i] = clamp_index(a, src, dim);
+        } else {
+            idx[i] = pad_source(a, p.mode, src, dim);
+        }
+    }
+    kl_expr *x = kl_e_load(a, in, idx);
+    k->value = inside ? kl_e_select(a, inside, x, pad_fill(L, n, in->dtype)) : x;
+    kl_move_add_kernel(L, k);
+    return true;
+}
+
+/* ---------------------------------------------------------------- DepthToSpace, SpaceToDepth */
+
+static const char *const depth_space_attrs[] = {"blocksize", "mode", NULL};
+
+static bool block_size(kl_node *n, int64_t *b, kl_diag *d) {
+    if (!kl_move_need_data(n, 0, d)) return false;
+    if (n->inputs[0]->shape.rank != 4)
+        return kl_error(d, n, "input must be 4-D [N,C,H,W], not %s",
+                        KL_SHAPE_TEXT(&n->inputs[0]->shape));
+    *b = kl_attr_int(n, "blocksize", 0);
+    if (*b <= 0) return kl_error(d, n, "attribute 'blocksize' must be positive");
+    return true;
+}
+
+/* DCR (the default) takes the block offset from the outer part of the channel, CRD from the
+ * inner part. */
+static bool depth_to_space_crd(kl_node *n, bool *crd, kl_diag *d) {
+    const char *m = n->opset >= 11 ? kl_attr_string(n, "mode", "DCR") : "DCR";
+    if (strcmp(m, "DCR") && strcmp(m, "CRD")) return kl_error(d, n, "unknown mode '%s'", m);
+    *crd = !strcmp(m, "CRD");
+    return true;
+}
+
+static bool depth_to_space_infer(kl_node *n, kl_diag *d) {
+    int64_t b;
+    bool crd;
+    if (!block_size(n, &b, d) || !depth_to_space_crd(n, &crd, d)) return false;
+    kl_shape out = n->inputs[0]->shape;
+    if (out.dim[1] % (b * b))
+        return kl_error(d, n, "%" PRId64 " channels are not a multiple of blocksize^2 = %" PRId64,
+                        out.dim[1], b * b);
+    out.dim[1] /= b * b;
+    out.dim[2] *= b;
+    out.dim[3] *= b;
+    return kl_infer_set(n, 0, n->inputs[0]->dtype, &out);
+}
+
+static kl_expr *div_c(kl_arena *a, kl_expr *x, int64_t c) {
+    return c == 1 ? x : kl_e_binary(a, KL_DIV, x, kl_e_idx(a, c));
+}
+static kl_expr *mod_c(kl_arena *a, kl_expr *x, int64_t c) {
+    return c == 1 ? kl_e_idx(a, 0) : kl_e_binary(a, KL_MOD, x, kl_e_idx(a, c));
+}
+
+/* out[n, c, y, x] = in[n, channel(c, y % b, x % b), y / b, x / b] */
+static bool depth_to_space_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+    int64_t b;
+    bool crd;
+    if (!block_size(n, &b, d) || !depth_to_space_crd(n, &crd, d)) return false;
+    kl_arena *a = L->arena;
+    kl_buffer *in = kl_lower_buffer(L, n->inputs[0]), *out = kl_lower_buffer(L, n->outputs[0]);
+    kl_kernel *k = kl_move_kernel(L, n, "depth_to_space", out);
+    kl_expr *c = kl_e_iv(a, 1), *y = kl_e_iv(a, 2), *x = kl_e_iv(a, 3);
+    kl_expr *block = kl_e_add(a, kl_e_mulc(a, mod_c(a, y, b), b), mod_c(a, x, b));
+    kl_expr *channel = crd ? kl_e_add(a, kl_e_mulc(a, c, b * b), block)
+                           : kl_e_add(a, kl_e_mulc(a, block, out->shape.dim[1]), c);
+    kl_expr *idx[4] = {kl_e_iv(a, 0), channel, div_c(a, y, b), div_c(a, x, b)};
+    k->value = kl_e_load(a, in, idx);
+    kl_move_add_kernel(L, k);
+    return true;
+}
+
+static bool space_to_depth_infer(kl_node *n, kl_diag *d) {
+    int64_t b;
+    if (!block_size(n, &b, d)) return false;
+    kl_shape out = n->inputs[0]->shape;
+    if (out.dim[2] % b || out.dim[3] % b)
+        return kl_error(d, n, "spatial size %" PRId64 "x%" PRId64 " is not a multiple of "
+                              "blocksize %" PRId64, out.dim[2], out.dim[3], b);
+    out.dim[1] *= b * b;
+    out.dim[2] /= b;
+    out.dim[3] /= b;
+    return kl_infer_set(n, 0, n->inputs[0]->dtype, &out);
+}
+
+/* out[n, (i * b + j) * C + c, h, w] = in[n, c, h * b + i, w * b + j] */
+static bool space_to_depth_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+    int64_t b;
+    if (!block_size(n, &b, d)) return false;
+    kl_arena *a = L->arena;
+    kl_buffer *in = kl_lower_buffer(L, n->inputs[0]);
+    int64_t channels = in->shape.dim[1];
+    kl_kernel *k = kl_move_kernel(L, n, "space_to_depth", kl_lower_buffer(L, n->outputs[0]));
+    kl_expr *oc = kl_e_iv(a, 1), *block = div_c(a, oc, channels);
+    kl_expr *idx[4] = {
+        kl_e_iv(a, 0),
+        mod_c(a, oc, channels),
+        kl_e_add(a, kl_e_mulc(a, kl_e_iv(a, 2), b), div_c(a, block, b)),
+        kl_e_add(a, kl_e_mulc(a, kl_e_iv(a, 3), b), mod_c(a, block, b)),
+    };
+    k->value = kl_e_load(a, in, idx);
+    kl_move_add_kernel(L, k);
+    return true;
+}
+
+/* ---------------------------------------------------------------- ReverseSequence */
+
+static const char *const reverse_sequence_attrs[] = {"batch_axis", "time_axis", NULL};
+
+static bool reverse_sequence_axes(kl_node *n, int *batch, int *time, kl_diag *d) {
+    *batch = (int)kl_attr_int(n, "batch_axis", 1);
+    *time = (int)kl_attr_int(n, "time_axis", 0);
+    if (!((*batch == 0 && *time == 1) || (*batch == 1 && *time == 0)))
+        return kl_error(d, n, "batch_axis and time_axis must be 0 and 1 (in either order)");
+    return true;
+}
+
+static bool reverse_sequence_infer(kl_node *n, kl_diag *d) {
+    int batch, time;
+    if (!kl_move_need_data(n, 0, d) || !kl_infer_need_input(n, 1, d) ||
+        !reverse_sequence_axes(n, &batch, &time, d))
+        return false;
+    const kl_shape *in = &n->inputs[0]->shape, *lens = &n->inputs[1]->shape;
+    if (in->rank < 2) return kl_error(d, n, "input must have rank 2 or more");
+    if (lens->rank != 1 || lens->dim[0] != in->dim[batch])
+        return kl_error(d, n, "sequence_lens %s must be 1-D with one length per batch entry (%"
+                              PRId64 ")", KL_SHAPE_TEXT(lens), in->dim[batch]);
+    return kl_infer_set(n, 0, n->inputs[0]->dtype, in);
+}
+
+/* out[t, b] = in[t < len[b] ? len[b] - 1 - t : t, b] */
+static bool reverse_sequence_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+    int batch, time;
+    if (!reverse_sequence_axes(n, &batch, &time, d)) return false;
+    kl_arena *a = L->arena;
+    kl_buffer *in = kl_lower_buffer(L, n->inputs[0]), *lens = kl_lower_buffer(L, n->inputs[1]);
+    kl_kernel *k = kl_move_kernel(L, n, "reverse_sequence", kl_lower_buffer(L, n->outputs[0]));
+    kl_expr *b = kl_e_iv(a, batch), *t = kl_e_iv(a, time);
+    kl_expr *len = kl_e_cast(a, KL_I64, kl_e_load(a, lens, &b));
+    kl_expr *reversed = kl_e_add(a, kl_e_addc(a, len, -1), kl_e_mulc(a, t, -1));
+    kl_expr *src = kl_e_select(a, kl_e_binary(a, KL_LT, t, len), reversed, t);
+    kl_expr **idx = kl_lower_ivs(L, in->shape.rank);
+    idx[time] = clamp_index(a, src, in->shape.dim[time]);
+    k->value = kl_e_load(a, in, idx);
+    kl_move_add_kernel(L, k);
+    return true;
+}
+
 /* ---------------------------------------------------------------- the family's table */
+
+static const char *const no_attrs[] = {NULL};
 
 const kl_op kl_ops_movement[] = {
     {"", "Transpose", 1, KL_OPSET_LATEST, transpose_attrs, transpose_infer, transpose_lower},
@@ -400,5 +714,13 @@ const kl_op kl_ops_movement[] = {
     {"", "Split", 1, KL_OPSET_LATEST, split_attrs, split_infer, split_lower},
     {"", "Slice", 1, KL_OPSET_LATEST, slice_attrs, slice_infer, slice_lower},
     {"", "Gather", 1, KL_OPSET_LATEST, axis_attrs, gather_infer, gather_lower},
+    {"", "Tile", 6, KL_OPSET_LATEST, no_attrs, tile_infer, tile_lower},
+    {"", "Pad", 1, KL_OPSET_LATEST, pad_attrs, pad_infer, pad_lower},
+    {"", "DepthToSpace", 1, KL_OPSET_LATEST, depth_space_attrs, depth_to_space_infer,
+     depth_to_space_lower},
+    {"", "SpaceToDepth", 1, KL_OPSET_LATEST, depth_space_attrs, space_to_depth_infer,
+     space_to_depth_lower},
+    {"", "ReverseSequence", 10, KL_OPSET_LATEST, reverse_sequence_attrs, reverse_sequence_infer,
+     reverse_sequence_lower},
     {0},
 };

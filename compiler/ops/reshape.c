@@ -190,8 +190,11 @@ static const char *const dropout_attrs[] = {"ratio", "is_test", "consumed_inputs
  * Runtime we treat it as inference too. */
 static bool dropout_check_inference(kl_node *n, kl_diag *d) {
     if (n->opset < 12 || !kl_node_input(n, 2)) return true;
-    if (!kl_infer_need_const(n, 2, d)) return false;
     const kl_value *mode = n->inputs[2];
+    if (!mode->data)
+        return kl_error(d, n, "input 2 (training_mode) must be a compile-time constant false: "
+                              "Dropout in training mode is not supported (kiln compiles for "
+                              "inference)");
     if (kl_shape_numel(&mode->shape) != 1)
         return kl_error(d, n, "input 2 (training_mode) must hold one value");
     if (kl_value_const_int(mode, 0) != 0)
