@@ -23,6 +23,8 @@ extern const kl_op kl_ops_reduce[];      /* reduce.c: ReduceMean ReduceSum Reduc
 extern const kl_op kl_ops_reshape[];     /* reshape.c: Reshape Flatten Squeeze Unsqueeze Identity
                                              Dropout Shape Constant ConstantOfShape Expand */
 extern const kl_op kl_ops_movement[];    /* movement.c: Transpose Concat Split Slice Gather */
+extern const kl_op kl_ops_indexing[];    /* indexing.c: GatherElements GatherND Scatter*
+                                             OneHot CumSum Trilu */
 
 /* The newest ai.onnx opset kiln knows (the backend tests go up to 28): entries whose semantics
  * have not changed since their last version use it as `until`. */

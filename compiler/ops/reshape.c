@@ -1,6 +1,7 @@
 /*
  * reshape.c — operators that change a tensor's shape or make a tensor from shapes:
- * Reshape Flatten Squeeze Unsqueeze Identity Dropout Shape Size Constant ConstantOfShape Expand.
+ * Reshape Flatten Squeeze Unsqueeze Identity Dropout Shape Size Constant ConstantOfShape Expand,
+ * and the generators Range and EyeLike.
  *
  * Most of them keep the elements in row-major order and only relabel the dimensions, so their
  * lowering is one flat copy (kl_lower_copy); the planner may later alias input and output. The
@@ -14,6 +15,7 @@
  * conversion (Constant value_float(s)) are instead lowered to a copy from a constant buffer,
  * which constant folding evaluates.
  */
+#include <math.h>
 #include <string.h>
 
 #include "move_util.h"
@@ -421,6 +423,92 @@ static bool expand_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     return true;
 }
 
+/* ---------------------------------------------------------------- Range */
+
+static const char *const range_attrs[] = {"stash_type", NULL};
+
+/* start, limit and delta decide the output's length, so all three must be constant scalars. */
+static bool range_inputs(kl_node *n, kl_diag *d) {
+    static const char *const what[3] = {"start", "limit", "delta"};
+    for (int i = 0; i < 3; i++) {
+        if (!kl_infer_need_const(n, i, d)) return false;
+        const kl_value *v = n->inputs[i];
+        if (kl_shape_numel(&v->shape) != 1)
+            return kl_error(d, n, "input %d (%s) must be a scalar", i, what[i]);
+        if (v->dtype != n->inputs[0]->dtype)
+            return kl_error(d, n, "input %d (%s) is %s but start is %s", i, what[i],
+                            kl_dtype_name(v->dtype), kl_dtype_name(n->inputs[0]->dtype));
+    }
+    return true;
+}
+
+/* max(ceil((limit - start) / delta), 0), exactly for integers. */
+static bool range_length(kl_node *n, int64_t *len, kl_diag *d) {
+    const kl_value *s = n->inputs[0], *l = n->inputs[1], *dl = n->inputs[2];
+    if (kl_dtype_is_float(s->dtype)) {
+        double delta = kl_value_const_float(dl, 0);
+        if (delta == 0) return kl_error(d, n, "delta is 0");
+        double count = ceil((kl_value_const_float(l, 0) - kl_value_const_float(s, 0)) / delta);
+        if (!(count < (double)INT64_MAX)) return kl_error(d, n, "the range is not finite");
+        *len = count > 0 ? (int64_t)count : 0;
+        return true;
+    }
+    int64_t delta = kl_value_const_int(dl, 0), span = kl_value_const_int(l, 0) - kl_value_const_int(s, 0);
+    if (delta == 0) return kl_error(d, n, "delta is 0");
+    int64_t count = span / delta + (span % delta != 0 && (span < 0) == (delta < 0));
+    *len = count > 0 ? count : 0;
+    return true;
+}
+
+static bool range_infer(kl_node *n, kl_diag *d) {
+    int64_t len = 0;
+    if (!range_inputs(n, d) || !range_length(n, &len, d)) return false;
+    kl_shape out = {.rank = 1, .dim = {len}};
+    return kl_infer_set(n, 0, n->inputs[0]->dtype, &out);
+}
+
+/* out[i] = start + i * delta, computed in float32 for the half types (stash_type 1, the only
+ * precision ONNX Runtime offers) */
+static bool range_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+    kl_arena *a = L->arena;
+    kl_dtype t = n->outputs[0]->dtype;
+    kl_dtype work = t == KL_F16 || t == KL_BF16 ? KL_F32 : t;
+    const kl_value *s = n->inputs[0], *dl = n->inputs[2];
+    kl_expr *start = kl_move_const(a, work, kl_value_const_float(s, 0), kl_value_const_int(s, 0));
+    kl_expr *delta = kl_move_const(a, work, kl_value_const_float(dl, 0), kl_value_const_int(dl, 0));
+    kl_kernel *k = kl_move_kernel(L, n, "range", kl_lower_buffer(L, n->outputs[0]));
+    kl_expr *step = kl_e_binary(a, KL_MUL, kl_e_cast(a, work, kl_e_iv(a, 0)), delta);
+    k->value = kl_e_cast(a, t, kl_e_binary(a, KL_ADD, start, step));
+    kl_move_add_kernel(L, k);
+    return true;
+}
+
+/* ---------------------------------------------------------------- EyeLike */
+
+static const char *const eye_like_attrs[] = {"dtype", "k", NULL};
+
+static bool eye_like_infer(kl_node *n, kl_diag *d) {
+    if (!kl_infer_need_input(n, 0, d)) return false;
+    const kl_shape *in = &n->inputs[0]->shape;
+    if (in->rank != 2) return kl_error(d, n, "input must be 2-D, not %s", KL_SHAPE_TEXT(in));
+    kl_dtype t = (kl_dtype)kl_attr_int(n, "dtype", n->inputs[0]->dtype);
+    if (kl_dtype_size(t) == 0 || t == KL_STRING)
+        return kl_error(d, n, "element type %s is not supported", kl_dtype_name(t));
+    return kl_infer_set(n, 0, t, in);
+}
+
+/* out[i, j] = (j == i + k); the input's values are never read, only its shape */
+static bool eye_like_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+    kl_arena *a = L->arena;
+    kl_dtype t = n->outputs[0]->dtype;
+    kl_kernel *k = kl_move_kernel(L, n, "eye", kl_lower_buffer(L, n->outputs[0]));
+    kl_expr *diagonal = kl_e_binary(a, KL_EQ, kl_e_iv(a, 1),
+                                    kl_e_addc(a, kl_e_iv(a, 0), kl_attr_int(n, "k", 0)));
+    k->value = kl_e_select(a, diagonal, kl_move_const(a, t, 1.0, 1), kl_move_const(a, t, 0.0, 0));
+    kl_move_add_kernel(L, k);
+    return true;
+}
+
 /* ---------------------------------------------------------------- the family's table */
 
 static const char *const no_attrs[] = {NULL};
@@ -438,5 +526,7 @@ const kl_op kl_ops_reshape[] = {
     {"", "ConstantOfShape", 9, KL_OPSET_LATEST, constant_of_shape_attrs,
      constant_of_shape_infer, constant_of_shape_lower},
     {"", "Expand", 8, KL_OPSET_LATEST, no_attrs, expand_infer, expand_lower},
+    {"", "Range", 11, KL_OPSET_LATEST, range_attrs, range_infer, range_lower},
+    {"", "EyeLike", 9, KL_OPSET_LATEST, eye_like_attrs, eye_like_infer, eye_like_lower},
     {0},
 };
