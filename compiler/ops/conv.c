@@ -1,13 +1,19 @@
 /*
  * conv.c — Conv, ConvInteger and ConvTranspose.
  *
- * Conv lowers to one kernel in the "direct" form of DESIGN.md: parallel loops over the output
- * [n, (group,) channel, spatial...], reduction loops ic, k1..kk in that order so the innermost
- * tap walks contiguous memory of X and W. Groups get their own loop (out channel = g*Mg + mg,
- * in channel = g*Cg + ic) rather than a division, so every index stays affine; a loop of extent
- * 1 (no groups, depthwise's single in-channel) is left out. The bias is the accumulator's start.
- * Padding is a select around the load of X, emitted only for spatial dims where some window
- * reaches outside the input (window.h), so the common unpadded case has no select at all.
+ * Conv with constant weights (every exported model) lowers to two kernels, "channels-last":
+ * a copy of X into a workspace buffer laid out [n, spatial.., c] with the padding written as
+ * zeros, then the convolution reading that copy and a compile-time copy of W laid out
+ * [m, taps.., ic]: parallel loops over the output [n, (group,) channel, spatial..], reduction
+ * over the taps then the channels, so the innermost loop walks both operands contiguously with
+ * no padding select, and the back end vectorizes it. Without groups the last dim's taps and the
+ * channels merge into one loop (details at lower_conv_channels_last).
+ *
+ * The direct form of DESIGN.md (reduction ic, k1..kk over X in place, padding as a select
+ * around the load, only in dims where some window reaches outside the input) remains for
+ * weights computed at run time and for ConvInteger. Groups get their own loop (out channel =
+ * g*Mg + mg, in channel = g*Cg + ic) rather than a division, so every index stays affine; loops
+ * of extent 1 are left out. The bias is the accumulator's start in both forms.
  *
  * ConvInteger is the same nest over zero-point-shifted int32 values: a padded position reads 0
  * after the shift, which is what padding with x_zero_point means.
@@ -110,15 +116,16 @@ static kl_expr *add_loop(kl_lower *L, kl_kernel *k, int64_t extent, bool keep) {
  */
 static void conv_make_loops(kl_lower *L, kl_kernel *k, int64_t batch, int64_t group, int64_t mg,
                             int64_t cg, const kl_window *w, const int64_t *out_sp,
-                            conv_loops *lp) {
+                            bool channels_inner, conv_loops *lp) {
     kl_arena *a = L->arena;
     lp->n = add_loop(L, k, batch, true);
     lp->g = add_loop(L, k, group, false);
     lp->mg = add_loop(L, k, mg, group == 1);
     for (int i = 0; i < w->nsp; i++) lp->o[i] = add_loop(L, k, out_sp[i], true);
     k->n_par = k->n_loops;
-    lp->ic = add_loop(L, k, cg, true);
+    if (!channels_inner) lp->ic = add_loop(L, k, cg, true);
     for (int i = 0; i < w->nsp; i++) lp->k[i] = add_loop(L, k, w->kernel[i], false);
+    if (channels_inner) lp->ic = add_loop(L, k, cg, true);
     lp->out_ch = kl_e_add(a, kl_e_mulc(a, lp->g, mg), lp->mg);
     lp->in_ch = kl_e_add(a, kl_e_mulc(a, lp->g, cg), lp->ic);
 }
@@ -142,6 +149,141 @@ static kl_expr *zero_point(kl_lower *L, kl_value *zp, kl_expr *ch, kl_dtype t) {
     return kl_e_cast(L->arena, t, kl_e_load(L->arena, b, idx));
 }
 
+/* ---- Conv, channels-last form ------------------------------------------------------------
+ *
+ * The direct nest reads X with stride H*W along ic and taps of a few elements along kw: its
+ * reduction cannot use vector instructions, and padded convolutions pay a select (and a clamped
+ * address) per tap. When W is a constant (always, in exported models) lowering instead emits
+ *   1. a copy of X to a workspace buffer T[n, p1.., c] in channels-last order with the padding
+ *      materialized as zeros (a pass over the input, small next to the convolution), and
+ *   2. the convolution over T and a compile-time copy of W laid out [m, k1.., ic], reducing over
+ *      taps then ic, so the innermost reduction walks both operands contiguously and has no
+ *      select.
+ */
+/* Padded extent of spatial dim i: every input coordinate a window reads, from -pad_begin. */
+static int64_t padded_extent(const kl_window *w, int i) {
+    return (w->out[i] - 1) * w->stride[i] + kl_window_span(w, i);
+}
+
+/* Kernel 1: T[n, p.., c] = X[n, c, p - pad..] inside the input, else 0. */
+static kl_buffer *pack_input_channels_last(kl_lower *L, const kl_node *n, kl_buffer *x,
+                                           const kl_window *w) {
+    kl_arena *a = L->arena;
+    int nsp = w->nsp;
+    kl_shape ts = {.rank = nsp + 2};
+    ts.dim[0] = x->shape.dim[0];
+    for (int i = 0; i < nsp; i++) ts.dim[i + 1] = padded_extent(w, i);
+    ts.dim[nsp + 1] = x->shape.dim[1];
+    kl_buffer *t = kl_lower_temp(L, kl_sprintf(a, "%s_packed", n->name), x->dtype, &ts);
+    kl_kernel *k = kl_kernel_new(L->prog, n, "conv_pack");
+    k->n_loops = k->n_par = ts.rank;
+    for (int i = 0; i < ts.rank; i++) k->extent[i] = ts.dim[i];
+    kl_expr *xi[KL_MAX_RANK], *inside = NULL;
+    xi[0] = kl_e_iv(a, 0);
+    xi[1] = kl_e_iv(a, nsp + 1);
+    for (int i = 0; i < nsp; i++) {
+        xi[i + 2] = kl_e_addc(a, kl_e_iv(a, i + 1), -w->pad_begin[i]);
+        if (w->pad_begin[i] > 0 || ts.dim[i + 1] - w->pad_begin[i] > w->in[i])
+            inside = kl_e_and(a, inside, kl_e_in_range(a, xi[i + 2], w->in[i]));
+    }
+    kl_expr *v = kl_e_load(a, x, xi);
+    k->value = inside ? kl_e_select(a, inside, v, kl_e_const_f(a, x->dtype, 0.0)) : v;
+    k->out = t;
+    k->out_idx = kl_lower_ivs(L, ts.rank);
+    kl_program_add_kernel(L->prog, k);
+    return t;
+}
+
+/* Compile-time copy of constant W [M, Cg, k..] as [M, k.., Cg]. */
+static kl_buffer *weights_channels_last(kl_lower *L, const kl_value *wv) {
+    const kl_shape *s = &wv->shape;
+    int64_t m = s->dim[0], cg = s->dim[1], taps = kl_shape_numel(s) / (m * cg);
+    size_t es = kl_dtype_size(wv->dtype);
+    unsigned char *dst = kl_alloc(L->arena, (size_t)kl_shape_numel(s) * es);
+    const unsigned char *src = wv->data;
+    for (int64_t o = 0; o < m; o++)
+        for (int64_t c = 0; c < cg; c++)
+            for (int64_t t = 0; t < taps; t++)
+                memcpy(dst + ((o * taps + t) * cg + c) * es, src + ((o * cg + c) * taps + t) * es,
+                       es);
+    kl_shape ts = {.rank = s->rank};
+    ts.dim[0] = m;
+    for (int i = 2; i < s->rank; i++) ts.dim[i - 1] = s->dim[i];
+    ts.dim[s->rank - 1] = cg;
+    kl_buffer *b = kl_program_buffer(L->prog, kl_sprintf(L->arena, "%s_cl", wv->name),
+                                     KL_BUF_CONST, wv->dtype, &ts);
+    b->data = dst;
+    b->host = dst; /* readable by the interpreter during constant folding too */
+    return b;
+}
+
+/*
+ * Kernel 2. Without groups and with dilation 1 in the last spatial dim, the taps of that dim and
+ * the channels are one contiguous run of k_last*C elements in T (and in the packed W): they
+ * become a single reduction loop, read through a view of T whose last dim is P_last*C, which
+ * gives the vectorizer a long loop even when C is small (3 in a network's first layer).
+ */
+static bool lower_conv_channels_last(kl_lower *L, kl_node *n, const kl_window *win) {
+    kl_arena *a = L->arena;
+    kl_value *xv = n->inputs[0], *wv = n->inputs[1], *yv = n->outputs[0];
+    int64_t group = kl_attr_int(n, "group", 1);
+    int64_t mg = wv->shape.dim[0] / group, cg = wv->shape.dim[1];
+    int nsp = win->nsp, last = nsp - 1;
+    kl_dtype acc = acc_dtype_for(xv->dtype);
+    kl_buffer *t = pack_input_channels_last(L, n, kl_lower_buffer(L, xv), win);
+    kl_buffer *w = weights_channels_last(L, wv);
+    bool merge = group == 1 && win->dilation[last] == 1;
+    kl_window loops_win = *win;
+    int64_t inner = cg;
+    if (merge) {
+        /* one loop j over (tap, channel) of the last dim: T[.., o*s*C + j], W[m, .., j] */
+        loops_win.kernel[last] = 1;
+        inner = win->kernel[last] * cg;
+        kl_shape ts = t->shape, ws = w->shape;
+        ts.rank--;
+        ts.dim[ts.rank - 1] *= cg;
+        ws.rank--;
+        ws.dim[ws.rank - 1] *= cg;
+        t = kl_program_view(L->prog, t, &ts);
+        w->shape = ws;
+    }
+
+    kl_kernel *k = kl_kernel_new(L->prog, n, "conv");
+    conv_loops lp;
+    conv_make_loops(L, k, xv->shape.dim[0], group, mg, inner, &loops_win, yv->shape.dim + 2, true,
+                    &lp);
+    kl_expr *ti[KL_MAX_RANK], *wi[KL_MAX_RANK];
+    ti[0] = lp.n;
+    wi[0] = lp.out_ch;
+    for (int i = 0; i < nsp; i++) {
+        ti[i + 1] = kl_e_add(a, kl_e_mulc(a, lp.o[i], win->stride[i]),
+                             kl_e_mulc(a, lp.k[i], win->dilation[i]));
+        wi[i + 1] = lp.k[i];
+    }
+    if (merge) {
+        ti[nsp] = kl_e_add(a, kl_e_mulc(a, lp.o[last], win->stride[last] * cg), lp.ic);
+        wi[nsp] = lp.ic;
+    } else {
+        ti[nsp + 1] = lp.in_ch;
+        wi[nsp + 1] = lp.ic;
+    }
+    k->value = kl_e_binary(a, KL_MUL, kl_e_cast(a, acc, kl_e_load(a, t, ti)),
+                           kl_e_cast(a, acc, kl_e_load(a, w, wi)));
+    k->reduce = KL_RED_SUM;
+    k->acc_dtype = acc;
+    kl_value *bias = kl_node_input(n, 2);
+    if (bias) {
+        kl_expr *bi[1] = {lp.out_ch};
+        k->init = kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, bias), bi));
+    }
+    if (acc != yv->dtype) k->result = kl_e_cast(a, yv->dtype, kl_e_acc(a, acc));
+    conv_store(L, k, kl_lower_buffer(L, yv), &lp, nsp);
+    kl_program_add_kernel(L->prog, k);
+    return true;
+}
+
+/* ---- Conv, direct form (and ConvInteger) ------------------------------------------------ */
+
 /* Shared by Conv and ConvInteger: inputs X, W, then either B (float) or zero points. */
 static bool lower_conv_nest(kl_lower *L, kl_node *n, bool integer, kl_diag *d) {
     kl_arena *a = L->arena;
@@ -151,11 +293,13 @@ static bool lower_conv_nest(kl_lower *L, kl_node *n, bool integer, kl_diag *d) {
     if (!kl_window_resolve(n, &xv->shape, wv->shape.dim + 2, false, &win, d)) return false;
     int64_t group = kl_attr_int(n, "group", 1);
     int64_t mg = wv->shape.dim[0] / group, cg = wv->shape.dim[1];
+    if (!integer && wv->data)
+        return lower_conv_channels_last(L, n, &win);
     kl_dtype acc = integer ? KL_I32 : acc_dtype_for(xv->dtype);
 
     kl_kernel *k = kl_kernel_new(L->prog, n, integer ? "convinteger" : "conv");
     conv_loops lp;
-    conv_make_loops(L, k, xv->shape.dim[0], group, mg, cg, &win, yv->shape.dim + 2, &lp);
+    conv_make_loops(L, k, xv->shape.dim[0], group, mg, cg, &win, yv->shape.dim + 2, false, &lp);
 
     kl_expr *xi[KL_MAX_RANK], *wi[KL_MAX_RANK], *inside = NULL;
     xi[0] = lp.n;
@@ -191,7 +335,9 @@ static bool lower_conv_nest(kl_lower *L, kl_node *n, bool integer, kl_diag *d) {
     return true;
 }
 
-static bool lower_conv(kl_lower *L, kl_node *n, kl_diag *d) { return lower_conv_nest(L, n, false, d); }
+static bool lower_conv(kl_lower *L, kl_node *n, kl_diag *d) {
+    return lower_conv_nest(L, n, false, d);
+}
 
 static bool lower_conv_integer(kl_lower *L, kl_node *n, kl_diag *d) {
     return lower_conv_nest(L, n, true, d);
@@ -296,7 +442,7 @@ static bool lower_convtranspose(kl_lower *L, kl_node *n, kl_diag *d) {
 
     kl_kernel *k = kl_kernel_new(L->prog, n, "convtranspose");
     conv_loops lp;
-    conv_make_loops(L, k, xv->shape.dim[0], group, mg, cg, &win, win.out, &lp);
+    conv_make_loops(L, k, xv->shape.dim[0], group, mg, cg, &win, win.out, false, &lp);
 
     kl_expr *xi[KL_MAX_RANK], *wi[KL_MAX_RANK], *inside = NULL;
     xi[0] = lp.n;
