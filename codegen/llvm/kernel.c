@@ -1,8 +1,9 @@
 /*
  * codegen/llvm/kernel.c — one kl_kernel as one internal LLVM function.
  *
- * The function takes one pointer per distinct buffer the kernel touches (predict passes the
- * argument, the constant global or workspace + offset). A pointer is `noalias` unless the kernel
+ * The function takes one pointer per distinct storage the kernel touches — views share their
+ * root's parameter (predict passes the argument, the constant global or workspace + offset).
+ * Loads and stores index with the shape of the buffer they name (the view's). A pointer is `noalias` unless the kernel
  * both reads and writes that buffer, or two of its workspace buffers overlap (in-place plans).
  *
  * Loops are emitted in do-while form with i64 phis (every extent is known and nonzero once the
@@ -94,11 +95,12 @@ static void collect_buffers(kl_arena *a, kl_ptrvec *v, const kl_expr *e) {
     if (!e)
         return;
     if (e->kind == KL_E_LOAD) {
+        kl_buffer *root = kl_buffer_root(e->buf);
         bool seen = false;
         for (int i = 0; i < v->n && !seen; i++)
-            seen = v->items[i] == e->buf;
+            seen = v->items[i] == root;
         if (!seen)
-            kl_ptrvec_push(a, v, e->buf);
+            kl_ptrvec_push(a, v, root);
         for (int d = 0; d < e->buf->shape.rank; d++)
             collect_buffers(a, v, e->idx[d]);
     }
@@ -107,17 +109,18 @@ static void collect_buffers(kl_arena *a, kl_ptrvec *v, const kl_expr *e) {
     collect_buffers(a, v, e->c);
 }
 
-static bool expr_reads(const kl_expr *e, const kl_buffer *buf) {
+/* Whether e reads the storage of `root` (through any view of it). */
+static bool expr_reads(const kl_expr *e, const kl_buffer *root) {
     if (!e)
         return false;
     if (e->kind == KL_E_LOAD) {
-        if (e->buf == buf)
+        if (kl_buffer_root(e->buf) == root)
             return true;
         for (int d = 0; d < e->buf->shape.rank; d++)
-            if (expr_reads(e->idx[d], buf))
+            if (expr_reads(e->idx[d], root))
                 return true;
     }
-    return expr_reads(e->a, buf) || expr_reads(e->b, buf) || expr_reads(e->c, buf);
+    return expr_reads(e->a, root) || expr_reads(e->b, root) || expr_reads(e->c, root);
 }
 
 static bool kernel_reads(const kl_kernel *k, const kl_buffer *buf) {
@@ -207,9 +210,10 @@ static bool contains_load(const kl_expr *e) {
            contains_load(e->c);
 }
 
-static LLVMValueRef buffer_ptr(kgen *kg, const kl_buffer *buf) {
+static LLVMValueRef buffer_ptr(kgen *kg, kl_buffer *buf) {
+    kl_buffer *root = kl_buffer_root(buf);
     for (int i = 0; i < kg->n_bufs; i++)
-        if (kg->bufs[i] == buf)
+        if (kg->bufs[i] == root)
             return kg->buf_ptr[i];
     return NULL;
 }
@@ -217,7 +221,7 @@ static LLVMValueRef buffer_ptr(kgen *kg, const kl_buffer *buf) {
 static LLVMValueRef emit(kgen *kg, const kl_expr *e);
 
 /* Linear element offset of buf[idx...], clamped into the buffer when it may be out of range. */
-static LLVMValueRef element_offset(kgen *kg, const kl_buffer *buf, kl_expr *const *idx,
+static LLVMValueRef element_offset(kgen *kg, kl_buffer *buf, kl_expr *const *idx,
                                    bool clamp) {
     kl_cg *cg = kg->cg;
     LLVMValueRef off = LLVMConstInt(cg->i64, 0, 0);
@@ -247,7 +251,7 @@ static LLVMValueRef element_offset(kgen *kg, const kl_buffer *buf, kl_expr *cons
     return off;
 }
 
-static LLVMValueRef element_address(kgen *kg, const kl_buffer *buf, kl_expr *const *idx,
+static LLVMValueRef element_address(kgen *kg, kl_buffer *buf, kl_expr *const *idx,
                                     bool clamp) {
     LLVMValueRef base = buffer_ptr(kg, buf);
     if (!base)
@@ -260,7 +264,7 @@ static LLVMValueRef element_address(kgen *kg, const kl_buffer *buf, kl_expr *con
 
 static LLVMValueRef emit_load(kgen *kg, const kl_expr *e) {
     kl_cg *cg = kg->cg;
-    const kl_buffer *buf = e->buf;
+    kl_buffer *buf = e->buf;
     LLVMTypeRef mt = mem_type(cg, buf->dtype);
     if (!mt)
         return fail(kg, "unsupported element type ", dname(buf->dtype), NULL);
@@ -800,11 +804,12 @@ static void declare_function(kgen *kg, kl_cg_kernel *out) {
     collect_buffers(cg->arena, &bufs, k->result);
     for (int d = 0; d < k->out->shape.rank; d++)
         collect_buffers(cg->arena, &bufs, k->out_idx[d]);
+    kl_buffer *out_root = kl_buffer_root(k->out);
     bool out_seen = false;
     for (int i = 0; i < bufs.n; i++)
-        out_seen = out_seen || bufs.items[i] == k->out;
+        out_seen = out_seen || bufs.items[i] == out_root;
     if (!out_seen)
-        kl_ptrvec_push(cg->arena, &bufs, k->out);
+        kl_ptrvec_push(cg->arena, &bufs, out_root);
 
     out->n_bufs = bufs.n;
     out->bufs = (kl_buffer **)bufs.items;
@@ -825,7 +830,7 @@ static void declare_function(kgen *kg, kl_cg_kernel *out) {
         kg->buf_ptr[i] = LLVMGetParam(out->fn, (unsigned)i);
         LLVMSetValueName2(kg->buf_ptr[i], buf->name ? buf->name : "buf",
                           buf->name ? strlen(buf->name) : 3);
-        bool written = buf == k->out, read = kernel_reads(k, buf);
+        bool written = buf == out_root, read = kernel_reads(k, buf);
         if (!(written && read) && !overlaps_other_workspace(out, i))
             kl_cg_add_param_attr(cg, out->fn, i, "noalias", 0);
         kl_cg_add_param_attr(cg, out->fn, i, "nocapture", 0);

@@ -33,7 +33,7 @@ typedef struct kl_cg {
 } kl_cg;
 
 /* kernel.c — a kernel as an internal function `void k(ptr buf0, ptr buf1, ...)`, one parameter
- * per distinct buffer it touches, in the order of `bufs`. */
+ * per distinct storage it touches (root buffers: views share their root's), in `bufs` order. */
 typedef struct kl_cg_kernel {
     LLVMValueRef fn;
     LLVMTypeRef fn_type;
