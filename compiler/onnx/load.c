@@ -102,13 +102,15 @@ static const char *describe_definer(loader *L, const kl_value *v)
     return "an initializer";
 }
 
-/* A new named value, or NULL (with a diagnostic) when the name is already taken. */
+/* A new named value, or NULL (with a diagnostic) when the name is already taken. `by` is the
+ * node defining it, or NULL with `what` saying what does ("an initializer"). */
 static kl_value *define_value(loader *L, const char *name, const kl_node *by, const char *what)
 {
     kl_value *old = names_get(&L->names, name);
     if (old) {
+        const char *now = by ? kl_sprintf(L->a, "node '%s' (%s)", by->name, by->op_type) : what;
         kl_error(L->d, by, "value '%s' is defined twice: by %s and by %s", name,
-                 describe_definer(L, old), what);
+                 describe_definer(L, old), now);
         return NULL;
     }
     kl_value *v = kl_value_new(L->g, name);
@@ -501,8 +503,7 @@ static kl_node *load_node(loader *L, const Onnx__NodeProto *p)
         const char *name = str_or_empty(p->output[i]);
         if (!*name)
             continue; /* omitted optional output */
-        kl_value *v = define_value(L, name, n,
-                                   kl_sprintf(L->a, "node '%s' (%s)", n->name, n->op_type));
+        kl_value *v = define_value(L, name, n, NULL);
         if (v)
             v->producer = n;
         n->outputs[i] = v;
