@@ -99,6 +99,9 @@ static kl_expr *gelu(kl_arena *a, const kl_node *n, kl_expr *x) {
 static kl_expr *mish(kl_arena *a, const kl_node *n, kl_expr *x) {
     return mul(a, x, un(a, KL_TANH, softplus(a, x)));
 }
+static kl_expr *swish(kl_arena *a, const kl_node *n, kl_expr *x) {
+    return mul(a, x, un(a, KL_SIGMOID, mulc(a, x, attr_f(n, "alpha", 1.0))));
+}
 static kl_expr *shrink(kl_arena *a, const kl_node *n, kl_expr *x) {
     double bias = attr_f(n, "bias", 0.0), lambd = attr_f(n, "lambd", 0.5);
     kl_expr *low = kl_e_binary(a, KL_LT, x, c(a, x, -lambd));
@@ -123,7 +126,8 @@ static const act_row rows[] = {
     {"Softplus", softplus_fn, true}, {"Softsign", softsign, true},
     {"ThresholdedRelu", thresholded_relu, true}, {"Celu", celu, true},
     {"Gelu", gelu, true},            {"Mish", mish, true},
-    {"Shrink", shrink, false},       {NULL, NULL, false},
+    {"Shrink", shrink, false},       {"Swish", swish, true},
+    {NULL, NULL, false},
 };
 
 static const act_row *row_of(const kl_node *n) {
@@ -140,7 +144,8 @@ static bool infer_act(kl_node *n, kl_diag *d) {
 }
 
 static kl_expr *fn_act(kl_lower *L, const kl_node *n, kl_expr **in, int n_in) {
-    return row_of(n)->fn(L->arena, n, in[0]);
+    kl_dtype t = in[0]->dtype, u = kl_arith_compute_dtype(t);
+    return kl_e_cast(L->arena, t, row_of(n)->fn(L->arena, n, kl_e_cast(L->arena, u, in[0])));
 }
 
 static bool lower_act(kl_lower *L, kl_node *n, kl_diag *d) {
@@ -233,6 +238,7 @@ static const char *const alpha_attrs[] = {"alpha", "consumed_inputs", NULL};
 static const char *const alpha_beta_attrs[] = {"alpha", "beta", "consumed_inputs", NULL};
 static const char *const selu_attrs[] = {"alpha", "gamma", "consumed_inputs", NULL};
 static const char *const gelu_attrs[] = {"approximate", NULL};
+static const char *const swish_attrs[] = {"alpha", NULL};
 static const char *const shrink_attrs[] = {"bias", "lambd", NULL};
 static const char *const clip_attrs[] = {"min", "max", "consumed_inputs", NULL};
 
@@ -246,7 +252,7 @@ const kl_op kl_ops_activation[] = {
     ACT("Softplus", 1, no_attrs),        ACT("Softsign", 1, no_attrs),
     ACT("ThresholdedRelu", 10, alpha_attrs), ACT("Celu", 12, alpha_attrs),
     ACT("Gelu", 20, gelu_attrs),         ACT("Mish", 18, no_attrs),
-    ACT("Shrink", 9, shrink_attrs),
+    ACT("Shrink", 9, shrink_attrs),      ACT("Swish", 24, swish_attrs),
     {"", "Clip", 1, KL_OPSET_LATEST, clip_attrs, infer_clip, lower_clip},
     {"", "PRelu", 1, KL_OPSET_LATEST, legacy_attrs, infer_prelu, lower_prelu},
     {0},

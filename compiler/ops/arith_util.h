@@ -21,6 +21,13 @@ static inline kl_expr *kl_arith_const(kl_arena *a, kl_dtype t, double v) {
     return kl_dtype_is_float(t) ? kl_e_const_f(a, t, v) : kl_e_const_i(a, t, (int64_t)v);
 }
 
+/* The type arithmetic on t runs in: float16 and bfloat16 compute in float32 and round once at
+ * the end, as ONNX's reference implementations do (rounding after every step of exp, a sum or
+ * a normalization loses several bits). */
+static inline kl_dtype kl_arith_compute_dtype(kl_dtype t) {
+    return t == KL_F16 || t == KL_BF16 ? KL_F32 : t;
+}
+
 static inline bool kl_arith_is_numeric(kl_dtype t) {
     return kl_dtype_supported(t) && t != KL_STRING;
 }

@@ -450,17 +450,7 @@ static bool lower_convtranspose(kl_lower *L, kl_node *n, kl_diag *d) {
     wi[0] = lp.in_ch;
     wi[1] = lp.mg;
     for (int i = 0; i < win.nsp; i++) {
-        /* o = i*s + k*d - pad  =>  i = (o + pad - k*d) / s when exact */
-        kl_expr *t = kl_e_add(a, kl_e_addc(a, lp.o[i], win.pad_begin[i]),
-                              kl_e_mulc(a, lp.k[i], -win.dilation[i]));
-        if (win.stride[i] > 1) {
-            kl_expr *s = kl_e_idx(a, win.stride[i]);
-            inside = kl_e_and(a, inside,
-                              kl_e_binary(a, KL_EQ, kl_e_binary(a, KL_MOD, t, s), kl_e_idx(a, 0)));
-            t = kl_e_binary(a, KL_DIV, t, s);
-        }
-        inside = kl_e_and(a, inside, kl_e_in_range(a, t, win.in[i]));
-        xi[i + 2] = t;
+        xi[i + 2] = kl_window_source_index(a, &win, i, lp.o[i], lp.k[i], &inside);
         wi[i + 2] = lp.k[i];
     }
     kl_expr *xe = kl_e_select(a, inside, kl_e_cast(a, acc, kl_e_load(a, x, xi)),

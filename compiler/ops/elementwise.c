@@ -114,9 +114,14 @@ static bool infer_binary(kl_node *n, kl_diag *d) {
 }
 
 static kl_expr *combine_binary(kl_lower *L, const kl_node *n, kl_expr *x, kl_expr *y) {
+    kl_arena *a = L->arena;
     kl_binop op = binop_of(n);
-    if (op == KL_POW) y = kl_e_cast(L->arena, x->dtype, y);
-    return kl_e_binary(L->arena, op, x, y);
+    if (op != KL_POW) return kl_e_binary(a, op, x, y);
+    /* both operands in the base's type (half types in float32); an integer base with a float
+     * exponent in float64, truncated back like the reference implementation */
+    kl_dtype t = x->dtype, u = kl_arith_compute_dtype(t);
+    if (!kl_dtype_is_float(t) && kl_dtype_is_float(y->dtype)) u = KL_F64;
+    return kl_e_cast(a, t, kl_e_binary(a, KL_POW, kl_e_cast(a, u, x), kl_e_cast(a, u, y)));
 }
 
 static kl_expr *fn_binary(kl_lower *L, const kl_node *n, kl_expr **in, int n_in) {
@@ -158,11 +163,13 @@ static bool infer_variadic(kl_node *n, kl_diag *d) {
 }
 
 static kl_expr *fn_variadic(kl_lower *L, const kl_node *n, kl_expr **in, int n_in) {
-    kl_expr *r = in[0];
-    for (int i = 1; i < n_in; i++) r = kl_e_binary(L->arena, binop_of(n), r, in[i]);
+    kl_arena *a = L->arena;
+    kl_dtype t = in[0]->dtype, u = kl_arith_compute_dtype(t);
+    kl_expr *r = kl_e_cast(a, u, in[0]);
+    for (int i = 1; i < n_in; i++) r = kl_e_binary(a, binop_of(n), r, kl_e_cast(a, u, in[i]));
     if (!strcmp(n->op_type, "Mean") && n_in > 1)
-        r = kl_e_binary(L->arena, KL_DIV, r, kl_arith_const(L->arena, r->dtype, n_in));
-    return r;
+        r = kl_e_binary(a, KL_DIV, r, kl_arith_const(a, u, n_in));
+    return kl_e_cast(a, t, r);
 }
 
 static bool lower_variadic(kl_lower *L, kl_node *n, kl_diag *d) {
@@ -221,9 +228,9 @@ static kl_expr *fn_unary(kl_lower *L, const kl_node *n, kl_expr **in, int n_in) 
     kl_dtype t = x->dtype;
     if (u->op == KL_UNOP_COUNT) return sign_of(L->arena, x);
     if (u->op == KL_ABS && (kl_dtype_is_unsigned_int(t) || t == KL_BOOL)) return x;
-    if (u->op == KL_ERF && !kl_dtype_is_float(t)) /* integer Erf: computed in float, truncated */
-        return kl_e_cast(L->arena, t, kl_e_unary(L->arena, KL_ERF, kl_e_cast(L->arena, KL_F32, x)));
-    return kl_e_unary(L->arena, u->op, x);
+    /* integer Erf is computed in float and truncated; half types compute in float32 */
+    kl_dtype c = u->op == KL_ERF && !kl_dtype_is_float(t) ? KL_F32 : kl_arith_compute_dtype(t);
+    return kl_e_cast(L->arena, t, kl_e_unary(L->arena, u->op, kl_e_cast(L->arena, c, x)));
 }
 
 static bool lower_unary(kl_lower *L, kl_node *n, kl_diag *d) {
@@ -269,6 +276,16 @@ static kl_dtype dtype_from_name(const char *s) {
     return KL_UNDEFINED;
 }
 
+/* ONNX's name of a type kiln cannot hold, for the error message. */
+static const char *onnx_type_name(int t) {
+    static const char *const small_types[] = {
+        "float8e4m3fn", "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz", "uint4",
+        "int4",         "float4e2m1",     "float8e8m0", "uint2",          "int2",
+    };
+    if (t >= 17 && t <= 26) return small_types[t - 17];
+    return kl_dtype_name((kl_dtype)t);
+}
+
 static bool cast_target(kl_node *n, kl_dtype *to, kl_diag *d) {
     const kl_attr *a = kl_attr_find(n, "to");
     if (!a) return kl_error(d, n, "attribute 'to' is required");
@@ -279,8 +296,8 @@ static bool cast_target(kl_node *n, kl_dtype *to, kl_diag *d) {
         *to = (kl_dtype)a->i;
     }
     if (!kl_arith_is_numeric(*to))
-        return kl_error(d, n, "casting to %s (type %lld) is not supported",
-                        kl_dtype_name(*to), (long long)*to);
+        return kl_error(d, n, "casting to %s (type %d) is not supported",
+                        onnx_type_name((int)*to), (int)*to);
     return true;
 }
 

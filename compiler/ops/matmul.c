@@ -39,7 +39,8 @@ static kl_expr *const_of(kl_arena *a, kl_dtype t, double v) {
 static const char *shape_text(const kl_shape *s, char *buf, size_t size) {
     size_t len = (size_t)snprintf(buf, size, "[");
     for (int i = 0; i < s->rank && len < size; i++)
-        len += (size_t)snprintf(buf + len, size - len, "%s%lld", i ? "," : "", (long long)s->dim[i]);
+        len += (size_t)snprintf(buf + len, size - len, "%s%lld", i ? "," : "",
+                                (long long)s->dim[i]);
     if (len < size) snprintf(buf + len, size - len, "]");
     return buf;
 }
@@ -121,8 +122,8 @@ static kl_buffer *transposed_const(kl_lower *L, kl_value *v) {
     for (int64_t b = 0; b < batches; b++)
         for (int64_t i = 0; i < rows; i++)
             for (int64_t j = 0; j < cols; j++)
-                memcpy(dst + ((b * cols + j) * rows + i) * es, src + ((b * rows + i) * cols + j) * es,
-                       es);
+                memcpy(dst + ((b * cols + j) * rows + i) * es,
+                       src + ((b * rows + i) * cols + j) * es, es);
     s.dim[r - 2] = cols;
     s.dim[r - 1] = rows;
     kl_buffer *t = kl_program_buffer(L->prog, kl_sprintf(L->arena, "%s_T", v->name), KL_BUF_CONST,
@@ -275,8 +276,8 @@ static bool lower_gemm(kl_lower *L, kl_node *n, kl_diag *d) {
     } else {
         b = kl_lower_buffer(L, bv);
     }
-    k->value = kl_e_binary(ar, KL_MUL, kl_e_cast(ar, acc, kl_e_load(ar, kl_lower_buffer(L, av), ai)),
-                           kl_e_cast(ar, acc, kl_e_load(ar, b, bi)));
+    kl_expr *ae = kl_e_cast(ar, acc, kl_e_load(ar, kl_lower_buffer(L, av), ai));
+    k->value = kl_e_binary(ar, KL_MUL, ae, kl_e_cast(ar, acc, kl_e_load(ar, b, bi)));
     k->reduce = KL_RED_SUM;
     k->acc_dtype = acc;
 

@@ -61,18 +61,21 @@ static bool lower_softmax(kl_lower *L, kl_node *n, kl_diag *d) {
     int rank = x->shape.rank;
     kl_buffer *m = slice_max(L, n, x, reduced);
 
+    kl_dtype u = kl_arith_compute_dtype(x->dtype);
     kl_shape ss = m->shape;
-    kl_buffer *sum = kl_lower_temp(L, "sum", x->dtype, &ss);
+    kl_buffer *sum = kl_lower_temp(L, "sum", u, &ss);
     kl_kernel *k = kl_arith_reduce(L, n, "sum", x, reduced, sum, KL_RED_SUM);
-    k->value = kl_e_unary(a, KL_EXP, sub(a, k->value, kl_lower_load_broadcast(L, m, rank)));
+    kl_expr *max = kl_e_cast(a, u, kl_lower_load_broadcast(L, m, rank));
+    k->value = kl_e_unary(a, KL_EXP, sub(a, kl_e_cast(a, u, k->value), max));
+    k->acc_dtype = u;
     kl_program_add_kernel(L->prog, k);
 
-    kl_expr *shifted = sub(a, load_full(L, x, x->dtype), kl_lower_load_broadcast(L, m, rank));
+    kl_expr *shifted = sub(a, load_full(L, x, u), max);
     kl_expr *s = kl_lower_load_broadcast(L, sum, rank);
     kl_expr *y = !strcmp(n->op_type, "LogSoftmax")
                      ? sub(a, shifted, kl_e_unary(a, KL_LOG, s))
                      : divide(a, kl_e_unary(a, KL_EXP, shifted), s);
-    kl_arith_map(L, n, NULL, out, y);
+    kl_arith_map(L, n, NULL, out, kl_e_cast(a, x->dtype, y));
     return true;
 }
 
@@ -198,7 +201,7 @@ static kl_expr *load_param(kl_lower *L, kl_value *v, kl_dtype u) {
 static void lower_bn_inference(kl_lower *L, kl_node *n) {
     kl_arena *a = L->arena;
     kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *out = kl_lower_buffer(L, n->outputs[0]);
-    kl_dtype u = x->dtype;
+    kl_dtype u = kl_arith_compute_dtype(x->dtype);
     double eps = kl_attr_float(n, "epsilon", 1e-5);
 
     kl_shape ps = n->inputs[1]->shape;
@@ -214,7 +217,8 @@ static void lower_bn_inference(kl_lower *L, kl_node *n) {
         idx[j] = ps.dim[j] == 1 ? kl_e_idx(a, 0) : kl_e_iv(a, 1 + j);
     kl_expr *f = kl_e_load(a, factor, idx);
     kl_expr *centered = sub(a, load_full(L, x, u), load_param(L, n->inputs[3], u));
-    kl_arith_map(L, n, NULL, out, add(a, mul(a, centered, f), load_param(L, n->inputs[2], u)));
+    kl_arith_map(L, n, NULL, out,
+                 kl_e_cast(a, x->dtype, add(a, mul(a, centered, f), load_param(L, n->inputs[2], u))));
 }
 
 /* Training (opset 14+): normalize with the batch's own mean and (biased) variance over every
@@ -223,7 +227,7 @@ static void lower_bn_inference(kl_lower *L, kl_node *n) {
 static void lower_bn_training(kl_lower *L, kl_node *n) {
     kl_arena *a = L->arena;
     kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *out = kl_lower_buffer(L, n->outputs[0]);
-    kl_dtype u = x->dtype;
+    kl_dtype u = kl_arith_compute_dtype(x->dtype);
     int rank = x->shape.rank;
     double eps = kl_attr_float(n, "epsilon", 1e-5), momentum = kl_attr_float(n, "momentum", 0.9);
     bool reduced[KL_MAX_RANK] = {0};
@@ -235,9 +239,9 @@ static void lower_bn_training(kl_lower *L, kl_node *n) {
     kl_expr *m = kl_lower_load_broadcast(L, mean, rank), *v = kl_lower_load_broadcast(L, var, rank);
     kl_expr *root = kl_e_unary(a, KL_SQRT, add(a, v, kl_arith_const(a, u, eps)));
     kl_expr *norm = divide(a, sub(a, load_full(L, x, u), m), root);
-    kl_arith_map(L, n, NULL, out,
-                 add(a, mul(a, norm, load_param(L, n->inputs[1], u)),
-                     load_param(L, n->inputs[2], u)));
+    kl_expr *y = add(a, mul(a, norm, load_param(L, n->inputs[1], u)),
+                     load_param(L, n->inputs[2], u));
+    kl_arith_map(L, n, NULL, out, kl_e_cast(a, x->dtype, y));
 
     /* running statistics: kernels over [C], reading the [1,C,1,...] batch statistics */
     kl_buffer *batch[2] = {mean, var};
@@ -248,7 +252,8 @@ static void lower_bn_training(kl_lower *L, kl_node *n) {
         for (int j = 0; j < rank; j++) idx[j] = j == 1 ? kl_e_iv(a, 0) : kl_e_idx(a, 0);
         kl_expr *stat = kl_e_cast(a, o->dtype, kl_e_load(a, batch[i - 1], idx));
         kl_expr *c0 = kl_e_iv(a, 0);
-        kl_expr *prev = kl_e_load(a, kl_lower_buffer(L, n->inputs[2 + i]), &c0);
+        kl_expr *prev = kl_e_cast(a, o->dtype,
+                                  kl_e_load(a, kl_lower_buffer(L, n->inputs[2 + i]), &c0));
         kl_arith_map(L, n, i == 1 ? "running_mean" : "running_var", o,
                      add(a, mul(a, prev, kl_arith_const(a, o->dtype, momentum)),
                          mul(a, stat, kl_arith_const(a, o->dtype, 1 - momentum))));
@@ -280,7 +285,7 @@ static bool infer_instancenorm(kl_node *n, kl_diag *d) {
 static bool lower_instancenorm(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_arena *a = L->arena;
     kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *out = kl_lower_buffer(L, n->outputs[0]);
-    kl_dtype u = x->dtype;
+    kl_dtype u = kl_arith_compute_dtype(x->dtype);
     int rank = x->shape.rank;
     bool reduced[KL_MAX_RANK] = {0};
     for (int i = 2; i < rank; i++) reduced[i] = true;
@@ -290,9 +295,9 @@ static bool lower_instancenorm(kl_lower *L, kl_node *n, kl_diag *d) {
 
     kl_expr *norm = mul(a, sub(a, load_full(L, x, u), kl_lower_load_broadcast(L, mean, rank)),
                         kl_lower_load_broadcast(L, inv, rank));
-    kl_arith_map(L, n, NULL, out,
-                 add(a, mul(a, norm, load_param(L, n->inputs[1], u)),
-                     load_param(L, n->inputs[2], u)));
+    kl_expr *y = add(a, mul(a, norm, load_param(L, n->inputs[1], u)),
+                     load_param(L, n->inputs[2], u));
+    kl_arith_map(L, n, NULL, out, kl_e_cast(a, x->dtype, y));
     return true;
 }
 

@@ -1,5 +1,5 @@
 /*
- * pool.c — MaxPool, AveragePool, LpPool and their Global* forms.
+ * pool.c — MaxPool, AveragePool, LpPool, their Global* forms, and MaxUnpool.
  *
  * Every pool is one kernel: parallel loops over the output [n, c, out...], reduction loops over
  * the kernel taps, reading X at o*stride + k*dilation - pad (window.h). A tap outside the input
@@ -15,6 +15,7 @@
  *   is computed here at compile time: one constant when all windows agree, else a CONST table
  *   over the output's spatial positions.
  * - LpPool: (SUM |x|^p)^(1/p), with x*x and sqrt for the usual p = 2.
+ * - MaxUnpool: the inverse of MaxPool with Indices, as a gather (see its section).
  */
 #include <math.h>
 #include <string.h>
@@ -332,6 +333,104 @@ static bool lower_global_lppool(kl_lower *L, kl_node *n, kl_diag *d) {
     return lower_lppool_nest(L, n, true, d);
 }
 
+/* ---- MaxUnpool ---------------------------------------------------------------------------- */
+
+/*
+ * MaxUnpool puts each X[n, c, i..] at the flat output position I[n, c, i..] and zeros elsewhere.
+ * Written as a gather so it needs no scatter: output position p looks at the inputs whose pool
+ * window covers p (the taps of the transposed window, as in ConvTranspose) and takes the MAX of
+ * those whose index is p; none gives 0. Indices that MaxPool produced always lie in their own
+ * window; an index pointing outside it is ignored (documented limit).
+ */
+static bool unpool_window(const kl_node *n, const kl_shape *x, kl_window *w, kl_diag *d) {
+    memset(w, 0, sizeof *w);
+    if (x->rank < 3)
+        return kl_error(d, n, "input X has rank %d; expected [N, C, D1, ...] (rank >= 3)",
+                        x->rank);
+    int nsp = w->nsp = x->rank - 2;
+    int64_t pads[2 * KL_MAX_RANK];
+    if (!kl_attr_find(n, "kernel_shape"))
+        return kl_error(d, n, "attribute kernel_shape is required");
+    if (!kl_window_ints(n, "kernel_shape", nsp, 1, 1, w->kernel, d) ||
+        !kl_window_ints(n, "strides", nsp, 1, 1, w->stride, d) ||
+        !kl_window_ints(n, "pads", 2 * nsp, 0, 0, pads, d))
+        return false;
+    const kl_value *os = kl_node_input(n, 2);
+    for (int i = 0; i < nsp; i++) {
+        w->in[i] = x->dim[i + 2];
+        w->dilation[i] = 1;
+        w->pad_begin[i] = pads[i];
+        w->pad_end[i] = pads[i + nsp];
+        w->out[i] = os ? kl_value_const_int(os, i + 2)
+                       : (w->in[i] - 1) * w->stride[i] + w->kernel[i] - pads[i] - pads[i + nsp];
+        if (w->out[i] < 1)
+            return kl_error(d, n, "output size %lld in spatial dim %d is not positive",
+                            (long long)w->out[i], i);
+    }
+    return true;
+}
+
+static bool infer_maxunpool(kl_node *n, kl_diag *d) {
+    if (!kl_infer_need_input(n, 0, d) || !kl_infer_need_input(n, 1, d)) return false;
+    const kl_value *x = n->inputs[0], *ind = n->inputs[1], *os = kl_node_input(n, 2);
+    if (!is_float(x->dtype)) return kl_error(d, n, "X has type %s; MaxUnpool takes floats",
+                                             kl_dtype_name(x->dtype));
+    if (ind->dtype != KL_I64 || !kl_shape_equal(&ind->shape, &x->shape))
+        return kl_error(d, n, "indices I must be int64 of X's shape");
+    if (os) {
+        if (!kl_infer_need_const(n, 2, d)) return false;
+        if (kl_shape_numel(&os->shape) != x->shape.rank)
+            return kl_error(d, n, "output_shape has %lld values, expected %d",
+                            (long long)kl_shape_numel(&os->shape), x->shape.rank);
+    }
+    kl_window w;
+    if (!unpool_window(n, &x->shape, &w, d)) return false;
+    kl_shape y = x->shape;
+    for (int i = 0; i < w.nsp; i++) y.dim[i + 2] = w.out[i];
+    return kl_infer_set(n, 0, x->dtype, &y);
+}
+
+static bool lower_maxunpool(kl_lower *L, kl_node *n, kl_diag *d) {
+    kl_arena *a = L->arena;
+    kl_value *xv = n->inputs[0], *yv = n->outputs[0];
+    kl_window w;
+    if (!unpool_window(n, &xv->shape, &w, d)) return false;
+    int nsp = w.nsp;
+    kl_buffer *x = kl_lower_buffer(L, xv), *ind = kl_lower_buffer(L, n->inputs[1]);
+    kl_kernel *k = kl_kernel_new(L->prog, n, "maxunpool");
+    k->extent[0] = xv->shape.dim[0];
+    k->extent[1] = xv->shape.dim[1];
+    for (int i = 0; i < nsp; i++) {
+        k->extent[2 + i] = w.out[i];
+        k->extent[2 + nsp + i] = w.kernel[i];
+    }
+    k->n_par = 2 + nsp;
+    k->n_loops = 2 + 2 * nsp;
+    kl_expr *xi[KL_MAX_RANK], *valid = NULL;
+    xi[0] = kl_e_iv(a, 0);
+    xi[1] = kl_e_iv(a, 1);
+    kl_expr *flat = kl_e_add(a, kl_e_mulc(a, xi[0], xv->shape.dim[1]), xi[1]);
+    for (int i = 0; i < nsp; i++) {
+        kl_expr *o = kl_e_iv(a, 2 + i);
+        xi[i + 2] = kl_window_source_index(a, &w, i, o, kl_e_iv(a, 2 + nsp + i), &valid);
+        flat = kl_e_add(a, kl_e_mulc(a, flat, w.out[i]), o);
+    }
+    kl_dtype t = xv->dtype, acc = acc_dtype_for(t);
+    kl_expr *lowest = lowest_of(a, acc);
+    kl_expr *hit = kl_e_select(a, kl_e_binary(a, KL_EQ, kl_e_load(a, ind, xi), flat),
+                               kl_e_cast(a, acc, kl_e_load(a, x, xi)), lowest);
+    k->value = kl_e_select(a, valid, hit, lowest);
+    k->reduce = KL_RED_MAX;
+    k->acc_dtype = acc;
+    kl_expr *r = kl_e_acc(a, acc);
+    k->result = kl_e_cast(a, t, kl_e_select(a, kl_e_binary(a, KL_EQ, r, lowest),
+                                            kl_e_const_f(a, acc, 0.0), r));
+    k->out = kl_lower_buffer(L, yv);
+    k->out_idx = kl_lower_ivs(L, 2 + nsp);
+    kl_program_add_kernel(L->prog, k);
+    return true;
+}
+
 /* ---- the table -------------------------------------------------------------------------- */
 
 static const char *const maxpool_attrs[] = {"auto_pad", "ceil_mode", "dilations", "kernel_shape",
@@ -341,6 +440,7 @@ static const char *const avgpool_attrs[] = {"auto_pad", "ceil_mode", "count_incl
 static const char *const lppool_attrs[] = {"auto_pad", "ceil_mode", "dilations", "kernel_shape",
                                            "p", "pads", "strides", NULL};
 static const char *const global_lp_attrs[] = {"p", NULL};
+static const char *const maxunpool_attrs[] = {"kernel_shape", "pads", "strides", NULL};
 static const char *const no_attrs[] = {NULL};
 
 const kl_op kl_ops_pool[] = {
@@ -353,5 +453,6 @@ const kl_op kl_ops_pool[] = {
      lower_global_avgpool},
     {"", "GlobalLpPool", 1, KL_OPSET_LATEST, global_lp_attrs, infer_global_lppool,
      lower_global_lppool},
+    {"", "MaxUnpool", 9, KL_OPSET_LATEST, maxunpool_attrs, infer_maxunpool, lower_maxunpool},
     {0},
 };

@@ -149,12 +149,15 @@ static void lower_log_sum_exp(kl_lower *L, kl_node *n, kl_buffer *x, const bool 
     kl_buffer *m = kl_lower_temp(L, "max", x->dtype, &ms);
     kl_program_add_kernel(L->prog, kl_arith_reduce(L, n, "max", x, reduced, m, KL_RED_MAX));
 
+    kl_dtype u = kl_arith_compute_dtype(x->dtype);
     kl_kernel *k = kl_arith_reduce(L, n, "logsumexp", x, reduced, out, KL_RED_SUM);
-    kl_expr *mv = kl_lower_load_broadcast(L, m, x->shape.rank);
-    kl_expr *is_inf = kl_e_binary(a, KL_EQ, mv, kl_e_const_f(a, x->dtype, -INFINITY));
-    kl_expr *shift = kl_e_select(a, is_inf, kl_e_const_f(a, x->dtype, 0), mv);
-    k->value = kl_e_unary(a, KL_EXP, kl_e_binary(a, KL_SUB, k->value, shift));
-    k->result = kl_e_binary(a, KL_ADD, kl_e_unary(a, KL_LOG, kl_e_acc(a, x->dtype)), shift);
+    kl_expr *mv = kl_e_cast(a, u, kl_lower_load_broadcast(L, m, x->shape.rank));
+    kl_expr *is_inf = kl_e_binary(a, KL_EQ, mv, kl_e_const_f(a, u, -INFINITY));
+    kl_expr *shift = kl_e_select(a, is_inf, kl_e_const_f(a, u, 0), mv);
+    k->value = kl_e_unary(a, KL_EXP, kl_e_binary(a, KL_SUB, kl_e_cast(a, u, k->value), shift));
+    k->acc_dtype = u;
+    k->result = kl_e_cast(a, x->dtype,
+                          kl_e_binary(a, KL_ADD, kl_e_unary(a, KL_LOG, kl_e_acc(a, u)), shift));
     kl_program_add_kernel(L->prog, k);
 }
 
@@ -168,10 +171,13 @@ static bool lower_reduce(kl_lower *L, kl_node *n, kl_diag *d) {
         lower_log_sum_exp(L, n, x, reduced, out);
         return true;
     }
+    kl_arena *a = L->arena;
+    kl_dtype u = kl_arith_compute_dtype(x->dtype);
     kl_kernel *k = kl_arith_reduce(L, n, NULL, x, reduced, out, reduce_op(r->kind));
-    k->value = reduce_value(L->arena, r->kind, k->value);
-    k->result = reduce_result(L->arena, r->kind, x->dtype,
-                              kl_arith_reduced_count(&x->shape, reduced));
+    k->value = reduce_value(a, r->kind, kl_e_cast(a, u, k->value));
+    k->acc_dtype = u;
+    kl_expr *res = reduce_result(a, r->kind, u, kl_arith_reduced_count(&x->shape, reduced));
+    k->result = kl_e_cast(a, x->dtype, res ? res : kl_e_acc(a, u));
     kl_program_add_kernel(L->prog, k);
     return true;
 }
