@@ -1,6 +1,6 @@
 /*
  * norm.c — Softmax, LogSoftmax, Hardmax, BatchNormalization, InstanceNormalization,
- * LayerNormalization.
+ * LayerNormalization, RMSNormalization.
  *
  * Each is a few kernels: statistics of the input over some dimensions (reduction nests from
  * arith_util.h, stored with the reduced dimensions kept as 1), then one elementwise kernel over
@@ -368,6 +368,35 @@ static bool lower_layernorm(kl_lower *L, kl_node *n, kl_diag *d) {
     return true;
 }
 
+/* ---- RMSNormalization ---- */
+
+/* y = x / sqrt(mean(x^2) + eps) * scale over the dimensions from `axis` on (opset 23). */
+static bool lower_rmsnorm(kl_lower *L, kl_node *n, kl_diag *d) {
+    kl_arena *a = L->arena;
+    bool reduced[KL_MAX_RANK];
+    if (!layernorm_axes(n, reduced, d)) return false;
+    kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *out = kl_lower_buffer(L, n->outputs[0]);
+    kl_dtype u = stash_dtype(n);
+    int rank = x->shape.rank;
+    kl_shape ks = kl_arith_reduced_shape(&x->shape, reduced, true);
+    kl_buffer *inv = kl_lower_temp(L, "invrms", u, &ks);
+    kl_kernel *k = kl_arith_reduce(L, n, "invrms", x, reduced, inv, KL_RED_SUM);
+    kl_expr *xv = kl_e_cast(a, u, k->value);
+    k->value = mul(a, xv, xv);
+    k->acc_dtype = u;
+    kl_expr *count = kl_arith_const(a, u, (double)kl_arith_reduced_count(&x->shape, reduced));
+    kl_expr *ms = add(a, divide(a, kl_e_acc(a, u), count),
+                      kl_arith_const(a, u, kl_attr_float(n, "epsilon", 1e-5)));
+    k->result = kl_e_unary(a, KL_RECIP, kl_e_unary(a, KL_SQRT, ms));
+    kl_program_add_kernel(L->prog, k);
+
+    kl_expr *scale = kl_lower_load_broadcast(L, kl_lower_buffer(L, n->inputs[1]), rank);
+    kl_expr *y = mul(a, mul(a, load_full(L, x, u), kl_lower_load_broadcast(L, inv, rank)),
+                     kl_e_cast(a, u, scale));
+    kl_arith_map(L, n, NULL, out, kl_e_cast(a, x->dtype, y));
+    return true;
+}
+
 /* ---- the table ---- */
 
 static const char *const axis_attrs[] = {"axis", NULL};
@@ -384,5 +413,6 @@ const kl_op kl_ops_norm[] = {
     {"", "InstanceNormalization", 1, KL_OPSET_LATEST, in_attrs, infer_instancenorm,
      lower_instancenorm},
     {"", "LayerNormalization", 17, KL_OPSET_LATEST, ln_attrs, infer_layernorm, lower_layernorm},
+    {"", "RMSNormalization", 23, KL_OPSET_LATEST, ln_attrs, infer_layernorm, lower_rmsnorm},
     {0},
 };
