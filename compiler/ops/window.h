@@ -55,6 +55,7 @@ static inline int64_t kl_window_span(const kl_window *w, int i) {
     return (w->kernel[i] - 1) * w->dilation[i] + 1;
 }
 
+/* a / b rounded toward minus infinity (splitting negative total paddings) */
 static inline int64_t kl_div_floor(int64_t a, int64_t b) {
     int64_t q = a / b;
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
@@ -138,6 +139,23 @@ static inline kl_expr *kl_window_input_index(kl_arena *a, const kl_window *w, in
                                              kl_expr *k) {
     return kl_e_addc(a, kl_e_add(a, kl_e_mulc(a, o, w->stride[i]), kl_e_mulc(a, k, w->dilation[i])),
                      -w->pad_begin[i]);
+}
+
+/* The transposed direction (ConvTranspose, MaxUnpool): the input coordinate whose window covers
+ * output position `o` at tap `k` in spatial dim i, (o + pad_begin - k*dilation) / stride, valid
+ * when the division is exact and the result lies in [0, in); that condition is and-ed into
+ * *valid. */
+static inline kl_expr *kl_window_source_index(kl_arena *a, const kl_window *w, int i, kl_expr *o,
+                                              kl_expr *k, kl_expr **valid) {
+    kl_expr *t = kl_e_add(a, kl_e_addc(a, o, w->pad_begin[i]), kl_e_mulc(a, k, -w->dilation[i]));
+    if (w->stride[i] > 1) {
+        kl_expr *s = kl_e_idx(a, w->stride[i]);
+        *valid = kl_e_and(a, *valid,
+                          kl_e_binary(a, KL_EQ, kl_e_binary(a, KL_MOD, t, s), kl_e_idx(a, 0)));
+        t = kl_e_binary(a, KL_DIV, t, s);
+    }
+    *valid = kl_e_and(a, *valid, kl_e_in_range(a, t, w->in[i]));
+    return t;
 }
 
 /* Whether some window of spatial dim i reads outside [0, in). */
