@@ -178,7 +178,9 @@ def run_test(kiln, kiln_args, data, name, timeout):
     unsup = _unsupported(err)
     if unsup:
         return Result(name, "UNSUPPORTED", unsup[0], seconds, ops, unsup[1])
-    return Result(name, "FAIL", _first_reason(out, err, model), seconds, ops)
+    # Paths inside the test folder say nothing the test name does not: keep the line short.
+    reason = _first_reason(out, err, model).replace(os.path.join(data, name) + "/", "")
+    return Result(name, "FAIL", reason, seconds, ops)
 
 
 # ------------------------------------------------------------------------------------------
