@@ -49,7 +49,7 @@ for name in $models; do
     echo "== $name: $status ($secs s)"
     # Per-output lines and the compile summary; on failure everything kiln said.
     if [ $status = PASS ]; then
-        grep -E '^(compiled|test_data_set)' "$log" | sed 's/^/   /'
+        grep -E '^(inputs bound|compiled|test_data_set)' "$log" | sed 's/^/   /'
     else
         sed 's/^/   /' "$log"
     fi
