@@ -164,4 +164,31 @@ static inline bool kl_arith_mark_axis(kl_node *n, int64_t axis, int rank, bool *
     return true;
 }
 
+/* Softmax (or, with `log`, LogSoftmax) of x over the reduced dimensions into out: the slice
+ * maximum m, then sum(exp(x - m)), then exp(x - m) / sum or (x - m) - log(sum). Subtracting
+ * the maximum keeps exp from overflowing; half types compute in float32. */
+static inline void kl_arith_softmax(kl_lower *L, const kl_node *n, kl_buffer *x,
+                                    const bool *reduced, kl_buffer *out, bool log) {
+    kl_arena *a = L->arena;
+    int rank = x->shape.rank;
+    kl_dtype u = kl_arith_compute_dtype(x->dtype);
+    kl_shape ks = kl_arith_reduced_shape(&x->shape, reduced, true);
+    kl_buffer *m = kl_lower_temp(L, "max", x->dtype, &ks);
+    kl_program_add_kernel(L->prog, kl_arith_reduce(L, n, "max", x, reduced, m, KL_RED_MAX));
+
+    kl_buffer *sum = kl_lower_temp(L, "sum", u, &ks);
+    kl_kernel *k = kl_arith_reduce(L, n, "sum", x, reduced, sum, KL_RED_SUM);
+    kl_expr *max = kl_e_cast(a, u, kl_lower_load_broadcast(L, m, rank));
+    k->value = kl_e_unary(a, KL_EXP, kl_e_binary(a, KL_SUB, kl_e_cast(a, u, k->value), max));
+    k->acc_dtype = u;
+    kl_program_add_kernel(L->prog, k);
+
+    kl_expr *xv = kl_e_cast(a, u, kl_e_load(a, x, kl_lower_ivs(L, rank)));
+    kl_expr *shifted = kl_e_binary(a, KL_SUB, xv, max);
+    kl_expr *s = kl_lower_load_broadcast(L, sum, rank);
+    kl_expr *y = log ? kl_e_binary(a, KL_SUB, shifted, kl_e_unary(a, KL_LOG, s))
+                     : kl_e_binary(a, KL_DIV, kl_e_unary(a, KL_EXP, shifted), s);
+    kl_arith_map(L, n, NULL, out, kl_e_cast(a, x->dtype, y));
+}
+
 #endif

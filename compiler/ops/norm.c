@@ -54,28 +54,10 @@ static kl_buffer *slice_max(kl_lower *L, kl_node *n, kl_buffer *x, const bool *r
 }
 
 static bool lower_softmax(kl_lower *L, kl_node *n, kl_diag *d) {
-    kl_arena *a = L->arena;
     bool reduced[KL_MAX_RANK];
     if (!softmax_axes(n, reduced, d)) return false;
-    kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *out = kl_lower_buffer(L, n->outputs[0]);
-    int rank = x->shape.rank;
-    kl_buffer *m = slice_max(L, n, x, reduced);
-
-    kl_dtype u = kl_arith_compute_dtype(x->dtype);
-    kl_shape ss = m->shape;
-    kl_buffer *sum = kl_lower_temp(L, "sum", u, &ss);
-    kl_kernel *k = kl_arith_reduce(L, n, "sum", x, reduced, sum, KL_RED_SUM);
-    kl_expr *max = kl_e_cast(a, u, kl_lower_load_broadcast(L, m, rank));
-    k->value = kl_e_unary(a, KL_EXP, sub(a, kl_e_cast(a, u, k->value), max));
-    k->acc_dtype = u;
-    kl_program_add_kernel(L->prog, k);
-
-    kl_expr *shifted = sub(a, load_full(L, x, u), max);
-    kl_expr *s = kl_lower_load_broadcast(L, sum, rank);
-    kl_expr *y = !strcmp(n->op_type, "LogSoftmax")
-                     ? sub(a, shifted, kl_e_unary(a, KL_LOG, s))
-                     : divide(a, kl_e_unary(a, KL_EXP, shifted), s);
-    kl_arith_map(L, n, NULL, out, kl_e_cast(a, x->dtype, y));
+    kl_arith_softmax(L, n, kl_lower_buffer(L, n->inputs[0]), reduced,
+                     kl_lower_buffer(L, n->outputs[0]), !strcmp(n->op_type, "LogSoftmax"));
     return true;
 }
 

@@ -10,16 +10,21 @@
 #define KIL_OPS_H
 #include "kl.h"
 
-extern const kl_op kl_ops_elementwise[]; /* elementwise.c: Add Sub Mul Div Pow Neg Abs Sqrt Exp
-                                             Log Erf Sum Max Min Cast */
+extern const kl_op kl_ops_elementwise[]; /* elementwise.c: Add Sub Mul Div Pow Mod, comparisons,
+                                             And Or Xor Not, unary math, Sum Max Min Mean,
+                                             Where Cast CastLike */
 extern const kl_op kl_ops_activation[];  /* activation.c: Relu LeakyRelu Sigmoid Tanh Clip
-                                             HardSigmoid HardSwish */
+                                             HardSigmoid HardSwish Elu Selu Celu Gelu PRelu
+                                             Softplus Softsign Mish Swish Shrink ... */
 extern const kl_op kl_ops_matmul[];      /* matmul.c: MatMul Gemm */
 extern const kl_op kl_ops_conv[];        /* conv.c: Conv */
 extern const kl_op kl_ops_pool[];        /* pool.c: MaxPool AveragePool GlobalAveragePool
                                              GlobalMaxPool */
-extern const kl_op kl_ops_norm[];        /* norm.c: BatchNormalization Softmax LogSoftmax */
-extern const kl_op kl_ops_reduce[];      /* reduce.c: ReduceMean ReduceSum ReduceMax */
+extern const kl_op kl_ops_norm[];        /* norm.c: BatchNormalization Softmax LogSoftmax
+                                             Hardmax Instance/Layer/RMSNormalization */
+extern const kl_op kl_ops_loss[];        /* loss.c: NegativeLogLikelihoodLoss
+                                             SoftmaxCrossEntropyLoss */
+extern const kl_op kl_ops_reduce[];      /* reduce.c: Reduce* (all ten), ArgMax ArgMin */
 extern const kl_op kl_ops_reshape[];     /* reshape.c: Reshape Flatten Squeeze Unsqueeze Identity
                                              Dropout Shape Constant ConstantOfShape Expand */
 extern const kl_op kl_ops_movement[];    /* movement.c: Transpose Concat Split Slice Gather */
