@@ -1,5 +1,5 @@
 /*
- * conv.c — Conv, ConvInteger and ConvTranspose.
+ * conv.c — Conv, ConvInteger, QLinearConv and ConvTranspose.
  *
  * Conv with constant weights (every exported model) lowers to two kernels, "channels-last":
  * a copy of X into a workspace buffer laid out [n, spatial.., c] with the padding written as
@@ -16,7 +16,8 @@
  * of extent 1 are left out. The bias is the accumulator's start in both forms.
  *
  * ConvInteger is the same nest over zero-point-shifted int32 values: a padded position reads 0
- * after the shift, which is what padding with x_zero_point means.
+ * after the shift, which is what padding with x_zero_point means. QLinearConv adds an int32 bias
+ * and requantizes the sum in the kernel's result (quant.h).
  *
  * ConvTranspose is written as a gather: output o at tap k reads input i = (o + pad - k*d) / s
  * when that division is exact and i is inside the input. It wastes the taps that fail the test
@@ -25,6 +26,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "quant.h"
 #include "window.h"
 
 /* float16/bfloat16 sums drift quickly: accumulate them in float32. */
@@ -40,10 +42,11 @@ static bool is_8bit(kl_dtype t) { return t == KL_U8 || t == KL_I8; }
 
 /* ---- shape inference ------------------------------------------------------------------ */
 
-/* Conv and ConvInteger: X [N, C, D...], W [M, C/group, k...] -> Y [N, M, out...]. */
-static bool infer_conv_shape(kl_node *n, kl_dtype out_type, kl_diag *d) {
-    if (!kl_infer_need_input(n, 0, d) || !kl_infer_need_input(n, 1, d)) return false;
-    const kl_value *x = n->inputs[0], *w = n->inputs[1];
+/* Conv and its integer forms: X [N, C, D...], W (input w_at) [M, C/group, k...] ->
+ * Y [N, M, out...]. */
+static bool infer_conv_shape(kl_node *n, int w_at, kl_dtype out_type, kl_diag *d) {
+    if (!kl_infer_need_input(n, 0, d) || !kl_infer_need_input(n, w_at, d)) return false;
+    const kl_value *x = n->inputs[0], *w = n->inputs[w_at];
     if (w->shape.rank != x->shape.rank)
         return kl_error(d, n, "W has rank %d but X has rank %d", w->shape.rank, x->shape.rank);
     int64_t group = kl_attr_int(n, "group", 1);
@@ -75,7 +78,7 @@ static bool infer_conv(kl_node *n, kl_diag *d) {
     if (b && (b->dtype != t || b->shape.rank != 1 || b->shape.dim[0] != n->inputs[1]->shape.dim[0]))
         return kl_error(d, n, "bias B must be %s [%lld]", kl_dtype_name(t),
                         (long long)n->inputs[1]->shape.dim[0]);
-    return infer_conv_shape(n, t, d);
+    return infer_conv_shape(n, 1, t, d);
 }
 
 static bool infer_conv_integer(kl_node *n, kl_diag *d) {
@@ -90,7 +93,33 @@ static bool infer_conv_integer(kl_node *n, kl_diag *d) {
                (kl_shape_numel(&wz->shape) != 1 &&
                 (wz->shape.rank != 1 || wz->shape.dim[0] != n->inputs[1]->shape.dim[0]))))
         return kl_error(d, n, "w_zero_point must be a scalar or [M] of W's type");
-    return infer_conv_shape(n, KL_I32, d);
+    return infer_conv_shape(n, 1, KL_I32, d);
+}
+
+/* QLinearConv: x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, B. */
+static bool infer_qlinear_conv(kl_node *n, kl_diag *d) {
+    for (int i = 0; i < 8; i++)
+        if (!kl_infer_need_input(n, i, d)) return false;
+    const kl_value *x = n->inputs[0], *w = n->inputs[3], *yz = n->inputs[7];
+    const kl_value *xz = n->inputs[2], *wz = n->inputs[5], *b = kl_node_input(n, 8);
+    int64_t m = w->shape.dim[0];
+    if (!is_8bit(x->dtype) || !is_8bit(w->dtype) || !is_8bit(yz->dtype))
+        return kl_error(d, n, "x, w and y_zero_point must be int8 or uint8 (got %s, %s, %s)",
+                        kl_dtype_name(x->dtype), kl_dtype_name(w->dtype),
+                        kl_dtype_name(yz->dtype));
+    if (xz->dtype != x->dtype || kl_shape_numel(&xz->shape) != 1 ||
+        kl_shape_numel(&yz->shape) != 1)
+        return kl_error(d, n, "x_zero_point and y_zero_point must be scalars of their tensors' "
+                              "types");
+    if (wz->dtype != w->dtype ||
+        (kl_shape_numel(&wz->shape) != 1 && (wz->shape.rank != 1 || wz->shape.dim[0] != m)))
+        return kl_error(d, n, "w_zero_point must be a scalar or [M] of w's type");
+    if (b && (b->dtype != KL_I32 || b->shape.rank != 1 || b->shape.dim[0] != m))
+        return kl_error(d, n, "bias B must be int32 [%lld]", (long long)m);
+    if (!kl_quant_check_scale(n, 1, 0, d) || !kl_quant_check_scale(n, 4, m, d) ||
+        !kl_quant_check_scale(n, 6, 0, d))
+        return false;
+    return infer_conv_shape(n, 3, yz->dtype, d);
 }
 
 /* ---- Conv / ConvInteger lowering ------------------------------------------------------- */
@@ -284,20 +313,34 @@ static bool lower_conv_channels_last(kl_lower *L, kl_node *n, const kl_window *w
 
 /* ---- Conv, direct form (and ConvInteger) ------------------------------------------------ */
 
-/* Shared by Conv and ConvInteger: inputs X, W, then either B (float) or zero points. */
-static bool lower_conv_nest(kl_lower *L, kl_node *n, bool integer, kl_diag *d) {
+/* Where each operand sits among a node's inputs (-1: the op has none), per operator. */
+typedef struct conv_roles {
+    const char *tag;
+    int w, x_zero, w_zero, bias;
+    bool integer;   /* int8 operands, int32 accumulation */
+    bool requantize;/* QLinearConv: int32 sum back to 8 bits */
+} conv_roles;
+
+static const conv_roles conv_plain = {"conv", 1, -1, -1, 2, false, false};
+static const conv_roles conv_integer = {"convinteger", 1, 2, 3, -1, true, false};
+static const conv_roles conv_qlinear = {"qlinearconv", 3, 2, 5, 8, true, true};
+
+static kl_value *input_at(const kl_node *n, int i) { return i < 0 ? NULL : kl_node_input(n, i); }
+
+/* The direct nest, for every Conv form. */
+static bool lower_conv_nest(kl_lower *L, kl_node *n, const conv_roles *r, kl_diag *d) {
     kl_arena *a = L->arena;
-    kl_value *xv = n->inputs[0], *wv = n->inputs[1], *yv = n->outputs[0];
+    kl_value *xv = n->inputs[0], *wv = n->inputs[r->w], *yv = n->outputs[0];
     kl_buffer *x = kl_lower_buffer(L, xv), *w = kl_lower_buffer(L, wv), *y = kl_lower_buffer(L, yv);
     kl_window win;
     if (!kl_window_resolve(n, &xv->shape, wv->shape.dim + 2, false, &win, d)) return false;
     int64_t group = kl_attr_int(n, "group", 1);
     int64_t mg = wv->shape.dim[0] / group, cg = wv->shape.dim[1];
-    if (!integer && wv->data)
+    if (!r->integer && wv->data)
         return lower_conv_channels_last(L, n, &win);
-    kl_dtype acc = integer ? KL_I32 : acc_dtype_for(xv->dtype);
+    kl_dtype acc = r->integer ? KL_I32 : acc_dtype_for(xv->dtype);
 
-    kl_kernel *k = kl_kernel_new(L->prog, n, integer ? "convinteger" : "conv");
+    kl_kernel *k = kl_kernel_new(L->prog, n, r->tag);
     conv_loops lp;
     conv_make_loops(L, k, xv->shape.dim[0], group, mg, cg, &win, yv->shape.dim + 2, false, &lp);
 
@@ -314,33 +357,43 @@ static bool lower_conv_nest(kl_lower *L, kl_node *n, bool integer, kl_diag *d) {
     }
     kl_expr *xe = kl_e_cast(a, acc, kl_e_load(a, x, xi));
     kl_expr *we = kl_e_cast(a, acc, kl_e_load(a, w, wi));
-    if (integer) {
-        xe = kl_e_binary(a, KL_SUB, xe, zero_point(L, kl_node_input(n, 2), NULL, acc));
-        we = kl_e_binary(a, KL_SUB, we, zero_point(L, kl_node_input(n, 3), lp.out_ch, acc));
+    if (r->integer) {
+        xe = kl_e_binary(a, KL_SUB, xe, zero_point(L, input_at(n, r->x_zero), NULL, acc));
+        we = kl_e_binary(a, KL_SUB, we, zero_point(L, input_at(n, r->w_zero), lp.out_ch, acc));
     }
     if (inside)
         xe = kl_e_select(a, inside, xe,
-                         integer ? kl_e_const_i(a, acc, 0) : kl_e_const_f(a, acc, 0.0));
+                         r->integer ? kl_e_const_i(a, acc, 0) : kl_e_const_f(a, acc, 0.0));
     k->value = kl_e_binary(a, KL_MUL, xe, we);
     k->reduce = KL_RED_SUM;
     k->acc_dtype = acc;
-    kl_value *bias = integer ? NULL : kl_node_input(n, 2);
+    kl_value *bias = input_at(n, r->bias);
     if (bias) {
         kl_expr *bi[1] = {lp.out_ch};
         k->init = kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, bias), bi));
     }
-    if (acc != yv->dtype) k->result = kl_e_cast(a, yv->dtype, kl_e_acc(a, acc));
+    if (r->requantize)
+        k->result = kl_requantize(a, kl_e_acc(a, acc), kl_quant_param(L, n->inputs[1], NULL),
+                                  kl_quant_param(L, n->inputs[4], lp.out_ch),
+                                  kl_quant_param(L, n->inputs[6], NULL),
+                                  kl_quant_param(L, n->inputs[7], NULL), yv->dtype);
+    else if (acc != yv->dtype)
+        k->result = kl_e_cast(a, yv->dtype, kl_e_acc(a, acc));
     conv_store(L, k, y, &lp, win.nsp);
     kl_program_add_kernel(L->prog, k);
     return true;
 }
 
 static bool lower_conv(kl_lower *L, kl_node *n, kl_diag *d) {
-    return lower_conv_nest(L, n, false, d);
+    return lower_conv_nest(L, n, &conv_plain, d);
 }
 
 static bool lower_conv_integer(kl_lower *L, kl_node *n, kl_diag *d) {
-    return lower_conv_nest(L, n, true, d);
+    return lower_conv_nest(L, n, &conv_integer, d);
+}
+
+static bool lower_qlinear_conv(kl_lower *L, kl_node *n, kl_diag *d) {
+    return lower_conv_nest(L, n, &conv_qlinear, d);
 }
 
 /* ---- ConvTranspose ---------------------------------------------------------------------- */
@@ -480,6 +533,7 @@ static const char *const convtranspose_attrs[] = {
 const kl_op kl_ops_conv[] = {
     {"", "Conv", 1, KL_OPSET_LATEST, conv_attrs, infer_conv, lower_conv},
     {"", "ConvInteger", 10, KL_OPSET_LATEST, conv_attrs, infer_conv_integer, lower_conv_integer},
+    {"", "QLinearConv", 10, KL_OPSET_LATEST, conv_attrs, infer_qlinear_conv, lower_qlinear_conv},
     {"", "ConvTranspose", 1, KL_OPSET_LATEST, convtranspose_attrs, infer_convtranspose,
      lower_convtranspose},
     {0},

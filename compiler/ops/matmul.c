@@ -1,5 +1,5 @@
 /*
- * matmul.c — MatMul, MatMulInteger and Gemm.
+ * matmul.c — MatMul, MatMulInteger, QLinearMatMul and Gemm.
  *
  * Each lowers to one kernel: parallel loops over the output, one reduction loop over K,
  * value = A[.., m, k] * B[.., k, n]. numpy's 1-D rules are handled by index construction
@@ -13,11 +13,13 @@
  *
  * Gemm is the same nest with transA/transB folded into the index order and
  * alpha * acc + beta * C in the kernel's result (multiplications by 1 and a C scaled by 0 are
- * left out). MatMulInteger reads zero-point-shifted int32 values.
+ * left out). MatMulInteger reads zero-point-shifted int32 values; QLinearMatMul does the same
+ * and requantizes the int32 sum in the kernel's result (quant.h).
  */
 #include <string.h>
 
 #include "ops.h"
+#include "quant.h"
 
 /* float16/bfloat16 sums drift quickly: accumulate them in float32. */
 static kl_dtype acc_dtype_for(kl_dtype t) {
@@ -108,6 +110,26 @@ static bool infer_matmul_integer(kl_node *n, kl_diag *d) {
     return kl_infer_set(n, 0, KL_I32, &y);
 }
 
+/* QLinearMatMul: a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_point. */
+static bool infer_qlinear_matmul(kl_node *n, kl_diag *d) {
+    for (int i = 0; i < 8; i++)
+        if (!kl_infer_need_input(n, i, d)) return false;
+    const kl_value *a = n->inputs[0], *b = n->inputs[3], *yz = n->inputs[7];
+    if (!is_8bit(a->dtype) || !is_8bit(b->dtype) || !is_8bit(yz->dtype))
+        return kl_error(d, n, "a, b and y_zero_point must be int8 or uint8 (got %s, %s, %s)",
+                        kl_dtype_name(a->dtype), kl_dtype_name(b->dtype),
+                        kl_dtype_name(yz->dtype));
+    kl_shape y;
+    if (!matmul_shape(n, &a->shape, &b->shape, &y, d)) return false;
+    int64_t m = a->shape.rank > 1 ? a->shape.dim[a->shape.rank - 2] : 1;
+    int64_t nn = b->shape.rank > 1 ? b->shape.dim[b->shape.rank - 1] : 1;
+    if (!check_zero_point(n, 2, a->dtype, m, d) || !check_zero_point(n, 5, b->dtype, nn, d) ||
+        !check_zero_point(n, 7, yz->dtype, nn, d) || !kl_quant_check_scale(n, 1, m, d) ||
+        !kl_quant_check_scale(n, 4, nn, d) || !kl_quant_check_scale(n, 6, nn, d))
+        return false;
+    return kl_infer_set(n, 0, yz->dtype, &y);
+}
+
 /* ---- the transposed weight copy ------------------------------------------------------- */
 
 /* A CONST buffer holding constant `v` ([.., K, N]) with its last two dims swapped. */
@@ -159,16 +181,23 @@ static kl_expr *zero_point(kl_lower *L, kl_value *z, kl_expr *along) {
     return kl_e_cast(L->arena, KL_I32, kl_e_load(L->arena, b, idx));
 }
 
-static bool lower_matmul_nest(kl_lower *L, kl_node *n, bool integer) {
+/* What the nest computes: float/int products, zero-point-shifted int8 products (int32 result),
+ * or the same requantized to 8 bits. */
+typedef enum matmul_kind { MM_PLAIN, MM_INTEGER, MM_QLINEAR } matmul_kind;
+
+static bool lower_matmul_nest(kl_lower *L, kl_node *n, matmul_kind kind) {
     kl_arena *ar = L->arena;
-    kl_value *av = n->inputs[0], *bv = n->inputs[1], *yv = n->outputs[0];
+    bool integer = kind != MM_PLAIN;
+    int b_at = kind == MM_QLINEAR ? 3 : 1, bz_at = kind == MM_QLINEAR ? 5 : 3;
+    kl_value *av = n->inputs[0], *bv = n->inputs[b_at], *yv = n->outputs[0];
     const kl_shape *as = &av->shape, *bs = &bv->shape;
     int ra = as->rank, rb = bs->rank, ry = yv->shape.rank;
     int nb = ry - (ra > 1) - (rb > 1);
     kl_dtype acc = integer ? KL_I32 : acc_dtype_for(av->dtype);
     int64_t kdim = as->dim[ra - 1];
 
-    kl_kernel *k = kl_kernel_new(L->prog, n, integer ? "matmulinteger" : "matmul");
+    static const char *const tags[] = {"matmul", "matmulinteger", "qlinearmatmul"};
+    kl_kernel *k = kl_kernel_new(L->prog, n, tags[kind]);
     for (int i = 0; i < ry; i++) k->extent[i] = yv->shape.dim[i];
     k->n_par = ry;
     if (ry == 0) k->extent[k->n_par++] = 1; /* 1-D x 1-D: a scalar still needs one iteration */
@@ -197,12 +226,18 @@ static bool lower_matmul_nest(kl_lower *L, kl_node *n, bool integer) {
     kl_expr *be = kl_e_cast(ar, acc, kl_e_load(ar, b, bi));
     if (integer) {
         ae = kl_e_binary(ar, KL_SUB, ae, zero_point(L, kl_node_input(n, 2), mv));
-        be = kl_e_binary(ar, KL_SUB, be, zero_point(L, kl_node_input(n, 3), nv));
+        be = kl_e_binary(ar, KL_SUB, be, zero_point(L, kl_node_input(n, bz_at), nv));
     }
     k->value = kl_e_binary(ar, KL_MUL, ae, be);
     k->reduce = KL_RED_SUM;
     k->acc_dtype = acc;
-    if (acc != yv->dtype) k->result = kl_e_cast(ar, yv->dtype, kl_e_acc(ar, acc));
+    if (kind == MM_QLINEAR)
+        k->result = kl_requantize(ar, kl_e_acc(ar, acc), kl_quant_param(L, n->inputs[1], mv),
+                                  kl_quant_param(L, n->inputs[4], nv),
+                                  kl_quant_param(L, n->inputs[6], nv),
+                                  kl_quant_param(L, n->inputs[7], nv), yv->dtype);
+    else if (acc != yv->dtype)
+        k->result = kl_e_cast(ar, yv->dtype, kl_e_acc(ar, acc));
     k->out = kl_lower_buffer(L, yv);
     k->out_idx = kl_lower_ivs(L, ry);
     kl_program_add_kernel(L->prog, k);
@@ -210,11 +245,15 @@ static bool lower_matmul_nest(kl_lower *L, kl_node *n, bool integer) {
 }
 
 static bool lower_matmul(kl_lower *L, kl_node *n, kl_diag *d) {
-    return lower_matmul_nest(L, n, false);
+    return lower_matmul_nest(L, n, MM_PLAIN);
 }
 
 static bool lower_matmul_integer(kl_lower *L, kl_node *n, kl_diag *d) {
-    return lower_matmul_nest(L, n, true);
+    return lower_matmul_nest(L, n, MM_INTEGER);
+}
+
+static bool lower_qlinear_matmul(kl_lower *L, kl_node *n, kl_diag *d) {
+    return lower_matmul_nest(L, n, MM_QLINEAR);
 }
 
 /* ---- Gemm ------------------------------------------------------------------------------ */
@@ -304,6 +343,8 @@ const kl_op kl_ops_matmul[] = {
     {"", "MatMul", 1, KL_OPSET_LATEST, no_attrs, infer_matmul, lower_matmul},
     {"", "MatMulInteger", 10, KL_OPSET_LATEST, no_attrs, infer_matmul_integer,
      lower_matmul_integer},
+    {"", "QLinearMatMul", 10, KL_OPSET_LATEST, no_attrs, infer_qlinear_matmul,
+     lower_qlinear_matmul},
     {"", "Gemm", 1, KL_OPSET_LATEST, gemm_attrs, infer_gemm, lower_gemm},
     {0},
 };
