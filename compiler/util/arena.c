@@ -103,13 +103,22 @@ char *kl_strdup(kl_arena *a, const char *s) {
 }
 
 char *kl_sprintf(kl_arena *a, const char *fmt, ...) {
+    /* Most messages and names fit a small buffer: format once there, and only when they don't,
+     * again into an arena block of the measured size. */
+    char small[256];
     va_list ap, ap2;
     va_start(ap, fmt);
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
     va_end(ap);
-    char *p = kl_alloc(a, (size_t)n + 1);
-    vsnprintf(p, (size_t)n + 1, fmt, ap2);
+    if (n < 0) n = 0;
+    char *p;
+    if ((size_t)n < sizeof small) {
+        p = kl_strndup(a, small, (size_t)n);
+    } else {
+        p = kl_alloc(a, (size_t)n + 1);
+        vsnprintf(p, (size_t)n + 1, fmt, ap2);
+    }
     va_end(ap2);
     return p;
 }
