@@ -9,6 +9,7 @@
  * `axis`: B matches a contiguous run of A's dimensions); that case builds its own loads.
  * Variadic Sum/Max/Min/Mean fold the binary operator over all inputs.
  */
+#include <math.h>
 #include <string.h>
 
 #include "arith_util.h"
@@ -19,6 +20,8 @@ typedef enum ew_kind {
     EW_ARITH,   /* result has the inputs' type */
     EW_COMPARE, /* result is bool */
     EW_LOGIC,   /* bool inputs, bool result */
+    EW_BITWISE, /* integer inputs, result of their type */
+    EW_SHIFT,   /* BitShift: unsigned inputs, x * 2^y or x / 2^y */
 } ew_kind;
 
 typedef struct ew_binary {
@@ -36,6 +39,8 @@ static const ew_binary binaries[] = {
     {"GreaterOrEqual", KL_GE, EW_COMPARE},
     {"And", KL_AND, EW_LOGIC},        {"Or", KL_OR, EW_LOGIC},
     {"Xor", KL_XOR, EW_LOGIC},
+    {"BitwiseAnd", KL_AND, EW_BITWISE}, {"BitwiseOr", KL_OR, EW_BITWISE},
+    {"BitwiseXor", KL_XOR, EW_BITWISE}, {"BitShift", KL_MUL, EW_SHIFT},
     {"Sum", KL_ADD, EW_ARITH},        {"Mean", KL_ADD, EW_ARITH},
     {"Max", KL_MAX, EW_ARITH},        {"Min", KL_MIN, EW_ARITH},
     {NULL, KL_ADD, EW_ARITH},
@@ -96,6 +101,10 @@ static bool check_binary_types(kl_node *n, const ew_binary *b, kl_diag *d) {
     kl_dtype t = n->inputs[0]->dtype;
     if (b->kind == EW_LOGIC && t != KL_BOOL)
         return kl_error(d, n, "inputs must be bool, not %s", kl_dtype_name(t));
+    if (b->kind == EW_BITWISE && !kl_dtype_is_signed_int(t) && !kl_dtype_is_unsigned_int(t))
+        return kl_error(d, n, "inputs must be integers, not %s", kl_dtype_name(t));
+    if (b->kind == EW_SHIFT && !kl_dtype_is_unsigned_int(t))
+        return kl_error(d, n, "inputs must be unsigned integers, not %s", kl_dtype_name(t));
     if (b->op == KL_MOD && kl_dtype_is_float(t) && !kl_attr_int(n, "fmod", 0))
         return kl_error(d, n, "fmod must be 1 for floating-point inputs");
     /* Pow's exponent may have another type (opset 12+): it is converted to the base's type */
@@ -110,11 +119,24 @@ static bool infer_binary(kl_node *n, kl_diag *d) {
     kl_shape s;
     bool ok = uses_legacy_broadcast(n) ? legacy_shape(n, &s, d) : kl_arith_broadcast(n, 0, 2, &s, d);
     if (!ok) return false;
-    return kl_infer_set(n, 0, b->kind == EW_ARITH ? n->inputs[0]->dtype : KL_BOOL, &s);
+    bool to_bool = b->kind == EW_COMPARE || b->kind == EW_LOGIC;
+    return kl_infer_set(n, 0, to_bool ? KL_BOOL : n->inputs[0]->dtype, &s);
+}
+
+/* x << y = x * 2^y and x >> y = x / 2^y (unsigned, wrapping); shifts by the width or more
+ * give 0, where C would be undefined. */
+static kl_expr *shift(kl_arena *a, const kl_node *n, kl_expr *x, kl_expr *y) {
+    kl_dtype t = x->dtype;
+    kl_expr *p = kl_e_binary(a, KL_POW, kl_arith_const(a, t, 2), y);
+    bool left = !strcmp(kl_attr_string(n, "direction", ""), "LEFT");
+    kl_expr *r = kl_e_binary(a, left ? KL_MUL : KL_DIV, x, p);
+    kl_expr *too_far = kl_e_binary(a, KL_GE, y, kl_arith_const(a, t, 8.0 * kl_dtype_size(t)));
+    return kl_e_select(a, too_far, kl_arith_const(a, t, 0), r);
 }
 
 static kl_expr *combine_binary(kl_lower *L, const kl_node *n, kl_expr *x, kl_expr *y) {
     kl_arena *a = L->arena;
+    if (binary_of(n)->kind == EW_SHIFT) return shift(a, n, x, y);
     kl_binop op = binop_of(n);
     if (op != KL_POW) return kl_e_binary(a, op, x, y);
     /* both operands in the base's type (half types in float32); an integer base with a float
@@ -178,23 +200,72 @@ static bool lower_variadic(kl_lower *L, kl_node *n, kl_diag *d) {
 
 /* ---- unary operators ---- */
 
-typedef enum un_domain { UN_NUMERIC, UN_FLOAT, UN_BOOL } un_domain;
+typedef enum un_domain { UN_NUMERIC, UN_FLOAT, UN_BOOL, UN_INT } un_domain;
+
+/* Operators without a kernel-IR operator of their own are built from others. */
+typedef kl_expr *(*un_build)(kl_arena *a, kl_expr *x);
+
+static kl_expr *c_like(kl_arena *a, const kl_expr *x, double v) {
+    return kl_arith_const(a, x->dtype, v);
+}
+static kl_expr *bin(kl_arena *a, kl_binop op, kl_expr *x, kl_expr *y) {
+    return kl_e_binary(a, op, x, y);
+}
+static kl_expr *un(kl_arena *a, kl_unop op, kl_expr *x) { return kl_e_unary(a, op, x); }
+
+/* sign(x) = (x > 0) - (x < 0), written as selects so it holds for every type */
+static kl_expr *sign_of(kl_arena *a, kl_expr *x) {
+    kl_expr *zero = c_like(a, x, 0);
+    kl_expr *neg = kl_e_select(a, bin(a, KL_LT, x, zero), c_like(a, x, -1), zero);
+    return kl_e_select(a, bin(a, KL_GT, x, zero), c_like(a, x, 1), neg);
+}
+static kl_expr *sinh_of(kl_arena *a, kl_expr *x) {
+    kl_expr *d = bin(a, KL_SUB, un(a, KL_EXP, x), un(a, KL_EXP, un(a, KL_NEG, x)));
+    return bin(a, KL_MUL, d, c_like(a, x, 0.5));
+}
+static kl_expr *cosh_of(kl_arena *a, kl_expr *x) {
+    kl_expr *s = bin(a, KL_ADD, un(a, KL_EXP, x), un(a, KL_EXP, un(a, KL_NEG, x)));
+    return bin(a, KL_MUL, s, c_like(a, x, 0.5));
+}
+static kl_expr *tan_of(kl_arena *a, kl_expr *x) {
+    return bin(a, KL_DIV, un(a, KL_SIN, x), un(a, KL_COS, x));
+}
+/* asinh(x) = sign(x) log(|x| + sqrt(x^2 + 1)): odd, so no cancellation for negative x */
+static kl_expr *asinh_of(kl_arena *a, kl_expr *x) {
+    kl_expr *ax = un(a, KL_ABS, x);
+    kl_expr *r = un(a, KL_SQRT, bin(a, KL_ADD, bin(a, KL_MUL, x, x), c_like(a, x, 1)));
+    kl_expr *mag = un(a, KL_LOG, bin(a, KL_ADD, ax, r));
+    return kl_e_select(a, bin(a, KL_LT, x, c_like(a, x, 0)), un(a, KL_NEG, mag), mag);
+}
+static kl_expr *acosh_of(kl_arena *a, kl_expr *x) {
+    kl_expr *r = un(a, KL_SQRT, bin(a, KL_SUB, bin(a, KL_MUL, x, x), c_like(a, x, 1)));
+    return un(a, KL_LOG, bin(a, KL_ADD, x, r));
+}
+static kl_expr *atanh_of(kl_arena *a, kl_expr *x) {
+    kl_expr *q = bin(a, KL_DIV, bin(a, KL_ADD, c_like(a, x, 1), x),
+                     bin(a, KL_SUB, c_like(a, x, 1), x));
+    return bin(a, KL_MUL, un(a, KL_LOG, q), c_like(a, x, 0.5));
+}
 
 typedef struct ew_unary {
     const char *name;
-    kl_unop op;
+    kl_unop op;     /* the kernel operator, unless `build` composes the result */
+    un_build build;
     un_domain domain;
 } ew_unary;
 
 static const ew_unary unaries[] = {
-    {"Neg", KL_NEG, UN_NUMERIC},      {"Abs", KL_ABS, UN_NUMERIC},
-    {"Sqrt", KL_SQRT, UN_FLOAT},      {"Exp", KL_EXP, UN_FLOAT},
-    {"Log", KL_LOG, UN_FLOAT},        {"Erf", KL_ERF, UN_NUMERIC},
-    {"Reciprocal", KL_RECIP, UN_FLOAT}, {"Floor", KL_FLOOR, UN_FLOAT},
-    {"Ceil", KL_CEIL, UN_FLOAT},      {"Round", KL_ROUND, UN_FLOAT},
-    {"Sin", KL_SIN, UN_FLOAT},        {"Cos", KL_COS, UN_FLOAT},
-    {"Not", KL_NOT, UN_BOOL},         {"Sign", KL_UNOP_COUNT, UN_NUMERIC},
-    {NULL, KL_NEG, UN_NUMERIC},
+    {"Neg", KL_NEG, NULL, UN_NUMERIC},       {"Abs", KL_ABS, NULL, UN_NUMERIC},
+    {"Sqrt", KL_SQRT, NULL, UN_FLOAT},       {"Exp", KL_EXP, NULL, UN_FLOAT},
+    {"Log", KL_LOG, NULL, UN_FLOAT},         {"Erf", KL_ERF, NULL, UN_NUMERIC},
+    {"Reciprocal", KL_RECIP, NULL, UN_FLOAT}, {"Floor", KL_FLOOR, NULL, UN_FLOAT},
+    {"Ceil", KL_CEIL, NULL, UN_FLOAT},       {"Round", KL_ROUND, NULL, UN_FLOAT},
+    {"Sin", KL_SIN, NULL, UN_FLOAT},         {"Cos", KL_COS, NULL, UN_FLOAT},
+    {"Not", KL_NOT, NULL, UN_BOOL},          {"BitwiseNot", KL_NOT, NULL, UN_INT},
+    {"Sign", KL_NEG, sign_of, UN_NUMERIC},   {"Tan", KL_NEG, tan_of, UN_FLOAT},
+    {"Sinh", KL_NEG, sinh_of, UN_FLOAT},     {"Cosh", KL_NEG, cosh_of, UN_FLOAT},
+    {"Asinh", KL_NEG, asinh_of, UN_FLOAT},   {"Acosh", KL_NEG, acosh_of, UN_FLOAT},
+    {"Atanh", KL_NEG, atanh_of, UN_FLOAT},   {NULL, KL_NEG, NULL, UN_NUMERIC},
 };
 
 static const ew_unary *unary_of(const kl_node *n) {
@@ -211,30 +282,49 @@ static bool infer_unary(kl_node *n, kl_diag *d) {
         return kl_error(d, n, "input must be floating-point, not %s", kl_dtype_name(t));
     if (u->domain == UN_BOOL && t != KL_BOOL)
         return kl_error(d, n, "input must be bool, not %s", kl_dtype_name(t));
+    if (u->domain == UN_INT && !kl_dtype_is_signed_int(t) && !kl_dtype_is_unsigned_int(t))
+        return kl_error(d, n, "input must be an integer tensor, not %s", kl_dtype_name(t));
     return kl_infer_same_as_input(n, d);
 }
 
-/* sign(x) = (x > 0) - (x < 0), written as selects so it holds for every type */
-static kl_expr *sign_of(kl_arena *a, kl_expr *x) {
-    kl_dtype t = x->dtype;
-    kl_expr *zero = kl_arith_const(a, t, 0);
-    kl_expr *neg = kl_e_select(a, kl_e_binary(a, KL_LT, x, zero), kl_arith_const(a, t, -1), zero);
-    return kl_e_select(a, kl_e_binary(a, KL_GT, x, zero), kl_arith_const(a, t, 1), neg);
-}
-
 static kl_expr *fn_unary(kl_lower *L, const kl_node *n, kl_expr **in, int n_in) {
+    kl_arena *a = L->arena;
     const ew_unary *u = unary_of(n);
     kl_expr *x = in[0];
     kl_dtype t = x->dtype;
-    if (u->op == KL_UNOP_COUNT) return sign_of(L->arena, x);
     if (u->op == KL_ABS && (kl_dtype_is_unsigned_int(t) || t == KL_BOOL)) return x;
     /* integer Erf is computed in float and truncated; half types compute in float32 */
     kl_dtype c = u->op == KL_ERF && !kl_dtype_is_float(t) ? KL_F32 : kl_arith_compute_dtype(t);
-    return kl_e_cast(L->arena, t, kl_e_unary(L->arena, u->op, kl_e_cast(L->arena, c, x)));
+    kl_expr *xc = kl_e_cast(a, c, x);
+    return kl_e_cast(a, t, u->build ? u->build(a, xc) : kl_e_unary(a, u->op, xc));
 }
 
 static bool lower_unary(kl_lower *L, kl_node *n, kl_diag *d) {
     return kl_lower_elementwise(L, n, fn_unary);
+}
+
+/* ---- IsNaN, IsInf: float in, bool out ---- */
+
+static bool infer_is_class(kl_node *n, kl_diag *d) {
+    if (!kl_arith_need_float(n, 0, d)) return false;
+    return kl_infer_set(n, 0, KL_BOOL, &n->inputs[0]->shape);
+}
+
+static kl_expr *fn_is_class(kl_lower *L, const kl_node *n, kl_expr **in, int n_in) {
+    kl_arena *a = L->arena;
+    kl_expr *x = in[0];
+    if (!strcmp(n->op_type, "IsNaN")) return bin(a, KL_NE, x, x);
+    kl_expr *pos = bin(a, KL_EQ, x, kl_e_const_f(a, x->dtype, INFINITY));
+    kl_expr *neg = bin(a, KL_EQ, x, kl_e_const_f(a, x->dtype, -INFINITY));
+    bool want_pos = kl_attr_int(n, "detect_positive", 1), want_neg = kl_attr_int(n, "detect_negative", 1);
+    if (want_pos && want_neg) return bin(a, KL_OR, pos, neg);
+    if (want_pos) return pos;
+    if (want_neg) return neg;
+    return kl_e_const_i(a, KL_BOOL, 0);
+}
+
+static bool lower_is_class(kl_lower *L, kl_node *n, kl_diag *d) {
+    return kl_lower_elementwise(L, n, fn_is_class);
 }
 
 /* ---- Where ---- */
@@ -332,6 +422,8 @@ static const char *const legacy_binary_attrs[] = {"broadcast", "axis", "consumed
 static const char *const legacy_unary_attrs[] = {"consumed_inputs", NULL};
 static const char *const no_attrs[] = {NULL};
 static const char *const mod_attrs[] = {"fmod", NULL};
+static const char *const shift_attrs[] = {"direction", NULL};
+static const char *const is_inf_attrs[] = {"detect_negative", "detect_positive", NULL};
 static const char *const cast_attrs[] = {"to", "saturate", "round_mode", NULL};
 
 #define BINARY(name, since) {"", name, since, KL_OPSET_LATEST, legacy_binary_attrs, infer_binary, lower_binary}
@@ -343,13 +435,21 @@ const kl_op kl_ops_elementwise[] = {
     BINARY("Equal", 1), BINARY("Less", 1), BINARY("Greater", 1), BINARY("LessOrEqual", 12),
     BINARY("GreaterOrEqual", 12), BINARY("And", 1), BINARY("Or", 1), BINARY("Xor", 1),
     {"", "Mod", 10, KL_OPSET_LATEST, mod_attrs, infer_binary, lower_binary},
+    {"", "BitwiseAnd", 18, KL_OPSET_LATEST, no_attrs, infer_binary, lower_binary},
+    {"", "BitwiseOr", 18, KL_OPSET_LATEST, no_attrs, infer_binary, lower_binary},
+    {"", "BitwiseXor", 18, KL_OPSET_LATEST, no_attrs, infer_binary, lower_binary},
+    {"", "BitShift", 11, KL_OPSET_LATEST, shift_attrs, infer_binary, lower_binary},
     UNARY("Neg", 1, legacy_unary_attrs), UNARY("Abs", 1, legacy_unary_attrs),
     UNARY("Sqrt", 1, legacy_unary_attrs), UNARY("Exp", 1, legacy_unary_attrs),
     UNARY("Log", 1, legacy_unary_attrs), UNARY("Erf", 9, no_attrs),
     UNARY("Reciprocal", 1, legacy_unary_attrs), UNARY("Floor", 1, legacy_unary_attrs),
     UNARY("Ceil", 1, legacy_unary_attrs), UNARY("Round", 11, no_attrs),
     UNARY("Sin", 7, no_attrs), UNARY("Cos", 7, no_attrs), UNARY("Not", 1, no_attrs),
-    UNARY("Sign", 9, no_attrs),
+    UNARY("Sign", 9, no_attrs), UNARY("BitwiseNot", 18, no_attrs), UNARY("Tan", 7, no_attrs),
+    UNARY("Sinh", 9, no_attrs), UNARY("Cosh", 9, no_attrs), UNARY("Asinh", 9, no_attrs),
+    UNARY("Acosh", 9, no_attrs), UNARY("Atanh", 9, no_attrs),
+    {"", "IsNaN", 9, KL_OPSET_LATEST, no_attrs, infer_is_class, lower_is_class},
+    {"", "IsInf", 10, KL_OPSET_LATEST, is_inf_attrs, infer_is_class, lower_is_class},
     VARIADIC("Sum"), VARIADIC("Max"), VARIADIC("Min"), VARIADIC("Mean"),
     {"", "Where", 9, KL_OPSET_LATEST, no_attrs, infer_where, lower_where},
     {"", "Cast", 1, KL_OPSET_LATEST, cast_attrs, infer_cast, lower_cast},
