@@ -146,16 +146,11 @@ static bool loads_without_bindings(const char *model_path) {
     return ok;
 }
 
-/* When the user bound nothing and the model does not load without bindings (symbolic input
- * dims), bind every input to the shape of its tensor in the first data set. The tensors are
- * matched by name (a test data file carries its graph input's name), since the graph's inputs
- * cannot be listed before it loads. */
-static bool bind_from_data(kl_arena *a, const kl_check_opts *o, const char *first_set, FILE *out,
+/* Bind every input to the shape of its tensor in the first data set. The tensors are matched by
+ * name (a test data file carries its graph input's name), since a model with unbound symbolic
+ * dims does not load, so its inputs cannot be listed first. */
+static bool bind_from_data(kl_arena *a, const char *first_set, FILE *out,
                            const kl_shape_binding **bindings, int *n_bindings, kl_diag *d) {
-    *bindings = o->bindings;
-    *n_bindings = o->n_bindings;
-    if (o->n_bindings > 0 || loads_without_bindings(o->model_path)) return true;
-
     kl_ptrvec inputs = {0};
     if (!load_tensors(a, first_set, "input", &inputs, d)) return false;
     kl_shape_binding *b = kl_alloc_array(a, (size_t)inputs.n + 1, sizeof *b);
@@ -213,17 +208,19 @@ static double seconds_since(const struct timespec *t0) {
     return (double)(t1.tv_sec - t0->tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0->tv_nsec);
 }
 
-static bool compile_and_open(kl_arena *a, const kl_check_opts *o, const kl_shape_binding *bindings,
-                             int n_bindings, FILE *out, compiled *c, kl_diag *d) {
+static bool make_temp_dir(compiled *c, kl_diag *d) {
     const char *tmp = getenv("TMPDIR");
     snprintf(c->dir, sizeof c->dir, "%s/kiln-check-XXXXXX",
              tmp && *tmp && strlen(tmp) < 40 ? tmp : "/tmp");
-    if (!mkdtemp(c->dir)) {
-        c->dir[0] = 0;
-        return kl_error(d, NULL, "cannot create a temporary folder: %s", strerror(errno));
-    }
-    c->so_path = kl_sprintf(a, "%s/model.so", c->dir);
+    if (mkdtemp(c->dir)) return true;
+    c->dir[0] = 0;
+    return kl_error(d, NULL, "cannot create a temporary folder: %s", strerror(errno));
+}
 
+static bool compile_to_library(kl_arena *a, const kl_check_opts *o,
+                               const kl_shape_binding *bindings, int n_bindings, FILE *out,
+                               compiled *c, kl_diag *d) {
+    c->so_path = kl_sprintf(a, "%s/model.so", c->dir);
     kl_compile_opts co = {0};
     co.model_path = o->model_path;
     co.out_path = c->so_path;
@@ -240,7 +237,49 @@ static bool compile_and_open(kl_arena *a, const kl_check_opts *o, const kl_shape
     if (!kl_compile(&co, &stats, d)) return false;
     fprintf(out, "compiled in %.2f s: %d kernels, workspace %lld bytes\n", seconds_since(&t0),
             stats.n_kernels, (long long)stats.workspace_size);
+    return true;
+}
 
+/* Hand a scratch diag's messages to the caller's diag (which holds none yet at this point). */
+static void adopt_messages(kl_diag *d, kl_diag *scratch) {
+    if (d->len == 0) {
+        free(d->text);
+        d->text = scratch->text;
+        d->len = scratch->len;
+        d->cap = scratch->cap;
+        d->n_errors += scratch->n_errors;
+        scratch->text = NULL;
+    } else {
+        kl_error(d, NULL, "%s", scratch->text ? scratch->text : "compilation failed");
+    }
+    kl_diag_free(scratch);
+}
+
+/* Compile with the user's bindings; with none, compile the model as it is, and only when it
+ * does not load unbound (symbolic input dims) bind its inputs from the first data set and
+ * compile again. Static models, nearly all, are thus loaded once. */
+static bool compile_model(kl_arena *a, const kl_check_opts *o, const char *first_set, FILE *out,
+                          compiled *c, kl_diag *d) {
+    if (o->n_bindings > 0)
+        return compile_to_library(a, o, o->bindings, o->n_bindings, out, c, d);
+    kl_diag first;
+    kl_diag_init(&first, d->file);
+    if (compile_to_library(a, o, NULL, 0, out, c, &first)) {
+        kl_diag_free(&first);
+        return true;
+    }
+    if (loads_without_bindings(o->model_path)) { /* failed for another reason: report it */
+        adopt_messages(d, &first);
+        return false;
+    }
+    kl_diag_free(&first);
+    const kl_shape_binding *bindings = NULL;
+    int n_bindings = 0;
+    return bind_from_data(a, first_set, out, &bindings, &n_bindings, d) &&
+           compile_to_library(a, o, bindings, n_bindings, out, c, d);
+}
+
+static bool open_library(compiled *c, kl_diag *d) {
     c->handle = dlopen(c->so_path, RTLD_NOW | RTLD_LOCAL);
     if (!c->handle) return kl_error(d, NULL, "cannot load the compiled library: %s", dlerror());
     c->model = dlsym(c->handle, "model_model");
@@ -459,11 +498,8 @@ int kl_check(const kl_check_opts *o, kl_diag *d) {
     kl_arena *a = kl_arena_new();
     compiled c = {0};
     kl_ptrvec sets = {0};
-    const kl_shape_binding *bindings = NULL;
-    int n_bindings = 0;
-    bool ok = find_data_sets(a, o, &sets, d) &&
-              bind_from_data(a, o, sets.items[0], out, &bindings, &n_bindings, d) &&
-              compile_and_open(a, o, bindings, n_bindings, out, &c, d);
+    bool ok = find_data_sets(a, o, &sets, d) && make_temp_dir(&c, d) &&
+              compile_model(a, o, sets.items[0], out, &c, d) && open_library(&c, d);
     int failures = 0;
     for (int i = 0; ok && i < sets.n; i++) {
         int r = run_data_set(a, sets.items[i], c.model, o, out, d);
