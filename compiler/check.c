@@ -381,8 +381,8 @@ static bool desc_matches_value(const kiln_tensor_desc *t, const kl_value *v) {
 
 /* Compare one output; prints its line; false on mismatch (no diag: a mismatch is a result). */
 static bool check_output(kl_arena *a, const char *set_name, const kiln_tensor_desc *t,
-                         const void *got, const kl_value *want, const kl_check_opts *o, FILE *out,
-                         kl_diag *d) {
+                         const void *got, const kl_value *want, const kl_check_opts *o,
+                         FILE *out) {
     const char *dtype = kl_dtype_name((kl_dtype)t->dtype);
     const char *shape = desc_shape_str(a, t);
     fprintf(out, "%s output '%s' %s%s: ", set_name, t->name, dtype, shape);
@@ -412,7 +412,6 @@ static bool check_output(kl_arena *a, const char *set_name, const kiln_tensor_de
                 (long long)c.n_bad, (long long)n, (long long)c.first_bad, c.first_got, c.first_want);
     if (!desc_matches_value(t, want))
         fprintf(out, "  note: expected shape %s, compiled %s\n", kl_shape_str(a, &want->shape), shape);
-    (void)d;
     return pass;
 }
 
@@ -480,7 +479,7 @@ static int run_data_set(kl_arena *a, const char *dir, const kiln_model *m,
         } else {
             result = 0;
             for (uint32_t i = 0; i < m->n_outputs; i++)
-                if (!check_output(a, set, &m->outputs[i], out_ptrs[i], expected.items[i], o, out, d))
+                if (!check_output(a, set, &m->outputs[i], out_ptrs[i], expected.items[i], o, out))
                     result = 1;
         }
     }
