@@ -85,8 +85,8 @@ static bool find_data_sets(kl_arena *a, const kl_check_opts *o, kl_ptrvec *sets,
     }
     closedir(dp);
     if (sets->n == 0)
-        return kl_error(d, NULL, "no test_data_set_* folder beside the model in '%s' (give --data DIR)",
-                        dir);
+        return kl_error(d, NULL,
+                        "no test_data_set_* folder beside the model in '%s' (give --data DIR)", dir);
     qsort(sets->items, (size_t)sets->n, sizeof *sets->items, compare_data_sets);
     return true;
 }
@@ -108,8 +108,8 @@ static bool count_tensor_files(kl_arena *a, const char *dir, const char *prefix,
     for (int k = 0; k < n; k++) {
         char *path = kl_sprintf(a, "%s/%s_%d.pb", dir, prefix, k);
         if (access(path, R_OK) != 0)
-            return kl_error(d, NULL, "data folder '%s' has %d %s files but no readable %s_%d.pb", dir,
-                            n, prefix, prefix, k);
+            return kl_error(d, NULL, "data folder '%s' has %d %s files but no readable %s_%d.pb",
+                            dir, n, prefix, prefix, k);
     }
     *count = n;
     return true;
@@ -408,10 +408,13 @@ static bool check_output(kl_arena *a, const char *set_name, const kiln_tensor_de
     fprintf(out, "max abs err %.1e, max rel err %.1e %s\n", c.max_abs, c.max_rel,
             pass ? "PASS" : "FAIL");
     if (!pass)
-        fprintf(out, "  %lld of %lld elements differ; first at flat index %lld: got %.9g, want %.9g\n",
-                (long long)c.n_bad, (long long)n, (long long)c.first_bad, c.first_got, c.first_want);
+        fprintf(out,
+                "  %lld of %lld elements differ; first at flat index %lld: got %.9g, want %.9g\n",
+                (long long)c.n_bad, (long long)n, (long long)c.first_bad, c.first_got,
+                c.first_want);
     if (!desc_matches_value(t, want))
-        fprintf(out, "  note: expected shape %s, compiled %s\n", kl_shape_str(a, &want->shape), shape);
+        fprintf(out, "  note: expected shape %s, compiled %s\n", kl_shape_str(a, &want->shape),
+                shape);
     return pass;
 }
 
@@ -436,7 +439,8 @@ static bool check_inputs(const char *set, const kiln_model *m, const kl_ptrvec *
         const kl_value *v = inputs->items[i];
         if ((kl_dtype)t->dtype != v->dtype || !desc_matches_value(t, v))
             return kl_error(d, NULL,
-                            "data set '%s': input_%u.pb is %s%s, but input '%s' is compiled as %s%s",
+                            "data set '%s': input_%u.pb is %s%s, but input '%s' is compiled "
+                            "as %s%s",
                             set, i, kl_dtype_name(v->dtype), kl_shape_str(a, &v->shape), t->name,
                             kl_dtype_name((kl_dtype)t->dtype), desc_shape_str(a, t));
     }

@@ -222,7 +222,8 @@ def print_summary(results, out):
     for suite in SUITES + sorted(set(suites) - set(SUITES)):
         if suite in suites:
             p, f, u, n = suites[suite]
-            out.write("  %-18s %4d passed, %4d failed, %4d unsupported (of %d)\n" % (suite, p, f, u, n))
+            out.write("  %-18s %4d passed, %4d failed, %4d unsupported (of %d)\n"
+                      % (suite, p, f, u, n))
 
 
 def write_report(path, results, regressed, newly, wall):
@@ -231,13 +232,14 @@ def write_report(path, results, regressed, newly, wall):
     tot = [sum(r.status == s for r in results) for s in ("PASS", "FAIL", "UNSUPPORTED")]
     with open(path, "w") as f:
         f.write("# kiln conformance report\n\n")
-        f.write("%d passed, %d failed, %d unsupported of %d ONNX backend tests (wall time %.0f s).\n\n"
-                % (tot[0], tot[1], tot[2], len(results), wall))
+        f.write("%d passed, %d failed, %d unsupported of %d ONNX backend tests"
+                " (wall time %.0f s).\n\n" % (tot[0], tot[1], tot[2], len(results), wall))
         if regressed:
             f.write("**Regressed** (listed as passing, now not): %s\n\n" % ", ".join(regressed))
         if newly:
             f.write("Newly passing (not yet listed): %d\n\n" % len(newly))
-        f.write("## Per suite\n\n| suite | pass | fail | unsupported | total |\n|---|---|---|---|---|\n")
+        f.write("## Per suite\n\n| suite | pass | fail | unsupported | total |\n"
+                "|---|---|---|---|---|\n")
         for suite in SUITES + sorted(set(suites) - set(SUITES)):
             if suite in suites:
                 f.write("| %s | %d | %d | %d | %d |\n" % ((suite,) + tuple(suites[suite])))
@@ -315,7 +317,8 @@ def main():
     start = time.monotonic()
     results = []
     with futures.ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        jobs = [pool.submit(run_test, kiln, args.kiln_arg, args.data, t, args.timeout) for t in tests]
+        jobs = [pool.submit(run_test, kiln, args.kiln_arg, args.data, t, args.timeout)
+                for t in tests]
         for job in futures.as_completed(jobs):
             r = job.result()
             results.append(r)
