@@ -85,8 +85,8 @@ static bool find_data_sets(kl_arena *a, const kl_check_opts *o, kl_ptrvec *sets,
     }
     closedir(dp);
     if (sets->n == 0)
-        return kl_error(d, NULL,
-                        "no test_data_set_* folder beside the model in '%s' (give --data DIR)", dir);
+        return kl_error(d, NULL, "no test_data_set_* folder beside the model in '%s' "
+                        "(give --data DIR)", dir);
     qsort(sets->items, (size_t)sets->n, sizeof *sets->items, compare_data_sets);
     return true;
 }
