@@ -230,6 +230,27 @@ static bool lower_prelu(kl_lower *L, kl_node *n, kl_diag *d) {
     return true;
 }
 
+/* ---- SwiGLU: swish(A) * B, A and B of one shape (opset 28) ---- */
+
+static bool infer_swiglu(kl_node *n, kl_diag *d) {
+    if (!kl_arith_need_float(n, 0, d) || !kl_arith_need_input(n, 1, d)) return false;
+    if (!kl_arith_same_dtype(n, 0, 1, d)) return false;
+    if (!kl_shape_equal(&n->inputs[0]->shape, &n->inputs[1]->shape))
+        return kl_error(d, n, "A and B must have the same shape");
+    return kl_infer_same_as_input(n, d);
+}
+
+static kl_expr *fn_swiglu(kl_lower *L, const kl_node *n, kl_expr **in, int n_in) {
+    kl_arena *a = L->arena;
+    kl_dtype t = in[0]->dtype, u = kl_arith_compute_dtype(t);
+    kl_expr *gate = swish(a, n, kl_e_cast(a, u, in[0]));
+    return kl_e_cast(a, t, mul(a, gate, kl_e_cast(a, u, in[1])));
+}
+
+static bool lower_swiglu(kl_lower *L, kl_node *n, kl_diag *d) {
+    return kl_lower_elementwise(L, n, fn_swiglu);
+}
+
 /* ---- the table ---- */
 
 static const char *const legacy_attrs[] = {"consumed_inputs", NULL};
@@ -255,5 +276,6 @@ const kl_op kl_ops_activation[] = {
     ACT("Shrink", 9, shrink_attrs),      ACT("Swish", 24, swish_attrs),
     {"", "Clip", 1, KL_OPSET_LATEST, clip_attrs, infer_clip, lower_clip},
     {"", "PRelu", 1, KL_OPSET_LATEST, legacy_attrs, infer_prelu, lower_prelu},
+    {"", "SwiGLU", 28, KL_OPSET_LATEST, swish_attrs, infer_swiglu, lower_swiglu},
     {0},
 };

@@ -1,6 +1,6 @@
 /*
  * norm.c — Softmax, LogSoftmax, Hardmax, BatchNormalization, InstanceNormalization,
- * LayerNormalization, RMSNormalization.
+ * LayerNormalization, RMSNormalization, LpNormalization, MeanVarianceNormalization.
  *
  * Each is a few kernels: statistics of the input over some dimensions (reduction nests from
  * arith_util.h, stored with the reduced dimensions kept as 1), then one elementwise kernel over
@@ -379,6 +379,85 @@ static bool lower_rmsnorm(kl_lower *L, kl_node *n, kl_diag *d) {
     return true;
 }
 
+/* ---- LpNormalization, MeanVarianceNormalization ---- */
+
+static bool lp_axis(kl_node *n, bool reduced[KL_MAX_RANK], kl_diag *d) {
+    memset(reduced, 0, KL_MAX_RANK * sizeof reduced[0]);
+    return kl_arith_mark_axis(n, kl_attr_int(n, "axis", -1), n->inputs[0]->shape.rank, reduced,
+                              d);
+}
+
+static bool infer_lpnorm(kl_node *n, kl_diag *d) {
+    bool reduced[KL_MAX_RANK];
+    if (!kl_arith_need_float(n, 0, d) || !lp_axis(n, reduced, d)) return false;
+    int64_t p = kl_attr_int(n, "p", 2);
+    if (p != 1 && p != 2) return kl_error(d, n, "p must be 1 or 2, not %lld", (long long)p);
+    return kl_infer_same_as_input(n, d);
+}
+
+/* y = x / ||x||_p along `axis`, 0 where the norm is 0. */
+static bool lower_lpnorm(kl_lower *L, kl_node *n, kl_diag *d) {
+    kl_arena *a = L->arena;
+    bool reduced[KL_MAX_RANK];
+    if (!lp_axis(n, reduced, d)) return false;
+    kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *out = kl_lower_buffer(L, n->outputs[0]);
+    kl_dtype u = kl_arith_compute_dtype(x->dtype);
+    bool p2 = kl_attr_int(n, "p", 2) == 2;
+    kl_shape ks = kl_arith_reduced_shape(&x->shape, reduced, true);
+    kl_buffer *norm = kl_lower_temp(L, "norm", u, &ks);
+    kl_kernel *k = kl_arith_reduce(L, n, "norm", x, reduced, norm, KL_RED_SUM);
+    kl_expr *xv = kl_e_cast(a, u, k->value);
+    k->value = p2 ? mul(a, xv, xv) : kl_e_unary(a, KL_ABS, xv);
+    k->acc_dtype = u;
+    if (p2) k->result = kl_e_unary(a, KL_SQRT, kl_e_acc(a, u));
+    kl_program_add_kernel(L->prog, k);
+
+    kl_expr *nv = kl_lower_load_broadcast(L, norm, x->shape.rank);
+    kl_expr *zero = kl_arith_const(a, u, 0);
+    kl_expr *y = kl_e_select(a, kl_e_binary(a, KL_EQ, nv, zero), zero,
+                             divide(a, load_full(L, x, u), nv));
+    kl_arith_map(L, n, NULL, out, kl_e_cast(a, x->dtype, y));
+    return true;
+}
+
+static bool mvn_axes(kl_node *n, bool reduced[KL_MAX_RANK], kl_diag *d) {
+    memset(reduced, 0, KL_MAX_RANK * sizeof reduced[0]);
+    const int64_t *axes;
+    int count = kl_attr_ints(n, "axes", &axes);
+    static const int64_t def[] = {0, 2, 3};
+    if (count < 0) {
+        axes = def;
+        count = 3;
+    }
+    for (int i = 0; i < count; i++)
+        if (!kl_arith_mark_axis(n, axes[i], n->inputs[0]->shape.rank, reduced, d)) return false;
+    return true;
+}
+
+static bool infer_mvn(kl_node *n, kl_diag *d) {
+    bool reduced[KL_MAX_RANK];
+    if (!kl_arith_need_float(n, 0, d) || !mvn_axes(n, reduced, d)) return false;
+    return kl_infer_same_as_input(n, d);
+}
+
+/* y = (x - mean) / (sqrt(var) + 1e-9) over `axes` (default N, H, W), as ONNX's function body. */
+static bool lower_mvn(kl_lower *L, kl_node *n, kl_diag *d) {
+    kl_arena *a = L->arena;
+    bool reduced[KL_MAX_RANK];
+    if (!mvn_axes(n, reduced, d)) return false;
+    kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *out = kl_lower_buffer(L, n->outputs[0]);
+    kl_dtype u = kl_arith_compute_dtype(x->dtype);
+    int rank = x->shape.rank;
+    kl_shape ks = kl_arith_reduced_shape(&x->shape, reduced, true);
+    kl_buffer *mean = kl_lower_temp(L, "mean", u, &ks), *var = kl_lower_temp(L, "var", u, &ks);
+    moments(L, n, x, reduced, u, mean, var, false, 0);
+    kl_expr *sd = add(a, kl_e_unary(a, KL_SQRT, kl_lower_load_broadcast(L, var, rank)),
+                      kl_arith_const(a, u, 1e-9));
+    kl_expr *y = divide(a, sub(a, load_full(L, x, u), kl_lower_load_broadcast(L, mean, rank)), sd);
+    kl_arith_map(L, n, NULL, out, kl_e_cast(a, x->dtype, y));
+    return true;
+}
+
 /* ---- the table ---- */
 
 static const char *const axis_attrs[] = {"axis", NULL};
@@ -386,6 +465,8 @@ static const char *const bn_attrs[] = {"epsilon", "momentum", "training_mode", "
                                        "spatial", "consumed_inputs", NULL};
 static const char *const in_attrs[] = {"epsilon", "consumed_inputs", NULL};
 static const char *const ln_attrs[] = {"axis", "epsilon", "stash_type", NULL};
+static const char *const lp_attrs[] = {"axis", "p", NULL};
+static const char *const mvn_attrs[] = {"axes", NULL};
 
 const kl_op kl_ops_norm[] = {
     {"", "Softmax", 1, KL_OPSET_LATEST, axis_attrs, infer_softmax, lower_softmax},
@@ -396,5 +477,7 @@ const kl_op kl_ops_norm[] = {
      lower_instancenorm},
     {"", "LayerNormalization", 17, KL_OPSET_LATEST, ln_attrs, infer_layernorm, lower_layernorm},
     {"", "RMSNormalization", 23, KL_OPSET_LATEST, ln_attrs, infer_layernorm, lower_rmsnorm},
+    {"", "LpNormalization", 1, KL_OPSET_LATEST, lp_attrs, infer_lpnorm, lower_lpnorm},
+    {"", "MeanVarianceNormalization", 9, KL_OPSET_LATEST, mvn_attrs, infer_mvn, lower_mvn},
     {0},
 };
