@@ -117,7 +117,8 @@ static bool infer_binary(kl_node *n, kl_diag *d) {
     if (!kl_arith_need_input(n, 0, d) || !kl_arith_need_input(n, 1, d)) return false;
     if (!check_binary_types(n, b, d)) return false;
     kl_shape s;
-    bool ok = uses_legacy_broadcast(n) ? legacy_shape(n, &s, d) : kl_arith_broadcast(n, 0, 2, &s, d);
+    bool ok = uses_legacy_broadcast(n) ? legacy_shape(n, &s, d)
+                                       : kl_arith_broadcast(n, 0, 2, &s, d);
     if (!ok) return false;
     bool to_bool = b->kind == EW_COMPARE || b->kind == EW_LOGIC;
     return kl_infer_set(n, 0, to_bool ? KL_BOOL : n->inputs[0]->dtype, &s);
@@ -316,7 +317,8 @@ static kl_expr *fn_is_class(kl_lower *L, const kl_node *n, kl_expr **in, int n_i
     if (!strcmp(n->op_type, "IsNaN")) return bin(a, KL_NE, x, x);
     kl_expr *pos = bin(a, KL_EQ, x, kl_e_const_f(a, x->dtype, INFINITY));
     kl_expr *neg = bin(a, KL_EQ, x, kl_e_const_f(a, x->dtype, -INFINITY));
-    bool want_pos = kl_attr_int(n, "detect_positive", 1), want_neg = kl_attr_int(n, "detect_negative", 1);
+    bool want_pos = kl_attr_int(n, "detect_positive", 1);
+    bool want_neg = kl_attr_int(n, "detect_negative", 1);
     if (want_pos && want_neg) return bin(a, KL_OR, pos, neg);
     if (want_pos) return pos;
     if (want_neg) return neg;
@@ -426,9 +428,12 @@ static const char *const shift_attrs[] = {"direction", NULL};
 static const char *const is_inf_attrs[] = {"detect_negative", "detect_positive", NULL};
 static const char *const cast_attrs[] = {"to", "saturate", "round_mode", NULL};
 
-#define BINARY(name, since) {"", name, since, KL_OPSET_LATEST, legacy_binary_attrs, infer_binary, lower_binary}
-#define UNARY(name, since, attrs) {"", name, since, KL_OPSET_LATEST, attrs, infer_unary, lower_unary}
-#define VARIADIC(name) {"", name, 1, KL_OPSET_LATEST, legacy_unary_attrs, infer_variadic, lower_variadic}
+#define BINARY(name, since) \
+    {"", name, since, KL_OPSET_LATEST, legacy_binary_attrs, infer_binary, lower_binary}
+#define UNARY(name, since, attrs) \
+    {"", name, since, KL_OPSET_LATEST, attrs, infer_unary, lower_unary}
+#define VARIADIC(name) \
+    {"", name, 1, KL_OPSET_LATEST, legacy_unary_attrs, infer_variadic, lower_variadic}
 
 const kl_op kl_ops_elementwise[] = {
     BINARY("Add", 1), BINARY("Sub", 1), BINARY("Mul", 1), BINARY("Div", 1), BINARY("Pow", 1),

@@ -199,8 +199,8 @@ static void lower_bn_inference(kl_lower *L, kl_node *n) {
         idx[j] = ps.dim[j] == 1 ? kl_e_idx(a, 0) : kl_e_iv(a, 1 + j);
     kl_expr *f = kl_e_load(a, factor, idx);
     kl_expr *centered = sub(a, load_full(L, x, u), load_param(L, n->inputs[3], u));
-    kl_arith_map(L, n, NULL, out,
-                 kl_e_cast(a, x->dtype, add(a, mul(a, centered, f), load_param(L, n->inputs[2], u))));
+    kl_expr *y = add(a, mul(a, centered, f), load_param(L, n->inputs[2], u));
+    kl_arith_map(L, n, NULL, out, kl_e_cast(a, x->dtype, y));
 }
 
 /* Training (opset 14+): normalize with the batch's own mean and (biased) variance over every
