@@ -1,5 +1,5 @@
 /*
- * conv.c — Conv, ConvInteger, QLinearConv and ConvTranspose.
+ * conv.c — Conv, ConvInteger, QLinearConv, DeformConv and ConvTranspose.
  *
  * Conv with constant weights (every exported model) lowers to two kernels, "channels-last":
  * a copy of X into a workspace buffer laid out [n, spatial.., c] with the padding written as
@@ -522,6 +522,122 @@ static bool lower_convtranspose(kl_lower *L, kl_node *n, kl_diag *d) {
     return true;
 }
 
+/* ---- DeformConv ---------------------------------------------------------------------------- */
+
+/*
+ * DeformConv (2-D): each tap samples X at its regular position plus a learned offset, read from
+ * `offset` [N, offset_group*kH*kW*2, oH, oW] (h then w per tap), bilinearly with zeros outside
+ * the input, optionally scaled by `mask` [N, offset_group*kH*kW, oH, oW]. It is the direct nest
+ * with the load of X replaced by the four-corner interpolation; the corner indices come from
+ * floor() of loaded values, so each corner load is guarded like a padding read.
+ */
+static bool infer_deform_conv(kl_node *n, kl_diag *d) {
+    for (int i = 0; i < 3; i++)
+        if (!kl_infer_need_input(n, i, d)) return false;
+    const kl_value *x = n->inputs[0], *w = n->inputs[1], *off = n->inputs[2];
+    const kl_value *b = kl_node_input(n, 3), *mask = kl_node_input(n, 4);
+    kl_dtype t = x->dtype;
+    if (!is_float(t) || w->dtype != t || off->dtype != t || (b && b->dtype != t) ||
+        (mask && mask->dtype != t))
+        return kl_error(d, n, "X, W, offset, B and mask must be of one float type (X is %s)",
+                        kl_dtype_name(t));
+    if (x->shape.rank != 4) return kl_error(d, n, "only 2-D DeformConv is supported (X rank %d)",
+                                            x->shape.rank);
+    if (!infer_conv_shape(n, 1, t, d)) return false;
+    const kl_shape *y = &n->outputs[0]->shape;
+    int64_t og = kl_attr_int(n, "offset_group", 1), taps = w->shape.dim[2] * w->shape.dim[3];
+    if (og < 1 || x->shape.dim[1] % og != 0)
+        return kl_error(d, n, "offset_group %lld does not divide the %lld input channels",
+                        (long long)og, (long long)x->shape.dim[1]);
+    kl_shape want = {4, {y->dim[0], og * taps * 2, y->dim[2], y->dim[3]}};
+    if (!kl_shape_equal(&off->shape, &want))
+        return kl_error(d, n, "offset must be [%lld,%lld,%lld,%lld]", (long long)want.dim[0],
+                        (long long)want.dim[1], (long long)want.dim[2], (long long)want.dim[3]);
+    want.dim[1] = og * taps;
+    if (mask && !kl_shape_equal(&mask->shape, &want))
+        return kl_error(d, n, "mask must be [%lld,%lld,%lld,%lld]", (long long)want.dim[0],
+                        (long long)want.dim[1], (long long)want.dim[2], (long long)want.dim[3]);
+    if (b && (b->shape.rank != 1 || b->shape.dim[0] != w->shape.dim[0]))
+        return kl_error(d, n, "bias B must be [%lld]", (long long)w->shape.dim[0]);
+    return true;
+}
+
+/* X[n, c, h, w] when (h, w) is inside the input, else 0. */
+static kl_expr *load_or_zero(kl_arena *a, kl_buffer *x, kl_expr *n, kl_expr *c, kl_expr *h,
+                             kl_expr *w, kl_dtype t) {
+    kl_expr *idx[4] = {n, c, h, w};
+    kl_expr *inside = kl_e_and(a, kl_e_in_range(a, h, x->shape.dim[2]),
+                               kl_e_in_range(a, w, x->shape.dim[3]));
+    return kl_e_select(a, inside, kl_e_cast(a, t, kl_e_load(a, x, idx)), kl_e_const_f(a, t, 0.0));
+}
+
+/* Bilinear sample of X[n, c] at the real position (h, w), zeros outside. */
+static kl_expr *bilinear(kl_arena *a, kl_buffer *x, kl_expr *n, kl_expr *c, kl_expr *h,
+                         kl_expr *w, kl_dtype t) {
+    kl_expr *hf = kl_e_unary(a, KL_FLOOR, h), *wf = kl_e_unary(a, KL_FLOOR, w);
+    kl_expr *lh = kl_e_binary(a, KL_SUB, h, hf), *lw = kl_e_binary(a, KL_SUB, w, wf);
+    kl_expr *one = kl_e_const_f(a, t, 1.0);
+    kl_expr *uh = kl_e_binary(a, KL_SUB, one, lh), *uw = kl_e_binary(a, KL_SUB, one, lw);
+    kl_expr *h0 = kl_e_cast(a, KL_I64, hf), *w0 = kl_e_cast(a, KL_I64, wf);
+    kl_expr *h1 = kl_e_addc(a, h0, 1), *w1 = kl_e_addc(a, w0, 1);
+    kl_expr *top = kl_e_binary(a, KL_ADD,
+                               kl_e_binary(a, KL_MUL, uw, load_or_zero(a, x, n, c, h0, w0, t)),
+                               kl_e_binary(a, KL_MUL, lw, load_or_zero(a, x, n, c, h0, w1, t)));
+    kl_expr *bot = kl_e_binary(a, KL_ADD,
+                               kl_e_binary(a, KL_MUL, uw, load_or_zero(a, x, n, c, h1, w0, t)),
+                               kl_e_binary(a, KL_MUL, lw, load_or_zero(a, x, n, c, h1, w1, t)));
+    return kl_e_binary(a, KL_ADD, kl_e_binary(a, KL_MUL, uh, top), kl_e_binary(a, KL_MUL, lh, bot));
+}
+
+static bool lower_deform_conv(kl_lower *L, kl_node *n, kl_diag *d) {
+    kl_arena *a = L->arena;
+    kl_value *xv = n->inputs[0], *wv = n->inputs[1], *yv = n->outputs[0];
+    kl_value *bias = kl_node_input(n, 3), *mask = kl_node_input(n, 4);
+    kl_buffer *x = kl_lower_buffer(L, xv), *off = kl_lower_buffer(L, n->inputs[2]);
+    kl_window win;
+    if (!kl_window_resolve(n, &xv->shape, wv->shape.dim + 2, false, &win, d)) return false;
+    int64_t group = kl_attr_int(n, "group", 1), og_size = xv->shape.dim[1] /
+                                                          kl_attr_int(n, "offset_group", 1);
+    int64_t mg = wv->shape.dim[0] / group, cg = wv->shape.dim[1];
+    kl_dtype acc = acc_dtype_for(xv->dtype);
+
+    kl_kernel *k = kl_kernel_new(L->prog, n, "deformconv");
+    conv_loops lp;
+    conv_make_loops(L, k, xv->shape.dim[0], group, mg, cg, &win, yv->shape.dim + 2, false, &lp);
+    /* tap number within the offset group: (og*kH + i)*kW + j */
+    kl_expr *og = og_size == xv->shape.dim[1]
+                      ? kl_e_idx(a, 0)
+                      : kl_e_binary(a, KL_DIV, lp.in_ch, kl_e_idx(a, og_size));
+    kl_expr *tap = kl_e_add(a, kl_e_mulc(a, kl_e_add(a, kl_e_mulc(a, og, win.kernel[0]), lp.k[0]),
+                                         win.kernel[1]),
+                            lp.k[1]);
+    kl_expr *pos[2];
+    for (int i = 0; i < 2; i++) {
+        kl_expr *oi[4] = {lp.n, kl_e_addc(a, kl_e_mulc(a, tap, 2), i), lp.o[0], lp.o[1]};
+        kl_expr *base = kl_e_cast(a, acc, kl_window_input_index(a, &win, i, lp.o[i], lp.k[i]));
+        pos[i] = kl_e_binary(a, KL_ADD, base, kl_e_cast(a, acc, kl_e_load(a, off, oi)));
+    }
+    kl_expr *v = bilinear(a, x, lp.n, lp.in_ch, pos[0], pos[1], acc);
+    kl_expr *wi[4] = {lp.out_ch, lp.ic, lp.k[0], lp.k[1]};
+    v = kl_e_binary(a, KL_MUL, v, kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, wv), wi)));
+    if (mask) {
+        kl_expr *mi[4] = {lp.n, tap, lp.o[0], lp.o[1]};
+        v = kl_e_binary(a, KL_MUL, v,
+                        kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, mask), mi)));
+    }
+    k->value = v;
+    k->reduce = KL_RED_SUM;
+    k->acc_dtype = acc;
+    if (bias) {
+        kl_expr *bi[1] = {lp.out_ch};
+        k->init = kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, bias), bi));
+    }
+    if (acc != yv->dtype) k->result = kl_e_cast(a, yv->dtype, kl_e_acc(a, acc));
+    conv_store(L, k, kl_lower_buffer(L, yv), &lp, win.nsp);
+    kl_program_add_kernel(L->prog, k);
+    return true;
+}
+
 /* ---- the table -------------------------------------------------------------------------- */
 
 static const char *const conv_attrs[] = {"auto_pad", "dilations", "group", "kernel_shape",
@@ -529,10 +645,14 @@ static const char *const conv_attrs[] = {"auto_pad", "dilations", "group", "kern
 static const char *const convtranspose_attrs[] = {
     "auto_pad", "dilations",    "group", "kernel_shape", "output_padding",
     "output_shape", "pads", "strides", NULL};
+static const char *const deform_conv_attrs[] = {"dilations", "group", "kernel_shape",
+                                                "offset_group", "pads", "strides", NULL};
 
 const kl_op kl_ops_conv[] = {
     {"", "Conv", 1, KL_OPSET_LATEST, conv_attrs, infer_conv, lower_conv},
     {"", "ConvInteger", 10, KL_OPSET_LATEST, conv_attrs, infer_conv_integer, lower_conv_integer},
+    {"", "DeformConv", 19, KL_OPSET_LATEST, deform_conv_attrs, infer_deform_conv,
+     lower_deform_conv},
     {"", "QLinearConv", 10, KL_OPSET_LATEST, conv_attrs, infer_qlinear_conv, lower_qlinear_conv},
     {"", "ConvTranspose", 1, KL_OPSET_LATEST, convtranspose_attrs, infer_convtranspose,
      lower_convtranspose},
