@@ -541,8 +541,8 @@ static bool infer_deform_conv(kl_node *n, kl_diag *d) {
         (mask && mask->dtype != t))
         return kl_error(d, n, "X, W, offset, B and mask must be of one float type (X is %s)",
                         kl_dtype_name(t));
-    if (x->shape.rank != 4) return kl_error(d, n, "only 2-D DeformConv is supported (X rank %d)",
-                                            x->shape.rank);
+    if (x->shape.rank != 4)
+        return kl_error(d, n, "only 2-D DeformConv is supported (X has rank %d)", x->shape.rank);
     if (!infer_conv_shape(n, 1, t, d)) return false;
     const kl_shape *y = &n->outputs[0]->shape;
     int64_t og = kl_attr_int(n, "offset_group", 1), taps = w->shape.dim[2] * w->shape.dim[3];
@@ -596,8 +596,8 @@ static bool lower_deform_conv(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_buffer *x = kl_lower_buffer(L, xv), *off = kl_lower_buffer(L, n->inputs[2]);
     kl_window win;
     if (!kl_window_resolve(n, &xv->shape, wv->shape.dim + 2, false, &win, d)) return false;
-    int64_t group = kl_attr_int(n, "group", 1), og_size = xv->shape.dim[1] /
-                                                          kl_attr_int(n, "offset_group", 1);
+    int64_t group = kl_attr_int(n, "group", 1);
+    int64_t og_size = xv->shape.dim[1] / kl_attr_int(n, "offset_group", 1);
     int64_t mg = wv->shape.dim[0] / group, cg = wv->shape.dim[1];
     kl_dtype acc = acc_dtype_for(xv->dtype);
 
