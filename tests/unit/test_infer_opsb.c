@@ -305,3 +305,60 @@ Test(infer_opsb, global_pools_keep_rank) {
     expect_shape(n->outputs[0], (kl_shape){5, {2, 3, 1, 1, 1}});
     done(&f);
 }
+
+Test(infer_opsb, maxpool_indices_fold_to_the_argmax) {
+    fixture f = fx();
+    /* 4x4 input 1..16, 2x2 windows of stride 2: maxima 6 8 14 16 at flat 5 7 13 15 */
+    kl_value *in[1] = {const_f32(&f, "x", (kl_shape){4, {1, 1, 4, 4}}, 0)};
+    kl_node *n = node(&f, "MaxPool", 12, 1, in, 2);
+    attr_ints(&f, n, "kernel_shape", 2, (int64_t[]){2, 2});
+    attr_ints(&f, n, "strides", 2, (int64_t[]){2, 2});
+    cr_assert(run_passes(&f), "%s", f.d.text);
+    const float *y = n->outputs[0]->data;
+    const int64_t *ind = n->outputs[1]->data;
+    cr_assert(y != NULL && ind != NULL);
+    cr_expect(y[0] == 6 && y[1] == 8 && y[2] == 14 && y[3] == 16);
+    cr_expect(ind[0] == 5 && ind[1] == 7 && ind[2] == 13 && ind[3] == 15, "%lld %lld %lld %lld",
+              (long long)ind[0], (long long)ind[1], (long long)ind[2], (long long)ind[3]);
+    done(&f);
+}
+
+Test(infer_opsb, maxunpool_default_output_shape) {
+    fixture f = fx();
+    kl_value *in[2] = {input(&f, "x", KL_F32, (kl_shape){4, {1, 2, 2, 3}}),
+                       input(&f, "i", KL_I64, (kl_shape){4, {1, 2, 2, 3}})};
+    kl_node *n = node(&f, "MaxUnpool", 11, 2, in, 1);
+    attr_ints(&f, n, "kernel_shape", 2, (int64_t[]){2, 2});
+    attr_ints(&f, n, "strides", 2, (int64_t[]){2, 2});
+    cr_assert(run_passes(&f), "%s", f.d.text);
+    expect_shape(n->outputs[0], (kl_shape){4, {1, 2, 4, 6}});
+    done(&f);
+}
+
+Test(infer_opsb, deform_conv_checks_the_offset_shape) {
+    fixture f = fx();
+    kl_value *in[3] = {input(&f, "x", KL_F32, (kl_shape){4, {1, 1, 3, 3}}),
+                       input(&f, "w", KL_F32, (kl_shape){4, {1, 1, 2, 2}}),
+                       input(&f, "offset", KL_F32, (kl_shape){4, {1, 4, 2, 2}})};
+    node(&f, "DeformConv", 19, 3, in, 1);
+    cr_assert_not(run_passes(&f));
+    cr_expect(strstr(f.d.text, "offset must be [1,8,2,2]") != NULL, "%s", f.d.text);
+    done(&f);
+}
+
+Test(infer_opsb, qlinear_matmul_infers_the_output_type) {
+    fixture f = fx();
+    kl_value *in[8] = {input(&f, "a", KL_U8, (kl_shape){2, {2, 4}}),
+                       input(&f, "as", KL_F32, (kl_shape){0, {0}}),
+                       input(&f, "az", KL_U8, (kl_shape){0, {0}}),
+                       input(&f, "b", KL_U8, (kl_shape){2, {4, 3}}),
+                       input(&f, "bs", KL_F32, (kl_shape){0, {0}}),
+                       input(&f, "bz", KL_U8, (kl_shape){0, {0}}),
+                       input(&f, "ys", KL_F32, (kl_shape){0, {0}}),
+                       input(&f, "yz", KL_I8, (kl_shape){0, {0}})};
+    kl_node *n = node(&f, "QLinearMatMul", 21, 8, in, 1);
+    cr_assert(run_passes(&f), "%s", f.d.text);
+    expect_shape(n->outputs[0], (kl_shape){2, {2, 3}});
+    cr_expect_eq(n->outputs[0]->dtype, KL_I8);
+    done(&f);
+}
