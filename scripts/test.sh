@@ -33,7 +33,7 @@ status=0
 logs=()
 
 run_suite() {   # run_suite LABEL DIR [meson test args...]
-    local label=$1 dir=$2
+    local label=$1 dir=$2 started=$SECONDS
     shift 2
     echo "== $label: meson test -C $dir $*"
     if ! ninja -C "$dir"; then
@@ -42,8 +42,10 @@ run_suite() {   # run_suite LABEL DIR [meson test args...]
         logs+=("$label=!")
         return
     fi
+    echo "== $label: built in $((SECONDS - started)) s"
     rm -f "$dir/meson-logs/testlog.json"
     meson test -C "$dir" --print-errorlogs --timeout-multiplier "$multiplier" "$@" || status=1
+    echo "== $label: done after $((SECONDS - started)) s"
     logs+=("$label=$dir/meson-logs/testlog.json")
 }
 
