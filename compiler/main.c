@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "kl.h"
 
@@ -29,6 +30,7 @@ static const char usage[] =
     "  --target T             target descriptor (see `kiln targets`; default x86-64)\n"
     "  -O0 .. -O3             optimization level (default -O2)\n"
     "  --dump-ir PASS         print the IR after PASS (resolve, infer, dce, lower, plan)\n"
+    "  --stats                print workspace size, sum of intermediates, kernels, time\n"
     "check options:\n"
     "  --data DIR             a test_data_set folder (repeatable; default: all beside MODEL)\n"
     "  --rtol X --atol Y      tolerance |got-want| <= atol + rtol*|want| (default 1e-3, 1e-7)\n"
@@ -37,6 +39,7 @@ static const char usage[] =
 typedef struct cli {
     const char *model, *out, *emit, *name, *target, *dump_ir;
     int opt_level;
+    bool stats;
     kl_shape_binding bindings[MAX_BINDINGS];
     char binding_names[MAX_BINDINGS][256];
     int n_bindings;
@@ -115,6 +118,8 @@ static int parse_args(int argc, char **argv, cli *c) {
             if (a[2] == 'r') c->rtol = v;
             else c->atol = v;
             i++;
+        } else if (!strcmp(a, "--stats")) {
+            c->stats = true;
         } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
             c->opt_level = a[2] - '0';
         } else if (a[0] == '-') {
@@ -178,9 +183,18 @@ static int cmd_compile(cli *c) {
     kl_diag d;
     kl_diag_init(&d, c->model);
     kl_compile_stats st;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     bool ok = kl_compile(&o, &st, &d);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     kl_diag_print(&d, stderr);
     if (ok && d.n_errors == 0) {
+        if (c->stats)
+            printf("%s: %d kernels, workspace %lld bytes (sum of all intermediates %lld bytes), "
+                   "compiled in %.2f s\n",
+                   c->out, st.n_kernels, (long long)st.workspace_size,
+                   (long long)st.intermediates_total,
+                   (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9);
         kl_diag_free(&d);
         return 0;
     }
