@@ -14,7 +14,7 @@
  * libc functions from the objects of this link (the compiled model and this file) binds to the
  * __wrap_ functions below, which count calls while `armed` and otherwise forward to libc.
  * Unlike defining `malloc` itself, this leaves libc's and the sanitizers' allocators alone, so
- * the test also runs in the ASan/UBSan build. (nm_undefined.sh proves the object references
+ * the test also runs in the ASan/UBSan build. (check_object.sh proves the object references
  * nothing else from libc but memcpy/memset.)
  *
  * Prints one line per check and "N passed, M failed"; exit status 1 if any failed.
