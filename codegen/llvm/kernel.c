@@ -656,10 +656,13 @@ static LLVMValueRef emit(kgen *kg, const kl_expr *e) {
     v = emit_uncached(kg, e);
     if (!v)
         return NULL;
-    /* 16-bit float arithmetic rounds to its own precision after every operation */
-    if (is_half(e->dtype) && e->kind != KL_E_LOAD && e->kind != KL_E_ACC &&
-        e->kind != KL_E_IV && e->kind != KL_E_SELECT &&
-        !(e->kind == KL_E_CAST && e->a->dtype == e->dtype)) {
+    /* float16 arithmetic rounds to its own precision after every operation (as numpy and ONNX
+     * Runtime do); bfloat16 computes in float and rounds only when cast or stored (as the ONNX
+     * reference does). */
+    bool round_op = e->dtype == KL_F16 && (e->kind == KL_E_CONST || e->kind == KL_E_UNARY ||
+                                           e->kind == KL_E_BINARY);
+    bool round_cast = is_half(e->dtype) && e->kind == KL_E_CAST && e->a->dtype != e->dtype;
+    if (round_op || round_cast) {
         v = round_half(kg, e->dtype, v);
         if (!v)
             return NULL;
@@ -741,7 +744,7 @@ static bool emit_reduction(kgen *kg) {
     if (kg->cg->o->opt_level >= 2 && is_float(k->acc_dtype) && LLVMIsAInstruction(r) &&
         (k->reduce == KL_RED_SUM || k->reduce == KL_RED_PROD))
         LLVMSetFastMathFlags(r, LLVMFastMathAllowReassoc);
-    if (is_half(k->acc_dtype))
+    if (k->acc_dtype == KL_F16)
         r = round_half(kg, k->acc_dtype, r);
     if (!r)
         return false;
