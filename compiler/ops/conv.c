@@ -9,6 +9,10 @@
  * no padding select, and the back end vectorizes it. Without groups the last dim's taps and the
  * channels merge into one loop (details at lower_conv_channels_last).
  *
+ * With few input channels (C = 3 in a first layer) the patches are instead unrolled (im2col)
+ * when that copy stays within a few times the output's size, so the reduction is one long
+ * contiguous loop.
+ *
  * The direct form of DESIGN.md (reduction ic, k1..kk over X in place, padding as a select
  * around the load, only in dims where some window reaches outside the input) remains for
  * weights computed at run time and for ConvInteger. Groups get their own loop (out channel =
@@ -311,6 +315,106 @@ static bool lower_conv_channels_last(kl_lower *L, kl_node *n, const kl_window *w
     return true;
 }
 
+/* ---- Conv, im2col form ----------------------------------------------------------------------
+ *
+ * With few input channels (a network's first layer: C = 3) even the merged run of k_last*C
+ * values is too short to vectorize well. If the unrolled patches are not much larger than the
+ * output, lowering copies every window into a row of K = taps*C contiguous values (im2col:
+ * U[n, o.., k.., c]) and reduces each output over one loop of K. The parallel loops put the
+ * output channel innermost so one patch row, and the whole of W, stay in cache while every
+ * channel reads them.
+ */
+enum { IM2COL_SHORT_RUN = 32, IM2COL_MAX_GROWTH = 4 };
+
+static bool im2col_pays(const kl_node *n, const kl_window *w, const kl_value *wv,
+                        const kl_value *yv) {
+    int last = w->nsp - 1;
+    int64_t cg = wv->shape.dim[1], taps = kl_shape_numel(&wv->shape) / (wv->shape.dim[0] * cg);
+    int64_t patches = kl_shape_numel(&yv->shape) / yv->shape.dim[1] * taps * cg;
+    return kl_attr_int(n, "group", 1) == 1 && 2 * w->nsp + 2 <= KL_MAX_RANK &&
+           w->kernel[last] * cg < IM2COL_SHORT_RUN &&
+           patches <= IM2COL_MAX_GROWTH * kl_shape_numel(&yv->shape);
+}
+
+/* U[n, o.., k.., c] = X[n, c, o*s + k*d - pad..], 0 outside the input. */
+static kl_buffer *unroll_patches(kl_lower *L, const kl_node *n, kl_buffer *x,
+                                 const kl_window *w) {
+    kl_arena *a = L->arena;
+    int nsp = w->nsp;
+    kl_shape us = {.rank = 2 * nsp + 2};
+    us.dim[0] = x->shape.dim[0];
+    for (int i = 0; i < nsp; i++) {
+        us.dim[1 + i] = w->out[i];
+        us.dim[1 + nsp + i] = w->kernel[i];
+    }
+    us.dim[2 * nsp + 1] = x->shape.dim[1];
+    kl_buffer *u = kl_lower_temp(L, kl_sprintf(a, "%s_patches", n->name), x->dtype, &us);
+    kl_kernel *k = kl_kernel_new(L->prog, n, "conv_im2col");
+    k->n_loops = k->n_par = us.rank;
+    for (int i = 0; i < us.rank; i++) k->extent[i] = us.dim[i];
+    kl_expr *xi[KL_MAX_RANK], *inside = NULL;
+    xi[0] = kl_e_iv(a, 0);
+    xi[1] = kl_e_iv(a, 2 * nsp + 1);
+    for (int i = 0; i < nsp; i++) {
+        xi[i + 2] = kl_window_input_index(a, w, i, kl_e_iv(a, 1 + i), kl_e_iv(a, 1 + nsp + i));
+        if (kl_window_needs_guard(w, i))
+            inside = kl_e_and(a, inside, kl_e_in_range(a, xi[i + 2], w->in[i]));
+    }
+    kl_expr *v = kl_e_load(a, x, xi);
+    k->value = inside ? kl_e_select(a, inside, v, kl_e_const_f(a, x->dtype, 0.0)) : v;
+    k->out = u;
+    k->out_idx = kl_lower_ivs(L, us.rank);
+    kl_program_add_kernel(L->prog, k);
+    return u;
+}
+
+static bool lower_conv_im2col(kl_lower *L, kl_node *n, const kl_window *win) {
+    kl_arena *a = L->arena;
+    kl_value *xv = n->inputs[0], *wv = n->inputs[1], *yv = n->outputs[0];
+    int nsp = win->nsp;
+    int64_t m = wv->shape.dim[0], kk = kl_shape_numel(&wv->shape) / m;
+    kl_dtype acc = acc_dtype_for(xv->dtype);
+    kl_buffer *u = unroll_patches(L, n, kl_lower_buffer(L, xv), win);
+    kl_shape rows = {.rank = nsp + 2};
+    rows.dim[0] = xv->shape.dim[0];
+    for (int i = 0; i < nsp; i++) rows.dim[1 + i] = win->out[i];
+    rows.dim[nsp + 1] = kk;
+    u = kl_program_view(L->prog, u, &rows);
+    kl_buffer *w = weights_channels_last(L, wv);
+    kl_shape ws = {.rank = 2, .dim = {m, kk}};
+    w->shape = ws; /* [M, k.., C] is [M, K] row by row */
+
+    /* loops n, o.., m | j */
+    kl_kernel *k = kl_kernel_new(L->prog, n, "conv");
+    k->extent[0] = xv->shape.dim[0];
+    for (int i = 0; i < nsp; i++) k->extent[1 + i] = win->out[i];
+    k->extent[nsp + 1] = m;
+    k->extent[nsp + 2] = kk;
+    k->n_par = nsp + 2;
+    k->n_loops = nsp + 3;
+    kl_expr *mv = kl_e_iv(a, nsp + 1), *jv = kl_e_iv(a, nsp + 2);
+    kl_expr *ui[KL_MAX_RANK], *wi[2] = {mv, jv};
+    for (int i = 0; i <= nsp; i++) ui[i] = kl_e_iv(a, i);
+    ui[nsp + 1] = jv;
+    k->value = kl_e_binary(a, KL_MUL, kl_e_cast(a, acc, kl_e_load(a, u, ui)),
+                           kl_e_cast(a, acc, kl_e_load(a, w, wi)));
+    k->reduce = KL_RED_SUM;
+    k->acc_dtype = acc;
+    kl_value *bias = kl_node_input(n, 2);
+    if (bias) {
+        kl_expr *bi[1] = {mv};
+        k->init = kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, bias), bi));
+    }
+    if (acc != yv->dtype) k->result = kl_e_cast(a, yv->dtype, kl_e_acc(a, acc));
+    k->out = kl_lower_buffer(L, yv);
+    k->out_idx = kl_alloc_array(a, (size_t)nsp + 2, sizeof *k->out_idx);
+    k->out_idx[0] = kl_e_iv(a, 0);
+    k->out_idx[1] = mv;
+    for (int i = 0; i < nsp; i++) k->out_idx[2 + i] = kl_e_iv(a, 1 + i);
+    kl_program_add_kernel(L->prog, k);
+    return true;
+}
+
 /* ---- Conv, direct form (and ConvInteger) ------------------------------------------------ */
 
 /* Where each operand sits among a node's inputs (-1: the op has none), per operator. */
@@ -337,7 +441,8 @@ static bool lower_conv_nest(kl_lower *L, kl_node *n, const conv_roles *r, kl_dia
     int64_t group = kl_attr_int(n, "group", 1);
     int64_t mg = wv->shape.dim[0] / group, cg = wv->shape.dim[1];
     if (!r->integer && wv->data)
-        return lower_conv_channels_last(L, n, &win);
+        return im2col_pays(n, &win, wv, yv) ? lower_conv_im2col(L, n, &win)
+                                            : lower_conv_channels_last(L, n, &win);
     kl_dtype acc = r->integer ? KL_I32 : acc_dtype_for(xv->dtype);
 
     kl_kernel *k = kl_kernel_new(L->prog, n, r->tag);
