@@ -1,5 +1,5 @@
 /*
- * conv.c — Conv, ConvInteger, QLinearConv, DeformConv and ConvTranspose.
+ * conv.c — Conv, ConvInteger, QLinearConv, DeformConv, CausalConvWithState and ConvTranspose.
  *
  * Conv with constant weights (every exported model) lowers to two kernels, "channels-last":
  * a copy of X into a workspace buffer laid out [n, spatial.., c] with the padding written as
@@ -743,6 +743,97 @@ static bool lower_deform_conv(kl_lower *L, kl_node *n, kl_diag *d) {
     return true;
 }
 
+/* ---- CausalConvWithState -------------------------------------------------------------------- */
+
+/*
+ * CausalConvWithState (opset 27): a depthwise 1-D convolution over the sequence
+ * P = concat(past_state or k-1 zeros, input) along the last axis, optionally followed by SiLU,
+ * plus the new state = the last k-1 positions of P. P is never materialized: P(t) is a select
+ * between the two sources, one kernel per output.
+ */
+static bool infer_causal_conv(kl_node *n, kl_diag *d) {
+    if (!kl_infer_need_input(n, 0, d) || !kl_infer_need_input(n, 1, d)) return false;
+    const kl_value *x = n->inputs[0], *w = n->inputs[1];
+    const kl_value *b = kl_node_input(n, 2), *past = kl_node_input(n, 3);
+    kl_dtype t = x->dtype;
+    const char *act = kl_attr_string(n, "activation", "none");
+    if (strcmp(act, "none") && strcmp(act, "silu") && strcmp(act, "swish"))
+        return kl_error(d, n, "activation '%s' is not none, silu or swish", act);
+    if (!is_float(t) || w->dtype != t || (b && b->dtype != t) || (past && past->dtype != t))
+        return kl_error(d, n, "input, weight, bias and past_state must be of one float type");
+    if (x->shape.rank != 3) return kl_error(d, n, "input must be [batch, channels, length]");
+    int64_t bs = x->shape.dim[0], c = x->shape.dim[1];
+    if (w->shape.rank != 3 || w->shape.dim[0] != c || w->shape.dim[1] != 1)
+        return kl_error(d, n, "weight must be [%lld,1,k]", (long long)c);
+    kl_shape state = {3, {bs, c, w->shape.dim[2] - 1}};
+    if (b && (b->shape.rank != 1 || b->shape.dim[0] != c))
+        return kl_error(d, n, "bias must be [%lld]", (long long)c);
+    if (past && !kl_shape_equal(&past->shape, &state))
+        return kl_error(d, n, "past_state must be [%lld,%lld,%lld]", (long long)bs, (long long)c,
+                        (long long)state.dim[2]);
+    if (!kl_infer_set(n, 0, t, &x->shape)) return false;
+    return !kl_node_output(n, 1) || kl_infer_set(n, 1, t, &state);
+}
+
+/* P(t) of batch b, channel c: past_state (or 0) before k-1, the input from there on. */
+static kl_expr *causal_padded(kl_lower *L, const kl_node *n, kl_expr *b, kl_expr *c, kl_expr *t,
+                              int64_t history, kl_dtype as) {
+    kl_arena *a = L->arena;
+    kl_expr *xi[3] = {b, c, kl_e_addc(a, t, -history)};
+    kl_expr *cur = kl_e_cast(a, as, kl_e_load(a, kl_lower_buffer(L, n->inputs[0]), xi));
+    if (history == 0) return cur;
+    kl_value *past = kl_node_input(n, 3);
+    kl_expr *pi[3] = {b, c, t};
+    kl_expr *old = past ? kl_e_cast(a, as, kl_e_load(a, kl_lower_buffer(L, past), pi))
+                        : kl_e_const_f(a, as, 0.0);
+    return kl_e_select(a, kl_e_binary(a, KL_LT, t, kl_e_idx(a, history)), old, cur);
+}
+
+static bool lower_causal_conv(kl_lower *L, kl_node *n, kl_diag *d) {
+    kl_arena *a = L->arena;
+    kl_value *xv = n->inputs[0], *yv = n->outputs[0], *sv = kl_node_output(n, 1);
+    kl_dtype t = xv->dtype, acc = acc_dtype_for(t);
+    int64_t len = xv->shape.dim[2], taps = n->inputs[1]->shape.dim[2], history = taps - 1;
+
+    kl_kernel *k = kl_kernel_new(L->prog, n, "causalconv");
+    k->n_par = 3;
+    k->n_loops = 4;
+    for (int i = 0; i < 3; i++) k->extent[i] = xv->shape.dim[i];
+    k->extent[3] = taps;
+    kl_expr *b = kl_e_iv(a, 0), *c = kl_e_iv(a, 1), *l = kl_e_iv(a, 2), *j = kl_e_iv(a, 3);
+    kl_expr *wi[3] = {c, kl_e_idx(a, 0), j};
+    k->value = kl_e_binary(a, KL_MUL,
+                           kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, n->inputs[1]), wi)),
+                           causal_padded(L, n, b, c, kl_e_add(a, l, j), history, acc));
+    k->reduce = KL_RED_SUM;
+    k->acc_dtype = acc;
+    kl_value *bias = kl_node_input(n, 2);
+    if (bias) {
+        kl_expr *bi[1] = {c};
+        k->init = kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, bias), bi));
+    }
+    /* the reference rounds the convolution to T before the activation */
+    kl_expr *y = kl_e_cast(a, t, kl_e_acc(a, acc));
+    if (strcmp(kl_attr_string(n, "activation", "none"), "none")) {
+        kl_expr *yf = kl_e_cast(a, acc, y);
+        y = kl_e_cast(a, t, kl_e_binary(a, KL_MUL, yf, kl_e_unary(a, KL_SIGMOID, yf)));
+    }
+    k->result = y;
+    k->out = kl_lower_buffer(L, yv);
+    k->out_idx = kl_lower_ivs(L, 3);
+    kl_program_add_kernel(L->prog, k);
+
+    if (!sv || history == 0) return true;
+    kl_kernel *s = kl_kernel_new(L->prog, n, "causalconv_state");
+    s->n_par = s->n_loops = 3;
+    for (int i = 0; i < 3; i++) s->extent[i] = sv->shape.dim[i];
+    s->value = causal_padded(L, n, b, c, kl_e_addc(a, l, len), history, t);
+    s->out = kl_lower_buffer(L, sv);
+    s->out_idx = kl_lower_ivs(L, 3);
+    kl_program_add_kernel(L->prog, s);
+    return true;
+}
+
 /* ---- the table -------------------------------------------------------------------------- */
 
 static const char *const conv_attrs[] = {"auto_pad", "dilations", "group", "kernel_shape",
@@ -750,12 +841,15 @@ static const char *const conv_attrs[] = {"auto_pad", "dilations", "group", "kern
 static const char *const convtranspose_attrs[] = {
     "auto_pad", "dilations",    "group", "kernel_shape", "output_padding",
     "output_shape", "pads", "strides", NULL};
+static const char *const causal_conv_attrs[] = {"activation", NULL};
 static const char *const deform_conv_attrs[] = {"dilations", "group", "kernel_shape",
                                                 "offset_group", "pads", "strides", NULL};
 
 const kl_op kl_ops_conv[] = {
     {"", "Conv", 1, KL_OPSET_LATEST, conv_attrs, infer_conv, lower_conv},
     {"", "ConvInteger", 10, KL_OPSET_LATEST, conv_attrs, infer_conv_integer, lower_conv_integer},
+    {"", "CausalConvWithState", 27, KL_OPSET_LATEST, causal_conv_attrs, infer_causal_conv,
+     lower_causal_conv},
     {"", "DeformConv", 19, KL_OPSET_LATEST, deform_conv_attrs, infer_deform_conv,
      lower_deform_conv},
     {"", "QLinearConv", 10, KL_OPSET_LATEST, conv_attrs, infer_qlinear_conv, lower_qlinear_conv},
