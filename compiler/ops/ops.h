@@ -16,10 +16,11 @@ extern const kl_op kl_ops_elementwise[]; /* elementwise.c: Add Sub Mul Div Pow M
 extern const kl_op kl_ops_activation[];  /* activation.c: Relu LeakyRelu Sigmoid Tanh Clip
                                              HardSigmoid HardSwish Elu Selu Celu Gelu PRelu
                                              Softplus Softsign Mish Swish Shrink ... */
-extern const kl_op kl_ops_matmul[];      /* matmul.c: MatMul Gemm */
-extern const kl_op kl_ops_conv[];        /* conv.c: Conv */
-extern const kl_op kl_ops_pool[];        /* pool.c: MaxPool AveragePool GlobalAveragePool
-                                             GlobalMaxPool */
+extern const kl_op kl_ops_matmul[];      /* matmul.c: MatMul MatMulInteger QLinearMatMul Gemm */
+extern const kl_op kl_ops_conv[];        /* conv.c: Conv ConvInteger QLinearConv ConvTranspose
+                                             DeformConv CausalConvWithState */
+extern const kl_op kl_ops_pool[];        /* pool.c: MaxPool AveragePool LpPool, Global*Pool,
+                                             MaxUnpool */
 extern const kl_op kl_ops_norm[];        /* norm.c: BatchNormalization Softmax LogSoftmax
                                              Hardmax Instance/Layer/RMSNormalization */
 extern const kl_op kl_ops_loss[];        /* loss.c: NegativeLogLikelihoodLoss
