@@ -447,32 +447,42 @@ static bool cumsum_lower(kl_lower *L, kl_node *n, kl_diag *d) {
 
 static const char *const trilu_attrs[] = {"upper", NULL};
 
-static bool trilu_k(kl_node *n, int64_t *k, kl_diag *d) {
-    *k = 0;
-    if (!kl_node_input(n, 1)) return true;
-    if (!kl_infer_need_const(n, 1, d)) return false;
-    if (kl_shape_numel(&n->inputs[1]->shape) != 1) return kl_error(d, n, "k must be a scalar");
-    *k = kl_value_const_int(n->inputs[1], 0);
+/* k only moves the diagonal, not the shape: it may be a run-time scalar. */
+static bool trilu_check_k(kl_node *n, kl_diag *d) {
+    kl_value *k = kl_node_input(n, 1);
+    if (!k) return true;
+    if (!kl_infer_need_input(n, 1, d)) return false;
+    if (kl_shape_numel(&k->shape) != 1) return kl_error(d, n, "k must be a scalar");
+    if (!kl_dtype_is_signed_int(k->dtype) && !kl_dtype_is_unsigned_int(k->dtype))
+        return kl_error(d, n, "k must be an integer, not %s", kl_dtype_name(k->dtype));
     return true;
 }
 
 static bool trilu_infer(kl_node *n, kl_diag *d) {
-    int64_t k;
-    if (!kl_move_need_data(n, 0, d) || !trilu_k(n, &k, d)) return false;
+    if (!kl_move_need_data(n, 0, d) || !trilu_check_k(n, d)) return false;
     if (n->inputs[0]->shape.rank < 2) return kl_error(d, n, "input must have rank 2 or more");
     return kl_infer_set(n, 0, n->inputs[0]->dtype, &n->inputs[0]->shape);
+}
+
+/* The diagonal offset as an int64 expression: 0 when absent, folded when constant. */
+static kl_expr *trilu_k(kl_lower *L, kl_node *n) {
+    kl_value *k = kl_node_input(n, 1);
+    if (!k) return kl_e_idx(L->arena, 0);
+    if (k->data) return kl_e_idx(L->arena, kl_value_const_int(k, 0));
+    kl_buffer *b = kl_lower_buffer(L, k);
+    kl_expr *zero[KL_MAX_RANK];
+    for (int i = 0; i < b->shape.rank; i++) zero[i] = kl_e_idx(L->arena, 0);
+    return kl_e_cast(L->arena, KL_I64, kl_e_load(L->arena, b, zero));
 }
 
 /* Keep x[..., i, j] where j - i >= k (upper) or j - i <= k (lower); zero elsewhere. */
 static bool trilu_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_arena *a = L->arena;
-    int64_t kk;
-    if (!trilu_k(n, &kk, d)) return false;
     kl_buffer *x = kl_lower_buffer(L, n->inputs[0]);
     int rank = x->shape.rank;
     kl_kernel *k = kl_move_kernel(L, n, "trilu", kl_lower_buffer(L, n->outputs[0]));
     kl_expr *diff = kl_e_add(a, kl_e_iv(a, rank - 1), kl_e_mulc(a, kl_e_iv(a, rank - 2), -1));
-    kl_expr *keep = kl_e_binary(a, kl_attr_int(n, "upper", 1) ? KL_GE : KL_LE, diff, kl_e_idx(a, kk));
+    kl_expr *keep = kl_e_binary(a, kl_attr_int(n, "upper", 1) ? KL_GE : KL_LE, diff, trilu_k(L, n));
     k->value = kl_e_select(a, keep, kl_e_load(a, x, kl_lower_ivs(L, rank)),
                            kl_move_const(a, x->dtype, 0.0, 0));
     kl_move_add_kernel(L, k);
