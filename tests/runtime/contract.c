@@ -128,7 +128,7 @@ static void report(tally *t, bool ok, const char *what, const char *detail)
 typedef struct call_buffers {
     void *inputs[MAX_TENSORS];
     void *outputs[MAX_TENSORS];
-    unsigned char *workspace;      /* aligned; workspace_size + 2 * align bytes usable */
+    unsigned char *workspace;      /* aligned; workspace_bytes() usable */
 } call_buffers;
 
 static size_t dtype_bytes(int32_t dtype)
@@ -166,6 +166,14 @@ static void *xalloc(size_t align, size_t bytes)
     return p;
 }
 
+/* The workspace plus room for the misaligned calls (which must not read past the buffer even
+ * if they ignored the error). Allocated KILN_WORKSPACE_ALIGN-aligned whatever the table says:
+ * the table is checked separately. */
+static size_t workspace_bytes(const kiln_model *m)
+{
+    return m->workspace_size + 2 * KILN_WORKSPACE_ALIGN;
+}
+
 static void alloc_call(const kiln_model *m, call_buffers *c)
 {
     for (uint32_t i = 0; i < m->n_inputs; i++) {
@@ -174,7 +182,7 @@ static void alloc_call(const kiln_model *m, call_buffers *c)
     }
     for (uint32_t i = 0; i < m->n_outputs; i++)
         c->outputs[i] = xalloc(64, (size_t)m->outputs[i].size_bytes);
-    c->workspace = xalloc(m->workspace_align, m->workspace_size + 2 * m->workspace_align);
+    c->workspace = xalloc(KILN_WORKSPACE_ALIGN, workspace_bytes(m));
 }
 
 static void free_call(const kiln_model *m, call_buffers *c)
@@ -190,7 +198,7 @@ static void poison(const kiln_model *m, call_buffers *c, int byte)
 {
     for (uint32_t i = 0; i < m->n_outputs; i++)
         memset(c->outputs[i], byte, (size_t)m->outputs[i].size_bytes);
-    memset(c->workspace, byte, m->workspace_size + 2 * m->workspace_align);
+    memset(c->workspace, byte, workspace_bytes(m));
 }
 
 static bool same_outputs(const kiln_model *m, const call_buffers *a, const call_buffers *b)
