@@ -74,7 +74,8 @@ static bool gather_elements_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_kernel *k = kl_move_kernel(L, n, "gather_elements", kl_lower_buffer(L, n->outputs[0]));
     kl_expr **idx = kl_lower_ivs(L, data->shape.rank);
     int64_t dim = data->shape.dim[axis];
-    idx[axis] = clamp_index(a, wrap_index(a, kl_e_load(a, ind, kl_lower_ivs(L, ind->shape.rank)), dim), dim);
+    kl_expr *target = kl_e_load(a, ind, kl_lower_ivs(L, ind->shape.rank));
+    idx[axis] = clamp_index(a, wrap_index(a, target, dim), dim);
     k->value = kl_e_load(a, data, idx);
     kl_move_add_kernel(L, k);
     return true;
@@ -130,7 +131,9 @@ static bool gather_nd_lower(kl_lower *L, kl_node *n, kl_diag *d) {
 
 /* ---------------------------------------------------------------- scatter, pull style */
 
-typedef enum scatter_reduction { SCATTER_NONE, SCATTER_ADD, SCATTER_MUL, SCATTER_MAX, SCATTER_MIN } scatter_reduction;
+typedef enum scatter_reduction {
+    SCATTER_NONE, SCATTER_ADD, SCATTER_MUL, SCATTER_MAX, SCATTER_MIN
+} scatter_reduction;
 
 static bool scatter_reduction_of(kl_node *n, scatter_reduction *r, kl_diag *d) {
     const char *s = kl_attr_string(n, "reduction", "none");

@@ -89,7 +89,8 @@ static bool concat_infer(kl_node *n, kl_diag *d) {
             return kl_error(d, n, "input %d is %s but input 0 is %s", i, kl_dtype_name(v->dtype),
                             kl_dtype_name(first->dtype));
         bool same = v->shape.rank == out.rank;
-        for (int k = 0; same && k < out.rank; k++) same = k == axis || v->shape.dim[k] == out.dim[k];
+        for (int k = 0; same && k < out.rank; k++)
+            same = k == axis || v->shape.dim[k] == out.dim[k];
         if (!same)
             return kl_error(d, n, "input %d %s does not match input 0 %s outside axis %d", i,
                             KL_SHAPE_TEXT(&v->shape), KL_SHAPE_TEXT(&first->shape), axis);
@@ -144,7 +145,8 @@ static bool split_equal(kl_node *n, split_plan *p, kl_diag *d) {
     int64_t parts = n->n_outputs;
     if (n->opset >= 18) {
         const kl_attr *a = kl_attr_find(n, "num_outputs");
-        if (!a) return kl_error(d, n, "either input 'split' or attribute 'num_outputs' is required");
+        if (!a)
+            return kl_error(d, n, "either input 'split' or attribute 'num_outputs' is required");
         if (a->i != parts)
             return kl_error(d, n, "num_outputs is %" PRId64 " but the node has %" PRId64
                                   " outputs", a->i, parts);

@@ -336,7 +336,8 @@ static bool constant_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     if (!a) return kl_error(d, n, "constant has no float attribute to lower");
     int64_t count = kl_shape_numel(&out->shape);
     float *data = kl_alloc_array(L->arena, (size_t)(count ? count : 1), sizeof(float));
-    for (int64_t i = 0; i < count; i++) data[i] = (float)(a->type == KL_ATTR_FLOAT ? a->f : a->floats[i]);
+    for (int64_t i = 0; i < count; i++)
+        data[i] = (float)(a->type == KL_ATTR_FLOAT ? a->f : a->floats[i]);
     kl_buffer *src = kl_program_buffer(L->prog, kl_sprintf(L->arena, "%s_value", out->name),
                                        KL_BUF_CONST, KL_F32, &out->shape);
     src->data = data;
@@ -453,7 +454,8 @@ static bool range_length(kl_node *n, int64_t *len, kl_diag *d) {
         *len = count > 0 ? (int64_t)count : 0;
         return true;
     }
-    int64_t delta = kl_value_const_int(dl, 0), span = kl_value_const_int(l, 0) - kl_value_const_int(s, 0);
+    int64_t delta = kl_value_const_int(dl, 0);
+    int64_t span = kl_value_const_int(l, 0) - kl_value_const_int(s, 0);
     if (delta == 0) return kl_error(d, n, "delta is 0");
     int64_t count = span / delta + (span % delta != 0 && (span < 0) == (delta < 0));
     *len = count > 0 ? count : 0;

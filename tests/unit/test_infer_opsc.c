@@ -39,7 +39,8 @@ static kl_value *input(fixture *f, const char *name, kl_dtype t, kl_shape s) {
     return v;
 }
 
-static kl_value *constant(fixture *f, const char *name, kl_dtype t, kl_shape s, const void *values) {
+static kl_value *constant(fixture *f, const char *name, kl_dtype t, kl_shape s,
+                          const void *values) {
     kl_value *v = kl_value_new(f->g, name);
     v->dtype = t;
     v->shape = s;
@@ -273,7 +274,8 @@ Test(infer_opsc, expand_is_bidirectional) {
 
 Test(infer_opsc, constant_of_shape_takes_the_value_type) {
     fixture f = fx();
-    kl_node *n = node(&f, "ConstantOfShape", 20, 1, (kl_value *[]){ints(&f, "s", 2, (int64_t[]){2, 2})}, 1);
+    kl_value *shape = ints(&f, "s", 2, (int64_t[]){2, 2});
+    kl_node *n = node(&f, "ConstantOfShape", 20, 1, (kl_value *[]){shape}, 1);
     kl_attr *v = attr(&f, n, "value", KL_ATTR_TENSOR);
     v->t = constant(&f, "v", KL_I64, (kl_shape){1, {1}}, (int64_t[]){7});
     mark_output(&f, n->outputs[0]);
@@ -319,7 +321,8 @@ Test(infer_opsc, concat_mismatch_is_an_error) {
 Test(infer_opsc, split_opset18_last_chunk_smaller) {
     fixture f = fx();
     float x[5] = {1, 2, 3, 4, 5};
-    kl_node *n = node(&f, "Split", 18, 1, (kl_value *[]){floats(&f, "x", (kl_shape){1, {5}}, x)}, 3);
+    kl_value *in = floats(&f, "x", (kl_shape){1, {5}}, x);
+    kl_node *n = node(&f, "Split", 18, 1, (kl_value *[]){in}, 3);
     attr_int(&f, n, "num_outputs", 3);
     for (int i = 0; i < 3; i++) mark_output(&f, n->outputs[i]);
     cr_assert(run_passes(&f), "%s", f.d.text);
@@ -361,7 +364,8 @@ Test(infer_opsc, gather_wraps_negative_indices_and_checks_constant_ones) {
     done(&f);
 
     f = fx();
-    kl_value *in[2] = {input(&f, "x", KL_F32, (kl_shape){1, {3}}), ints(&f, "i", 1, (int64_t[]){3})};
+    kl_value *in[2] = {input(&f, "x", KL_F32, (kl_shape){1, {3}}),
+                       ints(&f, "i", 1, (int64_t[]){3})};
     node(&f, "Gather", 13, 2, in, 1);
     expect_error(&f, "index 3 is out of range [-3, 3)");
     done(&f);
@@ -371,7 +375,8 @@ Test(infer_opsc, pad_reflect_and_constant) {
     fixture f = fx();
     float x[3] = {1, 2, 3};
     kl_value *data = floats(&f, "x", (kl_shape){1, {3}}, x);
-    kl_node *refl = node(&f, "Pad", 13, 2, (kl_value *[]){data, ints(&f, "p", 2, (int64_t[]){2, 2})}, 1);
+    kl_value *pads = ints(&f, "p", 2, (int64_t[]){2, 2});
+    kl_node *refl = node(&f, "Pad", 13, 2, (kl_value *[]){data, pads}, 1);
     kl_attr *mode = attr(&f, refl, "mode", KL_ATTR_STRING);
     mode->s = "reflect";
     kl_node *cst = node(&f, "Pad", 2, 1, (kl_value *[]){data}, 1);
