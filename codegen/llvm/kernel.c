@@ -787,6 +787,9 @@ static bool check_kernel(kgen *kg) {
         return fail(kg, "kernel without output or value", NULL, NULL) != NULL;
     if (k->n_loops < 0 || k->n_loops > KL_MAX_LOOPS || k->n_par < 0 || k->n_par > k->n_loops)
         return fail(kg, "bad loop counts", NULL, NULL) != NULL;
+    kl_buffer_kind out_kind = kl_buffer_root(k->out)->kind;
+    if (out_kind == KL_BUF_INPUT || out_kind == KL_BUF_CONST)
+        return fail(kg, "writes to an input or constant buffer: ", k->out->name, NULL) != NULL;
     if (!reg_type(kg->cg, k->out->dtype))
         return fail(kg, "unsupported output type ", dname(k->out->dtype), NULL) != NULL;
     if (k->reduce != KL_RED_NONE) {
@@ -839,7 +842,7 @@ static void declare_function(kgen *kg, kl_cg_kernel *out) {
         kl_cg_add_param_attr(cg, out->fn, i, "nocapture", 0);
         if (!written)
             kl_cg_add_param_attr(cg, out->fn, i, "readonly", 0);
-        if (buf->kind == KL_BUF_CONST || buf->kind == KL_BUF_WORKSPACE)
+        if (buf->kind == KL_BUF_CONST || (buf->kind == KL_BUF_WORKSPACE && buf->offset % 64 == 0))
             kl_cg_add_param_attr(cg, out->fn, i, "align", 64);
     }
 }
