@@ -104,6 +104,6 @@ bool kl_link_shared(const char *obj, const char *so, kl_diag *d) {
                             linkers[i], *out ? ": " : "", out);
         }
     }
-    return kl_error(d, NULL, "no linker found to build '%s' (tried %s; set KILN_LD)", so,
+    return kl_error(d, NULL, "no linker found for a shared library (tried %s; set KILN_LD)",
                     env && *env ? env : "ld.lld-19, ld.lld, cc");
 }
