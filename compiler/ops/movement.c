@@ -420,7 +420,8 @@ static bool tile_infer(kl_node *n, kl_diag *d) {
     for (int i = 0; i < out.rank; i++) {
         int64_t r = kl_int_list_at(&reps, i);
         if (r < 0) return kl_error(d, n, "repeats[%d] = %" PRId64 " is negative", i, r);
-        out.dim[i] *= r;
+        if (__builtin_mul_overflow(out.dim[i], r, &out.dim[i]))
+            return kl_error(d, n, "repeats[%d] = %" PRId64 " makes the result too large", i, r);
     }
     return kl_infer_set(n, 0, n->inputs[0]->dtype, &out);
 }

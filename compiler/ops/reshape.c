@@ -73,7 +73,8 @@ static bool reshape_infer(kl_node *n, kl_diag *d) {
         }
         if (v < 0) return kl_error(d, n, "target shape[%d] = %" PRId64 " is negative", i, v);
         out.dim[i] = v;
-        known *= v;
+        if (__builtin_mul_overflow(known, v, &known))
+            return kl_error(d, n, "target shape %s is too large", KL_SHAPE_TEXT(&out));
     }
 
     int64_t numel = kl_shape_numel(in);
@@ -454,9 +455,10 @@ static bool range_length(kl_node *n, int64_t *len, kl_diag *d) {
         *len = count > 0 ? (int64_t)count : 0;
         return true;
     }
-    int64_t delta = kl_value_const_int(dl, 0);
-    int64_t span = kl_value_const_int(l, 0) - kl_value_const_int(s, 0);
+    int64_t delta = kl_value_const_int(dl, 0), span;
     if (delta == 0) return kl_error(d, n, "delta is 0");
+    if (__builtin_sub_overflow(kl_value_const_int(l, 0), kl_value_const_int(s, 0), &span))
+        return kl_error(d, n, "the range is too long");
     int64_t count = span / delta + (span % delta != 0 && (span < 0) == (delta < 0));
     *len = count > 0 ? count : 0;
     return true;
