@@ -164,6 +164,39 @@ static inline bool kl_arith_mark_axis(kl_node *n, int64_t axis, int rank, bool *
     return true;
 }
 
+static inline bool kl_arith_reads_only_constants(const kl_expr *e) {
+    if (!e) return true;
+    if (e->kind == KL_E_LOAD) {
+        if (kl_buffer_root(e->buf)->kind != KL_BUF_CONST) return false;
+        for (int i = 0; i < e->buf->shape.rank; i++)
+            if (!kl_arith_reads_only_constants(e->idx[i])) return false;
+        return true;
+    }
+    return kl_arith_reads_only_constants(e->a) && kl_arith_reads_only_constants(e->b) &&
+           kl_arith_reads_only_constants(e->c);
+}
+
+/* Adds kernel k (without reduction) to the program, unless it reads only weights: then it runs
+ * now in the interpreter and its output becomes weights too, so that per-channel factors of
+ * constant parameters (BatchNormalization's scale / sqrt(var + eps)) cost nothing at run
+ * time. The same kernel serves both paths, so the folded values are those the code would
+ * compute. */
+static inline bool kl_arith_add_or_fold(kl_lower *L, kl_kernel *k, kl_diag *d) {
+    if (k->reduce != KL_RED_NONE || k->out->view_of || !kl_arith_reads_only_constants(k->value)) {
+        kl_program_add_kernel(L->prog, k);
+        return true;
+    }
+    for (int i = 0; i < L->prog->buffers.n; i++) {
+        kl_buffer *b = L->prog->buffers.items[i];
+        if (b->kind == KL_BUF_CONST && !b->view_of) b->host = (void *)b->data;
+    }
+    k->out->host = kl_alloc(L->arena, (size_t)kl_buffer_bytes(k->out) + 1);
+    if (!kl_interp_kernel(k, d)) return false;
+    k->out->kind = KL_BUF_CONST;
+    k->out->data = k->out->host;
+    return true;
+}
+
 /* Softmax (or, with `log`, LogSoftmax) of x over the reduced dimensions into out: the slice
  * maximum m, then sum(exp(x - m)), then exp(x - m) / sum or (x - m) - log(sum). Subtracting
  * the maximum keeps exp from overflowing; half types compute in float32. */

@@ -179,8 +179,9 @@ static kl_expr *load_param(kl_lower *L, kl_value *v, kl_dtype u) {
 }
 
 /* Inference: y = (x - mean) * a + bias with a = scale / sqrt(var + eps) computed once per
- * channel (a small kernel over the parameter shape). */
-static void lower_bn_inference(kl_lower *L, kl_node *n) {
+ * channel (a small kernel over the parameter shape, folded at compile time when the
+ * parameters are weights, as they nearly always are). */
+static bool lower_bn_inference(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_arena *a = L->arena;
     kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *out = kl_lower_buffer(L, n->outputs[0]);
     kl_dtype u = kl_arith_compute_dtype(x->dtype);
@@ -192,7 +193,13 @@ static void lower_bn_inference(kl_lower *L, kl_node *n) {
     kl_expr *scale = kl_e_cast(a, u, kl_e_load(a, kl_lower_buffer(L, n->inputs[1]), pidx));
     kl_expr *var = kl_e_cast(a, u, kl_e_load(a, kl_lower_buffer(L, n->inputs[4]), pidx));
     kl_expr *root = kl_e_unary(a, KL_SQRT, add(a, var, kl_arith_const(a, u, eps)));
-    kl_arith_map(L, n, "factor", factor, divide(a, scale, root));
+    kl_kernel *fk = kl_kernel_new(L->prog, n, "factor");
+    fk->n_loops = fk->n_par = ps.rank;
+    for (int i = 0; i < ps.rank; i++) fk->extent[i] = ps.dim[i];
+    fk->out = factor;
+    fk->out_idx = pidx;
+    fk->value = divide(a, scale, root);
+    if (!kl_arith_add_or_fold(L, fk, d)) return false;
 
     kl_expr *idx[KL_MAX_RANK];
     for (int j = 0; j < ps.rank; j++)
@@ -201,6 +208,7 @@ static void lower_bn_inference(kl_lower *L, kl_node *n) {
     kl_expr *centered = sub(a, load_full(L, x, u), load_param(L, n->inputs[3], u));
     kl_expr *y = add(a, mul(a, centered, f), load_param(L, n->inputs[2], u));
     kl_arith_map(L, n, NULL, out, kl_e_cast(a, x->dtype, y));
+    return true;
 }
 
 /* Training (opset 14+): normalize with the batch's own mean and (biased) variance over every
@@ -243,8 +251,8 @@ static void lower_bn_training(kl_lower *L, kl_node *n) {
 }
 
 static bool lower_batchnorm(kl_lower *L, kl_node *n, kl_diag *d) {
-    if (bn_training(n)) lower_bn_training(L, n);
-    else lower_bn_inference(L, n);
+    if (!bn_training(n)) return lower_bn_inference(L, n, d);
+    lower_bn_training(L, n);
     return true;
 }
 
