@@ -1,6 +1,6 @@
 /*
  * indexing.c — operators whose reads or writes are chosen by index data or by position:
- * GatherElements GatherND ScatterElements Scatter ScatterND OneHot CumSum Trilu.
+ * GatherElements GatherND ScatterElements Scatter ScatterND OneHot CumSum CumProd Trilu.
  *
  * The kernel IR stores each output element exactly once, from parallel loops over the output.
  * Scatters are therefore written "pull" style: every output element looks through the updates
@@ -418,32 +418,41 @@ static bool cumsum_infer(kl_node *n, kl_diag *d) {
     if (!kl_infer_need_input(n, 0, d) || !cumsum_axis(n, &axis, d)) return false;
     kl_dtype t = n->inputs[0]->dtype;
     if (t == KL_BOOL || t == KL_STRING || kl_dtype_size(t) == 0)
-        return kl_error(d, n, "CumSum of %s is not supported", kl_dtype_name(t));
+        return kl_error(d, n, "%s of %s is not supported", n->op_type, kl_dtype_name(t));
     return kl_infer_set(n, 0, t, &n->inputs[0]->shape);
 }
 
-/* out[i] = sum over j of x[j] for j <= i (j < i exclusive; j >= i, j > i reversed): a
- * reduction along the axis that masks the elements outside the prefix. */
-static bool cumsum_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+/* out[i] = x[j] summed (or multiplied) over j <= i (j < i exclusive; j >= i, j > i reversed):
+ * a reduction along the axis that replaces the elements outside the prefix by the neutral one. */
+static bool lower_cumulative(kl_lower *L, kl_node *n, kl_diag *d, kl_reduce reduce) {
     kl_arena *a = L->arena;
     int axis;
     if (!cumsum_axis(n, &axis, d)) return false;
     kl_buffer *x = kl_lower_buffer(L, n->inputs[0]);
     int rank = x->shape.rank;
-    kl_kernel *k = kl_move_kernel(L, n, "cumsum", kl_lower_buffer(L, n->outputs[0]));
+    kl_kernel *k = kl_move_kernel(L, n, "cumulative", kl_lower_buffer(L, n->outputs[0]));
     k->n_loops = rank + 1;
     k->extent[rank] = x->shape.dim[axis];
-    k->reduce = KL_RED_SUM;
+    k->reduce = reduce;
     k->acc_dtype = x->dtype;
     kl_expr *j = kl_e_iv(a, rank), *i = kl_e_iv(a, axis);
     bool exclusive = kl_attr_int(n, "exclusive", 0), reverse = kl_attr_int(n, "reverse", 0);
     kl_binop keep = reverse ? (exclusive ? KL_GT : KL_GE) : (exclusive ? KL_LT : KL_LE);
     kl_expr **idx = kl_lower_ivs(L, rank);
     idx[axis] = j;
+    int64_t neutral = reduce == KL_RED_PROD ? 1 : 0;
     k->value = kl_e_select(a, kl_e_binary(a, keep, j, i), kl_e_load(a, x, idx),
-                           kl_move_const(a, x->dtype, 0.0, 0));
+                           kl_move_const(a, x->dtype, (double)neutral, neutral));
     kl_move_add_kernel(L, k);
     return true;
+}
+
+static bool cumsum_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+    return lower_cumulative(L, n, d, KL_RED_SUM);
+}
+
+static bool cumprod_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+    return lower_cumulative(L, n, d, KL_RED_PROD);
 }
 
 /* ---------------------------------------------------------------- Trilu */
@@ -504,6 +513,7 @@ const kl_op kl_ops_indexing[] = {
     {"", "ScatterND", 11, KL_OPSET_LATEST, scatter_nd_attrs, scatter_nd_infer, scatter_nd_lower},
     {"", "OneHot", 9, KL_OPSET_LATEST, axis_attrs, one_hot_infer, one_hot_lower},
     {"", "CumSum", 11, KL_OPSET_LATEST, cumsum_attrs, cumsum_infer, cumsum_lower},
+    {"", "CumProd", 26, KL_OPSET_LATEST, cumsum_attrs, cumsum_infer, cumprod_lower},
     {"", "Trilu", 14, KL_OPSET_LATEST, trilu_attrs, trilu_infer, trilu_lower},
     {0},
 };
