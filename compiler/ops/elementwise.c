@@ -7,7 +7,9 @@
  * each input broadcast to the output (kl_lower_elementwise) and combines the loads with one
  * expression. Binary operators before opset 7 broadcast the old way (attributes `broadcast` and
  * `axis`: B matches a contiguous run of A's dimensions); that case builds its own loads.
- * Variadic Sum/Max/Min/Mean fold the binary operator over all inputs.
+ * Variadic Sum/Max/Min/Mean fold the binary operator over all inputs. Unary operators the
+ * kernel IR has no operator for (Sign, Tan, the hyperbolic functions, BitShift's shifts) are
+ * composed from the ones it has. float16/bfloat16 math runs in float32 and rounds once.
  */
 #include <math.h>
 #include <string.h>
