@@ -168,6 +168,42 @@ Test(codegen, reductions) {
     kl_arena_free(a);
 }
 
+/* Reductions over an empty axis give the identity (sum 0, max -inf); an empty output is a
+ * no-op. */
+Test(codegen, empty_loops) {
+    kl_arena *a = kl_arena_new();
+    kl_program *p = kl_program_new(a);
+    kl_buffer *x = input(p, "x", KL_F32, shape2(2, 0));
+    kl_buffer *s = output(p, "sum", KL_F32, shape1(2));
+    kl_buffer *m = output(p, "max", KL_F32, shape1(2));
+    kl_buffer *e = output(p, "empty", KL_F32, shape2(2, 0));
+    kl_reduce reds[2] = {KL_RED_SUM, KL_RED_MAX};
+    kl_buffer *outs[2] = {s, m};
+    for (int r = 0; r < 2; r++) {
+        kl_kernel *k = kernel_over(p, outs[r], "red");
+        k->n_loops = 2;
+        k->extent[1] = 0;
+        k->reduce = reds[r];
+        k->acc_dtype = KL_F32;
+        k->value = kl_e_load(a, x, ivs(a, 2));
+        kl_program_add_kernel(p, k);
+    }
+    kl_kernel *k = kernel_over(p, e, "copy");
+    k->value = kl_e_load(a, x, ivs(a, 2));
+    kl_program_add_kernel(p, k);
+    built b;
+    build(p, "empty", 2, &b);
+    float xs[1] = {0}, sum[2] = {9, 9}, max[2] = {9, 9}, none[1];
+    typedef int (*fn)(const void *, void *, void *, void *, void *);
+    cr_assert_eq(((fn)sym(&b, "empty_predict"))(xs, sum, max, none, NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        cr_assert_float_eq(sum[i], 0, 0);
+        cr_assert(isinf(max[i]) && max[i] < 0);
+    }
+    done(&b);
+    kl_arena_free(a);
+}
+
 /* Padding: out[i] = 0 <= i-2 < 4 ? x[i-2] : -1 — the out-of-range reads must be harmless. */
 Test(codegen, select_with_bounds) {
     kl_arena *a = kl_arena_new();
