@@ -1,5 +1,6 @@
 /*
- * conv.c — Conv, ConvInteger, QLinearConv, DeformConv, CausalConvWithState and ConvTranspose.
+ * conv.c — Conv, ConvInteger, QLinearConv: sliding-window convolutions (conv_variants.c has the
+ * others).
  *
  * Conv with constant weights (every exported model) lowers to two kernels, "channels-last":
  * a copy of X into a workspace buffer laid out [n, spatial.., c] with the padding written as
@@ -23,19 +24,17 @@
  * ConvInteger is the same nest over zero-point-shifted int32 values: a padded position reads 0
  * after the shift, which is what padding with x_zero_point means. QLinearConv adds an int32 bias
  * and requantizes the sum in the kernel's result (quant.h).
- *
- * ConvTranspose is written as a gather: output o at tap k reads input i = (o + pad - k*d) / s
- * when that division is exact and i is inside the input. It wastes the taps that fail the test
- * (a factor s^k) but needs no scatter, which the kernel IR does not have.
+
  */
 #include <string.h>
 
 #include "ops.h"
+#include "conv_nest.h"
 #include "quant.h"
 #include "window.h"
 
 /* float16/bfloat16 sums drift quickly: accumulate them in float32. */
-static kl_dtype acc_dtype_for(kl_dtype t) {
+kl_dtype kl_conv_acc_dtype(kl_dtype t) {
     return (t == KL_F16 || t == KL_BF16) ? KL_F32 : t;
 }
 
@@ -49,7 +48,7 @@ static bool is_8bit(kl_dtype t) { return t == KL_U8 || t == KL_I8; }
 
 /* Conv and its integer forms: X [N, C, D...], W (input w_at) [M, C/group, k...] ->
  * Y [N, M, out...]. */
-static bool infer_conv_shape(kl_node *n, int w_at, kl_dtype out_type, kl_diag *d) {
+bool kl_conv_infer_shape(kl_node *n, int w_at, kl_dtype out_type, kl_diag *d) {
     if (!kl_infer_need_input(n, 0, d) || !kl_infer_need_input(n, w_at, d)) return false;
     const kl_value *x = n->inputs[0], *w = n->inputs[w_at];
     if (w->shape.rank != x->shape.rank)
@@ -83,7 +82,7 @@ static bool infer_conv(kl_node *n, kl_diag *d) {
     if (b && (b->dtype != t || b->shape.rank != 1 || b->shape.dim[0] != n->inputs[1]->shape.dim[0]))
         return kl_error(d, n, "bias B must be %s [%lld]", kl_dtype_name(t),
                         (long long)n->inputs[1]->shape.dim[0]);
-    return infer_conv_shape(n, 1, t, d);
+    return kl_conv_infer_shape(n, 1, t, d);
 }
 
 static bool infer_conv_integer(kl_node *n, kl_diag *d) {
@@ -98,7 +97,7 @@ static bool infer_conv_integer(kl_node *n, kl_diag *d) {
                (kl_shape_numel(&wz->shape) != 1 &&
                 (wz->shape.rank != 1 || wz->shape.dim[0] != n->inputs[1]->shape.dim[0]))))
         return kl_error(d, n, "w_zero_point must be a scalar or [M] of W's type");
-    return infer_conv_shape(n, 1, KL_I32, d);
+    return kl_conv_infer_shape(n, 1, KL_I32, d);
 }
 
 /* QLinearConv: x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, B. */
@@ -124,16 +123,10 @@ static bool infer_qlinear_conv(kl_node *n, kl_diag *d) {
     if (!kl_quant_check_scale(n, 1, 0, d) || !kl_quant_check_scale(n, 4, m, d) ||
         !kl_quant_check_scale(n, 6, 0, d))
         return false;
-    return infer_conv_shape(n, 3, yz->dtype, d);
+    return kl_conv_infer_shape(n, 3, yz->dtype, d);
 }
 
 /* ---- Conv / ConvInteger lowering ------------------------------------------------------- */
-
-/* The loop variables of a convolution nest (NULL-free: extent-1 loops are constant 0). */
-typedef struct conv_loops {
-    kl_expr *n, *g, *mg, *out_ch, *in_ch, *ic;
-    kl_expr *o[KL_MAX_RANK], *k[KL_MAX_RANK];
-} conv_loops;
 
 /* Add a loop of `extent` to k, or return constant 0 when a loop of one iteration is not worth
  * having (`keep` forces it, e.g. to keep the output's loops in one-to-one correspondence). */
@@ -148,9 +141,9 @@ static kl_expr *add_loop(kl_lower *L, kl_kernel *k, int64_t extent, bool keep) {
  * channels: parallel n, [g], [mg], out spatial...; reduction ic, taps... Channels are addressed
  * as g*mg_count + mg (out) and g*cg + ic (in).
  */
-static void conv_make_loops(kl_lower *L, kl_kernel *k, int64_t batch, int64_t group, int64_t mg,
+void kl_conv_make_loops(kl_lower *L, kl_kernel *k, int64_t batch, int64_t group, int64_t mg,
                             int64_t cg, const kl_window *w, const int64_t *out_sp,
-                            bool channels_inner, conv_loops *lp) {
+                            bool channels_inner, kl_conv_loops *lp) {
     kl_arena *a = L->arena;
     lp->n = add_loop(L, k, batch, true);
     lp->g = add_loop(L, k, group, false);
@@ -165,7 +158,7 @@ static void conv_make_loops(kl_lower *L, kl_kernel *k, int64_t batch, int64_t gr
 }
 
 /* out[n, out_ch, o...] as the kernel's store index. */
-static void conv_store(kl_lower *L, kl_kernel *k, kl_buffer *y, const conv_loops *lp, int nsp) {
+void kl_conv_store(kl_lower *L, kl_kernel *k, kl_buffer *y, const kl_conv_loops *lp, int nsp) {
     k->out = y;
     k->out_idx = kl_alloc_array(L->arena, (size_t)nsp + 2, sizeof *k->out_idx);
     k->out_idx[0] = lp->n;
@@ -263,7 +256,7 @@ static bool lower_conv_channels_last(kl_lower *L, kl_node *n, const kl_window *w
     int64_t group = kl_attr_int(n, "group", 1);
     int64_t mg = wv->shape.dim[0] / group, cg = wv->shape.dim[1];
     int nsp = win->nsp, last = nsp - 1;
-    kl_dtype acc = acc_dtype_for(xv->dtype);
+    kl_dtype acc = kl_conv_acc_dtype(xv->dtype);
     kl_buffer *t = pack_input_channels_last(L, n, kl_lower_buffer(L, xv), win);
     kl_buffer *w = weights_channels_last(L, wv);
     bool merge = group == 1 && win->dilation[last] == 1;
@@ -283,8 +276,8 @@ static bool lower_conv_channels_last(kl_lower *L, kl_node *n, const kl_window *w
     }
 
     kl_kernel *k = kl_kernel_new(L->prog, n, "conv");
-    conv_loops lp;
-    conv_make_loops(L, k, xv->shape.dim[0], group, mg, inner, &loops_win, yv->shape.dim + 2, true,
+    kl_conv_loops lp;
+    kl_conv_make_loops(L, k, xv->shape.dim[0], group, mg, inner, &loops_win, yv->shape.dim + 2, true,
                     &lp);
     kl_expr *ti[KL_MAX_RANK], *wi[KL_MAX_RANK];
     ti[0] = lp.n;
@@ -311,7 +304,7 @@ static bool lower_conv_channels_last(kl_lower *L, kl_node *n, const kl_window *w
         k->init = kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, bias), bi));
     }
     if (acc != yv->dtype) k->result = kl_e_cast(a, yv->dtype, kl_e_acc(a, acc));
-    conv_store(L, k, kl_lower_buffer(L, yv), &lp, nsp);
+    kl_conv_store(L, k, kl_lower_buffer(L, yv), &lp, nsp);
     kl_program_add_kernel(L->prog, k);
     return true;
 }
@@ -374,7 +367,7 @@ static bool lower_conv_im2col(kl_lower *L, kl_node *n, const kl_window *win) {
     kl_value *xv = n->inputs[0], *wv = n->inputs[1], *yv = n->outputs[0];
     int nsp = win->nsp;
     int64_t m = wv->shape.dim[0], kk = kl_shape_numel(&wv->shape) / m;
-    kl_dtype acc = acc_dtype_for(xv->dtype);
+    kl_dtype acc = kl_conv_acc_dtype(xv->dtype);
     kl_buffer *u = unroll_patches(L, n, kl_lower_buffer(L, xv), win);
     kl_shape rows = {.rank = nsp + 2};
     rows.dim[0] = xv->shape.dim[0];
@@ -446,11 +439,11 @@ static bool lower_conv_nest(kl_lower *L, kl_node *n, const conv_roles *r, kl_dia
     if (!r->integer && wv->data && cg > 1)
         return im2col_pays(n, &win, wv, yv) ? lower_conv_im2col(L, n, &win)
                                             : lower_conv_channels_last(L, n, &win);
-    kl_dtype acc = r->integer ? KL_I32 : acc_dtype_for(xv->dtype);
+    kl_dtype acc = r->integer ? KL_I32 : kl_conv_acc_dtype(xv->dtype);
 
     kl_kernel *k = kl_kernel_new(L->prog, n, r->tag);
-    conv_loops lp;
-    conv_make_loops(L, k, xv->shape.dim[0], group, mg, cg, &win, yv->shape.dim + 2, false, &lp);
+    kl_conv_loops lp;
+    kl_conv_make_loops(L, k, xv->shape.dim[0], group, mg, cg, &win, yv->shape.dim + 2, false, &lp);
 
     kl_expr *xi[KL_MAX_RANK], *wi[KL_MAX_RANK], *inside = NULL;
     xi[0] = lp.n;
@@ -487,7 +480,7 @@ static bool lower_conv_nest(kl_lower *L, kl_node *n, const conv_roles *r, kl_dia
                                   kl_quant_param(L, n->inputs[7], NULL), yv->dtype);
     else if (acc != yv->dtype)
         k->result = kl_e_cast(a, yv->dtype, kl_e_acc(a, acc));
-    conv_store(L, k, y, &lp, win.nsp);
+    kl_conv_store(L, k, y, &lp, win.nsp);
     kl_program_add_kernel(L->prog, k);
     return true;
 }
@@ -504,359 +497,14 @@ static bool lower_qlinear_conv(kl_lower *L, kl_node *n, kl_diag *d) {
     return lower_conv_nest(L, n, &conv_qlinear, d);
 }
 
-/* ---- ConvTranspose ---------------------------------------------------------------------- */
-
-/*
- * ConvTranspose geometry: the window's kernel/strides/dilations, the pads (explicit, or derived
- * from output_shape / auto_pad as total = s*(in-1) + output_padding + span - out, split with the
- * odd element at the end for SAME_UPPER and at the start otherwise) and the output sizes.
- */
-static bool convtranspose_geometry(const kl_node *n, const kl_shape *x, const kl_shape *wsh,
-                                   kl_window *w, kl_diag *d) {
-    memset(w, 0, sizeof *w);
-    if (x->rank < 3)
-        return kl_error(d, n, "input X has rank %d; expected [N, C, D1, ...] (rank >= 3)",
-                        x->rank);
-    if (wsh->rank != x->rank)
-        return kl_error(d, n, "W has rank %d but X has rank %d", wsh->rank, x->rank);
-    int nsp = w->nsp = x->rank - 2;
-    for (int i = 0; i < nsp; i++) w->in[i] = x->dim[i + 2];
-    if (!kl_window_ints(n, "kernel_shape", nsp, 1, 1, w->kernel, d)) return false;
-    for (int i = 0; i < nsp; i++)
-        if (kl_attr_find(n, "kernel_shape") ? w->kernel[i] != wsh->dim[i + 2] : false)
-            return kl_error(d, n, "kernel_shape[%d] = %lld but W has %lld there", i,
-                            (long long)w->kernel[i], (long long)wsh->dim[i + 2]);
-    for (int i = 0; i < nsp; i++) w->kernel[i] = wsh->dim[i + 2];
-    int64_t pads[2 * KL_MAX_RANK], out_pad[KL_MAX_RANK];
-    if (!kl_window_ints(n, "strides", nsp, 1, 1, w->stride, d) ||
-        !kl_window_ints(n, "dilations", nsp, 1, 1, w->dilation, d) ||
-        !kl_window_ints(n, "pads", 2 * nsp, 0, 0, pads, d) ||
-        !kl_window_ints(n, "output_padding", nsp, 0, 0, out_pad, d))
-        return false;
-    const char *auto_pad = kl_attr_string(n, "auto_pad", "NOTSET");
-    bool same = !strcmp(auto_pad, "SAME_UPPER") || !strcmp(auto_pad, "SAME_LOWER");
-    bool upper = !strcmp(auto_pad, "SAME_UPPER");
-    if (!same && strcmp(auto_pad, "NOTSET") && strcmp(auto_pad, "VALID") && auto_pad[0])
-        return kl_error(d, n, "auto_pad '%s' is not NOTSET, SAME_UPPER, SAME_LOWER or VALID",
-                        auto_pad);
-    const int64_t *os;
-    int n_os = kl_attr_ints(n, "output_shape", &os);
-    if (n_os >= 0 && n_os != nsp && n_os != nsp + 2)
-        return kl_error(d, n, "output_shape has %d values, expected %d", n_os, nsp);
-    if (n_os == nsp + 2) os += 2;
-    for (int i = 0; i < nsp; i++) {
-        int64_t full = w->stride[i] * (w->in[i] - 1) + out_pad[i] + kl_window_span(w, i);
-        if (n_os >= 0 || same) {
-            w->out[i] = n_os >= 0 ? os[i] : w->in[i] * w->stride[i];
-            int64_t total = full - w->out[i];
-            int64_t half = kl_div_floor(total, 2);
-            w->pad_begin[i] = upper ? half : total - half;
-            w->pad_end[i] = total - w->pad_begin[i];
-        } else {
-            if (strcmp(auto_pad, "VALID")) {
-                w->pad_begin[i] = pads[i];
-                w->pad_end[i] = pads[i + nsp];
-            }
-            w->out[i] = full - w->pad_begin[i] - w->pad_end[i];
-        }
-        if (w->out[i] < 1)
-            return kl_error(d, n, "output size %lld in spatial dim %d is not positive",
-                            (long long)w->out[i], i);
-    }
-    return true;
-}
-
-static bool infer_convtranspose(kl_node *n, kl_diag *d) {
-    if (!kl_infer_need_input(n, 0, d) || !kl_infer_need_input(n, 1, d)) return false;
-    const kl_value *x = n->inputs[0], *w = n->inputs[1], *b = kl_node_input(n, 2);
-    kl_dtype t = x->dtype;
-    if (!is_float(t) || w->dtype != t)
-        return kl_error(d, n, "X and W must be of one float type (got %s and %s)",
-                        kl_dtype_name(t), kl_dtype_name(w->dtype));
-    int64_t group = kl_attr_int(n, "group", 1);
-    if (group < 1) return kl_error(d, n, "group = %lld must be >= 1", (long long)group);
-    kl_window win;
-    if (!convtranspose_geometry(n, &x->shape, &w->shape, &win, d)) return false;
-    if (w->shape.dim[0] != x->shape.dim[1] || x->shape.dim[1] % group != 0)
-        return kl_error(d, n, "W has %lld input channels, X has %lld (group %lld)",
-                        (long long)w->shape.dim[0], (long long)x->shape.dim[1],
-                        (long long)group);
-    int64_t m = w->shape.dim[1] * group;
-    if (b && (b->dtype != t || b->shape.rank != 1 || b->shape.dim[0] != m))
-        return kl_error(d, n, "bias B must be %s [%lld]", kl_dtype_name(t), (long long)m);
-    kl_shape y = {.rank = x->shape.rank};
-    y.dim[0] = x->shape.dim[0];
-    y.dim[1] = m;
-    for (int i = 0; i < win.nsp; i++) y.dim[i + 2] = win.out[i];
-    return kl_infer_set(n, 0, t, &y);
-}
-
-static bool lower_convtranspose(kl_lower *L, kl_node *n, kl_diag *d) {
-    kl_arena *a = L->arena;
-    kl_value *xv = n->inputs[0], *wv = n->inputs[1], *yv = n->outputs[0];
-    kl_buffer *x = kl_lower_buffer(L, xv), *w = kl_lower_buffer(L, wv), *y = kl_lower_buffer(L, yv);
-    kl_window win;
-    if (!convtranspose_geometry(n, &xv->shape, &wv->shape, &win, d)) return false;
-    int64_t group = kl_attr_int(n, "group", 1);
-    int64_t mg = wv->shape.dim[1], cg = xv->shape.dim[1] / group;
-    kl_dtype acc = acc_dtype_for(xv->dtype);
-
-    kl_kernel *k = kl_kernel_new(L->prog, n, "convtranspose");
-    conv_loops lp;
-    conv_make_loops(L, k, xv->shape.dim[0], group, mg, cg, &win, win.out, false, &lp);
-
-    kl_expr *xi[KL_MAX_RANK], *wi[KL_MAX_RANK], *inside = NULL;
-    xi[0] = lp.n;
-    xi[1] = lp.in_ch;
-    wi[0] = lp.in_ch;
-    wi[1] = lp.mg;
-    for (int i = 0; i < win.nsp; i++) {
-        xi[i + 2] = kl_window_source_index(a, &win, i, lp.o[i], lp.k[i], &inside);
-        wi[i + 2] = lp.k[i];
-    }
-    kl_expr *xe = kl_e_select(a, inside, kl_e_cast(a, acc, kl_e_load(a, x, xi)),
-                              kl_e_const_f(a, acc, 0.0));
-    k->value = kl_e_binary(a, KL_MUL, xe, kl_e_cast(a, acc, kl_e_load(a, w, wi)));
-    k->reduce = KL_RED_SUM;
-    k->acc_dtype = acc;
-    kl_value *bias = kl_node_input(n, 2);
-    if (bias) {
-        kl_expr *bi[1] = {lp.out_ch};
-        k->init = kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, bias), bi));
-    }
-    if (acc != yv->dtype) k->result = kl_e_cast(a, yv->dtype, kl_e_acc(a, acc));
-    conv_store(L, k, y, &lp, win.nsp);
-    kl_program_add_kernel(L->prog, k);
-    return true;
-}
-
-/* ---- DeformConv ---------------------------------------------------------------------------- */
-
-/*
- * DeformConv (2-D): each tap samples X at its regular position plus a learned offset, read from
- * `offset` [N, offset_group*kH*kW*2, oH, oW] (h then w per tap), bilinearly with zeros outside
- * the input, optionally scaled by `mask` [N, offset_group*kH*kW, oH, oW]. It is the direct nest
- * with the load of X replaced by the four-corner interpolation; the corner indices come from
- * floor() of loaded values, so each corner load is guarded like a padding read.
- */
-static bool infer_deform_conv(kl_node *n, kl_diag *d) {
-    for (int i = 0; i < 3; i++)
-        if (!kl_infer_need_input(n, i, d)) return false;
-    const kl_value *x = n->inputs[0], *w = n->inputs[1], *off = n->inputs[2];
-    const kl_value *b = kl_node_input(n, 3), *mask = kl_node_input(n, 4);
-    kl_dtype t = x->dtype;
-    if (!is_float(t) || w->dtype != t || off->dtype != t || (b && b->dtype != t) ||
-        (mask && mask->dtype != t))
-        return kl_error(d, n, "X, W, offset, B and mask must be of one float type (X is %s)",
-                        kl_dtype_name(t));
-    if (x->shape.rank != 4)
-        return kl_error(d, n, "only 2-D DeformConv is supported (X has rank %d)", x->shape.rank);
-    if (!infer_conv_shape(n, 1, t, d)) return false;
-    const kl_shape *y = &n->outputs[0]->shape;
-    int64_t og = kl_attr_int(n, "offset_group", 1), taps = w->shape.dim[2] * w->shape.dim[3];
-    if (og < 1 || x->shape.dim[1] % og != 0)
-        return kl_error(d, n, "offset_group %lld does not divide the %lld input channels",
-                        (long long)og, (long long)x->shape.dim[1]);
-    kl_shape want = {4, {y->dim[0], og * taps * 2, y->dim[2], y->dim[3]}};
-    if (!kl_shape_equal(&off->shape, &want))
-        return kl_error(d, n, "offset must be [%lld,%lld,%lld,%lld]", (long long)want.dim[0],
-                        (long long)want.dim[1], (long long)want.dim[2], (long long)want.dim[3]);
-    want.dim[1] = og * taps;
-    if (mask && !kl_shape_equal(&mask->shape, &want))
-        return kl_error(d, n, "mask must be [%lld,%lld,%lld,%lld]", (long long)want.dim[0],
-                        (long long)want.dim[1], (long long)want.dim[2], (long long)want.dim[3]);
-    if (b && (b->shape.rank != 1 || b->shape.dim[0] != w->shape.dim[0]))
-        return kl_error(d, n, "bias B must be [%lld]", (long long)w->shape.dim[0]);
-    return true;
-}
-
-/* X[n, c, h, w] when (h, w) is inside the input, else 0. */
-static kl_expr *load_or_zero(kl_arena *a, kl_buffer *x, kl_expr *n, kl_expr *c, kl_expr *h,
-                             kl_expr *w, kl_dtype t) {
-    kl_expr *idx[4] = {n, c, h, w};
-    kl_expr *inside = kl_e_and(a, kl_e_in_range(a, h, x->shape.dim[2]),
-                               kl_e_in_range(a, w, x->shape.dim[3]));
-    return kl_e_select(a, inside, kl_e_cast(a, t, kl_e_load(a, x, idx)), kl_e_const_f(a, t, 0.0));
-}
-
-/* Bilinear sample of X[n, c] at the real position (h, w), zeros outside. */
-static kl_expr *bilinear(kl_arena *a, kl_buffer *x, kl_expr *n, kl_expr *c, kl_expr *h,
-                         kl_expr *w, kl_dtype t) {
-    kl_expr *hf = kl_e_unary(a, KL_FLOOR, h), *wf = kl_e_unary(a, KL_FLOOR, w);
-    kl_expr *lh = kl_e_binary(a, KL_SUB, h, hf), *lw = kl_e_binary(a, KL_SUB, w, wf);
-    kl_expr *one = kl_e_const_f(a, t, 1.0);
-    kl_expr *uh = kl_e_binary(a, KL_SUB, one, lh), *uw = kl_e_binary(a, KL_SUB, one, lw);
-    kl_expr *h0 = kl_e_cast(a, KL_I64, hf), *w0 = kl_e_cast(a, KL_I64, wf);
-    kl_expr *h1 = kl_e_addc(a, h0, 1), *w1 = kl_e_addc(a, w0, 1);
-    kl_expr *top = kl_e_binary(a, KL_ADD,
-                               kl_e_binary(a, KL_MUL, uw, load_or_zero(a, x, n, c, h0, w0, t)),
-                               kl_e_binary(a, KL_MUL, lw, load_or_zero(a, x, n, c, h0, w1, t)));
-    kl_expr *bot = kl_e_binary(a, KL_ADD,
-                               kl_e_binary(a, KL_MUL, uw, load_or_zero(a, x, n, c, h1, w0, t)),
-                               kl_e_binary(a, KL_MUL, lw, load_or_zero(a, x, n, c, h1, w1, t)));
-    return kl_e_binary(a, KL_ADD, kl_e_binary(a, KL_MUL, uh, top), kl_e_binary(a, KL_MUL, lh, bot));
-}
-
-static bool lower_deform_conv(kl_lower *L, kl_node *n, kl_diag *d) {
-    kl_arena *a = L->arena;
-    kl_value *xv = n->inputs[0], *wv = n->inputs[1], *yv = n->outputs[0];
-    kl_value *bias = kl_node_input(n, 3), *mask = kl_node_input(n, 4);
-    kl_buffer *x = kl_lower_buffer(L, xv), *off = kl_lower_buffer(L, n->inputs[2]);
-    kl_window win;
-    if (!kl_window_resolve(n, &xv->shape, wv->shape.dim + 2, false, &win, d)) return false;
-    int64_t group = kl_attr_int(n, "group", 1);
-    int64_t og_size = xv->shape.dim[1] / kl_attr_int(n, "offset_group", 1);
-    int64_t mg = wv->shape.dim[0] / group, cg = wv->shape.dim[1];
-    kl_dtype acc = acc_dtype_for(xv->dtype);
-
-    kl_kernel *k = kl_kernel_new(L->prog, n, "deformconv");
-    conv_loops lp;
-    conv_make_loops(L, k, xv->shape.dim[0], group, mg, cg, &win, yv->shape.dim + 2, false, &lp);
-    /* tap number within the offset group: (og*kH + i)*kW + j */
-    kl_expr *og = og_size == xv->shape.dim[1]
-                      ? kl_e_idx(a, 0)
-                      : kl_e_binary(a, KL_DIV, lp.in_ch, kl_e_idx(a, og_size));
-    kl_expr *tap = kl_e_add(a, kl_e_mulc(a, kl_e_add(a, kl_e_mulc(a, og, win.kernel[0]), lp.k[0]),
-                                         win.kernel[1]),
-                            lp.k[1]);
-    kl_expr *pos[2];
-    for (int i = 0; i < 2; i++) {
-        kl_expr *oi[4] = {lp.n, kl_e_addc(a, kl_e_mulc(a, tap, 2), i), lp.o[0], lp.o[1]};
-        kl_expr *base = kl_e_cast(a, acc, kl_window_input_index(a, &win, i, lp.o[i], lp.k[i]));
-        pos[i] = kl_e_binary(a, KL_ADD, base, kl_e_cast(a, acc, kl_e_load(a, off, oi)));
-    }
-    kl_expr *v = bilinear(a, x, lp.n, lp.in_ch, pos[0], pos[1], acc);
-    kl_expr *wi[4] = {lp.out_ch, lp.ic, lp.k[0], lp.k[1]};
-    v = kl_e_binary(a, KL_MUL, v, kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, wv), wi)));
-    if (mask) {
-        kl_expr *mi[4] = {lp.n, tap, lp.o[0], lp.o[1]};
-        v = kl_e_binary(a, KL_MUL, v,
-                        kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, mask), mi)));
-    }
-    k->value = v;
-    k->reduce = KL_RED_SUM;
-    k->acc_dtype = acc;
-    if (bias) {
-        kl_expr *bi[1] = {lp.out_ch};
-        k->init = kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, bias), bi));
-    }
-    if (acc != yv->dtype) k->result = kl_e_cast(a, yv->dtype, kl_e_acc(a, acc));
-    conv_store(L, k, kl_lower_buffer(L, yv), &lp, win.nsp);
-    kl_program_add_kernel(L->prog, k);
-    return true;
-}
-
-/* ---- CausalConvWithState -------------------------------------------------------------------- */
-
-/*
- * CausalConvWithState (opset 27): a depthwise 1-D convolution over the sequence
- * P = concat(past_state or k-1 zeros, input) along the last axis, optionally followed by SiLU,
- * plus the new state = the last k-1 positions of P. P is never materialized: P(t) is a select
- * between the two sources, one kernel per output.
- */
-static bool infer_causal_conv(kl_node *n, kl_diag *d) {
-    if (!kl_infer_need_input(n, 0, d) || !kl_infer_need_input(n, 1, d)) return false;
-    const kl_value *x = n->inputs[0], *w = n->inputs[1];
-    const kl_value *b = kl_node_input(n, 2), *past = kl_node_input(n, 3);
-    kl_dtype t = x->dtype;
-    const char *act = kl_attr_string(n, "activation", "none");
-    if (strcmp(act, "none") && strcmp(act, "silu") && strcmp(act, "swish"))
-        return kl_error(d, n, "activation '%s' is not none, silu or swish", act);
-    if (!is_float(t) || w->dtype != t || (b && b->dtype != t) || (past && past->dtype != t))
-        return kl_error(d, n, "input, weight, bias and past_state must be of one float type");
-    if (x->shape.rank != 3) return kl_error(d, n, "input must be [batch, channels, length]");
-    int64_t bs = x->shape.dim[0], c = x->shape.dim[1];
-    if (w->shape.rank != 3 || w->shape.dim[0] != c || w->shape.dim[1] != 1)
-        return kl_error(d, n, "weight must be [%lld,1,k]", (long long)c);
-    kl_shape state = {3, {bs, c, w->shape.dim[2] - 1}};
-    if (b && (b->shape.rank != 1 || b->shape.dim[0] != c))
-        return kl_error(d, n, "bias must be [%lld]", (long long)c);
-    if (past && !kl_shape_equal(&past->shape, &state))
-        return kl_error(d, n, "past_state must be [%lld,%lld,%lld]", (long long)bs, (long long)c,
-                        (long long)state.dim[2]);
-    if (!kl_infer_set(n, 0, t, &x->shape)) return false;
-    return !kl_node_output(n, 1) || kl_infer_set(n, 1, t, &state);
-}
-
-/* P(t) of batch b, channel c: past_state (or 0) before k-1, the input from there on. */
-static kl_expr *causal_padded(kl_lower *L, const kl_node *n, kl_expr *b, kl_expr *c, kl_expr *t,
-                              int64_t history, kl_dtype as) {
-    kl_arena *a = L->arena;
-    kl_expr *xi[3] = {b, c, kl_e_addc(a, t, -history)};
-    kl_expr *cur = kl_e_cast(a, as, kl_e_load(a, kl_lower_buffer(L, n->inputs[0]), xi));
-    if (history == 0) return cur;
-    kl_value *past = kl_node_input(n, 3);
-    kl_expr *pi[3] = {b, c, t};
-    kl_expr *old = past ? kl_e_cast(a, as, kl_e_load(a, kl_lower_buffer(L, past), pi))
-                        : kl_e_const_f(a, as, 0.0);
-    return kl_e_select(a, kl_e_binary(a, KL_LT, t, kl_e_idx(a, history)), old, cur);
-}
-
-static bool lower_causal_conv(kl_lower *L, kl_node *n, kl_diag *d) {
-    kl_arena *a = L->arena;
-    kl_value *xv = n->inputs[0], *yv = n->outputs[0], *sv = kl_node_output(n, 1);
-    kl_dtype t = xv->dtype, acc = acc_dtype_for(t);
-    int64_t len = xv->shape.dim[2], taps = n->inputs[1]->shape.dim[2], history = taps - 1;
-
-    kl_kernel *k = kl_kernel_new(L->prog, n, "causalconv");
-    k->n_par = 3;
-    k->n_loops = 4;
-    for (int i = 0; i < 3; i++) k->extent[i] = xv->shape.dim[i];
-    k->extent[3] = taps;
-    kl_expr *b = kl_e_iv(a, 0), *c = kl_e_iv(a, 1), *l = kl_e_iv(a, 2), *j = kl_e_iv(a, 3);
-    kl_expr *wi[3] = {c, kl_e_idx(a, 0), j};
-    k->value = kl_e_binary(a, KL_MUL,
-                           kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, n->inputs[1]), wi)),
-                           causal_padded(L, n, b, c, kl_e_add(a, l, j), history, acc));
-    k->reduce = KL_RED_SUM;
-    k->acc_dtype = acc;
-    kl_value *bias = kl_node_input(n, 2);
-    if (bias) {
-        kl_expr *bi[1] = {c};
-        k->init = kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, bias), bi));
-    }
-    /* the reference rounds the convolution to T before the activation */
-    kl_expr *y = kl_e_cast(a, t, kl_e_acc(a, acc));
-    if (strcmp(kl_attr_string(n, "activation", "none"), "none")) {
-        kl_expr *yf = kl_e_cast(a, acc, y);
-        y = kl_e_cast(a, t, kl_e_binary(a, KL_MUL, yf, kl_e_unary(a, KL_SIGMOID, yf)));
-    }
-    k->result = y;
-    k->out = kl_lower_buffer(L, yv);
-    k->out_idx = kl_lower_ivs(L, 3);
-    kl_program_add_kernel(L->prog, k);
-
-    if (!sv || history == 0) return true;
-    kl_kernel *s = kl_kernel_new(L->prog, n, "causalconv_state");
-    s->n_par = s->n_loops = 3;
-    for (int i = 0; i < 3; i++) s->extent[i] = sv->shape.dim[i];
-    s->value = causal_padded(L, n, b, c, kl_e_addc(a, l, len), history, t);
-    s->out = kl_lower_buffer(L, sv);
-    s->out_idx = kl_lower_ivs(L, 3);
-    kl_program_add_kernel(L->prog, s);
-    return true;
-}
-
 /* ---- the table -------------------------------------------------------------------------- */
 
 static const char *const conv_attrs[] = {"auto_pad", "dilations", "group", "kernel_shape",
                                          "pads",     "strides",   NULL};
-static const char *const convtranspose_attrs[] = {
-    "auto_pad", "dilations",    "group", "kernel_shape", "output_padding",
-    "output_shape", "pads", "strides", NULL};
-static const char *const causal_conv_attrs[] = {"activation", NULL};
-static const char *const deform_conv_attrs[] = {"dilations", "group", "kernel_shape",
-                                                "offset_group", "pads", "strides", NULL};
 
 const kl_op kl_ops_conv[] = {
     {"", "Conv", 1, KL_OPSET_LATEST, conv_attrs, infer_conv, lower_conv},
     {"", "ConvInteger", 10, KL_OPSET_LATEST, conv_attrs, infer_conv_integer, lower_conv_integer},
-    {"", "CausalConvWithState", 27, KL_OPSET_LATEST, causal_conv_attrs, infer_causal_conv,
-     lower_causal_conv},
-    {"", "DeformConv", 19, KL_OPSET_LATEST, deform_conv_attrs, infer_deform_conv,
-     lower_deform_conv},
     {"", "QLinearConv", 10, KL_OPSET_LATEST, conv_attrs, infer_qlinear_conv, lower_qlinear_conv},
-    {"", "ConvTranspose", 1, KL_OPSET_LATEST, convtranspose_attrs, infer_convtranspose,
-     lower_convtranspose},
     {0},
 };

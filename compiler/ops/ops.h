@@ -17,8 +17,9 @@ extern const kl_op kl_ops_activation[];  /* activation.c: Relu LeakyRelu Sigmoid
                                              HardSigmoid HardSwish Elu Selu Celu Gelu PRelu
                                              Softplus Softsign Mish Swish Shrink ... */
 extern const kl_op kl_ops_matmul[];      /* matmul.c: MatMul MatMulInteger QLinearMatMul Gemm */
-extern const kl_op kl_ops_conv[];        /* conv.c: Conv ConvInteger QLinearConv ConvTranspose
-                                             DeformConv CausalConvWithState */
+extern const kl_op kl_ops_conv[];        /* conv.c: Conv ConvInteger QLinearConv */
+extern const kl_op kl_ops_conv_variants[]; /* conv_variants.c: ConvTranspose DeformConv
+                                               CausalConvWithState */
 extern const kl_op kl_ops_pool[];        /* pool.c: MaxPool AveragePool LpPool, Global*Pool,
                                              MaxUnpool */
 extern const kl_op kl_ops_norm[];        /* norm.c: BatchNormalization Softmax LogSoftmax
@@ -31,6 +32,7 @@ extern const kl_op kl_ops_reshape[];     /* reshape.c: Reshape Flatten Squeeze U
 extern const kl_op kl_ops_movement[];    /* movement.c: Transpose Concat Split Slice Gather */
 extern const kl_op kl_ops_indexing[];    /* indexing.c: GatherElements GatherND Scatter*
                                              OneHot CumSum Trilu */
+extern const kl_op kl_ops_resize[];      /* resize.c: Resize Upsample */
 
 /* The newest ai.onnx opset kiln knows (the backend tests go up to 28): entries whose semantics
  * have not changed since their last version use it as `until`. */

@@ -1,0 +1,26 @@
+/*
+ * conv_nest.h — the loop nest of a convolution, shared by conv.c and conv_variants.c.
+ */
+#ifndef KIL_CONV_NEST_H
+#define KIL_CONV_NEST_H
+#include "ops.h"
+#include "window.h"
+
+/* The loop variables of a convolution nest (NULL-free: extent-1 loops are constant 0). */
+typedef struct kl_conv_loops {
+    kl_expr *n, *g, *mg, *out_ch, *in_ch, *ic;
+    kl_expr *o[KL_MAX_RANK], *k[KL_MAX_RANK];
+} kl_conv_loops;
+
+/* float16/bfloat16 sums drift quickly: they accumulate in float32. */
+kl_dtype kl_conv_acc_dtype(kl_dtype t);
+/* X [N, C, D...], W (input w_at) [M, C/group, k...] -> Y [N, M, out...] of out_type. */
+bool kl_conv_infer_shape(kl_node *n, int w_at, kl_dtype out_type, kl_diag *d);
+/* Loops of a convolution-shaped nest (see conv.c). */
+void kl_conv_make_loops(kl_lower *L, kl_kernel *k, int64_t batch, int64_t group, int64_t mg,
+                        int64_t cg, const kl_window *w, const int64_t *out_sp,
+                        bool channels_inner, kl_conv_loops *lp);
+/* out[n, out_ch, o...] as the kernel's store index. */
+void kl_conv_store(kl_lower *L, kl_kernel *k, kl_buffer *y, const kl_conv_loops *lp, int nsp);
+
+#endif
