@@ -1,0 +1,380 @@
+/*
+ * resize.c — Resize (opset 10..) and its predecessor Upsample (7..9).
+ *
+ * Resizing is separable: along each resized axis, output position o reads a few input
+ * positions (taps) with weights that depend only on o, the sizes and the attributes, never on
+ * the data. So the whole coordinate arithmetic (the six coordinate transformation modes, the
+ * nearest rounding modes, linear and cubic coefficients, exclude_outside, edge clamping,
+ * tf_crop_and_resize's outside test) runs here at compile time in double precision and becomes
+ * small constant tables per axis: tap index [out, taps], tap weight [out, taps] and, for
+ * tf_crop_and_resize, inside [out]. The kernel then only gathers:
+ *     nearest:        y[o] = x[idx_0[o_0], idx_1[o_1], ...]
+ *     linear / cubic: y[o] = sum over taps t of x[idx_a[o_a, t_a] ...] * prod_a w_a[o_a, t_a]
+ * with one reduction loop per resized axis. The tables follow the ONNX reference
+ * (onnx/reference/ops/op_resize.py): taps are the n input positions nearest to x_original,
+ * preferring the left, clamped to the axis (edge padding).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "move_util.h"
+
+static const char *const resize_attrs[] = {
+    "mode", "coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a", "exclude_outside",
+    "extrapolation_value", "antialias", "axes", "keep_aspect_ratio_policy", "scales", NULL,
+};
+
+typedef enum resize_mode { RESIZE_NEAREST, RESIZE_LINEAR, RESIZE_CUBIC } resize_mode;
+
+/* Everything the tables depend on, per axis of the input. */
+typedef struct resize_plan {
+    resize_mode mode;
+    const char *coord;        /* coordinate_transformation_mode */
+    const char *nearest;      /* nearest_mode */
+    double cubic_a, extrapolation;
+    bool exclude_outside;
+    bool resized[KL_MAX_RANK];
+    double scale[KL_MAX_RANK];
+    double roi_start[KL_MAX_RANK], roi_end[KL_MAX_RANK];
+    kl_shape in, out;
+} resize_plan;
+
+static bool resize_mode_of(kl_node *n, resize_plan *p, kl_diag *d) {
+    const char *m = kl_attr_string(n, "mode", "nearest");
+    if (!strcmp(m, "nearest")) p->mode = RESIZE_NEAREST;
+    else if (!strcmp(m, "linear") || !strcmp(m, "bilinear")) p->mode = RESIZE_LINEAR;
+    else if (!strcmp(m, "cubic") && n->opset >= 11) p->mode = RESIZE_CUBIC;
+    else return kl_error(d, n, "unknown mode '%s'", m);
+    /* Upsample and Resize-10 map coordinates asymmetrically and take the floor */
+    bool old = !strcmp(n->op_type, "Upsample") || n->opset < 11;
+    p->coord = old ? "asymmetric"
+                   : kl_attr_string(n, "coordinate_transformation_mode", "half_pixel");
+    p->nearest = old ? "floor" : kl_attr_string(n, "nearest_mode", "round_prefer_floor");
+    p->cubic_a = kl_attr_float(n, "cubic_coeff_a", -0.75);
+    p->exclude_outside = kl_attr_int(n, "exclude_outside", 0) != 0;
+    p->extrapolation = kl_attr_float(n, "extrapolation_value", 0.0);
+    static const char *const coords[] = {"half_pixel", "half_pixel_symmetric",
+                                         "pytorch_half_pixel", "align_corners", "asymmetric",
+                                         "tf_crop_and_resize", NULL};
+    bool known = false;
+    for (int i = 0; coords[i]; i++) known |= !strcmp(p->coord, coords[i]);
+    if (!known) return kl_error(d, n, "unknown coordinate_transformation_mode '%s'", p->coord);
+    if (strcmp(p->nearest, "round_prefer_floor") && strcmp(p->nearest, "round_prefer_ceil") &&
+        strcmp(p->nearest, "floor") && strcmp(p->nearest, "ceil"))
+        return kl_error(d, n, "unknown nearest_mode '%s'", p->nearest);
+    if (kl_attr_int(n, "antialias", 0) && p->mode != RESIZE_NEAREST)
+        return kl_error(d, n, "antialias is not supported yet");
+    return true;
+}
+
+/* Which inputs hold roi, scales and sizes, by version. */
+static void resize_input_slots(const kl_node *n, int *roi, int *scales, int *sizes) {
+    *roi = *scales = *sizes = -1;
+    if (!strcmp(n->op_type, "Upsample")) {
+        if (n->opset >= 9) *scales = 1;
+    } else if (n->opset < 11) {
+        *scales = 1;
+    } else {
+        *roi = 1, *scales = 2, *sizes = 3;
+    }
+}
+
+/* A constant float list input (scales, roi); n = -1 when absent or empty. */
+static bool float_list(kl_node *n, int i, const kl_value **out, int64_t *count, kl_diag *d) {
+    *out = NULL;
+    *count = -1;
+    kl_value *v = i >= 0 ? kl_node_input(n, i) : NULL;
+    if (!v || (v->has_shape && kl_shape_numel(&v->shape) == 0)) return true;
+    if (!kl_infer_need_const(n, i, d)) return false;
+    *out = v;
+    *count = kl_shape_numel(&v->shape);
+    return true;
+}
+
+/* The axes that scales / sizes / roi refer to (attribute `axes` from opset 18). */
+static bool resize_axes(kl_node *n, int rank, int64_t count, int axes[KL_MAX_RANK], kl_diag *d) {
+    kl_int_list given = kl_int_list_from_attr(n, "axes");
+    if (given.n < 0) {
+        if (count != rank)
+            return kl_error(d, n, "scales/sizes have %" PRId64 " entries for an input of rank %d",
+                            count, rank);
+        for (int i = 0; i < rank; i++) axes[i] = i;
+        return true;
+    }
+    if (given.n != count)
+        return kl_error(d, n, "axes has %" PRId64 " entries but scales/sizes have %" PRId64,
+                        given.n, count);
+    for (int64_t i = 0; i < count; i++)
+        if (!kl_axis_normalize(kl_int_list_at(&given, i), rank, &axes[i]))
+            return kl_error(d, n, "axis %" PRId64 " is out of range", kl_int_list_at(&given, i));
+    return true;
+}
+
+/* Output sizes and per-axis scales from `scales` or `sizes` (+ keep_aspect_ratio_policy). */
+static bool resize_sizes(kl_node *n, resize_plan *p, kl_diag *d) {
+    int roi_i, scales_i, sizes_i, axes[KL_MAX_RANK];
+    resize_input_slots(n, &roi_i, &scales_i, &sizes_i);
+    const kl_value *scales, *roi;
+    int64_t n_scales, n_roi;
+    kl_int_list sizes = {.n = -1};
+    if (!float_list(n, scales_i, &scales, &n_scales, d) ||
+        !float_list(n, roi_i, &roi, &n_roi, d))
+        return false;
+    if (sizes_i >= 0 && kl_node_input(n, sizes_i) &&
+        !kl_int_list_from_input(n, sizes_i, "sizes", &sizes, d))
+        return false;
+    int rank = p->in.rank;
+    p->out = p->in;
+    for (int i = 0; i < rank; i++) p->scale[i] = 1, p->roi_start[i] = 0, p->roi_end[i] = 1;
+    if (!strcmp(n->op_type, "Upsample") && n->opset < 9) {
+        const double *f = NULL;
+        const kl_attr *a = kl_attr_find(n, "scales");
+        if (!a || a->n != rank) return kl_error(d, n, "attribute 'scales' needs one per axis");
+        f = a->floats;
+        for (int i = 0; i < rank; i++) p->scale[i] = f[i];
+        for (int i = 0; i < rank; i++) p->out.dim[i] = (int64_t)floor(f[i] * (double)p->in.dim[i]);
+        return true;
+    }
+    if ((n_scales >= 0) == (sizes.n >= 0))
+        return kl_error(d, n, "exactly one of scales and sizes must be given");
+    int64_t count = n_scales >= 0 ? n_scales : sizes.n;
+    if (!resize_axes(n, rank, count, axes, d)) return false;
+    if (n_roi >= 0 && n_roi != 2 * count)
+        return kl_error(d, n, "roi has %" PRId64 " entries; %" PRId64 " expected", n_roi,
+                        2 * count);
+    for (int64_t k = 0; n_roi >= 0 && k < count; k++) {
+        p->roi_start[axes[k]] = kl_value_const_float(roi, k);
+        p->roi_end[axes[k]] = kl_value_const_float(roi, k + count);
+    }
+    if (n_scales >= 0) {
+        for (int64_t k = 0; k < count; k++) {
+            double s = kl_value_const_float(scales, k);
+            if (!(s > 0)) return kl_error(d, n, "scale %g must be positive", s);
+            int a = axes[k];
+            p->scale[a] = s;
+            double len = (double)p->in.dim[a];
+            if (!strcmp(p->coord, "tf_crop_and_resize")) len *= p->roi_end[a] - p->roi_start[a];
+            p->out.dim[a] = (int64_t)floor(len * s);
+        }
+        return true;
+    }
+    const char *policy = kl_attr_string(n, "keep_aspect_ratio_policy", "stretch");
+    bool stretch = !strcmp(policy, "stretch"), larger = !strcmp(policy, "not_smaller");
+    if (!stretch && !larger && strcmp(policy, "not_larger"))
+        return kl_error(d, n, "unknown keep_aspect_ratio_policy '%s'", policy);
+    double common = larger ? 0 : INFINITY;
+    for (int64_t k = 0; k < count; k++) {
+        int a = axes[k];
+        int64_t want = kl_int_list_at(&sizes, k);
+        if (want < 0) return kl_error(d, n, "sizes[%" PRId64 "] is negative", k);
+        p->out.dim[a] = want;
+        p->scale[a] = p->in.dim[a] ? (double)want / (double)p->in.dim[a] : 1.0;
+        common = larger ? fmax(common, p->scale[a]) : fmin(common, p->scale[a]);
+    }
+    for (int64_t k = 0; !stretch && k < count; k++) {
+        int a = axes[k];
+        p->scale[a] = common;
+        p->out.dim[a] = (int64_t)(common * (double)p->in.dim[a] + 0.5);
+    }
+    return true;
+}
+
+static bool resize_make_plan(kl_node *n, resize_plan *p, kl_diag *d) {
+    memset(p, 0, sizeof *p);
+    if (!kl_move_need_data(n, 0, d) || !resize_mode_of(n, p, d)) return false;
+    p->in = n->inputs[0]->shape;
+    if (!resize_sizes(n, p, d)) return false;
+    for (int i = 0; i < p->in.rank; i++) {
+        if (p->out.dim[i] > 0 && p->in.dim[i] == 0)
+            return kl_error(d, n, "cannot resize the empty axis %d", i);
+        bool identity_roi = p->roi_start[i] == 0 && p->roi_end[i] == 1;
+        bool crop = !strcmp(p->coord, "tf_crop_and_resize");
+        p->resized[i] = !(p->scale[i] == 1 && p->out.dim[i] == p->in.dim[i] &&
+                          (!crop || identity_roi));
+    }
+    if (p->mode != RESIZE_NEAREST && !kl_dtype_is_float(n->inputs[0]->dtype))
+        return kl_error(d, n, "linear and cubic resizing of %s is not supported",
+                        kl_dtype_name(n->inputs[0]->dtype));
+    return true;
+}
+
+static bool resize_infer(kl_node *n, kl_diag *d) {
+    resize_plan p;
+    if (!resize_make_plan(n, &p, d)) return false;
+    return kl_infer_set(n, 0, n->inputs[0]->dtype, &p.out);
+}
+
+/* ---------------------------------------------------------------- compile-time tables */
+
+/* x_original of output position o along axis a, per coordinate_transformation_mode. */
+static double original_coordinate(const resize_plan *p, int a, int64_t o) {
+    double scale = p->scale[a], in = (double)p->in.dim[a];
+    double out_f = scale * in, x = (double)o; /* the reference uses the unrounded length */
+    const char *m = p->coord;
+    if (!strcmp(m, "align_corners")) return out_f == 1 ? 0 : x * (in - 1) / (out_f - 1);
+    if (!strcmp(m, "asymmetric")) return x / scale;
+    if (!strcmp(m, "pytorch_half_pixel")) return out_f == 1 ? -0.5 : (x + 0.5) / scale - 0.5;
+    if (!strcmp(m, "tf_crop_and_resize")) {
+        double s = p->roi_start[a], e = p->roi_end[a], len = (double)p->out.dim[a];
+        double r = len == 1 ? (e - s) * (in - 1) / 2 : x * (e - s) * (in - 1) / (len - 1);
+        return r + s * (in - 1);
+    }
+    if (!strcmp(m, "half_pixel_symmetric")) {
+        double adjustment = (double)p->out.dim[a] / out_f, center = in / 2;
+        return center * (1 - adjustment) + (x + 0.5) / scale - 0.5;
+    }
+    return (x + 0.5) / scale - 0.5; /* half_pixel */
+}
+
+/* Weights of the taps base + first .. for the fractional position ratio in (0, 1]. */
+static int tap_weights(const resize_plan *p, double ratio, double w[4], int *first) {
+    double a = p->cubic_a;
+    if (p->mode == RESIZE_LINEAR) {
+        *first = 0;
+        w[0] = 1 - ratio, w[1] = ratio;
+        return 2;
+    }
+    *first = -1;
+    double r1 = ratio + 1, s = 1 - ratio, s1 = s + 1;
+    w[0] = ((a * r1 - 5 * a) * r1 + 8 * a) * r1 - 4 * a;
+    w[1] = ((a + 2) * ratio - (a + 3)) * ratio * ratio + 1;
+    w[2] = ((a + 2) * s - (a + 3)) * s * s + 1;
+    w[3] = ((a * s1 - 5 * a) * s1 + 8 * a) * s1 - 4 * a;
+    return 4;
+}
+
+static int64_t clamp_to(int64_t v, int64_t n) { return v < 0 ? 0 : v >= n ? n - 1 : v; }
+
+/* Nearest: the one input position output o reads. */
+static int64_t nearest_index(const resize_plan *p, int a, int64_t o) {
+    double x = original_coordinate(p, a, o);
+    double fl = floor(x), ratio = x - fl;
+    int64_t pick;
+    if (ratio == 0) pick = (int64_t)x;
+    else if (!strcmp(p->nearest, "floor")) pick = (int64_t)fl;
+    else if (!strcmp(p->nearest, "ceil")) pick = (int64_t)fl + 1;
+    else if (!strcmp(p->nearest, "round_prefer_ceil")) pick = (int64_t)fl + (ratio >= 0.5);
+    else pick = (int64_t)fl + (ratio > 0.5);
+    return clamp_to(pick, p->in.dim[a]);
+}
+
+typedef struct axis_tables {
+    kl_buffer *index, *weight, *inside; /* [out, taps], [out, taps], [out] */
+    int taps;
+} axis_tables;
+
+static kl_buffer *const_table(kl_lower *L, const kl_node *n, const char *what, int a, kl_dtype t,
+                              kl_shape s, void *data) {
+    kl_buffer *b = kl_program_buffer(L->prog, kl_sprintf(L->arena, "%s_%s%d", n->outputs[0]->name,
+                                                         what, a),
+                                     KL_BUF_CONST, t, &s);
+    b->data = data;
+    b->host = data; /* the interpreter reads constants through `host` */
+    return b;
+}
+
+static void build_tables(kl_lower *L, const kl_node *n, const resize_plan *p, int a,
+                         kl_dtype wt, axis_tables *tab) {
+    int64_t outs = p->out.dim[a];
+    bool crop = !strcmp(p->coord, "tf_crop_and_resize");
+    if (p->mode == RESIZE_NEAREST) {
+        int64_t *index = kl_alloc_array(L->arena, (size_t)outs + 1, sizeof *index);
+        for (int64_t o = 0; o < outs; o++) index[o] = nearest_index(p, a, o);
+        tab->taps = 1;
+        tab->index = const_table(L, n, "index", a, KL_I64, (kl_shape){1, {outs}}, index);
+    } else {
+        double w[4];
+        int first;
+        tab->taps = tap_weights(p, 0.5, w, &first);
+        int64_t *index = kl_alloc_array(L->arena, (size_t)(outs * tab->taps) + 1, sizeof *index);
+        double *weight = kl_alloc_array(L->arena, (size_t)(outs * tab->taps) + 1, sizeof *weight);
+        for (int64_t o = 0; o < outs; o++) {
+            double x = original_coordinate(p, a, o);
+            double base = ceil(x) - 1, ratio = x - base; /* ratio in (0, 1] */
+            tap_weights(p, ratio, w, &first);
+            double total = 0;
+            for (int t = 0; t < tab->taps; t++) {
+                int64_t at = (int64_t)base + first + t;
+                if (p->exclude_outside && (at < 0 || at >= p->in.dim[a])) w[t] = 0;
+                total += w[t];
+                index[o * tab->taps + t] = clamp_to(at, p->in.dim[a]);
+            }
+            for (int t = 0; t < tab->taps; t++)
+                weight[o * tab->taps + t] = p->exclude_outside && total != 0 ? w[t] / total : w[t];
+        }
+        kl_shape s = {2, {outs, tab->taps}};
+        tab->index = const_table(L, n, "index", a, KL_I64, s, index);
+        /* weights are stored in the accumulation type */
+        void *wdata = weight;
+        if (wt == KL_F32) {
+            float *f = kl_alloc_array(L->arena, (size_t)(outs * tab->taps) + 1, sizeof *f);
+            for (int64_t i = 0; i < outs * tab->taps; i++) f[i] = (float)weight[i];
+            wdata = f;
+        }
+        tab->weight = const_table(L, n, "weight", a, wt, s, wdata);
+    }
+    tab->inside = NULL;
+    if (crop) {
+        uint8_t *inside = kl_alloc_array(L->arena, (size_t)outs + 1, 1);
+        for (int64_t o = 0; o < outs; o++) {
+            double x = original_coordinate(p, a, o);
+            inside[o] = x >= 0 && x <= (double)(p->in.dim[a] - 1);
+        }
+        tab->inside = const_table(L, n, "inside", a, KL_BOOL, (kl_shape){1, {outs}}, inside);
+    }
+}
+
+/* ---------------------------------------------------------------- the kernel */
+
+static bool resize_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+    resize_plan p;
+    if (!resize_make_plan(n, &p, d)) return false;
+    kl_arena *a = L->arena;
+    kl_buffer *x = kl_lower_buffer(L, n->inputs[0]);
+    kl_buffer *y = kl_lower_buffer(L, n->outputs[0]);
+    kl_dtype t = x->dtype, acc = t == KL_F64 ? KL_F64 : KL_F32;
+    int rank = p.in.rank;
+    kl_kernel *k = kl_move_kernel(L, n, "resize", y);
+    kl_expr *idx[KL_MAX_RANK], *weight = NULL, *inside = NULL;
+    for (int i = 0; i < rank; i++) {
+        kl_expr *o = kl_e_iv(a, i);
+        idx[i] = o;
+        if (!p.resized[i]) continue;
+        axis_tables tab;
+        build_tables(L, n, &p, i, acc, &tab);
+        if (tab.inside) inside = kl_e_and(a, inside, kl_e_load(a, tab.inside, &o));
+        if (tab.taps == 1) {
+            idx[i] = kl_e_load(a, tab.index, &o);
+            continue;
+        }
+        /* one reduction loop over this axis' taps */
+        int loop = k->n_loops++;
+        k->extent[loop] = tab.taps;
+        kl_expr *at[2] = {o, kl_e_iv(a, loop)};
+        idx[i] = kl_e_load(a, tab.index, at);
+        kl_expr *w = kl_e_load(a, tab.weight, at);
+        weight = weight ? kl_e_binary(a, KL_MUL, weight, w) : w;
+    }
+    kl_expr *value = kl_e_load(a, x, idx);
+    if (weight) {
+        k->reduce = KL_RED_SUM;
+        k->acc_dtype = acc;
+        k->value = kl_e_binary(a, KL_MUL, kl_e_cast(a, acc, value), weight);
+        k->result = kl_e_cast(a, t, kl_e_acc(a, acc));
+    } else {
+        k->value = value;
+    }
+    if (inside) {
+        kl_expr *fill = kl_move_const(a, t, p.extrapolation, (int64_t)p.extrapolation);
+        kl_expr **slot = weight ? &k->result : &k->value;
+        *slot = kl_e_select(a, inside, *slot, fill);
+    }
+    kl_move_add_kernel(L, k);
+    return true;
+}
+
+const kl_op kl_ops_resize[] = {
+    {"", "Resize", 10, KL_OPSET_LATEST, resize_attrs, resize_infer, resize_lower},
+    {"", "Upsample", 7, 9, resize_attrs, resize_infer, resize_lower},
+    {0},
+};
