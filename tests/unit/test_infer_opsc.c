@@ -422,3 +422,23 @@ Test(infer_opsc, cumsum_exclusive_reverse) {
     expect_floats(n->outputs[0], 4, (float[]){9, 7, 4, 0});
     done(&f);
 }
+
+/* ---- resize ---- */
+
+Test(infer_opsc, resize_linear_half_pixel_and_nearest_asymmetric) {
+    fixture f = fx();
+    float x[2] = {0, 4};
+    kl_value *data = floats(&f, "x", (kl_shape){1, {2}}, x);
+    kl_value *scales = floats(&f, "s", (kl_shape){1, {1}}, (float[]){2});
+    kl_node *lin = node(&f, "Resize", 19, 3, (kl_value *[]){data, NULL, scales}, 1);
+    attr(&f, lin, "mode", KL_ATTR_STRING)->s = "linear";
+    kl_node *near = node(&f, "Resize", 19, 3, (kl_value *[]){data, NULL, scales}, 1);
+    attr(&f, near, "coordinate_transformation_mode", KL_ATTR_STRING)->s = "asymmetric";
+    mark_output(&f, lin->outputs[0]);
+    mark_output(&f, near->outputs[0]);
+    cr_assert(run_passes(&f), "%s", f.d.text);
+    /* half_pixel: x_original = (o + 0.5) / 2 - 0.5 = -0.25, 0.25, 0.75, 1.25 (edge-clamped) */
+    expect_floats(lin->outputs[0], 4, (float[]){0, 1, 3, 4});
+    expect_floats(near->outputs[0], 4, (float[]){0, 0, 4, 4});
+    done(&f);
+}
