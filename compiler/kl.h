@@ -87,6 +87,10 @@ bool kl_dtype_is_float(kl_dtype t);
 bool kl_dtype_is_signed_int(kl_dtype t);
 bool kl_dtype_is_unsigned_int(kl_dtype t); /* includes BOOL? no: bool is its own class */
 bool kl_dtype_supported(kl_dtype t);       /* what kernels can compute on today */
+float kl_f16_to_f32(uint16_t h);
+uint16_t kl_f32_to_f16(float f);          /* round to nearest even */
+float kl_bf16_to_f32(uint16_t h);
+uint16_t kl_f32_to_bf16(float f);         /* round to nearest even */
 
 /* ======================================================================================
  * util/shape.c — static shapes

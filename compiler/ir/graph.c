@@ -90,6 +90,7 @@ int64_t kl_value_const_int(const kl_value *v, int64_t i) {
     case KL_U8: case KL_BOOL: return ((const uint8_t *)p)[i];
     case KL_F32: return (int64_t)((const float *)p)[i];
     case KL_F64: return (int64_t)((const double *)p)[i];
+    case KL_F16: case KL_BF16: return (int64_t)kl_value_const_float(v, i);
     default: return 0;
     }
 }
@@ -99,6 +100,8 @@ double kl_value_const_float(const kl_value *v, int64_t i) {
     case KL_F32: return ((const float *)v->data)[i];
     case KL_F64: return ((const double *)v->data)[i];
     case KL_U64: return (double)((const uint64_t *)v->data)[i];
+    case KL_F16: return kl_f16_to_f32(((const uint16_t *)v->data)[i]);
+    case KL_BF16: return kl_bf16_to_f32(((const uint16_t *)v->data)[i]);
     default: return (double)kl_value_const_int(v, i);
     }
 }

@@ -24,74 +24,14 @@ typedef struct interp {
     bool failed;
 } interp;
 
-/* ---- float16 / bfloat16 storage ---- */
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 31, man = h & 1023, bits;
-    if (exp == 31) {
-        bits = sign | 0x7f800000u | (man << 13);
-    } else if (exp == 0) {
-        if (!man) {
-            bits = sign;
-        } else { /* subnormal: normalize */
-            int e = -1;
-            do {
-                man <<= 1;
-                e++;
-            } while (!(man & 1024));
-            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 1023) << 13;
-        }
-    } else {
-        bits = sign | (exp + 112) << 23 | man << 13;
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-static uint16_t float_to_half(float f) {
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000;
-    int32_t exp = (int32_t)((x >> 23) & 255) - 127 + 15;
-    uint32_t man = x & 0x7fffff;
-    if (((x >> 23) & 255) == 255) return (uint16_t)(sign | 0x7c00 | (man ? 0x200 : 0));
-    if (exp >= 31) return (uint16_t)(sign | 0x7c00);
-    if (exp <= 0) {
-        if (exp < -10) return (uint16_t)sign;
-        man |= 0x800000;
-        uint32_t shift = (uint32_t)(14 - exp);
-        uint32_t h = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (h & 1))) h++;
-        return (uint16_t)(sign | h);
-    }
-    uint32_t h = sign | (uint32_t)exp << 10 | man >> 13, rem = man & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++;
-    return (uint16_t)h;
-}
-
-static float bf16_to_float(uint16_t h) {
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-static uint16_t float_to_bf16(float f) {
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    if ((x & 0x7fffffff) > 0x7f800000) return (uint16_t)((x >> 16) | 0x40);
-    x += 0x7fff + ((x >> 16) & 1);
-    return (uint16_t)(x >> 16);
-}
-
 /* ---- loads and stores ---- */
 static val read_elem(const void *base, kl_dtype t, int64_t i) {
     val v = {0};
     switch (t) {
     case KL_F32: v.f = ((const float *)base)[i]; break;
     case KL_F64: v.f = ((const double *)base)[i]; break;
-    case KL_F16: v.f = half_to_float(((const uint16_t *)base)[i]); break;
-    case KL_BF16: v.f = bf16_to_float(((const uint16_t *)base)[i]); break;
+    case KL_F16: v.f = kl_f16_to_f32(((const uint16_t *)base)[i]); break;
+    case KL_BF16: v.f = kl_bf16_to_f32(((const uint16_t *)base)[i]); break;
     case KL_I8: v.i = ((const int8_t *)base)[i]; break;
     case KL_I16: v.i = ((const int16_t *)base)[i]; break;
     case KL_I32: v.i = ((const int32_t *)base)[i]; break;
@@ -110,8 +50,8 @@ static void write_elem(void *base, kl_dtype t, int64_t i, val v) {
     switch (t) {
     case KL_F32: ((float *)base)[i] = (float)v.f; break;
     case KL_F64: ((double *)base)[i] = v.f; break;
-    case KL_F16: ((uint16_t *)base)[i] = float_to_half((float)v.f); break;
-    case KL_BF16: ((uint16_t *)base)[i] = float_to_bf16((float)v.f); break;
+    case KL_F16: ((uint16_t *)base)[i] = kl_f32_to_f16((float)v.f); break;
+    case KL_BF16: ((uint16_t *)base)[i] = kl_f32_to_bf16((float)v.f); break;
     case KL_I8: case KL_U8: ((uint8_t *)base)[i] = (uint8_t)v.i; break;
     case KL_BOOL: ((uint8_t *)base)[i] = v.i != 0; break;
     case KL_I16: case KL_U16: ((uint16_t *)base)[i] = (uint16_t)v.i; break;
@@ -125,8 +65,8 @@ static void write_elem(void *base, kl_dtype t, int64_t i, val v) {
 static val fit(kl_dtype t, val v) {
     switch (t) {
     case KL_F32: v.f = (float)v.f; break;
-    case KL_F16: v.f = half_to_float(float_to_half((float)v.f)); break;
-    case KL_BF16: v.f = bf16_to_float(float_to_bf16((float)v.f)); break;
+    case KL_F16: v.f = kl_f16_to_f32(kl_f32_to_f16((float)v.f)); break;
+    case KL_BF16: v.f = kl_bf16_to_f32(kl_f32_to_bf16((float)v.f)); break;
     case KL_I8: v.i = (int8_t)v.i; break;
     case KL_I16: v.i = (int16_t)v.i; break;
     case KL_I32: v.i = (int32_t)v.i; break;
