@@ -59,10 +59,7 @@ else
 fi
 
 if [[ ${KILN_SANITIZE:-1} != 0 ]]; then
-    # Warnings are errors in build/ already; with sanitizers on, GCC's flow analysis warns
-    # falsely (e.g. -Wformat-truncation on vsnprintf(NULL, 0, ...)), so not here.
-    if configure "$sanitize_build" -Db_sanitize=address,undefined -Db_lundef=false \
-        -Dwerror=false; then
+    if configure "$sanitize_build" -Db_sanitize=address,undefined -Db_lundef=false; then
         UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
             run_suite "sanitize" "$sanitize_build" --suite fast
     else
