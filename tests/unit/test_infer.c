@@ -5,72 +5,18 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "graph_fixture.h"
 #include "kl.h"
 
-typedef struct fixture {
-    kl_arena *a;
-    kl_graph *g;
-    kl_diag d;
-} fixture;
-
-static fixture fx(void) {
-    fixture f = {.a = kl_arena_new()};
-    f.g = kl_graph_new(f.a, "t.onnx");
-    kl_diag_init(&f.d, "t.onnx");
-    return f;
-}
-
-static kl_value *input(fixture *f, const char *name, kl_dtype t, kl_shape s) {
-    kl_value *v = kl_value_new(f->g, name);
-    v->dtype = t;
-    v->shape = s;
-    v->has_shape = true;
-    v->input_index = f->g->inputs.n;
-    kl_ptrvec_push(f->a, &f->g->inputs, v);
-    return v;
-}
-
 static kl_value *const_i64(fixture *f, const char *name, int n, const int64_t *vals) {
-    kl_value *v = kl_value_new(f->g, name);
-    v->dtype = KL_I64;
-    v->shape = (kl_shape){1, {n}};
-    v->has_shape = true;
-    int64_t *data = kl_alloc(f->a, (size_t)n * 8);
-    memcpy(data, vals, (size_t)n * 8);
-    v->data = data;
-    return v;
-}
-
-static kl_node *node(fixture *f, const char *op, int opset, int n_in, kl_value **in, const char *out) {
-    kl_node *n = kl_node_new(f->g, op, "", opset);
-    n->n_inputs = n_in;
-    n->inputs = kl_alloc(f->a, sizeof(kl_value *) * (size_t)(n_in + 1));
-    for (int i = 0; i < n_in; i++) {
-        n->inputs[i] = in[i];
-        if (in[i]) in[i]->n_uses++;
-    }
-    n->n_outputs = 1;
-    n->outputs = kl_alloc(f->a, sizeof(kl_value *));
-    n->outputs[0] = kl_value_new(f->g, out);
-    n->outputs[0]->producer = n;
-    return n;
-}
-
-static void mark_output(fixture *f, kl_value *v) {
-    v->output_index = f->g->outputs.n;
-    kl_ptrvec_push(f->a, &f->g->outputs, v);
-}
-
-static bool run_passes(fixture *f) {
-    return pass_resolve_ops(f->g, &f->d) && pass_infer_shapes(f->g, &f->d) &&
-           pass_dead_nodes(f->g, &f->d);
+    return constant(f, name, KL_I64, (kl_shape){1, {n}}, vals);
 }
 
 Test(infer, add_broadcasts) {
     fixture f = fx();
     kl_value *in[2] = {input(&f, "a", KL_F32, (kl_shape){2, {3, 1}}),
                        input(&f, "b", KL_F32, (kl_shape){3, {2, 1, 4}})};
-    kl_node *n = node(&f, "Add", 14, 2, in, "y");
+    kl_node *n = inner_node(&f, "Add", 14, 2, in, 1);
     mark_output(&f, n->outputs[0]);
     cr_assert(run_passes(&f), "%s", f.d.text);
     kl_shape want = {3, {2, 3, 4}};
@@ -83,7 +29,7 @@ Test(infer, incompatible_broadcast_names_node_and_shapes) {
     fixture f = fx();
     kl_value *in[2] = {input(&f, "a", KL_F32, (kl_shape){2, {2, 3}}),
                        input(&f, "b", KL_F32, (kl_shape){2, {4, 5}})};
-    kl_node *n = node(&f, "Add", 14, 2, in, "y");
+    kl_node *n = inner_node(&f, "Add", 14, 2, in, 1);
     n->name = "add_bad";
     mark_output(&f, n->outputs[0]);
     cr_expect_not(run_passes(&f));
@@ -97,22 +43,22 @@ Test(infer, incompatible_broadcast_names_node_and_shapes) {
 Test(infer, shape_arithmetic_folds_to_constants) {
     fixture f = fx();
     kl_value *x = input(&f, "x", KL_F32, (kl_shape){3, {2, 3, 4}});
-    kl_node *shape = node(&f, "Shape", 13, 1, &x, "s");
+    kl_node *shape = inner_node(&f, "Shape", 13, 1, &x, 1);
     int64_t zero = 0, minus1 = -1, axes0 = 0;
     kl_value *gin[2] = {shape->outputs[0], const_i64(&f, "i0", 1, &zero)};
     gin[1]->shape.rank = 0; /* scalar index: Gather removes the axis */
-    kl_node *gather = node(&f, "Gather", 13, 2, gin, "n");
+    kl_node *gather = inner_node(&f, "Gather", 13, 2, gin, 1);
     kl_value *uin[2] = {gather->outputs[0], const_i64(&f, "axes", 1, &axes0)};
-    kl_node *unsq = node(&f, "Unsqueeze", 13, 2, uin, "n1");
+    kl_node *unsq = inner_node(&f, "Unsqueeze", 13, 2, uin, 1);
     kl_value *cin[2] = {unsq->outputs[0], const_i64(&f, "m1", 1, &minus1)};
-    kl_node *concat = node(&f, "Concat", 13, 2, cin, "newshape");
+    kl_node *concat = inner_node(&f, "Concat", 13, 2, cin, 1);
     static int64_t axis0 = 0;
     static kl_attr cattr = {.name = "axis", .type = KL_ATTR_INT};
     cattr.i = axis0;
     concat->attrs = &cattr;
     concat->n_attrs = 1;
     kl_value *rin[2] = {x, concat->outputs[0]};
-    kl_node *reshape = node(&f, "Reshape", 14, 2, rin, "y");
+    kl_node *reshape = inner_node(&f, "Reshape", 14, 2, rin, 1);
     mark_output(&f, reshape->outputs[0]);
     cr_assert(run_passes(&f), "%s", f.d.text);
     kl_shape want = {2, {2, 12}};
@@ -128,9 +74,9 @@ Test(infer, shape_arithmetic_folds_to_constants) {
 Test(infer, unsupported_operators_are_listed_together) {
     fixture f = fx();
     kl_value *x = input(&f, "x", KL_F32, (kl_shape){1, {4}});
-    kl_node *a = node(&f, "FrobnicateA", 13, 1, &x, "a");
+    kl_node *a = inner_node(&f, "FrobnicateA", 13, 1, &x, 1);
     kl_value *ax = a->outputs[0];
-    kl_node *b = node(&f, "FrobnicateB", 13, 1, &ax, "b");
+    kl_node *b = inner_node(&f, "FrobnicateB", 13, 1, &ax, 1);
     mark_output(&f, b->outputs[0]);
     cr_expect_not(pass_resolve_ops(f.g, &f.d));
     cr_expect_eq(f.d.n_errors, 1);
@@ -142,7 +88,7 @@ Test(infer, unsupported_operators_are_listed_together) {
 Test(infer, unknown_attribute_is_rejected) {
     fixture f = fx();
     kl_value *x = input(&f, "x", KL_F32, (kl_shape){1, {4}});
-    kl_node *n = node(&f, "Relu", 14, 1, &x, "y");
+    kl_node *n = inner_node(&f, "Relu", 14, 1, &x, 1);
     static kl_attr bogus = {.name = "bogus", .type = KL_ATTR_INT, .i = 1};
     n->attrs = &bogus;
     n->n_attrs = 1;

@@ -8,35 +8,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "graph_fixture.h"
 #include "kl.h"
-
-typedef struct fixture {
-    kl_arena *a;
-    kl_graph *g;
-    kl_diag d;
-} fixture;
-
-static fixture fx(void) {
-    fixture f = {.a = kl_arena_new()};
-    f.g = kl_graph_new(f.a, "t.onnx");
-    kl_diag_init(&f.d, "t.onnx");
-    return f;
-}
-
-static void done(fixture *f) {
-    kl_diag_free(&f->d);
-    kl_arena_free(f->a);
-}
-
-static kl_value *input(fixture *f, const char *name, kl_dtype t, kl_shape s) {
-    kl_value *v = kl_value_new(f->g, name);
-    v->dtype = t;
-    v->shape = s;
-    v->has_shape = true;
-    v->input_index = f->g->inputs.n;
-    kl_ptrvec_push(f->a, &f->g->inputs, v);
-    return v;
-}
 
 static kl_value *const_f32(fixture *f, const char *name, kl_shape s, const float *values) {
     kl_value *v = kl_value_new(f->g, name);
@@ -62,76 +35,12 @@ static kl_value *const_i64(fixture *f, const char *name, kl_shape s, const int64
     return v;
 }
 
-static kl_node *node(fixture *f, const char *op, int opset, int n_in, kl_value **in, int n_out) {
-    kl_node *n = kl_node_new(f->g, op, "", opset);
-    n->n_inputs = n_in;
-    n->inputs = kl_alloc(f->a, sizeof(kl_value *) * (size_t)(n_in + 1));
-    for (int i = 0; i < n_in; i++) {
-        n->inputs[i] = in[i];
-        if (in[i]) in[i]->n_uses++;
-    }
-    n->n_outputs = n_out;
-    n->outputs = kl_alloc(f->a, sizeof(kl_value *) * (size_t)n_out);
-    for (int i = 0; i < n_out; i++) {
-        n->outputs[i] = kl_value_new(f->g, kl_sprintf(f->a, "y%d", i));
-        n->outputs[i]->producer = n;
-        n->outputs[i]->output_index = f->g->outputs.n;
-        kl_ptrvec_push(f->a, &f->g->outputs, n->outputs[i]);
-    }
-    return n;
-}
-
-static kl_attr *attr(fixture *f, kl_node *n, const char *name, kl_attr_type t) {
-    kl_attr *old = n->attrs;
-    n->attrs = kl_alloc(f->a, sizeof(kl_attr) * (size_t)(n->n_attrs + 1));
-    if (old) memcpy(n->attrs, old, sizeof(kl_attr) * (size_t)n->n_attrs);
-    kl_attr *at = &n->attrs[n->n_attrs++];
-    at->name = name;
-    at->type = t;
-    return at;
-}
-
-static void attr_int(fixture *f, kl_node *n, const char *name, int64_t v) {
-    attr(f, n, name, KL_ATTR_INT)->i = v;
-}
-
-static void attr_float(fixture *f, kl_node *n, const char *name, double v) {
-    attr(f, n, name, KL_ATTR_FLOAT)->f = v;
-}
-
-static void attr_ints(fixture *f, kl_node *n, const char *name, int count, const int64_t *v) {
-    kl_attr *at = attr(f, n, name, KL_ATTR_INTS);
-    at->n = count;
-    at->ints = kl_alloc(f->a, sizeof(int64_t) * (size_t)count);
-    memcpy(at->ints, v, sizeof(int64_t) * (size_t)count);
-}
-
-static void attr_str(fixture *f, kl_node *n, const char *name, const char *s) {
-    attr(f, n, name, KL_ATTR_STRING)->s = s;
-}
-
-static bool run_passes(fixture *f) {
-    return pass_resolve_ops(f->g, &f->d) && pass_infer_shapes(f->g, &f->d) &&
-           pass_dead_nodes(f->g, &f->d);
-}
-
-static void expect_shape(const kl_value *v, kl_shape want) {
-    cr_expect(kl_shape_equal(&v->shape, &want), "rank %d dims %lld %lld %lld %lld", v->shape.rank,
-              (long long)v->shape.dim[0], (long long)v->shape.dim[1], (long long)v->shape.dim[2],
-              (long long)v->shape.dim[3]);
-}
-
 static void expect_floats(const kl_value *v, int n, const float *want, float tol) {
     const float *got = v->data;
     cr_assert(got != NULL, "output was not folded");
     for (int i = 0; i < n; i++)
         cr_expect(fabsf(got[i] - want[i]) <= tol, "element %d: got %g want %g", i, got[i],
                   want[i]);
-}
-
-static void expect_error(fixture *f, const char *text) {
-    cr_assert_not(run_passes(f));
-    cr_expect(strstr(f->d.text, text) != NULL, "%s", f->d.text);
 }
 
 /* ---- elementwise ---- */

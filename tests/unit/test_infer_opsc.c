@@ -9,48 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "graph_fixture.h"
 #include "kl.h"
-
-typedef struct fixture {
-    kl_arena *a;
-    kl_graph *g;
-    kl_diag d;
-} fixture;
-
-static fixture fx(void) {
-    fixture f = {.a = kl_arena_new()};
-    f.g = kl_graph_new(f.a, "t.onnx");
-    kl_diag_init(&f.d, "t.onnx");
-    return f;
-}
-
-static void done(fixture *f) {
-    kl_diag_free(&f->d);
-    kl_arena_free(f->a);
-}
-
-static kl_value *input(fixture *f, const char *name, kl_dtype t, kl_shape s) {
-    kl_value *v = kl_value_new(f->g, name);
-    v->dtype = t;
-    v->shape = s;
-    v->has_shape = true;
-    v->input_index = f->g->inputs.n;
-    kl_ptrvec_push(f->a, &f->g->inputs, v);
-    return v;
-}
-
-static kl_value *constant(fixture *f, const char *name, kl_dtype t, kl_shape s,
-                          const void *values) {
-    kl_value *v = kl_value_new(f->g, name);
-    v->dtype = t;
-    v->shape = s;
-    v->has_shape = true;
-    size_t bytes = (size_t)kl_shape_numel(&s) * kl_dtype_size(t);
-    void *data = kl_alloc(f->a, bytes + 1);
-    memcpy(data, values, bytes);
-    v->data = data;
-    return v;
-}
 
 static kl_value *ints(fixture *f, const char *name, int n, const int64_t *values) {
     return constant(f, name, KL_I64, (kl_shape){1, {n}}, values);
@@ -58,61 +18,6 @@ static kl_value *ints(fixture *f, const char *name, int n, const int64_t *values
 
 static kl_value *floats(fixture *f, const char *name, kl_shape s, const float *values) {
     return constant(f, name, KL_F32, s, values);
-}
-
-/* A node whose outputs are fresh values; the last node's outputs are graph outputs. */
-static kl_node *node(fixture *f, const char *op, int opset, int n_in, kl_value **in, int n_out) {
-    kl_node *n = kl_node_new(f->g, op, "", opset);
-    n->n_inputs = n_in;
-    n->inputs = kl_alloc(f->a, sizeof(kl_value *) * (size_t)(n_in + 1));
-    for (int i = 0; i < n_in; i++) {
-        n->inputs[i] = in[i];
-        if (in[i]) in[i]->n_uses++;
-    }
-    n->n_outputs = n_out;
-    n->outputs = kl_alloc(f->a, sizeof(kl_value *) * (size_t)n_out);
-    for (int i = 0; i < n_out; i++) {
-        n->outputs[i] = kl_value_new(f->g, kl_sprintf(f->a, "%s_%d_y%d", op, n->id, i));
-        n->outputs[i]->producer = n;
-    }
-    return n;
-}
-
-static void mark_output(fixture *f, kl_value *v) {
-    v->output_index = f->g->outputs.n;
-    kl_ptrvec_push(f->a, &f->g->outputs, v);
-}
-
-static kl_attr *attr(fixture *f, kl_node *n, const char *name, kl_attr_type t) {
-    kl_attr *old = n->attrs;
-    n->attrs = kl_alloc(f->a, sizeof(kl_attr) * (size_t)(n->n_attrs + 1));
-    if (old) memcpy(n->attrs, old, sizeof(kl_attr) * (size_t)n->n_attrs);
-    kl_attr *at = &n->attrs[n->n_attrs++];
-    at->name = name;
-    at->type = t;
-    return at;
-}
-
-static void attr_int(fixture *f, kl_node *n, const char *name, int64_t v) {
-    attr(f, n, name, KL_ATTR_INT)->i = v;
-}
-
-static void attr_ints(fixture *f, kl_node *n, const char *name, int count, const int64_t *v) {
-    kl_attr *at = attr(f, n, name, KL_ATTR_INTS);
-    at->n = count;
-    at->ints = kl_alloc(f->a, sizeof(int64_t) * (size_t)(count + 1));
-    memcpy(at->ints, v, sizeof(int64_t) * (size_t)count);
-}
-
-static bool run_passes(fixture *f) {
-    return pass_resolve_ops(f->g, &f->d) && pass_infer_shapes(f->g, &f->d) &&
-           pass_dead_nodes(f->g, &f->d);
-}
-
-static void expect_shape(const kl_value *v, kl_shape want) {
-    cr_expect(kl_shape_equal(&v->shape, &want), "rank %d dims %lld %lld %lld %lld", v->shape.rank,
-              (long long)v->shape.dim[0], (long long)v->shape.dim[1], (long long)v->shape.dim[2],
-              (long long)v->shape.dim[3]);
 }
 
 static void expect_floats(const kl_value *v, int n, const float *want) {
@@ -129,18 +34,13 @@ static void expect_ints(const kl_value *v, int n, const int64_t *want) {
                   (long long)kl_value_const_int(v, i), (long long)want[i]);
 }
 
-static void expect_error(fixture *f, const char *text) {
-    cr_assert_not(run_passes(f));
-    cr_expect(strstr(f->d.text, text) != NULL, "%s", f->d.text);
-}
-
 /* ---- reshape family ---- */
 
 Test(infer_opsc, reshape_zero_keeps_and_minus_one_infers) {
     fixture f = fx();
     kl_value *in[2] = {input(&f, "x", KL_F32, (kl_shape){3, {2, 3, 4}}),
                        ints(&f, "s", 3, (int64_t[]){0, -1, 2})};
-    kl_node *n = node(&f, "Reshape", 14, 2, in, 1);
+    kl_node *n = inner_node(&f, "Reshape", 14, 2, in, 1);
     mark_output(&f, n->outputs[0]);
     cr_assert(run_passes(&f), "%s", f.d.text);
     expect_shape(n->outputs[0], (kl_shape){3, {2, 6, 2}});
@@ -151,7 +51,7 @@ Test(infer_opsc, reshape_allowzero_makes_zero_literal) {
     fixture f = fx();
     kl_value *in[2] = {input(&f, "x", KL_F32, (kl_shape){2, {0, 3}}),
                        ints(&f, "s", 2, (int64_t[]){3, 0})};
-    kl_node *n = node(&f, "Reshape", 14, 2, in, 1);
+    kl_node *n = inner_node(&f, "Reshape", 14, 2, in, 1);
     attr_int(&f, n, "allowzero", 1);
     mark_output(&f, n->outputs[0]);
     cr_assert(run_passes(&f), "%s", f.d.text);
@@ -162,7 +62,7 @@ Test(infer_opsc, reshape_allowzero_makes_zero_literal) {
 Test(infer_opsc, reshape_attribute_form_before_opset_5) {
     fixture f = fx();
     kl_value *in[1] = {input(&f, "x", KL_F32, (kl_shape){2, {2, 6}})};
-    kl_node *n = node(&f, "Reshape", 1, 1, in, 1);
+    kl_node *n = inner_node(&f, "Reshape", 1, 1, in, 1);
     attr_ints(&f, n, "shape", 2, (int64_t[]){4, -1});
     mark_output(&f, n->outputs[0]);
     cr_assert(run_passes(&f), "%s", f.d.text);
@@ -174,21 +74,21 @@ Test(infer_opsc, reshape_errors_name_the_problem) {
     fixture f = fx();
     kl_value *in[2] = {input(&f, "x", KL_F32, (kl_shape){2, {2, 3}}),
                        ints(&f, "s", 2, (int64_t[]){4, 2})};
-    node(&f, "Reshape", 14, 2, in, 1);
+    inner_node(&f, "Reshape", 14, 2, in, 1);
     expect_error(&f, "cannot reshape [2,3] (6 elements) to [4,2] (8 elements)");
     done(&f);
 
     f = fx();
     kl_value *in2[2] = {input(&f, "x", KL_F32, (kl_shape){1, {6}}),
                         ints(&f, "s", 2, (int64_t[]){-1, -1})};
-    node(&f, "Reshape", 14, 2, in2, 1);
+    inner_node(&f, "Reshape", 14, 2, in2, 1);
     expect_error(&f, "more than one -1");
     done(&f);
 
     f = fx();
     kl_value *in3[2] = {input(&f, "x", KL_F32, (kl_shape){1, {6}}),
                         input(&f, "s", KL_I64, (kl_shape){1, {2}})};
-    node(&f, "Reshape", 14, 2, in3, 1);
+    inner_node(&f, "Reshape", 14, 2, in3, 1);
     expect_error(&f, "input 1 ('s') must be a compile-time constant");
     done(&f);
 }
@@ -196,7 +96,7 @@ Test(infer_opsc, reshape_errors_name_the_problem) {
 Test(infer_opsc, flatten_negative_axis) {
     fixture f = fx();
     kl_value *in[1] = {input(&f, "x", KL_F32, (kl_shape){4, {2, 3, 4, 5}})};
-    kl_node *n = node(&f, "Flatten", 13, 1, in, 1);
+    kl_node *n = inner_node(&f, "Flatten", 13, 1, in, 1);
     attr_int(&f, n, "axis", -1);
     mark_output(&f, n->outputs[0]);
     cr_assert(run_passes(&f), "%s", f.d.text);
@@ -207,8 +107,8 @@ Test(infer_opsc, flatten_negative_axis) {
 Test(infer_opsc, squeeze_and_unsqueeze_both_forms) {
     fixture f = fx();
     kl_value *x = input(&f, "x", KL_F32, (kl_shape){3, {1, 3, 1}});
-    kl_node *sq = node(&f, "Squeeze", 11, 1, (kl_value *[]){x}, 1); /* no axes: all 1s */
-    kl_node *un = node(&f, "Unsqueeze", 13, 2,
+    kl_node *sq = inner_node(&f, "Squeeze", 11, 1, (kl_value *[]){x}, 1); /* no axes: all 1s */
+    kl_node *un = inner_node(&f, "Unsqueeze", 13, 2,
                        (kl_value *[]){sq->outputs[0], ints(&f, "ax", 2, (int64_t[]){-1, 0})}, 1);
     mark_output(&f, un->outputs[0]);
     cr_assert(run_passes(&f), "%s", f.d.text);
@@ -221,7 +121,7 @@ Test(infer_opsc, squeeze_of_a_dimension_not_1_is_an_error) {
     fixture f = fx();
     kl_value *in[2] = {input(&f, "x", KL_F32, (kl_shape){2, {1, 3}}),
                        ints(&f, "ax", 1, (int64_t[]){1})};
-    node(&f, "Squeeze", 13, 2, in, 1);
+    inner_node(&f, "Squeeze", 13, 2, in, 1);
     expect_error(&f, "cannot squeeze axis 1 of input [1,3]: its size is 3, not 1");
     done(&f);
 }
@@ -229,15 +129,15 @@ Test(infer_opsc, squeeze_of_a_dimension_not_1_is_an_error) {
 Test(infer_opsc, shape_gather_unsqueeze_concat_reshape_folds) {
     fixture f = fx();
     kl_value *x = input(&f, "x", KL_F32, (kl_shape){4, {1, 8, 4, 4}});
-    kl_node *shape = node(&f, "Shape", 13, 1, (kl_value *[]){x}, 1);
+    kl_node *shape = inner_node(&f, "Shape", 13, 1, (kl_value *[]){x}, 1);
     kl_value *zero = constant(&f, "zero", KL_I64, (kl_shape){0}, (int64_t[]){0});
-    kl_node *batch = node(&f, "Gather", 13, 2, (kl_value *[]){shape->outputs[0], zero}, 1);
-    kl_node *unsq = node(&f, "Unsqueeze", 13, 2,
+    kl_node *batch = inner_node(&f, "Gather", 13, 2, (kl_value *[]){shape->outputs[0], zero}, 1);
+    kl_node *unsq = inner_node(&f, "Unsqueeze", 13, 2,
                          (kl_value *[]){batch->outputs[0], ints(&f, "a0", 1, (int64_t[]){0})}, 1);
-    kl_node *cat = node(&f, "Concat", 13, 2,
+    kl_node *cat = inner_node(&f, "Concat", 13, 2,
                         (kl_value *[]){unsq->outputs[0], ints(&f, "m1", 1, (int64_t[]){-1})}, 1);
     attr_int(&f, cat, "axis", 0);
-    kl_node *reshape = node(&f, "Reshape", 13, 2, (kl_value *[]){x, cat->outputs[0]}, 1);
+    kl_node *reshape = inner_node(&f, "Reshape", 13, 2, (kl_value *[]){x, cat->outputs[0]}, 1);
     mark_output(&f, reshape->outputs[0]);
     cr_assert(run_passes(&f), "%s", f.d.text);
     expect_ints(shape->outputs[0], 4, (int64_t[]){1, 8, 4, 4});
@@ -250,7 +150,7 @@ Test(infer_opsc, shape_gather_unsqueeze_concat_reshape_folds) {
 Test(infer_opsc, shape_start_end_clamp) {
     fixture f = fx();
     kl_value *x = input(&f, "x", KL_F32, (kl_shape){3, {2, 3, 4}});
-    kl_node *n = node(&f, "Shape", 15, 1, (kl_value *[]){x}, 1);
+    kl_node *n = inner_node(&f, "Shape", 15, 1, (kl_value *[]){x}, 1);
     attr_int(&f, n, "start", -2);
     attr_int(&f, n, "end", 10);
     mark_output(&f, n->outputs[0]);
@@ -264,7 +164,7 @@ Test(infer_opsc, expand_is_bidirectional) {
     float x[3] = {1, 2, 3};
     kl_value *in[2] = {floats(&f, "x", (kl_shape){2, {3, 1}}, x),
                        ints(&f, "s", 3, (int64_t[]){2, 1, 2})};
-    kl_node *n = node(&f, "Expand", 13, 2, in, 1);
+    kl_node *n = inner_node(&f, "Expand", 13, 2, in, 1);
     mark_output(&f, n->outputs[0]);
     cr_assert(run_passes(&f), "%s", f.d.text);
     expect_shape(n->outputs[0], (kl_shape){3, {2, 3, 2}});
@@ -275,7 +175,7 @@ Test(infer_opsc, expand_is_bidirectional) {
 Test(infer_opsc, constant_of_shape_takes_the_value_type) {
     fixture f = fx();
     kl_value *shape = ints(&f, "s", 2, (int64_t[]){2, 2});
-    kl_node *n = node(&f, "ConstantOfShape", 20, 1, (kl_value *[]){shape}, 1);
+    kl_node *n = inner_node(&f, "ConstantOfShape", 20, 1, (kl_value *[]){shape}, 1);
     kl_attr *v = attr(&f, n, "value", KL_ATTR_TENSOR);
     v->t = constant(&f, "v", KL_I64, (kl_shape){1, {1}}, (int64_t[]){7});
     mark_output(&f, n->outputs[0]);
@@ -289,7 +189,7 @@ Test(infer_opsc, dropout_in_training_mode_is_refused) {
     fixture f = fx();
     kl_value *in[3] = {input(&f, "x", KL_F32, (kl_shape){1, {4}}), NULL,
                        constant(&f, "t", KL_BOOL, (kl_shape){0}, (uint8_t[]){1})};
-    node(&f, "Dropout", 13, 3, in, 2);
+    inner_node(&f, "Dropout", 13, 3, in, 2);
     expect_error(&f, "training_mode is true");
     done(&f);
 }
@@ -299,7 +199,7 @@ Test(infer_opsc, dropout_in_training_mode_is_refused) {
 Test(infer_opsc, transpose_folds_with_default_perm) {
     fixture f = fx();
     float x[6] = {1, 2, 3, 4, 5, 6};
-    kl_node *n = node(&f, "Transpose", 13, 1,
+    kl_node *n = inner_node(&f, "Transpose", 13, 1,
                       (kl_value *[]){floats(&f, "x", (kl_shape){2, {2, 3}}, x)}, 1);
     mark_output(&f, n->outputs[0]);
     cr_assert(run_passes(&f), "%s", f.d.text);
@@ -312,7 +212,7 @@ Test(infer_opsc, concat_mismatch_is_an_error) {
     fixture f = fx();
     kl_value *in[2] = {input(&f, "a", KL_F32, (kl_shape){2, {2, 3}}),
                        input(&f, "b", KL_F32, (kl_shape){2, {3, 3}})};
-    kl_node *n = node(&f, "Concat", 13, 2, in, 1);
+    kl_node *n = inner_node(&f, "Concat", 13, 2, in, 1);
     attr_int(&f, n, "axis", 1);
     expect_error(&f, "input 1 [3,3] does not match input 0 [2,3] outside axis 1");
     done(&f);
@@ -322,7 +222,7 @@ Test(infer_opsc, split_opset18_last_chunk_smaller) {
     fixture f = fx();
     float x[5] = {1, 2, 3, 4, 5};
     kl_value *in = floats(&f, "x", (kl_shape){1, {5}}, x);
-    kl_node *n = node(&f, "Split", 18, 1, (kl_value *[]){in}, 3);
+    kl_node *n = inner_node(&f, "Split", 18, 1, (kl_value *[]){in}, 3);
     attr_int(&f, n, "num_outputs", 3);
     for (int i = 0; i < 3; i++) mark_output(&f, n->outputs[i]);
     cr_assert(run_passes(&f), "%s", f.d.text);
@@ -340,10 +240,10 @@ Test(infer_opsc, slice_negative_step_and_int64_max_end) {
                        ints(&f, "en", 1, (int64_t[]){INT64_MIN}),
                        ints(&f, "ax", 1, (int64_t[]){0}),
                        ints(&f, "sp", 1, (int64_t[]){-2})};
-    kl_node *back = node(&f, "Slice", 13, 5, in, 1);
+    kl_node *back = inner_node(&f, "Slice", 13, 5, in, 1);
     kl_value *in2[3] = {in[0], ints(&f, "st2", 1, (int64_t[]){1}),
                         ints(&f, "en2", 1, (int64_t[]){INT64_MAX})};
-    kl_node *fwd = node(&f, "Slice", 13, 3, in2, 1);
+    kl_node *fwd = inner_node(&f, "Slice", 13, 3, in2, 1);
     mark_output(&f, back->outputs[0]);
     mark_output(&f, fwd->outputs[0]);
     cr_assert(run_passes(&f), "%s", f.d.text);
@@ -356,7 +256,7 @@ Test(infer_opsc, gather_wraps_negative_indices_and_checks_constant_ones) {
     fixture f = fx();
     float x[3] = {10, 20, 30};
     kl_value *data = floats(&f, "x", (kl_shape){1, {3}}, x);
-    kl_node *n = node(&f, "Gather", 13, 2,
+    kl_node *n = inner_node(&f, "Gather", 13, 2,
                       (kl_value *[]){data, ints(&f, "i", 2, (int64_t[]){-1, 0})}, 1);
     mark_output(&f, n->outputs[0]);
     cr_assert(run_passes(&f), "%s", f.d.text);
@@ -366,7 +266,7 @@ Test(infer_opsc, gather_wraps_negative_indices_and_checks_constant_ones) {
     f = fx();
     kl_value *in[2] = {input(&f, "x", KL_F32, (kl_shape){1, {3}}),
                        ints(&f, "i", 1, (int64_t[]){3})};
-    node(&f, "Gather", 13, 2, in, 1);
+    inner_node(&f, "Gather", 13, 2, in, 1);
     expect_error(&f, "index 3 is out of range [-3, 3)");
     done(&f);
 }
@@ -376,10 +276,10 @@ Test(infer_opsc, pad_reflect_and_constant) {
     float x[3] = {1, 2, 3};
     kl_value *data = floats(&f, "x", (kl_shape){1, {3}}, x);
     kl_value *pads = ints(&f, "p", 2, (int64_t[]){2, 2});
-    kl_node *refl = node(&f, "Pad", 13, 2, (kl_value *[]){data, pads}, 1);
+    kl_node *refl = inner_node(&f, "Pad", 13, 2, (kl_value *[]){data, pads}, 1);
     kl_attr *mode = attr(&f, refl, "mode", KL_ATTR_STRING);
     mode->s = "reflect";
-    kl_node *cst = node(&f, "Pad", 2, 1, (kl_value *[]){data}, 1);
+    kl_node *cst = inner_node(&f, "Pad", 2, 1, (kl_value *[]){data}, 1);
     attr_ints(&f, cst, "pads", 2, (int64_t[]){1, 0});
     mark_output(&f, refl->outputs[0]);
     mark_output(&f, cst->outputs[0]);
@@ -397,8 +297,8 @@ Test(infer_opsc, scatter_nd_last_duplicate_wins_and_add_accumulates) {
     kl_value *data = floats(&f, "x", (kl_shape){1, {4}}, x);
     kl_value *ind = constant(&f, "i", KL_I64, (kl_shape){2, {3, 1}}, (int64_t[]){1, 3, 1});
     kl_value *upd = floats(&f, "u", (kl_shape){1, {3}}, u);
-    kl_node *none = node(&f, "ScatterND", 18, 3, (kl_value *[]){data, ind, upd}, 1);
-    kl_node *add = node(&f, "ScatterND", 18, 3, (kl_value *[]){data, ind, upd}, 1);
+    kl_node *none = inner_node(&f, "ScatterND", 18, 3, (kl_value *[]){data, ind, upd}, 1);
+    kl_node *add = inner_node(&f, "ScatterND", 18, 3, (kl_value *[]){data, ind, upd}, 1);
     kl_attr *r = attr(&f, add, "reduction", KL_ATTR_STRING);
     r->s = "add";
     mark_output(&f, none->outputs[0]);
@@ -414,7 +314,7 @@ Test(infer_opsc, cumsum_exclusive_reverse) {
     float x[4] = {1, 2, 3, 4};
     kl_value *in[2] = {floats(&f, "x", (kl_shape){1, {4}}, x),
                        constant(&f, "ax", KL_I64, (kl_shape){0}, (int64_t[]){0})};
-    kl_node *n = node(&f, "CumSum", 14, 2, in, 1);
+    kl_node *n = inner_node(&f, "CumSum", 14, 2, in, 1);
     attr_int(&f, n, "exclusive", 1);
     attr_int(&f, n, "reverse", 1);
     mark_output(&f, n->outputs[0]);
@@ -430,9 +330,9 @@ Test(infer_opsc, resize_linear_half_pixel_and_nearest_asymmetric) {
     float x[2] = {0, 4};
     kl_value *data = floats(&f, "x", (kl_shape){1, {2}}, x);
     kl_value *scales = floats(&f, "s", (kl_shape){1, {1}}, (float[]){2});
-    kl_node *lin = node(&f, "Resize", 19, 3, (kl_value *[]){data, NULL, scales}, 1);
+    kl_node *lin = inner_node(&f, "Resize", 19, 3, (kl_value *[]){data, NULL, scales}, 1);
     attr(&f, lin, "mode", KL_ATTR_STRING)->s = "linear";
-    kl_node *near = node(&f, "Resize", 19, 3, (kl_value *[]){data, NULL, scales}, 1);
+    kl_node *near = inner_node(&f, "Resize", 19, 3, (kl_value *[]){data, NULL, scales}, 1);
     attr(&f, near, "coordinate_transformation_mode", KL_ATTR_STRING)->s = "asymmetric";
     mark_output(&f, lin->outputs[0]);
     mark_output(&f, near->outputs[0]);
