@@ -12,27 +12,11 @@
 #include "kl.h"
 
 static kl_value *const_f32(fixture *f, const char *name, kl_shape s, const float *values) {
-    kl_value *v = kl_value_new(f->g, name);
-    v->dtype = KL_F32;
-    v->shape = s;
-    v->has_shape = true;
-    size_t n = (size_t)kl_shape_numel(&s);
-    float *data = kl_alloc(f->a, n * sizeof(float) + 1);
-    memcpy(data, values, n * sizeof(float));
-    v->data = data;
-    return v;
+    return constant(f, name, KL_F32, s, values);
 }
 
 static kl_value *const_i64(fixture *f, const char *name, kl_shape s, const int64_t *values) {
-    kl_value *v = kl_value_new(f->g, name);
-    v->dtype = KL_I64;
-    v->shape = s;
-    v->has_shape = true;
-    size_t n = (size_t)kl_shape_numel(&s);
-    int64_t *data = kl_alloc(f->a, n * sizeof(int64_t) + 1);
-    memcpy(data, values, n * sizeof(int64_t));
-    v->data = data;
-    return v;
+    return constant(f, name, KL_I64, s, values);
 }
 
 static void expect_floats(const kl_value *v, int n, const float *want, float tol) {
