@@ -166,6 +166,15 @@ void kl_conv_store(kl_lower *L, kl_kernel *k, kl_buffer *y, const kl_conv_loops 
     for (int i = 0; i < nsp; i++) k->out_idx[i + 2] = lp->o[i];
 }
 
+/* A sum over the reduction loops in `acc`, starting from bias[channel] when there is a bias. */
+void kl_conv_sum_from_bias(kl_lower *L, kl_kernel *k, kl_dtype acc, kl_value *bias,
+                           kl_expr *channel) {
+    k->reduce = KL_RED_SUM;
+    k->acc_dtype = acc;
+    if (bias)
+        k->init = kl_e_cast(L->arena, acc, kl_e_load(L->arena, kl_lower_buffer(L, bias), &channel));
+}
+
 /* Scalar (or per-channel, indexed by `ch`) zero point converted to `t`; 0 when absent. */
 static kl_expr *zero_point(kl_lower *L, kl_value *zp, kl_expr *ch, kl_dtype t) {
     if (!zp) return kl_e_const_i(L->arena, t, 0);
@@ -296,13 +305,8 @@ static bool lower_conv_channels_last(kl_lower *L, kl_node *n, const kl_window *w
     }
     k->value = kl_e_binary(a, KL_MUL, kl_e_cast(a, acc, kl_e_load(a, t, ti)),
                            kl_e_cast(a, acc, kl_e_load(a, w, wi)));
-    k->reduce = KL_RED_SUM;
-    k->acc_dtype = acc;
     kl_value *bias = kl_node_input(n, 2);
-    if (bias) {
-        kl_expr *bi[1] = {lp.out_ch};
-        k->init = kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, bias), bi));
-    }
+    kl_conv_sum_from_bias(L, k, acc, bias, lp.out_ch);
     if (acc != yv->dtype) k->result = kl_e_cast(a, yv->dtype, kl_e_acc(a, acc));
     kl_conv_store(L, k, kl_lower_buffer(L, yv), &lp, nsp);
     kl_program_add_kernel(L->prog, k);
@@ -392,13 +396,8 @@ static bool lower_conv_im2col(kl_lower *L, kl_node *n, const kl_window *win) {
     ui[nsp + 1] = jv;
     k->value = kl_e_binary(a, KL_MUL, kl_e_cast(a, acc, kl_e_load(a, u, ui)),
                            kl_e_cast(a, acc, kl_e_load(a, w, wi)));
-    k->reduce = KL_RED_SUM;
-    k->acc_dtype = acc;
     kl_value *bias = kl_node_input(n, 2);
-    if (bias) {
-        kl_expr *bi[1] = {mv};
-        k->init = kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, bias), bi));
-    }
+    kl_conv_sum_from_bias(L, k, acc, bias, mv);
     if (acc != yv->dtype) k->result = kl_e_cast(a, yv->dtype, kl_e_acc(a, acc));
     k->out = kl_lower_buffer(L, yv);
     k->out_idx = kl_alloc_array(a, (size_t)nsp + 2, sizeof *k->out_idx);
@@ -466,13 +465,8 @@ static bool lower_conv_nest(kl_lower *L, kl_node *n, const conv_roles *r, kl_dia
         xe = kl_e_select(a, inside, xe,
                          r->integer ? kl_e_const_i(a, acc, 0) : kl_e_const_f(a, acc, 0.0));
     k->value = kl_e_binary(a, KL_MUL, xe, we);
-    k->reduce = KL_RED_SUM;
-    k->acc_dtype = acc;
     kl_value *bias = input_at(n, r->bias);
-    if (bias) {
-        kl_expr *bi[1] = {lp.out_ch};
-        k->init = kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, bias), bi));
-    }
+    kl_conv_sum_from_bias(L, k, acc, bias, lp.out_ch);
     if (r->requantize)
         k->result = kl_requantize(a, kl_e_acc(a, acc), kl_quant_param(L, n->inputs[1], NULL),
                                   kl_quant_param(L, n->inputs[4], lp.out_ch),

@@ -20,6 +20,9 @@ bool kl_conv_infer_shape(kl_node *n, int w_at, kl_dtype out_type, kl_diag *d);
 void kl_conv_make_loops(kl_lower *L, kl_kernel *k, int64_t batch, int64_t group, int64_t mg,
                         int64_t cg, const kl_window *w, const int64_t *out_sp,
                         bool channels_inner, kl_conv_loops *lp);
+/* A sum over the reduction loops in `acc`, starting from bias[channel] when there is a bias. */
+void kl_conv_sum_from_bias(kl_lower *L, kl_kernel *k, kl_dtype acc, kl_value *bias,
+                           kl_expr *channel);
 /* out[n, out_ch, o...] as the kernel's store index. */
 void kl_conv_store(kl_lower *L, kl_kernel *k, kl_buffer *y, const kl_conv_loops *lp, int nsp);
 

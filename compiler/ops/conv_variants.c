@@ -123,13 +123,8 @@ static bool lower_convtranspose(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_expr *xe = kl_e_select(a, inside, kl_e_cast(a, acc, kl_e_load(a, x, xi)),
                               kl_e_const_f(a, acc, 0.0));
     k->value = kl_e_binary(a, KL_MUL, xe, kl_e_cast(a, acc, kl_e_load(a, w, wi)));
-    k->reduce = KL_RED_SUM;
-    k->acc_dtype = acc;
     kl_value *bias = kl_node_input(n, 2);
-    if (bias) {
-        kl_expr *bi[1] = {lp.out_ch};
-        k->init = kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, bias), bi));
-    }
+    kl_conv_sum_from_bias(L, k, acc, bias, lp.out_ch);
     if (acc != yv->dtype) k->result = kl_e_cast(a, yv->dtype, kl_e_acc(a, acc));
     kl_conv_store(L, k, y, &lp, win.nsp);
     kl_program_add_kernel(L->prog, k);
@@ -240,12 +235,7 @@ static bool lower_deform_conv(kl_lower *L, kl_node *n, kl_diag *d) {
                         kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, mask), mi)));
     }
     k->value = v;
-    k->reduce = KL_RED_SUM;
-    k->acc_dtype = acc;
-    if (bias) {
-        kl_expr *bi[1] = {lp.out_ch};
-        k->init = kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, bias), bi));
-    }
+    kl_conv_sum_from_bias(L, k, acc, bias, lp.out_ch);
     if (acc != yv->dtype) k->result = kl_e_cast(a, yv->dtype, kl_e_acc(a, acc));
     kl_conv_store(L, k, kl_lower_buffer(L, yv), &lp, win.nsp);
     kl_program_add_kernel(L->prog, k);
@@ -314,13 +304,8 @@ static bool lower_causal_conv(kl_lower *L, kl_node *n, kl_diag *d) {
     k->value = kl_e_binary(a, KL_MUL,
                            kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, n->inputs[1]), wi)),
                            causal_padded(L, n, b, c, kl_e_add(a, l, j), history, acc));
-    k->reduce = KL_RED_SUM;
-    k->acc_dtype = acc;
     kl_value *bias = kl_node_input(n, 2);
-    if (bias) {
-        kl_expr *bi[1] = {c};
-        k->init = kl_e_cast(a, acc, kl_e_load(a, kl_lower_buffer(L, bias), bi));
-    }
+    kl_conv_sum_from_bias(L, k, acc, bias, c);
     /* the reference rounds the convolution to T before the activation */
     kl_expr *y = kl_e_cast(a, t, kl_e_acc(a, acc));
     if (strcmp(kl_attr_string(n, "activation", "none"), "none")) {
