@@ -35,9 +35,21 @@ static bool run_passes(kl_graph *g, const kl_compile_opts *o, kl_diag *d) {
     return true;
 }
 
+static bool run_kernel_passes(kl_program *p, const kl_target *t, const kl_compile_opts *o,
+                              kl_diag *d) {
+    for (const kl_kernel_pass *kp = kl_kernel_passes; kp->name; kp++) {
+        if (!kp->run(p, t, d)) return false;
+        if (o->dump_ir_after && !strcmp(o->dump_ir_after, kp->name))
+            kl_program_dump(p, o->dump_to ? o->dump_to : stdout);
+    }
+    return true;
+}
+
 static bool known_dump_point(const char *name) {
     if (!strcmp(name, "lower") || !strcmp(name, "plan")) return true;
     for (const kl_pass *p = kl_passes; p->name; p++)
+        if (!strcmp(p->name, name)) return true;
+    for (const kl_kernel_pass *p = kl_kernel_passes; p->name; p++)
         if (!strcmp(p->name, name)) return true;
     return false;
 }
@@ -50,10 +62,15 @@ static char *default_header_path(kl_arena *a, const char *out, const char *name)
 bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
     if (o->dump_ir_after && !known_dump_point(o->dump_ir_after))
         return kl_error(d, NULL, "--dump-ir: no pass named '%s' (passes: resolve, infer, dce, "
-                                 "lower, plan)", o->dump_ir_after);
+                                 "lower, tile, plan)", o->dump_ir_after);
     kl_arena *a = kl_arena_new();
     kl_codegen_opts cg = o->cg;
     if (!cg.target) cg.target = kl_target_default();
+    cg.target = kl_target_resolve(a, cg.target, d);
+    if (!cg.target) {
+        kl_arena_free(a);
+        return false;
+    }
     if (!cg.name) cg.name = kl_c_name_from_path(a, o->model_path);
     const char *header = o->header_path ? o->header_path : default_header_path(a, o->out_path, cg.name);
     FILE *dump = o->dump_to ? o->dump_to : stdout;
@@ -65,6 +82,7 @@ bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
     kl_program *p = kl_lower_graph(a, g, d);
     if (!p) goto done;
     if (o->dump_ir_after && !strcmp(o->dump_ir_after, "lower")) kl_program_dump(p, dump);
+    if (!run_kernel_passes(p, cg.target, o, d)) goto done;
     if (!kl_plan_memory(p, d)) goto done;
     if (o->dump_ir_after && !strcmp(o->dump_ir_after, "plan")) kl_program_dump(p, dump);
     if (!kl_codegen_llvm(p, g, &cg, o->out_path, d)) goto done;

@@ -325,11 +325,30 @@ typedef enum kl_reduce {
     KL_RED_NONE, KL_RED_SUM, KL_RED_PROD, KL_RED_MAX, KL_RED_MIN,
 } kl_reduce;
 
+/* How a back end runs a loop (the schedule). Semantics never depend on it: the interpreter
+ * ignores it, and every schedule computes the same values (up to the reassociation of sums). */
+typedef enum kl_loop_kind {
+    KL_LOOP_SERIAL = 0,  /* an ordinary loop */
+    KL_LOOP_UNROLL,      /* fully unrolled: a copy of the body per iteration (register block) */
+    KL_LOOP_VECTOR,      /* SIMD: ceil(extent / lanes) vectors, the last one masked if partial */
+} kl_loop_kind;
+
 typedef struct kl_kernel {
     const char *name;        /* unique C identifier, e.g. "k12_conv1" */
     const kl_node *node;     /* the node it came from (diagnostics, dumps) */
     int n_loops, n_par;      /* loops [0, n_par) parallel, [n_par, n_loops) reduction */
     int64_t extent[KL_MAX_LOOPS];
+    /* Schedule, set by the tile pass (kernel/tile.c). The last n_block parallel loops form the
+     * register block: each is UNROLL or VECTOR (at most one VECTOR), and the back end jams them
+     * into the reduction, so the innermost body updates one accumulator per point of the
+     * block (a vector per VECTOR chunk) and every load that does not depend on a block loop is
+     * shared by all of them. Reduction loops and the outer parallel loops stay SERIAL. */
+    kl_loop_kind kind[KL_MAX_LOOPS];
+    int n_block;
+    int lanes;               /* SIMD lanes of the VECTOR loop's vectors */
+    /* The parallel loop that threads split (parallel entry point), or -1: outer, not in the
+     * block. Set by the tile pass; kernels too small to be worth a thread keep -1. */
+    int task_loop;
     kl_reduce reduce;
     kl_dtype acc_dtype;
     kl_expr *init;           /* accumulator start (over parallel ivs); NULL = identity of reduce */
@@ -380,6 +399,36 @@ kl_kernel *kl_kernel_new(kl_program *p, const kl_node *node, const char *tag);
 void kl_program_add_kernel(kl_program *p, kl_kernel *k);
 void kl_kernel_dump(const kl_kernel *k, FILE *f);
 void kl_program_dump(const kl_program *p, FILE *f);
+
+/* kernel/rewrite.c — the algebra kernel passes transform loop nests with */
+typedef struct kl_affine {
+    int64_t coef[KL_MAX_LOOPS];  /* c + sum of coef[l] * i_l */
+    int64_t c;
+} kl_affine;
+/* e as an affine form over the loop variables; false if it is not one. */
+bool kl_affine_of(const kl_expr *e, kl_affine *out);
+/* The linear element offset of b[idx...] as an affine form. */
+bool kl_affine_offset(const kl_buffer *b, kl_expr *const *idx, kl_affine *out);
+/* Smallest and largest value of a over loops [0, n_loops) of the given extents. */
+void kl_affine_range(const kl_affine *a, const int64_t *extent, int n_loops, int64_t *lo,
+                     int64_t *hi);
+/* e with loop variable l replaced by iv_map[l] wherever iv_map[l] is non-NULL (the DAG's
+ * sharing is kept). */
+kl_expr *kl_expr_subst(kl_arena *a, const kl_expr *e, kl_expr *const *iv_map);
+void kl_kernel_subst(kl_arena *a, kl_kernel *k, kl_expr *const *iv_map);
+/* A deep copy of k named NAME_suffix (not added to the program). */
+kl_kernel *kl_kernel_clone(kl_program *p, const kl_kernel *k, const char *suffix);
+/* Loop l runs over [begin, begin + extent) of its old range, renumbered from 0. */
+void kl_kernel_offset_loop(kl_arena *a, kl_kernel *k, int l, int64_t begin, int64_t extent);
+/* Loop l (extent a multiple of inner) becomes loops l (outer) and l + 1 (inner, extent inner);
+ * false when it cannot be split. */
+bool kl_kernel_split_loop(kl_arena *a, kl_kernel *k, int l, int64_t inner);
+/* Reorder the loops: order[new position] = old loop (a permutation that keeps the parallel
+ * loops before the reduction loops). */
+void kl_kernel_permute_loops(kl_arena *a, kl_kernel *k, const int *order);
+/* Fold the integer comparisons the loops' ranges decide (bounds tests that always hold) and
+ * the selects, ands and ors they settle. */
+void kl_kernel_simplify(kl_arena *a, kl_kernel *k);
 
 /* kernel/interp.c — the reference interpreter (constant folding, `kiln check --interp`).
  * Every buffer a kernel touches must have `host` set. */
@@ -472,20 +521,46 @@ bool kl_plan_memory(kl_program *p, kl_diag *d);
  * targets/ — target descriptors (data only)
  * ====================================================================================== */
 typedef struct kl_target {
-    const char *name;          /* "x86-64" */
+    const char *name;          /* "x86-64-v3" */
     const char *triple;        /* LLVM triple */
-    const char *cpu;           /* LLVM CPU name */
-    const char *features;      /* LLVM feature string */
-    int vector_bits;           /* SIMD width for vectorization */
-    int vector_registers;
+    const char *cpu;           /* LLVM CPU name (KL_TARGET_NATIVE: the host's, resolved) */
+    const char *features;      /* LLVM feature string (KL_TARGET_NATIVE: the host's) */
+    const char *description;   /* one line for `kiln targets` */
+    int vector_bits;           /* SIMD register width the tile pass vectorizes for */
+    int vector_registers;      /* SIMD registers (the register block's budget) */
     int l1_bytes, l2_bytes;
     const char *float_abi;     /* "hard", "soft", "" (default) */
     bool hosted;               /* has an OS, threads, libc */
     const char *runtime_bitcode; /* name of the embedded runtime-min bitcode for this target */
+    int isa_level;             /* x86-64 psABI level the code needs (1 = baseline .. 4); 0 if
+                                  the target is not x86-64 */
+    bool fma;                  /* fused multiply-add in hardware */
 } kl_target;
+#define KL_TARGET_NATIVE "native"
 const kl_target *kl_target_find(const char *name);
 const kl_target *kl_target_default(void);
 extern const kl_target *const kl_targets[]; /* NULL-terminated */
+bool kl_target_is_native(const kl_target *t);
+/* Vector lanes of `elem` in one SIMD register of the target (1 when it has none). */
+int kl_target_lanes(const kl_target *t, kl_dtype elem);
+/* codegen/llvm/host.c — the "native" descriptor filled in from the host CPU (LLVM's answer);
+ * any other target is returned as it is. */
+const kl_target *kl_target_resolve(kl_arena *a, const kl_target *t, kl_diag *d);
+
+/* ======================================================================================
+ * kernel passes: bool kpass_NAME(kl_program *, const kl_target *, kl_diag *)
+ * They run between lowering and the memory plan, in the order of kl_kernel_passes, and only
+ * ever change how a kernel computes, never what (the interpreter is the judge).
+ * ====================================================================================== */
+typedef struct kl_kernel_pass {
+    const char *name;
+    bool (*run)(kl_program *p, const kl_target *t, kl_diag *d);
+} kl_kernel_pass;
+extern const kl_kernel_pass kl_kernel_passes[]; /* NULL-terminated by name */
+bool kpass_tile(kl_program *p, const kl_target *t, kl_diag *d); /* kernel/tile.c */
+/* kernel/pack.c — constants a blocked kernel reads, copied into the order it reads them;
+ * `packs` remembers the copies made so that identical ones are shared. */
+void kl_pack_constants(kl_program *p, kl_kernel *k, kl_ptrvec *packs);
 
 /* ======================================================================================
  * codegen/ — back ends

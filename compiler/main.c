@@ -27,7 +27,8 @@ static const char usage[] =
     "  --emit obj|so|asm|llvm-ir  what to write (default: from OUT's suffix .o .so .s .ll)\n"
     "  --name NAME            C prefix of the generated symbols (default: from MODEL's file name)\n"
     "  --shape INPUT:DIMS     bind an input's shape, e.g. --shape x:1x3x224x224 (repeatable)\n"
-    "  --target T             target descriptor (see `kiln targets`; default x86-64)\n"
+    "  --target T             target: x86-64 (default), x86-64-v2, x86-64-v3, x86-64-v4 or\n"
+    "                         native (see `kiln targets`)\n"
     "  -O0 .. -O3             optimization level (default -O2)\n"
     "  --dump-ir PASS         print the IR after PASS (resolve, infer, dce, lower, plan)\n"
     "  --stats                print workspace size, sum of intermediates, kernels, time\n"
@@ -221,12 +222,40 @@ static int cmd_check(cli *c) {
     return rc ? 1 : 0;
 }
 
+/* The features a target string turns on ("+avx2,-sse4a,..." -> "avx2 ..."), on one line. */
+static void print_enabled_features(const char *features) {
+    if (!features || !*features) return;
+    bool any = false;
+    for (const char *p = features; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len > 1 && p[0] == '+') {
+            printf("%s%.*s", any ? " " : "             features ", (int)len - 1, p + 1);
+            any = true;
+        }
+        p = end ? end + 1 : p + len;
+    }
+    if (any) printf("\n");
+}
+
 static int cmd_targets(void) {
+    kl_arena *a = kl_arena_new();
+    kl_diag d;
+    kl_diag_init(&d, "kiln");
     for (int i = 0; kl_targets[i]; i++) {
         const kl_target *t = kl_targets[i];
-        printf("%-14s %s (cpu %s%s%s)%s\n", t->name, t->triple, t->cpu, *t->features ? ", " : "",
-               t->features, t == kl_target_default() ? "  [default]" : "");
+        const kl_target *r = kl_target_resolve(a, t, &d);
+        if (!r) r = t;
+        printf("%-12s %s%s\n", t->name, t->description,
+               t == kl_target_default() ? "  [default]" : "");
+        printf("             triple %s, cpu %s, %d-bit vectors x %d registers, %s, L1d %d KiB, "
+               "L2 %d KiB%s\n",
+               r->triple, r->cpu, r->vector_bits, r->vector_registers, r->fma ? "FMA" : "no FMA",
+               r->l1_bytes / 1024, r->l2_bytes / 1024, r->hosted ? ", hosted" : ", bare metal");
+        print_enabled_features(r->features);
     }
+    kl_diag_free(&d);
+    kl_arena_free(a);
     return 0;
 }
 

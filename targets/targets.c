@@ -1,18 +1,19 @@
 /*
  * targets/targets.c — the list of target descriptors and lookup by name.
  *
- * Adding a target means adding one descriptor file and one line in kl_targets; the first entry
- * is the default (the host kiln is built for).
+ * Adding a target means adding one descriptor (data) and one line in kl_targets; the first entry
+ * is the default: the portable baseline of the host architecture kiln is built for.
  */
 #include <string.h>
 
 #include "kl.h"
 
-extern const kl_target kl_target_x86_64;
+extern const kl_target kl_target_x86_64, kl_target_x86_64_v2, kl_target_x86_64_v3,
+    kl_target_x86_64_v4, kl_target_native;
 
 const kl_target *const kl_targets[] = {
-    &kl_target_x86_64,
-    NULL,
+    &kl_target_x86_64, &kl_target_x86_64_v2, &kl_target_x86_64_v3, &kl_target_x86_64_v4,
+    &kl_target_native, NULL,
 };
 
 const kl_target *kl_target_find(const char *name) {
@@ -23,3 +24,14 @@ const kl_target *kl_target_find(const char *name) {
 }
 
 const kl_target *kl_target_default(void) { return kl_targets[0]; }
+
+bool kl_target_is_native(const kl_target *t) {
+    return t && t->cpu && strcmp(t->cpu, KL_TARGET_NATIVE) == 0;
+}
+
+int kl_target_lanes(const kl_target *t, kl_dtype elem) {
+    size_t bytes = kl_dtype_size(elem);
+    if (!t || bytes == 0) return 1;
+    int lanes = t->vector_bits / (int)(8 * bytes);
+    return lanes > 0 ? lanes : 1;
+}

@@ -62,6 +62,7 @@ static bool init_llvm_target(const char *triple) {
         LLVMInitializeX86Target();
         LLVMInitializeX86TargetMC();
         LLVMInitializeX86AsmPrinter();
+        LLVMInitializeX86AsmParser(); /* module-level assembly: the ISA note, micro-kernels */
         return true;
     }
     return false;
@@ -109,6 +110,31 @@ static void create_module(kl_cg *cg) {
     cg->f64 = LLVMDoubleTypeInContext(cg->ctx);
     cg->ptr = LLVMPointerTypeInContext(cg->ctx, 0);
     cg->void_t = LLVMVoidTypeInContext(cg->ctx);
+}
+
+/* An x86-64 object that needs more than the baseline ISA says so in an ELF property note
+ * (GNU_PROPERTY_X86_ISA_1_NEEDED, OR-merged by the linker into the program or shared library).
+ * glibc (2.33 and later) then refuses to start the program on an older CPU, with "CPU ISA level
+ * is lower than required", instead of letting predict() die of an illegal instruction. */
+static void add_isa_level_note(kl_cg *cg) {
+    int level = cg->o->target->isa_level;
+    if (level < 2 || level > 4 || strncmp(cg->o->target->triple, "x86_64", 6) != 0)
+        return;
+    char text[512];
+    snprintf(text, sizeof text,
+             ".pushsection .note.gnu.property,\"a\",@note\n"
+             ".p2align 3\n"
+             ".long 4\n"            /* name size: "GNU\\0" */
+             ".long 16\n"           /* descriptor size: one 4-byte property, padded to 8 */
+             ".long 5\n"            /* NT_GNU_PROPERTY_TYPE_0 */
+             ".asciz \"GNU\"\n"
+             ".long 0xc0008002\n"   /* GNU_PROPERTY_X86_ISA_1_NEEDED */
+             ".long 4\n"
+             ".long %d\n"           /* bit 1 << (level - 1): v2 = 2, v3 = 4, v4 = 8 */
+             ".long 0\n"
+             ".popsection\n",
+             1 << (level - 1));
+    LLVMAppendModuleInlineAsm(cg->mod, text, strlen(text));
 }
 
 static void dispose(kl_cg *cg) {
@@ -224,11 +250,15 @@ static LLVMValueRef emit_predict(kl_cg *cg, kl_cg_kernel *kernels) {
     check_arguments(cg, e.fn, n_args);
     for (int k = 0; k < p->kernels.n; k++) {
         kl_cg_kernel *ck = &kernels[k];
-        LLVMValueRef *args = kl_alloc_array(cg->arena, (size_t)ck->n_bufs + 1, sizeof *args);
+        const kl_kernel *kn = p->kernels.items[k];
+        LLVMValueRef *args = kl_alloc_array(cg->arena, (size_t)ck->n_bufs + 2, sizeof *args);
         for (int i = 0; i < ck->n_bufs; i++)
             if (!(args[i] = buffer_pointer(cg, &e, ck->bufs[i])))
                 return NULL;
-        LLVMBuildCall2(cg->b, ck->fn_type, ck->fn, args, (unsigned)ck->n_bufs, "");
+        int64_t tasks = kn->task_loop >= 0 ? kn->extent[kn->task_loop] : 0;
+        args[ck->n_bufs] = LLVMConstInt(cg->i64, 0, 0);
+        args[ck->n_bufs + 1] = LLVMConstInt(cg->i64, (unsigned long long)tasks, 0);
+        LLVMBuildCall2(cg->b, ck->fn_type, ck->fn, args, (unsigned)ck->n_bufs + 2, "");
     }
     LLVMBuildRet(cg->b, LLVMConstInt(cg->i32, 0, 0));
     return e.fn;
@@ -424,6 +454,7 @@ bool kl_codegen_llvm(const kl_program *p, const kl_graph *g, const kl_codegen_op
     bool ok = create_target_machine(&cg);
     if (ok) {
         create_module(&cg);
+        add_isa_level_note(&cg);
         ok = build_module(&cg) && optimize(&cg) && emit_output(&cg, out_path);
     }
     dispose(&cg);

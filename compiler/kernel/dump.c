@@ -81,8 +81,14 @@ static void expr(const kl_expr *e, FILE *f) {
     }
 }
 
+/* i0<4, i1<7 unroll, i2<64 vector x16, ... (with the task loop marked "tasks") */
 static void loops(const kl_kernel *k, int lo, int hi, FILE *f) {
-    for (int l = lo; l < hi; l++) fprintf(f, "%si%d<%lld", l > lo ? ", " : "", l, (long long)k->extent[l]);
+    for (int l = lo; l < hi; l++) {
+        fprintf(f, "%si%d<%lld", l > lo ? ", " : "", l, (long long)k->extent[l]);
+        if (k->kind[l] == KL_LOOP_UNROLL) fputs(" unroll", f);
+        if (k->kind[l] == KL_LOOP_VECTOR) fprintf(f, " vector x%d", k->lanes);
+        if (l == k->task_loop) fputs(" tasks", f);
+    }
 }
 
 void kl_kernel_dump(const kl_kernel *k, FILE *f) {

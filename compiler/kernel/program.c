@@ -41,6 +41,7 @@ static char *c_ident(kl_arena *a, const char *s) {
 kl_kernel *kl_kernel_new(kl_program *p, const kl_node *node, const char *tag) {
     kl_kernel *k = kl_alloc(p->arena, sizeof *k);
     k->node = node;
+    k->task_loop = -1;
     k->name = c_ident(p->arena, kl_sprintf(p->arena, "k%d_%s", p->kernels.n,
                                            tag ? tag : node ? node->op_type : "kernel"));
     return k;

@@ -1,0 +1,138 @@
+/*
+ * pack.c — constant operands laid out at compile time in the order a kernel reads them.
+ *
+ * A blocked kernel (tile.c) runs its outer parallel loops, then its reduction loops, then the
+ * block loops innermost (the back end jams the block into the reduction). A constant that is
+ * read through an affine index, such as a convolution's weights W[m, c, kh, kw], is copied into
+ * a new constant P whose dimensions are the loops the index depends on, in that order
+ * (P[m_outer, kh, kw, c, m_inner]), and the load becomes P[i_l...]. The innermost loops then
+ * walk P contiguously, the VECTOR loop's lanes are adjacent, and successive reduction steps
+ * read successive vectors: the packing an AOT compiler can pay once, when the model compiles.
+ *
+ * A packing is skipped when the constant is already in that order, or when the loops would
+ * read each element many times over (a broadcast: the copy would be larger than the original
+ * by more than PACK_MAX_GROWTH). Kernels that read the same constant in the same order (the
+ * regions and remainders of one contraction) share one packed copy.
+ */
+#include <string.h>
+
+#include "kl.h"
+
+enum { PACK_MAX_GROWTH = 2 };
+
+typedef struct packed {
+    kl_buffer *src;      /* the original constant (root) */
+    kl_buffer *buf;      /* its packed copy */
+} packed;
+
+/* The loops of k in the order the back end nests them: outer parallel, reduction, block. */
+static int codegen_order(const kl_kernel *k, int *order) {
+    int n = 0, first_block = k->n_par - k->n_block;
+    for (int l = 0; l < first_block; l++) order[n++] = l;
+    for (int l = k->n_par; l < k->n_loops; l++) order[n++] = l;
+    for (int l = first_block; l < k->n_par; l++) order[n++] = l;
+    return n;
+}
+
+static void collect_const_loads(const kl_expr *e, kl_ptrvec *v, kl_arena *a, bool in_index) {
+    if (!e) return;
+    if (e->kind == KL_E_LOAD) {
+        bool seen = false;
+        for (int i = 0; i < v->n && !seen; i++) seen = v->items[i] == e;
+        if (!seen && !in_index && kl_buffer_root(e->buf)->kind == KL_BUF_CONST &&
+            kl_buffer_root(e->buf)->data)
+            kl_ptrvec_push(a, v, (void *)e);
+        for (int d = 0; d < e->buf->shape.rank; d++) collect_const_loads(e->idx[d], v, a, true);
+    }
+    collect_const_loads(e->a, v, a, in_index);
+    collect_const_loads(e->b, v, a, in_index);
+    collect_const_loads(e->c, v, a, in_index);
+}
+
+/* Whether the offset already walks the buffer row-major over `dims` (no copy needed). */
+static bool already_packed(const kl_affine *off, const kl_kernel *k, const int *dims, int n) {
+    if (off->c != 0) return false;
+    int64_t stride = 1;
+    for (int i = n - 1; i >= 0; i--) {
+        if (off->coef[dims[i]] != stride) return false;
+        stride *= k->extent[dims[i]];
+    }
+    return true;
+}
+
+/* P[i...] = src[offset(i...)] over the loops `dims`, row-major; 0 outside the source. */
+static void *pack_data(kl_arena *a, const kl_buffer *src, const kl_affine *off,
+                       const kl_kernel *k, const int *dims, int n, int64_t count) {
+    size_t es = kl_dtype_size(src->dtype);
+    int64_t numel = kl_shape_numel(&src->shape);
+    unsigned char *dst = kl_alloc(a, (size_t)count * es);
+    const unsigned char *from = kl_buffer_root((kl_buffer *)src)->data;
+    int64_t iv[KL_MAX_LOOPS] = {0};
+    for (int64_t i = 0; i < count; i++) {
+        int64_t o = off->c;
+        for (int j = 0; j < n; j++) o += off->coef[dims[j]] * iv[j];
+        if (o >= 0 && o < numel) memcpy(dst + (size_t)i * es, from + (size_t)o * es, es);
+        for (int j = n - 1; j >= 0; j--) {
+            if (++iv[j] < k->extent[dims[j]]) break;
+            iv[j] = 0;
+        }
+    }
+    return dst;
+}
+
+/* An existing packed copy of src with the same contents, or NULL. */
+static kl_buffer *find_packed(kl_ptrvec *packs, const kl_buffer *src, const kl_shape *s,
+                              const void *data) {
+    for (int i = 0; i < packs->n; i++) {
+        packed *p = packs->items[i];
+        if (p->src != src || !kl_shape_equal(&p->buf->shape, s)) continue;
+        if (memcmp(p->buf->data, data, (size_t)kl_buffer_bytes(p->buf)) == 0) return p->buf;
+    }
+    return NULL;
+}
+
+static void pack_load(kl_program *p, kl_kernel *k, kl_expr *ld, kl_ptrvec *packs) {
+    kl_arena *a = p->arena;
+    kl_affine off;
+    if (!kl_affine_offset(ld->buf, ld->idx, &off)) return;
+    int order[KL_MAX_LOOPS], dims[KL_MAX_LOOPS], n = 0;
+    int n_order = codegen_order(k, order);
+    int64_t count = 1;
+    for (int i = 0; i < n_order; i++) {
+        if (off.coef[order[i]] == 0) continue;
+        dims[n++] = order[i];
+        count *= k->extent[order[i]];
+    }
+    kl_buffer *src = kl_buffer_root(ld->buf);
+    if (n == 0 || n > KL_MAX_RANK || already_packed(&off, k, dims, n) ||
+        count > PACK_MAX_GROWTH * kl_shape_numel(&src->shape) + 64)
+        return;
+    kl_shape ps = {.rank = n};
+    for (int i = 0; i < n; i++) ps.dim[i] = k->extent[dims[i]];
+    void *data = pack_data(a, ld->buf, &off, k, dims, n, count);
+    kl_buffer *pb = find_packed(packs, src, &ps, data);
+    if (!pb) {
+        pb = kl_program_buffer(p, kl_sprintf(a, "%s_packed%d", src->name, packs->n), KL_BUF_CONST,
+                               src->dtype, &ps);
+        pb->data = data;
+        pb->host = data; /* readable by the interpreter */
+        packed *rec = kl_alloc(a, sizeof *rec);
+        rec->src = src;
+        rec->buf = pb;
+        kl_ptrvec_push(a, packs, rec);
+    }
+    kl_expr **idx = kl_alloc_array(a, (size_t)n, sizeof *idx);
+    for (int i = 0; i < n; i++) idx[i] = kl_e_iv(a, dims[i]);
+    ld->buf = pb;
+    ld->idx = idx;
+}
+
+void kl_pack_constants(kl_program *p, kl_kernel *k, kl_ptrvec *packs) {
+    kl_expr *none[KL_MAX_LOOPS] = {0};
+    kl_kernel_subst(p->arena, k, none); /* the loads rewritten below are this kernel's own */
+    kl_ptrvec loads = {0};
+    collect_const_loads(k->init, &loads, p->arena, false);
+    collect_const_loads(k->value, &loads, p->arena, false);
+    collect_const_loads(k->result, &loads, p->arena, false);
+    for (int i = 0; i < loads.n; i++) pack_load(p, k, loads.items[i], packs);
+}

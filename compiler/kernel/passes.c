@@ -1,0 +1,11 @@
+/*
+ * kernel/passes.c — the kernel pass list, as data: the driver runs it in order between
+ * lowering and the memory plan, and `--dump-ir NAME` prints the kernels after the pass of that
+ * name.
+ */
+#include "kl.h"
+
+const kl_kernel_pass kl_kernel_passes[] = {
+    {"tile", kpass_tile},
+    {NULL, NULL},
+};

@@ -1,0 +1,399 @@
+/*
+ * tile.c — the tile pass: register blocking of every reduction kernel (kpass_tile).
+ *
+ * A contraction (Conv, MatMul, Gemm, their integer forms once they compute in float, pools,
+ * whatever lowers to a reduction) is a loop nest whose innermost body updates one accumulator.
+ * One accumulator per output element can never keep the FMA units busy: every FMA waits for
+ * its loads. This pass rewrites such a kernel so that its innermost body updates a block of
+ * accumulators held in vector registers:
+ *
+ *   1. Regions. A bounds test that guards a padded read (select(0 <= ih < H, X[ih], 0)) holds
+ *      for all but a few border iterations of a parallel loop. The loop's range is split at
+ *      those borders (index-set splitting) into kernels of their own; in the interior the
+ *      tests fold away (kl_kernel_simplify), so the hot loop has no select and no clamp.
+ *   2. The block. The VECTOR loop is the parallel loop that walks the output contiguously (its
+ *      coefficient in the output's offset is 1) and that every operand reads contiguously or
+ *      not at all (a broadcast); constants qualify whatever their layout, since step 4 repacks
+ *      them. The UNROLL loop is another parallel loop chosen to share the most vector loads
+ *      between its copies (a convolution's output column: the weights do not depend on it).
+ *      Their sizes come from the target: nv vectors × R copies accumulators, within the vector
+ *      registers less a few for operands.
+ *   3. Split and reorder. Both loops are split into an outer loop and the block loop (their
+ *      extents' remainders become kernels of their own, so every block is full but for masked
+ *      lanes); the outer part of the VECTOR loop goes outermost, so a block of weights stays
+ *      in cache for all the outputs it serves.
+ *   4. Packing. A constant operand (weights) is laid out at compile time in the order the
+ *      block reads it — outer loops, reduction loops, then the block loops — so the innermost
+ *      loop streams it contiguously (pack.c). Identical packings are shared between the
+ *      kernels of one contraction.
+ *
+ * Semantics never change: the kernels compute exactly what the original did (the interpreter
+ * checks that in tests/unit/test_tile.c); only the back end's schedule does.
+ */
+#include <string.h>
+
+#include "kl.h"
+
+enum {
+    MIN_VECTOR_EXTENT_DIV = 2, /* a VECTOR loop fills at least lanes / 2 lanes */
+    MAX_VECTORS = 4,           /* vectors across the VECTOR loop in one block */
+    MAX_VECTORS_ALONE = 8,     /* ... when nothing else can be unrolled (a GEMV) */
+};
+
+typedef struct tile_ctx {
+    kl_program *p;
+    const kl_target *t;
+    kl_ptrvec packs;  /* packed constants made so far (pack.c shares identical ones) */
+} tile_ctx;
+
+/* ---------------------------------------------------------------- the loads of a kernel */
+
+static void collect_loads(const kl_expr *e, kl_ptrvec *v, kl_arena *a, bool in_index) {
+    if (!e) return;
+    if (e->kind == KL_E_LOAD) {
+        bool seen = false;
+        for (int i = 0; i < v->n && !seen; i++) seen = v->items[i] == e;
+        if (!seen && !in_index) kl_ptrvec_push(a, v, (void *)e);
+        for (int d = 0; d < e->buf->shape.rank; d++) collect_loads(e->idx[d], v, a, true);
+    }
+    collect_loads(e->a, v, a, in_index);
+    collect_loads(e->b, v, a, in_index);
+    collect_loads(e->c, v, a, in_index);
+}
+
+static kl_ptrvec kernel_loads(kl_arena *a, const kl_kernel *k) {
+    kl_ptrvec v = {0};
+    collect_loads(k->init, &v, a, false);
+    collect_loads(k->value, &v, a, false);
+    collect_loads(k->result, &v, a, false);
+    return v;
+}
+
+/* Whether any load appears inside an index (a gather: the block cannot follow it). */
+static bool has_gather(const kl_expr *e, bool in_index) {
+    if (!e) return false;
+    if (e->kind == KL_E_LOAD) {
+        if (in_index) return true;
+        for (int d = 0; d < e->buf->shape.rank; d++)
+            if (has_gather(e->idx[d], true)) return true;
+    }
+    return has_gather(e->a, in_index) || has_gather(e->b, in_index) ||
+           has_gather(e->c, in_index);
+}
+
+/* ---------------------------------------------------------------- eligibility */
+
+static bool eligible(const kl_kernel *k) {
+    if (k->n_block != 0 || k->n_par < 1) return false;
+    if (k->reduce != KL_RED_SUM && k->reduce != KL_RED_MAX && k->reduce != KL_RED_MIN)
+        return false;
+    if (k->acc_dtype != KL_F32 || k->out->dtype != KL_F32) return false;
+    if (has_gather(k->init, false) || has_gather(k->value, false) ||
+        has_gather(k->result, false))
+        return false;
+    for (int d = 0; d < k->out->shape.rank; d++)
+        if (has_gather(k->out_idx[d], true)) return false;
+    kl_affine a;
+    return kl_affine_offset(k->out, k->out_idx, &a);
+}
+
+/* ---------------------------------------------------------------- 1. regions */
+
+static int64_t div_floor(int64_t a, int64_t b) {
+    int64_t q = a / b;
+    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+static int64_t div_ceil(int64_t a, int64_t b) { return -div_floor(-a, b); }
+
+/* Narrow [*lo, *hi) to the values of i for which a·i + rest >= 0 for every value of rest in
+ * [rest_lo, rest_hi]: a·i >= -rest_lo. */
+static void narrow_nonnegative(int64_t a, int64_t rest_lo, int64_t *lo, int64_t *hi) {
+    int64_t b = -rest_lo;
+    if (a > 0) {
+        int64_t m = div_ceil(b, a);
+        if (m > *lo) *lo = m;
+    } else if (a < 0) {
+        int64_t m = div_floor(b, a) + 1; /* i <= b / a */
+        if (m < *hi) *hi = m;
+    }
+}
+
+typedef struct interior {
+    int64_t lo, hi;   /* [lo, hi): every bounds test on the loop holds */
+    bool tested;      /* some test depends on the loop */
+} interior;
+
+/* The interior of parallel loop l with respect to one comparison x OP y over affine forms
+ * that involves no other parallel loop. */
+static void interior_of_compare(const kl_kernel *k, const kl_expr *e, int l, interior *in) {
+    kl_affine x, y;
+    if (!kl_affine_of(e->a, &x) || !kl_affine_of(e->b, &y)) return;
+    kl_affine d = x; /* d = x - y, turned into "d' >= 0" form below */
+    for (int j = 0; j < KL_MAX_LOOPS; j++) d.coef[j] -= y.coef[j];
+    d.c -= y.c;
+    if (d.coef[l] == 0) return;
+    for (int j = 0; j < k->n_par; j++)
+        if (j != l && d.coef[j] != 0) return;
+    int sign;          /* the test is sign·d + bias >= 0 */
+    int64_t bias;
+    switch (e->op) {
+    case KL_GE: sign = 1; bias = 0; break;
+    case KL_GT: sign = 1; bias = -1; break;
+    case KL_LE: sign = -1; bias = 0; break;
+    case KL_LT: sign = -1; bias = -1; break;
+    default: return;
+    }
+    int64_t a = sign * d.coef[l];
+    kl_affine rest = d;
+    rest.coef[l] = 0;
+    int64_t rlo, rhi;
+    kl_affine_range(&rest, k->extent, k->n_loops, &rlo, &rhi);
+    /* sign·rest ranges over [sign>0 ? rlo : -rhi, ...]; its minimum matters */
+    int64_t rest_min = sign > 0 ? rlo : -rhi;
+    in->tested = true;
+    narrow_nonnegative(a, rest_min + bias, &in->lo, &in->hi);
+}
+
+static void interior_walk(const kl_kernel *k, const kl_expr *e, int l, interior *in) {
+    if (!e) return;
+    if (e->kind == KL_E_BINARY && e->dtype == KL_BOOL && e->a && !kl_dtype_is_float(e->a->dtype) &&
+        e->a->dtype != KL_BOOL)
+        interior_of_compare(k, e, l, in);
+    interior_walk(k, e->a, l, in);
+    interior_walk(k, e->b, l, in);
+    interior_walk(k, e->c, l, in);
+}
+
+/* The pieces of k split along its parallel loops from `l` on, appended to out. */
+static void split_regions(tile_ctx *c, kl_kernel *k, int l, kl_ptrvec *out) {
+    kl_arena *a = c->p->arena;
+    for (; l < k->n_par; l++) {
+        interior in = {0, k->extent[l], false};
+        interior_walk(k, k->value, l, &in);
+        interior_walk(k, k->init, l, &in);
+        if (!in.tested || in.lo >= in.hi || (in.lo <= 0 && in.hi >= k->extent[l])) continue;
+        int64_t cut[4] = {0, in.lo > 0 ? in.lo : 0, in.hi < k->extent[l] ? in.hi : k->extent[l],
+                          k->extent[l]};
+        static const char *const names[3] = {"lo", "in", "hi"};
+        for (int r = 0; r < 3; r++) {
+            if (cut[r + 1] <= cut[r]) continue;
+            kl_kernel *piece = kl_kernel_clone(c->p, k, kl_sprintf(a, "%s%d", names[r], l));
+            kl_kernel_offset_loop(a, piece, l, cut[r], cut[r + 1] - cut[r]);
+            kl_kernel_simplify(a, piece);
+            split_regions(c, piece, l + 1, out);
+        }
+        return;
+    }
+    kl_ptrvec_push(a, out, k);
+}
+
+/* ---------------------------------------------------------------- 2. the block */
+
+typedef struct block_plan {
+    int vloop, uloop;   /* -1: none */
+    int lanes;
+    int64_t vblock;     /* VECTOR loop extent per block (a multiple of lanes unless the loop is
+                           shorter) */
+    int64_t ublock;     /* UNROLL copies per block */
+} block_plan;
+
+/* Coefficient of loop l in the offset of a load (or the store); 0 if not affine. */
+static int64_t load_coef(const kl_expr *ld, int l, bool *affine) {
+    kl_affine off;
+    *affine = kl_affine_offset(ld->buf, ld->idx, &off);
+    return *affine ? off.coef[l] : 0;
+}
+
+/* Whether loop v can be the VECTOR loop: the output is contiguous along it and every operand
+ * either ignores it or is contiguous along it (constants: after packing). */
+static bool vector_candidate(const kl_kernel *k, const kl_ptrvec *loads, int v) {
+    kl_affine out;
+    if (!kl_affine_offset(k->out, k->out_idx, &out) || out.coef[v] != 1) return false;
+    for (int i = 0; i < loads->n; i++) {
+        const kl_expr *ld = loads->items[i];
+        bool affine;
+        int64_t s = load_coef(ld, v, &affine);
+        if (kl_buffer_root(ld->buf)->kind == KL_BUF_CONST) continue;
+        if (!affine || (s != 0 && s != 1)) return false;
+    }
+    return true;
+}
+
+/* Vector loads (along v) that do not depend on u: shared by all of u's copies. */
+static int shared_vectors(const kl_ptrvec *loads, int v, int u) {
+    int n = 0;
+    for (int i = 0; i < loads->n; i++) {
+        const kl_expr *ld = loads->items[i];
+        bool affine;
+        int64_t sv = load_coef(ld, v, &affine), su = load_coef(ld, u, &affine);
+        if (affine && sv != 0 && su == 0) n++;
+    }
+    return n;
+}
+
+/* Loads that depend on u but not on v: a broadcast per copy, reused by every vector. */
+static int shared_broadcasts(const kl_ptrvec *loads, int v, int u) {
+    int n = 0;
+    for (int i = 0; i < loads->n; i++) {
+        const kl_expr *ld = loads->items[i];
+        bool affine;
+        int64_t sv = load_coef(ld, v, &affine), su = load_coef(ld, u, &affine);
+        if (affine && sv == 0 && su != 0) n++;
+    }
+    return n;
+}
+
+/* Of the extents 1..max, the one that best covers `extent` with full blocks: few blocks, then
+ * a small remainder (a remainder becomes a kernel of its own). */
+static int64_t best_unroll(int64_t extent, int64_t max) {
+    if (extent <= max) return extent;
+    int64_t best = max, best_cost = -1;
+    for (int64_t r = max; r >= (max + 1) / 2; r--) {
+        int64_t blocks = extent / r, rem = extent % r;
+        /* cost in block-sized steps; a remainder block costs about one block */
+        int64_t cost = blocks + (rem ? 1 : 0);
+        if (best_cost < 0 || cost < best_cost || (cost == best_cost && rem == 0)) {
+            best = r;
+            best_cost = cost;
+        }
+    }
+    return best;
+}
+
+static bool plan_block(const tile_ctx *c, const kl_kernel *k, const kl_ptrvec *loads,
+                       block_plan *bp) {
+    int lanes = kl_target_lanes(c->t, k->acc_dtype);
+    if (lanes < 2) return false;
+    bp->vloop = bp->uloop = -1;
+    bp->lanes = lanes;
+    /* the innermost qualifying parallel loop */
+    for (int l = k->n_par - 1; l >= 0 && bp->vloop < 0; l--)
+        if (k->extent[l] * MIN_VECTOR_EXTENT_DIV >= lanes && vector_candidate(k, loads, l))
+            bp->vloop = l;
+    if (bp->vloop < 0) return false;
+    int v = bp->vloop, best_score = 0;
+    for (int l = k->n_par - 1; l >= 0; l--) {
+        if (l == v || k->extent[l] < 2) continue;
+        int score = 2 * shared_vectors(loads, v, l) + shared_broadcasts(loads, v, l);
+        if (score > best_score) {
+            best_score = score;
+            bp->uloop = l;
+        }
+    }
+    /* nothing to share: unroll the innermost other loop anyway, for independent chains */
+    for (int l = k->n_par - 1; l >= 0 && bp->uloop < 0; l--)
+        if (l != v && k->extent[l] >= 2) bp->uloop = l;
+    /* registers: nv·R accumulators, nv operand vectors and one broadcast */
+    int regs = c->t->vector_registers;
+    int64_t chunks = (k->extent[v] + lanes - 1) / lanes;
+    int64_t nv = chunks < MAX_VECTORS ? chunks : MAX_VECTORS;
+    if (bp->uloop < 0) {
+        nv = chunks < MAX_VECTORS_ALONE ? chunks : MAX_VECTORS_ALONE;
+        if (nv > regs - 2) nv = regs - 2;
+    }
+    bp->vblock = nv * lanes < k->extent[v] ? nv * lanes : k->extent[v];
+    if (bp->uloop >= 0) {
+        int64_t r = (regs - nv - 1) / nv;
+        bp->ublock = best_unroll(k->extent[bp->uloop], r < 1 ? 1 : r);
+    } else {
+        bp->ublock = 1;
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------- 3. split and reorder */
+
+/* Split loop l of k at `block`: the full blocks stay in k (loop l becomes outer × block when
+ * there is more than one), the remainder (if any) becomes a kernel appended to `rest`. Returns
+ * whether loop l was split in two (the block loop is then l + 1, else l itself). */
+static bool split_block(tile_ctx *c, kl_kernel *k, int l, int64_t block, kl_ptrvec *rest,
+                        const char *tag) {
+    kl_arena *a = c->p->arena;
+    int64_t e = k->extent[l];
+    if (e <= block) return false;
+    int64_t full = e / block * block;
+    if (full < e) {
+        kl_kernel *tail = kl_kernel_clone(c->p, k, tag);
+        kl_kernel_offset_loop(a, tail, l, full, e - full);
+        kl_ptrvec_push(a, rest, tail);
+        k->extent[l] = full;
+    }
+    return full > block && kl_kernel_split_loop(a, k, l, block);
+}
+
+/* Order: the VECTOR loop's outer part first, the other parallel loops as they were, then the
+ * block (UNROLL loop, VECTOR loop), then the reduction loops. */
+static void reorder(tile_ctx *c, kl_kernel *k, int vouter, int ublock, int vblock) {
+    int order[KL_MAX_LOOPS], n = 0;
+    if (vouter >= 0) order[n++] = vouter;
+    for (int l = 0; l < k->n_par; l++)
+        if (l != vouter && l != ublock && l != vblock) order[n++] = l;
+    if (ublock >= 0) order[n++] = ublock;
+    order[n++] = vblock;
+    for (int l = k->n_par; l < k->n_loops; l++) order[n++] = l;
+    kl_kernel_permute_loops(c->p->arena, k, order);
+    k->n_block = ublock >= 0 ? 2 : 1;
+    k->kind[k->n_par - 1] = KL_LOOP_VECTOR;
+    if (ublock >= 0) k->kind[k->n_par - 2] = KL_LOOP_UNROLL;
+}
+
+/* Block one kernel (no remainder left in it); remainders go to `rest` unblocked. */
+static bool block_kernel(tile_ctx *c, kl_kernel *k, kl_ptrvec *rest) {
+    kl_ptrvec loads = kernel_loads(c->p->arena, k);
+    block_plan bp;
+    if (!plan_block(c, k, &loads, &bp)) return false;
+    k->lanes = bp.lanes;
+    /* split the higher-numbered loop first so the other's index stays valid */
+    int v = bp.vloop, u = bp.uloop, vb = v, ub = u, vo = -1;
+    if (u > v) {
+        if (split_block(c, k, u, bp.ublock, rest, "tu")) ub = u + 1;
+        if (split_block(c, k, v, bp.vblock, rest, "tv")) {
+            vo = v;
+            vb = v + 1;
+            ub++;
+        }
+    } else {
+        if (split_block(c, k, v, bp.vblock, rest, "tv")) {
+            vo = v;
+            vb = v + 1;
+        }
+        if (u >= 0 && split_block(c, k, u, bp.ublock, rest, "tu")) {
+            ub = u + 1;
+            vb++;
+            if (vo >= 0) vo++;
+        }
+    }
+    reorder(c, k, vo, ub, vb);
+    return true;
+}
+
+/* ---------------------------------------------------------------- the pass */
+
+static void tile_kernel(tile_ctx *c, kl_kernel *k, kl_ptrvec *out) {
+    kl_arena *a = c->p->arena;
+    if (!eligible(k)) {
+        kl_ptrvec_push(a, out, k);
+        return;
+    }
+    kl_ptrvec regions = {0};
+    split_regions(c, k, 0, &regions);
+    for (int i = 0; i < regions.n; i++) {
+        kl_ptrvec todo = {0};
+        kl_ptrvec_push(a, &todo, regions.items[i]);
+        /* a remainder is blocked in turn (its own remainders are smaller) */
+        for (int j = 0; j < todo.n; j++) {
+            kl_kernel *piece = todo.items[j];
+            if (block_kernel(c, piece, &todo)) kl_pack_constants(c->p, piece, &c->packs);
+            kl_ptrvec_push(a, out, piece);
+        }
+    }
+}
+
+bool kpass_tile(kl_program *p, const kl_target *t, kl_diag *d) {
+    (void)d;
+    tile_ctx c = {.p = p, .t = t};
+    kl_ptrvec out = {0};
+    for (int i = 0; i < p->kernels.n; i++) tile_kernel(&c, p->kernels.items[i], &out);
+    p->kernels = out;
+    return true;
+}
