@@ -416,6 +416,13 @@ void kl_affine_range(const kl_affine *a, const int64_t *extent, int n_loops, int
  * sharing is kept). */
 kl_expr *kl_expr_subst(kl_arena *a, const kl_expr *e, kl_expr *const *iv_map);
 void kl_kernel_subst(kl_arena *a, kl_kernel *k, kl_expr *const *iv_map);
+/* The same, and every load (rebuilt, its indices substituted) is offered to `hook`, which
+ * returns its replacement or NULL to keep it. */
+typedef kl_expr *(*kl_load_hook)(void *ctx, kl_arena *a, const kl_expr *load);
+kl_expr *kl_expr_rewrite(kl_arena *a, const kl_expr *e, kl_expr *const *iv_map, kl_load_hook hook,
+                         void *ctx);
+void kl_kernel_rewrite(kl_arena *a, kl_kernel *k, kl_expr *const *iv_map, kl_load_hook hook,
+                       void *ctx);
 /* A deep copy of k named NAME_suffix (not added to the program). */
 kl_kernel *kl_kernel_clone(kl_program *p, const kl_kernel *k, const char *suffix);
 /* Loop l runs over [begin, begin + extent) of its old range, renumbered from 0. */
@@ -557,6 +564,7 @@ typedef struct kl_kernel_pass {
     bool (*run)(kl_program *p, const kl_target *t, kl_diag *d);
 } kl_kernel_pass;
 extern const kl_kernel_pass kl_kernel_passes[]; /* NULL-terminated by name */
+bool kpass_fuse(kl_program *p, const kl_target *t, kl_diag *d); /* kernel/fuse.c */
 bool kpass_tile(kl_program *p, const kl_target *t, kl_diag *d); /* kernel/tile.c */
 /* kernel/pack.c — constants a blocked kernel reads, copied into the order it reads them;
  * `packs` remembers the copies made so that identical ones are shared. */

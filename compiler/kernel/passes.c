@@ -6,6 +6,7 @@
 #include "kl.h"
 
 const kl_kernel_pass kl_kernel_passes[] = {
+    {"fuse", kpass_fuse},
     {"tile", kpass_tile},
     {NULL, NULL},
 };

@@ -101,6 +101,8 @@ typedef struct subst_memo {
     const kl_expr **from;
     kl_expr **to;
     size_t cap, n;
+    kl_load_hook hook;  /* may replace a rebuilt load */
+    void *ctx;
 } subst_memo;
 
 static size_t slot_of(const subst_memo *m, const kl_expr *e) {
@@ -112,7 +114,7 @@ static size_t slot_of(const subst_memo *m, const kl_expr *e) {
 
 static void memo_grow(kl_arena *a, subst_memo *m) {
     subst_memo g = {kl_alloc_array(a, m->cap * 2, sizeof *g.from),
-                    kl_alloc_array(a, m->cap * 2, sizeof *g.to), m->cap * 2, 0};
+                    kl_alloc_array(a, m->cap * 2, sizeof *g.to), m->cap * 2, 0, m->hook, m->ctx};
     for (size_t i = 0; i < m->cap; i++) {
         if (!m->from[i]) continue;
         size_t s = slot_of(&g, m->from[i]);
@@ -141,6 +143,10 @@ static kl_expr *subst(kl_arena *a, const kl_expr *e, kl_expr *const *iv_map, sub
         r->a = subst(a, e->a, iv_map, m);
         r->b = subst(a, e->b, iv_map, m);
         r->c = subst(a, e->c, iv_map, m);
+        if (e->kind == KL_E_LOAD && m->hook) {
+            kl_expr *x = m->hook(m->ctx, a, r);
+            if (x) r = x;
+        }
     }
     if (2 * (m->n + 1) > m->cap) {
         memo_grow(a, m);
@@ -155,6 +161,8 @@ static kl_expr *subst(kl_arena *a, const kl_expr *e, kl_expr *const *iv_map, sub
 static void memo_init(kl_arena *a, subst_memo *m) {
     m->cap = 64;
     m->n = 0;
+    m->hook = NULL;
+    m->ctx = NULL;
     m->from = kl_alloc_array(a, m->cap, sizeof *m->from);
     m->to = kl_alloc_array(a, m->cap, sizeof *m->to);
 }
@@ -166,8 +174,24 @@ kl_expr *kl_expr_subst(kl_arena *a, const kl_expr *e, kl_expr *const *iv_map) {
 }
 
 void kl_kernel_subst(kl_arena *a, kl_kernel *k, kl_expr *const *iv_map) {
+    kl_kernel_rewrite(a, k, iv_map, NULL, NULL);
+}
+
+kl_expr *kl_expr_rewrite(kl_arena *a, const kl_expr *e, kl_expr *const *iv_map, kl_load_hook hook,
+                         void *ctx) {
     subst_memo m;
     memo_init(a, &m);
+    m.hook = hook;
+    m.ctx = ctx;
+    return subst(a, e, iv_map, &m);
+}
+
+void kl_kernel_rewrite(kl_arena *a, kl_kernel *k, kl_expr *const *iv_map, kl_load_hook hook,
+                       void *ctx) {
+    subst_memo m;
+    memo_init(a, &m);
+    m.hook = hook;
+    m.ctx = ctx;
     k->init = subst(a, k->init, iv_map, &m);
     k->value = subst(a, k->value, iv_map, &m);
     k->result = subst(a, k->result, iv_map, &m);

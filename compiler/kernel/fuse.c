@@ -1,0 +1,320 @@
+/*
+ * fuse.c — the fuse pass: fewer passes over memory (kpass_fuse).
+ *
+ * Lowering gives every operator its own kernel, so a convolution followed by a bias, a batch
+ * norm's leftover scale, a Relu, a Clip, a residual Add or a HardSwish walks its output once per
+ * operator. Two rewrites merge them, each exact (the same expression is computed, only where it
+ * is computed changes):
+ *
+ *   Inlining (producer into consumer). An elementwise kernel P (no reduction) that writes Y
+ *   element by element is substituted for every load of Y: the consumer computes P's value
+ *   itself, at the index it loads. P is inlined only into consumers without a reduction (an
+ *   elementwise chain collapses into one kernel) unless P is a pure copy (a transpose, a slice,
+ *   a padding copy), which costs nothing to recompute and may be read anywhere. P disappears
+ *   once no load of Y is left.
+ *
+ *   Epilogues (consumer into producer). An elementwise consumer C of Y, the only reader of Y,
+ *   that reads Y at the very element it writes, becomes the producer's result: P computes
+ *   C's value from its own result while the block is still in registers and writes C's output;
+ *   C disappears. C's other operands (a bias, the residual of an Add) are read at P's output
+ *   index.
+ *
+ * Both keep the order of effects: the kernels between producer and consumer must not write
+ * what the moved computation reads, nor touch what it writes. Graph outputs and buffers read
+ * through another shape (a view) stay as they are.
+ */
+#include <string.h>
+
+#include "kl.h"
+
+enum { MAX_INLINE_USES = 4 };
+
+/* ---------------------------------------------------------------- who reads what */
+
+static bool expr_reads(const kl_expr *e, const kl_buffer *root) {
+    if (!e) return false;
+    if (e->kind == KL_E_LOAD) {
+        if (kl_buffer_root(e->buf) == root) return true;
+        for (int d = 0; d < e->buf->shape.rank; d++)
+            if (expr_reads(e->idx[d], root)) return true;
+    }
+    return expr_reads(e->a, root) || expr_reads(e->b, root) || expr_reads(e->c, root);
+}
+
+static bool kernel_reads(const kl_kernel *k, const kl_buffer *root) {
+    if (expr_reads(k->init, root) || expr_reads(k->value, root) || expr_reads(k->result, root))
+        return true;
+    for (int d = 0; d < k->out->shape.rank; d++)
+        if (expr_reads(k->out_idx[d], root)) return true;
+    return false;
+}
+
+static kl_buffer *written(const kl_kernel *k) { return kl_buffer_root(k->out); }
+
+/* Every root buffer e reads, appended to v (no duplicates). */
+static void roots_read(const kl_expr *e, kl_ptrvec *v, kl_arena *a) {
+    if (!e) return;
+    if (e->kind == KL_E_LOAD) {
+        kl_buffer *r = kl_buffer_root(e->buf);
+        bool seen = false;
+        for (int i = 0; i < v->n && !seen; i++) seen = v->items[i] == r;
+        if (!seen) kl_ptrvec_push(a, v, r);
+        for (int d = 0; d < e->buf->shape.rank; d++) roots_read(e->idx[d], v, a);
+    }
+    roots_read(e->a, v, a);
+    roots_read(e->b, v, a);
+    roots_read(e->c, v, a);
+}
+
+static void kernel_roots_read(const kl_kernel *k, kl_ptrvec *v, kl_arena *a) {
+    roots_read(k->init, v, a);
+    roots_read(k->value, v, a);
+    roots_read(k->result, v, a);
+    for (int d = 0; d < k->out->shape.rank; d++) roots_read(k->out_idx[d], v, a);
+}
+
+/* Whether the kernels strictly between positions i and j leave `reads` unwritten and `out`
+ * (may be NULL) untouched. */
+static bool quiet_between(const kl_ptrvec *ks, int i, int j, const kl_ptrvec *reads,
+                          const kl_buffer *out) {
+    for (int x = i + 1; x < j; x++) {
+        const kl_kernel *k = ks->items[x];
+        kl_buffer *w = written(k);
+        for (int r = 0; r < reads->n; r++)
+            if (reads->items[r] == w) return false;
+        if (out && (w == out || kernel_reads(k, out))) return false;
+    }
+    return true;
+}
+
+/* ---------------------------------------------------------------- shapes of nests */
+
+/* idx[d] is loop d for every dim (or 0 where the dim has one element: broadcasting lowers a
+ * size-1 dim to index 0). */
+static bool is_identity_index(kl_expr *const *idx, const kl_shape *s) {
+    for (int d = 0; d < s->rank; d++) {
+        if (!idx[d]) return false;
+        if (idx[d]->kind == KL_E_IV && idx[d]->i == d) continue;
+        if (s->dim[d] == 1 && idx[d]->kind == KL_E_CONST && idx[d]->i == 0) continue;
+        return false;
+    }
+    return true;
+}
+
+/* A kernel with no reduction whose loops are exactly its output's dims, written in order. */
+static bool is_elementwise(const kl_kernel *k) {
+    if (k->reduce != KL_RED_NONE || k->result || k->n_loops != k->n_par || k->n_block != 0)
+        return false;
+    const kl_shape *s = &k->out->shape;
+    if (k->n_par != s->rank) return false;
+    for (int d = 0; d < s->rank; d++)
+        if (k->extent[d] != s->dim[d]) return false;
+    return is_identity_index(k->out_idx, s);
+}
+
+/* A value that only moves data: a load, possibly guarded by a select with a constant. */
+static bool is_pure_copy(const kl_expr *v) {
+    if (v->kind == KL_E_CAST) v = v->a;
+    if (v->kind == KL_E_LOAD) return true;
+    return v->kind == KL_E_SELECT &&
+           ((v->b->kind == KL_E_LOAD && v->c->kind == KL_E_CONST) ||
+            (v->c->kind == KL_E_LOAD && v->b->kind == KL_E_CONST));
+}
+
+/* Calls into runtime-min (exp, tanh, ...) make a value too dear to compute twice. */
+static bool is_dear(const kl_expr *e) {
+    if (!e) return false;
+    if (e->kind == KL_E_UNARY && e->op != KL_NEG && e->op != KL_ABS && e->op != KL_NOT &&
+        e->op != KL_SQRT && e->op != KL_RECIP)
+        return true;
+    if (e->kind == KL_E_BINARY && (e->op == KL_POW || e->op == KL_MOD || e->op == KL_FMOD))
+        return true;
+    return is_dear(e->a) || is_dear(e->b) || is_dear(e->c);
+}
+
+/* ---------------------------------------------------------------- counting loads */
+
+typedef struct load_count {
+    const kl_buffer *root;
+    const kl_shape *shape;  /* loads through another shape do not count as plain */
+    int plain, other;       /* loads through `shape`, through any other shape */
+} load_count;
+
+static void count_loads(const kl_expr *e, load_count *c, bool *seen_dup) {
+    if (!e) return;
+    if (e->kind == KL_E_LOAD) {
+        if (kl_buffer_root(e->buf) == c->root) {
+            if (kl_shape_equal(&e->buf->shape, c->shape)) c->plain++;
+            else c->other++;
+        }
+        for (int d = 0; d < e->buf->shape.rank; d++) count_loads(e->idx[d], c, seen_dup);
+    }
+    count_loads(e->a, c, seen_dup);
+    count_loads(e->b, c, seen_dup);
+    count_loads(e->c, c, seen_dup);
+}
+
+static void count_kernel_loads(const kl_kernel *k, load_count *c) {
+    bool dup = false;
+    count_loads(k->init, c, &dup);
+    count_loads(k->value, c, &dup);
+    count_loads(k->result, c, &dup);
+    for (int d = 0; d < k->out->shape.rank; d++) count_loads(k->out_idx[d], c, &dup);
+}
+
+/* ---------------------------------------------------------------- inlining */
+
+typedef struct inline_ctx {
+    const kl_kernel *p;  /* the producer */
+    kl_buffer *root;     /* what it writes */
+} inline_ctx;
+
+/* A load of the producer's output, replaced by the producer's value at the loaded index. */
+static kl_expr *inline_load(void *ctx, kl_arena *a, const kl_expr *load) {
+    inline_ctx *c = ctx;
+    if (kl_buffer_root(load->buf) != c->root) return NULL;
+    kl_expr *map[KL_MAX_LOOPS] = {0};
+    for (int d = 0; d < c->p->n_par; d++) map[d] = load->idx[d];
+    return kl_expr_subst(a, c->p->value, map);
+}
+
+/* Try to inline kernel i into all its readers; true if it was (and is gone from ks). */
+static bool try_inline(kl_program *p, kl_ptrvec *ks, int i) {
+    kl_arena *a = p->arena;
+    kl_kernel *pk = ks->items[i];
+    kl_buffer *y = written(pk);
+    if (y->kind != KL_BUF_WORKSPACE || !is_elementwise(pk) || kernel_reads(pk, y)) return false;
+    bool copy = is_pure_copy(pk->value);
+    kl_ptrvec reads = {0};
+    kernel_roots_read(pk, &reads, a);
+    int uses = 0, last = -1;
+    for (int j = i + 1; j < ks->n; j++) {
+        kl_kernel *ck = ks->items[j];
+        load_count c = {y, &pk->out->shape, 0, 0};
+        count_kernel_loads(ck, &c);
+        if (written(ck) == y) return false; /* written again: not a plain value */
+        if (c.plain + c.other == 0) continue;
+        if (c.other || (!copy && ck->reduce != KL_RED_NONE)) return false;
+        if (!quiet_between(ks, i, j, &reads, NULL)) return false;
+        uses += c.plain;
+        last = j;
+    }
+    if (last < 0 || (is_dear(pk->value) && uses > 1) || uses > MAX_INLINE_USES) return false;
+    inline_ctx c = {pk, y};
+    kl_expr *none[KL_MAX_LOOPS] = {0};
+    for (int j = i + 1; j <= last; j++) {
+        kl_kernel *ck = ks->items[j];
+        if (kernel_reads(ck, y)) kl_kernel_rewrite(a, ck, none, inline_load, &c);
+    }
+    memmove(&ks->items[i], &ks->items[i + 1], (size_t)(ks->n - i - 1) * sizeof *ks->items);
+    ks->n--;
+    return true;
+}
+
+/* ---------------------------------------------------------------- epilogues */
+
+typedef struct epilogue_ctx {
+    kl_buffer *root;
+    kl_expr *base;       /* the producer's result at its own point */
+} epilogue_ctx;
+
+static kl_expr *epilogue_load(void *ctx, kl_arena *a, const kl_expr *load) {
+    (void)a;
+    epilogue_ctx *c = ctx;
+    return kl_buffer_root(load->buf) == c->root ? c->base : NULL;
+}
+
+/* Whether every load of root in e reads element [iv_0, ..., iv_{rank-1}]. */
+static bool loads_at_own_element(const kl_expr *e, const kl_buffer *root) {
+    if (!e) return true;
+    if (e->kind == KL_E_LOAD) {
+        if (kl_buffer_root(e->buf) == root && !is_identity_index(e->idx, &e->buf->shape))
+            return false;
+        for (int d = 0; d < e->buf->shape.rank; d++)
+            if (!loads_at_own_element(e->idx[d], root)) return false;
+    }
+    return loads_at_own_element(e->a, root) && loads_at_own_element(e->b, root) &&
+           loads_at_own_element(e->c, root);
+}
+
+/* The reader of what ks[i] writes, if ks[i] is its only writer, writes all of it, and the
+ * reader is the only one, after it; -1 otherwise. */
+static int only_reader(const kl_ptrvec *ks, int i) {
+    const kl_kernel *pk = ks->items[i];
+    kl_buffer *y = written(pk);
+    int64_t points = 1;
+    for (int l = 0; l < pk->n_par; l++) points *= pk->extent[l];
+    if (points != kl_shape_numel(&y->shape)) return -1;
+    int found = -1;
+    for (int j = 0; j < ks->n; j++) {
+        if (j == i) continue;
+        if (written(ks->items[j]) == y) return -1;
+        if (!kernel_reads(ks->items[j], y)) continue;
+        if (found >= 0 || j < i) return -1;
+        found = j;
+    }
+    return found;
+}
+
+static bool try_epilogue(kl_program *p, kl_ptrvec *ks, int i) {
+    kl_arena *a = p->arena;
+    kl_kernel *pk = ks->items[i];
+    kl_buffer *y = written(pk);
+    if (y->kind != KL_BUF_WORKSPACE || pk->n_block != 0 || kernel_reads(pk, y)) return false;
+    int j = only_reader(ks, i);
+    if (j < 0) return false;
+    kl_kernel *ck = ks->items[j];
+    int rank = pk->out->shape.rank;
+    if (!is_elementwise(ck) || ck->out->shape.rank != rank) return false;
+    for (int d = 0; d < rank; d++)
+        if (ck->out->shape.dim[d] != pk->out->shape.dim[d]) return false;
+    load_count c = {y, &pk->out->shape, 0, 0};
+    count_kernel_loads(ck, &c);
+    if (c.other || !loads_at_own_element(ck->value, y)) return false;
+    kl_buffer *z = written(ck);
+    if (kernel_reads(pk, z) || z == y) return false;
+    kl_ptrvec reads = {0};
+    kernel_roots_read(ck, &reads, a);
+    for (int r = 0; r < reads.n; r++)
+        if (reads.items[r] == y) reads.items[r] = NULL; /* the value itself moves with P */
+    if (!quiet_between(ks, i, j, &reads, z)) return false;
+
+    kl_expr *base = pk->reduce == KL_RED_NONE ? (pk->result ? pk->result : pk->value)
+                                              : (pk->result ? pk->result : kl_e_acc(a, pk->acc_dtype));
+    epilogue_ctx ctx = {y, base};
+    kl_expr *map[KL_MAX_LOOPS] = {0};
+    for (int d = 0; d < rank; d++) map[d] = pk->out_idx[d];
+    kl_expr *e = kl_expr_rewrite(a, ck->value, map, epilogue_load, &ctx);
+    kl_expr **idx = kl_alloc_array(a, (size_t)rank + 1, sizeof *idx);
+    for (int d = 0; d < rank; d++) idx[d] = kl_expr_subst(a, ck->out_idx[d], map);
+    if (pk->reduce == KL_RED_NONE) {
+        pk->value = e;
+        pk->result = NULL;
+    } else {
+        pk->result = e;
+    }
+    pk->out = ck->out;
+    pk->out_idx = idx;
+    memmove(&ks->items[j], &ks->items[j + 1], (size_t)(ks->n - j - 1) * sizeof *ks->items);
+    ks->n--;
+    return true;
+}
+
+/* ---------------------------------------------------------------- the pass */
+
+bool kpass_fuse(kl_program *p, const kl_target *t, kl_diag *d) {
+    (void)t;
+    (void)d;
+    kl_ptrvec *ks = &p->kernels;
+    for (bool changed = true; changed;) {
+        changed = false;
+        for (int i = 0; i < ks->n; i++)
+            if (try_inline(p, ks, i)) {
+                changed = true;
+                i--;
+            }
+        for (int i = 0; i < ks->n; i++)
+            while (try_epilogue(p, ks, i)) changed = true;
+    }
+    return true;
+}
