@@ -243,6 +243,23 @@ static void put_tensor(FILE *f, const char *macro, const char *what, int i, cons
             i, (long long)kl_shape_numel(&b->shape));
 }
 
+/* What the object needs from the CPU that runs it. */
+static void put_target(FILE *f, const kl_target *t, const char *name) {
+    if (!t)
+        return;
+    fprintf(f, "/* Compiled for target %s (%s; LLVM cpu %s).\n", t->name, t->triple, t->cpu);
+    if (t->isa_level >= 2)
+        fprintf(f, " * Requires an x86-64-v%d CPU; the object carries that ISA level in an ELF property\n"
+                   " * note, so glibc refuses to start a program linked with GNU ld on an older CPU\n"
+                   " * (\"CPU ISA level is lower than required\").%s\n",
+                t->isa_level, !strcmp(t->name, "native") ? " Built for the compiling machine's CPU:" : "");
+    if (!strcmp(t->name, "native"))
+        fprintf(f, " * another CPU needs every feature listed in %s_model.cpu_features.\n", name);
+    else
+        fputs(" * Runs on every x86-64 CPU.\n", f);
+    fputs(" */\n", f);
+}
+
 static void put_prototypes(FILE *f, kl_arena *a, const kl_program *p, const kl_codegen_opts *o,
                            const char **onnx_names) {
     int n_in = p->inputs.n, n = n_in + p->outputs.n;
@@ -256,6 +273,14 @@ static void put_prototypes(FILE *f, kl_arena *a, const kl_program *p, const kl_c
         fprintf(f, "%s%s *%s, ", i < n_in ? "const " : "", c_type(b->dtype), names[i]);
     }
     fputs("void *workspace);\n\n", f);
+    fprintf(f, "/* The same on the caller's threads: the heavy kernels go through par->parallel_for\n"
+               " * (kiln.h; kiln_pool.h has a pthread pool). par NULL: as predict. */\n"
+               "int %s_predict_parallel(", o->name);
+    for (int i = 0; i < n; i++) {
+        const kl_buffer *b = i < n_in ? p->inputs.items[i] : p->outputs.items[i - n_in];
+        fprintf(f, "%s%s *%s, ", i < n_in ? "const " : "", c_type(b->dtype), names[i]);
+    }
+    fputs("void *workspace,\n        const kiln_parallel *par);\n\n", f);
     fprintf(f, "/* The same, with inputs and outputs as arrays in the order above. */\n"
                "int %s_run(const void *const *inputs, void *const *outputs, void *workspace);\n\n",
             o->name);
@@ -280,6 +305,7 @@ bool kl_write_header(const kl_program *p, const kl_graph *g, const kl_codegen_op
     fprintf(f, "#ifndef %s_H\n#define %s_H\n\n#include <stdbool.h>\n#include <stdint.h>\n\n"
                "#include \"kiln.h\"\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n",
             macro, macro);
+    put_target(f, o->target, o->name);
     fprintf(f, "#define %s_WORKSPACE_SIZE %lld /* bytes; the caller provides it */\n", macro,
             (long long)p->workspace_size);
     fprintf(f, "#define %s_WORKSPACE_ALIGN 64 /* bytes */\n\n", macro);

@@ -396,6 +396,9 @@ kl_buffer *kl_program_buffer(kl_program *p, const char *name, kl_buffer_kind kin
 /* A view of `base` (or of base's root) with another shape of the same byte size. */
 kl_buffer *kl_program_view(kl_program *p, kl_buffer *base, const kl_shape *s);
 kl_kernel *kl_kernel_new(kl_program *p, const kl_node *node, const char *tag);
+/* Floating-point work of a kernel as profilers count it: 2 x multiply-adds of a sum of
+ * products (a contraction), 0 for any other kernel. */
+int64_t kl_kernel_flops(const kl_kernel *k);
 void kl_program_add_kernel(kl_program *p, kl_kernel *k);
 void kl_kernel_dump(const kl_kernel *k, FILE *f);
 void kl_program_dump(const kl_program *p, FILE *f);
@@ -566,6 +569,7 @@ typedef struct kl_kernel_pass {
 extern const kl_kernel_pass kl_kernel_passes[]; /* NULL-terminated by name */
 bool kpass_fuse(kl_program *p, const kl_target *t, kl_diag *d); /* kernel/fuse.c */
 bool kpass_tile(kl_program *p, const kl_target *t, kl_diag *d); /* kernel/tile.c */
+bool kpass_tasks(kl_program *p, const kl_target *t, kl_diag *d); /* kernel/tasks.c */
 /* kernel/pack.c — constants a blocked kernel reads, copied into the order it reads them;
  * `packs` remembers the copies made so that identical ones are shared. */
 void kl_pack_constants(kl_program *p, kl_kernel *k, kl_ptrvec *packs);
@@ -580,6 +584,7 @@ typedef struct kl_codegen_opts {
     const char *name;          /* C prefix of every exported symbol */
     int opt_level;             /* 0..3 */
     kl_emit_kind emit;
+    bool profile;              /* also emit the profiling entry (kiln_model.run_profiled) */
 } kl_codegen_opts;
 
 /* codegen/llvm/ — write the program (and the model table) as an object / asm / IR file. For

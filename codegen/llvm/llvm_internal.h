@@ -42,8 +42,13 @@ typedef struct kl_cg_kernel {
 } kl_cg_kernel;
 bool kl_cg_emit_kernel(kl_cg *cg, const kl_kernel *k, kl_cg_kernel *out);
 
-/* model_table.c — define `const kiln_model NAME_model` pointing at `run_fn`. */
-bool kl_cg_emit_model_table(kl_cg *cg, LLVMValueRef run_fn);
+/* module.c — the entry points a model exports (run_profiled NULL unless profiling). */
+typedef struct kl_cg_entries {
+    LLVMValueRef predict, predict_parallel, run, run_parallel, run_profiled;
+} kl_cg_entries;
+
+/* model_table.c — define `const kiln_model NAME_model` pointing at the entries. */
+bool kl_cg_emit_model_table(kl_cg *cg, const kl_cg_entries *entries);
 /* A private constant NUL-terminated string (NULL -> ""). */
 LLVMValueRef kl_cg_const_string(kl_cg *cg, const char *s, const char *label);
 

@@ -106,7 +106,27 @@ static LLVMValueRef metadata_table(kl_cg *cg, const kl_model_meta *m) {
     return const_array(cg, t, items, n, "metadata");
 }
 
-bool kl_cg_emit_model_table(kl_cg *cg, LLVMValueRef run_fn) {
+/* kiln_kernel_info { name, node, op_type, flops } per kernel, and their total. */
+static LLVMValueRef kernel_table(kl_cg *cg, int64_t *total) {
+    const kl_program *p = cg->p;
+    LLVMTypeRef f[] = {cg->ptr, cg->ptr, cg->ptr, cg->i64};
+    LLVMTypeRef t = LLVMStructTypeInContext(cg->ctx, f, 4, 0);
+    LLVMValueRef *items = kl_alloc_array(cg->arena, (size_t)p->kernels.n + 1, sizeof *items);
+    *total = 0;
+    for (int i = 0; i < p->kernels.n; i++) {
+        const kl_kernel *k = p->kernels.items[i];
+        int64_t flops = kl_kernel_flops(k);
+        *total += flops;
+        LLVMValueRef v[] = {kl_cg_const_string(cg, k->name, "kernel_name"),
+                            kl_cg_const_string(cg, k->node ? k->node->name : "", "kernel_node"),
+                            kl_cg_const_string(cg, k->node ? k->node->op_type : "", "kernel_op"),
+                            i64c(cg, flops)};
+        items[i] = LLVMConstStructInContext(cg->ctx, v, 4, 0);
+    }
+    return const_array(cg, t, items, p->kernels.n, "kernels");
+}
+
+bool kl_cg_emit_model_table(kl_cg *cg, const kl_cg_entries *entries) {
     const kl_model_meta *m = cg->g ? &cg->g->meta : NULL;
     const kl_program *p = cg->p;
     LLVMTypeRef P = cg->ptr, I32 = cg->i32, I64 = cg->i64;
@@ -118,11 +138,16 @@ bool kl_cg_emit_model_table(kl_cg *cg, LLVMValueRef run_fn) {
         I64, I64,              /* model_version, ir_version */
         I32, P, I32, P,        /* n_opsets, opsets, n_metadata, metadata */
         P,                     /* run */
+        P, I32, P, I64, P,     /* run_parallel, n_kernels, kernels, flops, run_profiled */
+        P, P, P,               /* target, cpu, cpu_features */
     };
     int n_fields = (int)(sizeof fields / sizeof *fields);
     LLVMTypeRef model_t = LLVMStructTypeInContext(cg->ctx, fields, (unsigned)n_fields, 0);
+    int64_t flops = 0;
+    LLVMValueRef kernels = kernel_table(cg, &flops);
+    const kl_target *t = cg->o->target;
     LLVMValueRef v[] = {
-        i32c(cg, 1), /* KILN_ABI_VERSION */
+        i32c(cg, 2), /* KILN_ABI_VERSION */
         kl_cg_const_string(cg, cg->o->name, "model_name"),
         i32c(cg, p->inputs.n), i32c(cg, p->outputs.n),
         tensor_table(cg, &p->inputs, false), tensor_table(cg, &p->outputs, true),
@@ -136,7 +161,11 @@ bool kl_cg_emit_model_table(kl_cg *cg, LLVMValueRef run_fn) {
         i64c(cg, m ? m->model_version : 0), i64c(cg, m ? m->ir_version : 0),
         i32c(cg, m ? m->n_opsets : 0), opset_table(cg, m),
         i32c(cg, m ? m->n_props : 0), metadata_table(cg, m),
-        run_fn,
+        entries->run,
+        entries->run_parallel, i32c(cg, p->kernels.n), kernels, i64c(cg, flops),
+        entries->run_profiled ? entries->run_profiled : LLVMConstPointerNull(cg->ptr),
+        kl_cg_const_string(cg, t->name, "target"), kl_cg_const_string(cg, t->cpu, "cpu"),
+        kl_cg_const_string(cg, t->features, "cpu_features"),
     };
     LLVMValueRef init = LLVMConstStructInContext(cg->ctx, v, (unsigned)n_fields, 0);
     LLVMValueRef g = LLVMAddGlobal(cg->mod, model_t, kl_sprintf(cg->arena, "%s_model", cg->o->name));

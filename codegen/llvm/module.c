@@ -152,9 +152,22 @@ static void dispose(kl_cg *cg) {
 
 /* ---------------------------------------------------------------- predict / run */
 
+/* The three entries share the kernel sequence and differ in how each kernel is started. */
+typedef enum entry_mode {
+    ENTRY_SERIAL,    /* NAME_predict: every kernel on the calling thread */
+    ENTRY_PARALLEL,  /* NAME_predict_parallel: kernels with a task loop through parallel_for */
+    ENTRY_PROFILED,  /* the profiling entry: a callback around every kernel */
+} entry_mode;
+
+enum { TASKS_PER_THREAD = 4 };
+
 typedef struct entry {
     LLVMValueRef fn;
+    entry_mode mode;
+    int n_args;                  /* inputs + outputs + workspace */
     LLVMValueRef *const_globals; /* parallel to p->buffers, created on first use */
+    LLVMValueRef closure;        /* parallel: the tasks' closure (alloca), reused kernel by kernel */
+    LLVMTypeRef closure_t;
 } entry;
 
 static LLVMValueRef const_global(kl_cg *cg, entry *e, const kl_buffer *buf) {
@@ -236,17 +249,123 @@ static void check_arguments(kl_cg *cg, LLVMValueRef fn, int n_args) {
     }
 }
 
-static LLVMValueRef emit_predict(kl_cg *cg, kl_cg_kernel *kernels) {
+static int max_kernel_buffers(const kl_cg_kernel *kernels, int n) {
+    int m = 0;
+    for (int k = 0; k < n; k++)
+        if (kernels[k].n_bufs > m)
+            m = kernels[k].n_bufs;
+    return m;
+}
+
+/* closure { i64 tasks; [max_bufs x ptr] pointers } */
+static LLVMTypeRef closure_type(kl_cg *cg, int max_bufs) {
+    LLVMTypeRef f[2] = {cg->i64, LLVMArrayType2(cg->ptr, (uint64_t)(max_bufs ? max_bufs : 1))};
+    return LLVMStructTypeInContext(cg->ctx, f, 2, 0);
+}
+
+/* void kN_task(ptr closure, i64 i): the kernel over the i-th of `tasks` slices of its task
+ * loop. */
+static LLVMValueRef task_function(kl_cg *cg, const kl_kernel *kn, const kl_cg_kernel *ck,
+                                  LLVMTypeRef closure_t) {
+    LLVMTypeRef params[2] = {cg->ptr, cg->i64};
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, kl_sprintf(cg->arena, "%s_task", kn->name),
+                                      LLVMFunctionType(cg->void_t, params, 2, 0));
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    kl_cg_add_fn_attr(cg, fn, "nounwind");
+    LLVMBasicBlockRef saved = LLVMGetInsertBlock(cg->b);
+    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    LLVMValueRef closure = LLVMGetParam(fn, 0), i = LLVMGetParam(fn, 1);
+    LLVMValueRef tasks = LLVMBuildLoad2(cg->b, cg->i64, LLVMBuildStructGEP2(cg->b, closure_t, closure, 0, ""), "");
+    LLVMValueRef extent = LLVMConstInt(cg->i64, (unsigned long long)kn->extent[kn->task_loop], 0);
+    LLVMValueRef lo = LLVMBuildUDiv(cg->b, LLVMBuildMul(cg->b, i, extent, ""), tasks, "");
+    LLVMValueRef next = LLVMBuildAdd(cg->b, i, LLVMConstInt(cg->i64, 1, 0), "");
+    LLVMValueRef hi = LLVMBuildUDiv(cg->b, LLVMBuildMul(cg->b, next, extent, ""), tasks, "");
+    LLVMValueRef ptrs = LLVMBuildStructGEP2(cg->b, closure_t, closure, 1, "");
+    LLVMTypeRef ptrs_t = LLVMStructGetTypeAtIndex(closure_t, 1);
+    LLVMValueRef *args = kl_alloc_array(cg->arena, (size_t)ck->n_bufs + 2, sizeof *args);
+    for (int j = 0; j < ck->n_bufs; j++) {
+        LLVMValueRef idx[2] = {LLVMConstInt(cg->i64, 0, 0), LLVMConstInt(cg->i64, (unsigned long long)j, 0)};
+        args[j] = LLVMBuildLoad2(cg->b, cg->ptr, LLVMBuildInBoundsGEP2(cg->b, ptrs_t, ptrs, idx, 2, ""), "");
+    }
+    args[ck->n_bufs] = lo;
+    args[ck->n_bufs + 1] = hi;
+    LLVMBuildCall2(cg->b, ck->fn_type, ck->fn, args, (unsigned)ck->n_bufs + 2, "");
+    LLVMBuildRetVoid(cg->b);
+    LLVMPositionBuilderAtEnd(cg->b, saved);
+    return fn;
+}
+
+/* The kernel through par->parallel_for when par asks for threads, else directly. */
+static void call_parallel(kl_cg *cg, entry *e, const kl_kernel *kn, const kl_cg_kernel *ck,
+                          LLVMValueRef *args) {
+    LLVMValueRef par = LLVMGetParam(e->fn, (unsigned)e->n_args);
+    LLVMTypeRef par_f[3] = {cg->ptr, cg->ptr, cg->i32};
+    LLVMTypeRef par_t = LLVMStructTypeInContext(cg->ctx, par_f, 3, 0);
+    LLVMBasicBlockRef threaded = LLVMAppendBasicBlockInContext(cg->ctx, e->fn, "threaded");
+    LLVMBasicBlockRef check = LLVMAppendBasicBlockInContext(cg->ctx, e->fn, "threads");
+    LLVMBasicBlockRef alone = LLVMAppendBasicBlockInContext(cg->ctx, e->fn, "alone");
+    LLVMBasicBlockRef join = LLVMAppendBasicBlockInContext(cg->ctx, e->fn, "next");
+    LLVMBuildCondBr(cg->b, LLVMBuildIsNull(cg->b, par, ""), alone, check);
+    LLVMPositionBuilderAtEnd(cg->b, check);
+    LLVMValueRef threads = LLVMBuildLoad2(cg->b, cg->i32, LLVMBuildStructGEP2(cg->b, par_t, par, 2, ""), "");
+    LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntSGT, threads, LLVMConstInt(cg->i32, 1, 0), ""),
+                    threaded, alone);
+
+    LLVMPositionBuilderAtEnd(cg->b, threaded);
+    int64_t extent = kn->extent[kn->task_loop];
+    LLVMValueRef want = LLVMBuildMul(cg->b, LLVMBuildSExt(cg->b, threads, cg->i64, ""),
+                                     LLVMConstInt(cg->i64, TASKS_PER_THREAD, 0), "");
+    LLVMValueRef ext = LLVMConstInt(cg->i64, (unsigned long long)extent, 0);
+    LLVMValueRef tasks = LLVMBuildSelect(cg->b, LLVMBuildICmp(cg->b, LLVMIntSLT, want, ext, ""), want, ext, "");
+    LLVMBuildStore(cg->b, tasks, LLVMBuildStructGEP2(cg->b, e->closure_t, e->closure, 0, ""));
+    LLVMValueRef ptrs = LLVMBuildStructGEP2(cg->b, e->closure_t, e->closure, 1, "");
+    LLVMTypeRef ptrs_t = LLVMStructGetTypeAtIndex(e->closure_t, 1);
+    for (int j = 0; j < ck->n_bufs; j++) {
+        LLVMValueRef idx[2] = {LLVMConstInt(cg->i64, 0, 0), LLVMConstInt(cg->i64, (unsigned long long)j, 0)};
+        LLVMBuildStore(cg->b, args[j], LLVMBuildInBoundsGEP2(cg->b, ptrs_t, ptrs, idx, 2, ""));
+    }
+    LLVMValueRef pf = LLVMBuildLoad2(cg->b, cg->ptr, LLVMBuildStructGEP2(cg->b, par_t, par, 0, ""), "");
+    LLVMValueRef ctx = LLVMBuildLoad2(cg->b, cg->ptr, LLVMBuildStructGEP2(cg->b, par_t, par, 1, ""), "");
+    LLVMTypeRef pf_params[4] = {cg->ptr, cg->i64, cg->ptr, cg->ptr};
+    LLVMTypeRef pf_t = LLVMFunctionType(cg->void_t, pf_params, 4, 0);
+    LLVMValueRef pf_args[4] = {ctx, tasks, task_function(cg, kn, ck, e->closure_t), e->closure};
+    LLVMBuildCall2(cg->b, pf_t, pf, pf_args, 4, "");
+    LLVMBuildBr(cg->b, join);
+
+    LLVMPositionBuilderAtEnd(cg->b, alone);
+    LLVMBuildCall2(cg->b, ck->fn_type, ck->fn, args, (unsigned)ck->n_bufs + 2, "");
+    LLVMBuildBr(cg->b, join);
+    LLVMPositionBuilderAtEnd(cg->b, join);
+}
+
+static void call_profile(kl_cg *cg, entry *e, int k, int phase) {
+    LLVMValueRef fn = LLVMGetParam(e->fn, (unsigned)e->n_args);
+    LLVMValueRef ctx = LLVMGetParam(e->fn, (unsigned)e->n_args + 1);
+    LLVMTypeRef params[3] = {cg->ptr, cg->i32, cg->i32};
+    LLVMValueRef args[3] = {ctx, LLVMConstInt(cg->i32, (unsigned long long)k, 0),
+                            LLVMConstInt(cg->i32, (unsigned long long)phase, 0)};
+    LLVMBuildCall2(cg->b, LLVMFunctionType(cg->void_t, params, 3, 0), fn, args, 3, "");
+}
+
+static const char *const entry_names[] = {"predict", "predict_parallel", "predict_profiled"};
+
+/* NAME_predict(in..., out..., ws [, par | , fn, ctx]) */
+static LLVMValueRef emit_predict(kl_cg *cg, kl_cg_kernel *kernels, entry_mode mode) {
     const kl_program *p = cg->p;
     int n_args = p->inputs.n + p->outputs.n + 1;
-    LLVMTypeRef *params = kl_alloc_array(cg->arena, (size_t)n_args, sizeof *params);
-    for (int i = 0; i < n_args; i++)
+    int n_extra = mode == ENTRY_SERIAL ? 0 : mode == ENTRY_PARALLEL ? 1 : 2;
+    LLVMTypeRef *params = kl_alloc_array(cg->arena, (size_t)(n_args + n_extra), sizeof *params);
+    for (int i = 0; i < n_args + n_extra; i++)
         params[i] = cg->ptr;
-    LLVMTypeRef ft = LLVMFunctionType(cg->i32, params, (unsigned)n_args, 0);
-    entry e = {LLVMAddFunction(cg->mod, exported(cg, "predict"), ft),
-               kl_alloc_array(cg->arena, (size_t)p->buffers.n + 1, sizeof(LLVMValueRef))};
+    LLVMTypeRef ft = LLVMFunctionType(cg->i32, params, (unsigned)(n_args + n_extra), 0);
+    entry e = {LLVMAddFunction(cg->mod, exported(cg, entry_names[mode]), ft), mode, n_args,
+               kl_alloc_array(cg->arena, (size_t)p->buffers.n + 1, sizeof(LLVMValueRef)), NULL, NULL};
     kl_cg_add_fn_attr(cg, e.fn, "nounwind");
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, e.fn, "entry"));
+    if (mode == ENTRY_PARALLEL) {
+        e.closure_t = closure_type(cg, max_kernel_buffers(kernels, p->kernels.n));
+        e.closure = LLVMBuildAlloca(cg->b, e.closure_t, "closure");
+    }
     check_arguments(cg, e.fn, n_args);
     for (int k = 0; k < p->kernels.n; k++) {
         kl_cg_kernel *ck = &kernels[k];
@@ -258,18 +377,26 @@ static LLVMValueRef emit_predict(kl_cg *cg, kl_cg_kernel *kernels) {
         int64_t tasks = kn->task_loop >= 0 ? kn->extent[kn->task_loop] : 0;
         args[ck->n_bufs] = LLVMConstInt(cg->i64, 0, 0);
         args[ck->n_bufs + 1] = LLVMConstInt(cg->i64, (unsigned long long)tasks, 0);
-        LLVMBuildCall2(cg->b, ck->fn_type, ck->fn, args, (unsigned)ck->n_bufs + 2, "");
+        if (mode == ENTRY_PROFILED)
+            call_profile(cg, &e, k, 0);
+        if (mode == ENTRY_PARALLEL && kn->task_loop >= 0)
+            call_parallel(cg, &e, kn, ck, args);
+        else
+            LLVMBuildCall2(cg->b, ck->fn_type, ck->fn, args, (unsigned)ck->n_bufs + 2, "");
+        if (mode == ENTRY_PROFILED)
+            call_profile(cg, &e, k, 1);
     }
     LLVMBuildRet(cg->b, LLVMConstInt(cg->i32, 0, 0));
     return e.fn;
 }
 
-/* run(inputs[], outputs[], workspace) -> predict(inputs[0], ..., outputs[0], ..., workspace) */
-static LLVMValueRef emit_run(kl_cg *cg, LLVMValueRef predict) {
+/* run(inputs[], outputs[], workspace [, extra...]) -> predict(inputs[0], ..., outputs[0], ...,
+ * workspace [, extra...]) */
+static LLVMValueRef emit_run(kl_cg *cg, LLVMValueRef predict, const char *name, int n_extra) {
     const kl_program *p = cg->p;
-    LLVMTypeRef params[3] = {cg->ptr, cg->ptr, cg->ptr};
-    LLVMValueRef fn = LLVMAddFunction(cg->mod, exported(cg, "run"),
-                                      LLVMFunctionType(cg->i32, params, 3, 0));
+    LLVMTypeRef params[5] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr};
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, exported(cg, name),
+                                      LLVMFunctionType(cg->i32, params, 3 + (unsigned)n_extra, 0));
     kl_cg_add_fn_attr(cg, fn, "nounwind");
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
     LLVMValueRef null_table = LLVMConstInt(cg->i1, 0, 0);
@@ -279,7 +406,7 @@ static LLVMValueRef emit_run(kl_cg *cg, LLVMValueRef predict) {
         null_table = LLVMBuildOr(cg->b, null_table, LLVMBuildIsNull(cg->b, LLVMGetParam(fn, 1), ""), "");
     return_if(cg, fn, null_table, -1 /* KILN_E_NULL_ARGUMENT */);
     int n_args = p->inputs.n + p->outputs.n + 1;
-    LLVMValueRef *args = kl_alloc_array(cg->arena, (size_t)n_args, sizeof *args);
+    LLVMValueRef *args = kl_alloc_array(cg->arena, (size_t)(n_args + n_extra), sizeof *args);
     for (int i = 0; i < n_args - 1; i++) {
         bool in = i < p->inputs.n;
         LLVMValueRef idx = LLVMConstInt(cg->i64, (unsigned long long)(in ? i : i - p->inputs.n), 0);
@@ -287,8 +414,10 @@ static LLVMValueRef emit_run(kl_cg *cg, LLVMValueRef predict) {
         args[i] = LLVMBuildLoad2(cg->b, cg->ptr, slot, "");
     }
     args[n_args - 1] = LLVMGetParam(fn, 2);
+    for (int i = 0; i < n_extra; i++)
+        args[n_args + i] = LLVMGetParam(fn, 3 + (unsigned)i);
     LLVMValueRef r = LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(predict), predict, args,
-                                    (unsigned)n_args, "");
+                                    (unsigned)(n_args + n_extra), "");
     LLVMBuildRet(cg->b, r);
     return fn;
 }
@@ -296,7 +425,7 @@ static LLVMValueRef emit_run(kl_cg *cg, LLVMValueRef predict) {
 /* ---------------------------------------------------------------- linkage */
 
 static bool is_exported(kl_cg *cg, const char *name) {
-    static const char *const suffixes[] = {"predict", "run", "model"};
+    static const char *const suffixes[] = {"predict", "predict_parallel", "run", "model"};
     size_t n = strlen(cg->o->name);
     if (strncmp(name, cg->o->name, n) != 0 || name[n] != '_')
         return false;
@@ -436,11 +565,20 @@ static bool build_module(kl_cg *cg) {
         ok = kl_cg_emit_kernel(cg, p->kernels.items[k], &kernels[k]) && ok;
     if (!ok)
         return false;
-    LLVMValueRef predict = emit_predict(cg, kernels);
-    if (!predict)
+    kl_cg_entries entries = {0};
+    entries.predict = emit_predict(cg, kernels, ENTRY_SERIAL);
+    entries.predict_parallel = entries.predict ? emit_predict(cg, kernels, ENTRY_PARALLEL) : NULL;
+    if (!entries.predict_parallel)
         return false;
-    LLVMValueRef run = emit_run(cg, predict);
-    if (!kl_cg_emit_model_table(cg, run))
+    entries.run = emit_run(cg, entries.predict, "run", 0);
+    entries.run_parallel = emit_run(cg, entries.predict_parallel, "run_parallel", 1);
+    if (cg->o->profile) {
+        LLVMValueRef profiled = emit_predict(cg, kernels, ENTRY_PROFILED);
+        if (!profiled)
+            return false;
+        entries.run_profiled = emit_run(cg, profiled, "run_profiled", 2);
+    }
+    if (!kl_cg_emit_model_table(cg, &entries))
         return false;
     internalize(cg);
     return verify(cg);

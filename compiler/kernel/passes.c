@@ -8,5 +8,6 @@
 const kl_kernel_pass kl_kernel_passes[] = {
     {"fuse", kpass_fuse},
     {"tile", kpass_tile},
+    {"tasks", kpass_tasks},
     {NULL, NULL},
 };

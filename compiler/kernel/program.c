@@ -62,3 +62,11 @@ kl_buffer *kl_program_view(kl_program *p, kl_buffer *base, const kl_shape *s) {
     v->view_of = root;
     return v;
 }
+
+int64_t kl_kernel_flops(const kl_kernel *k) {
+    const kl_expr *v = k->value;
+    if (k->reduce != KL_RED_SUM || !v || v->kind != KL_E_BINARY || v->op != KL_MUL) return 0;
+    int64_t points = 1;
+    for (int l = 0; l < k->n_loops; l++) points *= k->extent[l] > 0 ? k->extent[l] : 0;
+    return 2 * points;
+}

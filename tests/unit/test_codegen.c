@@ -451,7 +451,7 @@ Test(codegen, object_is_self_contained) {
         char *undefined = run_command(cmd);
         cr_assert_str_eq(undefined, "", "undefined symbols at -O%d:\n%s", opt, undefined);
         snprintf(cmd, sizeof cmd, "nm -g --defined-only %s | awk '{print $3}' | sort", b.path);
-        cr_assert_str_eq(run_command(cmd), "fns_model\nfns_predict\nfns_run\n");
+        cr_assert_str_eq(run_command(cmd), "fns_model\nfns_predict\nfns_predict_parallel\nfns_run\n");
         done(&b);
     }
     kl_arena_free(a);

@@ -1,0 +1,40 @@
+/*
+ * tasks.c — the tasks pass: which loop of a kernel threads may split (kpass_tasks).
+ *
+ * The parallel entry (kiln.h: NAME_predict_parallel) hands a kernel to the caller's
+ * parallel-for as independent slices of one parallel loop, its task loop. A slice must be a
+ * whole number of iterations of an outer loop (never inside the register block), big enough to
+ * pay for waking a thread: kernels with little work keep running on the calling thread. The
+ * outermost loop with enough iterations to feed a few tasks per thread is chosen, so each task
+ * works on a contiguous range of the output and the weights its block reads.
+ */
+#include "kl.h"
+
+enum {
+    MIN_TASK_WORK = 1 << 15,  /* loop iterations (all loops) below which threads do not pay */
+    MIN_TASK_EXTENT = 8,      /* a loop with this many iterations feeds 2 threads x 4 tasks */
+};
+
+static int64_t work(const kl_kernel *k) {
+    int64_t w = 1;
+    for (int l = 0; l < k->n_loops; l++) w *= k->extent[l] > 0 ? k->extent[l] : 0;
+    return w;
+}
+
+static int task_loop(const kl_kernel *k) {
+    int outer = k->n_par - k->n_block, widest = -1;
+    for (int l = 0; l < outer; l++) {
+        if (k->extent[l] >= MIN_TASK_EXTENT) return l;
+        if (k->extent[l] >= 2 && (widest < 0 || k->extent[l] > k->extent[widest])) widest = l;
+    }
+    return widest;
+}
+
+bool kpass_tasks(kl_program *p, const kl_target *t, kl_diag *d) {
+    (void)d;
+    for (int i = 0; i < p->kernels.n; i++) {
+        kl_kernel *k = p->kernels.items[i];
+        k->task_loop = (t->hosted && work(k) >= MIN_TASK_WORK) ? task_loop(k) : -1;
+    }
+    return true;
+}
