@@ -52,6 +52,14 @@ bool kl_cg_link_runtime(kl_cg *cg);
 /* A runtime-min function (kiln_rt_*) by name; NULL with a diagnostic when it is missing. */
 LLVMValueRef kl_cg_runtime_fn(kl_cg *cg, const char *name);
 
+/* module.c — the steps of kl_codegen_llvm that work on any module (unit tests build modules of
+ * their own with them): open makes the target machine from cg->o->target and an empty module
+ * named cg->o->name; write verifies, optimizes (cg->o->opt_level) and writes what cg->o->emit
+ * says; close disposes of everything LLVM (also after a failed open). */
+bool kl_cg_open(kl_cg *cg);
+bool kl_cg_write(kl_cg *cg, const char *path);
+void kl_cg_close(kl_cg *cg);
+
 /* module.c helpers used by the other files */
 LLVMValueRef kl_cg_intrinsic(kl_cg *cg, const char *name, LLVMTypeRef *types, int n_types);
 void kl_cg_add_fn_attr(kl_cg *cg, LLVMValueRef fn, const char *attr);
