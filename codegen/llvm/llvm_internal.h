@@ -73,7 +73,7 @@ void kl_cg_add_param_attr(kl_cg *cg, LLVMValueRef fn, int param, const char *att
  * element (i, j) of A at A[i + j*lda], of B at B[i + j*ldb], of C at C[i + j*ldc]. */
 typedef enum kl_xsmm_isa {
     KL_XSMM_AVX2 = 1,   /* libxsmm's "hsw": AVX2 + FMA, ymm registers */
-    KL_XSMM_AVX512 = 2, /* libxsmm's "skx": AVX-512 F/CD/BW/DQ/VL, zmm registers */
+    KL_XSMM_AVX512 = 2, /* libxsmm's "skx"; fp32 kernels use AVX-512F only, zmm registers */
 } kl_xsmm_isa;
 typedef struct kl_xsmm_gemm {
     int m, n, k, lda, ldb, ldc; /* in elements: m, n, k >= 1, lda >= m, ldb >= k, ldc >= m */
