@@ -343,6 +343,34 @@ Test(xsmm, identical_gemms_share_a_function) {
     done(&b);
 }
 
+/* The check accepts what libxsmm writes across the shapes a tile pass picks (remainders of
+ * every vector width, k below, at and above libxsmm's unroll threshold of 23, padded leading
+ * dimensions, both betas, both ISAs); a false rejection would silently cost the fast path. */
+Test(xsmm, many_shapes_generate) {
+    static const int ms[] = {1, 2, 3, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 48, 63, 64, 65};
+    static const int ns[] = {1, 2, 3, 4, 5, 6, 7, 8, 14, 16, 28, 31};
+    static const int ks[] = {1, 3, 24, 25, 64};
+    int generated = 0;
+    for (int isa = KL_XSMM_AVX2; isa <= KL_XSMM_AVX512; isa++)
+        for (size_t mi = 0; mi < sizeof ms / sizeof *ms; mi++)
+            for (size_t ni = 0; ni < sizeof ns / sizeof *ns; ni++)
+                for (size_t ki = 0; ki < sizeof ks / sizeof *ks; ki++) {
+                    int m = ms[mi], n = ns[ni], k = ks[ki];
+                    kl_xsmm_gemm g = {m, n, k, m + m % 3, k + n % 2, m + k % 5, (m + n) % 2, isa};
+                    kl_arena *a = kl_arena_new();
+                    kl_diag d;
+                    kl_diag_init(&d, "test");
+                    const unsigned char *code = NULL;
+                    size_t size = 0;
+                    bool ok = kl_xsmm_generate(a, &g, &code, &size, &d);
+                    cr_assert(ok, "%s", d.text ? d.text : "");
+                    generated++;
+                    kl_diag_free(&d);
+                    kl_arena_free(a);
+                }
+    cr_assert_eq(generated, 2 * 17 * 12 * 5);
+}
+
 /* Requests libxsmm cannot serve fail with a diagnostic naming the reason, not with libxsmm's
  * exit(). */
 Test(xsmm, bad_requests) {
