@@ -33,7 +33,7 @@
  *   differ, every kernel is disassembled (LLVM's disassembler) before it is accepted: each
  *   instruction must decode, address memory only through a general register (no %rip, no
  *   absolute address, no %rsp/%rbp, no segment override), branch only to instruction starts
- *   inside its own body, and must not call, return, push, pop, trap or enter the kernel;
+ *   inside its own body, and must not call, return, push, pop, trap or make a system call;
  *   anything else rejects the kernel with a diagnostic.
  * - Upper vector state: libxsmm returns with dirty upper ymm/zmm halves. LLVM assumes every
  *   callee returns with them clean (its own code runs vzeroupper before returning), and
@@ -47,12 +47,13 @@
  * not through the PLT) and precise attributes (memory only through its arguments, A and B
  * read-only, nounwind) lets LLVM call it like any internal function. The symbol carries the
  * gemm in its name, which makes identical gemms share one function, and stays local: it never
- * appears among the object's exports. The same text is what `--emit asm` prints.
+ * appears among the object's exports. `--emit asm` shows it too, as LLVM re-prints module asm
+ * through its assembler: one byte a line, in decimal.
  *
- * libxsmm's own reporting: on a failure it also prints "LIBXSMM ERROR ..." to stderr (it only
- * stays quiet once libxsmm_init() ran, which would mean global state we do not want), so every
- * error it could report for a sane request is checked here first; its internal consistency
- * checks call exit(), which only a bug in libxsmm can reach.
+ * libxsmm's own reporting: on a failure it also prints "LIBXSMM ERROR ..." to stderr (it stays
+ * quiet only when its global libxsmm_ninit says libxsmm was initialized, global state we leave
+ * alone), so every error it could report for a sane request is checked here first; its
+ * internal consistency checks call exit(), which only a bug in libxsmm can reach.
  */
 #include <stdarg.h>
 #include <stdlib.h>
