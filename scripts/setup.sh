@@ -16,10 +16,12 @@ cd "$repo"
 
 packages=(
     # build: C toolchain, meson, LLVM 19 (C API, clang for runtime-min bitcode, lld to link
-    # shared libraries), protobuf-c with Debian's onnx.proto, Criterion for the unit tests
+    # shared libraries), protobuf-c with Debian's onnx.proto, libxsmm's code generator (GEMM
+    # micro-kernels generated at compile time), Criterion for the unit tests
     gcc libc6-dev meson ninja-build pkg-config
     llvm-19-dev clang-19 lld-19
     libprotobuf-c-dev protobuf-c-compiler libonnx-dev
+    libxsmm-dev
     libcriterion-dev
     # example and tests: training and export of the digits model, test models, nm
     python3 python3-numpy python3-onnx python3-torch python3-sklearn

@@ -7,7 +7,9 @@
  * points NAME_predict / NAME_run and the NAME_model table, everything else made internal (so
  * unused runtime functions vanish and the rest inline), verification, the new pass manager's
  * default<On> pipeline, and emission. Output files are written to a temporary name beside the
- * destination and renamed, so a failure never leaves a partial file.
+ * destination and renamed, so a failure never leaves a partial file. The steps that do not
+ * depend on the program (kl_cg_open, kl_cg_write, kl_cg_close) are exported for tests that
+ * build modules of their own.
  *
  * predict(in..., out..., workspace) checks its pointers (KILN_E_NULL_ARGUMENT) and the
  * workspace alignment (KILN_E_MISALIGNED), then calls the kernels in order, handing each the
@@ -55,7 +57,9 @@ static char *exported(kl_cg *cg, const char *what) {
 /* ---------------------------------------------------------------- target machine */
 
 /* LLVM targets kiln can initialize, by the architecture part of the triple. Adding a target
- * family adds a line here (and its libraries are already in libLLVM). */
+ * family adds a line here (and its libraries are already in libLLVM). The assembly parser is
+ * needed for module-level inline asm (the embedded libxsmm kernels, xsmm.c): without it LLVM
+ * aborts the process when it writes an object. */
 static bool init_llvm_target(const char *triple) {
     if (strncmp(triple, "x86_64", 6) == 0 || strncmp(triple, "i686", 4) == 0) {
         LLVMInitializeX86TargetInfo();
@@ -581,20 +585,29 @@ static bool build_module(kl_cg *cg) {
     if (!kl_cg_emit_model_table(cg, &entries))
         return false;
     internalize(cg);
-    return verify(cg);
+    return true;
 }
+
+bool kl_cg_open(kl_cg *cg) {
+    if (!create_target_machine(cg))
+        return false;
+    create_module(cg);
+    add_isa_level_note(cg);
+    return true;
+}
+
+bool kl_cg_write(kl_cg *cg, const char *path) {
+    return verify(cg) && optimize(cg) && emit_output(cg, path);
+}
+
+void kl_cg_close(kl_cg *cg) { dispose(cg); }
 
 bool kl_codegen_llvm(const kl_program *p, const kl_graph *g, const kl_codegen_opts *o,
                      const char *out_path, kl_diag *d) {
     if (!o || !o->target || !o->name || !*o->name)
         return kl_error(d, NULL, "codegen: no target or model name given");
     kl_cg cg = {.arena = p->arena, .d = d, .p = p, .g = g, .o = o};
-    bool ok = create_target_machine(&cg);
-    if (ok) {
-        create_module(&cg);
-        add_isa_level_note(&cg);
-        ok = build_module(&cg) && optimize(&cg) && emit_output(&cg, out_path);
-    }
-    dispose(&cg);
+    bool ok = kl_cg_open(&cg) && build_module(&cg) && kl_cg_write(&cg, out_path);
+    kl_cg_close(&cg);
     return ok;
 }
