@@ -229,6 +229,7 @@ static bool compile_to_library(kl_arena *a, const kl_check_opts *o,
     co.cg.name = "model";
     co.cg.opt_level = o->opt_level;
     co.cg.emit = KL_EMIT_SO;
+    co.microkernels = o->microkernels;
     co.bindings = bindings;
     co.n_bindings = n_bindings;
     kl_compile_stats stats = {0};

@@ -37,8 +37,9 @@ static bool run_passes(kl_graph *g, const kl_compile_opts *o, kl_diag *d) {
 
 static bool run_kernel_passes(kl_program *p, const kl_target *t, const kl_compile_opts *o,
                               kl_diag *d) {
+    kl_kernel_opts ko = {t, o->microkernels};
     for (const kl_kernel_pass *kp = kl_kernel_passes; kp->name; kp++) {
-        if (!kp->run(p, t, d)) return false;
+        if (!kp->run(p, &ko, d)) return false;
         if (o->dump_ir_after && !strcmp(o->dump_ir_after, kp->name))
             kl_program_dump(p, o->dump_to ? o->dump_to : stdout);
     }

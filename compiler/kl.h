@@ -333,6 +333,19 @@ typedef enum kl_loop_kind {
     KL_LOOP_VECTOR,      /* SIMD: ceil(extent / lanes) vectors, the last one masked if partial */
 } kl_loop_kind;
 
+/* A GEMM micro-kernel that replaces a blocked kernel's jammed reduction (the tile pass asks
+ * for one where the back end has them: libxsmm's on x86-64 with AVX2 or AVX-512). Column-major:
+ * C[m x n] += A[m x k] * B[k x n], where C is the block of the output (m along the VECTOR
+ * loop, n along the UNROLL loop, ldc apart), A the load in `value` that walks the VECTOR loop,
+ * B the one that walks the UNROLL loop, and k the innermost `merged` reduction loops; the outer
+ * reduction loops call the micro-kernel once per iteration. The block's init is stored into C
+ * first and its result computed from C afterwards. */
+typedef struct kl_micro {
+    int m, n, k, lda, ldb, ldc;  /* elements */
+    const kl_expr *a, *b;        /* the operand loads (nodes of the kernel's value) */
+    int merged;
+} kl_micro;
+
 typedef struct kl_kernel {
     const char *name;        /* unique C identifier, e.g. "k12_conv1" */
     const kl_node *node;     /* the node it came from (diagnostics, dumps) */
@@ -346,6 +359,7 @@ typedef struct kl_kernel {
     kl_loop_kind kind[KL_MAX_LOOPS];
     int n_block;
     int lanes;               /* SIMD lanes of the VECTOR loop's vectors */
+    kl_micro *micro;         /* NULL: the back end jams the block itself */
     /* The parallel loop that threads split (parallel entry point), or -1: outer, not in the
      * block. Set by the tile pass; kernels too small to be worth a thread keep -1. */
     int task_loop;
@@ -562,14 +576,22 @@ const kl_target *kl_target_resolve(kl_arena *a, const kl_target *t, kl_diag *d);
  * They run between lowering and the memory plan, in the order of kl_kernel_passes, and only
  * ever change how a kernel computes, never what (the interpreter is the judge).
  * ====================================================================================== */
+/* Who computes a blocked contraction's reduction: the back end's own register block (ir), a
+ * generated micro-kernel where one applies (libxsmm), or the choice the tile pass makes per
+ * kernel (auto). */
+typedef enum kl_microkernels { KL_MICRO_AUTO = 0, KL_MICRO_IR, KL_MICRO_LIBXSMM } kl_microkernels;
+typedef struct kl_kernel_opts {
+    const kl_target *target;
+    kl_microkernels microkernels;
+} kl_kernel_opts;
 typedef struct kl_kernel_pass {
     const char *name;
-    bool (*run)(kl_program *p, const kl_target *t, kl_diag *d);
+    bool (*run)(kl_program *p, const kl_kernel_opts *o, kl_diag *d);
 } kl_kernel_pass;
 extern const kl_kernel_pass kl_kernel_passes[]; /* NULL-terminated by name */
-bool kpass_fuse(kl_program *p, const kl_target *t, kl_diag *d); /* kernel/fuse.c */
-bool kpass_tile(kl_program *p, const kl_target *t, kl_diag *d); /* kernel/tile.c */
-bool kpass_tasks(kl_program *p, const kl_target *t, kl_diag *d); /* kernel/tasks.c */
+bool kpass_fuse(kl_program *p, const kl_kernel_opts *o, kl_diag *d);  /* kernel/fuse.c */
+bool kpass_tile(kl_program *p, const kl_kernel_opts *o, kl_diag *d);  /* kernel/tile.c */
+bool kpass_tasks(kl_program *p, const kl_kernel_opts *o, kl_diag *d); /* kernel/tasks.c */
 /* kernel/pack.c — constants a blocked kernel reads, copied into the order it reads them;
  * `packs` remembers the copies made so that identical ones are shared. */
 void kl_pack_constants(kl_program *p, kl_kernel *k, kl_ptrvec *packs);
@@ -612,6 +634,7 @@ typedef struct kl_compile_opts {
     int n_bindings;
     const char *dump_ir_after; /* pass name, "lower" or NULL */
     FILE *dump_to;
+    kl_microkernels microkernels;
 } kl_compile_opts;
 typedef struct kl_compile_stats {
     int64_t workspace_size, intermediates_total;
@@ -635,6 +658,7 @@ typedef struct kl_check_opts {
     double rtol, atol;             /* |got - want| <= atol + rtol * |want| */
     const kl_target *target;
     int opt_level;
+    kl_microkernels microkernels;
     FILE *out;                     /* report */
 } kl_check_opts;
 /* 0: every output of every data set within tolerance; 1: a mismatch or an error (diag). */

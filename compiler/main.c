@@ -30,15 +30,18 @@ static const char usage[] =
     "  --target T             target: x86-64 (default), x86-64-v2, x86-64-v3, x86-64-v4 or\n"
     "                         native (see `kiln targets`)\n"
     "  -O0 .. -O3             optimization level (default -O2)\n"
-    "  --dump-ir PASS         print the IR after PASS (resolve, infer, dce, lower, plan)\n"
+    "  --dump-ir PASS         print the IR after PASS (resolve, infer, dce, ..., lower, fuse,\n"
+    "                         tile, tasks, plan)\n"
+    "  --microkernels M       contractions: auto (default), ir (kiln's register blocks) or\n"
+    "                         libxsmm (generated GEMM micro-kernels where they apply)\n"
     "  --stats                print workspace size, sum of intermediates, kernels, time\n"
     "check options:\n"
     "  --data DIR             a test_data_set folder (repeatable; default: all beside MODEL)\n"
     "  --rtol X --atol Y      tolerance |got-want| <= atol + rtol*|want| (default 1e-3, 1e-7)\n"
-    "  --shape, --target, -O  as for compile\n";
+    "  --shape, --target, -O, --microkernels  as for compile\n";
 
 typedef struct cli {
-    const char *model, *out, *emit, *name, *target, *dump_ir;
+    const char *model, *out, *emit, *name, *target, *dump_ir, *microkernels;
     int opt_level;
     bool stats;
     kl_shape_binding bindings[MAX_BINDINGS];
@@ -98,6 +101,7 @@ static int parse_args(int argc, char **argv, cli *c) {
         else if (!strcmp(a, "--name")) TAKE(name);
         else if (!strcmp(a, "--target")) TAKE(target);
         else if (!strcmp(a, "--dump-ir")) TAKE(dump_ir);
+        else if (!strcmp(a, "--microkernels")) TAKE(microkernels);
         else if (!strcmp(a, "--shape")) {
             if (!next) return fail("missing value after", a);
             if (c->n_bindings == MAX_BINDINGS) return fail("too many --shape options", NULL);
@@ -158,6 +162,15 @@ static int emit_kind(const cli *c, kl_emit_kind *k) {
     return 0;
 }
 
+static int microkernel_policy(const cli *c, kl_microkernels *m) {
+    const char *p = c->microkernels;
+    if (!p || !strcmp(p, "auto")) *m = KL_MICRO_AUTO;
+    else if (!strcmp(p, "ir")) *m = KL_MICRO_IR;
+    else if (!strcmp(p, "libxsmm")) *m = KL_MICRO_LIBXSMM;
+    else return fail("bad --microkernels (expected auto, ir or libxsmm)", p);
+    return 0;
+}
+
 static const kl_target *pick_target(const char *name) {
     return name ? kl_target_find(name) : kl_target_default();
 }
@@ -175,7 +188,7 @@ static int cmd_compile(cli *c) {
     if (!c->out) return fail("no output file given (-o OUT)", NULL);
     kl_compile_opts o = {.model_path = c->model, .out_path = c->out, .bindings = c->bindings,
                          .n_bindings = c->n_bindings, .dump_ir_after = c->dump_ir};
-    if (emit_kind(c, &o.cg.emit)) return 1;
+    if (emit_kind(c, &o.cg.emit) || microkernel_policy(c, &o.microkernels)) return 1;
     o.cg.target = pick_target(c->target);
     if (!o.cg.target) return fail("unknown target (see kiln targets)", c->target);
     if (c->name && !is_identifier(c->name)) return fail("--name must be a C identifier", c->name);
@@ -211,6 +224,7 @@ static int cmd_check(cli *c) {
                        .opt_level = c->opt_level, .out = stdout};
     o.target = pick_target(c->target);
     if (!o.target) return fail("unknown target (see kiln targets)", c->target);
+    if (microkernel_policy(c, &o.microkernels)) return 1;
     struct stat st;
     if (stat(c->model, &st) != 0) return fail("cannot read model", c->model);
     kl_diag d;

@@ -306,8 +306,91 @@ static bool block_store(kgen *kg, const block *B) {
     return true;
 }
 
+/* ---------------------------------------------------------------- micro-kernel blocks */
+
+/* The block loops at their first iteration, scalar: the block's origin. */
+static void block_origin(kgen *kg, const block *B) {
+    for (int l = B->first; l < kg->k->n_par; l++)
+        kg->iv[l] = LLVMConstInt(kg->cg->i64, 0, 0);
+    kg->vloop = -1;
+    kg->active = 1;
+}
+
+/* out[p] = init(p) (or 0) for every point: C before the micro-kernel accumulates into it. */
+static bool micro_init(kgen *kg, const block *B) {
+    const kl_kernel *k = kg->k;
+    for (int p = 0; p < B->points; p++) {
+        block_point(kg, B, p);
+        int mark = kg->n_memo;
+        LLVMValueRef init = k->init ? kl_kg_emit(kg, k->init)
+                                    : kl_kg_reduce_identity(kg, k->reduce, k->acc_dtype);
+        if (!init || !kl_kg_store(kg, init))
+            return false;
+        kl_kg_memo_reset(kg, mark);
+    }
+    return true;
+}
+
+/* One micro-kernel call per iteration of the reduction loops outside its k. */
+static bool micro_calls(kgen *kg, const block *B, LLVMValueRef gemm, LLVMValueRef c) {
+    const kl_kernel *k = kg->k;
+    const kl_micro *mk = k->micro;
+    int first_merged = k->n_loops - mk->merged;
+    loop loops[KL_MAX_LOOPS];
+    for (int l = k->n_par; l < first_merged; l++)
+        loop_begin(kg, l, &loops[l]);
+    for (int l = first_merged; l < k->n_loops; l++)
+        kg->iv[l] = LLVMConstInt(kg->cg->i64, 0, 0);
+    block_origin(kg, B);
+    LLVMValueRef a = kl_kg_element_address(kg, mk->a->buf, mk->a->idx);
+    LLVMValueRef b = a ? kl_kg_element_address(kg, mk->b->buf, mk->b->idx) : NULL;
+    if (!b)
+        return false;
+    LLVMValueRef args[3] = {a, b, c};
+    LLVMBuildCall2(kg->b, LLVMGlobalGetValueType(gemm), gemm, args, 3, "");
+    kg->n_memo = 0;
+    for (int l = first_merged; l < k->n_loops; l++)
+        kg->iv[l] = NULL;
+    for (int l = first_merged - 1; l >= k->n_par; l--)
+        loop_end(kg, l, &loops[l]);
+    return true;
+}
+
+/* The block through the micro-kernel: C = init, C += A * B, out = result(C). */
+static bool emit_micro_block(kgen *kg, block *B) {
+    kl_cg *cg = kg->cg;
+    const kl_kernel *k = kg->k;
+    const kl_micro *mk = k->micro;
+    kl_xsmm_gemm g = {mk->m, mk->n, mk->k, mk->lda, mk->ldb, mk->ldc, 1,
+                      cg->o->target->vector_bits >= 512 ? KL_XSMM_AVX512 : KL_XSMM_AVX2};
+    LLVMValueRef gemm = kl_cg_xsmm_function(cg, &g);
+    if (!gemm)
+        return false;
+    block_origin(kg, B);
+    int mark = kg->n_memo;
+    LLVMValueRef c = kl_kg_element_address(kg, k->out, k->out_idx);
+    kl_kg_memo_reset(kg, mark); /* values at the origin are not the points' */
+    if (!c || !micro_init(kg, B) || !micro_calls(kg, B, gemm, c))
+        return false;
+    if (!k->result)
+        return true;
+    kl_expr *sum = kl_e_load(cg->arena, k->out, k->out_idx); /* the accumulator, from C */
+    for (int p = 0; p < B->points; p++) {
+        block_point(kg, B, p);
+        int mark = kg->n_memo;
+        LLVMValueRef acc = kl_kg_emit(kg, sum);
+        if (!acc)
+            return false;
+        LLVMBuildStore(kg->b, kl_kg_widen(kg, acc), B->acc[p]);
+        kl_kg_memo_reset(kg, mark);
+    }
+    return block_store(kg, B);
+}
+
 /* Everything inside the outer parallel loops. */
 static bool emit_block(kgen *kg, block *B) {
+    if (kg->k->micro)
+        return emit_micro_block(kg, B);
     if (kg->k->reduce != KL_RED_NONE) {
         if (!block_init_accumulators(kg, B) || !block_reduce(kg, B))
             return false;

@@ -777,6 +777,18 @@ static LLVMValueRef emit_load(kgen *kg, const kl_expr *e) {
     return v;
 }
 
+LLVMValueRef kl_kg_element_address(kgen *kg, kl_buffer *buf, kl_expr *const *idx) {
+    LLVMValueRef base = buffer_ptr(kg, buf);
+    if (!base)
+        return fail(kg, "buffer not among the kernel's parameters: ", buf->name, NULL);
+    lane_index off;
+    if (!element_offset(kg, buf, idx, false, &off))
+        return NULL;
+    if (off.vec || off.stride != 0)
+        return fail(kg, "the address of a block's origin depends on its lanes", NULL, NULL);
+    return LLVMBuildInBoundsGEP2(kg->b, mem_type(kg->cg, buf->dtype), base, &off.base, 1, "");
+}
+
 bool kl_kg_store(kgen *kg, LLVMValueRef v) {
     kl_cg *cg = kg->cg;
     const kl_kernel *k = kg->k;

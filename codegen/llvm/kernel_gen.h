@@ -47,6 +47,8 @@ LLVMValueRef kl_kg_round_half(kgen *kg, kl_dtype t, LLVMValueRef v);
 /* The value widened to a vector of kg->lanes lanes when the point is SIMD and it is scalar. */
 LLVMValueRef kl_kg_widen(kgen *kg, LLVMValueRef v);
 bool kl_kg_store(kgen *kg, LLVMValueRef v);                /* k->out[k->out_idx] = v */
+/* &buf[idx...] at the current (scalar) loop variables. */
+LLVMValueRef kl_kg_element_address(kgen *kg, kl_buffer *buf, kl_expr *const *idx);
 void kl_kg_memo_reset(kgen *kg, int mark);
 
 #endif

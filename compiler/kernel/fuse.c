@@ -302,8 +302,8 @@ static bool try_epilogue(kl_program *p, kl_ptrvec *ks, int i) {
 
 /* ---------------------------------------------------------------- the pass */
 
-bool kpass_fuse(kl_program *p, const kl_target *t, kl_diag *d) {
-    (void)t;
+bool kpass_fuse(kl_program *p, const kl_kernel_opts *o, kl_diag *d) {
+    (void)o;
     (void)d;
     kl_ptrvec *ks = &p->kernels;
     for (bool changed = true; changed;) {

@@ -30,11 +30,11 @@ static int task_loop(const kl_kernel *k) {
     return widest;
 }
 
-bool kpass_tasks(kl_program *p, const kl_target *t, kl_diag *d) {
+bool kpass_tasks(kl_program *p, const kl_kernel_opts *o, kl_diag *d) {
     (void)d;
     for (int i = 0; i < p->kernels.n; i++) {
         kl_kernel *k = p->kernels.items[i];
-        k->task_loop = (t->hosted && work(k) >= MIN_TASK_WORK) ? task_loop(k) : -1;
+        k->task_loop = (o->target->hosted && work(k) >= MIN_TASK_WORK) ? task_loop(k) : -1;
     }
     return true;
 }

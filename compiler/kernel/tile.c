@@ -43,6 +43,7 @@ enum {
 typedef struct tile_ctx {
     kl_program *p;
     const kl_target *t;
+    kl_microkernels micro;
     kl_ptrvec packs;  /* packed constants made so far (pack.c shares identical ones) */
 } tile_ctx;
 
@@ -367,6 +368,83 @@ static bool block_kernel(tile_ctx *c, kl_kernel *k, kl_ptrvec *rest) {
     return true;
 }
 
+/* ---------------------------------------------------------------- 5. micro-kernels */
+
+/* The x86 ISA a libxsmm kernel may use on the target, or 0. */
+static int micro_isa(const kl_target *t) {
+    if (strncmp(t->triple, "x86_64", 6) != 0 || !t->fma) return 0;
+    return t->vector_bits >= 512 ? 2 : t->vector_bits >= 256 ? 1 : 0;
+}
+
+static const kl_expr *strip_cast(const kl_expr *e) {
+    return e->kind == KL_E_CAST && e->dtype == e->a->dtype ? e->a : e;
+}
+
+/* Whether the blocked kernel k is C += A * B in the shape a GEMM micro-kernel computes; fills
+ * mk. The VECTOR loop is the gemm's m (A and C contiguous along it), the UNROLL loop its n,
+ * and the innermost reduction loops whose strides nest (A: lda, lda*K1, ...; B: 1, K1, ...)
+ * its k. */
+static bool match_micro(const kl_kernel *k, kl_micro *mk) {
+    if (k->reduce != KL_RED_SUM || k->acc_dtype != KL_F32 || k->n_block < 1) return false;
+    const kl_expr *v = k->value;
+    if (v->kind != KL_E_BINARY || v->op != KL_MUL) return false;
+    const kl_expr *x = strip_cast(v->a), *y = strip_cast(v->b);
+    if (x->kind != KL_E_LOAD || y->kind != KL_E_LOAD || x->dtype != KL_F32 || y->dtype != KL_F32)
+        return false;
+    int vl = k->n_par - 1, ul = k->n_block == 2 ? k->n_par - 2 : -1;
+    kl_affine ax, ay, ac;
+    if (!kl_affine_offset(x->buf, x->idx, &ax) || !kl_affine_offset(y->buf, y->idx, &ay) ||
+        !kl_affine_offset(k->out, k->out_idx, &ac))
+        return false;
+    if (ay.coef[vl] == 1 && ax.coef[vl] == 0) { /* A is the second operand */
+        const kl_expr *t = x;
+        x = y;
+        y = t;
+        kl_affine s = ax;
+        ax = ay;
+        ay = s;
+    }
+    if (ax.coef[vl] != 1 || ay.coef[vl] != 0 || ac.coef[vl] != 1) return false;
+    if (ul >= 0 && ax.coef[ul] != 0) return false;
+    memset(mk, 0, sizeof *mk);
+    mk->a = x;
+    mk->b = y;
+    mk->m = (int)k->extent[vl];
+    mk->n = ul >= 0 ? (int)k->extent[ul] : 1;
+    mk->ldc = ul >= 0 ? (int)ac.coef[ul] : mk->m;
+    mk->ldb = ul >= 0 ? (int)ay.coef[ul] : 0;
+    int inner = k->n_loops - 1;
+    if (inner < k->n_par || ay.coef[inner] != 1 || ax.coef[inner] < mk->m) return false;
+    mk->lda = (int)ax.coef[inner];
+    /* merge while the strides nest, and (the columns of B must not overlap, as libxsmm
+     * requires) while k stays within ldb */
+    int64_t kk = 1;
+    for (int l = inner; l >= k->n_par; l--) {
+        if (ay.coef[l] != kk || ax.coef[l] != mk->lda * kk) break;
+        if (ul >= 0 && kk * k->extent[l] > mk->ldb) break;
+        kk *= k->extent[l];
+        mk->merged++;
+    }
+    if (mk->merged == 0) return false;
+    mk->k = (int)kk;
+    if (ul < 0) mk->ldb = mk->k;
+    return mk->ldb >= mk->k && mk->ldc >= mk->m && mk->k >= 1 && kk < (1 << 24);
+}
+
+/* Use a micro-kernel for k where the policy asks for one and it applies. Where it is left to
+ * the pass (auto), the micro-kernel pays when its reduction is long enough that reading and
+ * writing the block in memory around each call stays small next to the FMAs. */
+enum { MICRO_AUTO_MIN_K = 256 };
+
+static void choose_micro(tile_ctx *c, kl_kernel *k) {
+    if (c->micro == KL_MICRO_IR || !micro_isa(c->t)) return;
+    kl_micro mk;
+    if (!match_micro(k, &mk)) return;
+    if (c->micro == KL_MICRO_AUTO && mk.k < MICRO_AUTO_MIN_K) return;
+    k->micro = kl_alloc(c->p->arena, sizeof *k->micro);
+    *k->micro = mk;
+}
+
 /* ---------------------------------------------------------------- the pass */
 
 static void tile_kernel(tile_ctx *c, kl_kernel *k, kl_ptrvec *out) {
@@ -375,6 +453,7 @@ static void tile_kernel(tile_ctx *c, kl_kernel *k, kl_ptrvec *out) {
         kl_ptrvec_push(a, out, k);
         return;
     }
+    kl_kernel_simplify(a, k); /* bounds tests the loops' ranges already settle */
     kl_ptrvec regions = {0};
     split_regions(c, k, 0, &regions);
     for (int i = 0; i < regions.n; i++) {
@@ -383,15 +462,18 @@ static void tile_kernel(tile_ctx *c, kl_kernel *k, kl_ptrvec *out) {
         /* a remainder is blocked in turn (its own remainders are smaller) */
         for (int j = 0; j < todo.n; j++) {
             kl_kernel *piece = todo.items[j];
-            if (block_kernel(c, piece, &todo)) kl_pack_constants(c->p, piece, &c->packs);
+            if (block_kernel(c, piece, &todo)) {
+                kl_pack_constants(c->p, piece, &c->packs);
+                choose_micro(c, piece);
+            }
             kl_ptrvec_push(a, out, piece);
         }
     }
 }
 
-bool kpass_tile(kl_program *p, const kl_target *t, kl_diag *d) {
+bool kpass_tile(kl_program *p, const kl_kernel_opts *o, kl_diag *d) {
     (void)d;
-    tile_ctx c = {.p = p, .t = t};
+    tile_ctx c = {.p = p, .t = o->target, .micro = o->microkernels};
     kl_ptrvec out = {0};
     for (int i = 0; i < p->kernels.n; i++) tile_kernel(&c, p->kernels.items[i], &out);
     p->kernels = out;

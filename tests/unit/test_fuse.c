@@ -99,7 +99,7 @@ static float *run(prog *g, kl_buffer *out) {
 static void fuse(prog *g) {
     kl_diag d;
     kl_diag_init(&d, "test");
-    cr_assert(kpass_fuse(g->p, kl_target_default(), &d));
+    cr_assert(kpass_fuse(g->p, &(kl_kernel_opts){kl_target_default(), KL_MICRO_AUTO}, &d));
     kl_diag_free(&d);
 }
 

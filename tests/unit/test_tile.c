@@ -285,8 +285,16 @@ static bool interior_unguarded(const kl_program *p) {
 
 typedef prog (*maker)(void);
 
-/* The whole check for one program shape on one target. */
-static void check_tiled(maker make, const kl_target *t, bool expect_unroll, bool padded) {
+static int count_micro(const kl_program *p) {
+    int n = 0;
+    for (int i = 0; i < p->kernels.n; i++) n += ((const kl_kernel *)p->kernels.items[i])->micro != NULL;
+    return n;
+}
+
+/* The whole check for one program shape on one target and micro-kernel policy; returns how
+ * many kernels got a micro-kernel. */
+static int check_tiled_with(maker make, const kl_target *t, kl_microkernels policy,
+                            bool expect_unroll, bool padded) {
     prog ref = make();
     float *inputs[4];
     for (int i = 0; i < ref.n_in; i++)
@@ -297,15 +305,21 @@ static void check_tiled(maker make, const kl_target *t, bool expect_unroll, bool
     prog g = make();
     kl_diag d;
     kl_diag_init(&d, "test");
-    cr_assert(kpass_tile(g.p, t, &d));
+    cr_assert(kpass_tile(g.p, &(kl_kernel_opts){t, policy}, &d));
     kl_diag_free(&d);
     cr_assert(has_block(g.p, expect_unroll), "%s: no register block", t->name);
+    int micro = count_micro(g.p);
     if (padded) cr_assert(interior_unguarded(g.p), "%s: padding test left in the interior", t->name);
     expect_close(interpret(&g, inputs), want, n, "tiled, interpreted");
     float *got = run_compiled(&g, t, inputs, n);
     if (got) expect_close(got, want, n, t->name);
     kl_arena_free(g.a);
     kl_arena_free(ref.a);
+    return micro;
+}
+
+static void check_tiled(maker make, const kl_target *t, bool expect_unroll, bool padded) {
+    cr_assert_eq(check_tiled_with(make, t, KL_MICRO_IR, expect_unroll, padded), 0);
 }
 
 static void check_all_targets(maker make, bool expect_unroll, bool padded) {
@@ -339,7 +353,7 @@ Test(tile, block_fits_registers) {
         prog g = conv_3x3_pad();
         kl_diag d;
         kl_diag_init(&d, "test");
-        cr_assert(kpass_tile(g.p, t, &d));
+        cr_assert(kpass_tile(g.p, &(kl_kernel_opts){t, KL_MICRO_IR}, &d));
         kl_diag_free(&d);
         for (int j = 0; j < g.p->kernels.n; j++) {
             const kl_kernel *k = g.p->kernels.items[j];
@@ -359,3 +373,19 @@ Test(tile, block_fits_registers) {
         kl_arena_free(g.a);
     }
 }
+
+/* libxsmm micro-kernels where the block is a plain GEMM (AVX2 and AVX-512 targets only), with
+ * the same numbers; the padded convolution's borders keep the register block. */
+static void check_micro(maker make, bool expect_unroll, bool padded) {
+    cr_assert_eq(check_tiled_with(make, kl_target_find("x86-64"), KL_MICRO_LIBXSMM, expect_unroll,
+                                  padded), 0, "no micro-kernels for baseline x86-64");
+    const char *names[] = {"x86-64-v3", "x86-64-v4"};
+    for (int i = 0; i < 2; i++)
+        cr_assert_gt(check_tiled_with(make, kl_target_find(names[i]), KL_MICRO_LIBXSMM,
+                                      expect_unroll, padded), 0, "%s: no micro-kernel", names[i]);
+}
+
+Test(tile, micro_conv_1x1) { check_micro(conv_1x1_wide, true, false); }
+Test(tile, micro_conv_padded) { check_micro(conv_3x3_pad, true, true); }
+Test(tile, micro_matmul) { check_micro(mm_odd, true, false); }
+Test(tile, micro_gemv) { check_micro(gemv, false, false); }
