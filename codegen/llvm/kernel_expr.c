@@ -11,13 +11,14 @@
  *
  * Expression values are memoized per block point (expressions are DAGs: kl_e_in_range shares
  * its operand), scoped so that a value computed inside the reduction loops is never reused
- * after them.
+ * after them, and never from inside a select arm that only some lanes take.
  *
  * Safety, because predict never traps or reads outside its buffers: both arms of a select are
  * evaluated (no branches, so loops stay vectorizable), hence a load inside a select arm — a
  * padding read such as X[ih] guarded by 0 <= ih < H — and a load whose index is itself loaded
  * (Gather) have their linear offset clamped into the buffer (for a vector load, the whole
- * vector). Integer division and remainder by 0 (and INT_MIN / -1) give 0 instead of trapping;
+ * vector). Where the guard differs between lanes, the load is masked by it instead: the lanes
+ * outside touch no memory. Integer division and remainder by 0 (and INT_MIN / -1) give 0 instead of trapping;
  * float -> int casts saturate (no poison). Functions that would become libm calls on baseline
  * x86-64 go through runtime-min; in SIMD code they are called once per lane.
  */
@@ -755,6 +756,33 @@ static LLVMValueRef load_elements(kgen *kg, LLVMTypeRef mt, unsigned align, LLVM
     return masked_intrinsic(kg, "llvm.masked.gather", vt, LLVMTypeOf(ptrs), args, 4);
 }
 
+/* A load across the lanes in a select arm that only some lanes take: the other lanes may
+ * address anything, so none of them touches memory (a masked load or gather; the address is
+ * not `inbounds`, since it may lie outside the buffer for a masked lane). */
+static LLVMValueRef load_guarded_lanes(kgen *kg, LLVMTypeRef mt, unsigned align,
+                                       LLVMValueRef base, lane_index off) {
+    kl_cg *cg = kg->cg;
+    LLVMTypeRef vt = vec_type(kg, mt);
+    LLVMValueRef mask = LLVMBuildAnd(kg->b, kg->lane_guard, active_mask(kg), "");
+    LLVMValueRef align_v = LLVMConstInt(cg->i32, align, 0);
+    if (!off.vec && off.stride == 1) {
+        LLVMValueRef addr = LLVMBuildGEP2(kg->b, mt, base, &off.base, 1, "");
+        LLVMValueRef args[4] = {addr, align_v, mask, LLVMConstNull(vt)};
+        return masked_intrinsic(kg, "llvm.masked.load", vt, cg->ptr, args, 4);
+    }
+    LLVMValueRef offs = lanes_of(kg, off);
+    LLVMValueRef ptrs = LLVMBuildGEP2(kg->b, mt, base, &offs, 1, "");
+    LLVMValueRef args[4] = {ptrs, align_v, mask, LLVMConstNull(vt)};
+    return masked_intrinsic(kg, "llvm.masked.gather", vt, LLVMTypeOf(ptrs), args, 4);
+}
+
+static bool index_has_load(const kl_expr *e) {
+    for (int d = 0; d < e->buf->shape.rank; d++)
+        if (contains_load(e->idx[d]))
+            return true;
+    return false;
+}
+
 static LLVMValueRef emit_load(kgen *kg, const kl_expr *e) {
     kl_cg *cg = kg->cg;
     kl_buffer *buf = e->buf;
@@ -764,10 +792,16 @@ static LLVMValueRef emit_load(kgen *kg, const kl_expr *e) {
     LLVMValueRef base = buffer_ptr(kg, buf);
     if (!base)
         return fail(kg, "buffer not among the kernel's parameters: ", buf->name, NULL);
+    unsigned align = (unsigned)kl_dtype_size(buf->dtype);
     lane_index off;
-    if (!element_offset(kg, buf, e->idx, kg->guarded > 0, &off))
+    LLVMValueRef v;
+    bool lanes_guarded = kg->lane_guard && on_lanes(kg, e) && !index_has_load(e);
+    if (!element_offset(kg, buf, e->idx, kg->guarded > 0 && !lanes_guarded, &off))
         return NULL;
-    LLVMValueRef v = load_elements(kg, mt, (unsigned)kl_dtype_size(buf->dtype), base, off);
+    if (lanes_guarded && (off.vec || off.stride != 0))
+        v = load_guarded_lanes(kg, mt, align, base, off);
+    else
+        v = load_elements(kg, mt, align, base, off);
     if (buf->dtype == KL_BOOL)
         return LLVMBuildICmp(kg->b, LLVMIntNE, v, cst_i(LLVMTypeOf(v), 0), "");
     if (is_half(buf->dtype)) {
@@ -889,7 +923,18 @@ static LLVMValueRef emit_uncached(kgen *kg, const kl_expr *e) {
         if (scalar_of(LLVMTypeOf(c)) != cg->i1)
             return fail(kg, "select condition is not bool", NULL, NULL);
         kg->guarded++;
-        LLVMValueRef x = kl_kg_emit(kg, e->b), y = x ? kl_kg_emit(kg, e->c) : NULL;
+        LLVMValueRef outer = kg->lane_guard, x = NULL, y = NULL;
+        if (is_vec(c)) {
+            kg->lane_guard = outer ? LLVMBuildAnd(kg->b, outer, c, "") : c;
+            x = kl_kg_emit(kg, e->b);
+            LLVMValueRef not_c = LLVMBuildNot(kg->b, c, "");
+            kg->lane_guard = outer ? LLVMBuildAnd(kg->b, outer, not_c, "") : not_c;
+            y = x ? kl_kg_emit(kg, e->c) : NULL;
+        } else {
+            x = kl_kg_emit(kg, e->b);
+            y = x ? kl_kg_emit(kg, e->c) : NULL;
+        }
+        kg->lane_guard = outer;
         kg->guarded--;
         if (!y)
             return NULL;
@@ -925,7 +970,8 @@ LLVMValueRef kl_kg_emit(kgen *kg, const kl_expr *e) {
         if (!v)
             return NULL;
     }
-    if (e->kind != KL_E_ACC)
+    /* a value computed from masked lanes is only right in its select arm */
+    if (e->kind != KL_E_ACC && !kg->lane_guard)
         memo_put(kg, e, v);
     return v;
 }

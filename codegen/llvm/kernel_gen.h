@@ -29,6 +29,8 @@ typedef struct kgen {
     int active;         /* lanes of the current vector chunk inside the loop (<= lanes) */
     LLVMValueRef acc;   /* alloca of the current point's accumulator, or NULL */
     int guarded;        /* > 0 while emitting an arm of a select */
+    LLVMValueRef lane_guard; /* while emitting a select arm under a per-lane condition: the
+                                lanes that take it (vector of i1), else NULL */
     int n_memo, cap_memo;
     const kl_expr **memo_key;
     LLVMValueRef *memo_val;
