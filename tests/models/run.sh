@@ -4,7 +4,8 @@
 #
 # Usage: tests/models/run.sh KILN [MODEL...]
 #   KILN_MODELS   the models folder (default: ../shared/models beside the repository)
-#   MODELS        the model names (default: mlp squeezenet1_1 mobilenet_v2 shufflenet_v2 resnet18)
+#   MODELS        the model names (default: every shared model kiln compiles; symbolic inputs
+#                 are bound from each model's first data set, as `kiln check` does)
 #   KILN_CHECK_ARGS  extra arguments for kiln check (e.g. -O1)
 set -u
 
@@ -22,7 +23,7 @@ models_dir=${KILN_MODELS:-$(dirname "$repo")/shared/models}
 if [ $# -gt 0 ]; then
     models="$*"
 else
-    models=${MODELS:-"mlp squeezenet1_1 mobilenet_v2 shufflenet_v2 resnet18"}
+    models=${MODELS:-"mlp squeezenet1_1 mobilenet_v2 shufflenet_v2 resnet18 transformer_encoder ppocr_cls ppocr_det"}
 fi
 
 if [ ! -d "$models_dir" ]; then
