@@ -227,8 +227,12 @@ static bool block_update(kgen *kg, const block *B, int p) {
     LLVMValueRef acc = LLVMBuildLoad2(kg->b, acc_type(kg, B), kg->acc, "");
     LLVMValueRef r;
     const kl_expr *v = k->value;
-    bool fused = k->reduce == KL_RED_SUM && is_float_type(k->acc_dtype) && k->acc_dtype != KL_F16 &&
-                 v->kind == KL_E_BINARY && v->op == KL_MUL && v->dtype == k->acc_dtype;
+    /* In a register block, a sum of products is one fmuladd per point; a kernel without one
+     * keeps mul and add with reassociation allowed, which LLVM's loop vectorizer turns into a
+     * vector reduction (contraction lets it fuse them where the target has FMA). */
+    bool fused = k->n_block > 0 && k->reduce == KL_RED_SUM && is_float_type(k->acc_dtype) &&
+                 k->acc_dtype != KL_F16 && v->kind == KL_E_BINARY && v->op == KL_MUL &&
+                 v->dtype == k->acc_dtype;
     if (v->dtype != k->acc_dtype) {
         kl_kg_fail(kg, "reduced value's type differs from the accumulator's", NULL, NULL);
         return false;
@@ -246,8 +250,11 @@ static bool block_update(kgen *kg, const block *B, int p) {
         /* Sums and products may be reassociated so that a scalar reduction loop vectorizes
          * (the result differs from the sequential order only by rounding). */
         if (r && B->vloop < 0 && kg->cg->o->opt_level >= 2 && is_float_type(k->acc_dtype) &&
-            LLVMIsAInstruction(r) && (k->reduce == KL_RED_SUM || k->reduce == KL_RED_PROD))
-            LLVMSetFastMathFlags(r, LLVMFastMathAllowReassoc);
+            LLVMIsAInstruction(r) && (k->reduce == KL_RED_SUM || k->reduce == KL_RED_PROD)) {
+            LLVMSetFastMathFlags(r, LLVMFastMathAllowReassoc | LLVMFastMathAllowContract);
+            if (LLVMIsAInstruction(x) && LLVMGetInstructionOpcode(x) == LLVMFMul)
+                LLVMSetFastMathFlags(x, LLVMFastMathAllowContract);
+        }
         if (r && k->acc_dtype == KL_F16)
             r = kl_kg_round_half(kg, k->acc_dtype, r);
     }
