@@ -63,7 +63,7 @@ static char *default_header_path(kl_arena *a, const char *out, const char *name)
 bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
     if (o->dump_ir_after && !known_dump_point(o->dump_ir_after))
         return kl_error(d, NULL, "--dump-ir: no pass named '%s' (passes: resolve, infer, dce, "
-                                 "lower, fuse, tile, tasks, plan)", o->dump_ir_after);
+                                 "lower, fold, fuse, tile, tasks, plan)", o->dump_ir_after);
     kl_arena *a = kl_arena_new();
     kl_codegen_opts cg = o->cg;
     if (!cg.target) cg.target = kl_target_default();

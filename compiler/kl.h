@@ -589,6 +589,7 @@ typedef struct kl_kernel_pass {
     bool (*run)(kl_program *p, const kl_kernel_opts *o, kl_diag *d);
 } kl_kernel_pass;
 extern const kl_kernel_pass kl_kernel_passes[]; /* NULL-terminated by name */
+bool kpass_fold(kl_program *p, const kl_kernel_opts *o, kl_diag *d);  /* kernel/fold.c */
 bool kpass_fuse(kl_program *p, const kl_kernel_opts *o, kl_diag *d);  /* kernel/fuse.c */
 bool kpass_tile(kl_program *p, const kl_kernel_opts *o, kl_diag *d);  /* kernel/tile.c */
 bool kpass_tasks(kl_program *p, const kl_kernel_opts *o, kl_diag *d); /* kernel/tasks.c */

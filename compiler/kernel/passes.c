@@ -6,6 +6,7 @@
 #include "kl.h"
 
 const kl_kernel_pass kl_kernel_passes[] = {
+    {"fold", kpass_fold},
     {"fuse", kpass_fuse},
     {"tile", kpass_tile},
     {"tasks", kpass_tasks},
