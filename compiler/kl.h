@@ -433,12 +433,12 @@ void kl_affine_range(const kl_affine *a, const int64_t *extent, int n_loops, int
  * sharing is kept). */
 kl_expr *kl_expr_subst(kl_arena *a, const kl_expr *e, kl_expr *const *iv_map);
 void kl_kernel_subst(kl_arena *a, kl_kernel *k, kl_expr *const *iv_map);
-/* The same, and every load (rebuilt, its indices substituted) is offered to `hook`, which
- * returns its replacement or NULL to keep it. */
-typedef kl_expr *(*kl_load_hook)(void *ctx, kl_arena *a, const kl_expr *load);
-kl_expr *kl_expr_rewrite(kl_arena *a, const kl_expr *e, kl_expr *const *iv_map, kl_load_hook hook,
+/* The same, and every rebuilt node (its operands and indices already rebuilt and substituted)
+ * is offered to `hook`, which returns its replacement or NULL to keep it. */
+typedef kl_expr *(*kl_rewrite_hook)(void *ctx, kl_arena *a, const kl_expr *node);
+kl_expr *kl_expr_rewrite(kl_arena *a, const kl_expr *e, kl_expr *const *iv_map, kl_rewrite_hook hook,
                          void *ctx);
-void kl_kernel_rewrite(kl_arena *a, kl_kernel *k, kl_expr *const *iv_map, kl_load_hook hook,
+void kl_kernel_rewrite(kl_arena *a, kl_kernel *k, kl_expr *const *iv_map, kl_rewrite_hook hook,
                        void *ctx);
 /* A deep copy of k named NAME_suffix (not added to the program). */
 kl_kernel *kl_kernel_clone(kl_program *p, const kl_kernel *k, const char *suffix);
@@ -591,6 +591,7 @@ typedef struct kl_kernel_pass {
 extern const kl_kernel_pass kl_kernel_passes[]; /* NULL-terminated by name */
 bool kpass_fold(kl_program *p, const kl_kernel_opts *o, kl_diag *d);  /* kernel/fold.c */
 bool kpass_fuse(kl_program *p, const kl_kernel_opts *o, kl_diag *d);  /* kernel/fuse.c */
+bool kpass_halo(kl_program *p, const kl_kernel_opts *o, kl_diag *d);  /* kernel/halo.c */
 bool kpass_tile(kl_program *p, const kl_kernel_opts *o, kl_diag *d);  /* kernel/tile.c */
 bool kpass_tasks(kl_program *p, const kl_kernel_opts *o, kl_diag *d); /* kernel/tasks.c */
 /* kernel/pack.c — constants a blocked kernel reads, copied into the order it reads them;

@@ -487,6 +487,9 @@ static void declare_function(kgen *kg, kl_cg_kernel *out) {
     out->fn = LLVMAddFunction(cg->mod, k->name ? k->name : "kernel", out->fn_type);
     LLVMSetLinkage(out->fn, LLVMInternalLinkage);
     kl_cg_add_fn_attr(cg, out->fn, "nounwind");
+    /* one function per kernel in the object too: profilers (perf) then name the kernel, and
+     * a call per kernel costs nothing next to its loops */
+    kl_cg_add_fn_attr(cg, out->fn, "noinline");
 
     kg->fn = out->fn;
     kg->n_bufs = bufs.n;

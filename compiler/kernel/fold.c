@@ -30,7 +30,8 @@ static kl_expr *immediate(kl_arena *a, const kl_buffer *b) {
 
 static kl_expr *fold_load(void *ctx, kl_arena *a, const kl_expr *load) {
     (void)ctx;
-    return is_scalar_const_buffer(load->buf) ? immediate(a, load->buf) : NULL;
+    return load->kind == KL_E_LOAD && is_scalar_const_buffer(load->buf) ? immediate(a, load->buf)
+                                                                        : NULL;
 }
 
 /* pow(x, c) for the exponents whose result is exact without the call. */

@@ -172,7 +172,7 @@ typedef struct inline_ctx {
 /* A load of the producer's output, replaced by the producer's value at the loaded index. */
 static kl_expr *inline_load(void *ctx, kl_arena *a, const kl_expr *load) {
     inline_ctx *c = ctx;
-    if (kl_buffer_root(load->buf) != c->root) return NULL;
+    if (load->kind != KL_E_LOAD || kl_buffer_root(load->buf) != c->root) return NULL;
     kl_expr *map[KL_MAX_LOOPS] = {0};
     for (int d = 0; d < c->p->n_par; d++) map[d] = load->idx[d];
     return kl_expr_subst(a, c->p->value, map);
@@ -221,7 +221,7 @@ typedef struct epilogue_ctx {
 static kl_expr *epilogue_load(void *ctx, kl_arena *a, const kl_expr *load) {
     (void)a;
     epilogue_ctx *c = ctx;
-    return kl_buffer_root(load->buf) == c->root ? c->base : NULL;
+    return load->kind == KL_E_LOAD && kl_buffer_root(load->buf) == c->root ? c->base : NULL;
 }
 
 /* Whether every load of root in e reads element [iv_0, ..., iv_{rank-1}]. */

@@ -8,6 +8,7 @@
 const kl_kernel_pass kl_kernel_passes[] = {
     {"fold", kpass_fold},
     {"fuse", kpass_fuse},
+    {"halo", kpass_halo},
     {"tile", kpass_tile},
     {"tasks", kpass_tasks},
     {NULL, NULL},

@@ -101,7 +101,7 @@ typedef struct subst_memo {
     const kl_expr **from;
     kl_expr **to;
     size_t cap, n;
-    kl_load_hook hook;  /* may replace a rebuilt load */
+    kl_rewrite_hook hook; /* may replace a rebuilt node */
     void *ctx;
 } subst_memo;
 
@@ -143,7 +143,7 @@ static kl_expr *subst(kl_arena *a, const kl_expr *e, kl_expr *const *iv_map, sub
         r->a = subst(a, e->a, iv_map, m);
         r->b = subst(a, e->b, iv_map, m);
         r->c = subst(a, e->c, iv_map, m);
-        if (e->kind == KL_E_LOAD && m->hook) {
+        if (m->hook) {
             kl_expr *x = m->hook(m->ctx, a, r);
             if (x) r = x;
         }
@@ -177,7 +177,7 @@ void kl_kernel_subst(kl_arena *a, kl_kernel *k, kl_expr *const *iv_map) {
     kl_kernel_rewrite(a, k, iv_map, NULL, NULL);
 }
 
-kl_expr *kl_expr_rewrite(kl_arena *a, const kl_expr *e, kl_expr *const *iv_map, kl_load_hook hook,
+kl_expr *kl_expr_rewrite(kl_arena *a, const kl_expr *e, kl_expr *const *iv_map, kl_rewrite_hook hook,
                          void *ctx) {
     subst_memo m;
     memo_init(a, &m);
@@ -186,7 +186,7 @@ kl_expr *kl_expr_rewrite(kl_arena *a, const kl_expr *e, kl_expr *const *iv_map, 
     return subst(a, e, iv_map, &m);
 }
 
-void kl_kernel_rewrite(kl_arena *a, kl_kernel *k, kl_expr *const *iv_map, kl_load_hook hook,
+void kl_kernel_rewrite(kl_arena *a, kl_kernel *k, kl_expr *const *iv_map, kl_rewrite_hook hook,
                        void *ctx) {
     subst_memo m;
     memo_init(a, &m);
