@@ -7,6 +7,7 @@
 const kl_pass kl_passes[] = {
     {"resolve", pass_resolve_ops},
     {"infer", pass_infer_shapes},
+    {"bnfold", pass_fold_batchnorm},
     {"dce", pass_dead_nodes},
     {NULL, NULL},
 };
