@@ -449,6 +449,10 @@ typedef struct kl_op {
     bool (*infer)(kl_node *n, kl_diag *d);
     /* Emit kernels computing the outputs from the inputs. */
     bool (*lower)(kl_lower *L, kl_node *n, kl_diag *d);
+    /* Non-NULL and true for this node: output 0 holds input 0's bytes in the same order (Reshape
+     * and its kind), and the lowering goes through kl_lower_view, which aliases the two buffers
+     * where that is legal. kl_lower_graph also reads it to alias the other way (see lower.c). */
+    bool (*view)(const kl_node *n);
 } kl_op;
 
 /* ops/table.c */
@@ -478,8 +482,12 @@ kl_expr **kl_lower_ivs(kl_lower *L, int rank);
  * broadcasting, combined by `fn`. */
 typedef kl_expr *(*kl_elementwise_fn)(kl_lower *L, const kl_node *n, kl_expr **in, int n_in);
 bool kl_lower_elementwise(kl_lower *L, kl_node *n, kl_elementwise_fn fn);
-/* Copy a whole buffer into another of the same element count (Reshape & co.). */
+/* Copy a whole buffer into another of the same element count. */
 bool kl_lower_copy(kl_lower *L, const kl_node *n, kl_buffer *src, kl_buffer *dst);
+/* `out` holds `in`'s bytes in the same order (Reshape & co.): its buffer becomes a view of in's
+ * storage, or, where that is not legal (out is a graph output, or already has a buffer of its
+ * own), a copy kernel is emitted. */
+bool kl_lower_view(kl_lower *L, const kl_node *n, kl_value *in, kl_value *out);
 /* Lower a whole graph (after passes) to a program. */
 kl_program *kl_lower_graph(kl_arena *a, kl_graph *g, kl_diag *d);
 
