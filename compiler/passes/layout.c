@@ -402,9 +402,8 @@ typedef struct rewrite {
     kl_value **in;                    /* the new node's inputs */
     kl_node **absorbed;               /* transposes read through (may die afterwards) */
     int n_absorbed;
-    perm out_perm[KL_MAX_RANK];       /* per output: the transpose that restores it */
-    bool out_plain[KL_MAX_RANK];      /* per output: no transpose needed (op' gives it as is) */
-    int n_out;
+    perm out_perm[KL_MAX_RANK];       /* per output: the transpose that restores it (identity:
+                                         op' gives that output as it is) */
     kl_node *made;                    /* the new node, attributes still to remap */
     kl_value *blocker;                /* the operand that is neither T(., p) nor a constant */
 } rewrite;

@@ -363,3 +363,56 @@ Test(layout, transposes_in_a_row_merge) {
     cr_expect(perm[0] == 0 && perm[1] == 1 && perm[2] == 3 && perm[3] == 2);
     done(&f);
 }
+
+/* ReduceMax over H alone without keepdims: the result [N,C,W] comes back from [N,W,C] through a
+ * transpose of its own. */
+static kl_value *max_over_h(fixture *f) {
+    kl_value *x = input(f, "x", KL_F32, (kl_shape){4, {1, 2, 3, 4}});
+    kl_node *m = op1(f, "ReduceMax", conv(f, x, 2, 3, 3, 171));
+    attr_ints(f, m, "axes", 1, (int64_t[]){2});
+    attr_int(f, m, "keepdims", 0);
+    return m->outputs[0];
+}
+
+Test(layout, reduction_of_one_axis_without_keepdims) {
+    fixture f = fx();
+    same_results(max_over_h, &f);
+    const kl_node *last = producer(f.g->outputs.items[0]);
+    cr_assert_str_eq(last->op_type, "Transpose");
+    const int64_t *perm;
+    cr_assert_eq(kl_attr_ints(last, "perm", &perm), 3);
+    cr_expect(perm[0] == 0 && perm[1] == 2 && perm[2] == 1);
+    done(&f);
+}
+
+/* Conv -> Split on channels -> one half upsampled by Resize (scales) and cropped back by Slice,
+ * the other Relu -> Concat -> Conv. */
+static kl_value *split_resize(fixture *f) {
+    kl_value *x = input(f, "x", KL_F32, (kl_shape){4, {1, 2, 3, 4}});
+    kl_value *s_in[2] = {conv(f, x, 2, 4, 1, 181),
+                         constant(f, "split", KL_I64, (kl_shape){1, {2}}, (int64_t[]){1, 3})};
+    kl_node *sp = inner_node(f, "Split", 13, 2, s_in, 2);
+    attr_int(f, sp, "axis", 1);
+    kl_value *r_in[3] = {sp->outputs[0], constant(f, "roi", KL_F32, (kl_shape){1, {0}}, (float[]){0}),
+                         constant(f, "scales", KL_F32, (kl_shape){1, {4}},
+                                  (float[]){1, 1, 2, 2})};
+    kl_node *rs = inner_node(f, "Resize", 13, 3, r_in, 1);
+    attr_str(f, rs, "mode", "linear");
+    kl_value *c_in[5] = {rs->outputs[0],
+                         constant(f, "st", KL_I64, (kl_shape){1, {2}}, (int64_t[]){0, 1}),
+                         constant(f, "en", KL_I64, (kl_shape){1, {2}}, (int64_t[]){6, 5}),
+                         constant(f, "ax", KL_I64, (kl_shape){1, {2}}, (int64_t[]){2, -1}),
+                         constant(f, "steps", KL_I64, (kl_shape){1, {2}}, (int64_t[]){2, 1})};
+    kl_value *crop = inner_node(f, "Slice", 13, 5, c_in, 1)->outputs[0];
+    kl_value *relu = op1(f, "Relu", sp->outputs[1])->outputs[0];
+    kl_node *cat = op2(f, "Concat", crop, relu);
+    attr_int(f, cat, "axis", -3);
+    return conv(f, cat->outputs[0], 4, 2, 1, 191);
+}
+
+Test(layout, split_resize_slice_follow_the_channels) {
+    fixture f = fx();
+    same_results(split_resize, &f);
+    cr_expect_eq(count_ops(f.g, "Transpose"), 2, "%s", dump(&f));
+    done(&f);
+}
