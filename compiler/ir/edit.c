@@ -38,8 +38,12 @@ void kl_value_consumers(const kl_graph *g, const kl_value *v, kl_ptrvec *out) {
 
 kl_value *kl_value_make(kl_graph *g, const char *base, kl_dtype t, const kl_shape *s, void *data) {
     /* the value count makes the name unique: values are never removed from the list, except by
-     * a snapshot restore, which also forgets every value made since */
-    kl_value *v = kl_value_new(g, kl_sprintf(g->arena, "%s__%d", base, g->values.n));
+     * a snapshot restore, which also forgets every value made since. A value made from a made
+     * value is named after the original (one "__N" suffix, not a growing chain). */
+    size_t len = strlen(base), cut = len;
+    while (cut > 0 && base[cut - 1] >= '0' && base[cut - 1] <= '9') cut--;
+    if (cut < len && cut >= 2 && base[cut - 1] == '_' && base[cut - 2] == '_') len = cut - 2;
+    kl_value *v = kl_value_new(g, kl_sprintf(g->arena, "%.*s__%d", (int)len, base, g->values.n));
     v->dtype = t;
     v->shape = *s;
     v->has_shape = true;

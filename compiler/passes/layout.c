@@ -124,6 +124,12 @@ static bool perm_is_view(const perm *p, const kl_shape *in) {
 
 static bool is_op(const kl_node *n, const char *op) { return !*n->domain && !strcmp(n->op_type, op); }
 
+/* The operators that keep the bytes and only change the shape. */
+static bool is_reshape(const kl_node *n) {
+    return is_op(n, "Reshape") || is_op(n, "Flatten") || is_op(n, "Squeeze") ||
+           is_op(n, "Unsqueeze");
+}
+
 /* The perm of a Transpose node (reversed axes when the attribute is absent). */
 static bool transpose_perm(const kl_node *n, perm *p) {
     const kl_value *x = kl_node_input(n, 0);
@@ -639,7 +645,12 @@ static void pull_sources(layout_pass *lp, kl_value *v, const perm *p) {
     perm q;
     if (!n || !kl_node_live(n) || visited(lp, n)) return;
     if (live_transpose(n, &q)) {
-        if (perm_equal(&q, p)) kl_ptrvec_push(lp->g->arena, &lp->queue, n);
+        /* p == NULL: found above a reshape, whose perm changes on the way down */
+        if (!p || perm_equal(&q, p)) kl_ptrvec_push(lp->g->arena, &lp->queue, n);
+        return;
+    }
+    if (is_reshape(n)) {
+        pull_sources(lp, n->inputs[0], NULL);
         return;
     }
     if (kind_of(n) == SINK_NONE) return;
@@ -718,6 +729,168 @@ static bool sink_through(layout_pass *lp, kl_node *c, const perm *p) {
     return true;
 }
 
+/* ---- 2. sink: reshapes ------------------------------------------------------------------------- */
+
+/*
+ * Reshape, Flatten, Squeeze and Unsqueeze keep the bytes in row-major order. T(x, p) followed by
+ * a reshape to S splits and merges t's dims in blocks: the t dims of one block (size-1 dims left
+ * out) hold the same elements as the S dims of that block. The reshape can happen on x instead
+ * when the t dims of every block that merges several are neighbours in x, in the same order:
+ * x is reshaped to x'' (every block's S dims where the block sits in x), and a transpose q puts
+ * x'''s dims back in S's order. That is how a transpose gets through the reshapes of a channel
+ * shuffle: [N,C,H,W] -> [N,2,C/2,H,W] only splits C, which is one dim of x = [N,H,W,C].
+ *
+ * When a merging block's dims are out of order in x (the shuffle's second reshape merges
+ * [.., C/2, 2, ..] after the transpose swapped them), the transpose is split in two: T(x, r)
+ * that brings each such block into t's order and so moves data (the shuffle itself, now in
+ * channels-last), and T(., p') that does the rest and goes through the reshape.
+ */
+
+typedef struct reshape_blocks {
+    int n;
+    int t_from[KL_MAX_RANK], t_to[KL_MAX_RANK];   /* [from, to) in `td`, the t dims > 1 */
+    int s_from[KL_MAX_RANK], s_to[KL_MAX_RANK];   /* [from, to) in `sd`, the S dims > 1 */
+    int td[KL_MAX_RANK], sd[KL_MAX_RANK];
+    int block_of_t[KL_MAX_RANK];                   /* per t dim > 1 */
+} reshape_blocks;
+
+static bool make_blocks(const kl_shape *t, const kl_shape *s, reshape_blocks *b) {
+    int nt = 0, ns = 0;
+    for (int i = 0; i < t->rank; i++)
+        if (t->dim[i] != 1) b->td[nt++] = i;
+    for (int i = 0; i < s->rank; i++)
+        if (s->dim[i] != 1) b->sd[ns++] = i;
+    b->n = 0;
+    int i = 0, j = 0;
+    while (i < nt || j < ns) {
+        if (i >= nt || j >= ns) return false;
+        int k = b->n++;
+        b->t_from[k] = i;
+        b->s_from[k] = j;
+        int64_t pt = t->dim[b->td[i++]], ps = s->dim[b->sd[j++]];
+        while (pt != ps) {
+            if (pt < ps) {
+                if (i >= nt) return false;
+                pt *= t->dim[b->td[i++]];
+            } else {
+                if (j >= ns) return false;
+                ps *= s->dim[b->sd[j++]];
+            }
+        }
+        b->t_to[k] = i;
+        b->s_to[k] = j;
+        for (int m = b->t_from[k]; m < i; m++) b->block_of_t[b->td[m]] = k;
+    }
+    return true;
+}
+
+/* Whether every merging block's x dims are neighbours in x (size-1 dims aside), in order. */
+static bool blocks_in_order(const reshape_blocks *b, const perm *p, const kl_shape *x) {
+    int pos[KL_MAX_RANK], n = 0;
+    for (int a = 0; a < x->rank; a++) pos[a] = x->dim[a] == 1 ? -1 : n++;
+    for (int k = 0; k < b->n; k++)
+        for (int m = b->t_from[k] + 1; m < b->t_to[k]; m++)
+            if (pos[p->p[b->td[m]]] != pos[p->p[b->td[m - 1]]] + 1) return false;
+    return true;
+}
+
+/* x's dims reordered so that each merging block's dims come together, in t's order, where its
+ * first dim is in x; everything else keeps its place. Returns r (T(x, r) is that order). */
+static perm order_blocks(const reshape_blocks *b, const perm *p, const kl_shape *x) {
+    perm r = {.rank = x->rank};
+    perm inv = perm_inverse(p);
+    bool placed[KL_MAX_RANK] = {0};
+    int n = 0;
+    for (int a = 0; a < x->rank; a++) {
+        if (placed[a]) continue;
+        if (x->dim[a] == 1) {
+            r.p[n++] = a;
+            placed[a] = true;
+            continue;
+        }
+        int k = b->block_of_t[inv.p[a]];
+        for (int m = b->t_from[k]; m < b->t_to[k]; m++) {
+            r.p[n++] = p->p[b->td[m]];
+            placed[p->p[b->td[m]]] = true;
+        }
+    }
+    return r;
+}
+
+/* x'' (as the S dims it holds, in order) and q with T(reshape(x, x''), q) = reshape(t, S). */
+static void reshaped_order(const reshape_blocks *b, const perm *p, const kl_shape *x,
+                           const kl_shape *s, kl_shape *xs, perm *q) {
+    int order[KL_MAX_RANK], n = 0;
+    bool done[KL_MAX_RANK] = {0};
+    perm inv = perm_inverse(p);
+    for (int a = 0; a < x->rank; a++) {
+        if (x->dim[a] == 1) continue;
+        int k = b->block_of_t[inv.p[a]];
+        if (done[k]) continue;
+        done[k] = true;
+        for (int m = b->s_from[k]; m < b->s_to[k]; m++) order[n++] = b->sd[m];
+    }
+    /* size-1 dims of S go right after the S dim before them (first if none), so that q stays
+     * the identity wherever it can */
+    for (int i = 0; i < s->rank; i++) {
+        if (s->dim[i] != 1) continue;
+        int at = 0;
+        if (i > 0)
+            while (order[at] != i - 1) at++;
+        if (i > 0) at++;
+        memmove(order + at + 1, order + at, (size_t)(n - at) * sizeof order[0]);
+        order[at] = i;
+        n++;
+    }
+    xs->rank = n;
+    q->rank = n;
+    for (int k = 0; k < n; k++) {
+        xs->dim[k] = s->dim[order[k]];
+        q->p[order[k]] = k;
+    }
+}
+
+/* c reshapes T(x, p) (t): reshape x instead, transposing after (see above). 1: done; 0: c
+ * stays, nothing changed; -1: failed half-way (the caller rolls the graph back). */
+static int sink_through_reshape(layout_pass *lp, kl_node *c, kl_node *t, const perm *p) {
+    kl_graph *g = lp->g;
+    kl_value *x = t->inputs[0], *o = c->outputs[0];
+    if (c->inputs[0] != t->outputs[0] || !o || !o->has_shape || kl_shape_numel(&o->shape) == 0)
+        return 0;
+    for (int j = 1; j < c->n_outputs; j++)
+        if (c->outputs[j]) return 0;
+    reshape_blocks b;
+    if (!make_blocks(&t->outputs[0]->shape, &o->shape, &b)) return 0;
+    perm pp = *p;
+    if (!blocks_in_order(&b, p, &x->shape)) {
+        perm r = order_blocks(&b, p, &x->shape), rinv = perm_inverse(&r);
+        for (int i = 0; i < p->rank; i++) pp.p[i] = rinv.p[p->p[i]];
+        if (!blocks_in_order(&b, &pp, &x->shape)) return 0;
+        kl_node *first = add_transpose(lp, x, &r, NULL, c->name);
+        if (!first) return -1;
+        x = first->outputs[0];
+    }
+    kl_shape xs;
+    perm q;
+    reshaped_order(&b, &pp, &x->shape, &o->shape, &xs, &q);
+    int64_t dims[KL_MAX_RANK];
+    for (int i = 0; i < xs.rank; i++) dims[i] = xs.dim[i];
+    kl_value *in[2] = {x, int_list(lp, "shape", xs.rank, dims)};
+    bool plain = perm_is_identity(&q);
+    kl_value *y = plain ? o : kl_value_make(g, o->name, o->dtype, &xs, NULL);
+    kl_node_kill(c);
+    kl_node *r = kl_node_add(g, "", "Reshape", 13, c->name, 2, in, 1, &y);
+    if (!r || !infer_quietly(lp, r) || !kl_shape_equal(&y->shape, plain ? &o->shape : &xs))
+        return -1;
+    if (!plain) {
+        kl_node *back = add_transpose(lp, y, &q, o, c->name);
+        if (!back) return -1;
+        kl_ptrvec_push(g->arena, &lp->queue, back);
+    }
+    drop_if_unused(lp, t);
+    return 1;
+}
+
 /* ---- 2. sink: one seed ------------------------------------------------------------------------- */
 
 /* t reads another transpose: compose them. True when the graph changed. */
@@ -785,6 +958,12 @@ static int sink_seed(layout_pass *lp, kl_node *seed, bool pulling) {
             }
             /* an identity transpose is only left in front of a graph output */
             if (perm_is_identity(&p)) continue;
+            if (is_reshape(c)) {
+                int done = sink_through_reshape(lp, c, t, &p);
+                if (done < 0) return -1;
+                moves += done;
+                continue;
+            }
             bool reads = false;
             for (int k = 0; k < c->n_inputs; k++) reads = reads || c->inputs[k] == out;
             if (reads && sink_through(lp, c, &p)) moves++;
