@@ -1,6 +1,6 @@
 /*
  * fold_batchnorm.c — pass `bnfold`: fold per-output-channel affine maps into the convolution
- * that feeds them.
+ * (Conv or ConvTranspose) that feeds them.
  *
  * Exporters keep BatchNormalization after every convolution (and models add scale-and-shift
  * Mul/Add pairs of their own). At inference each is an affine map per output channel m,
@@ -107,26 +107,63 @@ static bool arith_map(const kl_node *n, const kl_value *y, channel_map *map, int
 
 /* ---- the fold ------------------------------------------------------------------------------ */
 
-static bool foldable_conv(const kl_node *n) {
-    if (strcmp(n->op_type, "Conv") || *n->domain || n->n_outputs < 1 || !n->outputs[0]) return false;
+/*
+ * Where a convolution's weights keep their output channels. Conv: W [M, C/group, k..], so
+ * output channel m owns the rows W[m]. ConvTranspose: W [C, M/group, k..], so W[c, j] belongs to
+ * output channel (c / (C/group)) * (M/group) + j.
+ */
+typedef struct conv_weights {
+    int64_t m_count;      /* output channels */
+    bool transposed;      /* ConvTranspose's layout */
+    int64_t cg, mg, taps; /* ConvTranspose: C/group, M/group, kernel elements */
+} conv_weights;
+
+static bool weights_of(const kl_node *n, conv_weights *cw) {
+    const kl_value *w = kl_node_input(n, 1);
+    cw->transposed = !strcmp(n->op_type, "ConvTranspose");
+    if (!w || w->shape.rank < 2) return false;
+    int64_t group = kl_attr_int(n, "group", 1);
+    if (group < 1 || w->shape.dim[0] % group) return false;
+    cw->cg = w->shape.dim[0] / group;
+    cw->mg = w->shape.dim[1];
+    if (w->shape.dim[0] < 1 || w->shape.dim[1] < 1) return false;
+    cw->taps = kl_shape_numel(&w->shape) / (w->shape.dim[0] * w->shape.dim[1]);
+    cw->m_count = cw->transposed ? cw->mg * group : w->shape.dim[0];
+    return true;
+}
+
+/* The output channel of W's element i. */
+static int64_t channel_of(const conv_weights *cw, int64_t i, int64_t per_row) {
+    if (!cw->transposed) return i / per_row;
+    int64_t row = i / cw->taps; /* c * mg + j */
+    int64_t c = row / cw->mg, j = row % cw->mg;
+    return (c / cw->cg) * cw->mg + j;
+}
+
+static bool foldable_conv(const kl_node *n, conv_weights *cw) {
+    if ((strcmp(n->op_type, "Conv") && strcmp(n->op_type, "ConvTranspose")) || *n->domain ||
+        n->n_outputs < 1 || !n->outputs[0])
+        return false;
     const kl_value *x = kl_node_input(n, 0), *w = kl_node_input(n, 1), *b = kl_node_input(n, 2);
-    if (!x || !w || !w->data || !foldable_type(w->dtype) || w->shape.rank < 2) return false;
-    if (b && (!b->data || b->dtype != w->dtype || kl_shape_numel(&b->shape) != w->shape.dim[0]))
+    if (!x || !w || !w->data || !foldable_type(w->dtype) || !weights_of(n, cw)) return false;
+    if (b && (!b->data || b->dtype != w->dtype || kl_shape_numel(&b->shape) != cw->m_count))
         return false;
     return true;
 }
 
 /* conv's W and B through the map; conv then produces `out` (the map's output value). */
-static void apply(kl_graph *g, kl_node *conv, const channel_map *map, kl_node *mapped) {
+static void apply(kl_graph *g, kl_node *conv, const conv_weights *cw, const channel_map *map,
+                  kl_node *mapped) {
     kl_value *w = conv->inputs[1], *b = kl_node_input(conv, 2), *out = mapped->outputs[0];
     kl_dtype t = w->dtype;
-    int64_t m_count = w->shape.dim[0], per = kl_shape_numel(&w->shape) / (m_count ? m_count : 1);
-    void *wd = kl_alloc_array(g->arena, (size_t)kl_shape_numel(&w->shape) + 1, kl_dtype_size(t));
+    int64_t m_count = cw->m_count, count = kl_shape_numel(&w->shape);
+    int64_t per_row = count / w->shape.dim[0];
+    void *wd = kl_alloc_array(g->arena, (size_t)count + 1, kl_dtype_size(t));
     void *bd = kl_alloc_array(g->arena, (size_t)m_count + 1, kl_dtype_size(t));
-    for (int64_t m = 0; m < m_count; m++) {
-        for (int64_t i = 0; i < per; i++) put(wd, t, m * per + i, get(w, m * per + i) * map->mul[m]);
+    for (int64_t i = 0; i < count; i++)
+        put(wd, t, i, get(w, i) * map->mul[channel_of(cw, i, per_row)]);
+    for (int64_t m = 0; m < m_count; m++)
         put(bd, t, m, (b ? get(b, m) : 0.0) * map->mul[m] + map->add[m]);
-    }
     kl_shape bs = {.rank = 1, .dim = {m_count}};
     kl_node_set_input(g, conv, 1, kl_value_make(g, w->name, t, &w->shape, wd));
     const char *b_name = b ? b->name : kl_sprintf(g->arena, "%s_bias", conv->name);
@@ -137,8 +174,9 @@ static void apply(kl_graph *g, kl_node *conv, const channel_map *map, kl_node *m
 }
 
 /* Fold every map that follows `conv`, one after the other. */
-static void fold_into(kl_graph *g, kl_node *conv, kl_ptrvec *readers, channel_map *map) {
-    int64_t m_count = conv->inputs[1]->shape.dim[0];
+static void fold_into(kl_graph *g, kl_node *conv, const conv_weights *cw, kl_ptrvec *readers,
+                      channel_map *map) {
+    int64_t m_count = cw->m_count;
     for (;;) {
         kl_value *y = conv->outputs[0];
         if (y->output_index >= 0) return;
@@ -151,7 +189,7 @@ static void fold_into(kl_graph *g, kl_node *conv, kl_ptrvec *readers, channel_ma
         if (!ok || !kl_shape_equal(&next->outputs[0]->shape, &y->shape) ||
             next->outputs[0]->dtype != y->dtype)
             return;
-        apply(g, conv, map, next);
+        apply(g, conv, cw, map, next);
     }
 }
 
@@ -161,14 +199,13 @@ bool pass_fold_batchnorm(kl_graph *g, kl_diag *d) {
     int count = g->nodes.n;
     for (int i = 0; i < count; i++) {
         kl_node *n = g->nodes.items[i];
-        if (!kl_node_live(n) || !foldable_conv(n)) continue;
-        int64_t m_count = n->inputs[1]->shape.dim[0];
-        if (m_count < 1) continue;
+        conv_weights cw;
+        if (!kl_node_live(n) || !foldable_conv(n, &cw)) continue;
         channel_map map = {
-            .mul = kl_alloc_array(g->arena, (size_t)m_count + 1, sizeof(double)),
-            .add = kl_alloc_array(g->arena, (size_t)m_count + 1, sizeof(double)),
+            .mul = kl_alloc_array(g->arena, (size_t)cw.m_count + 1, sizeof(double)),
+            .add = kl_alloc_array(g->arena, (size_t)cw.m_count + 1, sizeof(double)),
         };
-        fold_into(g, n, &readers, &map);
+        fold_into(g, n, &cw, &readers, &map);
     }
     return true;
 }

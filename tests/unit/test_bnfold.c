@@ -176,3 +176,30 @@ Test(bnfold, training_mode_stays) {
     cr_expect_eq(live_count(f.g, "BatchNormalization"), 1);
     done(&f);
 }
+
+/* ConvTranspose keeps output channels in W's second dim, per group: W [C, M/group, k..] with
+ * C = 4, group 2, M = 6: W[c, j] belongs to output channel (c / 2) * 3 + j. */
+Test(bnfold, conv_transpose_channels_per_group) {
+    fixture f = fx();
+    float w[4 * 3 * 2] = {0};
+    for (int i = 0; i < 24; i++) w[i] = 1;
+    kl_value *in[2] = {input(&f, "x", KL_F32, (kl_shape){4, {1, 4, 2, 2}}),
+                       constant(&f, "w", KL_F32, (kl_shape){4, {4, 3, 2, 1}}, w)};
+    kl_node *ct = inner_node(&f, "ConvTranspose", 13, 2, in, 1);
+    attr_int(&f, ct, "group", 2);
+    float c[6] = {1, 2, 3, 4, 5, 6};
+    kl_value *m_in[2] = {ct->outputs[0], constant(&f, "c", KL_F32, (kl_shape){3, {6, 1, 1}}, c)};
+    kl_node *mul = inner_node(&f, "Mul", 13, 2, m_in, 1);
+    kl_value *a_in[2] = {mul->outputs[0], constant(&f, "d", KL_F32, (kl_shape){4, {1, 6, 1, 1}}, c)};
+    kl_node *add = inner_node(&f, "Add", 13, 2, a_in, 1);
+    mark_output(&f, add->outputs[0]);
+    cr_assert(fold(&f), "%s", f.d.text);
+    cr_assert_eq(ct->outputs[0], add->outputs[0]);
+    const float *wf = ct->inputs[1]->data, *b = ct->inputs[2]->data;
+    for (int ch = 0; ch < 4; ch++)
+        for (int j = 0; j < 3; j++)
+            for (int k = 0; k < 2; k++)
+                expect_near(wf[(ch * 3 + j) * 2 + k], c[(ch / 2) * 3 + j]);
+    for (int m = 0; m < 6; m++) expect_near(b[m], c[m]);
+    done(&f);
+}
