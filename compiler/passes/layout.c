@@ -36,8 +36,16 @@
  *    Graph outputs keep their layout and name: a rewritten node gets new output values and the
  *    original values are produced by the transposes placed after it.
  *
- * Channel shuffles (Reshape -> Transpose -> Reshape) stop the sinking: reshapes are not moved
- * through, so a transpose materializes in front of them.
+ *    Reshape, Flatten, Squeeze and Unsqueeze let a transpose through when the blocks of dims
+ *    they split or merge stay whole in x (see "reshapes" below); a channel shuffle (Reshape ->
+ *    Transpose -> Reshape) keeps one transpose, the shuffle itself done channels-last.
+ *
+ *    A node whose other operands are not yet transposed (the Concat of a feature pyramid, the
+ *    Mul of a squeeze-and-excitation block) pulls the transposes feeding those operands into the
+ *    same try, since only all of them together pay.
+ *
+ * Operators that read layout in ways not listed here (MatMul, Gemm, ConvTranspose, LSTM, ...)
+ * stop the sinking: the transpose in front of them is where the graph converts back.
  */
 #include <string.h>
 
