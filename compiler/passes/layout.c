@@ -1032,7 +1032,15 @@ static bool sink_all(layout_pass *lp) {
                 }
             }
             if (moves == 0) continue;
-            if (!kl_graph_sort(g, lp->d)) return false;
+            /* a cycle would be a bug in a rewrite: back out of it rather than fail the model */
+            kl_diag quiet;
+            kl_diag_init(&quiet, g->file);
+            bool sorted = kl_graph_sort(g, &quiet);
+            kl_diag_free(&quiet);
+            if (!sorted) {
+                kl_graph_snapshot_restore(g, &lp->snap);
+                continue;
+            }
             changed = true;
         }
         if (!changed) break;
