@@ -60,10 +60,26 @@ static char *default_header_path(kl_arena *a, const char *out, const char *name)
     return kl_sprintf(a, "%s/%s.h", dirname(copy), name);
 }
 
+/* "resolve, infer, ..., lower, fold, ..., plan": every name --dump-ir accepts, from the pass
+ * lists. */
+static void dump_points(char *buf, size_t size) {
+    size_t used = 0;
+    buf[0] = 0;
+    for (const kl_pass *p = kl_passes; p->name && used < size; p++)
+        used += (size_t)snprintf(buf + used, size - used, "%s, ", p->name);
+    if (used < size) used += (size_t)snprintf(buf + used, size - used, "lower, ");
+    for (const kl_kernel_pass *p = kl_kernel_passes; p->name && used < size; p++)
+        used += (size_t)snprintf(buf + used, size - used, "%s, ", p->name);
+    if (used < size) snprintf(buf + used, size - used, "plan");
+}
+
 bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
-    if (o->dump_ir_after && !known_dump_point(o->dump_ir_after))
-        return kl_error(d, NULL, "--dump-ir: no pass named '%s' (passes: resolve, infer, dce, "
-                                 "lower, fold, fuse, tile, tasks, plan)", o->dump_ir_after);
+    if (o->dump_ir_after && !known_dump_point(o->dump_ir_after)) {
+        char names[256];
+        dump_points(names, sizeof names);
+        return kl_error(d, NULL, "--dump-ir: no pass named '%s' (passes: %s)", o->dump_ir_after,
+                        names);
+    }
     kl_arena *a = kl_arena_new();
     kl_codegen_opts cg = o->cg;
     if (!cg.target) cg.target = kl_target_default();

@@ -220,6 +220,51 @@ size_t kl_value_bytes(const kl_value *v);
 /* ir/dump.c — human-readable listing (for --dump-ir and tests) */
 void kl_graph_dump(const kl_graph *g, FILE *f);
 
+/* ir/edit.c — rewriting the graph in passes.
+ * Passes that replace nodes go through these helpers so that producers, use counts and the
+ * graph order stay consistent. They never write into a node's existing inputs, outputs or attrs
+ * array: a change gives the node a fresh array, which is what lets a pass snapshot the graph
+ * (kl_graph_snapshot) and roll a rewrite back when it did not pay. New nodes are appended;
+ * kl_graph_sort restores a topological order afterwards. */
+bool kl_node_live(const kl_node *n);      /* not dead, and some output not a folded constant */
+/* The live nodes reading v (a node reading it twice is listed once), in graph order, into *out
+ * (reset first). */
+void kl_value_consumers(const kl_graph *g, const kl_value *v, kl_ptrvec *out);
+/* A fresh value (its name made unique with a counter) of type t and shape s; with `data`, a
+ * constant holding it. */
+kl_value *kl_value_make(kl_graph *g, const char *base, kl_dtype t, const kl_shape *s, void *data);
+/* A node bound to its op-table entry, outputs' producer set; NULL if the op table has no such
+ * operator. The node is appended: the graph order is restored by kl_graph_sort. */
+kl_node *kl_node_add(kl_graph *g, const char *domain, const char *op_type, int opset,
+                     const char *name, int n_in, kl_value *const *in, int n_out,
+                     kl_value *const *out);
+void kl_node_set_input(kl_graph *g, kl_node *n, int i, kl_value *v); /* i may grow the list */
+void kl_node_set_output(kl_graph *g, kl_node *n, int i, kl_value *v); /* v's producer := n */
+/* Replace (or append) the attribute of a->name: the node gets a new array. */
+void kl_node_set_attr(kl_graph *g, kl_node *n, const kl_attr *a);
+void kl_node_set_attr_ints(kl_graph *g, kl_node *n, const char *name, int count,
+                           const int64_t *v);
+void kl_node_set_attr_int(kl_graph *g, kl_node *n, const char *name, int64_t v);
+void kl_node_remove_attr(kl_graph *g, kl_node *n, const char *name);
+void kl_node_kill(kl_node *n);            /* dead; its inputs lose a use */
+/* Every live node reading `from` reads `to` instead. */
+void kl_value_replace_uses(kl_graph *g, kl_value *from, kl_value *to);
+/* Live nodes in a topological order that keeps the present order where it can (a producer
+ * moves just before its first consumer); dead nodes leave the list. False (diagnostic) on a
+ * cycle, which would be a bug in the pass that made it. */
+bool kl_graph_sort(kl_graph *g, kl_diag *d);
+/* What a rewrite may change, saved to be put back: the node list, every node's struct, every
+ * value's producer and use count, and the number of values. Reused between takes. */
+typedef struct kl_graph_snapshot {
+    int n_nodes, n_values, cap_nodes, cap_values;
+    kl_node **order;
+    kl_node *nodes;
+    kl_node **producer;
+    int *n_uses;
+} kl_graph_snapshot;
+void kl_graph_snapshot_take(kl_graph *g, kl_graph_snapshot *s);
+void kl_graph_snapshot_restore(kl_graph *g, const kl_graph_snapshot *s);
+
 /* ======================================================================================
  * onnx/load.c, onnx/tensor.c — the front end (protobuf-c)
  * ====================================================================================== */
@@ -477,6 +522,10 @@ typedef struct kl_op {
     bool (*infer)(kl_node *n, kl_diag *d);
     /* Emit kernels computing the outputs from the inputs. */
     bool (*lower)(kl_lower *L, kl_node *n, kl_diag *d);
+    /* Non-NULL and true for this node: output 0 holds input 0's bytes in the same order (Reshape
+     * and its kind), and the lowering goes through kl_lower_view, which aliases the two buffers
+     * where that is legal. kl_lower_graph also reads it to alias the other way (see lower.c). */
+    bool (*view)(const kl_node *n);
 } kl_op;
 
 /* ops/table.c */
@@ -506,8 +555,12 @@ kl_expr **kl_lower_ivs(kl_lower *L, int rank);
  * broadcasting, combined by `fn`. */
 typedef kl_expr *(*kl_elementwise_fn)(kl_lower *L, const kl_node *n, kl_expr **in, int n_in);
 bool kl_lower_elementwise(kl_lower *L, kl_node *n, kl_elementwise_fn fn);
-/* Copy a whole buffer into another of the same element count (Reshape & co.). */
+/* Copy a whole buffer into another of the same element count. */
 bool kl_lower_copy(kl_lower *L, const kl_node *n, kl_buffer *src, kl_buffer *dst);
+/* `out` holds `in`'s bytes in the same order (Reshape & co.): its buffer becomes a view of in's
+ * storage, or, where that is not legal (out is a graph output, or already has a buffer of its
+ * own), a copy kernel is emitted. */
+bool kl_lower_view(kl_lower *L, const kl_node *n, kl_value *in, kl_value *out);
 /* Lower a whole graph (after passes) to a program. */
 kl_program *kl_lower_graph(kl_arena *a, kl_graph *g, kl_diag *d);
 
@@ -531,6 +584,10 @@ extern const kl_pass kl_passes[];     /* the pass list, in order, NULL-terminate
 bool pass_resolve_ops(kl_graph *g, kl_diag *d);   /* bind op table entries, list unsupported */
 bool pass_infer_shapes(kl_graph *g, kl_diag *d);  /* infer + fold constants, node by node */
 bool pass_dead_nodes(kl_graph *g, kl_diag *d);    /* drop folded and unused nodes */
+/* fold BatchNormalization / per-channel Mul, Add, Sub into the Conv before them */
+bool pass_fold_batchnorm(kl_graph *g, kl_diag *d);
+/* channels-last convolutions and pools, transposes sunk and cancelled (passes/layout.c) */
+bool pass_layout(kl_graph *g, kl_diag *d);
 /* Evaluate one node whose inputs are all constant through its lowering and the interpreter,
  * storing the results in the outputs' `data`. (passes/fold.c) */
 bool kl_fold_node(kl_graph *g, kl_node *n, kl_diag *d);

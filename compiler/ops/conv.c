@@ -21,6 +21,12 @@
  * g*Mg + mg, in channel = g*Cg + ic) rather than a division, so every index stays affine; loops
  * of extent 1 are left out. The bias is the accumulator's start in both forms.
  *
+ * kiln.ConvNHWC (domain "kiln", made by passes/layout.c) is Conv with X and Y channels-last,
+ * [N, D.., C] and [N, out.., M], W as in Conv. It lowers to the direct nest alone, in the order
+ * n, out.., g, mg | taps.., ic: no copies, the output channel innermost among the parallel loops
+ * and the input channel innermost in the reduction, both contiguous, which is what the kernel
+ * passes vectorize and block.
+ *
  * ConvInteger is the same nest over zero-point-shifted int32 values: a padded position reads 0
  * after the shift, which is what padding with x_zero_point means. QLinearConv adds an int32 bias
  * and requantizes the sum in the kernel's result (quant.h).
@@ -47,15 +53,18 @@ static bool is_8bit(kl_dtype t) { return t == KL_U8 || t == KL_I8; }
 /* ---- shape inference ------------------------------------------------------------------ */
 
 /* Conv and its integer forms: X [N, C, D...], W (input w_at) [M, C/group, k...] ->
- * Y [N, M, out...]. */
-bool kl_conv_infer_shape(kl_node *n, int w_at, kl_dtype out_type, kl_diag *d) {
+ * Y [N, M, out...]; channels-last (ConvNHWC): X [N, D..., C] -> Y [N, out..., M]. */
+bool kl_conv_infer_shape(kl_node *n, int w_at, kl_dtype out_type, kl_layout layout, kl_diag *d) {
     if (!kl_infer_need_input(n, 0, d) || !kl_infer_need_input(n, w_at, d)) return false;
     const kl_value *x = n->inputs[0], *w = n->inputs[w_at];
     if (w->shape.rank != x->shape.rank)
         return kl_error(d, n, "W has rank %d but X has rank %d", w->shape.rank, x->shape.rank);
+    if (x->shape.rank < 3)
+        return kl_error(d, n, "input X has rank %d; expected rank >= 3", x->shape.rank);
     int64_t group = kl_attr_int(n, "group", 1);
     if (group < 1) return kl_error(d, n, "group = %lld must be >= 1", (long long)group);
-    int64_t c = x->shape.dim[1], m = w->shape.dim[0];
+    int c_axis = kl_layout_channel_axis(layout, x->shape.rank);
+    int64_t c = x->shape.dim[c_axis], m = w->shape.dim[0];
     if (w->shape.dim[1] * group != c)
         return kl_error(d, n, "X has %lld channels but W expects %lld x group %lld",
                         (long long)c, (long long)w->shape.dim[1], (long long)group);
@@ -63,15 +72,15 @@ bool kl_conv_infer_shape(kl_node *n, int w_at, kl_dtype out_type, kl_diag *d) {
         return kl_error(d, n, "W has %lld output channels, not a multiple of group %lld",
                         (long long)m, (long long)group);
     kl_window win;
-    if (!kl_window_resolve(n, &x->shape, w->shape.dim + 2, false, &win, d)) return false;
+    if (!kl_window_resolve(n, &x->shape, layout, w->shape.dim + 2, false, &win, d)) return false;
     kl_shape y = {.rank = x->shape.rank};
     y.dim[0] = x->shape.dim[0];
-    y.dim[1] = m;
-    for (int i = 0; i < win.nsp; i++) y.dim[i + 2] = win.out[i];
+    y.dim[c_axis] = m;
+    for (int i = 0; i < win.nsp; i++) y.dim[kl_layout_spatial_axis(layout, i)] = win.out[i];
     return kl_infer_set(n, 0, out_type, &y);
 }
 
-static bool infer_conv(kl_node *n, kl_diag *d) {
+static bool infer_conv_in(kl_node *n, kl_layout layout, kl_diag *d) {
     if (!kl_infer_need_input(n, 0, d) || !kl_infer_need_input(n, 1, d)) return false;
     kl_dtype t = n->inputs[0]->dtype;
     if (!is_float(t)) return kl_error(d, n, "X has type %s; Conv takes floats", kl_dtype_name(t));
@@ -82,8 +91,11 @@ static bool infer_conv(kl_node *n, kl_diag *d) {
     if (b && (b->dtype != t || b->shape.rank != 1 || b->shape.dim[0] != n->inputs[1]->shape.dim[0]))
         return kl_error(d, n, "bias B must be %s [%lld]", kl_dtype_name(t),
                         (long long)n->inputs[1]->shape.dim[0]);
-    return kl_conv_infer_shape(n, 1, t, d);
+    return kl_conv_infer_shape(n, 1, t, layout, d);
 }
+
+static bool infer_conv(kl_node *n, kl_diag *d) { return infer_conv_in(n, KL_LAYOUT_NCHW, d); }
+static bool infer_conv_nhwc(kl_node *n, kl_diag *d) { return infer_conv_in(n, KL_LAYOUT_NHWC, d); }
 
 static bool infer_conv_integer(kl_node *n, kl_diag *d) {
     if (!kl_infer_need_input(n, 0, d) || !kl_infer_need_input(n, 1, d)) return false;
@@ -97,7 +109,7 @@ static bool infer_conv_integer(kl_node *n, kl_diag *d) {
                (kl_shape_numel(&wz->shape) != 1 &&
                 (wz->shape.rank != 1 || wz->shape.dim[0] != n->inputs[1]->shape.dim[0]))))
         return kl_error(d, n, "w_zero_point must be a scalar or [M] of W's type");
-    return kl_conv_infer_shape(n, 1, KL_I32, d);
+    return kl_conv_infer_shape(n, 1, KL_I32, KL_LAYOUT_NCHW, d);
 }
 
 /* QLinearConv: x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point, B. */
@@ -123,7 +135,7 @@ static bool infer_qlinear_conv(kl_node *n, kl_diag *d) {
     if (!kl_quant_check_scale(n, 1, 0, d) || !kl_quant_check_scale(n, 4, m, d) ||
         !kl_quant_check_scale(n, 6, 0, d))
         return false;
-    return kl_conv_infer_shape(n, 3, yz->dtype, d);
+    return kl_conv_infer_shape(n, 3, yz->dtype, KL_LAYOUT_NCHW, d);
 }
 
 /* ---- Conv / ConvInteger lowering ------------------------------------------------------- */
@@ -138,32 +150,37 @@ static kl_expr *add_loop(kl_lower *L, kl_kernel *k, int64_t extent, bool keep) {
 
 /*
  * Loops of a convolution-shaped nest with `group` groups of `cg` input and `mg` output
- * channels: parallel n, [g], [mg], out spatial...; reduction ic, taps... Channels are addressed
- * as g*mg_count + mg (out) and g*cg + ic (in).
+ * channels, in the given order (conv_nest.h). Channels are addressed as g*mg_count + mg (out)
+ * and g*cg + ic (in), so every index stays affine.
  */
 void kl_conv_make_loops(kl_lower *L, kl_kernel *k, int64_t batch, int64_t group, int64_t mg,
-                            int64_t cg, const kl_window *w, const int64_t *out_sp,
-                            bool channels_inner, kl_conv_loops *lp) {
+                        int64_t cg, const kl_window *w, const int64_t *out_sp,
+                        kl_conv_order order, kl_conv_loops *lp) {
     kl_arena *a = L->arena;
+    bool nhwc = order == KL_CONV_NHWC;
+    lp->out_layout = nhwc ? KL_LAYOUT_NHWC : KL_LAYOUT_NCHW;
     lp->n = add_loop(L, k, batch, true);
+    if (nhwc)
+        for (int i = 0; i < w->nsp; i++) lp->o[i] = add_loop(L, k, out_sp[i], true);
     lp->g = add_loop(L, k, group, false);
     lp->mg = add_loop(L, k, mg, group == 1);
-    for (int i = 0; i < w->nsp; i++) lp->o[i] = add_loop(L, k, out_sp[i], true);
+    if (!nhwc)
+        for (int i = 0; i < w->nsp; i++) lp->o[i] = add_loop(L, k, out_sp[i], true);
     k->n_par = k->n_loops;
-    if (!channels_inner) lp->ic = add_loop(L, k, cg, true);
+    if (order == KL_CONV_IC_FIRST) lp->ic = add_loop(L, k, cg, true);
     for (int i = 0; i < w->nsp; i++) lp->k[i] = add_loop(L, k, w->kernel[i], false);
-    if (channels_inner) lp->ic = add_loop(L, k, cg, true);
+    if (order != KL_CONV_IC_FIRST) lp->ic = add_loop(L, k, cg, true);
     lp->out_ch = kl_e_add(a, kl_e_mulc(a, lp->g, mg), lp->mg);
     lp->in_ch = kl_e_add(a, kl_e_mulc(a, lp->g, cg), lp->ic);
 }
 
-/* out[n, out_ch, o...] as the kernel's store index. */
+/* out[n, out_ch, o...] (out[n, o..., out_ch] channels-last) as the kernel's store index. */
 void kl_conv_store(kl_lower *L, kl_kernel *k, kl_buffer *y, const kl_conv_loops *lp, int nsp) {
     k->out = y;
     k->out_idx = kl_alloc_array(L->arena, (size_t)nsp + 2, sizeof *k->out_idx);
     k->out_idx[0] = lp->n;
-    k->out_idx[1] = lp->out_ch;
-    for (int i = 0; i < nsp; i++) k->out_idx[i + 2] = lp->o[i];
+    k->out_idx[kl_layout_channel_axis(lp->out_layout, nsp + 2)] = lp->out_ch;
+    for (int i = 0; i < nsp; i++) k->out_idx[kl_layout_spatial_axis(lp->out_layout, i)] = lp->o[i];
 }
 
 /* A sum over the reduction loops in `acc`, starting from bias[channel] when there is a bias. */
@@ -286,8 +303,8 @@ static bool lower_conv_channels_last(kl_lower *L, kl_node *n, const kl_window *w
 
     kl_kernel *k = kl_kernel_new(L->prog, n, "conv");
     kl_conv_loops lp;
-    kl_conv_make_loops(L, k, xv->shape.dim[0], group, mg, inner, &loops_win, yv->shape.dim + 2, true,
-                    &lp);
+    kl_conv_make_loops(L, k, xv->shape.dim[0], group, mg, inner, &loops_win, yv->shape.dim + 2,
+                       KL_CONV_IC_LAST, &lp);
     kl_expr *ti[KL_MAX_RANK], *wi[KL_MAX_RANK];
     ti[0] = lp.n;
     wi[0] = lp.out_ch;
@@ -416,44 +433,55 @@ typedef struct conv_roles {
     int w, x_zero, w_zero, bias;
     bool integer;   /* int8 operands, int32 accumulation */
     bool requantize;/* QLinearConv: int32 sum back to 8 bits */
+    kl_layout layout; /* of X and Y */
 } conv_roles;
 
-static const conv_roles conv_plain = {"conv", 1, -1, -1, 2, false, false};
-static const conv_roles conv_integer = {"convinteger", 1, 2, 3, -1, true, false};
-static const conv_roles conv_qlinear = {"qlinearconv", 3, 2, 5, 8, true, true};
+static const conv_roles conv_plain = {"conv", 1, -1, -1, 2, false, false, KL_LAYOUT_NCHW};
+static const conv_roles conv_nhwc = {"conv_nhwc", 1, -1, -1, 2, false, false, KL_LAYOUT_NHWC};
+static const conv_roles conv_integer = {"convinteger", 1, 2, 3, -1, true, false, KL_LAYOUT_NCHW};
+static const conv_roles conv_qlinear = {"qlinearconv", 3, 2, 5, 8, true, true, KL_LAYOUT_NCHW};
 
 static kl_value *input_at(const kl_node *n, int i) { return i < 0 ? NULL : kl_node_input(n, i); }
 
-/* The direct nest, for every Conv form. */
+/*
+ * The direct nest, for every Conv form. Over ONNX's layout it is the nest of DESIGN.md
+ * (n, g, mg, o.. | ic, k..). Channels-last (ConvNHWC, made by passes/layout.c) it is one plain
+ * nest the kernel passes tile: parallel n, o.., then the output channels (Y's contiguous dim),
+ * reduction over the taps, then ic (X's contiguous dim), padding as a select around the load.
+ */
 static bool lower_conv_nest(kl_lower *L, kl_node *n, const conv_roles *r, kl_diag *d) {
     kl_arena *a = L->arena;
     kl_value *xv = n->inputs[0], *wv = n->inputs[r->w], *yv = n->outputs[0];
     kl_buffer *x = kl_lower_buffer(L, xv), *w = kl_lower_buffer(L, wv), *y = kl_lower_buffer(L, yv);
     kl_window win;
-    if (!kl_window_resolve(n, &xv->shape, wv->shape.dim + 2, false, &win, d)) return false;
+    if (!kl_window_resolve(n, &xv->shape, r->layout, wv->shape.dim + 2, false, &win, d))
+        return false;
     int64_t group = kl_attr_int(n, "group", 1);
     int64_t mg = wv->shape.dim[0] / group, cg = wv->shape.dim[1];
+    bool nhwc = r->layout == KL_LAYOUT_NHWC;
     /* depthwise (one channel per group) gains nothing from contiguous channels: the copy
      * would only cost workspace (mobilenet_v2: 14.4 -> 9.6 MB, same speed) */
-    if (!r->integer && wv->data && cg > 1)
+    if (!nhwc && !r->integer && wv->data && cg > 1)
         return im2col_pays(n, &win, wv, yv) ? lower_conv_im2col(L, n, &win)
                                             : lower_conv_channels_last(L, n, &win);
     kl_dtype acc = r->integer ? KL_I32 : kl_conv_acc_dtype(xv->dtype);
 
     kl_kernel *k = kl_kernel_new(L->prog, n, r->tag);
     kl_conv_loops lp;
-    kl_conv_make_loops(L, k, xv->shape.dim[0], group, mg, cg, &win, yv->shape.dim + 2, false, &lp);
+    kl_conv_make_loops(L, k, xv->shape.dim[0], group, mg, cg, &win, win.out,
+                       nhwc ? KL_CONV_NHWC : KL_CONV_IC_FIRST, &lp);
 
     kl_expr *xi[KL_MAX_RANK], *wi[KL_MAX_RANK], *inside = NULL;
     xi[0] = lp.n;
-    xi[1] = lp.in_ch;
+    xi[kl_layout_channel_axis(r->layout, win.nsp + 2)] = lp.in_ch;
     wi[0] = lp.out_ch;
     wi[1] = lp.ic;
     for (int i = 0; i < win.nsp; i++) {
-        xi[i + 2] = kl_window_input_index(a, &win, i, lp.o[i], lp.k[i]);
+        kl_expr *at = kl_window_input_index(a, &win, i, lp.o[i], lp.k[i]);
+        xi[kl_layout_spatial_axis(r->layout, i)] = at;
         wi[i + 2] = lp.k[i];
         if (kl_window_needs_guard(&win, i))
-            inside = kl_e_and(a, inside, kl_e_in_range(a, xi[i + 2], win.in[i]));
+            inside = kl_e_and(a, inside, kl_e_in_range(a, at, win.in[i]));
     }
     kl_expr *xe = kl_e_cast(a, acc, kl_e_load(a, x, xi));
     kl_expr *we = kl_e_cast(a, acc, kl_e_load(a, w, wi));
@@ -483,6 +511,10 @@ static bool lower_conv(kl_lower *L, kl_node *n, kl_diag *d) {
     return lower_conv_nest(L, n, &conv_plain, d);
 }
 
+static bool lower_conv_nhwc(kl_lower *L, kl_node *n, kl_diag *d) {
+    return lower_conv_nest(L, n, &conv_nhwc, d);
+}
+
 static bool lower_conv_integer(kl_lower *L, kl_node *n, kl_diag *d) {
     return lower_conv_nest(L, n, &conv_integer, d);
 }
@@ -500,5 +532,7 @@ const kl_op kl_ops_conv[] = {
     {"", "Conv", 1, KL_OPSET_LATEST, conv_attrs, infer_conv, lower_conv},
     {"", "ConvInteger", 10, KL_OPSET_LATEST, conv_attrs, infer_conv_integer, lower_conv_integer},
     {"", "QLinearConv", 10, KL_OPSET_LATEST, conv_attrs, infer_qlinear_conv, lower_qlinear_conv},
+    /* kiln's own: Conv with X and Y channels-last, W as in Conv (made by passes/layout.c) */
+    {"kiln", "ConvNHWC", 1, 1, conv_attrs, infer_conv_nhwc, lower_conv_nhwc},
     {0},
 };

@@ -109,7 +109,8 @@ static bool lower_convtranspose(kl_lower *L, kl_node *n, kl_diag *d) {
 
     kl_kernel *k = kl_kernel_new(L->prog, n, "convtranspose");
     kl_conv_loops lp;
-    kl_conv_make_loops(L, k, xv->shape.dim[0], group, mg, cg, &win, win.out, false, &lp);
+    kl_conv_make_loops(L, k, xv->shape.dim[0], group, mg, cg, &win, win.out, KL_CONV_IC_FIRST,
+                       &lp);
 
     kl_expr *xi[KL_MAX_RANK], *wi[KL_MAX_RANK], *inside = NULL;
     xi[0] = lp.n;
@@ -152,7 +153,7 @@ static bool infer_deform_conv(kl_node *n, kl_diag *d) {
                         kl_dtype_name(t));
     if (x->shape.rank != 4)
         return kl_error(d, n, "only 2-D DeformConv is supported (X has rank %d)", x->shape.rank);
-    if (!kl_conv_infer_shape(n, 1, t, d)) return false;
+    if (!kl_conv_infer_shape(n, 1, t, KL_LAYOUT_NCHW, d)) return false;
     const kl_shape *y = &n->outputs[0]->shape;
     int64_t og = kl_attr_int(n, "offset_group", 1), taps = w->shape.dim[2] * w->shape.dim[3];
     if (og < 1 || x->shape.dim[1] % og != 0)
@@ -204,7 +205,8 @@ static bool lower_deform_conv(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_value *bias = kl_node_input(n, 3), *mask = kl_node_input(n, 4);
     kl_buffer *x = kl_lower_buffer(L, xv), *off = kl_lower_buffer(L, n->inputs[2]);
     kl_window win;
-    if (!kl_window_resolve(n, &xv->shape, wv->shape.dim + 2, false, &win, d)) return false;
+    if (!kl_window_resolve(n, &xv->shape, KL_LAYOUT_NCHW, wv->shape.dim + 2, false, &win, d))
+        return false;
     int64_t group = kl_attr_int(n, "group", 1);
     int64_t og_size = xv->shape.dim[1] / kl_attr_int(n, "offset_group", 1);
     int64_t mg = wv->shape.dim[0] / group, cg = wv->shape.dim[1];
@@ -212,7 +214,8 @@ static bool lower_deform_conv(kl_lower *L, kl_node *n, kl_diag *d) {
 
     kl_kernel *k = kl_kernel_new(L->prog, n, "deformconv");
     kl_conv_loops lp;
-    kl_conv_make_loops(L, k, xv->shape.dim[0], group, mg, cg, &win, yv->shape.dim + 2, false, &lp);
+    kl_conv_make_loops(L, k, xv->shape.dim[0], group, mg, cg, &win, yv->shape.dim + 2, KL_CONV_IC_FIRST,
+                       &lp);
     /* tap number within the offset group: (og*kH + i)*kW + j */
     kl_expr *og = og_size == xv->shape.dim[1]
                       ? kl_e_idx(a, 0)

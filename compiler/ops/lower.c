@@ -5,6 +5,18 @@
  * output a predict() argument, anything else a slot in the workspace. Graph outputs that no node
  * writes (a constant, an input, the same value listed twice) get a copy kernel so every output
  * argument is always written.
+ *
+ * Views. Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout and a Transpose that only moves
+ * size-1 dims keep the bytes as they are (kl_op.view), so their output is a view of the input's
+ * storage (kl_program_view) instead of a copy: nothing but the output's own producer writes a
+ * value's storage, and every reader runs after it, so sharing is safe. A graph output cannot be
+ * such a view (it must live in its predict() argument); when its input is an intermediate that a
+ * node computes, the alias goes the other way before any node is lowered: the input's buffer
+ * becomes a view of the output argument, so the producer writes straight into it. Otherwise
+ * (the input is a graph input or a constant, or already aliased elsewhere) it stays a copy.
+ * Views of views resolve to one root storage; the planner extends the root's lifetime over every
+ * view's use, and the back end gives each storage one pointer (kernel.c's noalias logic is per
+ * root).
  */
 #include <string.h>
 
@@ -84,6 +96,42 @@ bool kl_lower_copy(kl_lower *L, const kl_node *n, kl_buffer *src, kl_buffer *dst
     return true;
 }
 
+bool kl_lower_view(kl_lower *L, const kl_node *n, kl_value *in, kl_value *out) {
+    kl_buffer *src = kl_lower_buffer(L, in);
+    kl_buffer *own = out->id < L->n_values ? L->buf_of_value[out->id] : NULL;
+    if (own && kl_buffer_root(own) == kl_buffer_root(src)) return true; /* aliased already */
+    if (own || out->output_index >= 0 || out->data || out->id >= L->n_values)
+        return kl_lower_copy(L, n, src, kl_lower_buffer(L, out));
+    L->buf_of_value[out->id] = kl_program_view(L->prog, src, &out->shape);
+    return true;
+}
+
+static bool is_view_node(const kl_node *n) {
+    return !n->dead && n->op && n->op->view && n->n_inputs >= 1 && n->inputs[0] &&
+           n->n_outputs >= 1 && n->outputs[0] && n->op->view(n);
+}
+
+/* A value that one of the graph's nodes computes into a workspace buffer of its own. */
+static bool computed_intermediate(const kl_lower *L, const kl_value *v) {
+    return !v->data && v->input_index < 0 && v->output_index < 0 && v->producer &&
+           !v->producer->dead && v->producer->op && v->producer->op->lower &&
+           v->id < L->n_values && !L->buf_of_value[v->id];
+}
+
+/* The reverse alias (see the top of the file), from the graph's end so that a chain of views in
+ * front of an output all resolve into it. */
+static void alias_into_outputs(kl_lower *L, kl_graph *g) {
+    for (int i = g->nodes.n - 1; i >= 0; i--) {
+        kl_node *n = g->nodes.items[i];
+        if (!is_view_node(n)) continue;
+        kl_value *in = n->inputs[0], *out = n->outputs[0];
+        kl_buffer *ob = out->id < L->n_values ? L->buf_of_value[out->id] : NULL;
+        if (!ob || kl_buffer_root(ob)->kind != KL_BUF_OUTPUT || !computed_intermediate(L, in))
+            continue;
+        L->buf_of_value[in->id] = kl_program_view(L->prog, ob, &in->shape);
+    }
+}
+
 static bool lower_outputs_not_written(kl_lower *L, kl_graph *g) {
     for (int i = 0; i < g->outputs.n; i++) {
         kl_value *v = g->outputs.items[i];
@@ -108,6 +156,7 @@ kl_program *kl_lower_graph(kl_arena *a, kl_graph *g, kl_diag *d) {
     kl_lower L = {.arena = a, .prog = kl_program_new(a), .n_values = g->values.n};
     L.buf_of_value = kl_alloc_array(a, (size_t)g->values.n + 1, sizeof *L.buf_of_value);
     collect_arguments(&L, g);
+    alias_into_outputs(&L, g);
     for (int i = 0; i < g->nodes.n; i++) {
         kl_node *n = g->nodes.items[i];
         if (n->dead) continue;

@@ -17,7 +17,7 @@
 static const char *const transpose_attrs[] = {"perm", NULL};
 
 /* perm[i] = the input axis that becomes output axis i; reversed axes by default. */
-static bool transpose_perm(kl_node *n, int rank, int perm[KL_MAX_RANK], kl_diag *d) {
+static bool transpose_perm(const kl_node *n, int rank, int perm[KL_MAX_RANK], kl_diag *d) {
     kl_int_list given = kl_int_list_from_attr(n, "perm");
     if (given.n < 0) {
         for (int i = 0; i < rank; i++) perm[i] = rank - 1 - i;
@@ -48,7 +48,26 @@ static bool transpose_infer(kl_node *n, kl_diag *d) {
     return kl_infer_set(n, 0, n->inputs[0]->dtype, &out);
 }
 
+/* A transpose that keeps every dim of size > 1 in its order moves no element: the bytes are the
+ * same, only the shape is new (passes/layout.c leaves such ones after reductions). */
+static bool transpose_is_view(const kl_node *n) {
+    const kl_value *x = kl_node_input(n, 0);
+    int perm[KL_MAX_RANK], last = -1;
+    kl_diag quiet;
+    kl_diag_init(&quiet, "");
+    bool ok = x && x->has_shape && transpose_perm(n, x->shape.rank, perm, &quiet);
+    kl_diag_free(&quiet);
+    if (!ok) return false;
+    for (int i = 0; i < x->shape.rank; i++) {
+        if (x->shape.dim[perm[i]] == 1) continue;
+        if (perm[i] < last) return false;
+        last = perm[i];
+    }
+    return true;
+}
+
 static bool transpose_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+    if (transpose_is_view(n)) return kl_lower_view(L, n, n->inputs[0], n->outputs[0]);
     kl_buffer *in = kl_lower_buffer(L, n->inputs[0]);
     int perm[KL_MAX_RANK];
     if (!transpose_perm(n, in->shape.rank, perm, d)) return false;
@@ -712,7 +731,8 @@ static bool reverse_sequence_lower(kl_lower *L, kl_node *n, kl_diag *d) {
 static const char *const no_attrs[] = {NULL};
 
 const kl_op kl_ops_movement[] = {
-    {"", "Transpose", 1, KL_OPSET_LATEST, transpose_attrs, transpose_infer, transpose_lower},
+    {"", "Transpose", 1, KL_OPSET_LATEST, transpose_attrs, transpose_infer, transpose_lower,
+     transpose_is_view},
     {"", "Concat", 1, KL_OPSET_LATEST, axis_attrs, concat_infer, concat_lower},
     {"", "Split", 1, KL_OPSET_LATEST, split_attrs, split_infer, split_lower},
     {"", "Slice", 1, KL_OPSET_LATEST, slice_attrs, slice_infer, slice_lower},

@@ -16,6 +16,11 @@
  *   over the output's spatial positions.
  * - LpPool: (SUM |x|^p)^(1/p), with x*x and sqrt for the usual p = 2.
  * - MaxUnpool: the inverse of MaxPool with Indices, as a gather (see its section).
+ *
+ * kiln.MaxPoolNHWC and kiln.AveragePoolNHWC (domain "kiln", made by passes/layout.c) are MaxPool
+ * without Indices and AveragePool over channels-last X and Y ([N, D.., C]): the same nest with
+ * the channel loop innermost among the parallel loops (n, out.., c | taps..), so the contiguous
+ * dim is the one the kernel passes vectorize.
  */
 #include <math.h>
 #include <string.h>
@@ -54,27 +59,29 @@ typedef struct pool_nest {
     kl_expr *x;                   /* X at the tap (unguarded) */
 } pool_nest;
 
-/* Loops n, c, out... (parallel) and taps... (reduction) storing into y[n, c, out...]. */
+/* Parallel loops over y's dims in order (n, c, out... or, channels-last, n, out..., c), then
+ * one reduction loop per tap, storing into y. */
 static void pool_nest_build(kl_lower *L, const kl_node *n, const char *tag, kl_buffer *x,
-                            kl_buffer *y, const kl_window *w, pool_nest *p) {
+                            kl_buffer *y, const kl_window *w, kl_layout layout, pool_nest *p) {
     kl_arena *a = L->arena;
     kl_kernel *k = p->k = kl_kernel_new(L->prog, n, tag);
-    int nsp = w->nsp;
+    int nsp = w->nsp, c_axis = kl_layout_channel_axis(layout, nsp + 2);
     k->extent[0] = x->shape.dim[0];
-    k->extent[1] = x->shape.dim[1];
+    k->extent[c_axis] = x->shape.dim[c_axis];
     for (int i = 0; i < nsp; i++) {
-        k->extent[2 + i] = w->out[i];
+        k->extent[kl_layout_spatial_axis(layout, i)] = w->out[i];
         k->extent[2 + nsp + i] = w->kernel[i];
     }
     k->n_par = 2 + nsp;
     k->n_loops = 2 + 2 * nsp;
     kl_expr *xi[KL_MAX_RANK];
     xi[0] = kl_e_iv(a, 0);
-    xi[1] = kl_e_iv(a, 1);
+    xi[c_axis] = kl_e_iv(a, c_axis);
     p->inside = NULL;
     for (int i = 0; i < nsp; i++) {
-        p->o[i] = kl_e_iv(a, 2 + i);
-        p->at[i] = xi[2 + i] = kl_window_input_index(a, w, i, p->o[i], kl_e_iv(a, 2 + nsp + i));
+        int axis = kl_layout_spatial_axis(layout, i);
+        p->o[i] = kl_e_iv(a, axis);
+        p->at[i] = xi[axis] = kl_window_input_index(a, w, i, p->o[i], kl_e_iv(a, 2 + nsp + i));
         if (kl_window_needs_guard(w, i))
             p->inside = kl_e_and(a, p->inside, kl_e_in_range(a, p->at[i], w->in[i]));
     }
@@ -97,9 +104,10 @@ static void global_window(const kl_shape *x, kl_window *w) {
     }
 }
 
-/* Window of a windowed pool or of a Global one (kernel_shape absent in the op's schema). */
-static bool pool_window(const kl_node *n, const kl_shape *x, bool global, kl_window *w,
-                        kl_diag *d) {
+/* Window of a windowed pool or of a Global one (kernel_shape absent in the op's schema; Global
+ * pools only exist in ONNX's layout). */
+static bool pool_window(const kl_node *n, const kl_shape *x, bool global, kl_layout layout,
+                        kl_window *w, kl_diag *d) {
     if (x->rank < 3)
         return kl_error(d, n, "input X has rank %d; expected [N, C, D1, ...] (rank >= 3)",
                         x->rank);
@@ -107,12 +115,13 @@ static bool pool_window(const kl_node *n, const kl_shape *x, bool global, kl_win
         global_window(x, w);
         return true;
     }
-    return kl_window_resolve(n, x, NULL, true, w, d);
+    return kl_window_resolve(n, x, layout, NULL, true, w, d);
 }
 
 /* ---- shape inference ------------------------------------------------------------------ */
 
-static bool infer_pool_common(kl_node *n, bool global, bool ints_ok, kl_diag *d) {
+static bool infer_pool_layout(kl_node *n, bool global, bool ints_ok, kl_layout layout,
+                              kl_diag *d) {
     if (!kl_infer_need_input(n, 0, d)) return false;
     const kl_value *x = n->inputs[0];
     bool int8 = x->dtype == KL_U8 || x->dtype == KL_I8;
@@ -120,16 +129,28 @@ static bool infer_pool_common(kl_node *n, bool global, bool ints_ok, kl_diag *d)
         return kl_error(d, n, "X has type %s; %s takes %s", kl_dtype_name(x->dtype), n->op_type,
                         ints_ok ? "floats, int8 or uint8" : "floats");
     kl_window w;
-    if (!pool_window(n, &x->shape, global, &w, d)) return false;
+    if (!pool_window(n, &x->shape, global, layout, &w, d)) return false;
     kl_shape y = x->shape;
-    for (int i = 0; i < w.nsp; i++) y.dim[i + 2] = w.out[i];
+    for (int i = 0; i < w.nsp; i++) y.dim[kl_layout_spatial_axis(layout, i)] = w.out[i];
     if (!kl_infer_set(n, 0, x->dtype, &y)) return false;
+    if (kl_node_output(n, 1) && layout == KL_LAYOUT_NHWC)
+        return kl_error(d, n, "%s has no Indices output", n->op_type);
     if (kl_node_output(n, 1) && !kl_infer_set(n, 1, KL_I64, &y)) return false;
     return true;
 }
 
+static bool infer_pool_common(kl_node *n, bool global, bool ints_ok, kl_diag *d) {
+    return infer_pool_layout(n, global, ints_ok, KL_LAYOUT_NCHW, d);
+}
+
 static bool infer_maxpool(kl_node *n, kl_diag *d) { return infer_pool_common(n, false, true, d); }
 static bool infer_avgpool(kl_node *n, kl_diag *d) { return infer_pool_common(n, false, false, d); }
+static bool infer_maxpool_nhwc(kl_node *n, kl_diag *d) {
+    return infer_pool_layout(n, false, true, KL_LAYOUT_NHWC, d);
+}
+static bool infer_avgpool_nhwc(kl_node *n, kl_diag *d) {
+    return infer_pool_layout(n, false, false, KL_LAYOUT_NHWC, d);
+}
 static bool infer_global_maxpool(kl_node *n, kl_diag *d) {
     return infer_pool_common(n, true, false, d);
 }
@@ -144,7 +165,7 @@ static void lower_max_indices(kl_lower *L, const kl_node *n, kl_buffer *x, kl_bu
                               kl_buffer *ind, const kl_window *w) {
     kl_arena *a = L->arena;
     pool_nest p;
-    pool_nest_build(L, n, "maxpool_indices", x, ind, w, &p);
+    pool_nest_build(L, n, "maxpool_indices", x, ind, w, KL_LAYOUT_NCHW, &p);
     /* row-major flat index: ((n*C + c)*D1 + i1)*D2 + i2 ... */
     kl_expr *flat = kl_e_add(a, kl_e_mulc(a, kl_e_iv(a, 0), x->shape.dim[1]), kl_e_iv(a, 1));
     for (int i = 0; i < w->nsp; i++) flat = kl_e_add(a, kl_e_mulc(a, flat, w->in[i]), p.at[i]);
@@ -176,13 +197,16 @@ static void lower_max_indices(kl_lower *L, const kl_node *n, kl_buffer *x, kl_bu
     kl_program_add_kernel(L->prog, p.k);
 }
 
-static bool lower_maxpool_nest(kl_lower *L, kl_node *n, bool global, kl_diag *d) {
+static bool lower_maxpool_nest(kl_lower *L, kl_node *n, bool global, kl_layout layout,
+                               kl_diag *d) {
     kl_value *xv = n->inputs[0], *yv = n->outputs[0];
     kl_window w;
-    if (!pool_window(n, &xv->shape, global, &w, d)) return false;
+    if (!pool_window(n, &xv->shape, global, layout, &w, d)) return false;
     kl_buffer *x = kl_lower_buffer(L, xv), *y = kl_lower_buffer(L, yv);
+    const char *tag = global ? "globalmaxpool" : layout == KL_LAYOUT_NHWC ? "maxpool_nhwc"
+                                                                          : "maxpool";
     pool_nest p;
-    pool_nest_build(L, n, global ? "globalmaxpool" : "maxpool", x, y, &w, &p);
+    pool_nest_build(L, n, tag, x, y, &w, layout, &p);
     p.k->value = guard(L->arena, &p, p.x, lowest_of(L->arena, xv->dtype));
     p.k->reduce = KL_RED_MAX;
     p.k->acc_dtype = xv->dtype;
@@ -193,10 +217,13 @@ static bool lower_maxpool_nest(kl_lower *L, kl_node *n, bool global, kl_diag *d)
 }
 
 static bool lower_maxpool(kl_lower *L, kl_node *n, kl_diag *d) {
-    return lower_maxpool_nest(L, n, false, d);
+    return lower_maxpool_nest(L, n, false, KL_LAYOUT_NCHW, d);
+}
+static bool lower_maxpool_nhwc(kl_lower *L, kl_node *n, kl_diag *d) {
+    return lower_maxpool_nest(L, n, false, KL_LAYOUT_NHWC, d);
 }
 static bool lower_global_maxpool(kl_lower *L, kl_node *n, kl_diag *d) {
-    return lower_maxpool_nest(L, n, true, d);
+    return lower_maxpool_nest(L, n, true, KL_LAYOUT_NCHW, d);
 }
 
 /* ---- AveragePool ------------------------------------------------------------------------- */
@@ -258,17 +285,19 @@ static kl_expr *avg_divide(kl_lower *L, const kl_node *n, const kl_window *w, co
     return kl_e_binary(a, KL_DIV, kl_e_acc(a, acc), divisor);
 }
 
-static bool lower_avgpool_nest(kl_lower *L, kl_node *n, bool global, kl_diag *d) {
+static bool lower_avgpool_nest(kl_lower *L, kl_node *n, bool global, kl_layout layout,
+                               kl_diag *d) {
     kl_arena *a = L->arena;
     kl_value *xv = n->inputs[0], *yv = n->outputs[0];
     kl_window w;
-    if (!pool_window(n, &xv->shape, global, &w, d)) return false;
+    if (!pool_window(n, &xv->shape, global, layout, &w, d)) return false;
     kl_dtype acc = acc_dtype_for(xv->dtype);
     if (acc != KL_F32 && acc != KL_F64)
         return kl_error(d, n, "averaging %s is not supported", kl_dtype_name(xv->dtype));
+    const char *tag = global ? "globalavgpool" : layout == KL_LAYOUT_NHWC ? "avgpool_nhwc"
+                                                                          : "avgpool";
     pool_nest p;
-    pool_nest_build(L, n, global ? "globalavgpool" : "avgpool", kl_lower_buffer(L, xv),
-                    kl_lower_buffer(L, yv), &w, &p);
+    pool_nest_build(L, n, tag, kl_lower_buffer(L, xv), kl_lower_buffer(L, yv), &w, layout, &p);
     p.k->value = guard(a, &p, kl_e_cast(a, acc, p.x), kl_e_const_f(a, acc, 0.0));
     p.k->reduce = KL_RED_SUM;
     p.k->acc_dtype = acc;
@@ -279,10 +308,13 @@ static bool lower_avgpool_nest(kl_lower *L, kl_node *n, bool global, kl_diag *d)
 }
 
 static bool lower_avgpool(kl_lower *L, kl_node *n, kl_diag *d) {
-    return lower_avgpool_nest(L, n, false, d);
+    return lower_avgpool_nest(L, n, false, KL_LAYOUT_NCHW, d);
+}
+static bool lower_avgpool_nhwc(kl_lower *L, kl_node *n, kl_diag *d) {
+    return lower_avgpool_nest(L, n, false, KL_LAYOUT_NHWC, d);
 }
 static bool lower_global_avgpool(kl_lower *L, kl_node *n, kl_diag *d) {
-    return lower_avgpool_nest(L, n, true, d);
+    return lower_avgpool_nest(L, n, true, KL_LAYOUT_NCHW, d);
 }
 
 /* ---- LpPool ------------------------------------------------------------------------------ */
@@ -305,12 +337,12 @@ static bool lower_lppool_nest(kl_lower *L, kl_node *n, bool global, kl_diag *d) 
     kl_arena *a = L->arena;
     kl_value *xv = n->inputs[0], *yv = n->outputs[0];
     kl_window w;
-    if (!pool_window(n, &xv->shape, global, &w, d)) return false;
+    if (!pool_window(n, &xv->shape, global, KL_LAYOUT_NCHW, &w, d)) return false;
     kl_dtype acc = acc_dtype_for(xv->dtype);
     double ord = lp_order(n);
     pool_nest p;
     pool_nest_build(L, n, global ? "globallppool" : "lppool", kl_lower_buffer(L, xv),
-                    kl_lower_buffer(L, yv), &w, &p);
+                    kl_lower_buffer(L, yv), &w, KL_LAYOUT_NCHW, &p);
     kl_expr *x = kl_e_cast(a, acc, p.x), *v;
     if (ord == 2.0) v = kl_e_binary(a, KL_MUL, x, x);
     else if (ord == 1.0) v = kl_e_unary(a, KL_ABS, x);
@@ -454,5 +486,8 @@ const kl_op kl_ops_pool[] = {
     {"", "GlobalLpPool", 1, KL_OPSET_LATEST, global_lp_attrs, infer_global_lppool,
      lower_global_lppool},
     {"", "MaxUnpool", 9, KL_OPSET_LATEST, maxunpool_attrs, infer_maxunpool, lower_maxunpool},
+    /* kiln's own: X and Y channels-last (made by passes/layout.c); no Indices output */
+    {"kiln", "MaxPoolNHWC", 1, 1, maxpool_attrs, infer_maxpool_nhwc, lower_maxpool_nhwc},
+    {"kiln", "AveragePoolNHWC", 1, 1, avgpool_attrs, infer_avgpool_nhwc, lower_avgpool_nhwc},
     {0},
 };

@@ -4,7 +4,8 @@
  * and the generators Range and EyeLike.
  *
  * Most of them keep the elements in row-major order and only relabel the dimensions, so their
- * lowering is one flat copy (kl_lower_copy); the planner may later alias input and output. The
+ * output is a view of the input's storage (kl_lower_view: no kernel at all), or a flat copy where
+ * a view is not legal (a graph output fed by a graph input, say). The
  * interesting work is shape inference: every shape-carrying input (Reshape's shape, Unsqueeze's
  * axes, Expand's shape, ...) must be a compile-time constant, which is what makes exporters'
  * Shape -> Gather -> Concat -> Reshape chains fold away before code generation.
@@ -20,12 +21,14 @@
 
 #include "move_util.h"
 
-/* ---------------------------------------------------------------- shared: flat copy lowering */
+/* ---------------------------------------------------------------- shared: views */
 
 /* Output 0 holds input 0's elements in the same order. */
-static bool lower_flat_copy(kl_lower *L, kl_node *n, kl_diag *d) {
-    return kl_lower_copy(L, n, kl_lower_buffer(L, n->inputs[0]), kl_lower_buffer(L, n->outputs[0]));
+static bool lower_as_view(kl_lower *L, kl_node *n, kl_diag *d) {
+    return kl_lower_view(L, n, n->inputs[0], n->outputs[0]);
 }
+
+static bool always_view(const kl_node *n) { return true; }
 
 /* ---------------------------------------------------------------- Reshape */
 
@@ -221,7 +224,7 @@ static bool dropout_infer(kl_node *n, kl_diag *d) {
 }
 
 static bool dropout_lower(kl_lower *L, kl_node *n, kl_diag *d) {
-    if (!lower_flat_copy(L, n, d)) return false;
+    if (!lower_as_view(L, n, d)) return false;
     kl_value *mask = kl_node_output(n, 1);
     if (!mask) return true;
     /* nothing is dropped at inference: the mask is all true (all ones before opset 10) */
@@ -518,12 +521,13 @@ static bool eye_like_lower(kl_lower *L, kl_node *n, kl_diag *d) {
 static const char *const no_attrs[] = {NULL};
 
 const kl_op kl_ops_reshape[] = {
-    {"", "Reshape", 1, KL_OPSET_LATEST, reshape_attrs, reshape_infer, lower_flat_copy},
-    {"", "Flatten", 1, KL_OPSET_LATEST, flatten_attrs, flatten_infer, lower_flat_copy},
-    {"", "Squeeze", 1, KL_OPSET_LATEST, squeeze_attrs, squeeze_infer, lower_flat_copy},
-    {"", "Unsqueeze", 1, KL_OPSET_LATEST, squeeze_attrs, unsqueeze_infer, lower_flat_copy},
-    {"", "Identity", 1, KL_OPSET_LATEST, no_attrs, identity_infer, lower_flat_copy},
-    {"", "Dropout", 1, KL_OPSET_LATEST, dropout_attrs, dropout_infer, dropout_lower},
+    {"", "Reshape", 1, KL_OPSET_LATEST, reshape_attrs, reshape_infer, lower_as_view, always_view},
+    {"", "Flatten", 1, KL_OPSET_LATEST, flatten_attrs, flatten_infer, lower_as_view, always_view},
+    {"", "Squeeze", 1, KL_OPSET_LATEST, squeeze_attrs, squeeze_infer, lower_as_view, always_view},
+    {"", "Unsqueeze", 1, KL_OPSET_LATEST, squeeze_attrs, unsqueeze_infer, lower_as_view,
+     always_view},
+    {"", "Identity", 1, KL_OPSET_LATEST, no_attrs, identity_infer, lower_as_view, always_view},
+    {"", "Dropout", 1, KL_OPSET_LATEST, dropout_attrs, dropout_infer, dropout_lower, always_view},
     {"", "Shape", 1, KL_OPSET_LATEST, shape_attrs, shape_infer, NULL},
     {"", "Size", 1, KL_OPSET_LATEST, no_attrs, size_infer, size_lower},
     {"", "Constant", 1, KL_OPSET_LATEST, constant_attrs, constant_infer, constant_lower},

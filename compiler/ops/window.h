@@ -10,6 +10,10 @@
  * guard is omitted where no window reaches the padding, which keeps padding-free convolutions
  * free of selects.
  *
+ * Activations come in two layouts: ONNX's [N, C, D1..Dk] and the channels-last [N, D1..Dk, C] of
+ * kiln's internal *NHWC operators (passes/layout.c), so the channels are the innermost,
+ * contiguous dimension. The window only depends on where the spatial dims sit.
+ *
  * Static functions in a header because only the three files of the family use them and the build
  * lists sources by hand: the family stays self-contained.
  */
@@ -18,6 +22,19 @@
 #include <string.h>
 
 #include "kl.h"
+
+typedef enum kl_layout {
+    KL_LAYOUT_NCHW,   /* [N, C, D1..Dk] (ONNX) */
+    KL_LAYOUT_NHWC,   /* [N, D1..Dk, C] (kiln's ConvNHWC, MaxPoolNHWC, AveragePoolNHWC) */
+} kl_layout;
+
+/* The axis of the channels, and of spatial dim i, in an activation of rank `rank`. */
+static inline int kl_layout_channel_axis(kl_layout l, int rank) {
+    return l == KL_LAYOUT_NHWC ? rank - 1 : 1;
+}
+static inline int kl_layout_spatial_axis(kl_layout l, int i) {
+    return l == KL_LAYOUT_NHWC ? 1 + i : 2 + i;
+}
 
 typedef struct kl_window {
     int nsp;                          /* number of spatial dims */
@@ -62,19 +79,20 @@ static inline int64_t kl_div_floor(int64_t a, int64_t b) {
 }
 
 /*
- * Fill `w` from the node's attributes and the input shape `x` ([N, C, spatial...]).
+ * Fill `w` from the node's attributes and the input shape `x` ([N, C, spatial...], or
+ * [N, spatial..., C] in the channels-last layout).
  * `kernel_from`: the spatial dims of the weights (Conv) used when kernel_shape is absent, or
  * NULL when kernel_shape is required (pools). `with_ceil`: the op has ceil_mode.
  */
-static inline bool kl_window_resolve(const kl_node *n, const kl_shape *x,
+static inline bool kl_window_resolve(const kl_node *n, const kl_shape *x, kl_layout layout,
                                      const int64_t *kernel_from, bool with_ceil, kl_window *w,
                                      kl_diag *d) {
     memset(w, 0, sizeof *w);
     if (x->rank < 3)
-        return kl_error(d, n, "input X has rank %d; expected [N, C, D1, ...] (rank >= 3)",
-                        x->rank);
+        return kl_error(d, n, "input X has rank %d; expected %s (rank >= 3)", x->rank,
+                        layout == KL_LAYOUT_NHWC ? "[N, D1, ..., C]" : "[N, C, D1, ...]");
     w->nsp = x->rank - 2;
-    for (int i = 0; i < w->nsp; i++) w->in[i] = x->dim[i + 2];
+    for (int i = 0; i < w->nsp; i++) w->in[i] = x->dim[kl_layout_spatial_axis(layout, i)];
 
     const int64_t *ks;
     int nk = kl_attr_ints(n, "kernel_shape", &ks);

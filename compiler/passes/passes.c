@@ -7,6 +7,8 @@
 const kl_pass kl_passes[] = {
     {"resolve", pass_resolve_ops},
     {"infer", pass_infer_shapes},
+    {"bnfold", pass_fold_batchnorm},
+    {"layout", pass_layout},
     {"dce", pass_dead_nodes},
     {NULL, NULL},
 };
