@@ -244,21 +244,53 @@ static int shared_broadcasts(const kl_ptrvec *loads, int v, int u) {
     return n;
 }
 
-/* Of the extents 1..max, the one that best covers `extent` with full blocks: few blocks, then
- * a small remainder (a remainder becomes a kernel of its own). */
-static int64_t best_unroll(int64_t extent, int64_t max) {
-    if (extent <= max) return extent;
-    int64_t best = max, best_cost = -1;
-    for (int64_t r = max; r >= (max + 1) / 2; r--) {
-        int64_t blocks = extent / r, rem = extent % r;
-        /* cost in block-sized steps; a remainder block costs about one block */
-        int64_t cost = blocks + (rem ? 1 : 0);
-        if (best_cost < 0 || cost < best_cost || (cost == best_cost && rem == 0)) {
-            best = r;
-            best_cost = cost;
+/* Cycles of one reduction step of a block of nv vectors x r copies, as a core with two FMA
+ * pipes, two vector loads a cycle and a 4-cycle FMA latency runs it (most current x86 and Arm
+ * cores): the FMAs, the loads (nv operand vectors and r broadcasts) or the latency of the
+ * chains of dependent FMAs, whichever is longest, plus the loop's own bookkeeping. The latency
+ * is taken at 1.5 times its nominal 4 cycles: with exactly as many chains as pipes x latency,
+ * any stall in the out-of-order core shows. */
+static double step_cycles(int64_t nv, int64_t r) {
+    double fma = (double)(nv * r) / 2.0, loads = (double)(nv + r) / 2.0, latency = 6.0;
+    double t = fma > loads ? fma : loads;
+    return (t > latency ? t : latency) + 0.5;
+}
+
+/* Cycles per reduction step over the whole VECTOR x UNROLL extent, blocked nv x r, the
+ * remainders counted as the smaller blocks they become. */
+static double blocking_cycles(int64_t ev, int64_t eu, int lanes, int64_t nv, int64_t r) {
+    int64_t vb = nv * lanes, full_v = ev / vb, rem_nv = (ev % vb + lanes - 1) / lanes;
+    int64_t full_u = eu / r, rem_u = eu % r;
+    double t = (double)(full_v * full_u) * step_cycles(nv, r);
+    if (rem_u) t += (double)full_v * step_cycles(nv, rem_u);
+    if (rem_nv) t += (double)full_u * step_cycles(rem_nv, r);
+    if (rem_nv && rem_u) t += step_cycles(rem_nv, rem_u);
+    return t;
+}
+
+/* The block (nv vectors along the VECTOR loop, r copies of the UNROLL loop) with the fewest
+ * cycles, within the registers: nv·r accumulators, nv operand vectors and a broadcast. Ties
+ * go to fewer remainder kernels. */
+static void choose_block_size(int64_t ev, int64_t eu, int lanes, int regs, int64_t *vblock,
+                              int64_t *ublock) {
+    int64_t chunks = (ev + lanes - 1) / lanes, best_nv = 1, best_r = 1;
+    double best = -1;
+    int best_rest = 0;
+    for (int64_t nv = 1; nv <= chunks && nv <= MAX_VECTORS; nv++) {
+        int64_t rmax = (regs - nv - 1) / nv;
+        for (int64_t r = 1; r <= rmax && r <= eu; r++) {
+            double t = blocking_cycles(ev, eu, lanes, nv, r);
+            int rest = (ev % (nv * lanes) != 0) + (eu % r != 0);
+            if (best < 0 || t < best - 1e-9 || (t < best + 1e-9 && rest < best_rest)) {
+                best = t;
+                best_rest = rest;
+                best_nv = nv;
+                best_r = r;
+            }
         }
     }
-    return best;
+    *vblock = best_nv * lanes < ev ? best_nv * lanes : ev;
+    *ublock = best_r;
 }
 
 static bool plan_block(const tile_ctx *c, const kl_kernel *k, const kl_ptrvec *loads,
@@ -284,21 +316,16 @@ static bool plan_block(const tile_ctx *c, const kl_kernel *k, const kl_ptrvec *l
     /* nothing to share: unroll the innermost other loop anyway, for independent chains */
     for (int l = k->n_par - 1; l >= 0 && bp->uloop < 0; l--)
         if (l != v && k->extent[l] >= 2) bp->uloop = l;
-    /* registers: nv·R accumulators, nv operand vectors and one broadcast */
     int regs = c->t->vector_registers;
     int64_t chunks = (k->extent[v] + lanes - 1) / lanes;
-    int64_t nv = chunks < MAX_VECTORS ? chunks : MAX_VECTORS;
     if (bp->uloop < 0) {
-        nv = chunks < MAX_VECTORS_ALONE ? chunks : MAX_VECTORS_ALONE;
+        int64_t nv = chunks < MAX_VECTORS_ALONE ? chunks : MAX_VECTORS_ALONE;
         if (nv > regs - 2) nv = regs - 2;
-    }
-    bp->vblock = nv * lanes < k->extent[v] ? nv * lanes : k->extent[v];
-    if (bp->uloop >= 0) {
-        int64_t r = (regs - nv - 1) / nv;
-        bp->ublock = best_unroll(k->extent[bp->uloop], r < 1 ? 1 : r);
-    } else {
+        bp->vblock = nv * lanes < k->extent[v] ? nv * lanes : k->extent[v];
         bp->ublock = 1;
+        return true;
     }
+    choose_block_size(k->extent[v], k->extent[bp->uloop], lanes, regs, &bp->vblock, &bp->ublock);
     return true;
 }
 
