@@ -12,6 +12,7 @@
  *   targets/   target descriptors (data)
  *   codegen/   back ends (LLVM) and the header writer
  *   driver.c   the whole pipeline in order
+ *   dataset.c, library.c, check.c, bench*.c   harnesses that run compiled code in process
  *
  * Every prefix says where a symbol lives: kl_ for everything compiler-side; the generated code
  * only ever exports NAME_* symbols (NAME = the model's C prefix).
@@ -70,6 +71,9 @@ bool kl_error(kl_diag *d, const struct kl_node *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool kl_verror(kl_diag *d, const struct kl_node *node, const char *fmt, va_list ap);
 void kl_diag_print(const kl_diag *d, FILE *f);
+
+/* util/clock.c — seconds on the monotonic clock (only differences mean anything) */
+double kl_now(void);
 
 /* ======================================================================================
  * util/dtype.c — element types (numbered as ONNX's TensorProto.DataType)
@@ -621,6 +625,57 @@ typedef struct kl_compile_stats {
 bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d);
 /* A valid C identifier from a file name ("models/ResNet-18.onnx" -> "resnet_18"). */
 char *kl_c_name_from_path(kl_arena *a, const char *path);
+
+/* ======================================================================================
+ * dataset.c — test data sets (ONNX backend-test layout: test_data_set_N/{input,output}_K.pb)
+ * ====================================================================================== */
+char *kl_path_dir(kl_arena *a, const char *path);   /* "a/b/m.onnx" -> "a/b"; "m.onnx" -> "." */
+const char *kl_path_base(const char *path);         /* last component, trailing '/' ignored */
+bool kl_path_is_dir(const char *path);
+/* Append the test_data_set_* folders beside the model to `sets`, in numeric order (none found
+ * is not an error; an unreadable folder is). */
+bool kl_dataset_find_beside(kl_arena *a, const char *model_path, kl_ptrvec *sets, kl_diag *d);
+/* Load PREFIX_0.pb .. PREFIX_{n-1}.pb ("input" or "output") of a data set as constant values. */
+bool kl_dataset_load(kl_arena *a, const char *dir, const char *prefix, kl_ptrvec *out,
+                     kl_diag *d);
+
+/* ======================================================================================
+ * library.c — a model compiled (kl_compile, --emit so) into a private temporary folder,
+ * dlopened, its table checked; what `kiln check` and `kiln bench` run
+ * ====================================================================================== */
+struct kiln_model;
+typedef struct kl_library_opts {
+    const char *model_path;
+    const kl_shape_binding *bindings; /* none: compile as is, or bind from `bind_from` */
+    int n_bindings;
+    const char *bind_from;     /* data set whose inputs bind symbolic dims; NULL: none */
+    const kl_target *target;   /* NULL: the default */
+    int opt_level;
+    bool profile;              /* also emit (and require) the profiling entry */
+    const char *purpose;       /* names the folder: TMPDIR/kiln-PURPOSE-XXXXXX */
+    FILE *out;                 /* "inputs bound from ..." goes here; NULL: silent */
+} kl_library_opts;
+typedef struct kl_library {
+    char dir[256];             /* the private folder; empty when none */
+    const char *so_path;
+    void *handle;              /* dlopen handle */
+    const struct kiln_model *model;
+    kl_compile_stats stats;
+    double compile_seconds;    /* kl_compile alone: load to linked library */
+} kl_library;
+/* false with a diagnostic; kl_library_close must be called either way. */
+bool kl_library_open(kl_arena *a, const kl_library_opts *o, kl_library *lib, kl_diag *d);
+/* DIR/file inside the library's folder (removed with it). */
+char *kl_library_path(kl_arena *a, const kl_library *lib, const char *file);
+void kl_library_close(kl_library *lib);
+/* Zeroed, 64-byte aligned memory for one call of a model: every input, output, the workspace. */
+typedef struct kl_run_buffers {
+    void **inputs, **outputs;
+    void *workspace;
+    uint32_t n_inputs, n_outputs;
+} kl_run_buffers;
+bool kl_run_buffers_alloc(const struct kiln_model *m, kl_run_buffers *b, kl_diag *d);
+void kl_run_buffers_free(kl_run_buffers *b);
 
 /* ======================================================================================
  * check.c — `kiln check`: compile through the real path (object linked into a shared library),

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "kl.h"
 
@@ -184,18 +183,16 @@ static int cmd_compile(cli *c) {
     kl_diag d;
     kl_diag_init(&d, c->model);
     kl_compile_stats st;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = kl_now();
     bool ok = kl_compile(&o, &st, &d);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double seconds = kl_now() - t0;
     kl_diag_print(&d, stderr);
     if (ok && d.n_errors == 0) {
         if (c->stats)
             printf("%s: %d kernels, workspace %lld bytes (sum of all intermediates %lld bytes), "
                    "compiled in %.2f s\n",
                    c->out, st.n_kernels, (long long)st.workspace_size,
-                   (long long)st.intermediates_total,
-                   (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9);
+                   (long long)st.intermediates_total, seconds);
         kl_diag_free(&d);
         return 0;
     }
