@@ -5,6 +5,7 @@
  *   kernel.c       one kl_kernel -> one internal LLVM function
  *   model_table.c  the exported NAME_model constant (kiln_model of runtime-min/kiln.h)
  *   runtime.c      links the embedded runtime-min bitcode and looks up its functions
+ *   peak.c         a small separate module: the target's floating-point peak, for `kiln bench`
  *
  * One kl_cg lives for one kl_codegen_llvm call; it owns the LLVM context (disposed at the end)
  * and borrows everything else.
@@ -56,6 +57,18 @@ LLVMValueRef kl_cg_const_string(kl_cg *cg, const char *s, const char *label);
 bool kl_cg_link_runtime(kl_cg *cg);
 /* A runtime-min function (kiln_rt_*) by name; NULL with a diagnostic when it is missing. */
 LLVMValueRef kl_cg_runtime_fn(kl_cg *cg, const char *name);
+
+/* module.c — the life of a module, in the order a back end calls them: a target machine for
+ * cg->o->target (at cg->o->opt_level), an empty module with its data layout and the common
+ * types, verification, the default<On> pipeline, emission as cg->o->emit says (through a
+ * temporary file, linked for KL_EMIT_SO), and disposal of whatever was created. cg->p and cg->g
+ * are not needed by any of them. */
+bool kl_cg_create_target_machine(kl_cg *cg);
+void kl_cg_create_module(kl_cg *cg);
+bool kl_cg_verify(kl_cg *cg);
+bool kl_cg_optimize(kl_cg *cg);
+bool kl_cg_emit_output(kl_cg *cg, const char *path);
+void kl_cg_dispose(kl_cg *cg);
 
 /* module.c helpers used by the other files */
 LLVMValueRef kl_cg_intrinsic(kl_cg *cg, const char *name, LLVMTypeRef *types, int n_types);

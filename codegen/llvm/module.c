@@ -68,7 +68,7 @@ static bool init_llvm_target(const char *triple) {
     return false;
 }
 
-static bool create_target_machine(kl_cg *cg) {
+bool kl_cg_create_target_machine(kl_cg *cg) {
     const kl_target *t = cg->o->target;
     if (!init_llvm_target(t->triple))
         return kl_error(cg->d, NULL, "codegen: the LLVM back end has no support for '%s' (%s)",
@@ -93,7 +93,7 @@ static bool create_target_machine(kl_cg *cg) {
     return true;
 }
 
-static void create_module(kl_cg *cg) {
+void kl_cg_create_module(kl_cg *cg) {
     cg->ctx = LLVMContextCreate();
     cg->mod = LLVMModuleCreateWithNameInContext(cg->o->name, cg->ctx);
     LLVMSetTarget(cg->mod, cg->o->target->triple);
@@ -137,7 +137,7 @@ static void add_isa_level_note(kl_cg *cg) {
     LLVMAppendModuleInlineAsm(cg->mod, text, strlen(text));
 }
 
-static void dispose(kl_cg *cg) {
+void kl_cg_dispose(kl_cg *cg) {
     if (cg->b)
         LLVMDisposeBuilder(cg->b);
     if (cg->mod)
@@ -468,7 +468,7 @@ static void internalize(kl_cg *cg) {
 
 /* ---------------------------------------------------------------- passes and emission */
 
-static bool verify(kl_cg *cg) {
+bool kl_cg_verify(kl_cg *cg) {
     char *msg = NULL;
     if (LLVMVerifyModule(cg->mod, LLVMReturnStatusAction, &msg)) {
         kl_error(cg->d, NULL, "codegen: internal error: invalid LLVM module: %s", msg ? msg : "");
@@ -479,7 +479,7 @@ static bool verify(kl_cg *cg) {
     return true;
 }
 
-static bool optimize(kl_cg *cg) {
+bool kl_cg_optimize(kl_cg *cg) {
     int lvl = cg->o->opt_level < 0 ? 0 : cg->o->opt_level > 3 ? 3 : cg->o->opt_level;
     char pipeline[32];
     snprintf(pipeline, sizeof pipeline, "default<O%d>", lvl);
@@ -538,7 +538,7 @@ static bool emit_shared(kl_cg *cg, const char *path) {
     return ok;
 }
 
-static bool emit_output(kl_cg *cg, const char *path) {
+bool kl_cg_emit_output(kl_cg *cg, const char *path) {
     switch (cg->o->emit) {
     case KL_EMIT_OBJ: return emit_machine_code(cg, LLVMObjectFile, path);
     case KL_EMIT_ASM: return emit_machine_code(cg, LLVMAssemblyFile, path);
@@ -581,7 +581,7 @@ static bool build_module(kl_cg *cg) {
     if (!kl_cg_emit_model_table(cg, &entries))
         return false;
     internalize(cg);
-    return verify(cg);
+    return kl_cg_verify(cg);
 }
 
 bool kl_codegen_llvm(const kl_program *p, const kl_graph *g, const kl_codegen_opts *o,
@@ -589,12 +589,12 @@ bool kl_codegen_llvm(const kl_program *p, const kl_graph *g, const kl_codegen_op
     if (!o || !o->target || !o->name || !*o->name)
         return kl_error(d, NULL, "codegen: no target or model name given");
     kl_cg cg = {.arena = p->arena, .d = d, .p = p, .g = g, .o = o};
-    bool ok = create_target_machine(&cg);
+    bool ok = kl_cg_create_target_machine(&cg);
     if (ok) {
-        create_module(&cg);
+        kl_cg_create_module(&cg);
         add_isa_level_note(&cg);
-        ok = build_module(&cg) && optimize(&cg) && emit_output(&cg, out_path);
+        ok = build_module(&cg) && kl_cg_optimize(&cg) && kl_cg_emit_output(&cg, out_path);
     }
-    dispose(&cg);
+    kl_cg_dispose(&cg);
     return ok;
 }
