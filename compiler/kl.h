@@ -595,6 +595,12 @@ typedef struct kl_codegen_opts {
  * KL_EMIT_SO an object is written to a temporary file and linked (codegen/link.c). */
 bool kl_codegen_llvm(const kl_program *p, const kl_graph *g, const kl_codegen_opts *o,
                      const char *out_path, kl_diag *d);
+/* codegen/llvm/peak.c — a shared library that measures the floating-point peak of code for
+ * `t` (resolved here when native): independent multiply-add chains on the target's vectors.
+ * It exports KL_PEAK_RUN and KL_PEAK_INFO. */
+#define KL_PEAK_RUN "kiln_peak_run"   /* float (int64_t iterations): the work, >= 1 iteration */
+#define KL_PEAK_INFO "kiln_peak_info" /* const int64_t[3]: flops per iteration, chains, lanes */
+bool kl_codegen_peak(kl_arena *a, const kl_target *t, const char *so_path, kl_diag *d);
 /* codegen/header.c — write NAME.h */
 bool kl_write_header(const kl_program *p, const kl_graph *g, const kl_codegen_opts *o,
                      const char *path, kl_diag *d);
@@ -694,5 +700,51 @@ typedef struct kl_check_opts {
 } kl_check_opts;
 /* 0: every output of every data set within tolerance; 1: a mismatch or an error (diag). */
 int kl_check(const kl_check_opts *o, kl_diag *d);
+
+/* ======================================================================================
+ * bench.c, bench_peak.c, bench_profile.c — `kiln bench`: compile through the real path (the
+ * library above), time predict, measure the target's peak, profile kernel by kernel
+ * ====================================================================================== */
+typedef struct kl_bench_opts {
+    const char *model_path;
+    const char *data_dir;          /* inputs from here; NULL: the first test_data_set_* beside
+                                      the model when there is one, else pseudo-random values */
+    const kl_shape_binding *bindings;
+    int n_bindings;
+    const kl_target *target;       /* NULL: the default */
+    int opt_level;
+    int threads;                   /* 1: model->run; more: run_parallel on a kiln_pool */
+    int runs;                      /* timed runs; 0: 30, or 10 when one run takes over 250 ms */
+    int warmup;                    /* untimed runs first */
+    bool profile;                  /* also time every kernel through the profiling entry */
+    bool profile_kernels;          /* list kernels one by one instead of summing per node */
+    FILE *out;                     /* the report */
+} kl_bench_opts;
+/* 0: measured and reported; 1: an error (diag). */
+int kl_bench(const kl_bench_opts *o, kl_diag *d);
+
+struct kiln_parallel;
+/* bench_peak.c — the peak of the target's floating-point code on this machine, from the probe
+ * of codegen/llvm/peak.c built into the library's folder and timed for about 0.2 s: on the
+ * calling thread, and with `par` (threads > 1) on every thread of the caller's parallel-for at
+ * once. */
+typedef struct kl_peak {
+    double gflops_1t;              /* one thread */
+    double gflops;                 /* all `threads` threads together (= gflops_1t for one) */
+    int threads, chains, lanes;
+} kl_peak;
+bool kl_bench_peak(kl_arena *a, const kl_library *lib, const kl_target *t,
+                   const struct kiln_parallel *par, kl_peak *out, kl_diag *d);
+/* bench_profile.c — `runs` calls of the profiling entry on the buffers, a timestamp at every
+ * callback; prints the table of the slowest nodes (or kernels) and the total against
+ * `predict_ms` (the unprofiled median). */
+typedef struct kl_profile_opts {
+    int runs;
+    bool per_kernel;
+    double predict_ms;
+    FILE *out;
+} kl_profile_opts;
+bool kl_bench_profile(const struct kiln_model *m, const kl_run_buffers *b,
+                      const kl_profile_opts *o, kl_diag *d);
 
 #endif
