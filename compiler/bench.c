@@ -62,33 +62,6 @@ static bool pick_data_set(bench *B, kl_diag *d) {
     return true;
 }
 
-static bool value_fits(const kiln_tensor_desc *t, const kl_value *v) {
-    if ((kl_dtype)t->dtype != v->dtype || t->rank != v->shape.rank) return false;
-    for (int i = 0; i < t->rank; i++)
-        if (t->shape[i] != v->shape.dim[i]) return false;
-    return (int64_t)kl_dtype_size(v->dtype) * kl_shape_numel(&v->shape) == t->size_bytes;
-}
-
-/* The data set's inputs into the buffers; false (no diag) when they do not fit the model. */
-static bool copy_data_set(bench *B, const kl_ptrvec *values, const char **why) {
-    const kiln_model *m = B->lib.model;
-    if ((uint32_t)values->n != m->n_inputs) {
-        *why = kl_sprintf(B->arena, "it has %d inputs, the model %u", values->n, m->n_inputs);
-        return false;
-    }
-    for (uint32_t i = 0; i < m->n_inputs; i++)
-        if (!value_fits(&m->inputs[i], values->items[i])) {
-            *why = kl_sprintf(B->arena, "input_%u.pb does not fit input '%s'", i,
-                              m->inputs[i].name);
-            return false;
-        }
-    for (uint32_t i = 0; i < m->n_inputs; i++) {
-        const kl_value *v = values->items[i];
-        if (v->data) memcpy(B->buf.inputs[i], v->data, (size_t)m->inputs[i].size_bytes);
-    }
-    return true;
-}
-
 /* splitmix64: a fixed seed per input, so two runs time the same values. */
 static uint64_t next_random(uint64_t *state) {
     uint64_t z = (*state += 0x9e3779b97f4a7c15u);
@@ -132,7 +105,7 @@ static bool fill_inputs(bench *B, kl_diag *d) {
     if (B->data_set) {
         kl_ptrvec values = {0};
         if (!kl_dataset_load(B->arena, B->data_set, "input", &values, d)) return false;
-        if (copy_data_set(B, &values, &why)) {
+        if (kl_run_buffers_set_inputs(B->arena, B->lib.model, &B->buf, &values, &why)) {
             B->inputs_from = kl_path_base(B->data_set);
             return true;
         }
@@ -172,8 +145,8 @@ static int compare_doubles(const void *x, const void *y) {
  * timed runs: their min and median (the upper middle, as bench.js takes it). */
 static bool time_runs(bench *B, kl_diag *d) {
     double last = -1;
-    int warmup = B->warmup > 0 || B->o->runs > 0 ? B->warmup : 1; /* one to choose `runs` */
-    for (int i = 0; i < warmup; i++)
+    if (B->warmup == 0 && B->o->runs == 0) B->warmup = 1; /* one run to choose `runs` by */
+    for (int i = 0; i < B->warmup; i++)
         if ((last = timed_call(B, d)) < 0) return false;
     B->runs = B->o->runs > 0 ? B->o->runs : last > SLOW_RUN_MS ? SLOW_RUNS : DEFAULT_RUNS;
     double *ms = kl_alloc_array(B->arena, (size_t)B->runs, sizeof *ms);

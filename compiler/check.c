@@ -126,25 +126,12 @@ static void compare_elements(const void *got, const void *want, kl_dtype t, int6
     }
 }
 
-static char *desc_shape_str(kl_arena *a, const kiln_tensor_desc *t) {
-    kl_shape s = {.rank = t->rank};
-    for (int i = 0; i < t->rank && i < KL_MAX_RANK; i++) s.dim[i] = t->shape[i];
-    return kl_shape_str(a, &s);
-}
-
-static bool desc_matches_value(const kiln_tensor_desc *t, const kl_value *v) {
-    if (t->rank != v->shape.rank) return false;
-    for (int i = 0; i < t->rank; i++)
-        if (t->shape[i] != v->shape.dim[i]) return false;
-    return true;
-}
-
 /* Compare one output; prints its line; false on mismatch (no diag: a mismatch is a result). */
 static bool check_output(kl_arena *a, const char *set_name, const kiln_tensor_desc *t,
                          const void *got, const kl_value *want, const kl_check_opts *o,
                          FILE *out) {
     const char *dtype = kl_dtype_name((kl_dtype)t->dtype);
-    const char *shape = desc_shape_str(a, t);
+    const char *shape = kl_desc_shape_str(a, t);
     fprintf(out, "%s output '%s' %s%s: ", set_name, t->name, dtype, shape);
     if ((kl_dtype)t->dtype != want->dtype) {
         fprintf(out, "expected element type %s FAIL\n", kl_dtype_name(want->dtype));
@@ -172,7 +159,7 @@ static bool check_output(kl_arena *a, const char *set_name, const kiln_tensor_de
                 "  %lld of %lld elements differ; first at flat index %lld: got %.9g, want %.9g\n",
                 (long long)c.n_bad, (long long)n, (long long)c.first_bad, c.first_got,
                 c.first_want);
-    if (!desc_matches_value(t, want))
+    if (!kl_desc_fits_value(t, want))
         fprintf(out, "  note: expected shape %s, compiled %s\n", kl_shape_str(a, &want->shape),
                 shape);
     return pass;
@@ -182,24 +169,6 @@ static bool check_output(kl_arena *a, const char *set_name, const kiln_tensor_de
  * Running one data set
  * --------------------------------------------------------------------------------------- */
 
-static bool check_inputs(const char *set, const kiln_model *m, const kl_ptrvec *inputs,
-                         kl_arena *a, kl_diag *d) {
-    if ((uint32_t)inputs->n != m->n_inputs)
-        return kl_error(d, NULL, "data set '%s' has %d inputs, the compiled model takes %u", set,
-                        inputs->n, m->n_inputs);
-    for (uint32_t i = 0; i < m->n_inputs; i++) {
-        const kiln_tensor_desc *t = &m->inputs[i];
-        const kl_value *v = inputs->items[i];
-        if ((kl_dtype)t->dtype != v->dtype || !desc_matches_value(t, v))
-            return kl_error(d, NULL,
-                            "data set '%s': input_%u.pb is %s%s, but input '%s' is compiled "
-                            "as %s%s",
-                            set, i, kl_dtype_name(v->dtype), kl_shape_str(a, &v->shape), t->name,
-                            kl_dtype_name((kl_dtype)t->dtype), desc_shape_str(a, t));
-    }
-    return true;
-}
-
 /* Runs one data set. Returns 0 pass, 1 mismatch, -1 error (diag recorded). */
 static int run_data_set(kl_arena *a, const char *dir, const kiln_model *m,
                         const kl_check_opts *o, FILE *out, kl_diag *d) {
@@ -208,7 +177,6 @@ static int run_data_set(kl_arena *a, const char *dir, const kiln_model *m,
     if (!kl_dataset_load(a, dir, "input", &inputs, d) ||
         !kl_dataset_load(a, dir, "output", &expected, d))
         return -1;
-    if (!check_inputs(set, m, &inputs, a, d)) return -1;
     if ((uint32_t)expected.n != m->n_outputs) {
         kl_error(d, NULL, "data set '%s' has %d outputs, the compiled model gives %u", set,
                  expected.n, m->n_outputs);
@@ -216,9 +184,11 @@ static int run_data_set(kl_arena *a, const char *dir, const kiln_model *m,
     }
     kl_run_buffers b;
     if (!kl_run_buffers_alloc(m, &b, d)) return -1;
-    for (uint32_t i = 0; i < m->n_inputs; i++) { /* check_inputs made the sizes agree */
-        const kl_value *v = inputs.items[i];
-        if (v->data) memcpy(b.inputs[i], v->data, (size_t)m->inputs[i].size_bytes);
+    const char *why = NULL;
+    if (!kl_run_buffers_set_inputs(a, m, &b, &inputs, &why)) {
+        kl_error(d, NULL, "data set '%s': %s", set, why);
+        kl_run_buffers_free(&b);
+        return -1;
     }
     int result = -1;
     int rc = m->run((const void *const *)b.inputs, b.outputs, b.workspace);

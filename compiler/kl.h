@@ -682,6 +682,14 @@ typedef struct kl_run_buffers {
 } kl_run_buffers;
 bool kl_run_buffers_alloc(const struct kiln_model *m, kl_run_buffers *b, kl_diag *d);
 void kl_run_buffers_free(kl_run_buffers *b);
+/* Copy a data set's input values into b->inputs when each has its compiled input's element
+ * type and shape; otherwise false and *why says which does not fit (nothing copied). */
+bool kl_run_buffers_set_inputs(kl_arena *a, const struct kiln_model *m, kl_run_buffers *b,
+                               const kl_ptrvec *values, const char **why);
+struct kiln_tensor_desc;
+/* Whether a value has the element type and shape of a compiled input or output. */
+bool kl_desc_fits_value(const struct kiln_tensor_desc *t, const kl_value *v);
+char *kl_desc_shape_str(kl_arena *a, const struct kiln_tensor_desc *t); /* "[1,3,224,224]" */
 
 /* ======================================================================================
  * check.c — `kiln check`: compile through the real path (object linked into a shared library),

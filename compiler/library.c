@@ -8,6 +8,9 @@
  * table's ABI version and entries are checked before anything runs. Closing removes the folder
  * with everything in it (the harness may put more files there, e.g. `kiln bench`'s peak probe).
  *
+ * The harnesses also share how a call is fed: 64-byte aligned buffers for every input, output
+ * and the workspace, and a data set's input tensors copied in once they are known to fit.
+ *
  * Shapes: with the user's bindings the model is compiled once with them. With none it is
  * compiled as it is, and only when it does not load unbound (symbolic input dims) are its inputs
  * bound from a data set (`bind_from`) and it is compiled again: static models, nearly all, are
@@ -231,4 +234,41 @@ void kl_run_buffers_free(kl_run_buffers *b) {
     free(b->outputs);
     free(b->workspace);
     memset(b, 0, sizeof *b);
+}
+
+char *kl_desc_shape_str(kl_arena *a, const kiln_tensor_desc *t) {
+    kl_shape s = {.rank = t->rank < KL_MAX_RANK ? t->rank : KL_MAX_RANK};
+    for (int i = 0; i < s.rank; i++) s.dim[i] = t->shape[i];
+    return kl_shape_str(a, &s);
+}
+
+bool kl_desc_fits_value(const kiln_tensor_desc *t, const kl_value *v) {
+    if ((kl_dtype)t->dtype != v->dtype || t->rank != v->shape.rank) return false;
+    for (int i = 0; i < t->rank; i++)
+        if (t->shape[i] != v->shape.dim[i]) return false;
+    return (int64_t)kl_dtype_size(v->dtype) * kl_shape_numel(&v->shape) == t->size_bytes;
+}
+
+bool kl_run_buffers_set_inputs(kl_arena *a, const kiln_model *m, kl_run_buffers *b,
+                               const kl_ptrvec *values, const char **why) {
+    if ((uint32_t)values->n != m->n_inputs) {
+        *why = kl_sprintf(a, "it has %d inputs, the compiled model takes %u", values->n,
+                          m->n_inputs);
+        return false;
+    }
+    for (uint32_t i = 0; i < m->n_inputs; i++) {
+        const kiln_tensor_desc *t = &m->inputs[i];
+        const kl_value *v = values->items[i];
+        if (!kl_desc_fits_value(t, v)) {
+            *why = kl_sprintf(a, "input_%u.pb is %s%s, but input '%s' is compiled as %s%s", i,
+                              kl_dtype_name(v->dtype), kl_shape_str(a, &v->shape), t->name,
+                              kl_dtype_name((kl_dtype)t->dtype), kl_desc_shape_str(a, t));
+            return false;
+        }
+    }
+    for (uint32_t i = 0; i < m->n_inputs; i++) {
+        const kl_value *v = values->items[i];
+        if (v->data) memcpy(b->inputs[i], v->data, (size_t)m->inputs[i].size_bytes);
+    }
+    return true;
 }

@@ -255,22 +255,33 @@ static int cmd_compile(cli *c) {
     return 1;
 }
 
+/* What check and bench need before they start: a known target and a model file that exists. */
+static int harness_target(const cli *c, const kl_target **t) {
+    *t = pick_target(c->target);
+    if (!*t) return fail("unknown target (see kiln targets)", c->target);
+    struct stat st;
+    if (stat(c->model, &st) != 0) return fail("cannot read model", c->model);
+    return 0;
+}
+
+/* A harness's diagnostics go after its report; its status becomes kiln's. */
+static int harness_done(kl_diag *d, int rc, const char *model, const char *what) {
+    fflush(stdout);
+    kl_diag_print(d, stderr);
+    if (rc && !d->n_errors && what) fprintf(stderr, "%s: %s failed\n", model, what);
+    kl_diag_free(d);
+    return rc ? 1 : 0;
+}
+
 static int cmd_check(cli *c) {
     kl_check_opts o = {.model_path = c->model, .data_dirs = c->data_dirs,
                        .n_data_dirs = c->n_data_dirs, .bindings = c->bindings,
                        .n_bindings = c->n_bindings, .rtol = c->rtol, .atol = c->atol,
                        .opt_level = c->opt_level, .out = stdout};
-    o.target = pick_target(c->target);
-    if (!o.target) return fail("unknown target (see kiln targets)", c->target);
-    struct stat st;
-    if (stat(c->model, &st) != 0) return fail("cannot read model", c->model);
+    if (harness_target(c, &o.target)) return 1;
     kl_diag d;
     kl_diag_init(&d, c->model);
-    int rc = kl_check(&o, &d);
-    fflush(stdout);
-    kl_diag_print(&d, stderr);
-    kl_diag_free(&d);
-    return rc ? 1 : 0;
+    return harness_done(&d, kl_check(&o, &d), c->model, NULL); /* a mismatch is no error */
 }
 
 static int cmd_bench(cli *c) {
@@ -280,18 +291,10 @@ static int cmd_bench(cli *c) {
                        .opt_level = c->opt_level, .threads = c->threads, .runs = c->runs,
                        .warmup = c->warmup, .profile = c->profile,
                        .profile_kernels = c->profile_kernels, .out = stdout};
-    o.target = pick_target(c->target);
-    if (!o.target) return fail("unknown target (see kiln targets)", c->target);
-    struct stat st;
-    if (stat(c->model, &st) != 0) return fail("cannot read model", c->model);
+    if (harness_target(c, &o.target)) return 1;
     kl_diag d;
     kl_diag_init(&d, c->model);
-    int rc = kl_bench(&o, &d);
-    fflush(stdout);
-    kl_diag_print(&d, stderr);
-    if (rc && !d.n_errors) fprintf(stderr, "%s: benchmark failed\n", c->model);
-    kl_diag_free(&d);
-    return rc ? 1 : 0;
+    return harness_done(&d, kl_bench(&o, &d), c->model, "benchmark");
 }
 
 /* The features a target string turns on ("+avx2,-sse4a,..." -> "avx2 ..."), on one line. */
