@@ -52,6 +52,14 @@ field() { sed -n "s/^$2: *$3/\\1/p" "$1" | head -1; }
 
 median_ms() { field "$1" time '.*median \([0-9.]*\) ms$'; }
 
+# A time in ms to about 4 significant digits, without an exponent (2417, 38.27, 0.0084).
+fmt_ms() {
+    awk -v v="$1" 'BEGIN {
+        if (v == "") { print "-"; exit }
+        d = v >= 1000 ? 0 : v >= 100 ? 1 : v >= 10 ? 2 : v >= 1 ? 3 : 4
+        printf "%.*f\n", d, v }'
+}
+
 # kiln bench NAME TAG ARGS...: the log's path; a failed run leaves a log without a time line.
 run_kiln() {
     local name=$1 tag=$2
@@ -65,20 +73,24 @@ run_kiln() {
 }
 
 human_bytes() {
-    awk -v b="$1" 'BEGIN { if (b == "") print "-"; else if (b >= 1048576) printf "%.1f MB\n", b / 1048576;
-                           else if (b >= 1024) printf "%.1f KB\n", b / 1024; else printf "%d B\n", b }'
+    awk -v b="$1" 'BEGIN {
+        if (b == "") print "-"
+        else if (b >= 1048576) printf "%.1f MB\n", b / 1048576
+        else if (b >= 1024) printf "%.1f KB\n", b / 1024
+        else printf "%d B\n", b }'
 }
 
 # ONNX Runtime through bench.js, all models in one process; prints nothing without it.
 run_ort() {
     local nm=${ORT_NODE_MODULES:-}
     if [[ -z $nm || ! -f $nm/onnxruntime-node/package.json ]]; then
-        echo "== ONNX Runtime: skipped (set ORT_NODE_MODULES to a node_modules folder with onnxruntime-node@1.30.0)" >&2
+        echo "== ONNX Runtime: skipped (ORT_NODE_MODULES is not a node_modules folder" \
+             "with onnxruntime-node@1.30.0)" >&2
         return
     fi
     echo "== ONNX Runtime: node bench.js ${*}" >&2
-    NODE_PATH=$nm node "$models_dir/scripts/bench.js" "$models_dir" "$@" >"$logs/ort.md" 2>"$logs/ort.err" ||
-        echo "  bench.js failed: see $logs/ort.err" >&2
+    NODE_PATH=$nm node "$models_dir/scripts/bench.js" "$models_dir" "$@" \
+        >"$logs/ort.md" 2>"$logs/ort.err" || echo "  bench.js failed: see $logs/ort.err" >&2
 }
 
 # ORT's median for a model and thread count (column 4 or 6 of bench.js's table) minus the
@@ -90,16 +102,19 @@ ort_ms() {
         function trim(s) { gsub(/^ +| +$/, "", s); return s }
         trim($2) == m { med = trim(t == 1 ? $5 : $7) }
         $2 ~ "Add float32\\[1\\] \\(" t " intra-op" { over = trim($4) / 1000 }
-        END { if (med != "") printf "%.3f\n", med - over }' "$file"
+        END { if (med != "") print med - over }' "$file"
 }
 
-ratio() { awk -v o="$1" -v k="$2" 'BEGIN { if (o == "" || k == "" || k <= 0) print "-"; else printf "%.2f\n", o / k }'; }
+ratio() {
+    awk -v o="$1" -v k="$2" 'BEGIN {
+        if (o == "" || k == "" || k <= 0) print "-"; else printf "%.2f\n", o / k }'
+}
 or_dash() { if [[ -n $1 ]]; then echo "$1"; else echo "-"; fi; }
 
 # One row of the table for a model whose logs exist.
 table_row() {
-    local name=$1 n1=$logs/$name-native-1t.log n2=$logs/$name-native-2t.log
-    local x1=$logs/$name-x86-64-1t.log
+    local name=$1
+    local n1=$logs/$name-native-1t.log n2=$logs/$name-native-2t.log x1=$logs/$name-x86-64-1t.log
     local k1 k2 kx o1 o2 gf pk cs ws
     k1=$(median_ms "$n1"); k2=$(median_ms "$n2"); kx=$(median_ms "$x1")
     o1=$(ort_ms "$name" 1); o2=$(ort_ms "$name" 2)
@@ -107,9 +122,9 @@ table_row() {
     pk=$(field "$n1" 'of peak' '.*, \([0-9.]*\)% at median$')
     cs=$(field "$n1" compile '\([0-9.]*\) s,.*')
     ws=$(field "$n1" compile '.*workspace \([0-9]*\) bytes$')
-    echo "| $name | $(or_dash "$k1") | $(or_dash "$o1") | $(ratio "$o1" "$k1") | $(or_dash "$gf") |" \
-         "$(or_dash "$pk") | $(or_dash "$k2") | $(or_dash "$o2") | $(ratio "$o2" "$k2") |" \
-         "$(or_dash "$kx") | $(or_dash "$cs") | $(human_bytes "$ws") |"
+    echo "| $name | $(fmt_ms "$k1") | $(fmt_ms "$o1") | $(ratio "$o1" "$k1") |" \
+         "$(or_dash "$gf") | $(or_dash "$pk") | $(fmt_ms "$k2") | $(fmt_ms "$o2") |" \
+         "$(ratio "$o2" "$k2") | $(fmt_ms "$kx") | $(or_dash "$cs") | $(human_bytes "$ws") |"
 }
 
 geomean_ratio() {
@@ -120,7 +135,8 @@ geomean_ratio() {
         [[ $r != - ]] && rs+=("$r")
     done
     [[ ${#rs[@]} -gt 0 ]] || { echo "-"; return; }
-    printf '%s\n' "${rs[@]}" | awk '{ s += log($1); n++ } END { printf "%.2f (%d models)\n", exp(s / n), n }'
+    printf '%s\n' "${rs[@]}" |
+        awk '{ s += log($1); n++ } END { printf "%.2f (%d models)\n", exp(s / n), n }'
 }
 
 write_table() {
@@ -128,15 +144,18 @@ write_table() {
     cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
     echo "# kiln bench, $(date '+%Y-%m-%d %H:%M')"
     echo
-    echo "kiln $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?'); $cpu, $(nproc) logical cores."
+    echo "kiln $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?');" \
+         "$cpu, $(nproc) logical cores."
     for name in "${timed[@]}"; do
         peak=$(field "$logs/$name-native-1t.log" peak '\([0-9.]*\) GFLOP\/s for 1 thread.*')
         [[ -n $peak ]] && { echo "Measured peak (native, 1 thread): $peak GFLOP/s."; break; }
     done
-    echo "Times are medians in ms. ORT = onnxruntime-node 1.30.0 minus its binding's per-call overhead;"
-    echo "ratio = ORT ms / kiln ms (above 1: kiln is faster). GFLOP/s and % of the measured peak: kiln native, 1 thread."
+    echo "Times are medians in ms. ORT = onnxruntime-node 1.30.0 minus its binding's per-call"
+    echo "overhead; ratio = ORT ms / kiln ms (above 1: kiln is faster). GFLOP/s and % of the"
+    echo "measured peak: kiln native, 1 thread, at the median."
     echo
-    echo "| model | kiln ms (native, 1T) | ORT ms 1T | kiln/ORT speed ratio | GFLOP/s | % peak | kiln ms 2T | ORT ms 2T | ratio 2T | kiln ms x86-64 | compile s | workspace |"
+    echo "| model | kiln ms (native, 1T) | ORT ms 1T | kiln/ORT speed ratio | GFLOP/s | % peak" \
+         "| kiln ms 2T | ORT ms 2T | ratio 2T | kiln ms x86-64 | compile s | workspace |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     for name in "${timed[@]}"; do table_row "$name"; done
     echo
@@ -144,9 +163,9 @@ write_table() {
     for name in "${skipped[@]}"; do echo "- $name: skipped, $(skip_reason "$name")"; done
     if [[ -f $logs/ort.md ]]; then
         echo
-        echo "ONNX Runtime's binding overhead (bench.js, session.run of a one-element Add):"
-        echo
-        sed -n '/^| binding overhead/,$p' "$logs/ort.md"
+        echo "ONNX Runtime's own report (bench.js; its last column is how busy other processes"
+        echo "kept the machine meanwhile, in cores; the Add rows are the binding's overhead):"
+        cat "$logs/ort.md"
     fi
 }
 
@@ -158,7 +177,8 @@ main() {
     echo "bench.sh: writing $table (logs in $logs)"
     timed=() skipped=()
     for name in "${models[@]}"; do
-        [[ -f $models_dir/$name/model.onnx ]] || { echo "bench.sh: no model $models_dir/$name" >&2; exit 1; }
+        [[ -f $models_dir/$name/model.onnx ]] ||
+            { echo "bench.sh: no model $models_dir/$name" >&2; exit 1; }
         if [[ -n $(skip_reason "$name") ]]; then skipped+=("$name"); continue; fi
         timed+=("$name")
         echo "== $name"
