@@ -213,9 +213,11 @@ static void print_results(const bench *B) {
     fprintf(out, "peak:       %.1f GFLOP/s for %d thread%s (measured", p->gflops, p->threads,
             p->threads == 1 ? "" : "s");
     if (p->threads > 1)
-        fprintf(out, " on the pool; %d x 1 thread = %.1f", p->threads, p->threads * p->gflops_1t);
-    fprintf(out, "; 1 thread %.1f GFLOP/s; %d multiply-add chains x %d lanes)\n", p->gflops_1t,
-            p->chains, p->lanes);
+        fprintf(out, " on the pool; 1 thread %.1f, x %d = %.1f;", p->gflops_1t, p->threads,
+                p->threads * p->gflops_1t);
+    else
+        fputc(':', out);
+    fprintf(out, " %d multiply-add chains x %d lanes)\n", p->chains, p->lanes);
     print_pair(out, "of peak:", flops, B->min_ms, B->median_ms, 100 / p->gflops, "%");
 }
 
