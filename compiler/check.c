@@ -1,295 +1,54 @@
 /*
  * check.c — `kiln check`: is the compiled model right on stored test data?
  *
- * The model goes through the very path a user's build takes: kl_compile() writes a shared
- * library (object + runtime-min, linked) into a private temporary folder, which we dlopen.
- * Nothing is interpreted here: the harness reaches the code only through the generic entry of
- * the model table (kiln.h `NAME_model.run`), exactly as any other program linking kiln output
- * would, so the table's names, types, shapes and workspace size are checked along the way.
+ * The model goes through the very path a user's build takes (library.c: compiled into a shared
+ * library in a private temporary folder and dlopened). Nothing is interpreted here: the harness
+ * reaches the code only through the generic entry of the model table (kiln.h `NAME_model.run`),
+ * exactly as any other program linking kiln output would, so the table's names, types, shapes
+ * and workspace size are checked along the way.
  *
- * Data sets follow the ONNX backend-test layout: test_data_set_N/{input,output}_K.pb, inputs in
- * graph-input order, outputs in graph-output order. When the model has symbolic input dims and
- * the user bound none, the first data set's inputs bind them, so a dynamic model can be checked
- * without typing shapes.
+ * Data sets (dataset.c) are the --data folders or every test_data_set_* beside the model. When
+ * the model has symbolic input dims and the user bound none, the first data set's inputs bind
+ * them, so a dynamic model can be checked without typing shapes.
  *
  * Comparison: |got - want| <= atol + rtol * |want| per element, NaN matches NaN, infinities must
  * be equal; every element type is compared as double (exact for integers up to 2^53 and bools).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* mkdtemp, dirent */
-#endif
-#include <dirent.h>
-#include <dlfcn.h>
-#include <errno.h>
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "kiln.h"
 #include "kl.h"
 
 /* ---------------------------------------------------------------------------------------
- * Data-set discovery
+ * Data sets and the compiled library
  * --------------------------------------------------------------------------------------- */
-
-static char *dir_of(kl_arena *a, const char *path) {
-    const char *slash = strrchr(path, '/');
-    if (!slash) return kl_strdup(a, ".");
-    if (slash == path) return kl_strdup(a, "/");
-    return kl_strndup(a, path, (size_t)(slash - path));
-}
-
-static const char *base_of(const char *path) {
-    size_t n = strlen(path);
-    while (n > 1 && path[n - 1] == '/') n--; /* "set_0/" names set_0 */
-    const char *p = path + n;
-    while (p > path && p[-1] != '/') p--;
-    return p;
-}
-
-static bool is_dir(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* Sort test_data_set_N by N (so that set_10 follows set_9), falling back to the name. */
-static int compare_data_sets(const void *x, const void *y) {
-    const char *a = base_of(*(const char *const *)x), *b = base_of(*(const char *const *)y);
-    const char *da = strrchr(a, '_'), *db = strrchr(b, '_');
-    if (da && db) {
-        long na = strtol(da + 1, NULL, 10), nb = strtol(db + 1, NULL, 10);
-        if (na != nb) return na < nb ? -1 : 1;
-    }
-    return strcmp(a, b);
-}
 
 static bool find_data_sets(kl_arena *a, const kl_check_opts *o, kl_ptrvec *sets, kl_diag *d) {
     if (o->n_data_dirs > 0) {
         for (int i = 0; i < o->n_data_dirs; i++) {
-            if (!is_dir(o->data_dirs[i]))
+            if (!kl_path_is_dir(o->data_dirs[i]))
                 return kl_error(d, NULL, "data folder '%s' does not exist", o->data_dirs[i]);
             kl_ptrvec_push(a, sets, kl_strdup(a, o->data_dirs[i]));
         }
         return true;
     }
-    const char *dir = dir_of(a, o->model_path);
-    DIR *dp = opendir(dir);
-    if (!dp) return kl_error(d, NULL, "cannot list folder '%s': %s", dir, strerror(errno));
-    for (struct dirent *e; (e = readdir(dp));) {
-        if (strncmp(e->d_name, "test_data_set_", 14) != 0) continue;
-        char *path = kl_sprintf(a, "%s/%s", dir, e->d_name);
-        if (is_dir(path)) kl_ptrvec_push(a, sets, path);
-    }
-    closedir(dp);
+    if (!kl_dataset_find_beside(a, o->model_path, sets, d)) return false;
     if (sets->n == 0)
         return kl_error(d, NULL, "no test_data_set_* folder beside the model in '%s' "
-                        "(give --data DIR)", dir);
-    qsort(sets->items, (size_t)sets->n, sizeof *sets->items, compare_data_sets);
+                        "(give --data DIR)", kl_path_dir(a, o->model_path));
     return true;
 }
 
-/* Count PREFIX_K.pb files in a folder (they must be numbered 0..n-1 without gaps). */
-static bool count_tensor_files(kl_arena *a, const char *dir, const char *prefix, int *count,
-                               kl_diag *d) {
-    DIR *dp = opendir(dir);
-    if (!dp) return kl_error(d, NULL, "cannot list data folder '%s': %s", dir, strerror(errno));
-    size_t plen = strlen(prefix);
-    int n = 0;
-    for (struct dirent *e; (e = readdir(dp));) {
-        size_t len = strlen(e->d_name);
-        if (len > plen + 4 && strncmp(e->d_name, prefix, plen) == 0 && e->d_name[plen] == '_' &&
-            strcmp(e->d_name + len - 3, ".pb") == 0)
-            n++;
-    }
-    closedir(dp);
-    for (int k = 0; k < n; k++) {
-        char *path = kl_sprintf(a, "%s/%s_%d.pb", dir, prefix, k);
-        if (access(path, R_OK) != 0)
-            return kl_error(d, NULL, "data folder '%s' has %d %s files but no readable %s_%d.pb",
-                            dir, n, prefix, prefix, k);
-    }
-    *count = n;
-    return true;
-}
-
-/* Load PREFIX_0.pb .. PREFIX_{n-1}.pb of a data set. */
-static bool load_tensors(kl_arena *a, const char *dir, const char *prefix, kl_ptrvec *out,
-                         kl_diag *d) {
-    int n = 0;
-    if (!count_tensor_files(a, dir, prefix, &n, d)) return false;
-    for (int k = 0; k < n; k++) {
-        char *path = kl_sprintf(a, "%s/%s_%d.pb", dir, prefix, k);
-        kl_value *v = kl_onnx_load_tensor_file(a, path, d); /* its message names the file */
-        if (!v) return false;
-        kl_ptrvec_push(a, out, v);
-    }
-    return true;
-}
-
-/* ---------------------------------------------------------------------------------------
- * Binding symbolic input dims from the first data set
- * --------------------------------------------------------------------------------------- */
-
-/* Does the model load without bindings? The loader refuses a symbolic input dim that nothing
- * binds, so a model that loads is static; its messages go to a scratch diag because a model that
- * fails here for another reason fails again, with the same message, when it is compiled. */
-static bool loads_without_bindings(const char *model_path) {
-    kl_diag scratch;
-    kl_diag_init(&scratch, model_path);
-    kl_arena *ga = kl_arena_new();
-    bool ok = kl_onnx_load(ga, model_path, NULL, 0, &scratch) != NULL;
-    kl_arena_free(ga);
-    kl_diag_free(&scratch);
-    return ok;
-}
-
-/* Bind every input to the shape of its tensor in the first data set. The tensors are matched by
- * name (a test data file carries its graph input's name), since a model with unbound symbolic
- * dims does not load, so its inputs cannot be listed first. */
-static bool bind_from_data(kl_arena *a, const char *first_set, FILE *out,
-                           const kl_shape_binding **bindings, int *n_bindings, kl_diag *d) {
-    kl_ptrvec inputs = {0};
-    if (!load_tensors(a, first_set, "input", &inputs, d)) return false;
-    kl_shape_binding *b = kl_alloc_array(a, (size_t)inputs.n + 1, sizeof *b);
-    int n = 0;
-    const char *listing = "";
-    for (int i = 0; i < inputs.n; i++) {
-        const kl_value *v = inputs.items[i];
-        if (!v->name || !*v->name) continue; /* unnamed: the loader will ask for --shape */
-        b[n].input = v->name;
-        b[n].shape = v->shape;
-        listing = kl_sprintf(a, "%s%s%s:%s", listing, n ? ", " : "", v->name,
-                             kl_shape_str(a, &v->shape));
-        n++;
-    }
-    if (n > 0) fprintf(out, "inputs bound from %s: %s\n", base_of(first_set), listing);
-    *bindings = b;
-    *n_bindings = n;
-    return true;
-}
-
-/* ---------------------------------------------------------------------------------------
- * Compiling into a private temporary folder
- * --------------------------------------------------------------------------------------- */
-
-typedef struct compiled {
-    char dir[64];       /* mkdtemp result; empty when none */
-    const char *so_path;
-    void *handle;       /* dlopen handle */
-    const kiln_model *model;
-} compiled;
-
-static void remove_temp_dir(const char *dir) {
-    DIR *dp = opendir(dir);
-    if (dp) {
-        for (struct dirent *e; (e = readdir(dp));) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-            unlink(path);
-        }
-        closedir(dp);
-    }
-    rmdir(dir);
-}
-
-static void release_compiled(compiled *c) {
-    if (c->handle) dlclose(c->handle);
-    if (c->dir[0]) remove_temp_dir(c->dir);
-    memset(c, 0, sizeof *c);
-}
-
-static double seconds_since(const struct timespec *t0) {
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (double)(t1.tv_sec - t0->tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0->tv_nsec);
-}
-
-static bool make_temp_dir(compiled *c, kl_diag *d) {
-    const char *tmp = getenv("TMPDIR");
-    snprintf(c->dir, sizeof c->dir, "%s/kiln-check-XXXXXX",
-             tmp && *tmp && strlen(tmp) < 40 ? tmp : "/tmp");
-    if (mkdtemp(c->dir)) return true;
-    c->dir[0] = 0;
-    return kl_error(d, NULL, "cannot create a temporary folder: %s", strerror(errno));
-}
-
-static bool compile_to_library(kl_arena *a, const kl_check_opts *o,
-                               const kl_shape_binding *bindings, int n_bindings, FILE *out,
-                               compiled *c, kl_diag *d) {
-    c->so_path = kl_sprintf(a, "%s/model.so", c->dir);
-    kl_compile_opts co = {0};
-    co.model_path = o->model_path;
-    co.out_path = c->so_path;
-    co.header_path = kl_sprintf(a, "%s/model.h", c->dir);
-    co.cg.target = o->target ? o->target : kl_target_default();
-    co.cg.name = "model";
-    co.cg.opt_level = o->opt_level;
-    co.cg.emit = KL_EMIT_SO;
-    co.microkernels = o->microkernels;
-    co.bindings = bindings;
-    co.n_bindings = n_bindings;
-    kl_compile_stats stats = {0};
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (!kl_compile(&co, &stats, d)) return false;
-    fprintf(out, "compiled in %.2f s: %d kernels, workspace %lld bytes\n", seconds_since(&t0),
-            stats.n_kernels, (long long)stats.workspace_size);
-    return true;
-}
-
-/* Hand a scratch diag's messages to the caller's diag (which holds none yet at this point). */
-static void adopt_messages(kl_diag *d, kl_diag *scratch) {
-    if (d->len == 0) {
-        free(d->text);
-        d->text = scratch->text;
-        d->len = scratch->len;
-        d->cap = scratch->cap;
-        d->n_errors += scratch->n_errors;
-        scratch->text = NULL;
-    } else {
-        kl_error(d, NULL, "%s", scratch->text ? scratch->text : "compilation failed");
-    }
-    kl_diag_free(scratch);
-}
-
-/* Compile with the user's bindings; with none, compile the model as it is, and only when it
- * does not load unbound (symbolic input dims) bind its inputs from the first data set and
- * compile again. Static models, nearly all, are thus loaded once. */
-static bool compile_model(kl_arena *a, const kl_check_opts *o, const char *first_set, FILE *out,
-                          compiled *c, kl_diag *d) {
-    if (o->n_bindings > 0)
-        return compile_to_library(a, o, o->bindings, o->n_bindings, out, c, d);
-    kl_diag first;
-    kl_diag_init(&first, d->file);
-    if (compile_to_library(a, o, NULL, 0, out, c, &first)) {
-        kl_diag_free(&first);
-        return true;
-    }
-    if (loads_without_bindings(o->model_path)) { /* failed for another reason: report it */
-        adopt_messages(d, &first);
-        return false;
-    }
-    kl_diag_free(&first);
-    const kl_shape_binding *bindings = NULL;
-    int n_bindings = 0;
-    return bind_from_data(a, first_set, out, &bindings, &n_bindings, d) &&
-           compile_to_library(a, o, bindings, n_bindings, out, c, d);
-}
-
-static bool open_library(compiled *c, kl_diag *d) {
-    c->handle = dlopen(c->so_path, RTLD_NOW | RTLD_LOCAL);
-    if (!c->handle) return kl_error(d, NULL, "cannot load the compiled library: %s", dlerror());
-    c->model = dlsym(c->handle, "model_model");
-    if (!c->model)
-        return kl_error(d, NULL, "the compiled library exports no 'model_model' table");
-    if (c->model->abi_version != KILN_ABI_VERSION)
-        return kl_error(d, NULL, "the compiled model table has ABI version %u, expected %d",
-                        c->model->abi_version, KILN_ABI_VERSION);
-    if (!c->model->run) return kl_error(d, NULL, "the compiled model table has no run entry");
+static bool open_library(kl_arena *a, const kl_check_opts *o, const char *first_set, FILE *out,
+                         kl_library *lib, kl_diag *d) {
+    kl_library_opts lo = {.model_path = o->model_path, .bindings = o->bindings,
+                          .n_bindings = o->n_bindings, .bind_from = first_set,
+                          .target = o->target, .opt_level = o->opt_level,
+                          .microkernels = o->microkernels, .purpose = "check", .out = out};
+    if (!kl_library_open(a, &lo, lib, d)) return false;
+    fprintf(out, "compiled in %.2f s: %d kernels, workspace %lld bytes\n", lib->compile_seconds,
+            lib->stats.n_kernels, (long long)lib->stats.workspace_size);
     return true;
 }
 
@@ -367,25 +126,12 @@ static void compare_elements(const void *got, const void *want, kl_dtype t, int6
     }
 }
 
-static char *desc_shape_str(kl_arena *a, const kiln_tensor_desc *t) {
-    kl_shape s = {.rank = t->rank};
-    for (int i = 0; i < t->rank && i < KL_MAX_RANK; i++) s.dim[i] = t->shape[i];
-    return kl_shape_str(a, &s);
-}
-
-static bool desc_matches_value(const kiln_tensor_desc *t, const kl_value *v) {
-    if (t->rank != v->shape.rank) return false;
-    for (int i = 0; i < t->rank; i++)
-        if (t->shape[i] != v->shape.dim[i]) return false;
-    return true;
-}
-
 /* Compare one output; prints its line; false on mismatch (no diag: a mismatch is a result). */
 static bool check_output(kl_arena *a, const char *set_name, const kiln_tensor_desc *t,
                          const void *got, const kl_value *want, const kl_check_opts *o,
                          FILE *out) {
     const char *dtype = kl_dtype_name((kl_dtype)t->dtype);
-    const char *shape = desc_shape_str(a, t);
+    const char *shape = kl_desc_shape_str(a, t);
     fprintf(out, "%s output '%s' %s%s: ", set_name, t->name, dtype, shape);
     if ((kl_dtype)t->dtype != want->dtype) {
         fprintf(out, "expected element type %s FAIL\n", kl_dtype_name(want->dtype));
@@ -413,7 +159,7 @@ static bool check_output(kl_arena *a, const char *set_name, const kiln_tensor_de
                 "  %lld of %lld elements differ; first at flat index %lld: got %.9g, want %.9g\n",
                 (long long)c.n_bad, (long long)n, (long long)c.first_bad, c.first_got,
                 c.first_want);
-    if (!desc_matches_value(t, want))
+    if (!kl_desc_fits_value(t, want))
         fprintf(out, "  note: expected shape %s, compiled %s\n", kl_shape_str(a, &want->shape),
                 shape);
     return pass;
@@ -423,73 +169,38 @@ static bool check_output(kl_arena *a, const char *set_name, const kiln_tensor_de
  * Running one data set
  * --------------------------------------------------------------------------------------- */
 
-static void *alloc_aligned(size_t bytes) {
-    size_t rounded = (bytes + 63) / 64 * 64;
-    void *p = aligned_alloc(64, rounded ? rounded : 64);
-    if (p) memset(p, 0, rounded ? rounded : 64);
-    return p;
-}
-
-static bool check_inputs(const char *set, const kiln_model *m, const kl_ptrvec *inputs,
-                         kl_arena *a, kl_diag *d) {
-    if ((uint32_t)inputs->n != m->n_inputs)
-        return kl_error(d, NULL, "data set '%s' has %d inputs, the compiled model takes %u", set,
-                        inputs->n, m->n_inputs);
-    for (uint32_t i = 0; i < m->n_inputs; i++) {
-        const kiln_tensor_desc *t = &m->inputs[i];
-        const kl_value *v = inputs->items[i];
-        if ((kl_dtype)t->dtype != v->dtype || !desc_matches_value(t, v))
-            return kl_error(d, NULL,
-                            "data set '%s': input_%u.pb is %s%s, but input '%s' is compiled "
-                            "as %s%s",
-                            set, i, kl_dtype_name(v->dtype), kl_shape_str(a, &v->shape), t->name,
-                            kl_dtype_name((kl_dtype)t->dtype), desc_shape_str(a, t));
-    }
-    return true;
-}
-
 /* Runs one data set. Returns 0 pass, 1 mismatch, -1 error (diag recorded). */
 static int run_data_set(kl_arena *a, const char *dir, const kiln_model *m,
                         const kl_check_opts *o, FILE *out, kl_diag *d) {
-    const char *set = base_of(dir);
+    const char *set = kl_path_base(dir);
     kl_ptrvec inputs = {0}, expected = {0};
-    if (!load_tensors(a, dir, "input", &inputs, d) || !load_tensors(a, dir, "output", &expected, d))
+    if (!kl_dataset_load(a, dir, "input", &inputs, d) ||
+        !kl_dataset_load(a, dir, "output", &expected, d))
         return -1;
-    if (!check_inputs(set, m, &inputs, a, d)) return -1;
     if ((uint32_t)expected.n != m->n_outputs) {
         kl_error(d, NULL, "data set '%s' has %d outputs, the compiled model gives %u", set,
                  expected.n, m->n_outputs);
         return -1;
     }
-
-    static const uint8_t empty[64] __attribute__((aligned(64))); /* stands in for 0-element data */
-    const void **in_ptrs = kl_alloc_array(a, inputs.n + 1u, sizeof *in_ptrs);
-    for (int i = 0; i < inputs.n; i++) {
-        const kl_value *v = inputs.items[i];
-        in_ptrs[i] = v->data ? v->data : empty;
+    kl_run_buffers b;
+    if (!kl_run_buffers_alloc(m, &b, d)) return -1;
+    const char *why = NULL;
+    if (!kl_run_buffers_set_inputs(a, m, &b, &inputs, &why)) {
+        kl_error(d, NULL, "data set '%s': %s", set, why);
+        kl_run_buffers_free(&b);
+        return -1;
     }
-    void **out_ptrs = kl_alloc_array(a, m->n_outputs + 1u, sizeof *out_ptrs);
-    void *workspace = alloc_aligned((size_t)m->workspace_size);
-    bool ok = workspace != NULL;
-    for (uint32_t i = 0; ok && i < m->n_outputs; i++)
-        ok = (out_ptrs[i] = alloc_aligned((size_t)m->outputs[i].size_bytes)) != NULL;
     int result = -1;
-    if (!ok) {
-        kl_error(d, NULL, "out of memory for the workspace (%llu bytes) or outputs",
-                 (unsigned long long)m->workspace_size);
+    int rc = m->run((const void *const *)b.inputs, b.outputs, b.workspace);
+    if (rc != KILN_OK) {
+        kl_error(d, NULL, "data set '%s': predict returned error code %d", set, rc);
     } else {
-        int rc = m->run(in_ptrs, out_ptrs, workspace);
-        if (rc != KILN_OK) {
-            kl_error(d, NULL, "data set '%s': predict returned error code %d", set, rc);
-        } else {
-            result = 0;
-            for (uint32_t i = 0; i < m->n_outputs; i++)
-                if (!check_output(a, set, &m->outputs[i], out_ptrs[i], expected.items[i], o, out))
-                    result = 1;
-        }
+        result = 0;
+        for (uint32_t i = 0; i < m->n_outputs; i++)
+            if (!check_output(a, set, &m->outputs[i], b.outputs[i], expected.items[i], o, out))
+                result = 1;
     }
-    for (uint32_t i = 0; i < m->n_outputs; i++) free(out_ptrs[i]);
-    free(workspace);
+    kl_run_buffers_free(&b);
     return result;
 }
 
@@ -500,17 +211,16 @@ static int run_data_set(kl_arena *a, const char *dir, const kiln_model *m,
 int kl_check(const kl_check_opts *o, kl_diag *d) {
     FILE *out = o->out ? o->out : stdout;
     kl_arena *a = kl_arena_new();
-    compiled c = {0};
+    kl_library lib = {0};
     kl_ptrvec sets = {0};
-    bool ok = find_data_sets(a, o, &sets, d) && make_temp_dir(&c, d) &&
-              compile_model(a, o, sets.items[0], out, &c, d) && open_library(&c, d);
+    bool ok = find_data_sets(a, o, &sets, d) && open_library(a, o, sets.items[0], out, &lib, d);
     int failures = 0;
     for (int i = 0; ok && i < sets.n; i++) {
-        int r = run_data_set(a, sets.items[i], c.model, o, out, d);
+        int r = run_data_set(a, sets.items[i], lib.model, o, out, d);
         if (r < 0) ok = false;
         failures += r != 0;
     }
-    release_compiled(&c);
+    kl_library_close(&lib);
     kl_arena_free(a);
     bool pass = ok && failures == 0;
     fprintf(out, "%s\n", pass ? "PASS" : "FAIL");

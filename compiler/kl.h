@@ -12,6 +12,7 @@
  *   targets/   target descriptors (data)
  *   codegen/   back ends (LLVM) and the header writer
  *   driver.c   the whole pipeline in order
+ *   dataset.c, library.c, check.c, bench*.c   harnesses that run compiled code in process
  *
  * Every prefix says where a symbol lives: kl_ for everything compiler-side; the generated code
  * only ever exports NAME_* symbols (NAME = the model's C prefix).
@@ -70,6 +71,9 @@ bool kl_error(kl_diag *d, const struct kl_node *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool kl_verror(kl_diag *d, const struct kl_node *node, const char *fmt, va_list ap);
 void kl_diag_print(const kl_diag *d, FILE *f);
+
+/* util/clock.c — seconds on the monotonic clock (only differences mean anything) */
+double kl_now(void);
 
 /* ======================================================================================
  * util/dtype.c — element types (numbered as ONNX's TensorProto.DataType)
@@ -672,6 +676,12 @@ typedef struct kl_codegen_opts {
  * KL_EMIT_SO an object is written to a temporary file and linked (codegen/link.c). */
 bool kl_codegen_llvm(const kl_program *p, const kl_graph *g, const kl_codegen_opts *o,
                      const char *out_path, kl_diag *d);
+/* codegen/llvm/peak.c — a shared library that measures the floating-point peak of code for
+ * `t` (resolved here when native): independent multiply-add chains on the target's vectors.
+ * It exports KL_PEAK_RUN and KL_PEAK_INFO. */
+#define KL_PEAK_RUN "kiln_peak_run"   /* float (int64_t iterations): the work, >= 1 iteration */
+#define KL_PEAK_INFO "kiln_peak_info" /* const int64_t[3]: flops per iteration, chains, lanes */
+bool kl_codegen_peak(kl_arena *a, const kl_target *t, const char *so_path, kl_diag *d);
 /* codegen/header.c — write NAME.h */
 bool kl_write_header(const kl_program *p, const kl_graph *g, const kl_codegen_opts *o,
                      const char *path, kl_diag *d);
@@ -705,6 +715,66 @@ bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d);
 char *kl_c_name_from_path(kl_arena *a, const char *path);
 
 /* ======================================================================================
+ * dataset.c — test data sets (ONNX backend-test layout: test_data_set_N/{input,output}_K.pb)
+ * ====================================================================================== */
+char *kl_path_dir(kl_arena *a, const char *path);   /* "a/b/m.onnx" -> "a/b"; "m.onnx" -> "." */
+const char *kl_path_base(const char *path);         /* last component, trailing '/' ignored */
+bool kl_path_is_dir(const char *path);
+/* Append the test_data_set_* folders beside the model to `sets`, in numeric order (none found
+ * is not an error; an unreadable folder is). */
+bool kl_dataset_find_beside(kl_arena *a, const char *model_path, kl_ptrvec *sets, kl_diag *d);
+/* Load PREFIX_0.pb .. PREFIX_{n-1}.pb ("input" or "output") of a data set as constant values. */
+bool kl_dataset_load(kl_arena *a, const char *dir, const char *prefix, kl_ptrvec *out,
+                     kl_diag *d);
+
+/* ======================================================================================
+ * library.c — a model compiled (kl_compile, --emit so) into a private temporary folder,
+ * dlopened, its table checked; what `kiln check` and `kiln bench` run
+ * ====================================================================================== */
+struct kiln_model;
+typedef struct kl_library_opts {
+    const char *model_path;
+    const kl_shape_binding *bindings; /* none: compile as is, or bind from `bind_from` */
+    int n_bindings;
+    const char *bind_from;     /* data set whose inputs bind symbolic dims; NULL: none */
+    const kl_target *target;   /* NULL: the default */
+    int opt_level;
+    bool profile;              /* also emit (and require) the profiling entry */
+    kl_microkernels microkernels;
+    const char *purpose;       /* names the folder: TMPDIR/kiln-PURPOSE-XXXXXX */
+    FILE *out;                 /* "inputs bound from ..." goes here; NULL: silent */
+} kl_library_opts;
+typedef struct kl_library {
+    char dir[256];             /* the private folder; empty when none */
+    const char *so_path;
+    void *handle;              /* dlopen handle */
+    const struct kiln_model *model;
+    kl_compile_stats stats;
+    double compile_seconds;    /* kl_compile alone: load to linked library */
+} kl_library;
+/* false with a diagnostic; kl_library_close must be called either way. */
+bool kl_library_open(kl_arena *a, const kl_library_opts *o, kl_library *lib, kl_diag *d);
+/* DIR/file inside the library's folder (removed with it). */
+char *kl_library_path(kl_arena *a, const kl_library *lib, const char *file);
+void kl_library_close(kl_library *lib);
+/* Zeroed, 64-byte aligned memory for one call of a model: every input, output, the workspace. */
+typedef struct kl_run_buffers {
+    void **inputs, **outputs;
+    void *workspace;
+    uint32_t n_inputs, n_outputs;
+} kl_run_buffers;
+bool kl_run_buffers_alloc(const struct kiln_model *m, kl_run_buffers *b, kl_diag *d);
+void kl_run_buffers_free(kl_run_buffers *b);
+/* Copy a data set's input values into b->inputs when each has its compiled input's element
+ * type and shape; otherwise false and *why says which does not fit (nothing copied). */
+bool kl_run_buffers_set_inputs(kl_arena *a, const struct kiln_model *m, kl_run_buffers *b,
+                               const kl_ptrvec *values, const char **why);
+struct kiln_tensor_desc;
+/* Whether a value has the element type and shape of a compiled input or output. */
+bool kl_desc_fits_value(const struct kiln_tensor_desc *t, const kl_value *v);
+char *kl_desc_shape_str(kl_arena *a, const struct kiln_tensor_desc *t); /* "[1,3,224,224]" */
+
+/* ======================================================================================
  * check.c — `kiln check`: compile through the real path (object linked into a shared library),
  * run on stored test data, compare with expected outputs
  * ====================================================================================== */
@@ -722,5 +792,52 @@ typedef struct kl_check_opts {
 } kl_check_opts;
 /* 0: every output of every data set within tolerance; 1: a mismatch or an error (diag). */
 int kl_check(const kl_check_opts *o, kl_diag *d);
+
+/* ======================================================================================
+ * bench.c, bench_peak.c, bench_profile.c — `kiln bench`: compile through the real path (the
+ * library above), time predict, measure the target's peak, profile kernel by kernel
+ * ====================================================================================== */
+typedef struct kl_bench_opts {
+    const char *model_path;
+    const char *data_dir;          /* inputs from here; NULL: the first test_data_set_* beside
+                                      the model when there is one, else pseudo-random values */
+    const kl_shape_binding *bindings;
+    int n_bindings;
+    const kl_target *target;       /* NULL: the default */
+    int opt_level;
+    int threads;                   /* 1: model->run; more: run_parallel on a kiln_pool */
+    int runs;                      /* timed runs; 0: 30, or 10 when one run takes over 250 ms */
+    int warmup;                    /* untimed runs first */
+    bool profile;                  /* also time every kernel through the profiling entry */
+    bool profile_kernels;          /* list kernels one by one instead of summing per node */
+    kl_microkernels microkernels;
+    FILE *out;                     /* the report */
+} kl_bench_opts;
+/* 0: measured and reported; 1: an error (diag). */
+int kl_bench(const kl_bench_opts *o, kl_diag *d);
+
+struct kiln_parallel;
+/* bench_peak.c — the peak of the target's floating-point code on this machine, from the probe
+ * of codegen/llvm/peak.c built into the library's folder and timed for about 0.2 s: on the
+ * calling thread, and with `par` (threads > 1) on every thread of the caller's parallel-for at
+ * once. */
+typedef struct kl_peak {
+    double gflops_1t;              /* one thread */
+    double gflops;                 /* all `threads` threads together (= gflops_1t for one) */
+    int threads, chains, lanes;
+} kl_peak;
+bool kl_bench_peak(kl_arena *a, const kl_library *lib, const kl_target *t,
+                   const struct kiln_parallel *par, kl_peak *out, kl_diag *d);
+/* bench_profile.c — `runs` calls of the profiling entry on the buffers, a timestamp at every
+ * callback; prints the table of the slowest nodes (or kernels) and the total against
+ * `predict_ms` (the unprofiled median). */
+typedef struct kl_profile_opts {
+    int runs;
+    bool per_kernel;
+    double predict_ms;
+    FILE *out;
+} kl_profile_opts;
+bool kl_bench_profile(const struct kiln_model *m, const kl_run_buffers *b,
+                      const kl_profile_opts *o, kl_diag *d);
 
 #endif

@@ -1,25 +1,30 @@
 /*
- * main.c — the kiln command line: argument parsing only; the work is in driver.c and check.c.
+ * main.c — the kiln command line: argument parsing only; the work is in driver.c, check.c and
+ * bench.c.
  *
  *   kiln compile MODEL.onnx -o OUT [--emit obj|so|asm|llvm-ir] [--name NAME]
  *                [--shape INPUT:DIMxDIM...]... [--target T] [-O0..3] [--dump-ir PASS]
  *   kiln check MODEL.onnx [--data DIR]... [--shape ...]... [--rtol X] [--atol Y] [-O N] [--target T]
+ *   kiln bench MODEL.onnx [--shape ...]... [--target T] [--threads N] [--profile] [--runs N]
+ *              [--warmup N] [--data DIR] [-O N]
  *   kiln targets
  */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "kl.h"
 
 #define KILN_VERSION "0.1.0"
 #define MAX_BINDINGS 64
 #define MAX_DATA_DIRS 64
+#define MAX_THREADS 1024
 
 static const char usage[] =
     "usage: kiln compile MODEL.onnx -o OUT [options]\n"
     "       kiln check MODEL.onnx [--data DIR]... [options]\n"
+    "       kiln bench MODEL.onnx [options]\n"
     "       kiln targets\n"
     "\n"
     "compile options:\n"
@@ -39,7 +44,16 @@ static const char usage[] =
     "check options:\n"
     "  --data DIR             a test_data_set folder (repeatable; default: all beside MODEL)\n"
     "  --rtol X --atol Y      tolerance |got-want| <= atol + rtol*|want| (default 1e-3, 1e-7)\n"
-    "  --shape, --target, -O, --microkernels  as for compile\n";
+    "  --shape, --target, -O, --microkernels  as for compile\n"
+    "bench options (compile through the real path, time predict, compare with the peak):\n"
+    "  --threads N            run_parallel on a pool of N threads (default 1: run)\n"
+    "  --runs N               timed runs (default 30, or 10 when one run takes over 250 ms)\n"
+    "  --warmup N             untimed runs first (default 5)\n"
+    "  --profile              also time every kernel; table of the slowest nodes\n"
+    "  --profile-kernels      the same, one row per kernel instead of per node\n"
+    "  --data DIR             inputs from this data set (default: the first test_data_set_*\n"
+    "                         beside MODEL, else pseudo-random values)\n"
+    "  --shape, --target, -O, --microkernels  as for compile (-O N also with a space)\n";
 
 typedef struct cli {
     const char *model, *out, *emit, *name, *target, *dump_ir, *microkernels;
@@ -51,6 +65,8 @@ typedef struct cli {
     const char *data_dirs[MAX_DATA_DIRS];
     int n_data_dirs;
     double rtol, atol;
+    int threads, runs, warmup;
+    bool profile, profile_kernels;
 } cli;
 
 static int fail(const char *msg, const char *arg) {
@@ -84,10 +100,41 @@ static bool parse_binding(const char *s, kl_shape_binding *b, char *name_buf, si
     return true;
 }
 
+/* A whole number in [lo, hi] (counts of runs, threads, an optimization level). */
+static bool parse_count(const char *s, int lo, int hi, int *out) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end || v < lo || v > hi) return false;
+    *out = (int)v;
+    return true;
+}
+
+/* A bench option at argv[*i] (with its value `next`): 1 taken, 0 not one, -1 bad (said). */
+static int parse_bench_option(cli *c, const char *a, const char *next, int *i) {
+    int *count = !strcmp(a, "--threads") ? &c->threads
+                 : !strcmp(a, "--runs")  ? &c->runs
+                 : !strcmp(a, "--warmup") ? &c->warmup
+                                          : NULL;
+    if (count) {
+        int lo = count == &c->warmup ? 0 : 1, hi = count == &c->threads ? MAX_THREADS : INT_MAX;
+        if (!next || !parse_count(next, lo, hi, count)) {
+            fail(next ? "bad count after" : "missing value after", a);
+            return -1;
+        }
+        ++*i;
+        return 1;
+    }
+    if (!strcmp(a, "--profile")) return c->profile = true, 1;
+    if (!strcmp(a, "--profile-kernels")) return c->profile = c->profile_kernels = true, 1;
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, cli *c) {
     c->opt_level = 2;
     c->rtol = 1e-3;
     c->atol = 1e-7;
+    c->threads = 1;
+    c->warmup = 5;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *next = i + 1 < argc ? argv[i + 1] : NULL;
@@ -126,10 +173,16 @@ static int parse_args(int argc, char **argv, cli *c) {
             i++;
         } else if (!strcmp(a, "--stats")) {
             c->stats = true;
+        } else if (!strcmp(a, "-O")) {
+            if (!next || !parse_count(next, 0, 3, &c->opt_level))
+                return fail("expected 0, 1, 2 or 3 after", a);
+            i++;
         } else if (a[0] == '-' && a[1] == 'O' && a[2] >= '0' && a[2] <= '3' && !a[3]) {
             c->opt_level = a[2] - '0';
         } else if (a[0] == '-') {
-            return fail("unknown option", a);
+            int taken = parse_bench_option(c, a, next, &i);
+            if (taken < 0) return 1;
+            if (!taken) return fail("unknown option", a);
         } else if (!c->model) {
             c->model = a;
         } else {
@@ -198,18 +251,16 @@ static int cmd_compile(cli *c) {
     kl_diag d;
     kl_diag_init(&d, c->model);
     kl_compile_stats st;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = kl_now();
     bool ok = kl_compile(&o, &st, &d);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double seconds = kl_now() - t0;
     kl_diag_print(&d, stderr);
     if (ok && d.n_errors == 0) {
         if (c->stats)
             printf("%s: %d kernels, workspace %lld bytes (sum of all intermediates %lld bytes), "
                    "compiled in %.2f s\n",
                    c->out, st.n_kernels, (long long)st.workspace_size,
-                   (long long)st.intermediates_total,
-                   (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9);
+                   (long long)st.intermediates_total, seconds);
         kl_diag_free(&d);
         return 0;
     }
@@ -218,23 +269,46 @@ static int cmd_compile(cli *c) {
     return 1;
 }
 
+/* What check and bench need before they start: a known target and a model file that exists. */
+static int harness_target(const cli *c, const kl_target **t) {
+    *t = pick_target(c->target);
+    if (!*t) return fail("unknown target (see kiln targets)", c->target);
+    struct stat st;
+    if (stat(c->model, &st) != 0) return fail("cannot read model", c->model);
+    return 0;
+}
+
+/* A harness's diagnostics go after its report; its status becomes kiln's. */
+static int harness_done(kl_diag *d, int rc, const char *model, const char *what) {
+    fflush(stdout);
+    kl_diag_print(d, stderr);
+    if (rc && !d->n_errors && what) fprintf(stderr, "%s: %s failed\n", model, what);
+    kl_diag_free(d);
+    return rc ? 1 : 0;
+}
+
 static int cmd_check(cli *c) {
     kl_check_opts o = {.model_path = c->model, .data_dirs = c->data_dirs,
                        .n_data_dirs = c->n_data_dirs, .bindings = c->bindings,
                        .n_bindings = c->n_bindings, .rtol = c->rtol, .atol = c->atol,
                        .opt_level = c->opt_level, .out = stdout};
-    o.target = pick_target(c->target);
-    if (!o.target) return fail("unknown target (see kiln targets)", c->target);
-    if (microkernel_policy(c, &o.microkernels)) return 1;
-    struct stat st;
-    if (stat(c->model, &st) != 0) return fail("cannot read model", c->model);
+    if (harness_target(c, &o.target) || microkernel_policy(c, &o.microkernels)) return 1;
     kl_diag d;
     kl_diag_init(&d, c->model);
-    int rc = kl_check(&o, &d);
-    fflush(stdout);
-    kl_diag_print(&d, stderr);
-    kl_diag_free(&d);
-    return rc ? 1 : 0;
+    return harness_done(&d, kl_check(&o, &d), c->model, NULL); /* a mismatch is no error */
+}
+
+static int cmd_bench(cli *c) {
+    if (c->n_data_dirs > 1) return fail("kiln bench takes one --data folder", c->data_dirs[1]);
+    kl_bench_opts o = {.model_path = c->model, .data_dir = c->n_data_dirs ? c->data_dirs[0] : NULL,
+                       .bindings = c->bindings, .n_bindings = c->n_bindings,
+                       .opt_level = c->opt_level, .threads = c->threads, .runs = c->runs,
+                       .warmup = c->warmup, .profile = c->profile,
+                       .profile_kernels = c->profile_kernels, .out = stdout};
+    if (harness_target(c, &o.target) || microkernel_policy(c, &o.microkernels)) return 1;
+    kl_diag d;
+    kl_diag_init(&d, c->model);
+    return harness_done(&d, kl_bench(&o, &d), c->model, "benchmark");
 }
 
 /* The features a target string turns on ("+avx2,-sse4a,..." -> "avx2 ..."), on one line. */
@@ -285,9 +359,10 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(argv[1], "targets")) return cmd_targets();
-    if (strcmp(argv[1], "compile") && strcmp(argv[1], "check"))
-        return fail("unknown command (expected compile, check or targets)", argv[1]);
+    if (strcmp(argv[1], "compile") && strcmp(argv[1], "check") && strcmp(argv[1], "bench"))
+        return fail("unknown command (expected compile, check, bench or targets)", argv[1]);
     cli c = {0};
     if (parse_args(argc, argv, &c)) return 1;
+    if (!strcmp(argv[1], "bench")) return cmd_bench(&c);
     return !strcmp(argv[1], "compile") ? cmd_compile(&c) : cmd_check(&c);
 }

@@ -1,0 +1,195 @@
+#!/bin/bash
+# bench.sh — kiln's speed on the shared models, beside ONNX Runtime's, as one markdown table.
+#
+#   scripts/bench.sh [MODEL...]        (default: every shared model kiln compiles)
+#
+# For each model it runs `kiln bench` at --target native with 1 and 2 threads and at --target
+# x86-64 with 1 thread (medians of kiln bench's timed runs), and, when ORT_NODE_MODULES names a
+# node_modules folder holding onnxruntime-node 1.30.0, ONNX Runtime on the same models through
+# ../shared/models/scripts/bench.js (intra-op threads 1 and 2, the same warm-up and run counts).
+# bench.js also times session.run on a one-element Add: that is the Node binding's own cost per
+# call, which a C caller of ORT would not pay, so it is subtracted from ORT's medians before the
+# ratio. The ratio is ORT ms / kiln ms: above 1, kiln is faster. The table ends with the
+# geometric mean of the 1-thread ratios.
+#
+# Environment: KILN (default build/kiln), KILN_MODELS (default ../shared/models beside the
+# repository), ORT_NODE_MODULES (optional), KILN_BENCH_OUT (folder, default build/bench).
+# It writes OUT/bench-DATE.md and keeps every raw log in OUT/bench-DATE/; it says where first.
+# Nothing in the test suite runs it: it takes minutes and its numbers depend on the machine.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+kiln=${KILN:-$repo/build/kiln}
+models_dir=${KILN_MODELS:-$(cd "$repo/.." && pwd)/shared/models}
+out_dir=${KILN_BENCH_OUT:-$repo/build/bench}
+stamp=$(date +%Y%m%d-%H%M%S)
+table=$out_dir/bench-$stamp.md
+logs=$out_dir/bench-$stamp
+
+all_models=(mlp squeezenet1_1 mobilenet_v2 shufflenet_v2 resnet18 transformer_encoder ppocr_cls
+            ppocr_det lstm silero_vad_v5)
+
+# Operators kiln does not compile yet; these models are listed with a note instead of timed.
+skip_reason() {
+    case $1 in
+        lstm) echo "LSTM is not supported yet" ;;
+        silero_vad_v5) echo "If is not supported yet" ;;
+        *) echo "" ;;
+    esac
+}
+
+# The bindings the test data were made with, for models whose input dims are symbolic.
+shape_args() {
+    case $1 in
+        ppocr_cls) echo "--shape x:1x3x48x192" ;;
+        ppocr_det) echo "--shape x:1x3x320x320" ;;
+        *) echo "" ;;
+    esac
+}
+
+# The value of a report line: field LOG KEY SED-EXPRESSION (empty when the run failed).
+field() { sed -n "s/^$2: *$3/\\1/p" "$1" | head -1; }
+
+median_ms() { field "$1" time '.*median \([0-9.]*\) ms$'; }
+
+# A time in ms to about 4 significant digits, without an exponent (2417, 38.27, 0.0084).
+fmt_ms() {
+    awk -v v="$1" 'BEGIN {
+        if (v == "") { print "-"; exit }
+        d = v >= 1000 ? 0 : v >= 100 ? 1 : v >= 10 ? 2 : v >= 1 ? 3 : 4
+        printf "%.*f\n", d, v }'
+}
+
+# kiln bench NAME TAG ARGS...: the log's path; a failed run leaves a log without a time line.
+run_kiln() {
+    local name=$1 tag=$2
+    shift 2
+    local log=$logs/$name-$tag.log
+    # shellcheck disable=SC2046  # shape_args is a list of words
+    if ! "$kiln" bench "$models_dir/$name/model.onnx" $(shape_args "$name") "$@" >"$log" 2>&1; then
+        echo "  kiln bench $name ($tag) failed: see $log" >&2
+    fi
+    echo "$log"
+}
+
+human_bytes() {
+    awk -v b="$1" 'BEGIN {
+        if (b == "") print "-"
+        else if (b >= 1048576) printf "%.1f MB\n", b / 1048576
+        else if (b >= 1024) printf "%.1f KB\n", b / 1024
+        else printf "%d B\n", b }'
+}
+
+# ONNX Runtime through bench.js, all models in one process; prints nothing without it.
+run_ort() {
+    local nm=${ORT_NODE_MODULES:-}
+    if [[ -z $nm || ! -f $nm/onnxruntime-node/package.json ]]; then
+        echo "== ONNX Runtime: skipped (ORT_NODE_MODULES is not a node_modules folder" \
+             "with onnxruntime-node@1.30.0)" >&2
+        return
+    fi
+    echo "== ONNX Runtime: node bench.js ${*}" >&2
+    NODE_PATH=$nm node "$models_dir/scripts/bench.js" "$models_dir" "$@" \
+        >"$logs/ort.md" 2>"$logs/ort.err" || echo "  bench.js failed: see $logs/ort.err" >&2
+}
+
+# ORT's median for a model and thread count (column 4 or 6 of bench.js's table) minus the
+# binding's median overhead (its "Add float32[1] (N intra-op thread...)" row, in us).
+ort_ms() {
+    local name=$1 threads=$2 file=$logs/ort.md
+    [[ -f $file ]] || return 0
+    awk -F'|' -v m="$name" -v t="$threads" '
+        function trim(s) { gsub(/^ +| +$/, "", s); return s }
+        trim($2) == m { med = trim(t == 1 ? $5 : $7) }
+        $2 ~ "Add float32\\[1\\] \\(" t " intra-op" { over = trim($4) / 1000 }
+        END { if (med != "") print med - over }' "$file"
+}
+
+ratio() {
+    awk -v o="$1" -v k="$2" 'BEGIN {
+        if (o == "" || k == "" || k <= 0) print "-"; else printf "%.2f\n", o / k }'
+}
+or_dash() { if [[ -n $1 ]]; then echo "$1"; else echo "-"; fi; }
+
+# One row of the table for a model whose logs exist.
+table_row() {
+    local name=$1
+    local n1=$logs/$name-native-1t.log n2=$logs/$name-native-2t.log x1=$logs/$name-x86-64-1t.log
+    local k1 k2 kx o1 o2 gf pk cs ws
+    k1=$(median_ms "$n1"); k2=$(median_ms "$n2"); kx=$(median_ms "$x1")
+    o1=$(ort_ms "$name" 1); o2=$(ort_ms "$name" 2)
+    gf=$(field "$n1" speed '.*, \([0-9.]*\) GFLOP\/s at median$')
+    pk=$(field "$n1" 'of peak' '.*, \([0-9.]*\)% at median$')
+    cs=$(field "$n1" compile '\([0-9.]*\) s,.*')
+    ws=$(field "$n1" compile '.*workspace \([0-9]*\) bytes$')
+    echo "| $name | $(fmt_ms "$k1") | $(fmt_ms "$o1") | $(ratio "$o1" "$k1") |" \
+         "$(or_dash "$gf") | $(or_dash "$pk") | $(fmt_ms "$k2") | $(fmt_ms "$o2") |" \
+         "$(ratio "$o2" "$k2") | $(fmt_ms "$kx") | $(or_dash "$cs") | $(human_bytes "$ws") |"
+}
+
+geomean_ratio() {
+    local name o k r rs=()
+    for name in "$@"; do
+        o=$(ort_ms "$name" 1); k=$(median_ms "$logs/$name-native-1t.log")
+        r=$(ratio "$o" "$k")
+        [[ $r != - ]] && rs+=("$r")
+    done
+    [[ ${#rs[@]} -gt 0 ]] || { echo "-"; return; }
+    printf '%s\n' "${rs[@]}" |
+        awk '{ s += log($1); n++ } END { printf "%.2f (%d models)\n", exp(s / n), n }'
+}
+
+write_table() {
+    local name peak cpu
+    cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+    echo "# kiln bench, $(date '+%Y-%m-%d %H:%M')"
+    echo
+    echo "kiln $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo '?');" \
+         "$cpu, $(nproc) logical cores."
+    for name in "${timed[@]}"; do
+        peak=$(field "$logs/$name-native-1t.log" peak '\([0-9.]*\) GFLOP\/s for 1 thread.*')
+        [[ -n $peak ]] && { echo "Measured peak (native, 1 thread): $peak GFLOP/s."; break; }
+    done
+    echo "Times are medians in ms. ORT = onnxruntime-node 1.30.0 minus its binding's per-call"
+    echo "overhead; ratio = ORT ms / kiln ms (above 1: kiln is faster). GFLOP/s and % of the"
+    echo "measured peak: kiln native, 1 thread, at the median."
+    echo
+    echo "| model | kiln ms (native, 1T) | ORT ms 1T | kiln/ORT speed ratio | GFLOP/s | % peak" \
+         "| kiln ms 2T | ORT ms 2T | ratio 2T | kiln ms x86-64 | compile s | workspace |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    for name in "${timed[@]}"; do table_row "$name"; done
+    echo
+    echo "Geometric mean of the 1-thread ratios: $(geomean_ratio "${timed[@]}")"
+    for name in "${skipped[@]}"; do echo "- $name: skipped, $(skip_reason "$name")"; done
+    if [[ -f $logs/ort.md ]]; then
+        echo
+        echo "ONNX Runtime's own report (bench.js; its last column is how busy other processes"
+        echo "kept the machine meanwhile, in cores; the Add rows are the binding's overhead):"
+        cat "$logs/ort.md"
+    fi
+}
+
+main() {
+    local models=("$@") name
+    [[ ${#models[@]} -gt 0 ]] || models=("${all_models[@]}")
+    [[ -x $kiln ]] || { echo "bench.sh: no kiln at $kiln (build it: ninja -C build)" >&2; exit 1; }
+    mkdir -p "$logs"
+    echo "bench.sh: writing $table (logs in $logs)"
+    timed=() skipped=()
+    for name in "${models[@]}"; do
+        [[ -f $models_dir/$name/model.onnx ]] ||
+            { echo "bench.sh: no model $models_dir/$name" >&2; exit 1; }
+        if [[ -n $(skip_reason "$name") ]]; then skipped+=("$name"); continue; fi
+        timed+=("$name")
+        echo "== $name"
+        run_kiln "$name" native-1t --target native >/dev/null
+        run_kiln "$name" native-2t --target native --threads 2 >/dev/null
+        run_kiln "$name" x86-64-1t --target x86-64 >/dev/null
+    done
+    [[ ${#timed[@]} -eq 0 ]] || run_ort "${timed[@]}"
+    write_table >"$table"
+    cat "$table"
+    echo "bench.sh: wrote $table"
+}
+
+main "$@"
