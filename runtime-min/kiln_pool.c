@@ -1,25 +1,29 @@
 /*
  * kiln_pool.c — the pthread pool behind kiln_pool.h.
  *
- * One job at a time: the caller publishes (task, arg, n) and bumps a generation counter; every
- * thread, the caller included, takes task indices from an atomic counter until none is left.
- * The caller returns once every worker has finished the generation, so the next job never
- * races a worker still reading the last one. Idle workers spin on the generation for a while
- * (kernels follow each other within microseconds), then sleep on a condition variable.
+ * One job at a time. The caller publishes (task, arg, n) and then a ticket: the job's
+ * generation in the high 32 bits, the next task index in the low 32. Every thread, the caller
+ * included, claims indices by compare-and-swap on the ticket, so a thread still looking at an
+ * older job can never claim a task of a newer one (its generation no longer matches), and a
+ * job's fields stay valid while any of its claimed tasks runs: the caller replaces them only
+ * after all n tasks have finished. The caller therefore waits for the tasks alone, never for a
+ * worker the OS has put aside. Idle workers spin on the generation for a while (kernels
+ * follow each other within microseconds), then sleep on a condition variable; a waiting
+ * caller yields its core after a short spin, which matters when threads outnumber free cores.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "kiln_pool.h"
 
-enum { SPIN_ROUNDS = 1 << 16 };
+enum { SPIN_ROUNDS = 1 << 16, CALLER_SPINS = 1 << 12 };
 
 typedef struct worker {
     kiln_pool *pool;
     pthread_t thread;
-    _Atomic uint64_t finished;  /* the last generation this worker is done with */
 } worker;
 
 struct kiln_pool {
@@ -28,11 +32,12 @@ struct kiln_pool {
     worker *workers;
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    _Atomic uint64_t generation;
+    _Atomic uint32_t generation;  /* of the latest job; workers wake on a change */
+    _Atomic uint64_t ticket;      /* generation << 32 | next task index */
+    _Atomic int64_t done;         /* tasks of the current job finished */
     _Atomic int sleeping;
     _Atomic int stop;
-    _Atomic int64_t next;
-    int64_t n;
+    _Atomic int64_t n;            /* read by threads that may still look at an older job */
     kiln_task_fn task;
     void *arg;
 };
@@ -43,25 +48,32 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static void run_tasks(kiln_pool *p) {
+/* Claim and run tasks of job `gen` until none is left (or a newer job has started). */
+static void run_tasks(kiln_pool *p, uint32_t gen) {
     for (;;) {
-        int64_t i = atomic_fetch_add_explicit(&p->next, 1, memory_order_relaxed);
-        if (i >= p->n) return;
-        p->task(p->arg, i);
+        uint64_t t = atomic_load_explicit(&p->ticket, memory_order_acquire);
+        if ((uint32_t)(t >> 32) != gen ||
+            (int64_t)(t & 0xffffffffu) >= atomic_load_explicit(&p->n, memory_order_relaxed))
+            return;
+        if (!atomic_compare_exchange_weak_explicit(&p->ticket, &t, t + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        p->task(p->arg, (int64_t)(t & 0xffffffffu));
+        atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
     }
 }
 
 /* The generation after `seen`, once there is one; 0 when the pool stops. */
-static uint64_t wait_for_job(kiln_pool *p, uint64_t seen) {
+static uint32_t wait_for_job(kiln_pool *p, uint32_t seen) {
     for (int r = 0; r < SPIN_ROUNDS; r++) {
-        uint64_t g = atomic_load_explicit(&p->generation, memory_order_acquire);
+        uint32_t g = atomic_load_explicit(&p->generation, memory_order_acquire);
         if (g != seen) return g;
         if (atomic_load_explicit(&p->stop, memory_order_relaxed)) return 0;
         cpu_relax();
     }
     pthread_mutex_lock(&p->lock);
     atomic_fetch_add(&p->sleeping, 1);
-    uint64_t g;
+    uint32_t g;
     while ((g = atomic_load_explicit(&p->generation, memory_order_acquire)) == seen &&
            !atomic_load(&p->stop))
         pthread_cond_wait(&p->wake, &p->lock);
@@ -73,12 +85,11 @@ static uint64_t wait_for_job(kiln_pool *p, uint64_t seen) {
 static void *worker_main(void *arg) {
     worker *w = arg;
     kiln_pool *p = w->pool;
-    uint64_t seen = 0;
+    uint32_t seen = 0;
     for (;;) {
-        uint64_t g = wait_for_job(p, seen);
+        uint32_t g = wait_for_job(p, seen);
         if (g == 0) return NULL;
-        run_tasks(p);
-        atomic_store_explicit(&w->finished, g, memory_order_release);
+        run_tasks(p, g);
         seen = g;
     }
 }
@@ -86,25 +97,28 @@ static void *worker_main(void *arg) {
 static void parallel_for(void *ctx, int64_t n, kiln_task_fn task, void *arg) {
     kiln_pool *p = ctx;
     if (n <= 0) return;
-    if (n == 1 || p->n_workers == 0) {
+    if (n == 1 || p->n_workers == 0 || n > 0xffffffffll) {
         for (int64_t i = 0; i < n; i++) task(arg, i);
         return;
     }
-    p->n = n;
+    uint32_t g = atomic_load_explicit(&p->generation, memory_order_relaxed) + 1;
+    if (g == 0) g = 1; /* 0 means "stop" to the workers */
+    atomic_store_explicit(&p->n, n, memory_order_relaxed);
     p->task = task;
     p->arg = arg;
-    atomic_store_explicit(&p->next, 0, memory_order_relaxed);
-    uint64_t g = atomic_load_explicit(&p->generation, memory_order_relaxed) + 1;
+    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->ticket, (uint64_t)g << 32, memory_order_release);
     atomic_store_explicit(&p->generation, g, memory_order_release);
     if (atomic_load(&p->sleeping) > 0) {
         pthread_mutex_lock(&p->lock);
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->lock);
     }
-    run_tasks(p);
-    for (int i = 0; i < p->n_workers; i++)
-        while (atomic_load_explicit(&p->workers[i].finished, memory_order_acquire) != g)
-            cpu_relax();
+    run_tasks(p, g);
+    for (int spins = 0; atomic_load_explicit(&p->done, memory_order_acquire) < n; spins++) {
+        if (spins < CALLER_SPINS) cpu_relax();
+        else sched_yield();
+    }
 }
 
 kiln_pool *kiln_pool_create(int threads) {
