@@ -84,11 +84,28 @@ static bool has_gather(const kl_expr *e, bool in_index) {
 
 /* ---------------------------------------------------------------- eligibility */
 
+/* Element types whose vectors the back end computes without a call per lane (16-bit floats
+ * convert through runtime-min, one lane at a time: no gain from a block). */
+static bool vector_type(kl_dtype t) {
+    return t == KL_F32 || t == KL_I32 || t == KL_I8 || t == KL_U8;
+}
+
+static bool loads_vector_types(const kl_expr *e) {
+    if (!e) return true;
+    if (e->kind == KL_E_LOAD && !vector_type(e->buf->dtype)) return false;
+    return loads_vector_types(e->a) && loads_vector_types(e->b) && loads_vector_types(e->c);
+}
+
+/* float sums, and the int32 sums of the integer forms (ConvInteger, QLinearConv, ...) */
 static bool eligible(const kl_kernel *k) {
     if (k->n_block != 0 || k->n_par < 1) return false;
     if (k->reduce != KL_RED_SUM && k->reduce != KL_RED_MAX && k->reduce != KL_RED_MIN)
         return false;
-    if (k->acc_dtype != KL_F32 || k->out->dtype != KL_F32) return false;
+    if ((k->acc_dtype != KL_F32 && k->acc_dtype != KL_I32) || !vector_type(k->out->dtype))
+        return false;
+    if (!loads_vector_types(k->init) || !loads_vector_types(k->value) ||
+        !loads_vector_types(k->result))
+        return false;
     if (has_gather(k->init, false) || has_gather(k->value, false) ||
         has_gather(k->result, false))
         return false;

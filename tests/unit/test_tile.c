@@ -155,6 +155,23 @@ static prog depthwise_nchw(void) {
     return g;
 }
 
+/* The integer forms' shape: int32 products summed in int32 (here of values scaled and
+ * truncated from floats, so the float harness drives it), converted back at the end. */
+static prog conv_int32(void) {
+    prog g = conv_nhwc(6, 20, 8, 24, 3, 1, 1, 1);
+    kl_arena *a = g.a;
+    kl_kernel *k = g.p->kernels.items[0];
+    kl_expr *x = k->value->a, *w = k->value->b; /* select(..., X, 0) * W */
+    kl_expr *ten = kl_e_const_f(a, KL_F32, 10.0);
+    kl_expr *xi = kl_e_cast(a, KL_I32, kl_e_binary(a, KL_MUL, x, ten));
+    kl_expr *wi = kl_e_cast(a, KL_I32, kl_e_binary(a, KL_MUL, w, ten));
+    k->value = kl_e_binary(a, KL_MUL, xi, wi);
+    k->acc_dtype = KL_I32;
+    k->init = kl_e_cast(a, KL_I32, kl_e_binary(a, KL_MUL, k->init, ten));
+    k->result = kl_e_cast(a, KL_F32, kl_e_acc(a, KL_I32));
+    return g;
+}
+
 /* Y[i, j] = relu(sum over k of A[i, k] * B[k, j]) with B constant. */
 static prog matmul(int64_t mm, int64_t kk, int64_t nn) {
     prog g = new_prog();
@@ -378,6 +395,7 @@ Test(tile, conv_strided) { check_all_targets(conv_3x3_stride2, true, true); }
 Test(tile, conv_1x1_with_remainders) { check_all_targets(conv_1x1_wide, true, false); }
 Test(tile, depthwise_vector_loads) { check_all_targets(depthwise, true, true); }
 Test(tile, max_pool) { check_all_targets(pool, true, true); }
+Test(tile, integer_sums) { check_all_targets(conv_int32, true, true); }
 /* Baseline x86-64 (4 lanes) vectorizes the 2-column border regions, where the test differs
  * between lanes; wider targets leave them scalar, and must still be right. */
 Test(tile, padding_test_differs_between_lanes) {
