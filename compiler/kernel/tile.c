@@ -207,12 +207,14 @@ static void split_regions(tile_ctx *c, kl_kernel *k, int l, kl_ptrvec *out) {
 
 /* ---------------------------------------------------------------- 2. the block */
 
+/* The register block: up to two UNROLL loops (outermost first) and the VECTOR loop, each with
+ * the extent of one block of it. */
+enum { MAX_BLOCK_LOOPS = 3 };
 typedef struct block_plan {
-    int vloop, uloop;   /* -1: none */
     int lanes;
-    int64_t vblock;     /* VECTOR loop extent per block (a multiple of lanes unless the loop is
-                           shorter) */
-    int64_t ublock;     /* UNROLL copies per block */
+    int n;                           /* block loops; loop[n - 1] is the VECTOR loop */
+    int loop[MAX_BLOCK_LOOPS];
+    int64_t size[MAX_BLOCK_LOOPS];
 } block_plan;
 
 /* Coefficient of loop l in the offset of a load (or the store); 0 if not affine. */
@@ -237,26 +239,17 @@ static bool vector_candidate(const kl_kernel *k, const kl_ptrvec *loads, int v) 
     return true;
 }
 
-/* Vector loads (along v) that do not depend on u: shared by all of u's copies. */
-static int shared_vectors(const kl_ptrvec *loads, int v, int u) {
+/* How much unrolling loop u shares between its copies: vector loads (along v) that do not
+ * depend on u count double, broadcasts that depend on u (reused by every vector) once. */
+static int sharing_score(const kl_ptrvec *loads, int v, int u) {
     int n = 0;
     for (int i = 0; i < loads->n; i++) {
         const kl_expr *ld = loads->items[i];
         bool affine;
         int64_t sv = load_coef(ld, v, &affine), su = load_coef(ld, u, &affine);
-        if (affine && sv != 0 && su == 0) n++;
-    }
-    return n;
-}
-
-/* Loads that depend on u but not on v: a broadcast per copy, reused by every vector. */
-static int shared_broadcasts(const kl_ptrvec *loads, int v, int u) {
-    int n = 0;
-    for (int i = 0; i < loads->n; i++) {
-        const kl_expr *ld = loads->items[i];
-        bool affine;
-        int64_t sv = load_coef(ld, v, &affine), su = load_coef(ld, u, &affine);
-        if (affine && sv == 0 && su != 0) n++;
+        if (!affine) continue;
+        if (sv != 0 && su == 0) n += 2;
+        if (sv == 0 && su != 0) n += 1;
     }
     return n;
 }
@@ -273,76 +266,105 @@ static double step_cycles(int64_t nv, int64_t r) {
     return (t > latency ? t : latency) + 0.5;
 }
 
-/* Cycles per reduction step over the whole VECTOR x UNROLL extent, blocked nv x r, the
- * remainders counted as the smaller blocks they become. */
-static double blocking_cycles(int64_t ev, int64_t eu, int lanes, int64_t nv, int64_t r) {
-    int64_t vb = nv * lanes, full_v = ev / vb, rem_nv = (ev % vb + lanes - 1) / lanes;
-    int64_t full_u = eu / r, rem_u = eu % r;
-    double t = (double)(full_v * full_u) * step_cycles(nv, r);
-    if (rem_u) t += (double)full_v * step_cycles(nv, rem_u);
-    if (rem_nv) t += (double)full_u * step_cycles(rem_nv, r);
-    if (rem_nv && rem_u) t += step_cycles(rem_nv, rem_u);
-    return t;
+/* Blocks of one loop: `full` of `size` and one remainder of `rem` (0: none). */
+typedef struct parts {
+    int64_t full, size, rem;
+} parts;
+
+static parts parts_of(int64_t extent, int64_t size) {
+    parts p = {extent / size, size, extent % size};
+    return p;
 }
 
-/* The block (nv vectors along the VECTOR loop, r copies of the UNROLL loop) with the fewest
- * cycles, within the registers: nv·r accumulators, nv operand vectors and a broadcast. Ties
- * go to fewer remainder kernels. */
-static void choose_block_size(int64_t ev, int64_t eu, int lanes, int regs, int64_t *vblock,
-                              int64_t *ublock) {
-    int64_t chunks = (ev + lanes - 1) / lanes, best_nv = 1, best_r = 1;
-    double best = -1;
-    int best_rest = 0;
-    for (int64_t nv = 1; nv <= chunks && nv <= MAX_VECTORS; nv++) {
-        int64_t rmax = (regs - nv - 1) / nv;
-        for (int64_t r = 1; r <= rmax && r <= eu; r++) {
-            double t = blocking_cycles(ev, eu, lanes, nv, r);
-            int rest = (ev % (nv * lanes) != 0) + (eu % r != 0);
-            if (best < 0 || t < best - 1e-9 || (t < best + 1e-9 && rest < best_rest)) {
-                best = t;
-                best_rest = rest;
-                best_nv = nv;
-                best_r = r;
+/* Cycles per reduction step over the whole block space, remainders counted as the smaller
+ * blocks they become. nv counts vectors; u1/u2 copies. */
+static double blocking_cycles(parts v, int lanes, parts u1, parts u2) {
+    double t = 0;
+    for (int a = 0; a < 2; a++) {
+        int64_t nv_blocks = a ? (v.rem ? 1 : 0) : v.full;
+        int64_t nv = a ? (v.rem + lanes - 1) / lanes : v.size / lanes;
+        for (int b = 0; b < 2 && nv_blocks; b++) {
+            int64_t b1 = b ? (u1.rem ? 1 : 0) : u1.full, r1 = b ? u1.rem : u1.size;
+            for (int c = 0; c < 2 && b1; c++) {
+                int64_t b2 = c ? (u2.rem ? 1 : 0) : u2.full, r2 = c ? u2.rem : u2.size;
+                if (b2) t += (double)(nv_blocks * b1 * b2) * step_cycles(nv, r1 * r2);
             }
         }
     }
-    *vblock = best_nv * lanes < ev ? best_nv * lanes : ev;
-    *ublock = best_r;
+    return t;
+}
+
+/* The block sizes with the fewest cycles within the registers: nv·r1·r2 accumulators, nv
+ * operand vectors and a broadcast. Ties go to fewer remainder kernels. */
+static void choose_block_size(const kl_kernel *k, int regs, block_plan *bp) {
+    int lanes = bp->lanes, nu = bp->n - 1;
+    int64_t ev = k->extent[bp->loop[nu]];
+    int64_t e1 = nu >= 1 ? k->extent[bp->loop[nu - 1]] : 1, e2 = nu >= 2 ? k->extent[bp->loop[0]] : 1;
+    int64_t chunks = (ev + lanes - 1) / lanes, max_nv = nu ? MAX_VECTORS : MAX_VECTORS_ALONE;
+    double best = -1;
+    int best_rest = 0;
+    for (int64_t nv = 1; nv <= chunks && nv <= max_nv && nv <= regs - 2; nv++) {
+        int64_t budget = nu ? (regs - nv - 1) / nv : 1;
+        for (int64_t r1 = 1; r1 <= e1 && r1 <= budget; r1++) {
+            for (int64_t r2 = 1; r2 <= e2 && r1 * r2 <= budget; r2++) {
+                int64_t vb = nv * lanes < ev ? nv * lanes : ev;
+                double t = blocking_cycles(parts_of(ev, vb), lanes, parts_of(e1, r1), parts_of(e2, r2));
+                /* a second UNROLL loop spreads the broadcasts over more rows and cache lines
+                 * (measured: slower where the cycle count ties); it must win clearly */
+                if (r2 > 1) t *= 1.10;
+                int rest = (ev % vb != 0) + (e1 % r1 != 0) + (e2 % r2 != 0) + (r2 > 1);
+                if (best < 0 || t < best - 1e-9 || (t < best + 1e-9 && rest < best_rest)) {
+                    best = t;
+                    best_rest = rest;
+                    bp->size[nu] = vb;
+                    if (nu >= 1) bp->size[nu - 1] = r1;
+                    if (nu >= 2) bp->size[0] = r2;
+                }
+            }
+        }
+    }
 }
 
 static bool plan_block(const tile_ctx *c, const kl_kernel *k, const kl_ptrvec *loads,
                        block_plan *bp) {
     int lanes = kl_target_lanes(c->t, k->acc_dtype);
     if (lanes < 2) return false;
-    bp->vloop = bp->uloop = -1;
     bp->lanes = lanes;
     /* the innermost qualifying parallel loop */
-    for (int l = k->n_par - 1; l >= 0 && bp->vloop < 0; l--)
-        if (k->extent[l] * MIN_VECTOR_EXTENT_DIV >= lanes && vector_candidate(k, loads, l))
-            bp->vloop = l;
-    if (bp->vloop < 0) return false;
-    int v = bp->vloop, best_score = 0;
+    int v = -1;
+    for (int l = k->n_par - 1; l >= 0 && v < 0; l--)
+        if (k->extent[l] * MIN_VECTOR_EXTENT_DIV >= lanes && vector_candidate(k, loads, l)) v = l;
+    if (v < 0) return false;
+    /* the loops whose unrolling shares the most, best first */
+    int u[2] = {-1, -1}, score[2] = {0, 0};
     for (int l = k->n_par - 1; l >= 0; l--) {
         if (l == v || k->extent[l] < 2) continue;
-        int score = 2 * shared_vectors(loads, v, l) + shared_broadcasts(loads, v, l);
-        if (score > best_score) {
-            best_score = score;
-            bp->uloop = l;
+        int s = sharing_score(loads, v, l);
+        if (s > score[0]) {
+            u[1] = u[0];
+            score[1] = score[0];
+            u[0] = l;
+            score[0] = s;
+        } else if (s > score[1]) {
+            u[1] = l;
+            score[1] = s;
         }
     }
     /* nothing to share: unroll the innermost other loop anyway, for independent chains */
-    for (int l = k->n_par - 1; l >= 0 && bp->uloop < 0; l--)
-        if (l != v && k->extent[l] >= 2) bp->uloop = l;
-    int regs = c->t->vector_registers;
-    int64_t chunks = (k->extent[v] + lanes - 1) / lanes;
-    if (bp->uloop < 0) {
-        int64_t nv = chunks < MAX_VECTORS_ALONE ? chunks : MAX_VECTORS_ALONE;
-        if (nv > regs - 2) nv = regs - 2;
-        bp->vblock = nv * lanes < k->extent[v] ? nv * lanes : k->extent[v];
-        bp->ublock = 1;
-        return true;
+    for (int l = k->n_par - 1; l >= 0 && u[0] < 0; l--)
+        if (l != v && k->extent[l] >= 2) u[0] = l;
+    bp->n = 0;
+    if (u[1] >= 0) bp->loop[bp->n++] = u[1];
+    if (u[0] >= 0) bp->loop[bp->n++] = u[0];
+    bp->loop[bp->n++] = v;
+    choose_block_size(k, c->t->vector_registers, bp);
+    if (bp->n == 3 && bp->size[0] == 1) { /* the second UNROLL loop did not pay */
+        bp->loop[0] = bp->loop[1];
+        bp->size[0] = bp->size[1];
+        bp->loop[1] = bp->loop[2];
+        bp->size[1] = bp->size[2];
+        bp->n = 2;
     }
-    choose_block_size(k->extent[v], k->extent[bp->uloop], lanes, regs, &bp->vblock, &bp->ublock);
     return true;
 }
 
@@ -367,19 +389,21 @@ static bool split_block(tile_ctx *c, kl_kernel *k, int l, int64_t block, kl_ptrv
 }
 
 /* Order: the VECTOR loop's outer part first, the other parallel loops as they were, then the
- * block (UNROLL loop, VECTOR loop), then the reduction loops. */
-static void reorder(tile_ctx *c, kl_kernel *k, int vouter, int ublock, int vblock) {
+ * block (UNROLL loops, VECTOR loop), then the reduction loops. */
+static void reorder(tile_ctx *c, kl_kernel *k, int vouter, const int *block, int n_block) {
     int order[KL_MAX_LOOPS], n = 0;
     if (vouter >= 0) order[n++] = vouter;
-    for (int l = 0; l < k->n_par; l++)
-        if (l != vouter && l != ublock && l != vblock) order[n++] = l;
-    if (ublock >= 0) order[n++] = ublock;
-    order[n++] = vblock;
+    for (int l = 0; l < k->n_par; l++) {
+        bool in_block = l == vouter;
+        for (int b = 0; b < n_block; b++) in_block = in_block || l == block[b];
+        if (!in_block) order[n++] = l;
+    }
+    for (int b = 0; b < n_block; b++) order[n++] = block[b];
     for (int l = k->n_par; l < k->n_loops; l++) order[n++] = l;
     kl_kernel_permute_loops(c->p->arena, k, order);
-    k->n_block = ublock >= 0 ? 2 : 1;
-    k->kind[k->n_par - 1] = KL_LOOP_VECTOR;
-    if (ublock >= 0) k->kind[k->n_par - 2] = KL_LOOP_UNROLL;
+    k->n_block = n_block;
+    for (int b = 0; b < n_block; b++)
+        k->kind[k->n_par - n_block + b] = b == n_block - 1 ? KL_LOOP_VECTOR : KL_LOOP_UNROLL;
 }
 
 /* Block one kernel (no remainder left in it); remainders go to `rest` unblocked. */
@@ -388,27 +412,31 @@ static bool block_kernel(tile_ctx *c, kl_kernel *k, kl_ptrvec *rest) {
     block_plan bp;
     if (!plan_block(c, k, &loads, &bp)) return false;
     k->lanes = bp.lanes;
-    /* split the higher-numbered loop first so the other's index stays valid */
-    int v = bp.vloop, u = bp.uloop, vb = v, ub = u, vo = -1;
-    if (u > v) {
-        if (split_block(c, k, u, bp.ublock, rest, "tu")) ub = u + 1;
-        if (split_block(c, k, v, bp.vblock, rest, "tv")) {
-            vo = v;
-            vb = v + 1;
-            ub++;
-        }
-    } else {
-        if (split_block(c, k, v, bp.vblock, rest, "tv")) {
-            vo = v;
-            vb = v + 1;
-        }
-        if (u >= 0 && split_block(c, k, u, bp.ublock, rest, "tu")) {
-            ub = u + 1;
-            vb++;
-            if (vo >= 0) vo++;
-        }
+    /* where each block loop (and the VECTOR loop's outer part) ends up: splitting loop l moves
+     * every loop after it up by one, so split from the highest-numbered loop down */
+    int at[MAX_BLOCK_LOOPS], vouter = -1, order[MAX_BLOCK_LOOPS];
+    for (int b = 0; b < bp.n; b++) {
+        at[b] = bp.loop[b];
+        order[b] = b;
     }
-    reorder(c, k, vo, ub, vb);
+    for (int i = 0; i < bp.n; i++) /* order: block loops by decreasing loop index */
+        for (int j = i + 1; j < bp.n; j++)
+            if (bp.loop[order[j]] > bp.loop[order[i]]) {
+                int t = order[i];
+                order[i] = order[j];
+                order[j] = t;
+            }
+    static const char *const tags[MAX_BLOCK_LOOPS] = {"tu2", "tu", "tv"};
+    for (int i = 0; i < bp.n; i++) {
+        int b = order[i], l = bp.loop[b];
+        const char *tag = b == bp.n - 1 ? "tv" : tags[MAX_BLOCK_LOOPS - bp.n + b];
+        if (!split_block(c, k, l, bp.size[b], rest, tag)) continue;
+        for (int j = 0; j < bp.n; j++) /* loops above l shift; l's block is its inner part */
+            if (at[j] > l || j == b) at[j]++;
+        if (vouter > l) vouter++;
+        if (b == bp.n - 1) vouter = l;
+    }
+    reorder(c, k, vouter, at, bp.n);
     return true;
 }
 
@@ -429,7 +457,8 @@ static const kl_expr *strip_cast(const kl_expr *e) {
  * and the innermost reduction loops whose strides nest (A: lda, lda*K1, ...; B: 1, K1, ...)
  * its k. */
 static bool match_micro(const kl_kernel *k, kl_micro *mk) {
-    if (k->reduce != KL_RED_SUM || k->acc_dtype != KL_F32 || k->n_block < 1) return false;
+    if (k->reduce != KL_RED_SUM || k->acc_dtype != KL_F32 || k->n_block < 1 || k->n_block > 2)
+        return false;
     const kl_expr *v = k->value;
     if (v->kind != KL_E_BINARY || v->op != KL_MUL) return false;
     const kl_expr *x = strip_cast(v->a), *y = strip_cast(v->b);

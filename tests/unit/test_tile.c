@@ -304,7 +304,7 @@ static bool has_block(const kl_program *p, bool with_unroll) {
     for (int i = 0; i < p->kernels.n; i++) {
         const kl_kernel *k = p->kernels.items[i];
         if (k->n_block == 0 || k->kind[k->n_par - 1] != KL_LOOP_VECTOR) continue;
-        if (!with_unroll || (k->n_block == 2 && k->kind[k->n_par - 2] == KL_LOOP_UNROLL))
+        if (!with_unroll || (k->n_block >= 2 && k->kind[k->n_par - 2] == KL_LOOP_UNROLL))
             return true;
     }
     return false;
