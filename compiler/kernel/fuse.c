@@ -14,10 +14,11 @@
  *   once no load of Y is left.
  *
  *   Epilogues (consumer into producer). An elementwise consumer C of Y, the only reader of Y,
- *   that reads Y at the very element it writes, becomes the producer's result: P computes
- *   C's value from its own result while the block is still in registers and writes C's output;
- *   C disappears. C's other operands (a bias, the residual of an Add) are read at P's output
- *   index.
+ *   that walks Y element by element (reading each where it stands), becomes the producer's
+ *   result: P computes C's value from its own result while the block is still in registers and
+ *   writes it where C did; C disappears. C's other operands (a bias, the residual of an Add)
+ *   are read at P's output index. C may write anywhere: a Concat's copy of Y into a slice of
+ *   its output becomes the producer writing that slice directly.
  *
  * Both keep the order of effects: the kernels between producer and consumer must not write
  * what the moved computation reads, nor touch what it writes. Graph outputs and buffers read
@@ -101,6 +102,10 @@ static bool is_identity_index(kl_expr *const *idx, const kl_shape *s) {
     return true;
 }
 
+static bool has_load(const kl_expr *e) {
+    return e && (e->kind == KL_E_LOAD || has_load(e->a) || has_load(e->b) || has_load(e->c));
+}
+
 /* A kernel with no reduction whose loops are exactly its output's dims, written in order. */
 static bool is_elementwise(const kl_kernel *k) {
     if (k->reduce != KL_RED_NONE || k->result || k->n_loops != k->n_par || k->n_block != 0)
@@ -110,6 +115,17 @@ static bool is_elementwise(const kl_kernel *k) {
     for (int d = 0; d < s->rank; d++)
         if (k->extent[d] != s->dim[d]) return false;
     return is_identity_index(k->out_idx, s);
+}
+
+/* A kernel with no reduction whose loops walk shape s, one loop a dim in order, whatever it
+ * writes where (a copy into a slice of a Concat's output writes at an offset). */
+static bool walks_shape(const kl_kernel *k, const kl_shape *s) {
+    if (k->reduce != KL_RED_NONE || k->result || k->n_loops != k->n_par || k->n_block != 0 ||
+        k->n_par != s->rank)
+        return false;
+    for (int d = 0; d < s->rank; d++)
+        if (k->extent[d] != s->dim[d] || has_load(k->out_idx[d])) return false;
+    return true;
 }
 
 /* A value that only moves data: a load, possibly guarded by a select with a constant. */
@@ -265,9 +281,7 @@ static bool try_epilogue(kl_program *p, kl_ptrvec *ks, int i) {
     if (j < 0) return false;
     kl_kernel *ck = ks->items[j];
     int rank = pk->out->shape.rank;
-    if (!is_elementwise(ck) || ck->out->shape.rank != rank) return false;
-    for (int d = 0; d < rank; d++)
-        if (ck->out->shape.dim[d] != pk->out->shape.dim[d]) return false;
+    if (!walks_shape(ck, &pk->out->shape)) return false;
     load_count c = {y, &pk->out->shape, 0, 0};
     count_kernel_loads(ck, &c);
     if (c.other || !loads_at_own_element(ck->value, y)) return false;

@@ -235,3 +235,35 @@ Test(fuse, operand_written_in_between) {
     same(run(&g, o), want, 4);
     kl_arena_free(g.a);
 }
+
+/* Concat: two matmuls each copied into one half of the output. The copies become the
+ * matmuls writing their halves directly. */
+Test(fuse, concat_copies_become_slices) {
+    prog g = new_prog();
+    kl_buffer *a = buf(&g, "a", KL_BUF_INPUT, shape2(3, 4));
+    kl_buffer *w = buf(&g, "w", KL_BUF_CONST, shape2(4, 5));
+    kl_buffer *b = buf(&g, "b", KL_BUF_CONST, (kl_shape){.rank = 1, .dim = {5}});
+    kl_buffer *y1 = buf(&g, "y1", KL_BUF_WORKSPACE, shape2(3, 5));
+    kl_buffer *y2 = buf(&g, "y2", KL_BUF_WORKSPACE, shape2(3, 5));
+    kl_buffer *o = buf(&g, "o", KL_BUF_OUTPUT, shape2(3, 10));
+    matmul(&g, a, w, b, y1);
+    matmul(&g, a, w, b, y2);
+    for (int half = 0; half < 2; half++) {
+        kl_kernel *k = kl_kernel_new(g.p, NULL, "concat");
+        k->n_loops = k->n_par = 2;
+        k->extent[0] = 3;
+        k->extent[1] = 5;
+        k->out = o;
+        k->out_idx = kl_alloc_array(g.a, 2, sizeof *k->out_idx);
+        k->out_idx[0] = kl_e_iv(g.a, 0);
+        k->out_idx[1] = kl_e_addc(g.a, kl_e_iv(g.a, 1), 5 * half);
+        k->value = kl_e_unary(g.a, KL_NEG, at(&g, half ? y2 : y1));
+        kl_program_add_kernel(g.p, k);
+    }
+    float *want = run(&g, o);
+    fuse(&g);
+    cr_assert_eq(g.p->kernels.n, 2);
+    for (int i = 0; i < 2; i++) cr_assert_eq(((kl_kernel *)g.p->kernels.items[i])->out, o);
+    same(run(&g, o), want, 30);
+    kl_arena_free(g.a);
+}
