@@ -12,8 +12,9 @@
  *
  * A buffer gets a halo when it is a workspace intermediate without views, every read that
  * leaves its bounds is guarded by exactly those bounds tests with one and the same fill value,
- * and no read of it is data-dependent (a gather). Graph inputs keep their tests (they are the
- * caller's memory), so a network's first layer stays as the tile pass makes it.
+ * and no read of it is data-dependent (a gather). A graph input is the caller's memory: when a
+ * heavy kernel (a network's first convolution) reads it past its bounds, a padded copy is made
+ * first and read instead, which costs one pass over the input and saves the border regions.
  */
 #include <string.h>
 
@@ -26,6 +27,8 @@ typedef struct halo {
     bool ok;                 /* every read qualifies */
     bool has_fill;
     double fill;
+    bool copy;               /* a graph input: read through a padded copy made first */
+    int64_t heaviest;        /* most reduction steps of a kernel reading past the bounds */
     kl_buffer *wide;         /* the padded buffer */
 } halo;
 
@@ -92,6 +95,9 @@ static void note_read(halo *h, const kl_kernel *k, const kl_expr *load, const kl
         if (hi - (s->dim[d] - 1) > h->hi[d]) h->hi[d] = hi - (s->dim[d] - 1);
     }
     if (!out) return;
+    int64_t steps = 1;
+    for (int l = k->n_par; l < k->n_loops; l++) steps *= k->extent[l];
+    if (steps > h->heaviest) h->heaviest = steps;
     double v;
     if (!other || !const_value(other, &v) || (h->has_fill && v != h->fill)) {
         h->ok = false;
@@ -133,9 +139,14 @@ static bool has_views(const kl_program *p, const kl_buffer *b) {
     return false;
 }
 
+/* A graph input is the caller's memory: it gets a padded copy when a kernel that tests its
+ * bounds does enough work per output (a first convolution's taps) to repay the copy. */
+enum { MIN_STEPS_FOR_COPY = 27 };
+
 static void survey(const kl_program *p, halo *h) {
-    h->ok = h->buf->kind == KL_BUF_WORKSPACE && !h->buf->view_of && !has_views(p, h->buf) &&
-            h->buf->shape.rank >= 2 && kl_dtype_is_float(h->buf->dtype);
+    h->copy = h->buf->kind == KL_BUF_INPUT;
+    h->ok = (h->buf->kind == KL_BUF_WORKSPACE || h->copy) && !h->buf->view_of &&
+            !has_views(p, h->buf) && h->buf->shape.rank >= 2 && kl_dtype_is_float(h->buf->dtype);
     for (int i = 0; h->ok && i < p->kernels.n; i++) {
         const kl_kernel *k = p->kernels.items[i];
         if (kl_buffer_root(k->out) == h->buf && k->out != h->buf) h->ok = false;
@@ -215,6 +226,33 @@ static kl_kernel *fill_slab(kl_program *p, const halo *h, int d, int64_t begin, 
     return k;
 }
 
+/* wide[interior] = buf: the padded copy of a graph input. */
+static kl_kernel *copy_into_interior(kl_program *p, const halo *h) {
+    kl_arena *a = p->arena;
+    const kl_shape *s = &h->buf->shape;
+    kl_kernel *k = kl_kernel_new(p, NULL, kl_sprintf(a, "pad_%s", h->buf->name));
+    k->n_loops = k->n_par = s->rank;
+    k->out = h->wide;
+    k->out_idx = kl_alloc_array(a, (size_t)s->rank, sizeof *k->out_idx);
+    kl_expr **idx = kl_alloc_array(a, (size_t)s->rank, sizeof *idx);
+    for (int i = 0; i < s->rank; i++) {
+        k->extent[i] = s->dim[i];
+        idx[i] = kl_e_iv(a, i);
+        k->out_idx[i] = kl_e_addc(a, kl_e_iv(a, i), h->lo[i]);
+    }
+    k->value = kl_e_load(a, h->buf, idx);
+    return k;
+}
+
+static void fill_halo(kl_program *p, const halo *h, kl_ptrvec *out) {
+    const kl_shape *ws = &h->wide->shape;
+    for (int d = 0; d < ws->rank; d++) {
+        if (h->lo[d]) kl_ptrvec_push(p->arena, out, fill_slab(p, h, d, 0, h->lo[d]));
+        if (h->hi[d])
+            kl_ptrvec_push(p->arena, out, fill_slab(p, h, d, ws->dim[d] - h->hi[d], h->hi[d]));
+    }
+}
+
 static void apply(kl_program *p, halo *h) {
     kl_arena *a = p->arena;
     kl_shape ws = h->buf->shape;
@@ -224,15 +262,15 @@ static void apply(kl_program *p, halo *h) {
     rewrite_ctx ctx = {h};
     kl_expr *none[KL_MAX_LOOPS] = {0};
     kl_ptrvec out = {0};
-    bool filled = false;
+    if (h->copy) {
+        fill_halo(p, h, &out);
+        kl_ptrvec_push(a, &out, copy_into_interior(p, h));
+    }
+    bool filled = h->copy;
     for (int i = 0; i < p->kernels.n; i++) {
         kl_kernel *k = p->kernels.items[i];
         if (k->out == h->buf && !filled) {
-            for (int d = 0; d < ws.rank; d++) {
-                if (h->lo[d]) kl_ptrvec_push(a, &out, fill_slab(p, h, d, 0, h->lo[d]));
-                if (h->hi[d])
-                    kl_ptrvec_push(a, &out, fill_slab(p, h, d, ws.dim[d] - h->hi[d], h->hi[d]));
-            }
+            fill_halo(p, h, &out);
             filled = true;
         }
         kl_kernel_rewrite(a, k, none, rewrite_node, &ctx);
@@ -250,7 +288,7 @@ bool kpass_halo(kl_program *p, const kl_kernel_opts *o, kl_diag *d) {
     for (int i = 0; i < n_buffers; i++) {
         halo h = {.buf = p->buffers.items[i]};
         survey(p, &h);
-        if (h.ok && h.padded) apply(p, &h);
+        if (h.ok && h.padded && (!h.copy || h.heaviest >= MIN_STEPS_FOR_COPY)) apply(p, &h);
     }
     return true;
 }

@@ -35,21 +35,22 @@ static kl_expr *iv(prog *g, int l) { return kl_e_iv(g->a, l); }
 
 /* out[n, oh, ow, c] = reduce over kh, kw of in[n, oh + kh - 1, ow + kw - 1, c] (outside: fill),
  * times w[c, kh, kw] for a sum; a depthwise 3x3 "same" window, channels last. */
-static kl_kernel *window(prog *g, kl_buffer *in, kl_buffer *out, kl_reduce r, double fill) {
+static kl_kernel *window_k(prog *g, kl_buffer *in, kl_buffer *out, kl_reduce r, double fill,
+                           int64_t ks) {
     kl_arena *a = g->a;
     const kl_shape *s = &in->shape;
     kl_kernel *k = kl_kernel_new(g->p, NULL, r == KL_RED_SUM ? "dw" : "pool");
-    int64_t ext[6] = {s->dim[0], s->dim[1], s->dim[2], s->dim[3], 3, 3};
+    int64_t ext[6] = {s->dim[0], s->dim[1], s->dim[2], s->dim[3], ks, ks};
     memcpy(k->extent, ext, sizeof ext);
     k->n_par = 4;
     k->n_loops = 6;
-    kl_expr *ih = kl_e_addc(a, kl_e_add(a, iv(g, 1), iv(g, 4)), -1);
-    kl_expr *iw = kl_e_addc(a, kl_e_add(a, iv(g, 2), iv(g, 5)), -1);
+    kl_expr *ih = kl_e_addc(a, kl_e_add(a, iv(g, 1), iv(g, 4)), -ks / 2);
+    kl_expr *iw = kl_e_addc(a, kl_e_add(a, iv(g, 2), iv(g, 5)), -ks / 2);
     kl_expr *xi[4] = {iv(g, 0), ih, iw, iv(g, 3)};
     kl_expr *inside = kl_e_and(a, kl_e_in_range(a, ih, s->dim[1]), kl_e_in_range(a, iw, s->dim[2]));
     kl_expr *x = kl_e_select(a, inside, kl_e_load(a, in, xi), kl_e_const_f(a, KL_F32, fill));
     if (r == KL_RED_SUM) {
-        kl_buffer *w = buffer(g, "w", KL_BUF_CONST, 3, (int64_t[]){s->dim[3], 3, 3});
+        kl_buffer *w = buffer(g, "w", KL_BUF_CONST, 3, (int64_t[]){s->dim[3], ks, ks});
         kl_expr *wi[3] = {iv(g, 3), iv(g, 4), iv(g, 5)};
         x = kl_e_binary(a, KL_MUL, x, kl_e_load(a, w, wi));
     }
@@ -61,6 +62,10 @@ static kl_kernel *window(prog *g, kl_buffer *in, kl_buffer *out, kl_reduce r, do
     for (int i = 0; i < 4; i++) k->out_idx[i] = iv(g, i);
     kl_program_add_kernel(g->p, k);
     return k;
+}
+
+static kl_kernel *window(prog *g, kl_buffer *in, kl_buffer *out, kl_reduce r, double fill) {
+    return window_k(g, in, out, r, fill, 3);
 }
 
 /* x (input) -> window -> t (workspace) -> window -> y (output) */
@@ -195,5 +200,29 @@ Test(fold, square_and_scalar_constants) {
     cr_assert(v->kind == KL_E_BINARY && v->op == KL_MUL && v->a == v->b, "pow(x, 2) is not x * x");
     float *got = run(&g, x);
     for (int i = 0; i < 64; i++) cr_assert(memcmp(&got[i], &want[i], sizeof *got) == 0, "bits differ at %d", i);
+    kl_arena_free(g.a);
+}
+
+/* A heavy window (7 x 7 taps) on the graph input reads a padded copy of it instead. */
+Test(halo, graph_input_gets_a_padded_copy) {
+    prog g = {kl_arena_new(), NULL, NULL, NULL};
+    g.p = kl_program_new(g.a);
+    int64_t dims[4] = {1, 9, 10, 3};
+    g.x = buffer(&g, "x", KL_BUF_INPUT, 4, dims);
+    g.y = buffer(&g, "y", KL_BUF_OUTPUT, 4, dims);
+    window_k(&g, g.x, g.y, KL_RED_SUM, 0.0, 7);
+    float *x = values(g.a, 270, 4);
+    float want[270];
+    memcpy(want, run(&g, x), sizeof want);
+    halo(&g);
+    const kl_kernel *conv = reader_of_y(&g);
+    cr_assert(!has_select(conv->value), "the window still tests the input's bounds");
+    bool copied = false;
+    for (int i = 0; i < g.p->kernels.n; i++) {
+        const kl_kernel *k = g.p->kernels.items[i];
+        copied = copied || (k->value->kind == KL_E_LOAD && k->value->buf == g.x);
+    }
+    cr_assert(copied, "no copy of the input");
+    same(run(&g, x), want, 270);
     kl_arena_free(g.a);
 }
