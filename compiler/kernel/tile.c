@@ -254,15 +254,28 @@ static int sharing_score(const kl_ptrvec *loads, int v, int u) {
     return n;
 }
 
-/* Cycles of one reduction step of a block of nv vectors x r copies, as a core with two FMA
- * pipes, two vector loads a cycle and a 4-cycle FMA latency runs it (most current x86 and Arm
- * cores): the FMAs, the loads (nv operand vectors and r broadcasts) or the latency of the
- * chains of dependent FMAs, whichever is longest, plus the loop's own bookkeeping. The latency
- * is taken at 1.5 times its nominal 4 cycles: with exactly as many chains as pipes x latency,
- * any stall in the out-of-order core shows. */
-static double step_cycles(int64_t nv, int64_t r) {
-    double fma = (double)(nv * r) / 2.0, loads = (double)(nv + r) / 2.0, latency = 6.0;
-    double t = fma > loads ? fma : loads;
+/* What the cost of a block depends on in the target. */
+typedef struct core_model {
+    bool fma;            /* fused multiply-add: one instruction a product */
+    bool broadcast_load; /* a load that broadcasts (AVX): no shuffle to spread a scalar */
+} core_model;
+
+/* Cycles of one reduction step of a block of nv vectors x r copies, as a modern out-of-order
+ * core runs it: the vector arithmetic, the loads (nv operand vectors and r broadcasts) or the
+ * latency of the chains of dependent additions, whichever is longest, plus the loop's own
+ * bookkeeping.
+ *  - With FMA (x86-64-v3, v4), two FMA pipes: nv·r FMAs take nv·r / 2 cycles.
+ *  - Without (SSE2), a product is a multiply and an add, and spreading a scalar across a vector
+ *    costs a shuffle (SSE has no broadcasting load): 2·nv·r + r operations share about three
+ *    ports. Measured on a 56x56x64 3x3 convolution at x86-64: 4 vectors x 2 copies (the model's
+ *    choice) 7.7 ms, 2 x 6 8.4 ms, 1 x 14 10.3 ms.
+ * The latency is taken at 1.5 times its nominal 4 cycles: with exactly as many chains as pipes
+ * x latency, any stall in the out-of-order core shows. */
+static double step_cycles(const core_model *m, int64_t nv, int64_t r) {
+    double arith = m->fma ? (double)(nv * r) / 2.0
+                          : (double)(2 * nv * r + (m->broadcast_load ? 0 : r)) / 3.0;
+    double loads = (double)(nv + r) / 2.0, latency = 6.0;
+    double t = arith > loads ? arith : loads;
     return (t > latency ? t : latency) + 0.5;
 }
 
@@ -278,7 +291,7 @@ static parts parts_of(int64_t extent, int64_t size) {
 
 /* Cycles per reduction step over the whole block space, remainders counted as the smaller
  * blocks they become. nv counts vectors; u1/u2 copies. */
-static double blocking_cycles(parts v, int lanes, parts u1, parts u2) {
+static double blocking_cycles(const core_model *m, parts v, int lanes, parts u1, parts u2) {
     double t = 0;
     for (int a = 0; a < 2; a++) {
         int64_t nv_blocks = a ? (v.rem ? 1 : 0) : v.full;
@@ -287,7 +300,7 @@ static double blocking_cycles(parts v, int lanes, parts u1, parts u2) {
             int64_t b1 = b ? (u1.rem ? 1 : 0) : u1.full, r1 = b ? u1.rem : u1.size;
             for (int c = 0; c < 2 && b1; c++) {
                 int64_t b2 = c ? (u2.rem ? 1 : 0) : u2.full, r2 = c ? u2.rem : u2.size;
-                if (b2) t += (double)(nv_blocks * b1 * b2) * step_cycles(nv, r1 * r2);
+                if (b2) t += (double)(nv_blocks * b1 * b2) * step_cycles(m, nv, r1 * r2);
             }
         }
     }
@@ -295,8 +308,11 @@ static double blocking_cycles(parts v, int lanes, parts u1, parts u2) {
 }
 
 /* The block sizes with the fewest cycles within the registers: nv·r1·r2 accumulators, nv
- * operand vectors and a broadcast. Ties go to fewer remainder kernels. */
-static void choose_block_size(const kl_kernel *k, int regs, block_plan *bp) {
+ * operand vectors and a broadcast (and, without FMA, a product on its way to its sum). Ties go
+ * to fewer remainder kernels. */
+static void choose_block_size(const kl_kernel *k, const kl_target *tg, block_plan *bp) {
+    core_model m = {tg->fma, tg->vector_bits >= 256};
+    int regs = tg->vector_registers, spare = tg->fma ? 1 : 2;
     int lanes = bp->lanes, nu = bp->n - 1;
     int64_t ev = k->extent[bp->loop[nu]];
     int64_t e1 = nu >= 1 ? k->extent[bp->loop[nu - 1]] : 1, e2 = nu >= 2 ? k->extent[bp->loop[0]] : 1;
@@ -304,11 +320,12 @@ static void choose_block_size(const kl_kernel *k, int regs, block_plan *bp) {
     double best = -1;
     int best_rest = 0;
     for (int64_t nv = 1; nv <= chunks && nv <= max_nv && nv <= regs - 2; nv++) {
-        int64_t budget = nu ? (regs - nv - 1) / nv : 1;
+        int64_t budget = nu ? (regs - nv - spare) / nv : 1;
         for (int64_t r1 = 1; r1 <= e1 && r1 <= budget; r1++) {
             for (int64_t r2 = 1; r2 <= e2 && r1 * r2 <= budget; r2++) {
                 int64_t vb = nv * lanes < ev ? nv * lanes : ev;
-                double t = blocking_cycles(parts_of(ev, vb), lanes, parts_of(e1, r1), parts_of(e2, r2));
+                double t =
+                    blocking_cycles(&m, parts_of(ev, vb), lanes, parts_of(e1, r1), parts_of(e2, r2));
                 /* a second UNROLL loop spreads the broadcasts over more rows and cache lines
                  * (measured: slower where the cycle count ties); it must win clearly */
                 if (r2 > 1) t *= 1.10;
@@ -357,7 +374,7 @@ static bool plan_block(const tile_ctx *c, const kl_kernel *k, const kl_ptrvec *l
     if (u[1] >= 0) bp->loop[bp->n++] = u[1];
     if (u[0] >= 0) bp->loop[bp->n++] = u[0];
     bp->loop[bp->n++] = v;
-    choose_block_size(k, c->t->vector_registers, bp);
+    choose_block_size(k, c->t, bp);
     if (bp->n == 3 && bp->size[0] == 1) { /* the second UNROLL loop did not pay */
         bp->loop[0] = bp->loop[1];
         bp->size[0] = bp->size[1];
