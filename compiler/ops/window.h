@@ -8,7 +8,9 @@
  * kl_window_input_index() gives the input coordinate read by output o at kernel tap k, and
  * whether it may fall outside the input (then the caller guards the load with a select); the
  * guard is omitted where no window reaches the padding, which keeps padding-free convolutions
- * free of selects.
+ * free of selects. The transposed direction (an output gathering the inputs whose windows cover
+ * it) comes as kl_window_source_index, a division per tap (MaxUnpool), or split by output phase
+ * (kl_window_phase_of: ConvTranspose), where every index is affine again.
  *
  * Activations come in two layouts: ONNX's [N, C, D1..Dk] and the channels-last [N, D1..Dk, C] of
  * kiln's internal *NHWC operators (passes/layout.c), so the channels are the innermost,
