@@ -228,20 +228,28 @@ static void lower_phase_bias(kl_lower *L, const ct_nest *c, const kl_window_phas
     kl_program_add_kernel(L->prog, k);
 }
 
-/* One kernel per phase: r[i] runs over [0, stride[i]) in every spatial dim. */
+/* What the phases share, from the node. */
+static bool ct_nest_of(kl_lower *L, kl_node *n, kl_layout layout, ct_nest *c, kl_diag *d) {
+    kl_value *xv = n->inputs[0], *wv = n->inputs[1];
+    *c = (ct_nest){.n = n, .layout = layout, .bias = kl_node_input(n, 2)};
+    if (!convtranspose_geometry(n, &xv->shape, &wv->shape, layout, &c->win, d)) return false;
+    c->batch = xv->shape.dim[0];
+    c->group = kl_attr_int(n, "group", 1);
+    c->mg = wv->shape.dim[1];
+    c->cg = wv->shape.dim[0] / c->group;
+    c->acc = kl_conv_acc_dtype(xv->dtype);
+    c->x = kl_lower_buffer(L, xv);
+    c->y = kl_lower_buffer(L, n->outputs[0]);
+    c->w_by_output = layout == KL_LAYOUT_NHWC && wv->data;
+    c->w = c->w_by_output ? weights_by_output(L, wv, c->group) : kl_lower_buffer(L, wv);
+    return true;
+}
+
+/* One kernel per phase: r[i] runs over [0, stride[i]) in every spatial dim; a phase without
+ * output positions (an output smaller than the stride) has none. */
 static bool lower_convtranspose_in(kl_lower *L, kl_node *n, kl_layout layout, kl_diag *d) {
-    kl_value *xv = n->inputs[0], *wv = n->inputs[1], *yv = n->outputs[0];
-    ct_nest c = {.n = n, .layout = layout, .bias = kl_node_input(n, 2)};
-    if (!convtranspose_geometry(n, &xv->shape, &wv->shape, layout, &c.win, d)) return false;
-    c.batch = xv->shape.dim[0];
-    c.group = kl_attr_int(n, "group", 1);
-    c.mg = wv->shape.dim[1];
-    c.cg = wv->shape.dim[0] / c.group;
-    c.acc = kl_conv_acc_dtype(xv->dtype);
-    c.x = kl_lower_buffer(L, xv);
-    c.y = kl_lower_buffer(L, yv);
-    c.w_by_output = layout == KL_LAYOUT_NHWC && wv->data;
-    c.w = c.w_by_output ? weights_by_output(L, wv, c.group) : kl_lower_buffer(L, wv);
+    ct_nest c;
+    if (!ct_nest_of(L, n, layout, &c, d)) return false;
     int nsp = c.win.nsp;
     int64_t r[KL_MAX_RANK] = {0};
     for (;;) {
