@@ -18,7 +18,9 @@
  *   result: P computes C's value from its own result while the block is still in registers and
  *   writes it where C did; C disappears. C's other operands (a bias, the residual of an Add)
  *   are read at P's output index. C may write anywhere: a Concat's copy of Y into a slice of
- *   its output becomes the producer writing that slice directly.
+ *   its output becomes the producer writing that slice directly. When several kernels write Y
+ *   between them (ConvTranspose's phases, the inputs of a Concat), each of them takes C, unless
+ *   C calls the runtime (see try_epilogue).
  *
  * Both keep the order of effects: the kernels between producer and consumer must not write
  * what the moved computation reads, nor touch what it writes. Graph outputs and buffers read
@@ -102,10 +104,6 @@ static bool is_identity_index(kl_expr *const *idx, const kl_shape *s) {
     return true;
 }
 
-static bool has_load(const kl_expr *e) {
-    return e && (e->kind == KL_E_LOAD || has_load(e->a) || has_load(e->b) || has_load(e->c));
-}
-
 /* A kernel with no reduction whose loops are exactly its output's dims, written in order. */
 static bool is_elementwise(const kl_kernel *k) {
     if (k->reduce != KL_RED_NONE || k->result || k->n_loops != k->n_par || k->n_block != 0)
@@ -115,6 +113,10 @@ static bool is_elementwise(const kl_kernel *k) {
     for (int d = 0; d < s->rank; d++)
         if (k->extent[d] != s->dim[d]) return false;
     return is_identity_index(k->out_idx, s);
+}
+
+static bool has_load(const kl_expr *e) {
+    return e && (e->kind == KL_E_LOAD || has_load(e->a) || has_load(e->b) || has_load(e->c));
 }
 
 /* A kernel with no reduction whose loops walk shape s, one loop a dim in order, whatever it
@@ -253,49 +255,53 @@ static bool loads_at_own_element(const kl_expr *e, const kl_buffer *root) {
            loads_at_own_element(e->c, root);
 }
 
-/* The reader of what ks[i] writes, if ks[i] is its only writer, writes all of it, and the
- * reader is the only one, after it; -1 otherwise. */
-static int only_reader(const kl_ptrvec *ks, int i) {
-    const kl_kernel *pk = ks->items[i];
-    kl_buffer *y = written(pk);
-    int64_t points = 1;
-    for (int l = 0; l < pk->n_par; l++) points *= pk->extent[l];
-    if (points != kl_shape_numel(&y->shape)) return -1;
+/* The kernels writing what ks[i] writes, if ks[i] is the first of them and together they
+ * write as many points as the buffer has (one kernel writing all of it, or the pieces a lowering
+ * splits an output into: ConvTranspose's phases, Concat's inputs), into *writers; the position
+ * of its only reader, after the last writer, or -1. A point written twice is no harm: the
+ * consumer's value of the last write lands last either way. */
+static int only_reader(const kl_ptrvec *ks, int i, kl_ptrvec *writers, kl_arena *a) {
+    kl_buffer *y = written(ks->items[i]);
+    int64_t points = 0;
     int found = -1;
+    writers->n = 0;
     for (int j = 0; j < ks->n; j++) {
-        if (j == i) continue;
-        if (written(ks->items[j]) == y) return -1;
-        if (!kernel_reads(ks->items[j], y)) continue;
+        const kl_kernel *k = ks->items[j];
+        if (written(k) == y) {
+            if (j < i || found >= 0) return -1;
+            int64_t n = 1;
+            for (int l = 0; l < k->n_par; l++) n *= k->extent[l];
+            points += n;
+            kl_ptrvec_push(a, writers, (void *)k);
+            continue;
+        }
+        if (!kernel_reads(k, y)) continue;
         if (found >= 0 || j < i) return -1;
         found = j;
     }
-    return found;
+    return points == kl_shape_numel(&y->shape) ? found : -1;
 }
 
-static bool try_epilogue(kl_program *p, kl_ptrvec *ks, int i) {
-    kl_arena *a = p->arena;
-    kl_kernel *pk = ks->items[i];
-    kl_buffer *y = written(pk);
+/* Whether writer pk of y may take consumer ck (at j) as its epilogue: nothing in between
+ * writes what ck reads or touches what ck writes. */
+static bool epilogue_fits(const kl_ptrvec *ks, int i, int j, kl_arena *a) {
+    const kl_kernel *pk = ks->items[i], *ck = ks->items[j];
+    kl_buffer *y = written(pk), *z = written(ck);
     if (y->kind != KL_BUF_WORKSPACE || pk->n_block != 0 || kernel_reads(pk, y)) return false;
-    int j = only_reader(ks, i);
-    if (j < 0) return false;
-    kl_kernel *ck = ks->items[j];
-    int rank = pk->out->shape.rank;
-    if (!walks_shape(ck, &pk->out->shape)) return false;
-    load_count c = {y, &pk->out->shape, 0, 0};
-    count_kernel_loads(ck, &c);
-    if (c.other || !loads_at_own_element(ck->value, y)) return false;
-    kl_buffer *z = written(ck);
     if (kernel_reads(pk, z) || z == y) return false;
     kl_ptrvec reads = {0};
     kernel_roots_read(ck, &reads, a);
     for (int r = 0; r < reads.n; r++)
         if (reads.items[r] == y) reads.items[r] = NULL; /* the value itself moves with P */
-    if (!quiet_between(ks, i, j, &reads, z)) return false;
+    return quiet_between(ks, i, j, &reads, z);
+}
 
+/* Writer pk computes ck's value from its own result and writes ck's output. */
+static void take_epilogue(kl_arena *a, kl_kernel *pk, const kl_kernel *ck) {
+    int rank = pk->out->shape.rank;
     kl_expr *base = pk->reduce == KL_RED_NONE ? (pk->result ? pk->result : pk->value)
                                               : (pk->result ? pk->result : kl_e_acc(a, pk->acc_dtype));
-    epilogue_ctx ctx = {y, base};
+    epilogue_ctx ctx = {written(pk), base};
     kl_expr *map[KL_MAX_LOOPS] = {0};
     for (int d = 0; d < rank; d++) map[d] = pk->out_idx[d];
     kl_expr *e = kl_expr_rewrite(a, ck->value, map, epilogue_load, &ctx);
@@ -309,6 +315,30 @@ static bool try_epilogue(kl_program *p, kl_ptrvec *ks, int i) {
     }
     pk->out = ck->out;
     pk->out_idx = idx;
+}
+
+static bool try_epilogue(kl_program *p, kl_ptrvec *ks, int i) {
+    kl_arena *a = p->arena;
+    kl_kernel *pk = ks->items[i];
+    kl_buffer *y = written(pk);
+    if (y->kind != KL_BUF_WORKSPACE) return false;
+    kl_ptrvec writers = {0};
+    int j = only_reader(ks, i, &writers, a);
+    if (j < 0) return false;
+    kl_kernel *ck = ks->items[j];
+    if (!walks_shape(ck, &pk->out->shape)) return false;
+    load_count c = {y, &pk->out->shape, 0, 0};
+    count_kernel_loads(ck, &c);
+    if (c.other || !loads_at_own_element(ck->value, y)) return false;
+    /* pieces of a split output are often strided, so the tile pass may find no vector loop in
+     * them: a runtime call there runs once per scalar point and breaks up the independent
+     * reduction chains the core overlaps (ppocr_det's ConvTranspose -> Sigmoid: 0.8 -> 2.1 ms) */
+    if (writers.n > 1 && is_dear(ck->value)) return false;
+    for (int w = 0, at = i; w < writers.n; w++, at++) {
+        while (ks->items[at] != writers.items[w]) at++;
+        if (!epilogue_fits(ks, at, j, a)) return false;
+    }
+    for (int w = 0; w < writers.n; w++) take_epilogue(a, writers.items[w], ck);
     memmove(&ks->items[j], &ks->items[j + 1], (size_t)(ks->n - j - 1) * sizeof *ks->items);
     ks->n--;
     return true;

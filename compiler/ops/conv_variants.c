@@ -1,10 +1,23 @@
 /*
  * conv_variants.c — the convolutions that are not one sliding window over the input:
- * ConvTranspose, DeformConv and CausalConvWithState.
+ * ConvTranspose (and kiln.ConvTransposeNHWC), DeformConv and CausalConvWithState.
  *
- * ConvTranspose is written as a gather: output o at tap k reads input i = (o + pad - k*d) / s
- * when that division is exact and i is inside the input. It wastes the taps that fail the test
- * (a factor s^k) but needs no scatter, which the kernel IR does not have.
+ * ConvTranspose scatters every input element over a window of the output; the kernel IR has no
+ * scatter, so each output gathers instead: output o takes tap k from input (o + pad - k*d) / s
+ * when the division is exact. Written as one nest, that test costs a division, a modulo and a
+ * select per tap, wastes the s^k taps that fail it, and leaves indices no kernel pass can
+ * block. So the output is split by phase (window.h): in each spatial dim, o = q*s + r for a
+ * fixed r in [0, s) reaches only the taps k = k0 + j*step, which read input q + shift - j*back.
+ * Each phase is then an ordinary convolution-shaped kernel (conv_nest.h) over q, the channels
+ * and the phase's taps, every index affine, padding guarded by in_range selects as in Conv,
+ * storing at o = q*s + r; s1*..*sk kernels in all, a phase no tap reaches writing the bias
+ * alone. The tile and halo passes then treat them as they treat Conv.
+ *
+ * kiln.ConvTransposeNHWC (made by passes/layout.c) is ConvTranspose with X and Y channels-last,
+ * [N, D.., C] and [N, out.., M]; W stays in ONNX's layout [C, M/group, k..] and the attributes
+ * mean what they mean for ConvTranspose. Its phases loop n, q.., g, mg | taps.., ic, so the
+ * output channel (Y's contiguous dim) is the innermost parallel loop, as in ConvNHWC; constant
+ * weights are copied at compile time to [M, k.., C/group], contiguous along ic.
  */
 #include <string.h>
 
@@ -16,17 +29,19 @@
  * ConvTranspose geometry: the window's kernel/strides/dilations, the pads (explicit, or derived
  * from output_shape / auto_pad as total = s*(in-1) + output_padding + span - out, split with the
  * odd element at the end for SAME_UPPER and at the start otherwise) and the output sizes.
+ * X is [N, C, D..] or, channels-last, [N, D.., C]; output_shape names the spatial sizes (a
+ * full [N, C, D..] list is accepted too, in ONNX's order whatever the layout).
  */
 static bool convtranspose_geometry(const kl_node *n, const kl_shape *x, const kl_shape *wsh,
-                                   kl_window *w, kl_diag *d) {
+                                   kl_layout layout, kl_window *w, kl_diag *d) {
     memset(w, 0, sizeof *w);
     if (x->rank < 3)
-        return kl_error(d, n, "input X has rank %d; expected [N, C, D1, ...] (rank >= 3)",
-                        x->rank);
+        return kl_error(d, n, "input X has rank %d; expected %s (rank >= 3)", x->rank,
+                        layout == KL_LAYOUT_NHWC ? "[N, D1, ..., C]" : "[N, C, D1, ...]");
     if (wsh->rank != x->rank)
         return kl_error(d, n, "W has rank %d but X has rank %d", wsh->rank, x->rank);
     int nsp = w->nsp = x->rank - 2;
-    for (int i = 0; i < nsp; i++) w->in[i] = x->dim[i + 2];
+    for (int i = 0; i < nsp; i++) w->in[i] = x->dim[kl_layout_spatial_axis(layout, i)];
     if (!kl_window_ints(n, "kernel_shape", nsp, 1, 1, w->kernel, d)) return false;
     for (int i = 0; i < nsp; i++)
         if (kl_attr_find(n, "kernel_shape") ? w->kernel[i] != wsh->dim[i + 2] : false)
@@ -72,7 +87,7 @@ static bool convtranspose_geometry(const kl_node *n, const kl_shape *x, const kl
     return true;
 }
 
-static bool infer_convtranspose(kl_node *n, kl_diag *d) {
+static bool infer_convtranspose_in(kl_node *n, kl_layout layout, kl_diag *d) {
     if (!kl_infer_need_input(n, 0, d) || !kl_infer_need_input(n, 1, d)) return false;
     const kl_value *x = n->inputs[0], *w = n->inputs[1], *b = kl_node_input(n, 2);
     kl_dtype t = x->dtype;
@@ -82,54 +97,183 @@ static bool infer_convtranspose(kl_node *n, kl_diag *d) {
     int64_t group = kl_attr_int(n, "group", 1);
     if (group < 1) return kl_error(d, n, "group = %lld must be >= 1", (long long)group);
     kl_window win;
-    if (!convtranspose_geometry(n, &x->shape, &w->shape, &win, d)) return false;
-    if (w->shape.dim[0] != x->shape.dim[1] || x->shape.dim[1] % group != 0)
+    if (!convtranspose_geometry(n, &x->shape, &w->shape, layout, &win, d)) return false;
+    int c_axis = kl_layout_channel_axis(layout, x->shape.rank);
+    int64_t c = x->shape.dim[c_axis];
+    if (w->shape.dim[0] != c || c % group != 0)
         return kl_error(d, n, "W has %lld input channels, X has %lld (group %lld)",
-                        (long long)w->shape.dim[0], (long long)x->shape.dim[1],
-                        (long long)group);
+                        (long long)w->shape.dim[0], (long long)c, (long long)group);
     int64_t m = w->shape.dim[1] * group;
     if (b && (b->dtype != t || b->shape.rank != 1 || b->shape.dim[0] != m))
         return kl_error(d, n, "bias B must be %s [%lld]", kl_dtype_name(t), (long long)m);
     kl_shape y = {.rank = x->shape.rank};
     y.dim[0] = x->shape.dim[0];
-    y.dim[1] = m;
-    for (int i = 0; i < win.nsp; i++) y.dim[i + 2] = win.out[i];
+    y.dim[c_axis] = m;
+    for (int i = 0; i < win.nsp; i++) y.dim[kl_layout_spatial_axis(layout, i)] = win.out[i];
     return kl_infer_set(n, 0, t, &y);
 }
 
-static bool lower_convtranspose(kl_lower *L, kl_node *n, kl_diag *d) {
-    kl_arena *a = L->arena;
-    kl_value *xv = n->inputs[0], *wv = n->inputs[1], *yv = n->outputs[0];
-    kl_buffer *x = kl_lower_buffer(L, xv), *w = kl_lower_buffer(L, wv), *y = kl_lower_buffer(L, yv);
+static bool infer_convtranspose(kl_node *n, kl_diag *d) {
+    return infer_convtranspose_in(n, KL_LAYOUT_NCHW, d);
+}
+
+static bool infer_convtranspose_nhwc(kl_node *n, kl_diag *d) {
+    return infer_convtranspose_in(n, KL_LAYOUT_NHWC, d);
+}
+
+/* What every phase kernel of one ConvTranspose shares. */
+typedef struct ct_nest {
+    const kl_node *n;
     kl_window win;
-    if (!convtranspose_geometry(n, &xv->shape, &wv->shape, &win, d)) return false;
-    int64_t group = kl_attr_int(n, "group", 1);
-    int64_t mg = wv->shape.dim[1], cg = xv->shape.dim[1] / group;
-    kl_dtype acc = kl_conv_acc_dtype(xv->dtype);
+    kl_layout layout;
+    int64_t batch, group, mg, cg;
+    kl_buffer *x, *w, *y;
+    bool w_by_output;      /* w is the compile-time copy [M, k.., C/group] */
+    kl_value *bias;
+    kl_dtype acc;
+} ct_nest;
 
-    kl_kernel *k = kl_kernel_new(L->prog, n, "convtranspose");
+/* Compile-time copy of constant W [C, M/group, k..] as [M, k.., C/group]: channels-last
+ * phases then read it contiguously along their innermost loop, ic. */
+static kl_buffer *weights_by_output(kl_lower *L, const kl_value *wv, int64_t group) {
+    const kl_shape *s = &wv->shape;
+    int64_t c = s->dim[0], mg = s->dim[1], cg = c / group;
+    int64_t taps = kl_shape_numel(s) / (c * mg);
+    size_t es = kl_dtype_size(wv->dtype);
+    unsigned char *dst = kl_alloc(L->arena, (size_t)kl_shape_numel(s) * es + 1);
+    const unsigned char *src = wv->data;
+    for (int64_t g = 0; g < group; g++)
+        for (int64_t ic = 0; ic < cg; ic++)
+            for (int64_t m = 0; m < mg; m++)
+                for (int64_t t = 0; t < taps; t++) {
+                    int64_t from = ((g * cg + ic) * mg + m) * taps + t;
+                    int64_t to = ((g * mg + m) * taps + t) * cg + ic;
+                    memcpy(dst + to * (int64_t)es, src + from * (int64_t)es, es);
+                }
+    kl_shape ts = {.rank = s->rank};
+    ts.dim[0] = mg * group;
+    for (int i = 2; i < s->rank; i++) ts.dim[i - 1] = s->dim[i];
+    ts.dim[s->rank - 1] = cg;
+    kl_buffer *b = kl_program_buffer(L->prog, kl_sprintf(L->arena, "%s_by_output", wv->name),
+                                     KL_BUF_CONST, wv->dtype, &ts);
+    b->data = dst;
+    b->host = dst; /* readable by the interpreter during constant folding too */
+    return b;
+}
+
+/* Y's index at the phase's output positions o = q*s + r, as the kernel's store. */
+static void store_phase(kl_lower *L, kl_kernel *k, const ct_nest *c, kl_conv_loops *lp,
+                        const kl_window_phase *ph) {
+    for (int i = 0; i < c->win.nsp; i++)
+        lp->o[i] = kl_e_addc(L->arena, kl_e_mulc(L->arena, lp->o[i], c->win.stride[i]), ph[i].r);
+    kl_conv_store(L, k, c->y, lp, c->win.nsp);
+}
+
+/* A phase some tap reaches in every dim: bias + sum over ic and the phase's taps. */
+static void lower_phase(kl_lower *L, const ct_nest *c, const kl_window_phase *ph) {
+    kl_arena *a = L->arena;
+    int nsp = c->win.nsp;
+    kl_window pw = c->win; /* the phase's taps are the kernel its loops run over */
+    int64_t q_count[KL_MAX_RANK];
+    for (int i = 0; i < nsp; i++) {
+        pw.kernel[i] = ph[i].taps;
+        q_count[i] = ph[i].q_count;
+    }
+    kl_kernel *k = kl_kernel_new(L->prog, c->n, "convtranspose");
     kl_conv_loops lp;
-    kl_conv_make_loops(L, k, xv->shape.dim[0], group, mg, cg, &win, win.out, KL_CONV_IC_FIRST,
-                       &lp);
-
+    kl_conv_make_loops(L, k, c->batch, c->group, c->mg, c->cg, &pw, q_count,
+                       c->layout == KL_LAYOUT_NHWC ? KL_CONV_NHWC : KL_CONV_IC_FIRST, &lp);
     kl_expr *xi[KL_MAX_RANK], *wi[KL_MAX_RANK], *inside = NULL;
     xi[0] = lp.n;
-    xi[1] = lp.in_ch;
-    wi[0] = lp.in_ch;
-    wi[1] = lp.mg;
-    for (int i = 0; i < win.nsp; i++) {
-        xi[i + 2] = kl_window_source_index(a, &win, i, lp.o[i], lp.k[i], &inside);
-        wi[i + 2] = lp.k[i];
+    xi[kl_layout_channel_axis(c->layout, nsp + 2)] = lp.in_ch;
+    wi[0] = c->w_by_output ? lp.out_ch : lp.in_ch;
+    if (c->w_by_output) wi[nsp + 1] = lp.ic;
+    else wi[1] = lp.mg;
+    for (int i = 0; i < nsp; i++) {
+        kl_expr *at = kl_e_addc(a, kl_e_add(a, lp.o[i], kl_e_mulc(a, lp.k[i], -ph[i].back)),
+                                ph[i].shift);
+        xi[kl_layout_spatial_axis(c->layout, i)] = at;
+        wi[c->w_by_output ? i + 1 : i + 2] =
+            kl_e_addc(a, kl_e_mulc(a, lp.k[i], ph[i].step), ph[i].k0);
+        if (kl_window_phase_needs_guard(&c->win, i, &ph[i]))
+            inside = kl_e_and(a, inside, kl_e_in_range(a, at, c->win.in[i]));
     }
-    kl_expr *xe = kl_e_select(a, inside, kl_e_cast(a, acc, kl_e_load(a, x, xi)),
-                              kl_e_const_f(a, acc, 0.0));
-    k->value = kl_e_binary(a, KL_MUL, xe, kl_e_cast(a, acc, kl_e_load(a, w, wi)));
-    kl_value *bias = kl_node_input(n, 2);
-    kl_conv_sum_from_bias(L, k, acc, bias, lp.out_ch);
-    if (acc != yv->dtype) k->result = kl_e_cast(a, yv->dtype, kl_e_acc(a, acc));
-    kl_conv_store(L, k, y, &lp, win.nsp);
+    kl_expr *xe = kl_e_cast(a, c->acc, kl_e_load(a, c->x, xi));
+    if (inside) xe = kl_e_select(a, inside, xe, kl_e_const_f(a, c->acc, 0.0));
+    k->value = kl_e_binary(a, KL_MUL, xe, kl_e_cast(a, c->acc, kl_e_load(a, c->w, wi)));
+    kl_conv_sum_from_bias(L, k, c->acc, c->bias, lp.out_ch);
+    if (c->acc != c->y->dtype) k->result = kl_e_cast(a, c->y->dtype, kl_e_acc(a, c->acc));
+    store_phase(L, k, c, &lp, ph);
     kl_program_add_kernel(L->prog, k);
+}
+
+/* A phase no tap reaches (a stride larger than the dilated kernel): the bias, or 0. Loops
+ * n, channel, q.. (n, q.., channel channels-last): Y's own order. */
+static void lower_phase_bias(kl_lower *L, const ct_nest *c, const kl_window_phase *ph) {
+    kl_arena *a = L->arena;
+    int nsp = c->win.nsp, ch = kl_layout_channel_axis(c->layout, nsp + 2);
+    kl_kernel *k = kl_kernel_new(L->prog, c->n, "convtranspose_bias");
+    k->n_loops = k->n_par = nsp + 2;
+    k->extent[0] = c->batch;
+    k->extent[ch] = c->group * c->mg;
+    kl_conv_loops lp = {.n = kl_e_iv(a, 0), .out_ch = kl_e_iv(a, ch), .out_layout = c->layout};
+    for (int i = 0; i < nsp; i++) {
+        int l = kl_layout_spatial_axis(c->layout, i);
+        k->extent[l] = ph[i].q_count;
+        lp.o[i] = kl_e_iv(a, l);
+    }
+    k->value = c->bias ? kl_e_load(a, kl_lower_buffer(L, c->bias), &lp.out_ch)
+                       : kl_e_const_f(a, c->y->dtype, 0.0);
+    store_phase(L, k, c, &lp, ph);
+    kl_program_add_kernel(L->prog, k);
+}
+
+/* What the phases share, from the node. */
+static bool ct_nest_of(kl_lower *L, kl_node *n, kl_layout layout, ct_nest *c, kl_diag *d) {
+    kl_value *xv = n->inputs[0], *wv = n->inputs[1];
+    *c = (ct_nest){.n = n, .layout = layout, .bias = kl_node_input(n, 2)};
+    if (!convtranspose_geometry(n, &xv->shape, &wv->shape, layout, &c->win, d)) return false;
+    c->batch = xv->shape.dim[0];
+    c->group = kl_attr_int(n, "group", 1);
+    c->mg = wv->shape.dim[1];
+    c->cg = wv->shape.dim[0] / c->group;
+    c->acc = kl_conv_acc_dtype(xv->dtype);
+    c->x = kl_lower_buffer(L, xv);
+    c->y = kl_lower_buffer(L, n->outputs[0]);
+    c->w_by_output = layout == KL_LAYOUT_NHWC && wv->data;
+    c->w = c->w_by_output ? weights_by_output(L, wv, c->group) : kl_lower_buffer(L, wv);
     return true;
+}
+
+/* One kernel per phase: r[i] runs over [0, stride[i]) in every spatial dim; a phase without
+ * output positions (an output smaller than the stride) has none. */
+static bool lower_convtranspose_in(kl_lower *L, kl_node *n, kl_layout layout, kl_diag *d) {
+    ct_nest c;
+    if (!ct_nest_of(L, n, layout, &c, d)) return false;
+    int nsp = c.win.nsp;
+    int64_t r[KL_MAX_RANK] = {0};
+    for (;;) {
+        kl_window_phase ph[KL_MAX_RANK];
+        bool empty = false, reached = true;
+        for (int i = 0; i < nsp; i++) {
+            ph[i] = kl_window_phase_of(&c.win, i, r[i]);
+            empty = empty || ph[i].q_count == 0;
+            reached = reached && ph[i].taps > 0;
+        }
+        if (!empty && reached) lower_phase(L, &c, ph);
+        else if (!empty) lower_phase_bias(L, &c, ph);
+        int i = nsp - 1;
+        while (i >= 0 && ++r[i] == c.win.stride[i]) r[i--] = 0;
+        if (i < 0) return true;
+    }
+}
+
+static bool lower_convtranspose(kl_lower *L, kl_node *n, kl_diag *d) {
+    return lower_convtranspose_in(L, n, KL_LAYOUT_NCHW, d);
+}
+
+static bool lower_convtranspose_nhwc(kl_lower *L, kl_node *n, kl_diag *d) {
+    return lower_convtranspose_in(L, n, KL_LAYOUT_NHWC, d);
 }
 
 /* ---- DeformConv ---------------------------------------------------------------------------- */
@@ -347,5 +491,9 @@ const kl_op kl_ops_conv_variants[] = {
      lower_deform_conv},
     {"", "ConvTranspose", 1, KL_OPSET_LATEST, convtranspose_attrs, infer_convtranspose,
      lower_convtranspose},
+    /* kiln's own: ConvTranspose with X and Y channels-last, W as in ConvTranspose (made by
+     * passes/layout.c) */
+    {"kiln", "ConvTransposeNHWC", 1, 1, convtranspose_attrs, infer_convtranspose_nhwc,
+     lower_convtranspose_nhwc},
     {0},
 };

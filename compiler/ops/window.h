@@ -8,7 +8,9 @@
  * kl_window_input_index() gives the input coordinate read by output o at kernel tap k, and
  * whether it may fall outside the input (then the caller guards the load with a select); the
  * guard is omitted where no window reaches the padding, which keeps padding-free convolutions
- * free of selects.
+ * free of selects. The transposed direction (an output gathering the inputs whose windows cover
+ * it) comes as kl_window_source_index, a division per tap (MaxUnpool), or split by output phase
+ * (kl_window_phase_of: ConvTranspose), where every index is affine again.
  *
  * Activations come in two layouts: ONNX's [N, C, D1..Dk] and the channels-last [N, D1..Dk, C] of
  * kiln's internal *NHWC operators (passes/layout.c), so the channels are the innermost,
@@ -174,6 +176,51 @@ static inline kl_expr *kl_window_source_index(kl_arena *a, const kl_window *w, i
     }
     *valid = kl_e_and(a, *valid, kl_e_in_range(a, t, w->in[i]));
     return t;
+}
+
+/*
+ * One phase of the transposed direction in spatial dim i (ConvTranspose): the outputs
+ * o = q*stride + r, q in [0, q_count). Output o takes tap k from input (o + pad_begin - k*d) / s
+ * when that division is exact, so of all the taps only k = k0 + j*step (j in [0, taps)) reach a
+ * phase, with step = s / gcd(s, d), and they read input q + shift - j*back, affine in q and j.
+ * taps == 0: no tap reaches the phase (it is the bias alone); q_count == 0: the output has no
+ * position of this phase.
+ */
+typedef struct kl_window_phase {
+    int64_t r, q_count;
+    int64_t k0, taps, step;
+    int64_t shift, back;
+} kl_window_phase;
+
+static inline int64_t kl_gcd(int64_t a, int64_t b) {
+    while (b) {
+        int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+static inline kl_window_phase kl_window_phase_of(const kl_window *w, int i, int64_t r) {
+    int64_t s = w->stride[i], d = w->dilation[i], p = w->pad_begin[i];
+    kl_window_phase ph = {.r = r, .step = s / kl_gcd(s, d)};
+    ph.q_count = r < w->out[i] ? (w->out[i] - r + s - 1) / s : 0;
+    ph.back = ph.step * d / s;
+    for (int64_t k = 0; k < w->kernel[i] && ph.taps == 0; k++) {
+        int64_t t = r + p - k * d; /* exact multiple of s: k is the phase's first tap */
+        if (t % s != 0) continue;
+        ph.k0 = k;
+        ph.taps = (w->kernel[i] - 1 - k) / ph.step + 1;
+        ph.shift = t / s;
+    }
+    return ph;
+}
+
+/* Whether a phase of spatial dim i reads outside [0, in) at some q and tap. */
+static inline bool kl_window_phase_needs_guard(const kl_window *w, int i,
+                                               const kl_window_phase *ph) {
+    int64_t lowest = ph->shift - (ph->taps - 1) * ph->back, highest = ph->q_count - 1 + ph->shift;
+    return lowest < 0 || highest >= w->in[i];
 }
 
 /* Whether some window of spatial dim i reads outside [0, in). */

@@ -10,8 +10,10 @@
  *
  * 1. Convert. Every float Conv with constant weights becomes
  *        Transpose(X, to channels-last) -> kiln.ConvNHWC -> Transpose(back)
- *    and MaxPool (without Indices) / AveragePool likewise kiln.MaxPoolNHWC / AveragePoolNHWC
- *    (ops/conv.c, ops/pool.c). Global{Average,Max}Pool become ReduceMean / ReduceMax over the
+ *    and ConvTranspose likewise kiln.ConvTransposeNHWC (a decoder's upsampling stays
+ *    channels-last between the convolutions around it), MaxPool (without Indices) /
+ *    AveragePool kiln.MaxPoolNHWC / AveragePoolNHWC (ops/conv.c, ops/conv_variants.c,
+ *    ops/pool.c). Global{Average,Max}Pool become ReduceMean / ReduceMax over the
  *    spatial axes with keepdims=1: a reduction is layout-agnostic through its axes, so it lets
  *    the transposes through where a global pool would stop them. A graph without convolutions or
  *    pools is left exactly as it was.
@@ -44,7 +46,7 @@
  *    Mul of a squeeze-and-excitation block) pulls the transposes feeding those operands into the
  *    same try, since only all of them together pay.
  *
- * Operators that read layout in ways not listed here (MatMul, Gemm, ConvTranspose, LSTM, ...)
+ * Operators that read layout in ways not listed here (MatMul, Gemm, LSTM, ...)
  * stop the sinking: the transpose in front of them is where the graph converts back.
  */
 #include <string.h>
@@ -267,11 +269,11 @@ static const char *channels_last_op(const kl_node *n) {
     const kl_value *x = kl_node_input(n, 0);
     if (!kl_node_live(n) || *n->domain || !window_rank(x) || n->n_outputs < 1 || !n->outputs[0])
         return NULL;
-    if (is_op(n, "Conv")) {
+    if (is_op(n, "Conv") || is_op(n, "ConvTranspose")) {
         const kl_value *w = kl_node_input(n, 1);
-        return float_type(x->dtype) && w && w->data && w->shape.rank == x->shape.rank
-                   ? "ConvNHWC"
-                   : NULL;
+        if (!float_type(x->dtype) || !w || !w->data || w->shape.rank != x->shape.rank)
+            return NULL;
+        return is_op(n, "Conv") ? "ConvNHWC" : "ConvTransposeNHWC";
     }
     bool no_indices = n->n_outputs < 2 || !n->outputs[1];
     if (is_op(n, "MaxPool") && no_indices) return "MaxPoolNHWC";

@@ -187,8 +187,8 @@ Test(fuse, transposed_reader_is_not_an_epilogue) {
     kl_arena_free(g.a);
 }
 
-/* Two kernels writing halves of one buffer (a Concat): neither half takes the consumer. */
-Test(fuse, partial_writers_keep_their_buffer) {
+/* Two kernels writing halves of one buffer (a Concat): each half takes the consumer. */
+Test(fuse, partial_writers_each_take_the_consumer) {
     prog g = new_prog();
     kl_buffer *x = buf(&g, "x", KL_BUF_INPUT, shape2(2, 2));
     kl_buffer *y = buf(&g, "y", KL_BUF_WORKSPACE, shape2(2, 4));
@@ -208,8 +208,74 @@ Test(fuse, partial_writers_keep_their_buffer) {
     elementwise(&g, o, kl_e_unary(g.a, KL_ABS, at(&g, y)));
     float *want = run(&g, o);
     fuse(&g);
-    cr_assert_eq(g.p->kernels.n, 3);
+    cr_assert_eq(g.p->kernels.n, 2);
+    for (int i = 0; i < 2; i++) cr_expect_eq(((kl_kernel *)g.p->kernels.items[i])->out, o);
     same(run(&g, o), want, 8);
+    kl_arena_free(g.a);
+}
+
+/* y[i, 2j + phase] = sum_k a[i, k] * w[k, j] (+ phase): two reductions writing the even and
+ * the odd columns, as ConvTranspose's phases do. */
+static void phase_matmuls(prog *g, kl_buffer *a, kl_buffer *w, kl_buffer *y) {
+    for (int phase = 0; phase < 2; phase++) {
+        kl_kernel *k = kl_kernel_new(g->p, NULL, "phase");
+        k->n_par = 2;
+        k->n_loops = 3;
+        k->extent[0] = y->shape.dim[0];
+        k->extent[1] = y->shape.dim[1] / 2;
+        k->extent[2] = a->shape.dim[1];
+        kl_expr *ai[2] = {kl_e_iv(g->a, 0), kl_e_iv(g->a, 2)};
+        kl_expr *wi[2] = {kl_e_iv(g->a, 2), kl_e_iv(g->a, 1)};
+        k->value = kl_e_binary(g->a, KL_MUL, kl_e_load(g->a, a, ai), kl_e_load(g->a, w, wi));
+        k->reduce = KL_RED_SUM;
+        k->acc_dtype = KL_F32;
+        k->init = kl_e_const_f(g->a, KL_F32, phase);
+        k->out = y;
+        k->out_idx = kl_alloc_array(g->a, 2, sizeof *k->out_idx);
+        k->out_idx[0] = kl_e_iv(g->a, 0);
+        k->out_idx[1] = kl_e_addc(g->a, kl_e_mulc(g->a, kl_e_iv(g->a, 1), 2), phase);
+        kl_program_add_kernel(g->p, k);
+    }
+}
+
+/* Phases -> Relu with a residual: both phases take it, each at its own columns. */
+Test(fuse, phases_each_take_the_epilogue) {
+    prog g = new_prog();
+    kl_buffer *a = buf(&g, "a", KL_BUF_INPUT, shape2(3, 4));
+    kl_buffer *w = buf(&g, "w", KL_BUF_CONST, shape2(4, 3));
+    kl_buffer *r = buf(&g, "r", KL_BUF_INPUT, shape2(3, 6));
+    kl_buffer *y = buf(&g, "y", KL_BUF_WORKSPACE, shape2(3, 6));
+    kl_buffer *o = buf(&g, "o", KL_BUF_OUTPUT, shape2(3, 6));
+    phase_matmuls(&g, a, w, y);
+    elementwise(&g, o, kl_e_binary(g.a, KL_MAX, kl_e_binary(g.a, KL_ADD, at(&g, y), at(&g, r)),
+                                   kl_e_const_f(g.a, KL_F32, 0)));
+    float *want = run(&g, o);
+    fuse(&g);
+    cr_assert_eq(g.p->kernels.n, 2);
+    for (int i = 0; i < 2; i++) cr_expect_eq(((kl_kernel *)g.p->kernels.items[i])->out, o);
+    same(run(&g, o), want, 18);
+    kl_arena_free(g.a);
+}
+
+/* A kernel between the phases reads what the first wrote: the buffer must stay. */
+Test(fuse, reader_between_phases_keeps_the_buffer) {
+    prog g = new_prog();
+    kl_buffer *a = buf(&g, "a", KL_BUF_INPUT, shape2(2, 3));
+    kl_buffer *w = buf(&g, "w", KL_BUF_CONST, shape2(3, 2));
+    kl_buffer *y = buf(&g, "y", KL_BUF_WORKSPACE, shape2(2, 4));
+    kl_buffer *o = buf(&g, "o", KL_BUF_OUTPUT, shape2(2, 4));
+    kl_buffer *o2 = buf(&g, "o2", KL_BUF_OUTPUT, shape2(2, 4));
+    phase_matmuls(&g, a, w, y);
+    kl_kernel *peek = elementwise(&g, o2, kl_e_unary(g.a, KL_NEG, at(&g, y)));
+    /* move the reader between the two phases */
+    g.p->kernels.items[2] = g.p->kernels.items[1];
+    g.p->kernels.items[1] = peek;
+    elementwise(&g, o, kl_e_unary(g.a, KL_ABS, at(&g, y)));
+    float *want = run(&g, o), *want2 = run(&g, o2);
+    fuse(&g);
+    cr_assert_eq(g.p->kernels.n, 4);
+    same(run(&g, o), want, 8);
+    same(run(&g, o2), want2, 8);
     kl_arena_free(g.a);
 }
 
@@ -265,5 +331,22 @@ Test(fuse, concat_copies_become_slices) {
     cr_assert_eq(g.p->kernels.n, 2);
     for (int i = 0; i < 2; i++) cr_assert_eq(((kl_kernel *)g.p->kernels.items[i])->out, o);
     same(run(&g, o), want, 30);
+    kl_arena_free(g.a);
+}
+
+/* Phases -> Sigmoid (a runtime call): the phases may stay unvectorized, where a call per point
+ * costs more than its own pass, so the Sigmoid keeps its kernel. */
+Test(fuse, phases_leave_a_runtime_call_alone) {
+    prog g = new_prog();
+    kl_buffer *a = buf(&g, "a", KL_BUF_INPUT, shape2(2, 3));
+    kl_buffer *w = buf(&g, "w", KL_BUF_CONST, shape2(3, 2));
+    kl_buffer *y = buf(&g, "y", KL_BUF_WORKSPACE, shape2(2, 4));
+    kl_buffer *o = buf(&g, "o", KL_BUF_OUTPUT, shape2(2, 4));
+    phase_matmuls(&g, a, w, y);
+    elementwise(&g, o, kl_e_unary(g.a, KL_SIGMOID, at(&g, y)));
+    float *want = run(&g, o);
+    fuse(&g);
+    cr_assert_eq(g.p->kernels.n, 3);
+    same(run(&g, o), want, 8);
     kl_arena_free(g.a);
 }

@@ -442,3 +442,36 @@ Test(layout, channel_shuffle_keeps_one_transpose) {
               "%s", text);
     done(&f);
 }
+
+/* A decoder's upsampling: Conv -> Relu -> ConvTranspose (kernel 2, stride 2) -> Relu -> Conv.
+ * The ConvTranspose becomes kiln.ConvTransposeNHWC and the activations stay channels-last
+ * through it: the only transposes left are the graph's edges. */
+static kl_value *upsampling(fixture *f) {
+    kl_value *x = input(f, "x", KL_F32, (kl_shape){4, {1, 2, 3, 4}});
+    kl_value *r = op1(f, "Relu", conv(f, x, 2, 4, 3, 221))->outputs[0];
+    kl_value *in[3] = {r, weights(f, "wt", (kl_shape){4, {4, 3, 2, 2}}, 231),
+                       weights(f, "bt", (kl_shape){1, {3}}, 241)};
+    kl_node *ct = inner_node(f, "ConvTranspose", 13, 3, in, 1);
+    attr_ints(f, ct, "strides", 2, (int64_t[]){2, 2});
+    kl_value *r2 = op1(f, "Relu", ct->outputs[0])->outputs[0];
+    return conv(f, r2, 3, 2, 3, 251);
+}
+
+Test(layout, convtranspose_stays_channels_last_between_convolutions) {
+    fixture f = fx();
+    same_results(upsampling, &f);
+    char *text = dump(&f);
+    cr_expect_eq(count_ops(f.g, "ConvTranspose"), 0, "%s", text);
+    cr_expect_eq(count_ops(f.g, "ConvTransposeNHWC"), 1, "%s", text);
+    cr_expect_eq(count_ops(f.g, "Transpose"), 2, "%s", text);
+    cr_expect(strstr(text, "float32[1,6,8,3] = kiln.ConvTransposeNHWC(") != NULL, "%s", text);
+    /* the edges only: x's conversion feeds the first convolution, the result's comes last */
+    const kl_node *last = producer(f.g->outputs.items[0]);
+    cr_assert_str_eq(last->op_type, "Transpose");
+    const kl_node *conv2 = producer(last->inputs[0]);
+    cr_expect_str_eq(conv2->op_type, "ConvNHWC");
+    const kl_node *relu = producer(conv2->inputs[0]);
+    cr_expect_str_eq(relu->op_type, "Relu");
+    cr_expect_str_eq(producer(relu->inputs[0])->op_type, "ConvTransposeNHWC");
+    done(&f);
+}
