@@ -6,7 +6,10 @@
  * whole number of iterations of an outer loop (never inside the register block), big enough to
  * pay for waking a thread: kernels with little work keep running on the calling thread. The
  * outermost loop with enough iterations to feed a few tasks per thread is chosen, so each task
- * works on a contiguous range of the output and the weights its block reads.
+ * works on a contiguous range of the output and the weights its block reads. Where the weights
+ * are large (more than a quarter of the L2 cache), the loop over blocks of output channels is
+ * preferred even with only a few iterations: each thread then streams its share of the weights
+ * through its own cache instead of every thread streaming all of them.
  */
 #include "kl.h"
 
@@ -21,8 +24,29 @@ static int64_t work(const kl_kernel *k) {
     return w;
 }
 
-static int task_loop(const kl_kernel *k) {
+static bool reads_constants_along(const kl_expr *e, int l) {
+    if (!e) return false;
+    if (e->kind == KL_E_LOAD && kl_buffer_root(e->buf)->kind == KL_BUF_CONST &&
+        kl_buffer_bytes(e->buf) > 0) {
+        kl_affine off;
+        if (kl_affine_offset(e->buf, e->idx, &off) && off.coef[l] != 0) return true;
+    }
+    return reads_constants_along(e->a, l) || reads_constants_along(e->b, l) ||
+           reads_constants_along(e->c, l);
+}
+
+static int64_t constant_bytes(const kl_expr *e) {
+    if (!e) return 0;
+    int64_t n = e->kind == KL_E_LOAD && kl_buffer_root(e->buf)->kind == KL_BUF_CONST
+                    ? kl_buffer_bytes(e->buf) : 0;
+    return n + constant_bytes(e->a) + constant_bytes(e->b) + constant_bytes(e->c);
+}
+
+static int task_loop(const kl_kernel *k, const kl_target *t) {
     int outer = k->n_par - k->n_block, widest = -1;
+    if (outer > 0 && k->extent[0] >= 2 && constant_bytes(k->value) > t->l2_bytes / 4 &&
+        reads_constants_along(k->value, 0))
+        return 0;
     for (int l = 0; l < outer; l++) {
         if (k->extent[l] >= MIN_TASK_EXTENT) return l;
         if (k->extent[l] >= 2 && (widest < 0 || k->extent[l] > k->extent[widest])) widest = l;
@@ -34,7 +58,8 @@ bool kpass_tasks(kl_program *p, const kl_kernel_opts *o, kl_diag *d) {
     (void)d;
     for (int i = 0; i < p->kernels.n; i++) {
         kl_kernel *k = p->kernels.items[i];
-        k->task_loop = (o->target->hosted && work(k) >= MIN_TASK_WORK) ? task_loop(k) : -1;
+        k->task_loop =
+            (o->target->hosted && work(k) >= MIN_TASK_WORK) ? task_loop(k, o->target) : -1;
     }
     return true;
 }
