@@ -9,6 +9,9 @@
  *     -DMODEL=digits -DMODEL_UPPER=DIGITS -DMODEL_HEADER='"digits.h"'
  * It drives the model through the generic entry (NAME_run and the table's run), so it works for
  * any model; with -DPREDICT_1_1 (one float input, one float output) it calls NAME_predict too.
+ * The parallel entry (run_parallel) must give the same outputs bit for bit without a
+ * parallel-for, with its tasks run in any order, and on a kiln_pool; with -DEXPECT_TASKS the
+ * model is big enough that some kernels must be handed to the parallel-for.
  *
  * Interposition: the program is linked with -Wl,--wrap=malloc,... so every reference to those
  * libc functions from the objects of this link (the compiled model and this file) binds to the
@@ -29,6 +32,7 @@
 #include <unistd.h>
 
 #include MODEL_HEADER
+#include "kiln_pool.h"
 
 #define CAT_(a, b) a##b
 #define CAT(a, b) CAT_(a, b)
@@ -414,6 +418,67 @@ static void check_concurrent(tally *t, const kiln_model *m)
         free_call(m, &jobs[j].c);
 }
 
+/* A parallel-for that runs the tasks last to first on the calling thread and counts them:
+ * tasks must not depend on their order. */
+typedef struct reverse_ctx {
+    int tasks;
+} reverse_ctx;
+
+static void reverse_for(void *ctx, int64_t n, kiln_task_fn task, void *arg)
+{
+    reverse_ctx *r = ctx;
+    for (int64_t i = n - 1; i >= 0; i--) {
+        task(arg, i);
+        r->tasks++;
+    }
+}
+
+typedef int (*run_parallel_fn)(const void *const *, void *const *, void *, const kiln_parallel *);
+
+static bool parallel_matches(const kiln_model *m, const call_buffers *want, call_buffers *c,
+                             const kiln_parallel *par, int byte)
+{
+    poison(m, c, byte);
+    armed = true;
+    int rc = m->run_parallel((const void *const *)c->inputs, c->outputs, c->workspace, par);
+    armed = false;
+    return rc == KILN_OK && same_outputs(m, want, c) && forbidden_calls == 0;
+}
+
+static void check_parallel(tally *t, const kiln_model *m)
+{
+    call_buffers want = {0}, c = {0};
+    alloc_call(m, &want);
+    alloc_call(m, &c);
+    m->run((const void *const *)want.inputs, want.outputs, want.workspace);
+    forbidden_calls = 0;
+    report(t, m->run_parallel && parallel_matches(m, &want, &c, NULL, 0x33),
+           "run_parallel without a parallel-for gives run's outputs bit for bit", NULL);
+    reverse_ctx r = {0};
+    kiln_parallel reverse = {reverse_for, &r, 4};
+    report(t, parallel_matches(m, &want, &c, &reverse, 0x44),
+           "run_parallel with tasks run in reverse order gives run's outputs bit for bit", NULL);
+#ifdef EXPECT_TASKS
+    char why[64];
+    snprintf(why, sizeof why, "%d tasks", r.tasks);
+    report(t, r.tasks > 0, "heavy kernels are handed to the parallel-for", why);
+#endif
+    for (int threads = 2; threads <= 3; threads++) {
+        kiln_pool *pool = kiln_pool_create(threads); /* allocates: before arming */
+        bool ok = pool != NULL;
+        for (int rep = 0; ok && rep < 20; rep++)
+            ok = parallel_matches(m, &want, &c, kiln_pool_parallel(pool), rep & 1 ? 0x55 : 0xAA);
+        kiln_pool_destroy(pool);
+        char what[96];
+        snprintf(what, sizeof what,
+                 "run_parallel on a kiln_pool of %d threads: run's outputs, no forbidden calls",
+                 threads);
+        report(t, ok, what, NULL);
+    }
+    free_call(m, &want);
+    free_call(m, &c);
+}
+
 int main(void)
 {
     const kiln_model *m = &MODEL_TABLE;
@@ -425,6 +490,7 @@ int main(void)
         check_runs(&t, m);
         check_errors(&t, m);
         check_concurrent(&t, m);
+        check_parallel(&t, m);
     }
     printf("%d passed, %d failed\n", t.passed, t.failed);
     return t.failed ? 1 : 0;
