@@ -10,10 +10,13 @@
 # bench.js also times session.run on a one-element Add: that is the Node binding's own cost per
 # call, which a C caller of ORT would not pay, so it is subtracted from ORT's medians before the
 # ratio. The ratio is ORT ms / kiln ms: above 1, kiln is faster. The table ends with the
-# geometric mean of the 1-thread ratios.
+# geometric mean of the 1-thread ratios. Times are minima over the timed runs of each engine
+# (BENCH_STAT=median for medians): on a machine shared with other work the minimum is the run
+# that was disturbed least, for both engines alike.
 #
 # Environment: KILN (default build/kiln), KILN_MODELS (default ../shared/models beside the
-# repository), ORT_NODE_MODULES (optional), KILN_BENCH_OUT (folder, default build/bench).
+# repository), ORT_NODE_MODULES (optional), KILN_BENCH_OUT (folder, default build/bench),
+# BENCH_STAT (min or median, default min).
 # It writes OUT/bench-DATE.md and keeps every raw log in OUT/bench-DATE/; it says where first.
 # Nothing in the test suite runs it: it takes minutes and its numbers depend on the machine.
 set -euo pipefail
@@ -50,7 +53,14 @@ shape_args() {
 # The value of a report line: field LOG KEY SED-EXPRESSION (empty when the run failed).
 field() { sed -n "s/^$2: *$3/\\1/p" "$1" | head -1; }
 
-median_ms() { field "$1" time '.*median \([0-9.]*\) ms$'; }
+stat=${BENCH_STAT:-min}
+case $stat in min | median) ;; *) echo "bench.sh: BENCH_STAT must be min or median" >&2; exit 1 ;; esac
+
+# kiln's time (min or median, as BENCH_STAT says) from a kiln bench log.
+kiln_ms() {
+    if [[ $stat == min ]]; then field "$1" time 'min \([0-9.]*\) ms,.*'
+    else field "$1" time '.*median \([0-9.]*\) ms$'; fi
+}
 
 # A time in ms to about 4 significant digits, without an exponent (2417, 38.27, 0.0084).
 fmt_ms() {
@@ -93,16 +103,17 @@ run_ort() {
         >"$logs/ort.md" 2>"$logs/ort.err" || echo "  bench.js failed: see $logs/ort.err" >&2
 }
 
-# ORT's median for a model and thread count (column 4 or 6 of bench.js's table) minus the
-# binding's median overhead (its "Add float32[1] (N intra-op thread...)" row, in us).
+# ORT's min or median for a model and thread count (columns 4/5 or 6/7 of bench.js's table)
+# minus the binding's overhead of the same statistic (its "Add float32[1] (N intra-op
+# thread...)" row, in us).
 ort_ms() {
     local name=$1 threads=$2 file=$logs/ort.md
     [[ -f $file ]] || return 0
-    awk -F'|' -v m="$name" -v t="$threads" '
-        function trim(s) { gsub(/^ +| +$/, "", s); return s }
-        trim($2) == m { med = trim(t == 1 ? $5 : $7) }
-        $2 ~ "Add float32\\[1\\] \\(" t " intra-op" { over = trim($4) / 1000 }
-        END { if (med != "") print med - over }' "$file"
+    awk -F'|' -v m="$name" -v t="$threads" -v s="$stat" '
+        function trim(x) { gsub(/^ +| +$/, "", x); return x }
+        trim($2) == m { v = trim(t == 1 ? (s == "min" ? $4 : $5) : (s == "min" ? $6 : $7)) }
+        $2 ~ "Add float32\\[1\\] \\(" t " intra-op" { over = trim(s == "min" ? $3 : $4) / 1000 }
+        END { if (v != "") print v - over }' "$file"
 }
 
 ratio() {
@@ -116,10 +127,15 @@ table_row() {
     local name=$1
     local n1=$logs/$name-native-1t.log n2=$logs/$name-native-2t.log x1=$logs/$name-x86-64-1t.log
     local k1 k2 kx o1 o2 gf pk cs ws
-    k1=$(median_ms "$n1"); k2=$(median_ms "$n2"); kx=$(median_ms "$x1")
+    k1=$(kiln_ms "$n1"); k2=$(kiln_ms "$n2"); kx=$(kiln_ms "$x1")
     o1=$(ort_ms "$name" 1); o2=$(ort_ms "$name" 2)
-    gf=$(field "$n1" speed '.*, \([0-9.]*\) GFLOP\/s at median$')
-    pk=$(field "$n1" 'of peak' '.*, \([0-9.]*\)% at median$')
+    if [[ $stat == min ]]; then
+        gf=$(field "$n1" speed '\([0-9.]*\) GFLOP\/s at min,.*')
+        pk=$(field "$n1" 'of peak' '\([0-9.]*\)% at min,.*')
+    else
+        gf=$(field "$n1" speed '.*, \([0-9.]*\) GFLOP\/s at median$')
+        pk=$(field "$n1" 'of peak' '.*, \([0-9.]*\)% at median$')
+    fi
     cs=$(field "$n1" compile '\([0-9.]*\) s,.*')
     ws=$(field "$n1" compile '.*workspace \([0-9]*\) bytes$')
     echo "| $name | $(fmt_ms "$k1") | $(fmt_ms "$o1") | $(ratio "$o1" "$k1") |" \
@@ -130,7 +146,7 @@ table_row() {
 geomean_ratio() {
     local name o k r rs=()
     for name in "$@"; do
-        o=$(ort_ms "$name" 1); k=$(median_ms "$logs/$name-native-1t.log")
+        o=$(ort_ms "$name" 1); k=$(kiln_ms "$logs/$name-native-1t.log")
         r=$(ratio "$o" "$k")
         [[ $r != - ]] && rs+=("$r")
     done
@@ -150,9 +166,9 @@ write_table() {
         peak=$(field "$logs/$name-native-1t.log" peak '\([0-9.]*\) GFLOP\/s for 1 thread.*')
         [[ -n $peak ]] && { echo "Measured peak (native, 1 thread): $peak GFLOP/s."; break; }
     done
-    echo "Times are medians in ms. ORT = onnxruntime-node 1.30.0 minus its binding's per-call"
-    echo "overhead; ratio = ORT ms / kiln ms (above 1: kiln is faster). GFLOP/s and % of the"
-    echo "measured peak: kiln native, 1 thread, at the median."
+    echo "Times in ms, the $stat over each engine's timed runs. ORT = onnxruntime-node"
+    echo "1.30.0 minus its binding's per-call overhead; ratio = ORT ms / kiln ms (above 1: kiln"
+    echo "is faster). GFLOP/s and % of the measured peak: kiln native, 1 thread, at the $stat."
     echo
     echo "| model | kiln ms (native, 1T) | ORT ms 1T | kiln/ORT speed ratio | GFLOP/s | % peak" \
          "| kiln ms 2T | ORT ms 2T | ratio 2T | kiln ms x86-64 | compile s | workspace |"
