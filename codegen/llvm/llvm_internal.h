@@ -64,6 +64,10 @@ LLVMValueRef kl_cg_runtime_fn(kl_cg *cg, const char *name);
  * named cg->o->name; write verifies, optimizes (cg->o->opt_level) and writes what cg->o->emit
  * says; close disposes of everything LLVM (also after a failed open). */
 bool kl_cg_open(kl_cg *cg);
+/* sizes.c: the weights left after optimization, then the emitted object's sections */
+int64_t kl_cg_weights_bytes(kl_cg *cg);
+void kl_cg_measure_object(LLVMMemoryBufferRef obj, const char *weights_section,
+                          kl_size_stats *out);
 bool kl_cg_write(kl_cg *cg, const char *path);
 void kl_cg_close(kl_cg *cg);
 
