@@ -30,6 +30,7 @@ static const char usage[] =
     "\n"
     "compile options:\n"
     "  -o OUT                 output file (NAME.h is written beside it)\n"
+    "  --header PATH          write the header here instead (build systems)\n"
     "  --emit obj|so|asm|llvm-ir  what to write (default: from OUT's suffix .o .so .s .ll)\n"
     "  --name NAME            C prefix of the generated symbols (default: from MODEL's file name)\n"
     "  --shape INPUT:DIMS     bind an input's shape, e.g. --shape x:1x3x224x224 (repeatable)\n"
@@ -63,7 +64,7 @@ static const char usage[] =
 
 typedef struct cli {
     const char *model, *out, *emit, *name, *target, *dump_ir, *microkernels, *optimize_for,
-        *weights_section;
+        *weights_section, *header;
     int opt_level;
     bool stats;
     kl_shape_binding bindings[MAX_BINDINGS];
@@ -159,6 +160,7 @@ static int parse_args(int argc, char **argv, cli *c) {
         else if (!strcmp(a, "--microkernels")) TAKE(microkernels);
         else if (!strcmp(a, "--optimize-for")) TAKE(optimize_for);
         else if (!strcmp(a, "--weights-section")) TAKE(weights_section);
+        else if (!strcmp(a, "--header")) TAKE(header);
         else if (!strcmp(a, "--shape")) {
             if (!next) return fail("missing value after", a);
             if (c->n_bindings == MAX_BINDINGS) return fail("too many --shape options", NULL);
@@ -288,7 +290,8 @@ static void print_stats(const cli *c, const kl_target *t, const kl_compile_stats
 
 static int cmd_compile(cli *c) {
     if (!c->out) return fail("no output file given (-o OUT)", NULL);
-    kl_compile_opts o = {.model_path = c->model, .out_path = c->out, .bindings = c->bindings,
+    kl_compile_opts o = {.model_path = c->model, .out_path = c->out, .header_path = c->header,
+                         .bindings = c->bindings,
                          .n_bindings = c->n_bindings, .dump_ir_after = c->dump_ir};
     if (emit_kind(c, &o.cg.emit) || microkernel_policy(c, &o.microkernels) ||
         optimize_goal(c, &o.cg.optimize_for))
