@@ -32,6 +32,7 @@ typedef struct kl_cg {
     LLVMTargetMachineRef tm;
     LLVMTargetDataRef td;
     LLVMTypeRef i1, i8, i16, i32, i64, f32, f64, ptr, void_t;
+    LLVMValueRef *const_globals; /* parallel to p->buffers: the weights' globals, made once */
 } kl_cg;
 
 /* kernel.c — a kernel as an internal function `void k(ptr buf0, ptr buf1, ...)`, one parameter

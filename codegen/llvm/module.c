@@ -404,8 +404,12 @@ static LLVMValueRef emit_predict(kl_cg *cg, kl_cg_kernel *kernels, entry_mode mo
     for (int i = 0; i < n_args + n_extra; i++)
         params[i] = cg->ptr;
     LLVMTypeRef ft = LLVMFunctionType(cg->i32, params, (unsigned)(n_args + n_extra), 0);
+    /* one global per constant buffer, shared by every entry: LLVM does not merge duplicates
+     * placed in a named section (--weights-section) */
+    if (!cg->const_globals)
+        cg->const_globals = kl_alloc_array(cg->arena, (size_t)p->buffers.n + 1, sizeof(LLVMValueRef));
     entry e = {LLVMAddFunction(cg->mod, exported(cg, entry_names[mode]), ft), mode, n_args,
-               kl_alloc_array(cg->arena, (size_t)p->buffers.n + 1, sizeof(LLVMValueRef)), NULL, NULL};
+               cg->const_globals, NULL, NULL};
     kl_cg_add_fn_attr(cg, e.fn, "nounwind");
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, e.fn, "entry"));
     if (mode == ENTRY_PARALLEL) {

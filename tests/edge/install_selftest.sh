@@ -27,7 +27,7 @@ pc=$(find "$prefix" -name kiln.pc | head -1)
 config=$(find "$prefix" -name kilnConfig.cmake | head -1)
 [ -n "$pc" ] || { echo "FAIL: kiln.pc not installed"; exit 1; }
 [ -n "$config" ] || { echo "FAIL: kilnConfig.cmake not installed"; exit 1; }
-cflags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --define-prefix --cflags kiln)
+cflags=$(PKG_CONFIG_PATH=$(dirname "$pc") PKG_CONFIG_SYSROOT_DIR=$tmp/root pkg-config --cflags kiln)
 echo "pkg-config --cflags kiln: $cflags"
 case $cflags in *"$prefix/include"*) ;; *) echo "FAIL: kiln.pc does not point at $prefix/include"; exit 1 ;; esac
 
@@ -36,7 +36,7 @@ cmake -S "$src/examples/firmware" -B "$tmp/fw" -DCMAKE_TOOLCHAIN_FILE="$src/cmak
     { cat "$tmp/cmake.log"; exit 1; }
 cmake --build "$tmp/fw" >"$tmp/build.log" 2>&1 || { cat "$tmp/build.log"; exit 1; }
 out=$(qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none \
-    -semihosting-config enable=on,target=native -kernel "$tmp/fw/firmware.elf") ||
+    -semihosting-config enable=on,target=native -kernel "$tmp/fw/firmware.elf" 2>&1) ||
     { echo "$out"; echo "FAIL: the CMake-built firmware failed"; exit 1; }
 echo "$out" | tail -3
 echo "$out" | grep -q '^PASS$'
