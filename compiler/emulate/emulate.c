@@ -33,9 +33,8 @@ static double run_timeout(void) {
 static bool link_program(kl_arena *a, kl_emulated *e, kl_diag *d) {
     static const char *const extra[] = {"driver.c", "model.o", "-o", "model.elf", NULL};
     const char *log = kl_library_path(a, &e->lib, "link.log");
-    kl_emu_command c = {"linking the test driver for target '%s'", e->target->link, extra,
-                        e->lib.dir, log, LINK_TIMEOUT_S};
-    c.what = kl_sprintf(a, "linking the test driver for target '%s'", e->target->name);
+    kl_emu_command c = {kl_sprintf(a, "linking the test driver for target '%s'", e->target->name),
+                        e->target->link, extra, e->lib.dir, log, LINK_TIMEOUT_S};
     kl_emu_result r;
     if (!kl_emu_run_tool(a, &c, &r, d)) return false;
     if (!r.exited || r.status != 0)
@@ -65,8 +64,8 @@ bool kl_emulated_run(kl_arena *a, kl_emulated *e, const kl_ptrvec *inputs,
     unlink(out);
     if (!kl_emu_write_inputs(in, inputs, d)) return false;
     static const char *const extra[] = {"./model.elf", NULL};
-    kl_emu_command c = {NULL, e->target->run, extra, e->lib.dir, log, run_timeout()};
-    c.what = kl_sprintf(a, "running the model for target '%s'", e->target->name);
+    kl_emu_command c = {kl_sprintf(a, "running the model for target '%s'", e->target->name),
+                        e->target->run, extra, e->lib.dir, log, run_timeout()};
     kl_emu_result r;
     if (!kl_emu_run_tool(a, &c, &r, d)) return false;
     if (access(out, R_OK) != 0 || !r.exited || r.status != 0) {
