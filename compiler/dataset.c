@@ -61,8 +61,9 @@ bool kl_dataset_find_beside(kl_arena *a, const char *model_path, kl_ptrvec *sets
         if (kl_path_is_dir(path)) kl_ptrvec_push(a, sets, path);
     }
     closedir(dp);
-    qsort(sets->items + first, (size_t)(sets->n - first), sizeof *sets->items,
-          compare_data_sets);
+    if (sets->n - first > 1)
+        qsort(sets->items + first, (size_t)(sets->n - first), sizeof *sets->items,
+              compare_data_sets);
     return true;
 }
 
