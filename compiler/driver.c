@@ -93,6 +93,12 @@ bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
         kl_arena_free(a);
         return false;
     }
+    if (cg.emit == KL_EMIT_SO && !cg.target->hosted) {
+        kl_arena_free(a);
+        return kl_error(d, NULL, "--emit so: target '%s' is bare metal, which has no shared "
+                        "libraries (emit an object and link it into the firmware)",
+                        cg.target->name);
+    }
     if (!cg.name) cg.name = kl_c_name_from_path(a, o->model_path);
     if (cg.optimize_for == KL_FOR_TARGET)
         cg.optimize_for = cg.target->optimize_for == KL_FOR_SIZE ? KL_FOR_SIZE : KL_FOR_SPEED;

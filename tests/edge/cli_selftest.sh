@@ -1,7 +1,7 @@
 #!/bin/bash
 # cli_selftest.sh KILN MODEL — the edge options refuse bad values with one clear message, exit
-# status 1 and no output file: --optimize-for, --weights-section, an unknown target, and
-# `kiln bench` on a target that only an emulator runs. And `kiln targets` lists every edge
+# status 1 and no output file: --optimize-for, --weights-section, an unknown target, a shared
+# library for bare metal, and `kiln bench` on a target that only an emulator runs. And `kiln targets` lists every edge
 # target with how it runs.
 set -u
 kiln=$1 model=$2
@@ -29,6 +29,8 @@ refuses "--optimize-for fast" "bad --optimize-for (expected size or speed)" \
 refuses "--weights-section with a space" "--weights-section must be a section name" \
     compile "$model" -o "$tmp/m.o" --weights-section "bad name"
 refuses "unknown target" "unknown target" compile "$model" -o "$tmp/m.o" --target cortex-m99
+refuses "a shared library for bare metal" "is bare metal, which has no shared libraries" \
+    compile "$model" -o "$tmp/m.so" --target cortex-m4
 refuses "bench on an emulated target" "only under an emulator" bench "$model" --target cortex-m4
 refuses "check with a bad --optimize-for" "bad --optimize-for" check "$model" --optimize-for x
 
