@@ -7,8 +7,8 @@
  * they are and LLVM's scalar code does the work; its 32 float registers and fmadd serve the
  * scalar loops. With V, LLVM maps 128-bit fixed vectors onto RVV (VLEN >= 128 is what V
  * guarantees), so kernels are blocked as for NEON. QEMU 7.2 (Debian 12's) aborts on every
- * vfcvt/vfwcvt/vfncvt with the .rtz suffix (an assertion in its translator, fixed upstream
- * since), which LLVM uses for float-to-integer conversions: tests that convert so are left out
+ * vfcvt/vfwcvt/vfncvt with the .rtz suffix (an assertion in its translator; a two-instruction
+ * program reproduces it), which LLVM uses for float-to-integer conversions: tests that convert so are left out
  * of this target's conformance list (tests/conformance/riscv64-v.txt says which). The ABI comes from the descriptor: lp64d on
  * Linux, ilp32 (soft float) and ilp32f (floats in float registers) on bare metal, and must
  * match the toolchain's multilib that links the program.
