@@ -11,6 +11,11 @@
  * the model has symbolic input dims and the user bound none, the first data set's inputs bind
  * them, so a dynamic model can be checked without typing shapes.
  *
+ * A target the host cannot run (kl_target_is_emulated) goes through emulate/ instead: the
+ * object is linked with a generic driver for that target and run under its emulator, which
+ * writes the outputs with their names, types and shapes from the target's own model table;
+ * the comparisons below are the same.
+ *
  * Comparison: |got - want| <= atol + rtol * |want| per element, NaN matches NaN, infinities must
  * be equal; every element type is compared as double (exact for integers up to 2^53 and bools).
  */
@@ -45,7 +50,8 @@ static bool open_library(kl_arena *a, const kl_check_opts *o, const char *first_
     kl_library_opts lo = {.model_path = o->model_path, .bindings = o->bindings,
                           .n_bindings = o->n_bindings, .bind_from = first_set,
                           .target = o->target, .opt_level = o->opt_level,
-                          .microkernels = o->microkernels, .purpose = "check", .out = out};
+                          .microkernels = o->microkernels, .purpose = "check", .out = out,
+                          .optimize_for = o->optimize_for};
     if (!kl_library_open(a, &lo, lib, d)) return false;
     fprintf(out, "compiled in %.2f s: %d kernels, workspace %lld bytes\n", lib->compile_seconds,
             lib->stats.n_kernels, (long long)lib->stats.workspace_size);
@@ -205,11 +211,73 @@ static int run_data_set(kl_arena *a, const char *dir, const kiln_model *m,
 }
 
 /* ---------------------------------------------------------------------------------------
+ * Emulated targets: the same comparisons on outputs the target's program wrote
+ * --------------------------------------------------------------------------------------- */
+
+/* One data set through the emulator. Returns 0 pass, 1 mismatch, -1 error (diag recorded). */
+static int run_emulated_set(kl_arena *a, const char *dir, kl_emulated *e,
+                            const kl_check_opts *o, FILE *out, kl_diag *d) {
+    const char *set = kl_path_base(dir);
+    kl_ptrvec inputs = {0}, expected = {0};
+    if (!kl_dataset_load(a, dir, "input", &inputs, d) ||
+        !kl_dataset_load(a, dir, "output", &expected, d))
+        return -1;
+    kl_emulated_result r;
+    if (!kl_emulated_run(a, e, &inputs, &r, d)) return -1;
+    if (r.rc != KILN_OK) {
+        kl_error(d, NULL, "data set '%s': %s", set, r.message);
+        return -1;
+    }
+    if ((uint32_t)expected.n != r.n_outputs) {
+        kl_error(d, NULL, "data set '%s' has %d outputs, the compiled model gives %u", set,
+                 expected.n, r.n_outputs);
+        return -1;
+    }
+    int result = 0;
+    for (uint32_t i = 0; i < r.n_outputs; i++)
+        if (!check_output(a, set, &r.outputs[i], r.data[i], expected.items[i], o, out))
+            result = 1;
+    return result;
+}
+
+static int check_emulated(kl_arena *a, const kl_check_opts *o, const kl_ptrvec *sets, FILE *out,
+                          kl_diag *d) {
+    kl_library_opts lo = {.model_path = o->model_path, .bindings = o->bindings,
+                          .n_bindings = o->n_bindings, .bind_from = sets->items[0],
+                          .target = o->target, .opt_level = o->opt_level,
+                          .microkernels = o->microkernels, .purpose = "check", .out = out,
+                          .optimize_for = o->optimize_for};
+    kl_emulated e;
+    bool ok = kl_emulated_open(a, &lo, &e, d);
+    if (ok)
+        fprintf(out, "compiled in %.2f s: %d kernels, workspace %lld bytes; target %s runs "
+                "under %s\n", e.lib.compile_seconds, e.lib.stats.n_kernels,
+                (long long)e.lib.stats.workspace_size, o->target->name, o->target->run);
+    int failures = 0;
+    for (int i = 0; ok && i < sets->n; i++) {
+        int r = run_emulated_set(a, sets->items[i], &e, o, out, d);
+        if (r < 0) ok = false;
+        failures += r != 0;
+    }
+    kl_emulated_close(&e);
+    return ok && failures == 0 ? 0 : 1;
+}
+
+/* ---------------------------------------------------------------------------------------
  * Entry point
  * --------------------------------------------------------------------------------------- */
 
 int kl_check(const kl_check_opts *o, kl_diag *d) {
     FILE *out = o->out ? o->out : stdout;
+    if (kl_target_is_emulated(o->target)) {
+        kl_arena *a = kl_arena_new();
+        kl_ptrvec sets = {0};
+        bool pass = find_data_sets(a, o, &sets, d) && check_emulated(a, o, &sets, out, d) == 0;
+        kl_arena_free(a);
+        fprintf(out, "%s\n", pass ? "PASS" : "FAIL");
+        fflush(out);
+        return pass ? 0 : 1;
+    }
     kl_arena *a = kl_arena_new();
     kl_library lib = {0};
     kl_ptrvec sets = {0};

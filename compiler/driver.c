@@ -1,6 +1,8 @@
 /*
  * driver.c — the whole pipeline, written out in order:
  *   load -> graph passes -> lower -> memory plan -> code generation -> header.
+ * The size-or-speed preference (the user's, else the target's) is resolved here once: passes
+ * marked speed-only are skipped for size, and the back end picks LLVM's size pipeline.
  * Each phase stops the compilation when it reports an error; nothing is left on disk then.
  */
 #include <ctype.h>
@@ -26,8 +28,10 @@ char *kl_c_name_from_path(kl_arena *a, const char *path) {
     return r;
 }
 
-static bool run_passes(kl_graph *g, const kl_compile_opts *o, kl_diag *d) {
+static bool run_passes(kl_graph *g, const kl_compile_opts *o, kl_optimize_for goal,
+                       kl_diag *d) {
     for (const kl_pass *p = kl_passes; p->name; p++) {
+        if (p->speed_only && goal == KL_FOR_SIZE) continue;
         if (!p->run(g, d)) return false;
         if (o->dump_ir_after && !strcmp(o->dump_ir_after, p->name))
             kl_graph_dump(g, o->dump_to ? o->dump_to : stdout);
@@ -36,9 +40,10 @@ static bool run_passes(kl_graph *g, const kl_compile_opts *o, kl_diag *d) {
 }
 
 static bool run_kernel_passes(kl_program *p, const kl_target *t, const kl_compile_opts *o,
-                              kl_diag *d) {
-    kl_kernel_opts ko = {t, o->microkernels};
+                              kl_optimize_for goal, kl_diag *d) {
+    kl_kernel_opts ko = {t, o->microkernels, goal};
     for (const kl_kernel_pass *kp = kl_kernel_passes; kp->name; kp++) {
+        if (kp->speed_only && goal == KL_FOR_SIZE) continue;
         if (!kp->run(p, &ko, d)) return false;
         if (o->dump_ir_after && !strcmp(o->dump_ir_after, kp->name))
             kl_program_dump(p, o->dump_to ? o->dump_to : stdout);
@@ -88,18 +93,26 @@ bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
         kl_arena_free(a);
         return false;
     }
+    if (cg.emit == KL_EMIT_SO && !cg.target->hosted) {
+        kl_arena_free(a);
+        return kl_error(d, NULL, "--emit so: target '%s' is bare metal, which has no shared "
+                        "libraries (emit an object and link it into the firmware)",
+                        cg.target->name);
+    }
     if (!cg.name) cg.name = kl_c_name_from_path(a, o->model_path);
+    if (cg.optimize_for == KL_FOR_TARGET)
+        cg.optimize_for = cg.target->optimize_for == KL_FOR_SIZE ? KL_FOR_SIZE : KL_FOR_SPEED;
     const char *header = o->header_path ? o->header_path : default_header_path(a, o->out_path, cg.name);
     FILE *dump = o->dump_to ? o->dump_to : stdout;
 
     bool ok = false;
     kl_graph *g = kl_onnx_load(a, o->model_path, o->bindings, o->n_bindings, d);
     if (!g || kl_diag_failed(d)) goto done;
-    if (!run_passes(g, o, d)) goto done;
+    if (!run_passes(g, o, cg.optimize_for, d)) goto done;
     kl_program *p = kl_lower_graph(a, g, d);
     if (!p) goto done;
     if (o->dump_ir_after && !strcmp(o->dump_ir_after, "lower")) kl_program_dump(p, dump);
-    if (!run_kernel_passes(p, cg.target, o, d)) goto done;
+    if (!run_kernel_passes(p, cg.target, o, cg.optimize_for, d)) goto done;
     if (!kl_plan_memory(p, d)) goto done;
     if (o->dump_ir_after && !strcmp(o->dump_ir_after, "plan")) kl_program_dump(p, dump);
     if (!kl_codegen_llvm(p, g, &cg, o->out_path, d)) goto done;
@@ -111,6 +124,7 @@ bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
         stats->workspace_size = p->workspace_size;
         stats->intermediates_total = p->intermediates_total;
         stats->n_kernels = p->kernels.n;
+        stats->optimize_for = cg.optimize_for;
     }
     ok = true;
 done:

@@ -583,6 +583,7 @@ bool kl_infer_need_const(kl_node *n, int i, kl_diag *d);
 typedef struct kl_pass {
     const char *name;
     bool (*run)(kl_graph *g, kl_diag *d);
+    bool speed_only;   /* trades workspace or code for speed: skipped when optimizing for size */
 } kl_pass;
 extern const kl_pass kl_passes[];     /* the pass list, in order, NULL-terminated by name */
 bool pass_resolve_ops(kl_graph *g, kl_diag *d);   /* bind op table entries, list unsupported */
@@ -605,6 +606,14 @@ bool kl_plan_memory(kl_program *p, kl_diag *d);
 /* ======================================================================================
  * targets/ — target descriptors (data only)
  * ====================================================================================== */
+/* What lowering optimizes for: speed (register blocks, unrolling, channels-last copies), or
+ * size (the forms needing no extra workspace and no code multiplied by blocks/regions), which
+ * microcontrollers prefer because RAM and flash are what they lack. */
+typedef enum kl_optimize_for {
+    KL_FOR_TARGET = 0,         /* as the target descriptor says (a descriptor's 0: speed) */
+    KL_FOR_SPEED,
+    KL_FOR_SIZE,
+} kl_optimize_for;
 typedef struct kl_target {
     const char *name;          /* "x86-64-v3" */
     const char *triple;        /* LLVM triple */
@@ -620,12 +629,28 @@ typedef struct kl_target {
     int isa_level;             /* x86-64 psABI level the code needs (1 = baseline .. 4); 0 if
                                   the target is not x86-64 */
     bool fma;                  /* fused multiply-add in hardware */
+    /* ---- edge targets (issue 11) ---- */
+    const char *abi;           /* LLVM ABI name where the triple leaves a choice ("lp64d",
+                                  "ilp32f"); "" or NULL: the triple's default */
+    int float_bits;            /* widest float type the FPU computes: 0 (none), 32 or 64; a
+                                  wider type is computed by runtime-min or the compiler's
+                                  support library (libgcc / compiler-rt), never by libm */
+    kl_optimize_for optimize_for; /* the preference when the user gives none (0: speed) */
+    /* How a program for this target is built and run when it is not the host (kiln check
+     * --target T, the tests). NULL for targets whose code the host runs in process. */
+    const char *link;          /* compiler command (words split on spaces) that compiles the
+                                  test driver with the model's object into a program; kiln
+                                  appends "driver.c model.o -o model.elf" */
+    const char *run;           /* emulator command; kiln appends the program's path and runs
+                                  it in the folder holding its input and output files */
 } kl_target;
 #define KL_TARGET_NATIVE "native"
 const kl_target *kl_target_find(const char *name);
 const kl_target *kl_target_default(void);
 extern const kl_target *const kl_targets[]; /* NULL-terminated */
 bool kl_target_is_native(const kl_target *t);
+/* Code for t runs under an emulator (t->run), not in kiln's process. */
+bool kl_target_is_emulated(const kl_target *t);
 /* Vector lanes of `elem` in one SIMD register of the target (1 when it has none). */
 int kl_target_lanes(const kl_target *t, kl_dtype elem);
 /* codegen/llvm/host.c — the "native" descriptor filled in from the host CPU (LLVM's answer);
@@ -644,10 +669,12 @@ typedef enum kl_microkernels { KL_MICRO_AUTO = 0, KL_MICRO_IR, KL_MICRO_LIBXSMM 
 typedef struct kl_kernel_opts {
     const kl_target *target;
     kl_microkernels microkernels;
+    kl_optimize_for optimize_for; /* resolved: KL_FOR_SPEED or KL_FOR_SIZE */
 } kl_kernel_opts;
 typedef struct kl_kernel_pass {
     const char *name;
     bool (*run)(kl_program *p, const kl_kernel_opts *o, kl_diag *d);
+    bool speed_only;   /* trades workspace or code for speed: skipped when optimizing for size */
 } kl_kernel_pass;
 extern const kl_kernel_pass kl_kernel_passes[]; /* NULL-terminated by name */
 bool kpass_fold(kl_program *p, const kl_kernel_opts *o, kl_diag *d);  /* kernel/fold.c */
@@ -664,12 +691,27 @@ void kl_pack_constants(kl_program *p, kl_kernel *k, kl_ptrvec *packs);
  * ====================================================================================== */
 typedef enum kl_emit_kind { KL_EMIT_OBJ, KL_EMIT_SO, KL_EMIT_ASM, KL_EMIT_LLVM_IR } kl_emit_kind;
 
+/* Sizes of the emitted object (codegen/llvm/sizes.c; `kiln compile --stats`), in bytes, as
+ * `size` would count its sections. Runtime-min's share of the code is what stays in its own
+ * functions (kiln_rt_*); what LLVM inlined into a kernel counts as the model's. */
+typedef struct kl_size_stats {
+    bool measured;             /* false for assembly / IR output */
+    int64_t text;              /* all code */
+    int64_t text_runtime;      /* of which runtime-min's functions */
+    int64_t rodata;            /* constant data, the weights section included */
+    int64_t weights;           /* of which the weights */
+    int64_t data, bss;         /* writable data: 0 for every kiln object */
+} kl_size_stats;
+
 typedef struct kl_codegen_opts {
     const kl_target *target;
     const char *name;          /* C prefix of every exported symbol */
     int opt_level;             /* 0..3 */
     kl_emit_kind emit;
     bool profile;              /* also emit the profiling entry (kiln_model.run_profiled) */
+    kl_optimize_for optimize_for; /* KL_FOR_TARGET until the driver resolves it */
+    const char *weights_section; /* ELF section of the weights; NULL: .rodata */
+    kl_size_stats *sizes;      /* filled when non-NULL */
 } kl_codegen_opts;
 
 /* codegen/llvm/ — write the program (and the model table) as an object / asm / IR file. For
@@ -708,6 +750,7 @@ typedef struct kl_compile_opts {
 typedef struct kl_compile_stats {
     int64_t workspace_size, intermediates_total;
     int n_kernels;
+    kl_optimize_for optimize_for;  /* what the compilation optimized for */
 } kl_compile_stats;
 /* Compile a model file to out_path + header. On failure no output file is left behind. */
 bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d);
@@ -743,10 +786,12 @@ typedef struct kl_library_opts {
     kl_microkernels microkernels;
     const char *purpose;       /* names the folder: TMPDIR/kiln-PURPOSE-XXXXXX */
     FILE *out;                 /* "inputs bound from ..." goes here; NULL: silent */
+    kl_optimize_for optimize_for;
 } kl_library_opts;
 typedef struct kl_library {
     char dir[256];             /* the private folder; empty when none */
-    const char *so_path;
+    const char *so_path;       /* what was compiled (the shared library, or the object) */
+    kl_emit_kind emit;
     void *handle;              /* dlopen handle */
     const struct kiln_model *model;
     kl_compile_stats stats;
@@ -754,6 +799,10 @@ typedef struct kl_library {
 } kl_library;
 /* false with a diagnostic; kl_library_close must be called either way. */
 bool kl_library_open(kl_arena *a, const kl_library_opts *o, kl_library *lib, kl_diag *d);
+/* Only the compilation, into the private folder as `file` (no loading): how a model for an
+ * emulated target is built. kl_library_close cleans up. */
+bool kl_library_compile(kl_arena *a, const kl_library_opts *o, kl_emit_kind emit,
+                        const char *file, kl_library *lib, kl_diag *d);
 /* DIR/file inside the library's folder (removed with it). */
 char *kl_library_path(kl_arena *a, const kl_library *lib, const char *file);
 void kl_library_close(kl_library *lib);
@@ -775,6 +824,31 @@ bool kl_desc_fits_value(const struct kiln_tensor_desc *t, const kl_value *v);
 char *kl_desc_shape_str(kl_arena *a, const struct kiln_tensor_desc *t); /* "[1,3,224,224]" */
 
 /* ======================================================================================
+ * emulate/ — a model for a target the host cannot run (kl_target_is_emulated): its object
+ * linked with a generic driver (emulate/driver.c) into a program for the target, which the
+ * target's emulator runs on one data set at a time. `kiln check --target T` uses it.
+ * ====================================================================================== */
+typedef struct kl_emulated {
+    kl_library lib;            /* the private folder and the compiled object (not loaded) */
+    const kl_target *target;
+    const char *program;       /* the linked program */
+} kl_emulated;
+typedef struct kl_emulated_result {
+    int rc;                    /* KILN_OK, predict's error code, or 1 (see message) */
+    const char *message;       /* "" when rc is KILN_OK */
+    uint32_t n_outputs;
+    struct kiln_tensor_desc *outputs; /* names, types, shapes from the target's model table */
+    void **data;               /* each output's bytes */
+} kl_emulated_result;
+/* false with a diagnostic; kl_emulated_close must be called either way. */
+bool kl_emulated_open(kl_arena *a, const kl_library_opts *o, kl_emulated *e, kl_diag *d);
+/* Run the program on one data set's input values. false: it could not run (diag); a run that
+ * the driver refused (wrong input shape, predict's error) is true with r->rc != 0. */
+bool kl_emulated_run(kl_arena *a, kl_emulated *e, const kl_ptrvec *inputs,
+                     kl_emulated_result *r, kl_diag *d);
+void kl_emulated_close(kl_emulated *e);
+
+/* ======================================================================================
  * check.c — `kiln check`: compile through the real path (object linked into a shared library),
  * run on stored test data, compare with expected outputs
  * ====================================================================================== */
@@ -788,6 +862,7 @@ typedef struct kl_check_opts {
     const kl_target *target;
     int opt_level;
     kl_microkernels microkernels;
+    kl_optimize_for optimize_for;
     FILE *out;                     /* report */
 } kl_check_opts;
 /* 0: every output of every data set within tolerance; 1: a mismatch or an error (diag). */

@@ -11,6 +11,9 @@
  * The harnesses also share how a call is fed: 64-byte aligned buffers for every input, output
  * and the workspace, and a data set's input tensors copied in once they are known to fit.
  *
+ * kl_library_compile stops before loading: it is how a model for another machine (an object for
+ * an emulated target, emulate/) gets the same folder and the same binding of shapes.
+ *
  * Shapes: with the user's bindings the model is compiled once with them. With none it is
  * compiled as it is, and only when it does not load unbound (symbolic input dims) are its inputs
  * bound from a data set (`bind_from`) and it is compiled again: static models, nearly all, are
@@ -102,7 +105,6 @@ static bool make_temp_dir(kl_library *lib, const char *purpose, kl_diag *d) {
 static bool compile_to_library(kl_arena *a, const kl_library_opts *o,
                                const kl_shape_binding *bindings, int n_bindings,
                                kl_library *lib, kl_diag *d) {
-    lib->so_path = kl_library_path(a, lib, "model.so");
     kl_compile_opts co = {0};
     co.model_path = o->model_path;
     co.out_path = lib->so_path;
@@ -110,7 +112,8 @@ static bool compile_to_library(kl_arena *a, const kl_library_opts *o,
     co.cg.target = o->target ? o->target : kl_target_default();
     co.cg.name = "model";
     co.cg.opt_level = o->opt_level;
-    co.cg.emit = KL_EMIT_SO;
+    co.cg.emit = lib->emit;
+    co.cg.optimize_for = o->optimize_for;
     co.cg.profile = o->profile;
     co.microkernels = o->microkernels;
     co.bindings = bindings;
@@ -186,10 +189,18 @@ char *kl_library_path(kl_arena *a, const kl_library *lib, const char *file) {
     return kl_sprintf(a, "%s/%s", lib->dir, file);
 }
 
-bool kl_library_open(kl_arena *a, const kl_library_opts *o, kl_library *lib, kl_diag *d) {
+bool kl_library_compile(kl_arena *a, const kl_library_opts *o, kl_emit_kind emit,
+                        const char *file, kl_library *lib, kl_diag *d) {
     memset(lib, 0, sizeof *lib);
-    return make_temp_dir(lib, o->purpose ? o->purpose : "run", d) &&
-           compile_model(a, o, lib, d) && load_model_table(lib, o, d);
+    lib->emit = emit;
+    if (!make_temp_dir(lib, o->purpose ? o->purpose : "run", d)) return false;
+    lib->so_path = kl_library_path(a, lib, file);
+    return compile_model(a, o, lib, d);
+}
+
+bool kl_library_open(kl_arena *a, const kl_library_opts *o, kl_library *lib, kl_diag *d) {
+    return kl_library_compile(a, o, KL_EMIT_SO, "model.so", lib, d) &&
+           load_model_table(lib, o, d);
 }
 
 void kl_library_close(kl_library *lib) {

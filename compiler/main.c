@@ -5,6 +5,7 @@
  *   kiln compile MODEL.onnx -o OUT [--emit obj|so|asm|llvm-ir] [--name NAME]
  *                [--shape INPUT:DIMxDIM...]... [--target T] [-O0..3] [--dump-ir PASS]
  *   kiln check MODEL.onnx [--data DIR]... [--shape ...]... [--rtol X] [--atol Y] [-O N] [--target T]
+ *              (a target that is not the host runs under its emulator: emulate/)
  *   kiln bench MODEL.onnx [--shape ...]... [--target T] [--threads N] [--profile] [--runs N]
  *              [--warmup N] [--data DIR] [-O N]
  *   kiln targets
@@ -29,22 +30,28 @@ static const char usage[] =
     "\n"
     "compile options:\n"
     "  -o OUT                 output file (NAME.h is written beside it)\n"
+    "  --header PATH          write the header here instead (build systems)\n"
     "  --emit obj|so|asm|llvm-ir  what to write (default: from OUT's suffix .o .so .s .ll)\n"
     "  --name NAME            C prefix of the generated symbols (default: from MODEL's file name)\n"
     "  --shape INPUT:DIMS     bind an input's shape, e.g. --shape x:1x3x224x224 (repeatable)\n"
-    "  --target T             target: x86-64 (default), x86-64-v2, x86-64-v3, x86-64-v4 or\n"
-    "                         native (see `kiln targets`)\n"
+    "  --target T             target: x86-64 (default), x86-64-v2..v4, native, aarch64-linux,\n"
+    "                         riscv64-linux, cortex-m4, ... (see `kiln targets`)\n"
     "  -O0 .. -O3             optimization level (default -O2)\n"
     "  --dump-ir PASS         print the IR after PASS: graph passes resolve, infer, bnfold,\n"
     "                         layout, dce; lower; kernel passes fold, fuse, halo, tile,\n"
     "                         tasks; plan\n"
     "  --microkernels M       contractions: auto (default), ir (kiln's register blocks) or\n"
     "                         libxsmm (generated GEMM micro-kernels where they apply)\n"
-    "  --stats                print workspace size, sum of intermediates, kernels, time\n"
+    "  --stats                print kernels, workspace, time and sizes: code (model and\n"
+    "                         runtime-min), weights, other constants\n"
+    "  --optimize-for size|speed  size: no extra workspace, no blocks or unrolling (the\n"
+    "                         default on microcontrollers); speed: the default elsewhere\n"
+    "  --weights-section NAME put the weights in ELF section NAME (firmware: a flash region)\n"
     "check options:\n"
     "  --data DIR             a test_data_set folder (repeatable; default: all beside MODEL)\n"
     "  --rtol X --atol Y      tolerance |got-want| <= atol + rtol*|want| (default 1e-3, 1e-7)\n"
-    "  --shape, --target, -O, --microkernels  as for compile\n"
+    "  --shape, --target, -O, --microkernels, --optimize-for  as for compile; a target\n"
+    "                         that is not the host runs under its emulator (QEMU)\n"
     "bench options (compile through the real path, time predict, compare with the peak):\n"
     "  --threads N            run_parallel on a pool of N threads (default 1: run)\n"
     "  --runs N               timed runs (default 30, or 10 when one run takes over 250 ms)\n"
@@ -56,7 +63,8 @@ static const char usage[] =
     "  --shape, --target, -O, --microkernels  as for compile (-O N also with a space)\n";
 
 typedef struct cli {
-    const char *model, *out, *emit, *name, *target, *dump_ir, *microkernels;
+    const char *model, *out, *emit, *name, *target, *dump_ir, *microkernels, *optimize_for,
+        *weights_section, *header;
     int opt_level;
     bool stats;
     kl_shape_binding bindings[MAX_BINDINGS];
@@ -150,6 +158,9 @@ static int parse_args(int argc, char **argv, cli *c) {
         else if (!strcmp(a, "--target")) TAKE(target);
         else if (!strcmp(a, "--dump-ir")) TAKE(dump_ir);
         else if (!strcmp(a, "--microkernels")) TAKE(microkernels);
+        else if (!strcmp(a, "--optimize-for")) TAKE(optimize_for);
+        else if (!strcmp(a, "--weights-section")) TAKE(weights_section);
+        else if (!strcmp(a, "--header")) TAKE(header);
         else if (!strcmp(a, "--shape")) {
             if (!next) return fail("missing value after", a);
             if (c->n_bindings == MAX_BINDINGS) return fail("too many --shape options", NULL);
@@ -225,6 +236,25 @@ static int microkernel_policy(const cli *c, kl_microkernels *m) {
     return 0;
 }
 
+static int optimize_goal(const cli *c, kl_optimize_for *g) {
+    const char *p = c->optimize_for;
+    if (!p) *g = KL_FOR_TARGET;
+    else if (!strcmp(p, "speed")) *g = KL_FOR_SPEED;
+    else if (!strcmp(p, "size")) *g = KL_FOR_SIZE;
+    else return fail("bad --optimize-for (expected size or speed)", p);
+    return 0;
+}
+
+/* An ELF section name: what a linker script can name (".flash_weights", "weights"). */
+static bool is_section_name(const char *s) {
+    if (!*s || strlen(s) > 64) return false;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '.'))
+            return false;
+    return true;
+}
+
 static const kl_target *pick_target(const char *name) {
     return name ? kl_target_find(name) : kl_target_default();
 }
@@ -238,11 +268,40 @@ static bool is_identifier(const char *s) {
     return true;
 }
 
+/* The --stats report: one line as before, then the sizes a firmware budget is made of. */
+static void print_stats(const cli *c, const kl_target *t, const kl_compile_stats *st,
+                        const kl_size_stats *z, double seconds) {
+    printf("%s: %d kernels, workspace %lld bytes (sum of all intermediates %lld bytes), "
+           "compiled in %.2f s\n",
+           c->out, st->n_kernels, (long long)st->workspace_size,
+           (long long)st->intermediates_total, seconds);
+    printf("target %s, optimized for %s\n", t->name,
+           st->optimize_for == KL_FOR_SIZE ? "size" : "speed");
+    if (!z->measured) return;
+    printf("code (text)     %10lld bytes: model %lld, runtime-min %lld\n", (long long)z->text,
+           (long long)(z->text - z->text_runtime), (long long)z->text_runtime);
+    printf("weights         %10lld bytes (%s)\n", (long long)z->weights,
+           c->weights_section ? c->weights_section : ".rodata");
+    printf("other rodata    %10lld bytes (model table, names, shapes)\n",
+           (long long)(z->rodata - z->weights));
+    printf("data + bss      %10lld bytes\n", (long long)(z->data + z->bss));
+    printf("workspace (RAM) %10lld bytes, the caller's\n", (long long)st->workspace_size);
+}
+
 static int cmd_compile(cli *c) {
     if (!c->out) return fail("no output file given (-o OUT)", NULL);
-    kl_compile_opts o = {.model_path = c->model, .out_path = c->out, .bindings = c->bindings,
+    kl_compile_opts o = {.model_path = c->model, .out_path = c->out, .header_path = c->header,
+                         .bindings = c->bindings,
                          .n_bindings = c->n_bindings, .dump_ir_after = c->dump_ir};
-    if (emit_kind(c, &o.cg.emit) || microkernel_policy(c, &o.microkernels)) return 1;
+    if (emit_kind(c, &o.cg.emit) || microkernel_policy(c, &o.microkernels) ||
+        optimize_goal(c, &o.cg.optimize_for))
+        return 1;
+    if (c->weights_section && !is_section_name(c->weights_section))
+        return fail("--weights-section must be a section name (letters, digits, '_', '.')",
+                    c->weights_section);
+    o.cg.weights_section = c->weights_section;
+    kl_size_stats sizes = {0};
+    if (c->stats) o.cg.sizes = &sizes;
     o.cg.target = pick_target(c->target);
     if (!o.cg.target) return fail("unknown target (see kiln targets)", c->target);
     if (c->name && !is_identifier(c->name)) return fail("--name must be a C identifier", c->name);
@@ -256,11 +315,7 @@ static int cmd_compile(cli *c) {
     double seconds = kl_now() - t0;
     kl_diag_print(&d, stderr);
     if (ok && d.n_errors == 0) {
-        if (c->stats)
-            printf("%s: %d kernels, workspace %lld bytes (sum of all intermediates %lld bytes), "
-                   "compiled in %.2f s\n",
-                   c->out, st.n_kernels, (long long)st.workspace_size,
-                   (long long)st.intermediates_total, seconds);
+        if (c->stats) print_stats(c, o.cg.target, &st, &sizes, seconds);
         kl_diag_free(&d);
         return 0;
     }
@@ -292,7 +347,9 @@ static int cmd_check(cli *c) {
                        .n_data_dirs = c->n_data_dirs, .bindings = c->bindings,
                        .n_bindings = c->n_bindings, .rtol = c->rtol, .atol = c->atol,
                        .opt_level = c->opt_level, .out = stdout};
-    if (harness_target(c, &o.target) || microkernel_policy(c, &o.microkernels)) return 1;
+    if (harness_target(c, &o.target) || microkernel_policy(c, &o.microkernels) ||
+        optimize_goal(c, &o.optimize_for))
+        return 1;
     kl_diag d;
     kl_diag_init(&d, c->model);
     return harness_done(&d, kl_check(&o, &d), c->model, NULL); /* a mismatch is no error */
@@ -306,6 +363,10 @@ static int cmd_bench(cli *c) {
                        .warmup = c->warmup, .profile = c->profile,
                        .profile_kernels = c->profile_kernels, .out = stdout};
     if (harness_target(c, &o.target) || microkernel_policy(c, &o.microkernels)) return 1;
+    if (kl_target_is_emulated(o.target)) /* an emulator's timing says nothing of the chip */
+        return fail("kiln bench times code on this machine; this target runs only under an "
+                    "emulator (use kiln check --target, or run the object on the device)",
+                    o.target->name);
     kl_diag d;
     kl_diag_init(&d, c->model);
     return harness_done(&d, kl_bench(&o, &d), c->model, "benchmark");
@@ -335,13 +396,25 @@ static int cmd_targets(void) {
         const kl_target *t = kl_targets[i];
         const kl_target *r = kl_target_resolve(a, t, &d);
         if (!r) r = t;
-        printf("%-12s %s%s\n", t->name, t->description,
+        printf("%s  %s%s\n", t->name, t->description,
                t == kl_target_default() ? "  [default]" : "");
-        printf("             triple %s, cpu %s, %d-bit vectors x %d registers, %s, L1d %d KiB, "
-               "L2 %d KiB%s\n",
-               r->triple, r->cpu, r->vector_bits, r->vector_registers, r->fma ? "FMA" : "no FMA",
-               r->l1_bytes / 1024, r->l2_bytes / 1024, r->hosted ? ", hosted" : ", bare metal");
+        char simd[64];
+        if (r->vector_bits > 0)
+            snprintf(simd, sizeof simd, "%d-bit vectors x %d registers", r->vector_bits,
+                     r->vector_registers);
+        else
+            snprintf(simd, sizeof simd, "no SIMD");
+        printf("             triple %s, cpu %s%s%s, %s, %s, %s FPU", r->triple, r->cpu,
+               r->abi && *r->abi ? ", abi " : "", r->abi && *r->abi ? r->abi : "", simd,
+               r->fma ? "FMA" : "no FMA",
+               r->float_bits == 64 ? "double" : r->float_bits == 32 ? "single" : "no");
+        if (r->l1_bytes || r->l2_bytes)
+            printf(", L1d %d KiB, L2 %d KiB", r->l1_bytes / 1024, r->l2_bytes / 1024);
+        printf("%s, optimizes for %s\n", r->hosted ? ", hosted" : ", bare metal",
+               r->optimize_for == KL_FOR_SIZE ? "size" : "speed");
         print_enabled_features(r->features);
+        if (kl_target_is_emulated(r))
+            printf("             runs under: %s\n", r->run);
     }
     kl_diag_free(&d);
     kl_arena_free(a);

@@ -18,6 +18,7 @@
  *   pow    C99 special cases; repeated squaring for integer |y| <= 64; else exp(y log|x|)
  *          (relative error ~|y log x| 1e-16).
  *   floor/ceil/round/fmod are exact (bit-level); round is half to even.
+ *   sqrt   the FPU's where it has one, else an exact integer algorithm (no libm on bare metal).
  * Also: integer power (wrapping, never traps), float16 / bfloat16 <-> float conversions (LLVM
  * would otherwise call compiler-rt's __extendhfsf2 on targets without F16C).
  */
@@ -337,6 +338,71 @@ static int is_odd_integer(double y) {
     return d_abs(y) < 9007199254740992.0 && is_integer(y) && ((int64_t)y & 1);
 }
 
+/* ---- square root ----
+ * Where the FPU has one (KILN_RT_HW_SQRT64 / 32, set per target by runtime-min/meson.build) the
+ * builtin is its instruction. Elsewhere LLVM would turn it into a call of libm's sqrt, which
+ * bare-metal objects must not need: digit-by-digit integer square root of the significand,
+ * one result bit a step, rounded to nearest (exact, so correctly rounded; ties cannot occur). */
+#if !KILN_RT_HW_SQRT64
+static double soft_sqrt(double x) {
+    uint64_t u = d2u(x);
+    if (d_isnan(x) || x == 0 || x == d_inf())
+        return x;
+    if (u & SIGN64)
+        return d_nan();
+    int ex = (int)(u >> 52);
+    uint64_t m = u & MANT64;
+    if (ex == 0) { /* subnormal: normalize */
+        ex = 1;
+        while (!(m & IMPL64)) {
+            m <<= 1;
+            ex--;
+        }
+    } else {
+        m |= IMPL64;
+    }
+    int e = ex - 1075; /* x = m 2^e, m in [2^52, 2^53) */
+    if (e & 1) {
+        m <<= 1;
+        e--;
+    }
+    /* q = floor(sqrt(m 2^52)): 53 bits, two bits of m 2^52 brought in a step */
+    uint64_t q = 0, rem = 0;
+    for (int i = 52; i >= 0; i--) {
+        int b = 2 * i - 52;
+        rem = (rem << 2) | (b >= 0 ? (m >> b) & 3u : 0u);
+        uint64_t t = (q << 2) | 1u;
+        if (rem >= t) {
+            rem -= t;
+            q = (q << 1) | 1u;
+        } else {
+            q <<= 1;
+        }
+    }
+    if (rem > q) /* sqrt >= q + 1/2 exactly when m 2^52 - q^2 > q */
+        q++;
+    int k = (e - 52) / 2; /* result = q 2^k; q = 2^53 carries into the exponent */
+    return u2d(((uint64_t)(k + 1075) << 52) + (q - IMPL64));
+}
+#endif
+
+double kiln_rt_sqrt(double x) {
+#if KILN_RT_HW_SQRT64
+    return __builtin_sqrt(x);
+#else
+    return soft_sqrt(x);
+#endif
+}
+
+/* sqrt in double rounded to float is correctly rounded (53 >= 2 * 24 + 2 bits). */
+float kiln_rt_sqrtf(float x) {
+#if KILN_RT_HW_SQRT32
+    return __builtin_sqrtf(x);
+#else
+    return (float)kiln_rt_sqrt(x);
+#endif
+}
+
 /* x^n for integer |n| <= 64 by repeated squaring. */
 static double int_pow(double x, double y) {
     int n = (int)d_abs(y);
@@ -372,7 +438,7 @@ double kiln_rt_pow(double x, double y) {
     if (is_integer(y) && d_abs(y) <= 64) /* exact where the result is (2^3 = 8) */
         return int_pow(x, y);
     if (y == 0.5) /* correctly rounded; x < 0 and x = +-0, +-inf were handled above */
-        return __builtin_sqrt(x);
+        return kiln_rt_sqrt(x);
     double r = kiln_rt_exp(y * kiln_rt_log(ax));
     return (x < 0 && odd) ? -r : r;
 }

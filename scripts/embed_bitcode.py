@@ -18,11 +18,12 @@ def main() -> None:
         name = os.path.basename(path)[len("runtime-min-"):-len(".bc")]
         data = open(path, "rb").read()
         body = ",".join(str(b) for b in data)
-        lines.append(f"static const unsigned char bc_{name}[{len(data)}] = {{{body}}};")
-        names.append((name, len(data)))
+        ident = "".join(c if c.isalnum() else "_" for c in name)  # "arm-hf" -> bc_arm_hf
+        lines.append(f"static const unsigned char bc_{ident}[{len(data)}] = {{{body}}};")
+        names.append((name, ident, len(data)))
     lines.append("const kl_runtime_bitcode kl_runtime_bitcodes[] = {")
-    for name, size in names:
-        lines.append(f'    {{"{name}", bc_{name}, {size}}},')
+    for name, ident, size in names:
+        lines.append(f'    {{"{name}", bc_{ident}, {size}}},')
     lines.append("    {NULL, NULL, 0},")
     lines.append("};")
     with open(out, "w") as f:

@@ -2,7 +2,8 @@
 # setup.sh — from a fresh Debian 12 to a running example, as root:
 #   1. install every package kiln, its example and its tests need (Debian's own, by name);
 #   2. configure (once) and build everything in build/: kiln, the example, the tests;
-#   3. run the example: the digit classifier compiled by kiln, linked into examples/digits/main.c.
+#   3. run the examples: the digit classifier compiled by kiln, linked into examples/digits/main.c,
+#      and the same model in the Cortex-M4 firmware (examples/firmware) under QEMU.
 # Idempotent: packages already installed are not fetched again (no network needed then), an
 # existing build folder is reused, and ninja rebuilds only what changed.
 #
@@ -26,6 +27,13 @@ packages=(
     # example and tests: training and export of the digits model, test models, nm
     python3 python3-numpy python3-onnx python3-torch python3-sklearn
     binutils
+    # edge targets: emulators (qemu-user for Linux targets, qemu-system for boards), cross
+    # compilers that link the test driver and the firmware (glibc for Linux targets, picolibc
+    # for bare metal), cmake for the CMake integration (cmake/kiln.cmake)
+    qemu-user qemu-system-arm qemu-system-misc
+    gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
+    gcc-arm-none-eabi picolibc-arm-none-eabi gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
+    cmake
 )
 
 missing_packages() {
@@ -74,6 +82,18 @@ run_example() {
     "$example"
 }
 
+run_firmware() {
+    local firmware=$build/examples/firmware/firmware-cortex-m4.elf
+    if [[ ! -f $firmware ]]; then
+        echo "setup.sh: $firmware was not built (arm-none-eabi-gcc missing?)" >&2
+        exit 1
+    fi
+    echo "== $firmware under qemu-system-arm -M mps2-an386   (Cortex-M4, semihosting)"
+    qemu-system-arm -M mps2-an386 -nographic -monitor none -serial none \
+        -semihosting-config enable=on,target=native -kernel "$firmware"
+}
+
 install_packages
 build_kiln
 run_example
+run_firmware

@@ -24,4 +24,5 @@ const kl_target kl_target_native = {
     .runtime_bitcode = "x86_64",
     .isa_level = 1,
     .fma = false,
+    .float_bits = 64,
 };

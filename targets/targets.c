@@ -9,11 +9,17 @@
 #include "kl.h"
 
 extern const kl_target kl_target_x86_64, kl_target_x86_64_v2, kl_target_x86_64_v3,
-    kl_target_x86_64_v4, kl_target_native;
+    kl_target_x86_64_v4, kl_target_native, kl_target_aarch64_linux,
+    kl_target_aarch64_linux_dotprod, kl_target_riscv64_linux, kl_target_riscv64_linux_v,
+    kl_target_cortex_m4, kl_target_cortex_m7, kl_target_cortex_m55, kl_target_cortex_m0plus,
+    kl_target_riscv32, kl_target_riscv32_f;
 
 const kl_target *const kl_targets[] = {
     &kl_target_x86_64, &kl_target_x86_64_v2, &kl_target_x86_64_v3, &kl_target_x86_64_v4,
-    &kl_target_native, NULL,
+    &kl_target_native, &kl_target_aarch64_linux, &kl_target_aarch64_linux_dotprod,
+    &kl_target_riscv64_linux, &kl_target_riscv64_linux_v, &kl_target_cortex_m4,
+    &kl_target_cortex_m7, &kl_target_cortex_m55, &kl_target_cortex_m0plus, &kl_target_riscv32,
+    &kl_target_riscv32_f, NULL,
 };
 
 const kl_target *kl_target_find(const char *name) {
@@ -28,6 +34,8 @@ const kl_target *kl_target_default(void) { return kl_targets[0]; }
 bool kl_target_is_native(const kl_target *t) {
     return t && t->cpu && strcmp(t->cpu, KL_TARGET_NATIVE) == 0;
 }
+
+bool kl_target_is_emulated(const kl_target *t) { return t && t->run && *t->run; }
 
 int kl_target_lanes(const kl_target *t, kl_dtype elem) {
     size_t bytes = kl_dtype_size(elem);

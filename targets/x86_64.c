@@ -29,6 +29,7 @@ const kl_target kl_target_x86_64 = {
     .runtime_bitcode = "x86_64",
     .isa_level = 1,
     .fma = false,
+    .float_bits = 64,
 };
 
 const kl_target kl_target_x86_64_v2 = {
@@ -46,6 +47,7 @@ const kl_target kl_target_x86_64_v2 = {
     .runtime_bitcode = "x86_64",
     .isa_level = 2,
     .fma = false,
+    .float_bits = 64,
 };
 
 const kl_target kl_target_x86_64_v3 = {
@@ -63,6 +65,7 @@ const kl_target kl_target_x86_64_v3 = {
     .runtime_bitcode = "x86_64",
     .isa_level = 3,
     .fma = true,
+    .float_bits = 64,
 };
 
 /* 512-bit vectors are asked for explicitly: LLVM's generic tuning otherwise prefers 256-bit
@@ -82,4 +85,5 @@ const kl_target kl_target_x86_64_v4 = {
     .runtime_bitcode = "x86_64",
     .isa_level = 4,
     .fma = true,
+    .float_bits = 64,
 };

@@ -459,7 +459,10 @@ static LLVMValueRef float_unop(kgen *kg, int op, kl_dtype t, LLVMValueRef x) {
     switch (op) {
     case KL_NEG: return LLVMBuildFNeg(kg->b, x, "");
     case KL_ABS: return call_intrinsic1(kg, "llvm.fabs", ty, &x, 1);
-    case KL_SQRT: return call_intrinsic1(kg, "llvm.sqrt", ty, &x, 1);
+    case KL_SQRT: /* LLVM lowers a square root the FPU lacks to a call of libm's sqrt */
+        if (kg->cg->o->target->float_bits >= (t == KL_F64 ? 64 : 32))
+            return call_intrinsic1(kg, "llvm.sqrt", ty, &x, 1);
+        return call_rt(kg, t == KL_F64 ? "kiln_rt_sqrt" : "kiln_rt_sqrtf", &x, 1);
     case KL_RECIP: return LLVMBuildFDiv(kg->b, cst_f(ty, 1.0), x, "");
     default: return fail(kg, "unary operator not defined on floats: ", unop_name(op), NULL);
     }

@@ -32,6 +32,7 @@ typedef struct kl_cg {
     LLVMTargetMachineRef tm;
     LLVMTargetDataRef td;
     LLVMTypeRef i1, i8, i16, i32, i64, f32, f64, ptr, void_t;
+    LLVMValueRef *const_globals; /* parallel to p->buffers: the weights' globals, made once */
 } kl_cg;
 
 /* kernel.c — a kernel as an internal function `void k(ptr buf0, ptr buf1, ...)`, one parameter
@@ -64,6 +65,10 @@ LLVMValueRef kl_cg_runtime_fn(kl_cg *cg, const char *name);
  * named cg->o->name; write verifies, optimizes (cg->o->opt_level) and writes what cg->o->emit
  * says; close disposes of everything LLVM (also after a failed open). */
 bool kl_cg_open(kl_cg *cg);
+/* sizes.c: the weights left after optimization, then the emitted object's sections */
+int64_t kl_cg_weights_bytes(kl_cg *cg);
+void kl_cg_measure_object(LLVMMemoryBufferRef obj, const char *weights_section,
+                          kl_size_stats *out);
 bool kl_cg_write(kl_cg *cg, const char *path);
 void kl_cg_close(kl_cg *cg);
 

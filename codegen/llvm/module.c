@@ -58,8 +58,8 @@ static char *exported(kl_cg *cg, const char *what) {
 
 /* LLVM targets kiln can initialize, by the architecture part of the triple. Adding a target
  * family adds a line here (and its libraries are already in libLLVM). The assembly parser is
- * needed for module-level inline asm (the embedded libxsmm kernels, xsmm.c): without it LLVM
- * aborts the process when it writes an object. */
+ * needed for module-level inline asm (the embedded libxsmm kernels, xsmm.c, and the x86 ISA
+ * note): without it LLVM aborts the process when it writes an object. */
 static bool init_llvm_target(const char *triple) {
     if (strncmp(triple, "x86_64", 6) == 0 || strncmp(triple, "i686", 4) == 0) {
         LLVMInitializeX86TargetInfo();
@@ -69,7 +69,49 @@ static bool init_llvm_target(const char *triple) {
         LLVMInitializeX86AsmParser(); /* module-level assembly: the ISA note, micro-kernels */
         return true;
     }
+    if (strncmp(triple, "aarch64", 7) == 0) {
+        LLVMInitializeAArch64TargetInfo();
+        LLVMInitializeAArch64Target();
+        LLVMInitializeAArch64TargetMC();
+        LLVMInitializeAArch64AsmPrinter();
+        LLVMInitializeAArch64AsmParser();
+        return true;
+    }
+    if (strncmp(triple, "riscv", 5) == 0) {
+        LLVMInitializeRISCVTargetInfo();
+        LLVMInitializeRISCVTarget();
+        LLVMInitializeRISCVTargetMC();
+        LLVMInitializeRISCVAsmPrinter();
+        LLVMInitializeRISCVAsmParser();
+        return true;
+    }
+    if (strncmp(triple, "thumb", 5) == 0 || strncmp(triple, "arm", 3) == 0) {
+        LLVMInitializeARMTargetInfo();
+        LLVMInitializeARMTarget();
+        LLVMInitializeARMTargetMC();
+        LLVMInitializeARMAsmPrinter();
+        LLVMInitializeARMAsmParser();
+        return true;
+    }
     return false;
+}
+
+/* Code for an OS is position independent (it may go into a PIE or a shared library); bare-metal
+ * code is linked at fixed addresses, where PIC would only add GOT indirections (and on Arm
+ * needs a GOT that firmware linker scripts do not provide). */
+static LLVMTargetMachineRef target_machine(LLVMTargetRef target, const kl_target *t,
+                                           LLVMCodeGenOptLevel level) {
+    LLVMTargetMachineOptionsRef opts = LLVMCreateTargetMachineOptions();
+    LLVMTargetMachineOptionsSetCPU(opts, t->cpu ? t->cpu : "");
+    LLVMTargetMachineOptionsSetFeatures(opts, t->features ? t->features : "");
+    if (t->abi && *t->abi)
+        LLVMTargetMachineOptionsSetABI(opts, t->abi);
+    LLVMTargetMachineOptionsSetCodeGenOptLevel(opts, level);
+    LLVMTargetMachineOptionsSetRelocMode(opts, t->hosted ? LLVMRelocPIC : LLVMRelocStatic);
+    LLVMTargetMachineOptionsSetCodeModel(opts, LLVMCodeModelDefault);
+    LLVMTargetMachineRef tm = LLVMCreateTargetMachineWithOptions(target, t->triple, opts);
+    LLVMDisposeTargetMachineOptions(opts);
+    return tm;
 }
 
 static bool create_target_machine(kl_cg *cg) {
@@ -88,9 +130,7 @@ static bool create_target_machine(kl_cg *cg) {
                                                  LLVMCodeGenLevelDefault,
                                                  LLVMCodeGenLevelAggressive};
     int lvl = cg->o->opt_level < 0 ? 0 : cg->o->opt_level > 3 ? 3 : cg->o->opt_level;
-    cg->tm = LLVMCreateTargetMachine(target, t->triple, t->cpu ? t->cpu : "",
-                                     t->features ? t->features : "", levels[lvl], LLVMRelocPIC,
-                                     LLVMCodeModelDefault);
+    cg->tm = target_machine(target, t, levels[lvl]);
     if (!cg->tm)
         return kl_error(cg->d, NULL, "codegen: cannot create a target machine for '%s'", t->triple);
     cg->td = LLVMCreateTargetDataLayout(cg->tm);
@@ -196,6 +236,8 @@ static LLVMValueRef const_global(kl_cg *cg, entry *e, const kl_buffer *buf) {
     LLVMSetLinkage(g, LLVMPrivateLinkage);
     LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
     LLVMSetAlignment(g, 64);
+    if (cg->o->weights_section && *cg->o->weights_section) /* firmware: a chosen flash region */
+        LLVMSetSection(g, cg->o->weights_section);
     return e->const_globals[i] = g;
 }
 
@@ -362,8 +404,12 @@ static LLVMValueRef emit_predict(kl_cg *cg, kl_cg_kernel *kernels, entry_mode mo
     for (int i = 0; i < n_args + n_extra; i++)
         params[i] = cg->ptr;
     LLVMTypeRef ft = LLVMFunctionType(cg->i32, params, (unsigned)(n_args + n_extra), 0);
+    /* one global per constant buffer, shared by every entry: LLVM does not merge duplicates
+     * placed in a named section (--weights-section) */
+    if (!cg->const_globals)
+        cg->const_globals = kl_alloc_array(cg->arena, (size_t)p->buffers.n + 1, sizeof(LLVMValueRef));
     entry e = {LLVMAddFunction(cg->mod, exported(cg, entry_names[mode]), ft), mode, n_args,
-               kl_alloc_array(cg->arena, (size_t)p->buffers.n + 1, sizeof(LLVMValueRef)), NULL, NULL};
+               cg->const_globals, NULL, NULL};
     kl_cg_add_fn_attr(cg, e.fn, "nounwind");
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, e.fn, "entry"));
     if (mode == ENTRY_PARALLEL) {
@@ -483,10 +529,25 @@ static bool verify(kl_cg *cg) {
     return true;
 }
 
+/* For size, every function asks the code generator for its smallest forms too (minsize: no
+ * loop alignment, Thumb-2 narrow encodings, calls instead of inline expansions). */
+static void mark_for_size(kl_cg *cg) {
+    for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f))
+        if (!LLVMIsDeclaration(f)) {
+            kl_cg_add_fn_attr(cg, f, "optsize");
+            kl_cg_add_fn_attr(cg, f, "minsize");
+        }
+}
+
 static bool optimize(kl_cg *cg) {
     int lvl = cg->o->opt_level < 0 ? 0 : cg->o->opt_level > 3 ? 3 : cg->o->opt_level;
+    if (cg->o->optimize_for == KL_FOR_SIZE && lvl >= 1)
+        mark_for_size(cg);
     char pipeline[32];
-    snprintf(pipeline, sizeof pipeline, "default<O%d>", lvl);
+    if (cg->o->optimize_for == KL_FOR_SIZE && lvl >= 2) /* no unrolling, no vector remainders */
+        snprintf(pipeline, sizeof pipeline, "default<Oz>");
+    else
+        snprintf(pipeline, sizeof pipeline, "default<O%d>", lvl);
     LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
     LLVMErrorRef err = LLVMRunPasses(cg->mod, pipeline, cg->tm, opts);
     LLVMDisposePassBuilderOptions(opts);
@@ -507,6 +568,8 @@ static bool emit_machine_code(kl_cg *cg, LLVMCodeGenFileType kind, const char *p
         LLVMDisposeMessage(err);
         return false;
     }
+    if (kind == LLVMObjectFile && cg->o->sizes)
+        kl_cg_measure_object(buf, cg->o->weights_section, cg->o->sizes);
     bool ok = kl_write_file_atomic(path, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf), cg->d);
     LLVMDisposeMemoryBuffer(buf);
     return ok;
@@ -597,7 +660,11 @@ bool kl_cg_open(kl_cg *cg) {
 }
 
 bool kl_cg_write(kl_cg *cg, const char *path) {
-    return verify(cg) && optimize(cg) && emit_output(cg, path);
+    if (!verify(cg) || !optimize(cg))
+        return false;
+    if (cg->o->sizes)
+        cg->o->sizes->weights = kl_cg_weights_bytes(cg);
+    return emit_output(cg, path);
 }
 
 void kl_cg_close(kl_cg *cg) { dispose(cg); }

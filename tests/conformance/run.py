@@ -4,7 +4,7 @@
 Usage:
   run.py KILN [--suites node,simple,pytorch-converted,pytorch-operator] [--data DIR]
               [--jobs N] [--timeout S] [--filter REGEX] [--list passing.txt] [--update]
-              [--report FILE] [--kiln-arg ARG]...
+              [--report FILE] [--kiln-arg ARG]... [--only-listed]
 
 Each test folder holds model.onnx and test_data_set_N/; kiln compiles the model through the real
 path, runs it on the stored inputs and compares with the stored outputs. One line per test:
@@ -12,7 +12,8 @@ path, runs it on the stored inputs and compares with the stored outputs. One lin
 then a per-operator summary, totals per suite, and the regression check against the committed
 list of passing tests: a listed test that does not pass is REGRESSED (exit 1); a passing test
 that is not listed is NEWLY PASSING (exit 0, so the list can grow; --update rewrites it).
-The last line is `N passed, M failed`, where M counts regressions: tests not yet listed are
+With --only-listed only the tests in the list run (the subsets that emulated targets are held
+to: tests/conformance/*.txt). The last line is `N passed, M failed`, where M counts regressions: tests not yet listed are
 expected to fail, so they do not turn the test suite red.
 
 Operators per test are read from model.onnx with a minimal protobuf walk (stdlib only): it never
@@ -303,6 +304,8 @@ def main():
     ap.add_argument("--kiln-arg", action="append", default=[],
                     help="extra argument for `kiln check` (repeatable), e.g. --kiln-arg=-O1")
     ap.add_argument("--quiet", action="store_true", help="print only non-passing test lines")
+    ap.add_argument("--only-listed", action="store_true",
+                    help="run only the tests in --list (a target's subset, e.g. bare-metal.txt)")
     args = ap.parse_args()
 
     kiln = os.path.abspath(args.kiln)
@@ -311,6 +314,9 @@ def main():
     suites = [s for s in args.suites.split(",") if s]
     pattern = re.compile(args.filter) if args.filter else None
     tests = discover(args.data, suites, pattern)
+    if args.only_listed:
+        wanted = read_list(args.list)
+        tests = [t for t in tests if t in wanted]
     if not tests:
         sys.exit("run.py: no tests selected under %s" % args.data)
 

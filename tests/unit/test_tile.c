@@ -259,6 +259,8 @@ static void expect_close(const float *got, const float *want, int64_t n, const c
 }
 
 static bool host_runs(const kl_target *t) {
+    if (kl_target_is_emulated(t)) return false; /* Arm, RISC-V: compiled only (QEMU runs them in
+                                                  the conformance and model tests) */
     __builtin_cpu_init();
     if (t->isa_level >= 4) return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                                   __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
@@ -274,23 +276,24 @@ static float *run_compiled(prog *g, const kl_target *t, float **inputs, int64_t 
     char dir[] = "/tmp/kiln-test-tile-XXXXXX";
     cr_assert(mkdtemp(dir));
     char path[128];
-    snprintf(path, sizeof path, "%s/t.so", dir);
-    kl_codegen_opts o = {t, "t", 2, KL_EMIT_SO};
+    bool so = host_runs(t);
+    snprintf(path, sizeof path, "%s/t.%s", dir, so ? "so" : "o");
+    kl_codegen_opts o = {t, "t", 2, so ? KL_EMIT_SO : KL_EMIT_OBJ};
     bool ok = kl_codegen_llvm(g->p, NULL, &o, path, &d);
     if (!ok) kl_diag_print(&d, stderr);
     cr_assert(ok, "codegen failed for %s", t->name);
     kl_diag_free(&d);
     float *out = kl_alloc(g->a, (size_t)out_n * sizeof *out);
-    if (host_runs(t)) {
-        void *so = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-        cr_assert(so, "dlopen: %s", dlerror());
-        const kiln_model *m = dlsym(so, "t_model");
+    if (so) {
+        void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        cr_assert(lib, "dlopen: %s", dlerror());
+        const kiln_model *m = dlsym(lib, "t_model");
         cr_assert(m);
         void *ws = aligned_alloc(64, (size_t)(m->workspace_size + 64) / 64 * 64);
         void *const outs[1] = {out};
         cr_assert_eq(m->run((const void *const *)inputs, outs, ws), KILN_OK);
         free(ws);
-        dlclose(so);
+        dlclose(lib);
     } else {
         out = NULL;
     }
@@ -406,10 +409,11 @@ Test(tile, padding_test_differs_between_lanes) {
 Test(tile, matmul_odd_extents_and_epilogue) { check_all_targets(mm_odd, true, false); }
 Test(tile, gemv_vectors_only) { check_all_targets(gemv, false, false); }
 
-/* The schedule the pass chose must fit the target's registers. */
+/* The schedule the pass chose must fit the target's registers (NEON's 32, Helium's 8 too). */
 Test(tile, block_fits_registers) {
-    const char *names[] = {"x86-64", "x86-64-v3", "x86-64-v4"};
-    for (int i = 0; i < 3; i++) {
+    const char *names[] = {"x86-64", "x86-64-v3", "x86-64-v4", "aarch64-linux",
+                           "riscv64-linux-v", "cortex-m55"};
+    for (int i = 0; i < 6; i++) {
         const kl_target *t = kl_target_find(names[i]);
         prog g = conv_3x3_pad();
         kl_diag d;
@@ -450,3 +454,41 @@ Test(tile, micro_conv_1x1) { check_micro(conv_1x1_wide, true, false); }
 Test(tile, micro_conv_padded) { check_micro(conv_3x3_pad, true, true); }
 Test(tile, micro_matmul) { check_micro(mm_odd, true, false); }
 Test(tile, micro_gemv) { check_micro(gemv, false, false); }
+
+/* ---------------------------------------------------------------- edge targets */
+
+/* NEON, RVV (as 128-bit vectors) and Helium get register blocks of 4 float lanes, right by the
+ * interpreter and compiled for the target (QEMU runs the code in the conformance tests). */
+Test(tile, simd_edge_targets_are_blocked) {
+    const char *names[] = {"aarch64-linux", "riscv64-linux-v", "cortex-m55"};
+    for (int i = 0; i < 3; i++) {
+        check_tiled(conv_3x3_pad, kl_target_find(names[i]), false, true);
+        check_tiled(mm_odd, kl_target_find(names[i]), false, false);
+    }
+}
+
+/* Targets without SIMD for floats (vector width 0: one lane) get no register blocks, packed
+ * weights or micro-kernels. Splitting off the padded borders still happens when they optimize
+ * for speed: an interior without bounds tests pays on scalar code too (for size the driver
+ * skips the pass). */
+Test(tile, no_simd_no_blocks) {
+    const char *names[] = {"riscv64-linux", "cortex-m4", "cortex-m7", "cortex-m0plus", "riscv32",
+                           "riscv32-f"};
+    for (int i = 0; i < 6; i++) {
+        const kl_target *t = kl_target_find(names[i]);
+        cr_assert_eq(kl_target_lanes(t, KL_F32), 1, "%s", names[i]);
+        prog g = conv_3x3_pad();
+        int consts = g.p->buffers.n;
+        kl_diag d;
+        kl_diag_init(&d, "test");
+        cr_assert(kpass_tile(g.p, &(kl_kernel_opts){t, KL_MICRO_AUTO}, &d));
+        kl_diag_free(&d);
+        cr_assert_eq(g.p->buffers.n, consts, "%s: weights packed", names[i]);
+        for (int j = 0; j < g.p->kernels.n; j++) {
+            const kl_kernel *k = g.p->kernels.items[j];
+            cr_assert_eq(k->n_block, 0, "%s: a register block", names[i]);
+            cr_assert(k->micro == NULL, "%s: a micro-kernel", names[i]);
+        }
+        kl_arena_free(g.a);
+    }
+}
