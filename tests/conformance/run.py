@@ -4,7 +4,7 @@
 Usage:
   run.py KILN [--suites node,simple,pytorch-converted,pytorch-operator] [--data DIR]
               [--jobs N] [--timeout S] [--filter REGEX] [--list passing.txt] [--update]
-              [--report FILE] [--kiln-arg ARG]...
+              [--report FILE] [--kiln-arg ARG]... [--only-listed]
 
 Each test folder holds model.onnx and test_data_set_N/; kiln compiles the model through the real
 path, runs it on the stored inputs and compares with the stored outputs. One line per test:
@@ -303,6 +303,9 @@ def main():
     ap.add_argument("--kiln-arg", action="append", default=[],
                     help="extra argument for `kiln check` (repeatable), e.g. --kiln-arg=-O1")
     ap.add_argument("--quiet", action="store_true", help="print only non-passing test lines")
+    ap.add_argument("--only-listed", action="store_true",
+                    help="run only the tests of the passing list (a new target's check: the "
+                         "tests kiln passes on the CPU must pass there too)")
     args = ap.parse_args()
 
     kiln = os.path.abspath(args.kiln)
@@ -311,6 +314,9 @@ def main():
     suites = [s for s in args.suites.split(",") if s]
     pattern = re.compile(args.filter) if args.filter else None
     tests = discover(args.data, suites, pattern)
+    if args.only_listed:
+        listed_now = read_list(args.list)
+        tests = [t for t in tests if t in listed_now]
     if not tests:
         sys.exit("run.py: no tests selected under %s" % args.data)
 
