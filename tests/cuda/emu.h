@@ -14,9 +14,20 @@
 
 #define KL_EMULATE 1
 
-#include <math.h>
-#include <stddef.h>
-#include <string.h>
+/* libm's functions declared here rather than through <math.h>: in C++ that header pulls in
+ * <cmath>, which costs most of the compile time of a small model. */
+extern "C" {
+#define KL_EMU_MATH(name) float name##f(float); double name(double);
+KL_EMU_MATH(exp) KL_EMU_MATH(log) KL_EMU_MATH(tanh) KL_EMU_MATH(erf) KL_EMU_MATH(floor)
+KL_EMU_MATH(ceil) KL_EMU_MATH(rint) KL_EMU_MATH(sin) KL_EMU_MATH(cos) KL_EMU_MATH(sqrt)
+KL_EMU_MATH(fabs)
+#undef KL_EMU_MATH
+float powf(float, float); double pow(double, double);
+float fmodf(float, float); double fmod(double, double);
+float fmaf(float, float, float); double fma(double, double, double);
+}
+typedef __SIZE_TYPE__ size_t;
+#define memcpy __builtin_memcpy
 
 #define __global__
 #define __device__
