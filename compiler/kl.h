@@ -887,9 +887,10 @@ typedef struct kl_bench_opts {
     bool profile;                  /* also time every kernel through the profiling entry */
     bool profile_kernels;          /* list kernels one by one instead of summing per node */
     kl_microkernels microkernels;
+    bool cuda_emulate;             /* CUDA targets: an emulator object (kl_codegen_opts) */
     FILE *out;                     /* the report */
 } kl_bench_opts;
-/* 0: measured and reported; 1: an error (diag). */
+/* 0: measured and reported; 1: an error (diag); KL_CHECK_SKIPPED: a CUDA target and no GPU. */
 int kl_bench(const kl_bench_opts *o, kl_diag *d);
 
 struct kiln_parallel;

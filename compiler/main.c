@@ -58,7 +58,9 @@ static const char usage[] =
     "  --profile-kernels      the same, one row per kernel instead of per node\n"
     "  --data DIR             inputs from this data set (default: the first test_data_set_*\n"
     "                         beside MODEL, else pseudo-random values)\n"
-    "  --shape, --target, -O, --microkernels  as for compile (-O N also with a space)\n";
+    "  --shape, --target, -O, --microkernels, --cuda-emulate  as for compile (-O N also\n"
+    "                         with a space); a CUDA target times cuda_run on the GPU, waiting\n"
+    "                         for every call (exit status 77 without a GPU)\n";
 
 typedef struct cli {
     const char *model, *out, *emit, *name, *target, *dump_ir, *microkernels;
@@ -325,11 +327,17 @@ static int cmd_bench(cli *c) {
                        .bindings = c->bindings, .n_bindings = c->n_bindings,
                        .opt_level = c->opt_level, .threads = c->threads, .runs = c->runs,
                        .warmup = c->warmup, .profile = c->profile,
-                       .profile_kernels = c->profile_kernels, .out = stdout};
+                       .profile_kernels = c->profile_kernels,
+                       .cuda_emulate = c->cuda_emulate, .out = stdout};
     if (harness_target(c, &o.target) || microkernel_policy(c, &o.microkernels)) return 1;
     kl_diag d;
     kl_diag_init(&d, c->model);
-    return harness_done(&d, kl_bench(&o, &d), c->model, "benchmark");
+    int rc = kl_bench(&o, &d);
+    if (rc == KL_CHECK_SKIPPED) {
+        harness_done(&d, 0, c->model, NULL);
+        return rc;
+    }
+    return harness_done(&d, rc, c->model, "benchmark");
 }
 
 /* The features a target string turns on ("+avx2,-sse4a,..." -> "avx2 ..."), on one line. */

@@ -87,7 +87,7 @@ typedef struct cu_memo {
     const kl_expr *e;
     cu_val v;
     int scope;            /* nesting depth it was declared at */
-    int point;            /* the block point it belongs to, -1 for every point */
+    const char *key;      /* the block loops' values it was computed at (NULL: any point) */
 } cu_memo;
 
 typedef struct cu_cache cu_cache; /* expr.c: per-node facts (ranges, block dependence) */

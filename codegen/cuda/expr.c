@@ -36,6 +36,7 @@
 typedef struct cu_fact {
     const kl_expr *e;
     signed char on_block;   /* -1 not yet known */
+    uint32_t block_loops;   /* the register block's loops it depends on (bit l: loop l) */
     signed char has_range;  /* -1 not yet known */
     int64_t lo, hi;
 } cu_fact;
@@ -78,22 +79,39 @@ static cu_fact *fact(kl_cu_printer *pr, const kl_expr *e) {
     }
 }
 
-bool kl_cu_on_block(kl_cu_printer *pr, const kl_expr *e) {
+/* The block loops e depends on, as a bit set. */
+static uint32_t block_loops(kl_cu_printer *pr, const kl_expr *e) {
     if (!e)
-        return false;
+        return 0;
     cu_fact *f = fact(pr, e);
     if (f->on_block >= 0)
-        return f->on_block;
-    bool on = false;
-    if (e->kind == KL_E_IV)
-        on = e->i >= 0 && e->i < KL_MAX_LOOPS && pr->block_loop[e->i];
+        return f->block_loops;
+    uint32_t m = 0;
+    if (e->kind == KL_E_IV && e->i >= 0 && e->i < KL_MAX_LOOPS && pr->block_loop[e->i])
+        m |= 1u << e->i;
     if (e->kind == KL_E_LOAD)
-        for (int d = 0; d < e->buf->shape.rank && !on; d++)
-            on = kl_cu_on_block(pr, e->idx[d]);
-    on = on || kl_cu_on_block(pr, e->a) || kl_cu_on_block(pr, e->b) || kl_cu_on_block(pr, e->c);
+        for (int d = 0; d < e->buf->shape.rank; d++)
+            m |= block_loops(pr, e->idx[d]);
+    m |= block_loops(pr, e->a) | block_loops(pr, e->b) | block_loops(pr, e->c);
     f = fact(pr, e); /* the table may have grown */
-    f->on_block = on;
-    return on;
+    f->on_block = m != 0;
+    f->block_loops = m;
+    return m;
+}
+
+bool kl_cu_on_block(kl_cu_printer *pr, const kl_expr *e) { return block_loops(pr, e) != 0; }
+
+/* What e's value depends on at the current point: the values of the block loops it reads
+ * (points that agree on those share the value, e.g. every UNROLL copy the same weights). */
+static const char *point_key(kl_cu_printer *pr, const kl_expr *e) {
+    uint32_t m = block_loops(pr, e);
+    if (!m)
+        return NULL;
+    const char *key = "";
+    for (int l = 0; l < KL_MAX_LOOPS; l++)
+        if (m & (1u << l))
+            key = kl_sprintf(pr->a, "%s%d=%s;", key, l, pr->iv[l] ? pr->iv[l] : "?");
+    return key;
 }
 
 /* ---------------------------------------------------------------- types */
@@ -324,10 +342,23 @@ static const char *wide(kl_cu_printer *pr, cu_val v) {
     return v.narrow ? kl_sprintf(pr->a, "((long long)%s)", v.s) : v.s;
 }
 
+static bool same_key(const char *a, const char *b) {
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 static cu_val *memo_get(kl_cu_printer *pr, const kl_expr *e) {
-    for (int i = pr->n_memo - 1; i >= 0; i--)
-        if (pr->memo[i].e == e && (pr->memo[i].point < 0 || pr->memo[i].point == pr->point))
+    const char *key = NULL;
+    bool keyed = false;
+    for (int i = pr->n_memo - 1; i >= 0; i--) {
+        if (pr->memo[i].e != e)
+            continue;
+        if (!keyed) {
+            key = point_key(pr, e);
+            keyed = true;
+        }
+        if (same_key(pr->memo[i].key, key))
             return &pr->memo[i].v;
+    }
     return NULL;
 }
 
@@ -340,7 +371,7 @@ static void memo_put(kl_cu_printer *pr, const kl_expr *e, cu_val v) {
         pr->memo = m;
         pr->cap_memo = cap;
     }
-    cu_memo m = {e, v, pr->scope, kl_cu_on_block(pr, e) ? pr->point : -1};
+    cu_memo m = {e, v, pr->scope, point_key(pr, e)};
     pr->memo[pr->n_memo++] = m;
 }
 
