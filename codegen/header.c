@@ -345,19 +345,23 @@ static void put_cuda_prototypes(FILE *f, kl_arena *a, const kl_program *p,
 }
 
 /* A CUDA model's sizes and its caller-owned state. */
-static void put_cuda_sizes(FILE *f, const kl_program *p, const char *macro, const char *name) {
-    kl_cuda_sizes s;
-    kl_cuda_sizes_of(p, &s);
+static void put_cuda_sizes(FILE *f, const kl_program *p, const kl_target *t, const char *macro,
+                           const char *name) {
+    kl_cuda_sizes s = {0};
+    kl_diag scratch; /* the back end planned the same program before the header is written */
+    kl_diag_init(&scratch, "");
+    kl_cuda_sizes_of(p, t, &s, &scratch);
+    kl_diag_free(&scratch);
     fprintf(f, "#define %s_WORKSPACE_SIZE %lld /* device bytes of predict's workspace */\n", macro,
             (long long)p->workspace_size);
     fprintf(f, "#define %s_WORKSPACE_ALIGN 64 /* bytes */\n", macro);
     fprintf(f, "#define %s_CUDA_HOST_WORKSPACE_SIZE %lld /* device bytes of predict_host's */\n",
             macro, (long long)s.host_workspace_size);
-    fprintf(f, "#define %s_CUDA_FUNCTIONS %d /* kernels launched by one prediction */\n\n", macro,
+    fprintf(f, "#define %s_CUDA_FUNCTIONS %d /* launches of one prediction */\n\n", macro,
             s.n_functions);
     fprintf(f, "/* The loaded module: the caller's memory (no global state in the object). */\n"
                "typedef struct %s_cuda {\n    void *module;                 /* CUmodule */\n"
-               "    void *functions[%d];         /* CUfunction of every kernel */\n} %s_cuda;\n"
+               "    void *functions[%d];         /* CUfunction of every launch */\n} %s_cuda;\n"
                "#define %s_CUDA_STATE_SIZE sizeof(%s_cuda)\n\n",
             name, s.n_functions > 0 ? s.n_functions : 1, name, macro, name);
 }
@@ -381,7 +385,7 @@ bool kl_write_header(const kl_program *p, const kl_graph *g, const kl_codegen_op
     put_target(f, o->target, o->name);
     bool cuda = o->target && o->target->backend == KL_BACKEND_CUDA;
     if (cuda) {
-        put_cuda_sizes(f, p, macro, o->name);
+        put_cuda_sizes(f, p, o->target, macro, o->name);
     } else {
         fprintf(f, "#define %s_WORKSPACE_SIZE %lld /* bytes; the caller provides it */\n", macro,
                 (long long)p->workspace_size);

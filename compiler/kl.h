@@ -713,14 +713,14 @@ bool kl_codegen_llvm(const kl_program *p, const kl_graph *g, const kl_codegen_op
 bool kl_codegen_cuda(const kl_program *p, const kl_graph *g, const kl_codegen_opts *o,
                      const char *out_path, kl_diag *d);
 /* codegen/cuda/launch.c — what a CUDA model's header and table state: the caller's NAME_cuda
- * state (the module handle and one function handle per kernel that is launched) and the
- * device workspace of predict_host (the workspace, then every input, then every output, each
- * at a multiple of 256 bytes). */
+ * state (the module handle and one function handle per launch) and the device workspace of
+ * predict_host (the workspace, then every input, then every output, each at a multiple of 256
+ * bytes). False (diagnostic) when the program cannot be planned for the target. */
 typedef struct kl_cuda_sizes {
     int n_functions;
     int64_t state_size, host_workspace_size;
 } kl_cuda_sizes;
-void kl_cuda_sizes_of(const kl_program *p, kl_cuda_sizes *s);
+bool kl_cuda_sizes_of(const kl_program *p, const kl_target *t, kl_cuda_sizes *s, kl_diag *d);
 /* Byte offset of input i (of output i when `output`) in predict_host's device workspace. */
 int64_t kl_cuda_host_offset(const kl_program *p, bool output, int i);
 /* codegen/cuda/nvrtc.c — whether kiln was built with NVRTC, and its version ("13.0"; NULL

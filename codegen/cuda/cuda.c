@@ -18,13 +18,12 @@
 
 #define EMULATE_MARKER "KILN-CUDA-EMULATE\n"
 
-/* The functions the host side will look up: every kernel that is launched. */
+/* The functions the host side will look up: one per launch. */
 static const char **launched_names(const kl_cu_program *cp, int *n) {
-    const char **names = kl_alloc_array(cp->arena, (size_t)cp->p->kernels.n + 1, sizeof *names);
-    *n = 0;
-    for (int i = 0; i < cp->p->kernels.n; i++)
-        if (!cp->launch[i].skip)
-            names[(*n)++] = cp->names[i];
+    const char **names = kl_alloc_array(cp->arena, (size_t)cp->n_groups + 1, sizeof *names);
+    for (int i = 0; i < cp->n_groups; i++)
+        names[i] = cp->groups[i].name;
+    *n = cp->n_groups;
     return names;
 }
 

@@ -47,16 +47,31 @@ typedef struct kl_cu_launch {
     kl_buffer **params;   /* root buffers handed over as pointers, in parameter order */
 } kl_cu_launch;
 
+/* One cuLaunchKernel: consecutive launched kernels run as one grid, each member on its own
+ * range of blocks (`blocks` of them, one after the other). Only light kernels share a launch:
+ * no reduction, no register block, independent of each other (none reads what another
+ * writes, and two write one buffer only as fills of the same constant: the halo pass's
+ * borders). A launch saves microseconds; a batch-1 model has dozens of such small kernels. */
+typedef struct kl_cu_group {
+    int first, count;         /* its kernels (skipped kernels never belong to one) */
+    int threads;              /* threads per block: the members' largest */
+    int64_t blocks;           /* the members' blocks together */
+    const char *name;         /* its __global__ function */
+    int n_params;
+    kl_buffer **params;       /* the members' parameters, member after member */
+} kl_cu_group;
+
 typedef struct kl_cu_program {
     const kl_program *p;
     const kl_target *t;
     kl_arena *arena;
     kl_cu_launch *launch;     /* one per kernel */
-    const char **names;       /* one per kernel: its __global__ function (kernel names repeat
+    const char **names;       /* one per kernel: its device function (kernel names repeat
                                  where the tile pass split one into pieces) */
+    kl_cu_group *groups;      /* the launches, in order */
+    int n_groups;
     int64_t *const_offset;    /* per buffer id: byte offset in the weights, -1 when absent */
     int64_t weights_size;     /* bytes of every constant a kernel reads (256-byte aligned) */
-    int n_launched;           /* kernels that are launched (not skipped) */
 } kl_cu_program;
 
 /* Weights are placed at multiples of this (the driver's own allocation granule). */
@@ -116,6 +131,8 @@ typedef struct kl_cu_printer {
 } kl_cu_printer;
 
 bool kl_cu_print_kernel(FILE *f, const kl_cu_program *cp, int index, kl_diag *d);
+/* "T *__restrict__ pI" as kernel k declares buffer b (const unless it writes it). */
+void kl_cu_print_param(FILE *f, const kl_kernel *k, const kl_buffer *b, int i);
 
 /* expr.c */
 bool kl_cu_expr(kl_cu_printer *pr, const kl_expr *e, cu_val *out);

@@ -6,13 +6,14 @@
  * marker), the PTX, the weights and the kernels' names; and exports:
  *   NAME_cuda_load(state)       cuModuleLoadData on the cubin, on the PTX when the driver says
  *                               the cubin is not for this GPU (200 INVALID_IMAGE, 209
- *                               NO_BINARY_FOR_GPU); cuModuleGetFunction for every kernel into
- *                               state->functions[]; the weights copied into the module's
+ *                               NO_BINARY_FOR_GPU); cuModuleGetFunction for every launch's
+ *                               function into state->functions[]; the weights copied into the module's
  *                               global (cuModuleGetGlobal + cuMemcpyHtoD). On failure the
  *                               module is unloaded again and state->module is NULL.
  *   NAME_cuda_unload(state)
  *   NAME_cuda_predict(in..., out..., workspace, stream, state)
- *                               one cuLaunchKernel per kernel, in order, on `stream`; each
+ *                               one cuLaunchKernel per launch (launch.c: a kernel, or several
+ *                               small independent ones), in order, on `stream`; each
  *                               gets the pointers of the buffers it touches (an argument or
  *                               workspace + the planner's offset) through one parameter array
  *                               reused by every launch (the driver copies the values).
@@ -38,8 +39,7 @@ typedef struct host {
     const kl_cu_program *cp;
     const kl_cu_image *img;
     LLVMValueRef image, ptx, weights, weights_symbol;
-    LLVMValueRef *names;                 /* per kernel (NULL for skipped ones) */
-    int *function;                       /* per kernel: index in state->functions, -1 */
+    LLVMValueRef *names;                 /* per launch: its function's name */
     int max_params;
 } host;
 
@@ -186,10 +186,8 @@ static LLVMValueRef emit_load(host *h) {
     LLVMAddIncoming(rr, vals, from, 2);
     return_if(cg, fn, is_error(cg, rr), cuda_code(cg, rr));
     LLVMValueRef module = LLVMBuildLoad2(cg->b, cg->ptr, state, "module");
-    for (int i = 0; i < h->cp->p->kernels.n; i++) {
-        if (h->function[i] < 0)
-            continue;
-        LLVMValueRef get[3] = {function_slot(cg, state, h->function[i]), module, h->names[i]};
+    for (int i = 0; i < h->cp->n_groups; i++) {
+        LLVMValueRef get[3] = {function_slot(cg, state, i), module, h->names[i]};
         unload_if_failed(cg, fn, cu_call(cg, "cuModuleGetFunction", get, 3), state, module);
     }
     if (h->cp->weights_size > 0)
@@ -243,11 +241,11 @@ static LLVMValueRef buffer_pointer(host *h, LLVMValueRef fn, const kl_buffer *b)
     return NULL;
 }
 
-/* One cuLaunchKernel: the kernel's pointers into the slots, argv -> the slots. */
+/* One cuLaunchKernel: the launch's pointers into the slots, argv -> the slots. */
 static bool launch(host *h, LLVMValueRef fn, int i, LLVMValueRef slots, LLVMValueRef argv,
                    LLVMValueRef stream, LLVMValueRef state) {
     kl_cg *cg = h->cg;
-    const kl_cu_launch *L = &h->cp->launch[i];
+    const kl_cu_group *L = &h->cp->groups[i];
     LLVMTypeRef slots_t = LLVMArrayType2(cg->ptr, (uint64_t)h->max_params);
     for (int k = 0; k < L->n_params; k++) {
         LLVMValueRef v = buffer_pointer(h, fn, L->params[k]);
@@ -256,7 +254,7 @@ static bool launch(host *h, LLVMValueRef fn, int i, LLVMValueRef slots, LLVMValu
         LLVMValueRef idx[2] = {i64c(cg, 0), i64c(cg, k)};
         LLVMBuildStore(cg->b, v, LLVMBuildInBoundsGEP2(cg->b, slots_t, slots, idx, 2, ""));
     }
-    LLVMValueRef f = LLVMBuildLoad2(cg->b, cg->ptr, function_slot(cg, state, h->function[i]), "");
+    LLVMValueRef f = LLVMBuildLoad2(cg->b, cg->ptr, function_slot(cg, state, i), "");
     LLVMValueRef args[11] = {f, i32c(cg, L->blocks), i32c(cg, 1), i32c(cg, 1), i32c(cg, L->threads),
                              i32c(cg, 1), i32c(cg, 1), i32c(cg, 0), stream, argv,
                              LLVMConstPointerNull(cg->ptr)};
@@ -290,8 +288,8 @@ static LLVMValueRef emit_predict(host *h) {
         LLVMValueRef slot = LLVMBuildInBoundsGEP2(cg->b, slots_t, slots, idx, 2, "");
         LLVMBuildStore(cg->b, slot, LLVMBuildInBoundsGEP2(cg->b, slots_t, argv, idx, 2, ""));
     }
-    for (int i = 0; i < p->kernels.n; i++)
-        if (h->function[i] >= 0 && !launch(h, fn, i, slots, argv, stream, state))
+    for (int i = 0; i < h->cp->n_groups; i++)
+        if (!launch(h, fn, i, slots, argv, stream, state))
             return NULL;
     LLVMBuildRet(cg->b, i32c(cg, 0));
     return fn;
@@ -388,16 +386,12 @@ static void embed(host *h) {
         h->weights_symbol = kl_cg_const_string(cg, img->weights_symbol ? img->weights_symbol
                                                                       : KL_CU_WEIGHTS, "cuda_weights_name");
     }
-    int n = cp->p->kernels.n, next = 0;
-    h->names = kl_alloc_array(cg->arena, (size_t)n + 1, sizeof *h->names);
-    h->function = kl_alloc_array(cg->arena, (size_t)n + 1, sizeof *h->function);
+    h->names = kl_alloc_array(cg->arena, (size_t)cp->n_groups + 1, sizeof *h->names);
     h->max_params = 1;
-    for (int i = 0; i < n; i++) {
-        h->function[i] = cp->launch[i].skip ? -1 : next++;
-        if (h->function[i] >= 0)
-            h->names[i] = kl_cg_const_string(cg, cp->names[i], "cuda_kernel_name");
-        if (cp->launch[i].n_params > h->max_params)
-            h->max_params = cp->launch[i].n_params;
+    for (int i = 0; i < cp->n_groups; i++) {
+        h->names[i] = kl_cg_const_string(cg, cp->groups[i].name, "cuda_function_name");
+        if (cp->groups[i].n_params > h->max_params)
+            h->max_params = cp->groups[i].n_params;
     }
 }
 
@@ -418,10 +412,10 @@ bool kl_cu_emit_host(const kl_cu_program *cp, const kl_graph *g, const kl_codege
             e.cuda_run = emit_run(&h, predict, "cuda_run");
             e.cuda_run_host = emit_run(&h, predict_host, "cuda_run_host");
             kl_cuda_sizes sizes;
-            kl_cuda_sizes_of(cp->p, &sizes);
+            ok = kl_cuda_sizes_of(cp->p, cp->t, &sizes, d);
             e.cuda_state_size = sizes.state_size;
             e.cuda_host_workspace_size = sizes.host_workspace_size;
-            ok = kl_cg_emit_model_table(&cg, &e) && kl_cg_write(&cg, path);
+            ok = ok && kl_cg_emit_model_table(&cg, &e) && kl_cg_write(&cg, path);
         }
     }
     kl_cg_close(&cg);

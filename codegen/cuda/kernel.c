@@ -1,9 +1,11 @@
 /*
- * codegen/cuda/kernel.c — one kl_kernel as one __global__ function.
+ * codegen/cuda/kernel.c — one kl_kernel as one device function, called by its launch's
+ * __global__ function (source.c) with the block it runs as.
  *
- * The function takes a pointer per storage it touches other than the weights (which it
- * addresses in the module's own `kl_weights`), in the launch plan's order; views share their
- * root's pointer. A pointer is __restrict__ unless the kernel both reads and writes it.
+ * The function takes that block number and a pointer per storage it touches other than the
+ * weights (which it addresses in the module's own `kl_weights`), in the launch plan's order;
+ * views share their root's pointer. A pointer is __restrict__ unless the kernel both reads and
+ * writes it.
  *
  * A thread (launch.c) finds its group, lane and part from its number, decodes the group into
  * the outer parallel loops, and computes the points of its register block the way the LLVM
@@ -64,18 +66,21 @@ static bool kernel_reads(const kl_kernel *k, const kl_buffer *root) {
     return false;
 }
 
+void kl_cu_print_param(FILE *f, const kl_kernel *k, const kl_buffer *b, int i) {
+    bool written = b == kl_buffer_root(k->out), read = kernel_reads(k, b);
+    fprintf(f, "%s%s *%sp%d", written ? "" : "const ", kl_cu_mem_type(b->dtype),
+            written && read ? "" : "__restrict__ ", i);
+}
+
+/* The kernel as a device function of the block it runs as (its launch decides which). */
 static void print_signature(kl_cu_printer *pr, const char *name) {
     const kl_cu_launch *L = pr->L;
-    const kl_kernel *k = pr->k;
-    const kl_buffer *out = kl_buffer_root(k->out);
-    fprintf(pr->f, "extern \"C\" __global__ void __launch_bounds__(%d) %s(", L->threads, name);
+    fprintf(pr->f, "static __device__ __forceinline__ void %s(const unsigned kl_block", name);
     for (int i = 0; i < L->n_params; i++) {
-        const kl_buffer *b = L->params[i];
-        bool written = b == out, read = kernel_reads(k, b);
-        fprintf(pr->f, "%s%s%s *%sp%d", i ? ", " : "", written ? "" : "const ",
-                kl_cu_mem_type(b->dtype), written && read ? "" : "__restrict__ ", i);
+        fputs(", ", pr->f);
+        kl_cu_print_param(pr->f, pr->k, L->params[i], i);
     }
-    fputs(L->n_params ? ")" : "void)", pr->f);
+    fputc(')', pr->f);
 }
 
 /* ---------------------------------------------------------------- loops */
@@ -288,9 +293,10 @@ static void thread_place(kl_cu_printer *pr) {
     const kl_cu_launch *L = pr->L;
     const char *ut = L->wide ? "unsigned long long" : "unsigned";
     if (L->wide)
-        kl_cu_line(pr, "const %s kl_t = (unsigned long long)blockIdx.x * blockDim.x + threadIdx.x;", ut);
+        kl_cu_line(pr, "const %s kl_t = (unsigned long long)kl_block * %du + threadIdx.x;", ut,
+                   L->threads);
     else
-        kl_cu_line(pr, "const %s kl_t = blockIdx.x * blockDim.x + threadIdx.x;", ut);
+        kl_cu_line(pr, "const %s kl_t = kl_block * %du + threadIdx.x;", ut, L->threads);
     if (L->lanes > 1)
         kl_cu_line(pr, "const int kl_lane = (int)(kl_t %% %du);", L->lanes);
     if (L->split > 1)
@@ -409,6 +415,8 @@ bool kl_cu_print_kernel(FILE *f, const kl_cu_program *cp, int index, kl_diag *d)
     fputs(" */\n", f);
     print_signature(&pr, cp->names[index]);
     fputs(" {\n", f);
+    if (!pr.L->serial)
+        fprintf(f, "    if (threadIdx.x >= %du) return;\n", pr.L->threads);
     pr.indent = 1;
     bool ok = pr.L->serial ? serial_body(&pr) : parallel_body(&pr);
     fputs("}\n", f);

@@ -274,13 +274,112 @@ int64_t kl_cuda_host_offset(const kl_program *p, bool output, int i) {
     return off;
 }
 
-void kl_cuda_sizes_of(const kl_program *p, kl_cuda_sizes *s) {
-    s->n_functions = 0;
-    for (int i = 0; i < p->kernels.n; i++)
-        s->n_functions += !skipped(p->kernels.items[i]);
+bool kl_cuda_sizes_of(const kl_program *p, const kl_target *t, kl_cuda_sizes *s, kl_diag *d) {
+    kl_cu_program cp;
+    if (!kl_cu_plan(p, t, &cp, d))
+        return false;
+    s->n_functions = cp.n_groups;
     /* void *module; void *functions[n] (at least one, as the header declares it) */
     s->state_size = 8 * (1 + (int64_t)(s->n_functions > 0 ? s->n_functions : 1));
     s->host_workspace_size = kl_cuda_host_offset(p, true, p->outputs.n);
+    return true;
+}
+
+/* ---------------------------------------------------------------- launches */
+
+enum { MAX_GROUP = 16, MAX_GROUP_PARAMS = 64 };
+
+/* Roots a kernel reads (constants excluded: nothing writes them). */
+static kl_ptrvec read_roots(kl_arena *a, const kl_kernel *k) {
+    kl_ptrvec v = {0}, all = {0};
+    collect(a, &all, k->init);
+    collect(a, &all, k->value);
+    collect(a, &all, k->result);
+    for (int d = 0; d < k->out->shape.rank; d++)
+        collect(a, &all, k->out_idx[d]);
+    for (int i = 0; i < all.n; i++)
+        if (((kl_buffer *)all.items[i])->kind != KL_BUF_CONST)
+            kl_ptrvec_push(a, &v, all.items[i]);
+    return v;
+}
+
+/* A fill with one constant (the halo pass's borders). */
+static bool constant_fill(const kl_kernel *k) {
+    return k->reduce == KL_RED_NONE && !k->result && k->value && k->value->kind == KL_E_CONST;
+}
+
+static bool same_fill(const kl_kernel *x, const kl_kernel *y) {
+    const kl_expr *a = x->value, *b = y->value;
+    return constant_fill(x) && constant_fill(y) && a->dtype == b->dtype &&
+           memcmp(&a->f, &b->f, sizeof a->f) == 0 && a->i == b->i;
+}
+
+/* A kernel that may share a launch: no reduction, no block, no shuffles, not serial. */
+static bool light(const kl_kernel *k, const kl_cu_launch *L) {
+    return !L->skip && !L->serial && k->reduce == KL_RED_NONE && L->first_block == k->n_par &&
+           L->split == 1;
+}
+
+/* Whether k may run at the same time as member m of a launch. */
+static bool independent(kl_arena *a, const kl_kernel *k, const kl_kernel *m) {
+    kl_buffer *kw = kl_buffer_root(k->out), *mw = kl_buffer_root(m->out);
+    kl_ptrvec kr = read_roots(a, k), mr = read_roots(a, m);
+    if (seen(&kr, mw) || seen(&mr, kw))
+        return false;
+    return kw != mw || same_fill(k, m);
+}
+
+static bool joins(const kl_cu_program *cp, const kl_cu_group *g, int i) {
+    const kl_program *p = cp->p;
+    const kl_kernel *k = p->kernels.items[i];
+    if (!light(k, &cp->launch[i]) || g->count >= MAX_GROUP ||
+        g->n_params + cp->launch[i].n_params > MAX_GROUP_PARAMS ||
+        g->blocks + cp->launch[i].blocks > INT32_MAX)
+        return false;
+    for (int j = g->first; j < g->first + g->count; j++)
+        if (!cp->launch[j].skip && (!light(p->kernels.items[j], &cp->launch[j]) ||
+                                    !independent(cp->arena, k, p->kernels.items[j])))
+            return false;
+    return true;
+}
+
+static void add_member(const kl_cu_program *cp, kl_cu_group *g, int i) {
+    const kl_cu_launch *L = &cp->launch[i];
+    if (g->count == 0)
+        g->first = i;
+    g->count = i - g->first + 1; /* skipped kernels in between are members that never run */
+    g->blocks += L->blocks;
+    if (L->threads > g->threads)
+        g->threads = L->threads;
+    kl_buffer **params = kl_alloc_array(cp->arena, (size_t)(g->n_params + L->n_params) + 1,
+                                        sizeof *params);
+    if (g->n_params)
+        memcpy(params, g->params, (size_t)g->n_params * sizeof *params);
+    memcpy(params + g->n_params, L->params, (size_t)L->n_params * sizeof *params);
+    g->params = params;
+    g->n_params += L->n_params;
+}
+
+static void plan_groups(kl_cu_program *cp) {
+    int n = cp->p->kernels.n;
+    cp->groups = kl_alloc_array(cp->arena, (size_t)n + 1, sizeof *cp->groups);
+    cp->n_groups = 0;
+    kl_cu_group *g = NULL;
+    for (int i = 0; i < n; i++) {
+        if (cp->launch[i].skip)
+            continue;
+        if (!g || !joins(cp, g, i))
+            g = &cp->groups[cp->n_groups++];
+        add_member(cp, g, i);
+    }
+    for (int i = 0; i < cp->n_groups; i++) {
+        g = &cp->groups[i];
+        int members = 0;
+        for (int j = g->first; j < g->first + g->count; j++)
+            members += !cp->launch[j].skip;
+        g->name = members == 1 ? kl_sprintf(cp->arena, "%s_launch", cp->names[g->first])
+                               : kl_sprintf(cp->arena, "%s_and_%d", cp->names[g->first], members - 1);
+    }
 }
 
 /* ---------------------------------------------------------------- the program */
@@ -302,7 +401,6 @@ bool kl_cu_plan(const kl_program *p, const kl_target *t, kl_cu_program *cp, kl_d
         }
         ok = plan_kernel(p->arena, k, t, &cp->launch[i], d) && ok;
         cp->names[i] = kl_sprintf(p->arena, "%s_%d", k->name ? k->name : "kernel", i);
-        cp->n_launched += !cp->launch[i].skip;
     }
     for (int i = 0; i < p->buffers.n; i++) {
         const kl_buffer *b = p->buffers.items[i];
@@ -310,5 +408,7 @@ bool kl_cu_plan(const kl_program *p, const kl_target *t, kl_cu_program *cp, kl_d
             ok = kl_error(d, NULL, "codegen (CUDA): constant buffer '%s' has no data", b->name);
     }
     place_constants(cp);
+    if (ok)
+        plan_groups(cp);
     return ok;
 }

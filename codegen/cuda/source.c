@@ -3,10 +3,11 @@
  *
  * In order: the prelude (device helpers), the weights as one module global
  * `__device__ unsigned char kl_weights[N]` (no initializer: the image stays small, and the
- * host side copies the bytes in when it loads the module), then one __global__ function per
- * launched kernel. For the emulator (tests/cuda/), guarded by KL_EMULATE, a host function
- * kl_emu_NAME(void **params) per kernel unpacks cuLaunchKernel's parameter array and calls
- * it; NVRTC never sees those.
+ * host side copies the bytes in when it loads the module), one device function per kernel
+ * (kernel.c), and one __global__ function per launch (launch.c's groups): it hands each block
+ * to the member kernel whose range of blocks holds it. For the emulator (tests/cuda/), guarded
+ * by KL_EMULATE, a host function kl_emu_NAME(void **params) per launch unpacks
+ * cuLaunchKernel's parameter array and calls it; NVRTC never sees those.
  */
 #ifndef _GNU_SOURCE /* open_memstream under -std=c17 */
 #define _GNU_SOURCE
@@ -15,17 +16,74 @@
 
 #include "cuda_internal.h"
 
-static void print_trampoline(FILE *f, const kl_cu_program *cp, int i) {
-    const kl_cu_launch *L = &cp->launch[i];
-    fprintf(f, "extern \"C\" void kl_emu_%s(void **kl_params) {\n    %s(", cp->names[i],
-            cp->names[i]);
-    const kl_kernel *k = cp->p->kernels.items[i];
-    const kl_buffer *out = kl_buffer_root(k->out);
-    for (int j = 0; j < L->n_params; j++) {
-        const kl_buffer *b = L->params[j];
-        fprintf(f, "%s*(%s%s **)kl_params[%d]", j ? ", " : "", b == out ? "" : "const ",
-                kl_cu_mem_type(b->dtype), j);
+/* The kernel a group's parameter belongs to. */
+static const kl_kernel *param_owner(const kl_cu_program *cp, const kl_cu_group *g, int param) {
+    for (int i = g->first; i < g->first + g->count; i++) {
+        if (cp->launch[i].skip)
+            continue;
+        if (param < cp->launch[i].n_params)
+            return cp->p->kernels.items[i];
+        param -= cp->launch[i].n_params;
     }
+    return NULL;
+}
+
+static int members(const kl_cu_program *cp, const kl_cu_group *g) {
+    int n = 0;
+    for (int i = g->first; i < g->first + g->count; i++)
+        n += !cp->launch[i].skip;
+    return n;
+}
+
+/* A launch's parameters: as its kernel declares them, or, shared by several kernels (a
+ * buffer may then come twice), plain pointers. */
+static void print_group_params(FILE *f, const kl_cu_program *cp, const kl_cu_group *g) {
+    bool alone = members(cp, g) == 1;
+    for (int j = 0; j < g->n_params; j++) {
+        fputs(j ? ", " : "", f);
+        if (alone)
+            kl_cu_print_param(f, param_owner(cp, g, j), g->params[j], j);
+        else
+            fprintf(f, "%s *p%d", kl_cu_mem_type(g->params[j]->dtype), j);
+    }
+    if (!g->n_params)
+        fputs("void", f);
+}
+
+static void print_call(FILE *f, const kl_cu_program *cp, int i, int first_param) {
+    fprintf(f, "%s(kl_b", cp->names[i]);
+    for (int j = 0; j < cp->launch[i].n_params; j++)
+        fprintf(f, ", p%d", first_param + j);
+    fputs(");", f);
+}
+
+static void print_group(FILE *f, const kl_cu_program *cp, const kl_cu_group *g) {
+    fprintf(f, "\nextern \"C\" __global__ void __launch_bounds__(%d) %s(", g->threads, g->name);
+    print_group_params(f, cp, g);
+    fputs(") {\n    unsigned kl_b = blockIdx.x;\n", f);
+    int left = members(cp, g), param = 0;
+    for (int i = g->first; i < g->first + g->count; i++) {
+        const kl_cu_launch *L = &cp->launch[i];
+        if (L->skip)
+            continue;
+        if (--left == 0) {
+            fputs("    ", f);
+            print_call(f, cp, i, param);
+            fputc('\n', f);
+        } else {
+            fprintf(f, "    if (kl_b < %lldu) { ", (long long)L->blocks);
+            print_call(f, cp, i, param);
+            fprintf(f, " return; }\n    kl_b -= %lldu;\n", (long long)L->blocks);
+        }
+        param += L->n_params;
+    }
+    fputs("}\n", f);
+}
+
+static void print_trampoline(FILE *f, const kl_cu_program *cp, const kl_cu_group *g) {
+    fprintf(f, "extern \"C\" void kl_emu_%s(void **kl_params) {\n    %s(", g->name, g->name);
+    for (int j = 0; j < g->n_params; j++)
+        fprintf(f, "%s*(%s **)kl_params[%d]", j ? ", " : "", kl_cu_mem_type(g->params[j]->dtype), j);
     fputs(");\n}\n", f);
 }
 
@@ -45,10 +103,11 @@ char *kl_cu_source(const kl_cu_program *cp, size_t *len, kl_diag *d) {
     bool ok = true;
     for (int i = 0; i < cp->p->kernels.n; i++)
         ok = kl_cu_print_kernel(f, cp, i, d) && ok;
+    for (int i = 0; i < cp->n_groups; i++)
+        print_group(f, cp, &cp->groups[i]);
     fputs("\n#ifdef KL_EMULATE\n", f);
-    for (int i = 0; i < cp->p->kernels.n; i++)
-        if (!cp->launch[i].skip)
-            print_trampoline(f, cp, i);
+    for (int i = 0; i < cp->n_groups; i++)
+        print_trampoline(f, cp, &cp->groups[i]);
     fputs("#endif\n", f);
     if (fclose(f) != 0 || !text) {
         free(text);

@@ -318,7 +318,7 @@ Test(cuda, launch_plan) {
     cr_expect(!cp.launch[2].serial && cp.launch[2].split == 1 && cp.launch[2].groups == 4096 &&
               cp.launch[2].threads == 256 && cp.launch[2].blocks == 16, "elementwise grid");
     cr_expect(cp.launch[3].skip, "an empty kernel is not launched");
-    cr_expect_eq(cp.n_launched, 3);
+    cr_expect_eq(cp.n_groups, 3, "launches: %d", cp.n_groups);
     kl_diag_free(&d);
     kl_arena_free(a);
 }
@@ -360,12 +360,58 @@ Test(cuda, cubin_check_with_nvrtc) {
     kl_cu_image img;
     cr_assert(kl_cu_nvrtc(a, src, 80, false, &img, &d), "%s", d.text ? d.text : "");
     free(src);
-    const char *good[] = {cp.names[0]}, *missing[] = {cp.names[0], "no_such_kernel"};
+    const char *good[] = {cp.groups[0].name}, *missing[] = {cp.groups[0].name, "no_such_kernel"};
     cr_expect(kl_cu_check_cubin(img.cubin, img.cubin_size, 80, good, 1, NULL, &d), "its own sm");
     cr_expect(img.ptx && strstr(img.ptx, ".target sm_80"), "PTX for sm_80");
     cr_expect(!kl_cu_check_cubin(img.cubin, img.cubin_size, 90, good, 1, NULL, &d), "another sm");
     cr_expect(!kl_cu_check_cubin(img.cubin, img.cubin_size, 80, missing, 2, NULL, &d), "a kernel it lacks");
     cr_expect(!kl_cu_check_cubin(img.cubin, img.cubin_size / 2, 80, good, 1, NULL, &d), "half a cubin");
     kl_diag_free(&d);
+    kl_arena_free(a);
+}
+
+/* Small independent kernels share a launch: fills of one buffer with the same constant do,
+ * a kernel reading that buffer does not, and neither does a reduction. */
+Test(cuda, launches_grouped) {
+    kl_arena *a = kl_arena_new();
+    kl_program *p = kl_program_new(a);
+    kl_buffer *x = input(p, "x", KL_F32, shape1(64));
+    kl_shape s64 = shape1(64);
+    kl_buffer *h = kl_program_buffer(p, "h", KL_BUF_WORKSPACE, KL_F32, &s64);
+    kl_buffer *o = output(p, "o", KL_F32, shape1(64)), *o2 = output(p, "o2", KL_F32, shape1(64));
+    for (int i = 0; i < 3; i++) { /* fills of h: one launch */
+        kl_kernel *k = kernel_over(p, h, "fill");
+        k->value = kl_e_const_f(a, KL_F32, 0);
+        kl_program_add_kernel(p, k);
+    }
+    kl_kernel *c = kernel_over(p, o2, "copy_x"); /* independent of the fills: joins them */
+    c->value = kl_e_load(a, x, ivs(a, 1));
+    kl_program_add_kernel(p, c);
+    kl_kernel *r = kernel_over(p, o, "read_h"); /* reads what the fills write: a launch of its own */
+    r->value = kl_e_load(a, h, ivs(a, 1));
+    kl_program_add_kernel(p, r);
+    kl_diag d;
+    kl_diag_init(&d, "test");
+    cr_assert(kl_plan_memory(p, &d));
+    kl_cu_program cp;
+    cr_assert(kl_cu_plan(p, kl_target_find("cuda-sm90"), &cp, &d));
+    cr_assert_eq(cp.n_groups, 2, "launches: %d", cp.n_groups);
+    cr_expect(cp.groups[0].first == 0 && cp.groups[0].count == 4, "fills and the copy together");
+    cr_expect(cp.groups[0].blocks == 4 && cp.groups[0].n_params == 5, "blocks %lld params %d",
+              (long long)cp.groups[0].blocks, cp.groups[0].n_params);
+    cr_expect(cp.groups[1].first == 4 && cp.groups[1].count == 1);
+    kl_diag_free(&d);
+    /* and it computes: the emulator runs both launches */
+    gpu_run g;
+    gpu_open(&g, p, "grouped");
+    float *xs = g.b.inputs[0];
+    for (int i = 0; i < 64; i++)
+        xs[i] = (float)i;
+    gpu_run_once(&g);
+    for (int i = 0; i < 64; i++) {
+        cr_expect_float_eq(((float *)g.b.outputs[0])[i], 0.0f, 0, "o %d", i);
+        cr_expect_float_eq(((float *)g.b.outputs[1])[i], (float)i, 0, "o2 %d", i);
+    }
+    gpu_close(&g);
     kl_arena_free(a);
 }
