@@ -412,7 +412,13 @@ bool kl_cu_print_kernel(FILE *f, const kl_cu_program *cp, int index, kl_diag *d)
         put_comment_text(f, k->node->name);
         fputs("')", f);
     }
-    fputs(" */\n", f);
+    const kl_cu_launch *L = pr.L;
+    if (L->serial)
+        fputs(": one thread, in order */\n", f);
+    else
+        fprintf(f, ": %lld group%s x %d lane%s x %d part%s, %d point%s a thread */\n",
+                (long long)L->groups, L->groups == 1 ? "" : "s", L->lanes, L->lanes == 1 ? "" : "s",
+                L->split, L->split == 1 ? "" : "s", L->points, L->points == 1 ? "" : "s");
     print_signature(&pr, cp->names[index]);
     fputs(" {\n", f);
     if (!pr.L->serial)

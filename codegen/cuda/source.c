@@ -58,7 +58,9 @@ static void print_call(FILE *f, const kl_cu_program *cp, int i, int first_param)
 }
 
 static void print_group(FILE *f, const kl_cu_program *cp, const kl_cu_group *g) {
-    fprintf(f, "\nextern \"C\" __global__ void __launch_bounds__(%d) %s(", g->threads, g->name);
+    fprintf(f, "\n/* launched as %lld block%s of %d thread%s */\n", (long long)g->blocks,
+            g->blocks == 1 ? "" : "s", g->threads, g->threads == 1 ? "" : "s");
+    fprintf(f, "extern \"C\" __global__ void __launch_bounds__(%d) %s(", g->threads, g->name);
     print_group_params(f, cp, g);
     fputs(") {\n    unsigned kl_b = blockIdx.x;\n", f);
     int left = members(cp, g), param = 0;
