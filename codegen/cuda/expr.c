@@ -521,7 +521,6 @@ static bool int64_div_in_int(kl_cu_printer *pr, const kl_expr *e, cu_val x, cu_v
 static bool int_binop(kl_cu_printer *pr, const kl_expr *e, cu_val x, cu_val y, cu_val *out) {
     kl_dtype t = e->a->dtype;
     const char *ct = kl_cu_reg_type(t);
-    kl_arena *a = pr->a;
     static const char *const cmp[] = {[KL_EQ] = "==", [KL_NE] = "!=", [KL_LT] = "<",
                                       [KL_LE] = "<=", [KL_GT] = ">", [KL_GE] = ">="};
     bool both_narrow = x.narrow && y.narrow;
@@ -566,7 +565,6 @@ static bool int_binop(kl_cu_printer *pr, const kl_expr *e, cu_val x, cu_val y, c
         }
         return true;
     default:
-        (void)a;
         return kl_cu_fail(pr, "unknown binary operator %d", e->op);
     }
 }
