@@ -6,6 +6,7 @@
  *   source.c    the whole program as one CUDA C translation unit
  *   kernel.c    one kl_kernel as one __global__ function
  *   expr.c      kernel IR expressions as CUDA C statements, with their exact semantics
+ *   facts.c     what the printer knows about an expression: types, block dependence, ranges
  *   prelude.c   the device helpers every program starts with
  *   nvrtc.c     CUDA C -> cubin + PTX with NVRTC (nvrtc_none.c where kiln has no NVRTC)
  *   cubin.c     checks a cubin: a CUDA ELF for the right sm that defines every kernel
@@ -134,14 +135,34 @@ bool kl_cu_print_kernel(FILE *f, const kl_cu_program *cp, int index, kl_diag *d)
 /* "T *__restrict__ pI" as kernel k declares buffer b (const unless it writes it). */
 void kl_cu_print_param(FILE *f, const kl_kernel *k, const kl_buffer *b, int i);
 
+/* facts.c — types, block dependence and ranges of expressions */
+bool kl_cu_is_float(kl_dtype t);
+bool kl_cu_is_signed(kl_dtype t);
+bool kl_cu_is_half(kl_dtype t);
+bool kl_cu_is_64(kl_dtype t);
+/* The register type of t ("float" for 16-bit floats, "bool", "long long", ...), NULL if none;
+ * the memory type (bools are bytes, 16-bit floats their bits); a value's C type. */
+const char *kl_cu_reg_type(kl_dtype t);
+const char *kl_cu_mem_type(kl_dtype t);
+const char *kl_cu_ctype(cu_val v);
+/* The unsigned type integer arithmetic of t wraps in. */
+const char *kl_cu_wrap_type(kl_dtype t);
+bool kl_cu_fits_int(__int128 lo, __int128 hi);
+/* The full range of an integer type; false for types whose range int64 cannot hold. */
+bool kl_cu_type_range(kl_dtype t, int64_t *lo, int64_t *hi);
+/* Whether e depends on a loop of the register block; the values of those loops at the
+ * current point (NULL: none), which points sharing e's value agree on. */
+bool kl_cu_on_block(kl_cu_printer *pr, const kl_expr *e);
+const char *kl_cu_point_key(kl_cu_printer *pr, const kl_expr *e);
+/* The value range of an integer expression over the loops' whole ranges; false when unknown. */
+bool kl_cu_range(kl_cu_printer *pr, const kl_expr *e, int64_t *lo, int64_t *hi);
+/* Whether e = x op y (ADD, SUB, MUL) provably stays within t (within int with in_int). */
+bool kl_cu_arith_fits(kl_cu_printer *pr, const kl_expr *e, kl_dtype t, bool in_int);
+
 /* expr.c */
 bool kl_cu_expr(kl_cu_printer *pr, const kl_expr *e, cu_val *out);
 /* out[out_idx] = v for the current point. */
 bool kl_cu_store(kl_cu_printer *pr, cu_val v);
-/* The register type of t ("float" for 16-bit floats, "bool", "long long", ...), NULL if none. */
-const char *kl_cu_reg_type(kl_dtype t);
-const char *kl_cu_mem_type(kl_dtype t);
-bool kl_cu_is_float(kl_dtype t);
 /* acc (op) v, as a C expression of acc's register type. */
 const char *kl_cu_combine(kl_cu_printer *pr, kl_reduce r, kl_dtype t, const char *acc,
                           const char *v);
@@ -155,10 +176,6 @@ void kl_cu_close(kl_cu_printer *pr);
 bool kl_cu_fail(kl_cu_printer *pr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void kl_cu_printer_init(kl_cu_printer *pr, FILE *f, const kl_cu_program *cp, int index,
                         kl_diag *d);
-/* Whether e depends on a loop of the register block. */
-bool kl_cu_on_block(kl_cu_printer *pr, const kl_expr *e);
-/* The value range of an integer expression over the loops' whole ranges; false when unknown. */
-bool kl_cu_range(kl_cu_printer *pr, const kl_expr *e, int64_t *lo, int64_t *hi);
 
 /* ---------------------------------------------------------------- nvrtc.c, cubin.c */
 

@@ -31,252 +31,6 @@
 
 #include "cuda_internal.h"
 
-/* ---------------------------------------------------------------- per-node facts */
-
-typedef struct cu_fact {
-    const kl_expr *e;
-    signed char on_block;   /* -1 not yet known */
-    uint32_t block_loops;   /* the register block's loops it depends on (bit l: loop l) */
-    signed char has_range;  /* -1 not yet known */
-    int64_t lo, hi;
-} cu_fact;
-
-struct cu_cache {
-    size_t cap, n;
-    cu_fact *slot;
-};
-
-static cu_fact *fact(kl_cu_printer *pr, const kl_expr *e) {
-    cu_cache *c = pr->cache;
-    if (!c) {
-        c = pr->cache = kl_alloc(pr->a, sizeof *c);
-        c->cap = 256;
-        c->slot = kl_alloc_array(pr->a, c->cap, sizeof *c->slot);
-    }
-    if (2 * (c->n + 1) > c->cap) { /* grow: rehash every entry */
-        cu_fact *old = c->slot;
-        size_t old_cap = c->cap;
-        c->cap *= 2;
-        c->slot = kl_alloc_array(pr->a, c->cap, sizeof *c->slot);
-        c->n = 0;
-        for (size_t i = 0; i < old_cap; i++)
-            if (old[i].e) {
-                cu_fact *f = fact(pr, old[i].e);
-                *f = old[i];
-            }
-    }
-    size_t h = ((uintptr_t)e >> 4) * 0x9e3779b97f4a7c15ull;
-    for (size_t i = h & (c->cap - 1);; i = (i + 1) & (c->cap - 1)) {
-        if (c->slot[i].e == e)
-            return &c->slot[i];
-        if (!c->slot[i].e) {
-            c->slot[i].e = e;
-            c->slot[i].on_block = -1;
-            c->slot[i].has_range = -1;
-            c->n++;
-            return &c->slot[i];
-        }
-    }
-}
-
-/* The block loops e depends on, as a bit set. */
-static uint32_t block_loops(kl_cu_printer *pr, const kl_expr *e) {
-    if (!e)
-        return 0;
-    cu_fact *f = fact(pr, e);
-    if (f->on_block >= 0)
-        return f->block_loops;
-    uint32_t m = 0;
-    if (e->kind == KL_E_IV && e->i >= 0 && e->i < KL_MAX_LOOPS && pr->block_loop[e->i])
-        m |= 1u << e->i;
-    if (e->kind == KL_E_LOAD)
-        for (int d = 0; d < e->buf->shape.rank; d++)
-            m |= block_loops(pr, e->idx[d]);
-    m |= block_loops(pr, e->a) | block_loops(pr, e->b) | block_loops(pr, e->c);
-    f = fact(pr, e); /* the table may have grown */
-    f->on_block = m != 0;
-    f->block_loops = m;
-    return m;
-}
-
-bool kl_cu_on_block(kl_cu_printer *pr, const kl_expr *e) { return block_loops(pr, e) != 0; }
-
-/* What e's value depends on at the current point: the values of the block loops it reads
- * (points that agree on those share the value, e.g. every UNROLL copy the same weights). */
-static const char *point_key(kl_cu_printer *pr, const kl_expr *e) {
-    uint32_t m = block_loops(pr, e);
-    if (!m)
-        return NULL;
-    const char *key = "";
-    for (int l = 0; l < KL_MAX_LOOPS; l++)
-        if (m & (1u << l))
-            key = kl_sprintf(pr->a, "%s%d=%s;", key, l, pr->iv[l] ? pr->iv[l] : "?");
-    return key;
-}
-
-/* ---------------------------------------------------------------- types */
-
-bool kl_cu_is_float(kl_dtype t) {
-    return t == KL_F32 || t == KL_F64 || t == KL_F16 || t == KL_BF16;
-}
-static bool is_signed(kl_dtype t) {
-    return t == KL_I8 || t == KL_I16 || t == KL_I32 || t == KL_I64;
-}
-static bool is_half(kl_dtype t) { return t == KL_F16 || t == KL_BF16; }
-static bool is_64(kl_dtype t) { return t == KL_I64 || t == KL_U64; }
-
-const char *kl_cu_reg_type(kl_dtype t) {
-    switch (t) {
-    case KL_BOOL: return "bool";
-    case KL_I8: return "signed char";
-    case KL_U8: return "unsigned char";
-    case KL_I16: return "short";
-    case KL_U16: return "unsigned short";
-    case KL_I32: return "int";
-    case KL_U32: return "unsigned";
-    case KL_I64: return "long long";
-    case KL_U64: return "unsigned long long";
-    case KL_F16: case KL_BF16: case KL_F32: return "float";
-    case KL_F64: return "double";
-    default: return NULL;
-    }
-}
-
-const char *kl_cu_mem_type(kl_dtype t) {
-    if (t == KL_BOOL)
-        return "unsigned char";
-    if (is_half(t))
-        return "unsigned short";
-    return kl_cu_reg_type(t);
-}
-
-static const char *ctype(cu_val v) { return v.narrow ? "int" : kl_cu_reg_type(v.t); }
-
-/* The unsigned type integer arithmetic of t wraps in (C promotes narrower types to int). */
-static const char *wrap_type(kl_dtype t) {
-    return is_64(t) ? "unsigned long long" : "unsigned";
-}
-
-/* The full range of an integer type; false for types whose range int64 cannot hold. */
-static bool type_range(kl_dtype t, int64_t *lo, int64_t *hi) {
-    switch (t) {
-    case KL_BOOL: *lo = 0; *hi = 1; return true;
-    case KL_I8: *lo = INT8_MIN; *hi = INT8_MAX; return true;
-    case KL_U8: *lo = 0; *hi = UINT8_MAX; return true;
-    case KL_I16: *lo = INT16_MIN; *hi = INT16_MAX; return true;
-    case KL_U16: *lo = 0; *hi = UINT16_MAX; return true;
-    case KL_I32: *lo = INT32_MIN; *hi = INT32_MAX; return true;
-    case KL_U32: *lo = 0; *hi = UINT32_MAX; return true;
-    case KL_I64: *lo = INT64_MIN; *hi = INT64_MAX; return true;
-    default: return false;
-    }
-}
-
-static bool fits(kl_dtype t, __int128 lo, __int128 hi) {
-    int64_t tlo, thi;
-    return type_range(t, &tlo, &thi) && lo >= tlo && hi <= thi;
-}
-
-static bool fits_int(__int128 lo, __int128 hi) { return lo >= INT32_MIN && hi <= INT32_MAX; }
-
-/* ---------------------------------------------------------------- ranges */
-
-/* The mathematical range of x op y from the operands' ranges. */
-static void op_range(int op, __int128 alo, __int128 ahi, __int128 blo, __int128 bhi,
-                     __int128 *lo, __int128 *hi) {
-    if (op == KL_ADD) {
-        *lo = alo + blo;
-        *hi = ahi + bhi;
-    } else if (op == KL_SUB) {
-        *lo = alo - bhi;
-        *hi = ahi - blo;
-    } else { /* KL_MUL */
-        __int128 c[4] = {alo * blo, alo * bhi, ahi * blo, ahi * bhi};
-        *lo = *hi = c[0];
-        for (int i = 1; i < 4; i++) {
-            if (c[i] < *lo) *lo = c[i];
-            if (c[i] > *hi) *hi = c[i];
-        }
-    }
-}
-
-static bool is_arith(const kl_expr *e) {
-    return e->kind == KL_E_BINARY && (e->op == KL_ADD || e->op == KL_SUB || e->op == KL_MUL);
-}
-
-static bool range_uncached(kl_cu_printer *pr, const kl_expr *e, int64_t *lo, int64_t *hi) {
-    if (kl_cu_is_float(e->dtype) || !type_range(e->dtype, lo, hi))
-        return false;
-    int64_t alo, ahi, blo, bhi;
-    switch (e->kind) {
-    case KL_E_CONST:
-        if (!fits(e->dtype, e->i, e->i))
-            return true; /* truncated to the type: any value of it */
-        *lo = *hi = e->dtype == KL_BOOL ? e->i != 0 : e->i;
-        return true;
-    case KL_E_IV: {
-        int64_t n = e->i >= 0 && e->i < pr->k->n_loops ? pr->k->extent[e->i] : 1;
-        *lo = 0;
-        *hi = n > 0 ? n - 1 : 0;
-        return true;
-    }
-    case KL_E_CAST:
-        if (!kl_cu_is_float(e->a->dtype) && kl_cu_range(pr, e->a, &alo, &ahi) &&
-            fits(e->dtype, alo, ahi)) {
-            *lo = alo;
-            *hi = ahi;
-        }
-        return true;
-    case KL_E_BINARY:
-        if (is_arith(e) && kl_cu_range(pr, e->a, &alo, &ahi) && kl_cu_range(pr, e->b, &blo, &bhi)) {
-            __int128 rlo, rhi;
-            op_range(e->op, alo, ahi, blo, bhi, &rlo, &rhi);
-            if (fits(e->dtype, rlo, rhi)) {
-                *lo = (int64_t)rlo;
-                *hi = (int64_t)rhi;
-            }
-        } else if ((e->op == KL_MIN || e->op == KL_MAX) && kl_cu_range(pr, e->a, &alo, &ahi) &&
-                   kl_cu_range(pr, e->b, &blo, &bhi)) {
-            *lo = alo < blo ? alo : blo;
-            *hi = ahi > bhi ? ahi : bhi;
-        }
-        return true;
-    case KL_E_SELECT:
-        if (kl_cu_range(pr, e->b, &alo, &ahi) && kl_cu_range(pr, e->c, &blo, &bhi)) {
-            *lo = alo < blo ? alo : blo;
-            *hi = ahi > bhi ? ahi : bhi;
-        }
-        return true;
-    default:
-        return true; /* the type's range */
-    }
-}
-
-bool kl_cu_range(kl_cu_printer *pr, const kl_expr *e, int64_t *lo, int64_t *hi) {
-    cu_fact *f = fact(pr, e);
-    if (f->has_range < 0) {
-        int64_t l = 0, h = 0;
-        bool ok = range_uncached(pr, e, &l, &h);
-        f = fact(pr, e);
-        f->has_range = ok;
-        f->lo = l;
-        f->hi = h;
-    }
-    *lo = f->lo;
-    *hi = f->hi;
-    return f->has_range;
-}
-
-/* Whether x op y (ADD, SUB, MUL) of type t provably stays within t. */
-static bool arith_fits(kl_cu_printer *pr, const kl_expr *e, kl_dtype t, bool in_int) {
-    int64_t alo, ahi, blo, bhi;
-    if (!kl_cu_range(pr, e->a, &alo, &ahi) || !kl_cu_range(pr, e->b, &blo, &bhi))
-        return false;
-    __int128 lo, hi;
-    op_range(e->op, alo, ahi, blo, bhi, &lo, &hi);
-    return in_int ? fits_int(lo, hi) : fits(t, lo, hi);
-}
-
 /* ---------------------------------------------------------------- printing */
 
 bool kl_cu_fail(kl_cu_printer *pr, const char *fmt, ...) {
@@ -332,7 +86,7 @@ static cu_val tmp(kl_cu_printer *pr, kl_dtype t, bool narrow, const char *fmt, .
         text = NULL;
     va_end(ap);
     cu_val v = val(kl_sprintf(pr->a, "t%d", pr->tmp++), t, narrow);
-    kl_cu_line(pr, "const %s %s = %s;", ctype(v), v.s, text ? text : "0");
+    kl_cu_line(pr, "const %s %s = %s;", kl_cu_ctype(v), v.s, text ? text : "0");
     free(text);
     return v;
 }
@@ -353,7 +107,7 @@ static cu_val *memo_get(kl_cu_printer *pr, const kl_expr *e) {
         if (pr->memo[i].e != e)
             continue;
         if (!keyed) {
-            key = point_key(pr, e);
+            key = kl_cu_point_key(pr, e);
             keyed = true;
         }
         if (same_key(pr->memo[i].key, key))
@@ -371,7 +125,7 @@ static void memo_put(kl_cu_printer *pr, const kl_expr *e, cu_val v) {
         pr->memo = m;
         pr->cap_memo = cap;
     }
-    cu_memo m = {e, v, pr->scope, point_key(pr, e)};
+    cu_memo m = {e, v, pr->scope, kl_cu_point_key(pr, e)};
     pr->memo[pr->n_memo++] = m;
 }
 
@@ -428,7 +182,7 @@ const char *kl_cu_identity(kl_cu_printer *pr, kl_reduce r, kl_dtype t) {
         lo = 0;
         hi = -1; /* all ones */
     } else {
-        type_range(t, &lo, &hi);
+        kl_cu_type_range(t, &lo, &hi);
     }
     int64_t v = r == KL_RED_PROD ? 1 : r == KL_RED_MAX ? lo : r == KL_RED_MIN ? hi : 0;
     return kl_cu_literal(pr, t, 0, v);
@@ -454,9 +208,9 @@ const char *kl_cu_combine(kl_cu_printer *pr, kl_reduce r, kl_dtype t, const char
     }
     switch (r) {
     case KL_RED_SUM:
-        return kl_sprintf(a, "(%s)((%s)%s + (%s)%s)", ct, wrap_type(t), acc, wrap_type(t), v);
+        return kl_sprintf(a, "(%s)((%s)%s + (%s)%s)", ct, kl_cu_wrap_type(t), acc, kl_cu_wrap_type(t), v);
     case KL_RED_PROD:
-        return kl_sprintf(a, "(%s)((%s)%s * (%s)%s)", ct, wrap_type(t), acc, wrap_type(t), v);
+        return kl_sprintf(a, "(%s)((%s)%s * (%s)%s)", ct, kl_cu_wrap_type(t), acc, kl_cu_wrap_type(t), v);
     case KL_RED_MAX: return kl_sprintf(a, "(%s > %s ? %s : %s)", v, acc, v, acc);
     default: return kl_sprintf(a, "(%s < %s ? %s : %s)", v, acc, v, acc);
     }
@@ -492,7 +246,7 @@ static bool float_binop(kl_cu_printer *pr, const kl_expr *e, cu_val x, cu_val y,
 /* Division-like operations: the prelude's helpers, in 32 or 64 bits. */
 static const char *divrem(kl_cu_printer *pr, int op, kl_dtype t, bool in_int, const char *x,
                           const char *y) {
-    bool sgn = is_signed(t) || in_int, w64 = is_64(t) && !in_int;
+    bool sgn = kl_cu_is_signed(t) || in_int, w64 = kl_cu_is_64(t) && !in_int;
     const char *kind = op == KL_DIV ? "div" : op == KL_FMOD || !sgn ? "rem" : "mod";
     const char *cast = sgn ? (w64 ? "(long long)" : "(int)") : (w64 ? "(unsigned long long)" : "(unsigned)");
     return kl_sprintf(pr->a, "kl_%s%s%s(%s%s, %s%s)", sgn ? "s" : "u", kind, w64 ? "64" : "32",
@@ -503,9 +257,9 @@ static const char *divrem(kl_cu_printer *pr, int op, kl_dtype t, bool in_int, co
 static cu_val int64_arith(kl_cu_printer *pr, const kl_expr *e, cu_val x, cu_val y) {
     static const char ops[] = {[KL_ADD] = '+', [KL_SUB] = '-', [KL_MUL] = '*'};
     char op = ops[e->op];
-    if (x.narrow && y.narrow && arith_fits(pr, e, KL_I64, true))
+    if (x.narrow && y.narrow && kl_cu_arith_fits(pr, e, KL_I64, true))
         return tmp(pr, KL_I64, true, "%s %c %s", x.s, op, y.s);
-    if (arith_fits(pr, e, KL_I64, false))
+    if (kl_cu_arith_fits(pr, e, KL_I64, false))
         return tmp(pr, KL_I64, false, "%s %c %s", wide(pr, x), op, wide(pr, y));
     return tmp(pr, KL_I64, false, "(long long)((unsigned long long)%s %c (unsigned long long)%s)",
                wide(pr, x), op, wide(pr, y));
@@ -532,11 +286,11 @@ static bool int_binop(kl_cu_printer *pr, const kl_expr *e, cu_val x, cu_val y, c
             return true;
         }
         char op = e->op == KL_ADD ? '+' : e->op == KL_SUB ? '-' : '*';
-        if (arith_fits(pr, e, t, false))
+        if (kl_cu_arith_fits(pr, e, t, false))
             *out = tmp(pr, t, false, "(%s)(%s %c %s)", ct, xs, op, ys);
         else
-            *out = tmp(pr, t, false, "(%s)((%s)%s %c (%s)%s)", ct, wrap_type(t), xs, op,
-                       wrap_type(t), ys);
+            *out = tmp(pr, t, false, "(%s)((%s)%s %c (%s)%s)", ct, kl_cu_wrap_type(t), xs, op,
+                       kl_cu_wrap_type(t), ys);
         return true;
     }
     case KL_DIV: case KL_FMOD: case KL_MOD: {
@@ -609,15 +363,15 @@ static bool emit_unary(kl_cu_printer *pr, const kl_expr *e, cu_val *out) {
         if (x.narrow && kl_cu_range(pr, e->a, &lo, &hi) && lo > INT32_MIN)
             *out = tmp(pr, t, true, "-%s", x.s);
         else
-            *out = tmp(pr, t, false, "(%s)(0u - (%s)%s)", ct, wrap_type(t), wide(pr, x));
+            *out = tmp(pr, t, false, "(%s)(0u - (%s)%s)", ct, kl_cu_wrap_type(t), wide(pr, x));
         return true;
     }
     case KL_ABS:
-        if (!is_signed(t)) {
+        if (!kl_cu_is_signed(t)) {
             *out = x;
             return true;
         }
-        *out = tmp(pr, t, false, "%s < 0 ? (%s)(0u - (%s)%s) : %s", wide(pr, x), ct, wrap_type(t),
+        *out = tmp(pr, t, false, "%s < 0 ? (%s)(0u - (%s)%s) : %s", wide(pr, x), ct, kl_cu_wrap_type(t),
                    wide(pr, x), wide(pr, x));
         return true;
     case KL_NOT:
@@ -679,12 +433,12 @@ static bool emit_cast(kl_cu_printer *pr, const kl_expr *e, cu_val *out) {
         return true;
     }
     int64_t lo, hi;
-    if (to == KL_I64 && (x.narrow || (kl_cu_range(pr, e->a, &lo, &hi) && fits_int(lo, hi) &&
-                                      strcmp(ctype(x), "int") == 0))) {
+    if (to == KL_I64 && (x.narrow || (kl_cu_range(pr, e->a, &lo, &hi) && kl_cu_fits_int(lo, hi) &&
+                                      strcmp(kl_cu_ctype(x), "int") == 0))) {
         *out = val(x.s, to, true); /* an int widened: it stays an int */
         return true;
     }
-    if (!strcmp(ctype(x), ct)) {
+    if (!strcmp(kl_cu_ctype(x), ct)) {
         *out = val(x.s, to, false);
         return true;
     }
@@ -728,7 +482,7 @@ static bool affine_offset(kl_cu_printer *pr, const kl_buffer *buf, kl_expr *cons
             c += (__int128)af.coef[l] * pr->iv_const[l];
     }
     int64_t last = kl_shape_numel(&buf->shape) - 1;
-    bool in_int = fits_int(lo, hi) && c >= INT32_MIN && c <= INT32_MAX;
+    bool in_int = kl_cu_fits_int(lo, hi) && c >= INT32_MIN && c <= INT32_MAX;
     for (int l = 0; l < k->n_loops && in_int; l++)
         in_int = !af.coef[l] || pr->iv_is_const[l] || pr->iv_narrow[l];
     const char *s = kl_sprintf(pr->a, "%lld%s", (long long)c, in_int ? "" : "ll");
@@ -912,7 +666,7 @@ bool kl_cu_expr(kl_cu_printer *pr, const kl_expr *e, cu_val *out) {
     /* float16 rounds after every operation (numpy, ONNX Runtime); bfloat16 only when cast */
     bool round_op = e->dtype == KL_F16 &&
                     (e->kind == KL_E_CONST || e->kind == KL_E_UNARY || e->kind == KL_E_BINARY);
-    bool round_cast = is_half(e->dtype) && e->kind == KL_E_CAST && e->a->dtype != e->dtype;
+    bool round_cast = kl_cu_is_half(e->dtype) && e->kind == KL_E_CAST && e->a->dtype != e->dtype;
     if (round_op || round_cast)
         *out = tmp(pr, e->dtype, false, "%s(%s)", e->dtype == KL_BF16 ? "kl_rbf" : "kl_rh", out->s);
     if (e->kind != KL_E_ACC)
