@@ -119,7 +119,7 @@ static bool reserved_word(const char *s) {
         "_Static_assert", "_Thread_local", "alignas", "alignof", "bool", "constexpr", "false",
         "nullptr", "static_assert", "thread_local", "true", "typeof", "typeof_unqual",
         "int8_t", "int16_t", "int32_t", "int64_t", "uint8_t", "uint16_t", "uint32_t",
-        "uint64_t", "size_t", "kiln_model", "workspace", "NULL"};
+        "uint64_t", "size_t", "kiln_model", "workspace", "NULL", "stream", "state"};
     for (size_t i = 0; i < sizeof words / sizeof *words; i++)
         if (strcmp(s, words[i]) == 0)
             return true;
@@ -243,10 +243,23 @@ static void put_tensor(FILE *f, const char *macro, const char *what, int i, cons
             i, (long long)kl_shape_numel(&b->shape));
 }
 
+/* What a CUDA object needs: the GPU and the driver. */
+static void put_cuda_target(FILE *f, const kl_target *t) {
+    fprintf(f, "/* Compiled for target %s: %s.\n", t->name, t->description);
+    fprintf(f, " * The kernels are a cubin for sm_%d, plus PTX that the driver compiles when the GPU is\n"
+               " * newer; the host code (%s) calls the CUDA driver API: link with -lcuda, nothing else\n"
+               " * is needed at run time. See kiln.h for the calls' contract.\n */\n",
+            t->sm, t->triple);
+}
+
 /* What the object needs from the CPU that runs it. */
 static void put_target(FILE *f, const kl_target *t, const char *name) {
     if (!t)
         return;
+    if (t->backend == KL_BACKEND_CUDA) {
+        put_cuda_target(f, t);
+        return;
+    }
     fprintf(f, "/* Compiled for target %s (%s; LLVM cpu %s).\n", t->name, t->triple, t->cpu);
     if (t->isa_level >= 2)
         fprintf(f, " * Requires an x86-64-v%d CPU; the object carries that ISA level in an ELF property\n"
@@ -289,6 +302,70 @@ static void put_prototypes(FILE *f, kl_arena *a, const kl_program *p, const kl_c
             o->name);
 }
 
+/* The tensors' typed parameters, then `tail`. */
+static void put_params(FILE *f, const kl_program *p, char **names, const char *tail) {
+    int n_in = p->inputs.n, n = n_in + p->outputs.n;
+    for (int i = 0; i < n; i++) {
+        const kl_buffer *b = i < n_in ? p->inputs.items[i] : p->outputs.items[i - n_in];
+        fprintf(f, "%s%s *%s, ", i < n_in ? "const " : "", c_type(b->dtype), names[i]);
+    }
+    fputs(tail, f);
+}
+
+static void put_cuda_prototypes(FILE *f, kl_arena *a, const kl_program *p,
+                                const kl_codegen_opts *o, const char **onnx_names) {
+    const char *n = o->name;
+    char **names = parameter_names(a, onnx_names, p->inputs.n + p->outputs.n);
+    fprintf(f, "/* Loads the module into the current CUDA context: looks the kernels up and copies the\n"
+               " * weights into the module's device memory. KILN_OK, KILN_E_NULL_ARGUMENT, or\n"
+               " * KILN_E_CUDA - CUresult (state->module is then NULL). */\n"
+               "int %s_cuda_load(%s_cuda *state);\n"
+               "int %s_cuda_unload(%s_cuda *state);\n\n", n, n, n, n);
+    fprintf(f, "/* Queues the model on `stream` (a CUstream / cudaStream_t; NULL: the default stream).\n"
+               " * Inputs, outputs and the workspace (%s_WORKSPACE_SIZE bytes) are device pointers.\n"
+               " * Allocates nothing and does not wait: synchronize the stream before reading the\n"
+               " * outputs. KILN_OK, KILN_E_NULL_ARGUMENT (also: state not loaded),\n"
+               " * KILN_E_MISALIGNED or KILN_E_CUDA - CUresult. */\n"
+               "int %s_cuda_predict(", upper(a, n), n);
+    put_params(f, p, names, "void *workspace,\n        void *stream, const ");
+    fprintf(f, "%s_cuda *state);\n\n", n);
+    fprintf(f, "/* The same on host memory: copies the inputs into the device workspace\n"
+               " * (%s_CUDA_HOST_WORKSPACE_SIZE bytes: predict's workspace, then room for every input\n"
+               " * and output), runs, copies the outputs back and waits for the stream. */\n"
+               "int %s_cuda_predict_host(", upper(a, n), n);
+    put_params(f, p, names, "void *workspace,\n        void *stream, const ");
+    fprintf(f, "%s_cuda *state);\n\n", n);
+    fprintf(f, "/* Both with inputs and outputs as arrays in the order above. */\n"
+               "int %s_cuda_run(const void *const *inputs, void *const *outputs, void *workspace,\n"
+               "        void *stream, const %s_cuda *state);\n"
+               "int %s_cuda_run_host(const void *const *inputs, void *const *outputs, void *workspace,\n"
+               "        void *stream, const %s_cuda *state);\n\n", n, n, n, n);
+    fprintf(f, "/* Names, types, shapes, metadata and the generic CUDA entries. */\n"
+               "extern const kiln_model %s_model;\n", n);
+}
+
+/* A CUDA model's sizes and its caller-owned state. */
+static void put_cuda_sizes(FILE *f, const kl_program *p, const kl_target *t, const char *macro,
+                           const char *name) {
+    kl_cuda_sizes s = {0};
+    kl_diag scratch; /* the back end planned the same program before the header is written */
+    kl_diag_init(&scratch, "");
+    kl_cuda_sizes_of(p, t, &s, &scratch);
+    kl_diag_free(&scratch);
+    fprintf(f, "#define %s_WORKSPACE_SIZE %lld /* device bytes of predict's workspace */\n", macro,
+            (long long)p->workspace_size);
+    fprintf(f, "#define %s_WORKSPACE_ALIGN 64 /* bytes */\n", macro);
+    fprintf(f, "#define %s_CUDA_HOST_WORKSPACE_SIZE %lld /* device bytes of predict_host's */\n",
+            macro, (long long)s.host_workspace_size);
+    fprintf(f, "#define %s_CUDA_FUNCTIONS %d /* launches of one prediction */\n\n", macro,
+            s.n_functions);
+    fprintf(f, "/* The loaded module: the caller's memory (no global state in the object). */\n"
+               "typedef struct %s_cuda {\n    void *module;                 /* CUmodule */\n"
+               "    void *functions[%d];         /* CUfunction of every launch */\n} %s_cuda;\n"
+               "#define %s_CUDA_STATE_SIZE sizeof(%s_cuda)\n\n",
+            name, s.n_functions > 0 ? s.n_functions : 1, name, macro, name);
+}
+
 bool kl_write_header(const kl_program *p, const kl_graph *g, const kl_codegen_opts *o,
                      const char *path, kl_diag *d) {
     char *text = NULL;
@@ -306,9 +383,14 @@ bool kl_write_header(const kl_program *p, const kl_graph *g, const kl_codegen_op
                "#include \"kiln.h\"\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n",
             macro, macro);
     put_target(f, o->target, o->name);
-    fprintf(f, "#define %s_WORKSPACE_SIZE %lld /* bytes; the caller provides it */\n", macro,
-            (long long)p->workspace_size);
-    fprintf(f, "#define %s_WORKSPACE_ALIGN 64 /* bytes */\n\n", macro);
+    bool cuda = o->target && o->target->backend == KL_BACKEND_CUDA;
+    if (cuda) {
+        put_cuda_sizes(f, p, o->target, macro, o->name);
+    } else {
+        fprintf(f, "#define %s_WORKSPACE_SIZE %lld /* bytes; the caller provides it */\n", macro,
+                (long long)p->workspace_size);
+        fprintf(f, "#define %s_WORKSPACE_ALIGN 64 /* bytes */\n\n", macro);
+    }
     for (int i = 0; i < n; i++) {
         bool out = i >= n_in;
         int idx = out ? i - n_in : i;
@@ -318,7 +400,10 @@ bool kl_write_header(const kl_program *p, const kl_graph *g, const kl_codegen_op
         put_tensor(f, macro, out ? "output" : "input", idx, b, onnx_names[i], v);
     }
     fputc('\n', f);
-    put_prototypes(f, a, p, o, onnx_names);
+    if (cuda)
+        put_cuda_prototypes(f, a, p, o, onnx_names);
+    else
+        put_prototypes(f, a, p, o, onnx_names);
     fprintf(f, "\n#ifdef __cplusplus\n}\n#endif\n#endif /* %s_H */\n", macro);
     if (fclose(f) != 0 || !text) {
         free(text);

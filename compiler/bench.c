@@ -14,6 +14,10 @@
  * threads. FLOPs are the model table's (2 x multiply-adds of the contractions), the same count
  * as bench.js's; the peak is measured on the spot (bench_peak.c) for the same target.
  *
+ * A CUDA target runs on the GPU (cuda_run.c): cuda_run on device copies of the inputs, each
+ * call followed by a stream synchronization, so the time is the latency a caller sees, launches
+ * included; no peak is measured there, and without a GPU the benchmark is skipped (exit 77).
+ *
  * Report lines are "key: value" with fixed keys (scripts/bench.sh and the tests read them).
  */
 #include <math.h>
@@ -38,6 +42,7 @@ typedef struct bench {
     kl_library lib;
     kl_run_buffers buf;
     kiln_pool *pool;
+    kl_cuda_run *gpu;              /* CUDA targets: the driver and the loaded model */
     int runs, warmup;
     double min_ms, median_ms;
     kl_peak peak;
@@ -141,9 +146,21 @@ static int compare_doubles(const void *x, const void *y) {
     return a < b ? -1 : a > b;
 }
 
+/* A CUDA model: cuda_run on device buffers, each call waited for (cuda_run.c). */
+static bool time_gpu_runs(bench *B, kl_diag *d) {
+    B->runs = B->o->runs > 0 ? B->o->runs : DEFAULT_RUNS;
+    double *ms = kl_alloc_array(B->arena, (size_t)B->runs, sizeof *ms);
+    if (!kl_cuda_run_time(B->gpu, &B->buf, B->warmup, B->runs, ms, d)) return false;
+    qsort(ms, (size_t)B->runs, sizeof *ms, compare_doubles);
+    B->min_ms = ms[0];
+    B->median_ms = ms[B->runs / 2];
+    return true;
+}
+
 /* Warm-up runs, the number of timed runs (from the last warm-up's time unless given), then the
  * timed runs: their min and median (the upper middle, as bench.js takes it). */
 static bool time_runs(bench *B, kl_diag *d) {
+    if (B->gpu) return time_gpu_runs(B, d);
     double last = -1;
     if (B->warmup == 0 && B->o->runs == 0) B->warmup = 1; /* one run to choose `runs` by */
     for (int i = 0; i < B->warmup; i++)
@@ -177,8 +194,12 @@ static void print_header(const bench *B) {
     fprintf(out, "model:      %s (%s), %u input%s, %u output%s\n",
             model_label(B->arena, B->o->model_path), B->o->model_path, m->n_inputs,
             m->n_inputs == 1 ? "" : "s", m->n_outputs, m->n_outputs == 1 ? "" : "s");
-    fprintf(out, "target:     %s (cpu %s), %d-bit vectors (%d float lanes), %s\n", m->target,
-            m->cpu, t->vector_bits, kl_target_lanes(t, KL_F32), t->fma ? "FMA" : "no FMA");
+    if (B->gpu)
+        fprintf(out, "target:     %s (%s)\ndevice:     %s\n", m->target, m->cpu,
+                kl_cuda_run_device(B->arena, B->gpu));
+    else
+        fprintf(out, "target:     %s (cpu %s), %d-bit vectors (%d float lanes), %s\n", m->target,
+                m->cpu, t->vector_bits, kl_target_lanes(t, KL_F32), t->fma ? "FMA" : "no FMA");
     fprintf(out, "threads:    %d\n", B->pool ? kiln_pool_parallel(B->pool)->threads : 1);
     fprintf(out, "compile:    %.2f s, %d kernels, workspace %lld bytes\n",
             B->lib.compile_seconds, B->lib.stats.n_kernels,
@@ -210,6 +231,10 @@ static void print_results(const bench *B) {
     fprintf(out, "runs:       %d timed after %d warm-up\n", B->runs, B->warmup);
     fprintf(out, "time:       min %.4f ms, median %.4f ms\n", B->min_ms, B->median_ms);
     print_pair(out, "speed:", flops, B->min_ms, B->median_ms, 1, " GFLOP/s");
+    if (B->gpu) {
+        fprintf(out, "peak:       - (not measured on GPUs)\n");
+        return;
+    }
     fprintf(out, "peak:       %.1f GFLOP/s for %d thread%s (measured", p->gflops, p->threads,
             p->threads == 1 ? "" : "s");
     if (p->threads > 1)
@@ -231,9 +256,10 @@ static bool open_model(bench *B, kl_diag *d) {
                           .n_bindings = o->n_bindings, .bind_from = B->data_set,
                           .target = B->target, .opt_level = o->opt_level,
                           .profile = o->profile, .microkernels = o->microkernels,
-                          .purpose = "bench", .out = o->out};
+                          .cuda_emulate = o->cuda_emulate, .purpose = "bench", .out = o->out};
     return kl_library_open(B->arena, &lo, &B->lib, d) &&
-           kl_run_buffers_alloc(B->lib.model, &B->buf, d);
+           kl_run_buffers_alloc(B->lib.model, &B->buf, d) &&
+           (!B->gpu || kl_cuda_run_load(B->gpu, B->lib.model, d));
 }
 
 static bool start_pool(bench *B, kl_diag *d) {
@@ -247,7 +273,8 @@ static bool measure(bench *B, kl_diag *d) {
     print_header(B);
     fflush(B->o->out);
     const kiln_parallel *par = B->pool ? kiln_pool_parallel(B->pool) : NULL;
-    if (!time_runs(B, d) || !kl_bench_peak(B->arena, &B->lib, B->target, par, &B->peak, d))
+    if (!time_runs(B, d) ||
+        (!B->gpu && !kl_bench_peak(B->arena, &B->lib, B->target, par, &B->peak, d)))
         return false;
     print_results(B);
     if (!B->o->profile) return true;
@@ -256,14 +283,36 @@ static bool measure(bench *B, kl_diag *d) {
     return kl_bench_profile(B->lib.model, &B->buf, &po, d);
 }
 
+/* A CUDA target: the GPU, or why the benchmark is skipped; threads and the per-kernel profile
+ * are CPU features. */
+static bool open_gpu(bench *B, bool *skipped, kl_diag *d) {
+    if (B->target->backend != KL_BACKEND_CUDA) return true;
+    if (B->o->threads > 1 || B->o->profile)
+        return kl_error(d, NULL, "--threads and --profile are for CPU targets, not %s",
+                        B->target->name);
+    const char *skip = NULL;
+    B->gpu = kl_cuda_run_open(B->arena, &skip, d);
+    if (B->gpu) return true;
+    if (skip) {
+        fprintf(B->o->out, "SKIP: %s; target %s needs an NVIDIA GPU and its driver to run\n",
+                skip, B->target->name);
+        *skipped = true;
+    }
+    return false;
+}
+
 int kl_bench(const kl_bench_opts *o, kl_diag *d) {
     bench B = {.o = o, .arena = kl_arena_new(), .warmup = o->warmup < 0 ? 0 : o->warmup};
+    bool skipped = false;
     B.target = kl_target_resolve(B.arena, o->target ? o->target : kl_target_default(), d);
-    bool ok = B.target && pick_data_set(&B, d) && open_model(&B, d) && measure(&B, d);
+    bool ok = B.target && open_gpu(&B, &skipped, d) && pick_data_set(&B, d) &&
+              open_model(&B, d) && measure(&B, d);
     if (B.pool) kiln_pool_destroy(B.pool);
+    if (B.gpu) kl_cuda_run_unload(B.gpu); /* before its library goes */
     kl_run_buffers_free(&B.buf);
     kl_library_close(&B.lib);
+    kl_cuda_run_close(B.gpu);
     kl_arena_free(B.arena);
     fflush(o->out);
-    return ok ? 0 : 1;
+    return skipped ? KL_CHECK_SKIPPED : ok ? 0 : 1;
 }

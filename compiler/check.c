@@ -16,6 +16,10 @@
  * writes the outputs with their names, types and shapes from the target's own model table;
  * the comparisons below are the same.
  *
+ * CUDA targets run through the GPU (cuda_run.c): the model's cuda_run_host on the same host
+ * buffers. Without a driver or a GPU the check is skipped (KL_CHECK_SKIPPED, with a line saying
+ * why), never passed.
+ *
  * Comparison: |got - want| <= atol + rtol * |want| per element, NaN matches NaN, infinities must
  * be equal; every element type is compared as double (exact for integers up to 2^53 and bools).
  */
@@ -51,7 +55,7 @@ static bool open_library(kl_arena *a, const kl_check_opts *o, const char *first_
                           .n_bindings = o->n_bindings, .bind_from = first_set,
                           .target = o->target, .opt_level = o->opt_level,
                           .microkernels = o->microkernels, .purpose = "check", .out = out,
-                          .optimize_for = o->optimize_for};
+                          .cuda_emulate = o->cuda_emulate, .optimize_for = o->optimize_for};
     if (!kl_library_open(a, &lo, lib, d)) return false;
     fprintf(out, "compiled in %.2f s: %d kernels, workspace %lld bytes\n", lib->compile_seconds,
             lib->stats.n_kernels, (long long)lib->stats.workspace_size);
@@ -175,8 +179,17 @@ static bool check_output(kl_arena *a, const char *set_name, const kiln_tensor_de
  * Running one data set
  * --------------------------------------------------------------------------------------- */
 
+/* One call of the model on b: predict on the CPU, or through the GPU (gpu non-NULL). */
+static bool run_model(const kiln_model *m, kl_cuda_run *gpu, kl_run_buffers *b, const char *set,
+                      kl_diag *d) {
+    if (gpu) return kl_cuda_run_host(gpu, b, d);
+    int rc = m->run((const void *const *)b->inputs, b->outputs, b->workspace);
+    if (rc == KILN_OK) return true;
+    return kl_error(d, NULL, "data set '%s': predict returned error code %d", set, rc);
+}
+
 /* Runs one data set. Returns 0 pass, 1 mismatch, -1 error (diag recorded). */
-static int run_data_set(kl_arena *a, const char *dir, const kiln_model *m,
+static int run_data_set(kl_arena *a, const char *dir, const kiln_model *m, kl_cuda_run *gpu,
                         const kl_check_opts *o, FILE *out, kl_diag *d) {
     const char *set = kl_path_base(dir);
     kl_ptrvec inputs = {0}, expected = {0};
@@ -197,10 +210,7 @@ static int run_data_set(kl_arena *a, const char *dir, const kiln_model *m,
         return -1;
     }
     int result = -1;
-    int rc = m->run((const void *const *)b.inputs, b.outputs, b.workspace);
-    if (rc != KILN_OK) {
-        kl_error(d, NULL, "data set '%s': predict returned error code %d", set, rc);
-    } else {
+    if (run_model(m, gpu, &b, set, d)) {
         result = 0;
         for (uint32_t i = 0; i < m->n_outputs; i++)
             if (!check_output(a, set, &m->outputs[i], b.outputs[i], expected.items[i], o, out))
@@ -267,6 +277,25 @@ static int check_emulated(kl_arena *a, const kl_check_opts *o, const kl_ptrvec *
  * Entry point
  * --------------------------------------------------------------------------------------- */
 
+/* For a CUDA target: the driver and the GPU, or why the check is skipped. */
+static bool open_gpu(kl_arena *a, const kl_check_opts *o, FILE *out, kl_cuda_run **gpu,
+                     bool *skipped, kl_diag *d) {
+    *gpu = NULL;
+    *skipped = false;
+    if (!o->target || o->target->backend != KL_BACKEND_CUDA) return true;
+    const char *skip = NULL;
+    *gpu = kl_cuda_run_open(a, &skip, d);
+    if (*gpu) {
+        fprintf(out, "device: %s\n", kl_cuda_run_device(a, *gpu));
+        return true;
+    }
+    if (!skip) return false;
+    fprintf(out, "SKIP: %s; target %s needs an NVIDIA GPU and its driver to run\n", skip,
+            o->target->name);
+    *skipped = true;
+    return false;
+}
+
 int kl_check(const kl_check_opts *o, kl_diag *d) {
     FILE *out = o->out ? o->out : stdout;
     if (kl_target_is_emulated(o->target)) {
@@ -281,15 +310,25 @@ int kl_check(const kl_check_opts *o, kl_diag *d) {
     kl_arena *a = kl_arena_new();
     kl_library lib = {0};
     kl_ptrvec sets = {0};
-    bool ok = find_data_sets(a, o, &sets, d) && open_library(a, o, sets.items[0], out, &lib, d);
+    kl_cuda_run *gpu = NULL;
+    bool skipped = false;
+    bool ok = find_data_sets(a, o, &sets, d) && open_gpu(a, o, out, &gpu, &skipped, d) &&
+              open_library(a, o, sets.items[0], out, &lib, d);
+    if (ok && gpu) ok = kl_cuda_run_load(gpu, lib.model, d);
     int failures = 0;
     for (int i = 0; ok && i < sets.n; i++) {
-        int r = run_data_set(a, sets.items[i], lib.model, o, out, d);
+        int r = run_data_set(a, sets.items[i], lib.model, gpu, o, out, d);
         if (r < 0) ok = false;
         failures += r != 0;
     }
+    if (gpu) kl_cuda_run_unload(gpu); /* before its library goes */
     kl_library_close(&lib);
+    kl_cuda_run_close(gpu);
     kl_arena_free(a);
+    if (skipped) {
+        fflush(out);
+        return KL_CHECK_SKIPPED;
+    }
     bool pass = ok && failures == 0;
     fprintf(out, "%s\n", pass ? "PASS" : "FAIL");
     fflush(out);

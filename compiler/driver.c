@@ -3,6 +3,7 @@
  *   load -> graph passes -> lower -> memory plan -> code generation -> header.
  * The size-or-speed preference (the user's, else the target's) is resolved here once: passes
  * marked speed-only are skipped for size, and the back end picks LLVM's size pipeline.
+ * Code generation is the target's back end: LLVM for CPUs, CUDA (NVRTC) for NVIDIA GPUs.
  * Each phase stops the compilation when it reports an error; nothing is left on disk then.
  */
 #include <ctype.h>
@@ -78,6 +79,34 @@ static void dump_points(char *buf, size_t size) {
     if (used < size) snprintf(buf + used, size - used, "plan");
 }
 
+/* What a target can be compiled to, before any work is done. */
+static bool check_target(const kl_codegen_opts *cg, kl_diag *d) {
+    const kl_target *t = cg->target;
+    bool cuda = t->backend == KL_BACKEND_CUDA;
+    bool cuda_output = cg->emit == KL_EMIT_CUDA || cg->emit == KL_EMIT_PTX || cg->emit == KL_EMIT_CUBIN;
+    if (cuda_output && !cuda)
+        return kl_error(d, NULL, "--emit cuda, ptx and cubin need a CUDA target (cuda-sm80, "
+                        "cuda-sm89, cuda-sm90), not '%s'", t->name);
+    if (cg->cuda_emulate && !cuda)
+        return kl_error(d, NULL, "--cuda-emulate needs a CUDA target, not '%s'", t->name);
+    if (cg->emit == KL_EMIT_SO && !t->hosted)
+        return kl_error(d, NULL, "--emit so: target '%s' is bare metal, which has no shared "
+                        "libraries (emit an object and link it into the firmware)", t->name);
+    if (cuda && !cg->cuda_emulate && cg->emit != KL_EMIT_CUDA && !kl_target_available(t))
+        return kl_error(d, NULL, "target '%s': this kiln was built without NVRTC (no CUDA "
+                        "toolkit was found when it was configured), so it cannot compile for "
+                        "NVIDIA GPUs", t->name);
+    return true;
+}
+
+/* The back end the target names. */
+static bool codegen(const kl_program *p, const kl_graph *g, const kl_codegen_opts *cg,
+                    const char *out, kl_diag *d) {
+    if (cg->target->backend == KL_BACKEND_CUDA)
+        return kl_codegen_cuda(p, g, cg, out, d);
+    return kl_codegen_llvm(p, g, cg, out, d);
+}
+
 bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
     if (o->dump_ir_after && !known_dump_point(o->dump_ir_after)) {
         char names[256];
@@ -93,11 +122,9 @@ bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
         kl_arena_free(a);
         return false;
     }
-    if (cg.emit == KL_EMIT_SO && !cg.target->hosted) {
+    if (!check_target(&cg, d)) {
         kl_arena_free(a);
-        return kl_error(d, NULL, "--emit so: target '%s' is bare metal, which has no shared "
-                        "libraries (emit an object and link it into the firmware)",
-                        cg.target->name);
+        return false;
     }
     if (!cg.name) cg.name = kl_c_name_from_path(a, o->model_path);
     if (cg.optimize_for == KL_FOR_TARGET)
@@ -115,7 +142,7 @@ bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
     if (!run_kernel_passes(p, cg.target, o, cg.optimize_for, d)) goto done;
     if (!kl_plan_memory(p, d)) goto done;
     if (o->dump_ir_after && !strcmp(o->dump_ir_after, "plan")) kl_program_dump(p, dump);
-    if (!kl_codegen_llvm(p, g, &cg, o->out_path, d)) goto done;
+    if (!codegen(p, g, &cg, o->out_path, d)) goto done;
     if (!kl_write_header(p, g, &cg, header, d)) {
         unlink(o->out_path);
         goto done;

@@ -614,9 +614,17 @@ typedef enum kl_optimize_for {
     KL_FOR_SPEED,
     KL_FOR_SIZE,
 } kl_optimize_for;
+/* Who writes a target's kernels. The host code (entry points, the model table) is always LLVM
+ * code for the descriptor's triple. */
+typedef enum kl_backend {
+    KL_BACKEND_LLVM = 0,       /* CPUs: kernels are LLVM functions in the object */
+    KL_BACKEND_CUDA,           /* NVIDIA GPUs: kernels are CUDA C compiled by NVRTC into a cubin
+                                  embedded in the object; the host side launches them */
+} kl_backend;
+
 typedef struct kl_target {
     const char *name;          /* "x86-64-v3" */
-    const char *triple;        /* LLVM triple */
+    const char *triple;        /* LLVM triple (of the host code, for a GPU target) */
     const char *cpu;           /* LLVM CPU name (KL_TARGET_NATIVE: the host's, resolved) */
     const char *features;      /* LLVM feature string (KL_TARGET_NATIVE: the host's) */
     const char *description;   /* one line for `kiln targets` */
@@ -643,6 +651,14 @@ typedef struct kl_target {
                                   appends "driver.c model.o -o model.elf" */
     const char *run;           /* emulator command; kiln appends the program's path and runs
                                   it in the folder holding its input and output files */
+    /* GPU targets (backend KL_BACKEND_CUDA). There vector_bits / element size is the number of
+     * threads that share a register block's VECTOR loop (a coalesced run of the output), and
+     * vector_registers the registers a thread's block may take. */
+    kl_backend backend;
+    int sm;                    /* compute capability x 10: 80, 89, 90 (0 for CPUs) */
+    int shared_bytes;          /* shared memory one block may use statically */
+    int sm_count;              /* multiprocessors of the reference GPU (grid sizing) */
+    int threads_per_sm;        /* resident threads per multiprocessor */
 } kl_target;
 #define KL_TARGET_NATIVE "native"
 const kl_target *kl_target_find(const char *name);
@@ -651,6 +667,11 @@ extern const kl_target *const kl_targets[]; /* NULL-terminated */
 bool kl_target_is_native(const kl_target *t);
 /* Code for t runs under an emulator (t->run), not in kiln's process. */
 bool kl_target_is_emulated(const kl_target *t);
+/* Whether kiln was built with this target's back end (CUDA needs NVRTC at build time). */
+bool kl_target_available(const kl_target *t);
+/* GPU targets: how many threads a kernel's grid should have before the tile pass lets a
+ * thread compute more outputs (a quarter of the reference GPU's resident threads); 0 for CPUs. */
+int64_t kl_target_busy_threads(const kl_target *t);
 /* Vector lanes of `elem` in one SIMD register of the target (1 when it has none). */
 int kl_target_lanes(const kl_target *t, kl_dtype elem);
 /* codegen/llvm/host.c — the "native" descriptor filled in from the host CPU (LLVM's answer);
@@ -689,7 +710,12 @@ void kl_pack_constants(kl_program *p, kl_kernel *k, kl_ptrvec *packs);
 /* ======================================================================================
  * codegen/ — back ends
  * ====================================================================================== */
-typedef enum kl_emit_kind { KL_EMIT_OBJ, KL_EMIT_SO, KL_EMIT_ASM, KL_EMIT_LLVM_IR } kl_emit_kind;
+typedef enum kl_emit_kind {
+    KL_EMIT_OBJ, KL_EMIT_SO, KL_EMIT_ASM, KL_EMIT_LLVM_IR,
+    KL_EMIT_CUDA,              /* CUDA targets: the kernels as CUDA C (what NVRTC compiles) */
+    KL_EMIT_PTX,               /* CUDA targets: NVRTC's PTX */
+    KL_EMIT_CUBIN,             /* CUDA targets: NVRTC's cubin for the target's sm */
+} kl_emit_kind;
 
 /* Sizes of the emitted object (codegen/llvm/sizes.c; `kiln compile --stats`), in bytes, as
  * `size` would count its sections. Runtime-min's share of the code is what stays in its own
@@ -712,12 +738,37 @@ typedef struct kl_codegen_opts {
     kl_optimize_for optimize_for; /* KL_FOR_TARGET until the driver resolves it */
     const char *weights_section; /* ELF section of the weights; NULL: .rodata */
     kl_size_stats *sizes;      /* filled when non-NULL */
+    /* CUDA targets, for tests on machines without a GPU: embed the CUDA C source instead of
+     * a cubin (NVRTC is not called); tests/cuda/fakecuda.c, a stand-in for libcuda, compiles
+     * and runs it on the CPU. Such an object is useless with the real driver. */
+    bool cuda_emulate;
 } kl_codegen_opts;
 
 /* codegen/llvm/ — write the program (and the model table) as an object / asm / IR file. For
  * KL_EMIT_SO an object is written to a temporary file and linked (codegen/link.c). */
 bool kl_codegen_llvm(const kl_program *p, const kl_graph *g, const kl_codegen_opts *o,
                      const char *out_path, kl_diag *d);
+/* codegen/cuda/ — the CUDA back end: the kernels as CUDA C compiled by NVRTC into a cubin (and
+ * PTX) for the target's sm, embedded in an object whose host side (LLVM, x86-64) loads and
+ * launches them through the CUDA driver API. Emits what o->emit says (for KL_EMIT_ASM and
+ * KL_EMIT_LLVM_IR: the host side). */
+bool kl_codegen_cuda(const kl_program *p, const kl_graph *g, const kl_codegen_opts *o,
+                     const char *out_path, kl_diag *d);
+/* codegen/cuda/launch.c — what a CUDA model's header and table state: the caller's NAME_cuda
+ * state (the module handle and one function handle per launch) and the device workspace of
+ * predict_host (the workspace, then every input, then every output, each at a multiple of 256
+ * bytes). False (diagnostic) when the program cannot be planned for the target. */
+typedef struct kl_cuda_sizes {
+    int n_functions;
+    int64_t state_size, host_workspace_size;
+} kl_cuda_sizes;
+bool kl_cuda_sizes_of(const kl_program *p, const kl_target *t, kl_cuda_sizes *s, kl_diag *d);
+/* Byte offset of input i (of output i when `output`) in predict_host's device workspace. */
+int64_t kl_cuda_host_offset(const kl_program *p, bool output, int i);
+/* codegen/cuda/nvrtc.c — whether kiln was built with NVRTC, and its version ("13.0"; NULL
+ * without). */
+bool kl_cuda_available(void);
+const char *kl_cuda_nvrtc_version(kl_arena *a);
 /* codegen/llvm/peak.c — a shared library that measures the floating-point peak of code for
  * `t` (resolved here when native): independent multiply-add chains on the target's vectors.
  * It exports KL_PEAK_RUN and KL_PEAK_INFO. */
@@ -784,6 +835,7 @@ typedef struct kl_library_opts {
     int opt_level;
     bool profile;              /* also emit (and require) the profiling entry */
     kl_microkernels microkernels;
+    bool cuda_emulate;         /* CUDA targets: an emulator object (kl_codegen_opts) */
     const char *purpose;       /* names the folder: TMPDIR/kiln-PURPOSE-XXXXXX */
     FILE *out;                 /* "inputs bound from ..." goes here; NULL: silent */
     kl_optimize_for optimize_for;
@@ -849,6 +901,27 @@ bool kl_emulated_run(kl_arena *a, kl_emulated *e, const kl_ptrvec *inputs,
 void kl_emulated_close(kl_emulated *e);
 
 /* ======================================================================================
+ * cuda_run.c — the CUDA driver for the harnesses, loaded at run time (kiln never links
+ * libcuda); a CUDA model's library must be loaded after it and closed before it
+ * ====================================================================================== */
+typedef struct kl_cuda_run kl_cuda_run;
+/* Load the driver (KILN_LIBCUDA, else libcuda.so.1) and make device 0's primary context
+ * current. NULL with *skip saying why when there is no driver or no GPU (not an error); NULL
+ * with a diagnostic when something else fails. */
+kl_cuda_run *kl_cuda_run_open(kl_arena *a, const char **skip, kl_diag *d);
+const char *kl_cuda_run_device(kl_arena *a, const kl_cuda_run *r); /* "NVIDIA H200 (sm_90)" */
+/* cuda_load the model and allocate its device workspace (cuda_host_workspace_size). */
+bool kl_cuda_run_load(kl_cuda_run *r, const struct kiln_model *m, kl_diag *d);
+/* One cuda_run_host on the host buffers b (inputs in, outputs back). */
+bool kl_cuda_run_host(kl_cuda_run *r, const kl_run_buffers *b, kl_diag *d);
+/* b's inputs copied to the device once; then warmup + runs calls of cuda_run, each followed by
+ * a stream synchronization; the timed ones' milliseconds into ms[0..runs). */
+bool kl_cuda_run_time(kl_cuda_run *r, const kl_run_buffers *b, int warmup, int runs, double *ms,
+                      kl_diag *d);
+void kl_cuda_run_unload(kl_cuda_run *r);  /* cuda_unload, free the workspace and the state */
+void kl_cuda_run_close(kl_cuda_run *r);   /* unload, release the context (NULL: nothing) */
+
+/* ======================================================================================
  * check.c — `kiln check`: compile through the real path (object linked into a shared library),
  * run on stored test data, compare with expected outputs
  * ====================================================================================== */
@@ -863,9 +936,12 @@ typedef struct kl_check_opts {
     int opt_level;
     kl_microkernels microkernels;
     kl_optimize_for optimize_for;
+    bool cuda_emulate;             /* CUDA targets: an emulator object (kl_codegen_opts) */
     FILE *out;                     /* report */
 } kl_check_opts;
-/* 0: every output of every data set within tolerance; 1: a mismatch or an error (diag). */
+/* 0: every output of every data set within tolerance; 1: a mismatch or an error (diag);
+ * KL_CHECK_SKIPPED: a CUDA target and no CUDA driver or GPU to run it on (said in the report). */
+#define KL_CHECK_SKIPPED 77
 int kl_check(const kl_check_opts *o, kl_diag *d);
 
 /* ======================================================================================
@@ -886,9 +962,10 @@ typedef struct kl_bench_opts {
     bool profile;                  /* also time every kernel through the profiling entry */
     bool profile_kernels;          /* list kernels one by one instead of summing per node */
     kl_microkernels microkernels;
+    bool cuda_emulate;             /* CUDA targets: an emulator object (kl_codegen_opts) */
     FILE *out;                     /* the report */
 } kl_bench_opts;
-/* 0: measured and reported; 1: an error (diag). */
+/* 0: measured and reported; 1: an error (diag); KL_CHECK_SKIPPED: a CUDA target and no GPU. */
 int kl_bench(const kl_bench_opts *o, kl_diag *d);
 
 struct kiln_parallel;

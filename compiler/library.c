@@ -5,7 +5,9 @@
  * kl_compile() writes the shared library (object + runtime-min, linked) into a private
  * temporary folder, which we dlopen. The harness reaches the code only through the model table
  * (kiln.h `model_model`), exactly as any other program linking kiln output would, so the
- * table's ABI version and entries are checked before anything runs. Closing removes the folder
+ * table's ABI version and entries are checked before anything runs. A CUDA model's library
+ * needs the CUDA driver's symbols: the harness loads the driver first (cuda_driver.c), with
+ * RTLD_GLOBAL, so that kiln itself never links libcuda. Closing removes the folder
  * with everything in it (the harness may put more files there, e.g. `kiln bench`'s peak probe).
  *
  * The harnesses also share how a call is fed: 64-byte aligned buffers for every input, output
@@ -116,6 +118,7 @@ static bool compile_to_library(kl_arena *a, const kl_library_opts *o,
     co.cg.optimize_for = o->optimize_for;
     co.cg.profile = o->profile;
     co.microkernels = o->microkernels;
+    co.cg.cuda_emulate = o->cuda_emulate;
     co.bindings = bindings;
     co.n_bindings = n_bindings;
     double t0 = kl_now();
@@ -171,8 +174,12 @@ static bool load_model_table(kl_library *lib, const kl_library_opts *o, kl_diag 
     if (m->abi_version != KILN_ABI_VERSION)
         return kl_error(d, NULL, "the compiled model table has ABI version %u, expected %d",
                         m->abi_version, KILN_ABI_VERSION);
-    if (!m->run || !m->run_parallel)
+    if (m->device == KILN_DEVICE_CUDA) {
+        if (!m->cuda_load || !m->cuda_unload || !m->cuda_run || !m->cuda_run_host)
+            return kl_error(d, NULL, "the compiled model table lacks its CUDA entries");
+    } else if (!m->run || !m->run_parallel) {
         return kl_error(d, NULL, "the compiled model table lacks its run entries");
+    }
     if (o->profile && !m->run_profiled)
         return kl_error(d, NULL, "the compiled model table has no profiling entry");
     if (m->n_kernels > 0 && !m->kernels)

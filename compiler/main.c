@@ -31,11 +31,12 @@ static const char usage[] =
     "compile options:\n"
     "  -o OUT                 output file (NAME.h is written beside it)\n"
     "  --header PATH          write the header here instead (build systems)\n"
-    "  --emit obj|so|asm|llvm-ir  what to write (default: from OUT's suffix .o .so .s .ll)\n"
+    "  --emit obj|so|asm|llvm-ir|cuda|ptx|cubin  what to write (default: from OUT's suffix\n"
+    "                         .o .so .s .ll .cu .ptx .cubin; cuda, ptx and cubin: CUDA targets)\n"
     "  --name NAME            C prefix of the generated symbols (default: from MODEL's file name)\n"
     "  --shape INPUT:DIMS     bind an input's shape, e.g. --shape x:1x3x224x224 (repeatable)\n"
     "  --target T             target: x86-64 (default), x86-64-v2..v4, native, aarch64-linux,\n"
-    "                         riscv64-linux, cortex-m4, ... (see `kiln targets`)\n"
+    "                         riscv64-linux, cortex-m4, ..., cuda-sm90 (see `kiln targets`)\n"
     "  -O0 .. -O3             optimization level (default -O2)\n"
     "  --dump-ir PASS         print the IR after PASS: graph passes resolve, infer, bnfold,\n"
     "                         layout, dce; lower; kernel passes fold, fuse, halo, tile,\n"
@@ -47,11 +48,15 @@ static const char usage[] =
     "  --optimize-for size|speed  size: no extra workspace, no blocks or unrolling (the\n"
     "                         default on microcontrollers); speed: the default elsewhere\n"
     "  --weights-section NAME put the weights in ELF section NAME (firmware: a flash region)\n"
+    "  --cuda-emulate         (tests) CUDA targets: embed the CUDA source for the emulator of\n"
+    "                         tests/cuda/ instead of a cubin; needs no NVRTC and no GPU\n"
     "check options:\n"
     "  --data DIR             a test_data_set folder (repeatable; default: all beside MODEL)\n"
     "  --rtol X --atol Y      tolerance |got-want| <= atol + rtol*|want| (default 1e-3, 1e-7)\n"
-    "  --shape, --target, -O, --microkernels, --optimize-for  as for compile; a target\n"
-    "                         that is not the host runs under its emulator (QEMU)\n"
+    "  --shape, --target, -O, --microkernels, --optimize-for, --cuda-emulate  as for compile;\n"
+    "                         a target that is not the host runs under its emulator (QEMU); a\n"
+    "                         CUDA target runs on the GPU (exit status 77 when there is no\n"
+    "                         driver or GPU; KILN_LIBCUDA names another driver than libcuda.so.1)\n"
     "bench options (compile through the real path, time predict, compare with the peak):\n"
     "  --threads N            run_parallel on a pool of N threads (default 1: run)\n"
     "  --runs N               timed runs (default 30, or 10 when one run takes over 250 ms)\n"
@@ -60,7 +65,9 @@ static const char usage[] =
     "  --profile-kernels      the same, one row per kernel instead of per node\n"
     "  --data DIR             inputs from this data set (default: the first test_data_set_*\n"
     "                         beside MODEL, else pseudo-random values)\n"
-    "  --shape, --target, -O, --microkernels  as for compile (-O N also with a space)\n";
+    "  --shape, --target, -O, --microkernels, --cuda-emulate  as for compile (-O N also\n"
+    "                         with a space); a CUDA target times cuda_run on the GPU, waiting\n"
+    "                         for every call (exit status 77 without a GPU)\n";
 
 typedef struct cli {
     const char *model, *out, *emit, *name, *target, *dump_ir, *microkernels, *optimize_for,
@@ -75,6 +82,7 @@ typedef struct cli {
     double rtol, atol;
     int threads, runs, warmup;
     bool profile, profile_kernels;
+    bool cuda_emulate;
 } cli;
 
 static int fail(const char *msg, const char *arg) {
@@ -184,6 +192,8 @@ static int parse_args(int argc, char **argv, cli *c) {
             i++;
         } else if (!strcmp(a, "--stats")) {
             c->stats = true;
+        } else if (!strcmp(a, "--cuda-emulate")) {
+            c->cuda_emulate = true;
         } else if (!strcmp(a, "-O")) {
             if (!next || !parse_count(next, 0, 3, &c->opt_level))
                 return fail("expected 0, 1, 2 or 3 after", a);
@@ -216,6 +226,9 @@ static int emit_kind(const cli *c, kl_emit_kind *k) {
         *k = ends_with(c->out, ".so") ? KL_EMIT_SO
              : ends_with(c->out, ".s") ? KL_EMIT_ASM
              : ends_with(c->out, ".ll") ? KL_EMIT_LLVM_IR
+             : ends_with(c->out, ".cu") ? KL_EMIT_CUDA
+             : ends_with(c->out, ".ptx") ? KL_EMIT_PTX
+             : ends_with(c->out, ".cubin") ? KL_EMIT_CUBIN
                                         : KL_EMIT_OBJ;
         return 0;
     }
@@ -223,7 +236,10 @@ static int emit_kind(const cli *c, kl_emit_kind *k) {
     else if (!strcmp(e, "so")) *k = KL_EMIT_SO;
     else if (!strcmp(e, "asm")) *k = KL_EMIT_ASM;
     else if (!strcmp(e, "llvm-ir")) *k = KL_EMIT_LLVM_IR;
-    else return fail("bad --emit (expected obj, so, asm or llvm-ir)", e);
+    else if (!strcmp(e, "cuda")) *k = KL_EMIT_CUDA;
+    else if (!strcmp(e, "ptx")) *k = KL_EMIT_PTX;
+    else if (!strcmp(e, "cubin")) *k = KL_EMIT_CUBIN;
+    else return fail("bad --emit (expected obj, so, asm, llvm-ir, cuda, ptx or cubin)", e);
     return 0;
 }
 
@@ -307,6 +323,7 @@ static int cmd_compile(cli *c) {
     if (c->name && !is_identifier(c->name)) return fail("--name must be a C identifier", c->name);
     o.cg.name = c->name;
     o.cg.opt_level = c->opt_level;
+    o.cg.cuda_emulate = c->cuda_emulate;
     kl_diag d;
     kl_diag_init(&d, c->model);
     kl_compile_stats st;
@@ -346,13 +363,19 @@ static int cmd_check(cli *c) {
     kl_check_opts o = {.model_path = c->model, .data_dirs = c->data_dirs,
                        .n_data_dirs = c->n_data_dirs, .bindings = c->bindings,
                        .n_bindings = c->n_bindings, .rtol = c->rtol, .atol = c->atol,
-                       .opt_level = c->opt_level, .out = stdout};
+                       .opt_level = c->opt_level, .cuda_emulate = c->cuda_emulate,
+                       .out = stdout};
     if (harness_target(c, &o.target) || microkernel_policy(c, &o.microkernels) ||
         optimize_goal(c, &o.optimize_for))
         return 1;
     kl_diag d;
     kl_diag_init(&d, c->model);
-    return harness_done(&d, kl_check(&o, &d), c->model, NULL); /* a mismatch is no error */
+    int rc = kl_check(&o, &d);
+    if (rc == KL_CHECK_SKIPPED) { /* no GPU here: said on stdout, not a failure */
+        harness_done(&d, 0, c->model, NULL);
+        return rc;
+    }
+    return harness_done(&d, rc, c->model, NULL); /* a mismatch is no error */
 }
 
 static int cmd_bench(cli *c) {
@@ -361,7 +384,8 @@ static int cmd_bench(cli *c) {
                        .bindings = c->bindings, .n_bindings = c->n_bindings,
                        .opt_level = c->opt_level, .threads = c->threads, .runs = c->runs,
                        .warmup = c->warmup, .profile = c->profile,
-                       .profile_kernels = c->profile_kernels, .out = stdout};
+                       .profile_kernels = c->profile_kernels,
+                       .cuda_emulate = c->cuda_emulate, .out = stdout};
     if (harness_target(c, &o.target) || microkernel_policy(c, &o.microkernels)) return 1;
     if (kl_target_is_emulated(o.target)) /* an emulator's timing says nothing of the chip */
         return fail("kiln bench times code on this machine; this target runs only under an "
@@ -369,7 +393,12 @@ static int cmd_bench(cli *c) {
                     o.target->name);
     kl_diag d;
     kl_diag_init(&d, c->model);
-    return harness_done(&d, kl_bench(&o, &d), c->model, "benchmark");
+    int rc = kl_bench(&o, &d);
+    if (rc == KL_CHECK_SKIPPED) {
+        harness_done(&d, 0, c->model, NULL);
+        return rc;
+    }
+    return harness_done(&d, rc, c->model, "benchmark");
 }
 
 /* The features a target string turns on ("+avx2,-sse4a,..." -> "avx2 ..."), on one line. */
@@ -388,12 +417,25 @@ static void print_enabled_features(const char *features) {
     if (any) printf("\n");
 }
 
+/* A GPU target's line: the GPU, its sm, and whether this kiln can compile for it. */
+static void print_cuda_target(kl_arena *a, const kl_target *t) {
+    printf("%-12s %s\n", t->name, t->description);
+    const char *nvrtc = kl_cuda_nvrtc_version(a);
+    printf("             CUDA sm_%d (cubin + PTX through NVRTC), host code %s; %s\n", t->sm,
+           t->triple, nvrtc ? kl_sprintf(a, "available (NVRTC %s)", nvrtc)
+                            : "unavailable: this kiln was built without NVRTC");
+}
+
 static int cmd_targets(void) {
     kl_arena *a = kl_arena_new();
     kl_diag d;
     kl_diag_init(&d, "kiln");
     for (int i = 0; kl_targets[i]; i++) {
         const kl_target *t = kl_targets[i];
+        if (t->backend == KL_BACKEND_CUDA) {
+            print_cuda_target(a, t);
+            continue;
+        }
         const kl_target *r = kl_target_resolve(a, t, &d);
         if (!r) r = t;
         printf("%s  %s%s\n", t->name, t->description,

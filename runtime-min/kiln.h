@@ -23,8 +23,32 @@
  * targets; any other scheduler (OpenMP, a game engine's job system, an RTOS) fits the same
  * struct.
  *
+ * NVIDIA GPUs (targets cuda-sm80, cuda-sm89, cuda-sm90; kiln_model.device == KILN_DEVICE_CUDA):
+ * the object embeds a cubin for the target's GPU (and PTX for newer ones) made when the model
+ * was compiled, and its host side calls the CUDA driver API: link with -lcuda; nothing else is
+ * needed at run time. Such a model NAME exports instead of predict/run:
+ *   int NAME_cuda_load(NAME_cuda *state);     load the module, look its kernels up, copy the
+ *                                              weights into the module's device memory
+ *   int NAME_cuda_unload(NAME_cuda *state);
+ *   int NAME_cuda_predict(<inputs as const T *>, <outputs as T *>, void *workspace,
+ *                         void *stream, const NAME_cuda *state);
+ *   int NAME_cuda_predict_host(<inputs>, <outputs> on the host, void *workspace, void *stream,
+ *                              const NAME_cuda *state);
+ * NAME_cuda is a caller-owned struct (the module handle and the kernels' function handles;
+ * NAME_CUDA_STATE_SIZE bytes): the object has no global state, so one process may load a
+ * model several times (one per context, say). load needs a current CUDA context and may
+ * allocate device memory only as cuModuleLoadData does (the module's code and weights; unload
+ * frees them). predict takes device pointers: inputs, outputs and a device workspace of
+ * NAME_WORKSPACE_SIZE bytes (aligned to KILN_WORKSPACE_ALIGN; cuMemAlloc's are), and queues
+ * the kernels on `stream` (a CUstream or cudaStream_t; NULL is the legacy default stream): it
+ * returns once they are queued, allocates nothing, never synchronizes, and calls on different
+ * streams with distinct workspaces may run at once. predict_host takes host pointers and a
+ * device workspace of NAME_CUDA_HOST_WORKSPACE_SIZE bytes (the workspace, then room for every
+ * input and output); it copies the inputs in, queues the kernels, copies the outputs back and
+ * waits for the stream. Driver errors come back as KILN_E_CUDA - CUresult.
+ *
  * ABI history: 1 — predict, run and the model table; 2 — the parallel entry, the kernel table,
- * the profiling entry and the target fields.
+ * the profiling entry and the target fields; 3 — the device field and the CUDA entries.
  */
 #ifndef KILN_H
 #define KILN_H
@@ -35,13 +59,20 @@
 extern "C" {
 #endif
 
-#define KILN_ABI_VERSION 2
+#define KILN_ABI_VERSION 3
 
 /* Return codes of predict() / run(). */
 #define KILN_OK 0
 #define KILN_E_NULL_ARGUMENT (-1)    /* an input, output or the workspace pointer is NULL */
 #define KILN_E_MISALIGNED (-2)       /* the workspace is not KILN_WORKSPACE_ALIGN-aligned */
 #define KILN_E_INDEX_OUT_OF_RANGE (-3) /* a data-dependent index (Gather, ...) was out of range */
+/* CUDA models: a driver call failed with CUresult r > 0; the code is KILN_E_CUDA - r. */
+#define KILN_E_CUDA (-1000)
+#define KILN_CUDA_RESULT(code) ((code) < KILN_E_CUDA ? KILN_E_CUDA - (code) : 0)
+
+/* Where a model computes (kiln_model.device). */
+#define KILN_DEVICE_CPU 0
+#define KILN_DEVICE_CUDA 1
 
 #define KILN_WORKSPACE_ALIGN 64
 
@@ -116,7 +147,8 @@ typedef struct kiln_model {
     const kiln_opset *opsets;
     uint32_t n_metadata;
     const kiln_metadata_prop *metadata; /* metadata_props */
-    /* Generic entry: inputs[i] / outputs[i] in the order of the tables above. */
+    /* Generic entry: inputs[i] / outputs[i] in the order of the tables above. NULL for CUDA
+     * models (cuda_run below). */
     int (*run)(const void *const *inputs, void *const *outputs, void *workspace);
     /* ---- ABI 2 ---- */
     /* The same on the caller's threads (par NULL or par->threads <= 1: the calling thread). */
@@ -129,8 +161,21 @@ typedef struct kiln_model {
     int (*run_profiled)(const void *const *inputs, void *const *outputs, void *workspace,
                         kiln_profile_fn fn, void *ctx);
     const char *target;             /* the target it was compiled for, e.g. "x86-64-v4" */
-    const char *cpu;                /* LLVM's CPU name for it */
+    const char *cpu;                /* LLVM's CPU name for it (CUDA: the GPU's, "sm_90") */
     const char *cpu_features;       /* LLVM's feature string it was compiled with */
+    /* ---- ABI 3 ---- */
+    uint32_t device;                /* KILN_DEVICE_CPU or KILN_DEVICE_CUDA */
+    uint32_t cuda_sm;               /* CUDA: compute capability x 10 of the cubin (90) */
+    uint64_t cuda_state_size;       /* CUDA: bytes of the caller's NAME_cuda state */
+    uint64_t cuda_host_workspace_size; /* CUDA: device workspace bytes of cuda_run_host */
+    /* CUDA: the entries of kiln.h's CUDA section with inputs and outputs as arrays (device
+     * pointers for cuda_run, host pointers for cuda_run_host); NULL for CPU models. */
+    int (*cuda_load)(void *state);
+    int (*cuda_unload)(void *state);
+    int (*cuda_run)(const void *const *inputs, void *const *outputs, void *workspace,
+                    void *stream, const void *state);
+    int (*cuda_run_host)(const void *const *inputs, void *const *outputs, void *workspace,
+                         void *stream, const void *state);
 } kiln_model;
 
 #ifdef __cplusplus

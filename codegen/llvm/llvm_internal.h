@@ -45,9 +45,12 @@ typedef struct kl_cg_kernel {
 } kl_cg_kernel;
 bool kl_cg_emit_kernel(kl_cg *cg, const kl_kernel *k, kl_cg_kernel *out);
 
-/* module.c — the entry points a model exports (run_profiled NULL unless profiling). */
+/* module.c — the entry points a model exports (run_profiled NULL unless profiling); a CUDA
+ * model (codegen/cuda/host.c) has only the cuda_* ones and its sizes. */
 typedef struct kl_cg_entries {
     LLVMValueRef predict, predict_parallel, run, run_parallel, run_profiled;
+    LLVMValueRef cuda_load, cuda_unload, cuda_run, cuda_run_host;
+    int64_t cuda_state_size, cuda_host_workspace_size;
 } kl_cg_entries;
 
 /* model_table.c — define `const kiln_model NAME_model` pointing at the entries. */

@@ -140,14 +140,18 @@ bool kl_cg_emit_model_table(kl_cg *cg, const kl_cg_entries *entries) {
         P,                     /* run */
         P, I32, P, I64, P,     /* run_parallel, n_kernels, kernels, flops, run_profiled */
         P, P, P,               /* target, cpu, cpu_features */
+        I32, I32, I64, I64,    /* ABI 3: device, cuda_sm, cuda_state_size, cuda_host_workspace_size */
+        P, P, P, P,            /* cuda_load, cuda_unload, cuda_run, cuda_run_host */
     };
     int n_fields = (int)(sizeof fields / sizeof *fields);
     LLVMTypeRef model_t = LLVMStructTypeInContext(cg->ctx, fields, (unsigned)n_fields, 0);
     int64_t flops = 0;
     LLVMValueRef kernels = kernel_table(cg, &flops);
     const kl_target *t = cg->o->target;
+    bool cuda = t->backend == KL_BACKEND_CUDA;
+    LLVMValueRef null = LLVMConstPointerNull(cg->ptr);
     LLVMValueRef v[] = {
-        i32c(cg, 2), /* KILN_ABI_VERSION */
+        i32c(cg, 3), /* KILN_ABI_VERSION */
         kl_cg_const_string(cg, cg->o->name, "model_name"),
         i32c(cg, p->inputs.n), i32c(cg, p->outputs.n),
         tensor_table(cg, &p->inputs, false), tensor_table(cg, &p->outputs, true),
@@ -161,11 +165,18 @@ bool kl_cg_emit_model_table(kl_cg *cg, const kl_cg_entries *entries) {
         i64c(cg, m ? m->model_version : 0), i64c(cg, m ? m->ir_version : 0),
         i32c(cg, m ? m->n_opsets : 0), opset_table(cg, m),
         i32c(cg, m ? m->n_props : 0), metadata_table(cg, m),
-        entries->run,
-        entries->run_parallel, i32c(cg, p->kernels.n), kernels, i64c(cg, flops),
-        entries->run_profiled ? entries->run_profiled : LLVMConstPointerNull(cg->ptr),
-        kl_cg_const_string(cg, t->name, "target"), kl_cg_const_string(cg, t->cpu, "cpu"),
+        entries->run ? entries->run : null,
+        entries->run_parallel ? entries->run_parallel : null, i32c(cg, p->kernels.n), kernels,
+        i64c(cg, flops), entries->run_profiled ? entries->run_profiled : null,
+        kl_cg_const_string(cg, t->name, "target"),
+        kl_cg_const_string(cg, cuda ? kl_sprintf(cg->arena, "sm_%d", t->sm) : t->cpu, "cpu"),
         kl_cg_const_string(cg, t->features, "cpu_features"),
+        i32c(cg, cuda ? 1 : 0), i32c(cg, cuda ? t->sm : 0), /* KILN_DEVICE_CUDA : _CPU */
+        i64c(cg, entries->cuda_state_size), i64c(cg, entries->cuda_host_workspace_size),
+        entries->cuda_load ? entries->cuda_load : null,
+        entries->cuda_unload ? entries->cuda_unload : null,
+        entries->cuda_run ? entries->cuda_run : null,
+        entries->cuda_run_host ? entries->cuda_run_host : null,
     };
     LLVMValueRef init = LLVMConstStructInContext(cg->ctx, v, (unsigned)n_fields, 0);
     LLVMValueRef g = LLVMAddGlobal(cg->mod, model_t, kl_sprintf(cg->arena, "%s_model", cg->o->name));

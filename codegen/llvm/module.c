@@ -616,6 +616,8 @@ static bool emit_output(kl_cg *cg, const char *path) {
         LLVMDisposeMessage(text);
         return ok;
     }
+    case KL_EMIT_CUDA: case KL_EMIT_PTX: case KL_EMIT_CUBIN:
+        break; /* the CUDA back end's outputs (codegen/cuda/cuda.c) */
     }
     return kl_error(cg->d, NULL, "codegen: unknown output kind %d", (int)cg->o->emit);
 }

@@ -58,8 +58,9 @@ bool kpass_tasks(kl_program *p, const kl_kernel_opts *o, kl_diag *d) {
     (void)d;
     for (int i = 0; i < p->kernels.n; i++) {
         kl_kernel *k = p->kernels.items[i];
-        k->task_loop =
-            (o->target->hosted && work(k) >= MIN_TASK_WORK) ? task_loop(k, o->target) : -1;
+        /* a GPU target's kernels are spread over the grid by its back end instead */
+        bool threads = o->target->hosted && o->target->backend == KL_BACKEND_LLVM;
+        k->task_loop = (threads && work(k) >= MIN_TASK_WORK) ? task_loop(k, o->target) : -1;
     }
     return true;
 }

@@ -307,9 +307,28 @@ static double blocking_cycles(const core_model *m, parts v, int lanes, parts u1,
     return t;
 }
 
+/* Threads a GPU grid has when each computes one block of nv vectors x r1 x r2 copies: one per
+ * lane of every block of the whole iteration space. */
+static int64_t gpu_threads(const kl_kernel *k, const block_plan *bp, int64_t vb, int64_t r1,
+                           int64_t r2) {
+    int nu = bp->n - 1;
+    int64_t n = bp->lanes;
+    for (int l = 0; l < k->n_par; l++) {
+        int64_t e = k->extent[l], size = 1;
+        if (l == bp->loop[nu]) size = vb;
+        else if (nu >= 1 && l == bp->loop[nu - 1]) size = r1;
+        else if (nu >= 2 && l == bp->loop[0]) size = r2;
+        n *= (e + size - 1) / size;
+    }
+    return n;
+}
+
 /* The block sizes with the fewest cycles within the registers: nv·r1·r2 accumulators, nv
  * operand vectors and a broadcast (and, without FMA, a product on its way to its sum). Ties go
- * to fewer remainder kernels. */
+ * to fewer remainder kernels. On a GPU a block is one thread's work and a VECTOR chunk one
+ * element per lane-thread; a larger block means fewer threads, so blocks grow only while the
+ * grid keeps the GPU busy (kl_target_busy_threads): a thread-starved GPU runs slower than one
+ * that reloads operands. */
 static void choose_block_size(const kl_kernel *k, const kl_target *tg, block_plan *bp) {
     core_model m = {tg->fma, tg->vector_bits >= 256};
     int regs = tg->vector_registers, spare = tg->fma ? 1 : 2;
@@ -324,6 +343,9 @@ static void choose_block_size(const kl_kernel *k, const kl_target *tg, block_pla
         for (int64_t r1 = 1; r1 <= e1 && r1 <= budget; r1++) {
             for (int64_t r2 = 1; r2 <= e2 && r1 * r2 <= budget; r2++) {
                 int64_t vb = nv * lanes < ev ? nv * lanes : ev;
+                int64_t busy = kl_target_busy_threads(tg);
+                if (busy > 0 && nv * r1 * r2 > 1 && gpu_threads(k, bp, vb, r1, r2) < busy)
+                    continue;
                 double t =
                     blocking_cycles(&m, parts_of(ev, vb), lanes, parts_of(e1, r1), parts_of(e2, r2));
                 /* a second UNROLL loop spreads the broadcasts over more rows and cache lines
@@ -461,7 +483,7 @@ static bool block_kernel(tile_ctx *c, kl_kernel *k, kl_ptrvec *rest) {
 
 /* The x86 ISA a libxsmm kernel may use on the target, or 0. */
 static int micro_isa(const kl_target *t) {
-    if (strncmp(t->triple, "x86_64", 6) != 0 || !t->fma) return 0;
+    if (t->backend != KL_BACKEND_LLVM || strncmp(t->triple, "x86_64", 6) != 0 || !t->fma) return 0;
     return t->vector_bits >= 512 ? 2 : t->vector_bits >= 256 ? 1 : 0;
 }
 
