@@ -1,7 +1,9 @@
 /*
  * driver.c — the whole pipeline, written out in order:
- *   load -> graph passes -> lower -> memory plan -> code generation -> header.
+ *   load -> graph passes -> lower -> kernel passes -> memory plan -> code generation -> header.
  * Each phase stops the compilation when it reports an error; nothing is left on disk then.
+ * kl_compile_graph is the middle (graph to planned program) on its own, for callers that load
+ * the model from memory (the fuzz targets).
  */
 #include <ctype.h>
 #include <libgen.h>
@@ -73,6 +75,19 @@ static void dump_points(char *buf, size_t size) {
     if (used < size) snprintf(buf + used, size - used, "plan");
 }
 
+kl_program *kl_compile_graph(kl_arena *a, kl_graph *g, const kl_target *t,
+                             const kl_compile_opts *o, kl_diag *d) {
+    FILE *dump = o->dump_to ? o->dump_to : stdout;
+    if (!run_passes(g, o, d)) return NULL;
+    kl_program *p = kl_lower_graph(a, g, d);
+    if (!p) return NULL;
+    if (o->dump_ir_after && !strcmp(o->dump_ir_after, "lower")) kl_program_dump(p, dump);
+    if (!run_kernel_passes(p, t, o, d)) return NULL;
+    if (!kl_plan_memory(p, d)) return NULL;
+    if (o->dump_ir_after && !strcmp(o->dump_ir_after, "plan")) kl_program_dump(p, dump);
+    return kl_diag_failed(d) ? NULL : p;
+}
+
 bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
     if (o->dump_ir_after && !known_dump_point(o->dump_ir_after)) {
         char names[256];
@@ -90,18 +105,11 @@ bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
     }
     if (!cg.name) cg.name = kl_c_name_from_path(a, o->model_path);
     const char *header = o->header_path ? o->header_path : default_header_path(a, o->out_path, cg.name);
-    FILE *dump = o->dump_to ? o->dump_to : stdout;
-
     bool ok = false;
     kl_graph *g = kl_onnx_load(a, o->model_path, o->bindings, o->n_bindings, d);
     if (!g || kl_diag_failed(d)) goto done;
-    if (!run_passes(g, o, d)) goto done;
-    kl_program *p = kl_lower_graph(a, g, d);
+    kl_program *p = kl_compile_graph(a, g, cg.target, o, d);
     if (!p) goto done;
-    if (o->dump_ir_after && !strcmp(o->dump_ir_after, "lower")) kl_program_dump(p, dump);
-    if (!run_kernel_passes(p, cg.target, o, d)) goto done;
-    if (!kl_plan_memory(p, d)) goto done;
-    if (o->dump_ir_after && !strcmp(o->dump_ir_after, "plan")) kl_program_dump(p, dump);
     if (!kl_codegen_llvm(p, g, &cg, o->out_path, d)) goto done;
     if (!kl_write_header(p, g, &cg, header, d)) {
         unlink(o->out_path);

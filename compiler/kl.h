@@ -114,6 +114,26 @@ char *kl_shape_str(kl_arena *a, const kl_shape *s);                   /* "[1,3,2
 bool kl_axis_normalize(int64_t axis, int rank, int *out);
 
 /* ======================================================================================
+ * util/size.c — checked size arithmetic (models are untrusted: their numbers can overflow)
+ *
+ * Every value and buffer is at most KL_MAX_BYTES, checked where it is made (loader, shape
+ * inference, planner); below that, one tensor's counts and strides cannot overflow int64.
+ * Constants kiln builds itself from shapes (tables, packed copies) stay under
+ * KL_MAX_BUILT_BYTES so that compile-time memory stays bounded by the model's own size.
+ * ====================================================================================== */
+#define KL_MAX_BYTES ((int64_t)1 << 40)        /* 1 TiB: one tensor, or the workspace */
+#define KL_MAX_BUILT_BYTES ((int64_t)1 << 28)  /* 256 MiB: a constant kiln builds */
+bool kl_mul_checked(int64_t a, int64_t b, int64_t *out);  /* false on overflow */
+bool kl_add_checked(int64_t a, int64_t b, int64_t *out);
+int64_t kl_mul_saturate(int64_t a, int64_t b);            /* INT64_MAX / MIN on overflow */
+/* Byte size of a tensor: false when a dim is negative, the rank is out of range or the size
+ * (or any one dim) exceeds KL_MAX_BYTES. */
+bool kl_shape_bytes_checked(const kl_shape *s, kl_dtype t, int64_t *bytes);
+/* The same with one diagnostic naming `what` ("output 'y'", "input 'x'") and the shape. */
+bool kl_check_tensor_size(kl_arena *a, const kl_shape *s, kl_dtype t, const struct kl_node *node,
+                          const char *what, kl_diag *d);
+
+/* ======================================================================================
  * ir/graph.c — the graph IR
  *
  * Values are SSA: one producer (a node) or none (graph input, initializer/constant).
@@ -281,9 +301,16 @@ typedef struct kl_shape_binding {
 } kl_shape_binding;
 kl_graph *kl_onnx_load(kl_arena *a, const char *path, const kl_shape_binding *bindings,
                        int n_bindings, kl_diag *d);
+/* The same from the file's bytes (the fuzz targets feed them): `path` names the model in
+ * messages, and its folder is where external data is looked for. */
+kl_graph *kl_onnx_load_bytes(kl_arena *a, const char *path, const void *bytes, size_t len,
+                             const kl_shape_binding *bindings, int n_bindings, kl_diag *d);
 /* Decode a serialized TensorProto (e.g. input_0.pb of a test data set) into a constant value.
  */
 kl_value *kl_onnx_load_tensor_file(kl_arena *a, const char *path, kl_diag *d);
+/* The same from the file's bytes; `path` as for kl_onnx_load_bytes. */
+kl_value *kl_onnx_load_tensor_bytes(kl_arena *a, const char *path, const void *bytes,
+                                    size_t len, kl_diag *d);
 
 /* ======================================================================================
  * kernel/ — kernel IR: the one representation every back end consumes
@@ -709,6 +736,10 @@ typedef struct kl_compile_stats {
     int64_t workspace_size, intermediates_total;
     int n_kernels;
 } kl_compile_stats;
+/* The middle of the pipeline: graph passes, lowering, kernel passes and the memory plan (with
+ * o's dump options; t resolved). NULL after a diagnostic. */
+kl_program *kl_compile_graph(kl_arena *a, kl_graph *g, const kl_target *t,
+                             const kl_compile_opts *o, kl_diag *d);
 /* Compile a model file to out_path + header. On failure no output file is left behind. */
 bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d);
 /* A valid C identifier from a file name ("models/ResNet-18.onnx" -> "resnet_18"). */

@@ -66,7 +66,16 @@ static bool convtranspose_geometry(const kl_node *n, const kl_shape *x, const kl
         return kl_error(d, n, "output_shape has %d values, expected %d", n_os, nsp);
     if (n_os == nsp + 2) os += 2;
     for (int i = 0; i < nsp; i++) {
-        int64_t full = w->stride[i] * (w->in[i] - 1) + out_pad[i] + kl_window_span(w, i);
+        /* every term is at most KL_MAX_BYTES (attributes, dims), but the product is not */
+        int64_t full, span;
+        if (!kl_window_span_checked(w, i, &span) ||
+            !kl_mul_checked(w->stride[i], w->in[i] - 1, &full) || full > KL_MAX_BYTES ||
+            (n_os >= 0 && (os[i] < 1 || os[i] > KL_MAX_BYTES)))
+            return kl_error(d, n, "output size in spatial dim %d is out of range (stride %lld, "
+                            "input %lld, kernel %lld, dilation %lld)", i,
+                            (long long)w->stride[i], (long long)w->in[i],
+                            (long long)w->kernel[i], (long long)w->dilation[i]);
+        full += out_pad[i] + span;
         if (n_os >= 0 || same) {
             w->out[i] = n_os >= 0 ? os[i] : w->in[i] * w->stride[i];
             int64_t total = full - w->out[i];

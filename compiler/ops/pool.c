@@ -260,11 +260,18 @@ static bool avg_counts(const kl_window *w, bool include_pad, int64_t *counts, in
 
 /* acc / count, the count being a constant or a CONST table over the output positions. */
 static kl_expr *avg_divide(kl_lower *L, const kl_node *n, const kl_window *w, const pool_nest *p,
-                           kl_dtype acc, bool include_pad) {
+                           kl_dtype acc, bool include_pad, kl_diag *d) {
     kl_arena *a = L->arena;
     kl_shape s = {.rank = w->nsp};
     for (int i = 0; i < w->nsp; i++) s.dim[i] = w->out[i];
     int64_t total = kl_shape_numel(&s), same;
+    /* the count table is built here, one entry per output position: bounded like any constant
+       kiln makes (the output itself may be far larger and still compile) */
+    if (total * (int64_t)sizeof(int64_t) > KL_MAX_BUILT_BYTES) {
+        kl_error(d, n, "average pool over %lld output positions: its divisor table would "
+                 "exceed %lld bytes", (long long)total, (long long)KL_MAX_BUILT_BYTES);
+        return NULL;
+    }
     int64_t *counts = kl_alloc_array(a, (size_t)total, sizeof *counts);
     kl_expr *divisor;
     if (avg_counts(w, include_pad, counts, total, &same)) {
@@ -302,7 +309,9 @@ static bool lower_avgpool_nest(kl_lower *L, kl_node *n, bool global, kl_layout l
     p.k->reduce = KL_RED_SUM;
     p.k->acc_dtype = acc;
     bool include_pad = !global && kl_attr_int(n, "count_include_pad", 0) != 0;
-    p.k->result = kl_e_cast(a, yv->dtype, avg_divide(L, n, &w, &p, acc, include_pad));
+    kl_expr *mean = avg_divide(L, n, &w, &p, acc, include_pad, d);
+    if (!mean) return false;
+    p.k->result = kl_e_cast(a, yv->dtype, mean);
     kl_program_add_kernel(L->prog, p.k);
     return true;
 }
