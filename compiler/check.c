@@ -45,7 +45,9 @@ static bool open_library(kl_arena *a, const kl_check_opts *o, const char *first_
     kl_library_opts lo = {.model_path = o->model_path, .bindings = o->bindings,
                           .n_bindings = o->n_bindings, .bind_from = first_set,
                           .target = o->target, .opt_level = o->opt_level,
-                          .microkernels = o->microkernels, .purpose = "check", .out = out};
+                          .microkernels = o->microkernels,
+                          .sanitize = o->sanitize, .purpose = "check",
+                          .out = out};
     if (!kl_library_open(a, &lo, lib, d)) return false;
     fprintf(out, "compiled in %.2f s: %d kernels, workspace %lld bytes\n", lib->compile_seconds,
             lib->stats.n_kernels, (long long)lib->stats.workspace_size);

@@ -690,6 +690,10 @@ void kl_pack_constants(kl_program *p, kl_kernel *k, kl_ptrvec *packs);
  * codegen/ — back ends
  * ====================================================================================== */
 typedef enum kl_emit_kind { KL_EMIT_OBJ, KL_EMIT_SO, KL_EMIT_ASM, KL_EMIT_LLVM_IR } kl_emit_kind;
+/* Testing only (--sanitize): the generated code instrumented by LLVM's AddressSanitizer or
+ * ThreadSanitizer. Such an object calls __asan_* / __tsan_* and runs only in a process that
+ * has that run-time (a program built with -fsanitize=address or thread). */
+typedef enum kl_sanitizer { KL_SANITIZE_NONE, KL_SANITIZE_ADDRESS, KL_SANITIZE_THREAD } kl_sanitizer;
 
 typedef struct kl_codegen_opts {
     const kl_target *target;
@@ -697,6 +701,7 @@ typedef struct kl_codegen_opts {
     int opt_level;             /* 0..3 */
     kl_emit_kind emit;
     bool profile;              /* also emit the profiling entry (kiln_model.run_profiled) */
+    kl_sanitizer sanitize;     /* testing only, see kl_sanitizer */
 } kl_codegen_opts;
 
 /* codegen/llvm/ — write the program (and the model table) as an object / asm / IR file. For
@@ -772,6 +777,7 @@ typedef struct kl_library_opts {
     int opt_level;
     bool profile;              /* also emit (and require) the profiling entry */
     kl_microkernels microkernels;
+    kl_sanitizer sanitize;     /* see kl_codegen_opts */
     const char *purpose;       /* names the folder: TMPDIR/kiln-PURPOSE-XXXXXX */
     FILE *out;                 /* "inputs bound from ..." goes here; NULL: silent */
 } kl_library_opts;
@@ -819,6 +825,7 @@ typedef struct kl_check_opts {
     const kl_target *target;
     int opt_level;
     kl_microkernels microkernels;
+    kl_sanitizer sanitize;         /* see kl_codegen_opts */
     FILE *out;                     /* report */
 } kl_check_opts;
 /* 0: every output of every data set within tolerance; 1: a mismatch or an error (diag). */

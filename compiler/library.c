@@ -112,6 +112,7 @@ static bool compile_to_library(kl_arena *a, const kl_library_opts *o,
     co.cg.opt_level = o->opt_level;
     co.cg.emit = KL_EMIT_SO;
     co.cg.profile = o->profile;
+    co.cg.sanitize = o->sanitize;
     co.microkernels = o->microkernels;
     co.bindings = bindings;
     co.n_bindings = n_bindings;

@@ -41,10 +41,15 @@ static const char usage[] =
     "  --microkernels M       contractions: auto (default), ir (kiln's register blocks) or\n"
     "                         libxsmm (generated GEMM micro-kernels where they apply)\n"
     "  --stats                print workspace size, sum of intermediates, kernels, time\n"
+    "  --sanitize address|thread  (testing) instrument the generated code with LLVM's\n"
+    "                         AddressSanitizer or ThreadSanitizer; the program linking it must\n"
+    "                         be built with the same -fsanitize\n"
     "check options:\n"
     "  --data DIR             a test_data_set folder (repeatable; default: all beside MODEL)\n"
     "  --rtol X --atol Y      tolerance |got-want| <= atol + rtol*|want| (default 1e-3, 1e-7)\n"
     "  --shape, --target, -O, --microkernels  as for compile\n"
+    "  --sanitize address     (testing) the compiled model checked by AddressSanitizer; needs a\n"
+    "                         kiln built with -fsanitize=address (scripts/sanitize_predict.sh)\n"
     "bench options (compile through the real path, time predict, compare with the peak):\n"
     "  --threads N            run_parallel on a pool of N threads (default 1: run)\n"
     "  --runs N               timed runs (default 30, or 10 when one run takes over 250 ms)\n"
@@ -67,6 +72,7 @@ typedef struct cli {
     double rtol, atol;
     int threads, runs, warmup;
     bool profile, profile_kernels;
+    kl_sanitizer sanitize;
 } cli;
 
 static int fail(const char *msg, const char *arg) {
@@ -173,6 +179,11 @@ static int parse_args(int argc, char **argv, cli *c) {
             i++;
         } else if (!strcmp(a, "--stats")) {
             c->stats = true;
+        } else if (!strcmp(a, "--sanitize")) {
+            if (!next || (strcmp(next, "address") && strcmp(next, "thread")))
+                return fail("expected address or thread after", a);
+            c->sanitize = !strcmp(next, "address") ? KL_SANITIZE_ADDRESS : KL_SANITIZE_THREAD;
+            i++;
         } else if (!strcmp(a, "-O")) {
             if (!next || !parse_count(next, 0, 3, &c->opt_level))
                 return fail("expected 0, 1, 2 or 3 after", a);
@@ -248,6 +259,7 @@ static int cmd_compile(cli *c) {
     if (c->name && !is_identifier(c->name)) return fail("--name must be a C identifier", c->name);
     o.cg.name = c->name;
     o.cg.opt_level = c->opt_level;
+    o.cg.sanitize = c->sanitize;
     kl_diag d;
     kl_diag_init(&d, c->model);
     kl_compile_stats st;
@@ -291,7 +303,8 @@ static int cmd_check(cli *c) {
     kl_check_opts o = {.model_path = c->model, .data_dirs = c->data_dirs,
                        .n_data_dirs = c->n_data_dirs, .bindings = c->bindings,
                        .n_bindings = c->n_bindings, .rtol = c->rtol, .atol = c->atol,
-                       .opt_level = c->opt_level, .out = stdout};
+                       .opt_level = c->opt_level,
+                       .sanitize = c->sanitize, .out = stdout};
     if (harness_target(c, &o.target) || microkernel_policy(c, &o.microkernels)) return 1;
     kl_diag d;
     kl_diag_init(&d, c->model);
