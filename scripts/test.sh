@@ -6,11 +6,15 @@
 #   2. build-sanitize/ (-Db_sanitize=address,undefined): the fast suite (unit tests, run-time
 #      contract, bad inputs, the example) again, so that memory errors and undefined behaviour
 #      in kiln itself, or in the code it generates, fail the run. The slow suites are left out
-#      there: under ASan they would take longer than CI allows.
+#      there: under ASan they would take longer than CI allows (scripts/sanitize_predict.sh
+#      runs them, by hand);
+#   3. build-fuzz/ (CC=clang-19, -Dfuzz=enabled, ASan + UBSan): the fuzz suite, each libFuzzer
+#      target for 60 s from seeds and the regression inputs (tests/fuzz/).
 # Ends with `N passed, M failed` over the meson tests of both runs (scripts/test_summary.py);
 # the exit status is 1 when any failed.
 #
-# Environment: KILN_BUILD (default build), KILN_SANITIZE=0 to skip step 2,
+# Environment: KILN_BUILD (default build), KILN_SANITIZE=0 to skip step 2, KILN_FUZZ=0 to skip
+# step 3 (KILN_FUZZ_SECONDS: how long each target runs, default 60),
 # KILN_TIMEOUT_MULTIPLIER (default 2: CI machines have 2 cores; meson's timeouts are per test),
 # KILN_TEST_ARGS (extra `meson test` arguments for step 1, e.g. "--suite fast").
 set -uo pipefail
@@ -66,6 +70,18 @@ if [[ ${KILN_SANITIZE:-1} != 0 ]]; then
         echo "== meson setup $sanitize_build failed"
         status=1
         logs+=("sanitize=!")
+    fi
+fi
+
+if [[ ${KILN_FUZZ:-1} != 0 ]]; then
+    fuzz_build=${build}-fuzz
+    if CC=${KILN_FUZZ_CC:-clang-19} configure "$fuzz_build" -Dfuzz=enabled \
+            -Db_sanitize=address,undefined -Db_lundef=false; then
+        run_suite "fuzz" "$fuzz_build" --suite fuzz
+    else
+        echo "== meson setup $fuzz_build failed"
+        status=1
+        logs+=("fuzz=!")
     fi
 fi
 

@@ -464,7 +464,8 @@ static bool load_attr(loader *L, const kl_node *n, const Onnx__AttributeProto *p
     case KL_ATTR_INTS:
         out->n = (int)p->n_ints;
         out->ints = kl_alloc_array(L->a, p->n_ints + 1, sizeof *out->ints);
-        memcpy(out->ints, p->ints, p->n_ints * sizeof *p->ints);
+        if (p->n_ints) /* an INTS attribute may have none, and then no array */
+            memcpy(out->ints, p->ints, p->n_ints * sizeof *p->ints);
         break;
     case KL_ATTR_STRINGS:
         out->n = (int)p->n_strings;

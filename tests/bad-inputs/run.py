@@ -10,6 +10,8 @@ runs `kiln compile BAD.onnx -o OUT/model.o` and checks that kiln
     compiler gathers them, e.g. all unsupported operators) naming the file and, where the
     fault lies in a node, the node,
   - leaves nothing behind in OUT (no object, no header).
+The regression inputs the fuzz targets found (fuzz/expected.txt) run the same way; one that is
+a valid model (expected "compiles") must compile instead.
 Prints one line per case and "N passed, M failed"; exits 1 if any case fails.
 """
 import os
@@ -432,8 +434,47 @@ def case_external_no_location(d):
     return save(m, d), [], ["initializer 'W'", "external data has no location"]
 
 
+# ---- regression inputs the fuzz targets found (tests/bad-inputs/fuzz/expected.txt) ----------
+
+FUZZ_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz")
+
+
+def fuzz_case(kind, file, fragments):
+    def make(d):
+        with open(os.path.join(FUZZ_DIR, kind, file), "rb") as f:
+            data = f.read()
+        if kind != "tensor":
+            path = os.path.join(d, "bad.onnx")
+            with open(path, "wb") as f:
+                f.write(data)
+            return path, [], fragments
+        # a tensor: the input_0.pb of a data set `kiln check` reads for a one-Relu model
+        data_dir = os.path.join(d, "test_data_set_0")
+        os.mkdir(data_dir)
+        with open(os.path.join(data_dir, "input_0.pb"), "wb") as f:
+            f.write(data)
+        return save(relu_model([1]), d), ["check"], fragments
+    return make
+
+
+def fuzz_cases():
+    listing = os.path.join(FUZZ_DIR, "expected.txt")
+    if not os.path.exists(listing):
+        return []
+    cases = []
+    with open(listing) as f:
+        for line in f:
+            if not line.strip() or line.startswith("#"):
+                continue
+            parts = [p.strip() for p in line.split(" | ")]
+            kind, file = parts[0].split("/", 1)
+            cases.append((f"fuzz_{kind}_{os.path.splitext(file)[0]}",
+                          fuzz_case(kind, file, parts[1:])))
+    return cases
+
+
 CASES = [(name[len("case_"):], fn) for name, fn in sorted(globals().items())
-         if name.startswith("case_")]
+         if name.startswith("case_")] + fuzz_cases()
 
 
 def check_case(kiln, name, make):
@@ -445,8 +486,15 @@ def check_case(kiln, name, make):
         os.mkdir(model_dir)
         os.mkdir(out_dir)
         path, args, fragments = make(model_dir)
-        cmd = [kiln, "compile", path, "-o", os.path.join(out_dir, "model.o")] + args
+        if args[:1] == ["check"]:  # a data-set case: `kiln check` reads what is broken
+            cmd = [kiln, "check", path] + args[1:]
+        else:
+            cmd = [kiln, "compile", path, "-o", os.path.join(out_dir, "model.o")] + args
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if fragments == ["compiles"]:  # a fuzz regression that is a valid model
+            ok = r.returncode == 0 and os.path.exists(os.path.join(out_dir, "model.o"))
+            return [] if ok else [f"exit status {r.returncode}, expected 0 and an object",
+                                  "stderr was: " + (r.stderr.strip() or "(empty)")]
         problems = []
         if r.returncode != 1:
             problems.append(f"exit status {r.returncode}, expected 1")

@@ -34,6 +34,11 @@ dirs=("$corpus" "$work/seeds")
 
 # -rss_limit_mb: kiln may take what a model needs, but no fuzz input should need much;
 # -timeout: one input taking longer is a hang (an unbounded loop, a blocking read).
+# Run inside the work folder: with -jobs=N libFuzzer writes each job's log as ./fuzz-K.log.
+case $fuzzer in /*) ;; *) fuzzer=$PWD/$fuzzer ;; esac
+for i in "${!dirs[@]}"; do [[ ${dirs[$i]} == /* ]] || dirs[$i]=$PWD/${dirs[$i]}; done
+[[ $artifacts == /* ]] || artifacts=$PWD/$artifacts
+cd "$work" || exit 1
 # shellcheck disable=SC2086  # KILN_FUZZ_ARGS is a list of flags
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
@@ -41,7 +46,10 @@ UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     -print_final_stats=1 -artifact_prefix="$artifacts/crash-$kind-" ${KILN_FUZZ_ARGS:-} \
     "${dirs[@]}" > "$work/log" 2>&1
 status=$?
+for job_log in "$work"/fuzz-*.log; do [[ -f $job_log ]] && cat "$job_log" >> "$work/log"; done
 grep -E '^stat::(number_of_executed_units|peak_rss_mb)|INITED|DONE' "$work/log" | tail -n 4
+# a crash found in a -jobs child leaves the parent's status 0: the report is what tells
+grep -qE '^==[0-9]+==ERROR|^SUMMARY: |runtime error:|^fuzz: ' "$work/log" && status=1
 echo "corpus: $(find "$corpus" -type f | wc -l) inputs, $(du -sk "$corpus" | cut -f1) KiB"
 if [[ $status -ne 0 ]]; then
     tail -n 60 "$work/log"
