@@ -96,7 +96,7 @@ static void note_read(halo *h, const kl_kernel *k, const kl_expr *load, const kl
     }
     if (!out) return;
     int64_t steps = 1;
-    for (int l = k->n_par; l < k->n_loops; l++) steps *= k->extent[l];
+    for (int l = k->n_par; l < k->n_loops; l++) steps = kl_mul_saturate(steps, k->extent[l]);
     if (steps > h->heaviest) h->heaviest = steps;
     double v;
     if (!other || !const_value(other, &v) || (h->has_fill && v != h->fill)) {
