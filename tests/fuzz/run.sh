@@ -20,6 +20,7 @@ shared=${KILN_SHARED:-$repo/../shared}
 work=$(mktemp -d "${TMPDIR:-/tmp}/kiln-fuzz-$kind-XXXXXX")
 trap 'rm -rf "$work"' EXIT
 corpus=${KILN_FUZZ_CORPUS:-$work/corpus}
+[[ $corpus == /* ]] || corpus=$PWD/$corpus
 artifacts=${KILN_FUZZ_ARTIFACTS:-${TMPDIR:-/tmp}/kiln-fuzz-artifacts}
 mkdir -p "$corpus" "$artifacts"
 
