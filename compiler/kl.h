@@ -126,6 +126,12 @@ bool kl_axis_normalize(int64_t axis, int rank, int *out);
 bool kl_mul_checked(int64_t a, int64_t b, int64_t *out);  /* false on overflow */
 bool kl_add_checked(int64_t a, int64_t b, int64_t *out);
 int64_t kl_mul_saturate(int64_t a, int64_t b);            /* INT64_MAX / MIN on overflow */
+/* A computed size (a scale times a dim) as a dim: false unless 0 <= x <= KL_MAX_BYTES; NaN and
+ * infinities are false too. (A double past int64 converted to int64 is undefined.) */
+bool kl_dim_from_double(double x, int64_t *out);
+/* A computed coordinate as an integer, saturated to +-2^62 (NaN: 0), for indices that are
+ * clamped into a tensor afterwards. */
+int64_t kl_index_from_double(double x);
 /* Byte size of a tensor: false when a dim is negative, the rank is out of range or the size
  * (or any one dim) exceeds KL_MAX_BYTES. */
 bool kl_shape_bytes_checked(const kl_shape *s, kl_dtype t, int64_t *bytes);

@@ -460,7 +460,8 @@ static bool range_length(kl_node *n, int64_t *len, kl_diag *d) {
     }
     int64_t delta = kl_value_const_int(dl, 0), span;
     if (delta == 0) return kl_error(d, n, "delta is 0");
-    if (__builtin_sub_overflow(kl_value_const_int(l, 0), kl_value_const_int(s, 0), &span))
+    if (__builtin_sub_overflow(kl_value_const_int(l, 0), kl_value_const_int(s, 0), &span) ||
+        (delta == -1 && span == INT64_MIN)) /* INT64_MIN / -1 overflows too */
         return kl_error(d, n, "the range is too long");
     int64_t count = span / delta + (span % delta != 0 && (span < 0) == (delta < 0));
     *len = count > 0 ? count : 0;

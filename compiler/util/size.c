@@ -27,6 +27,18 @@ int64_t kl_mul_saturate(int64_t a, int64_t b) {
     return (a < 0) != (b < 0) ? INT64_MIN : INT64_MAX;
 }
 
+bool kl_dim_from_double(double x, int64_t *out) {
+    if (!(x >= 0 && x <= (double)KL_MAX_BYTES)) return false; /* NaN fails both */
+    *out = (int64_t)x;
+    return true;
+}
+
+int64_t kl_index_from_double(double x) {
+    const double bound = (double)((int64_t)1 << 62);
+    if (x != x) return 0;
+    return x >= bound ? (int64_t)1 << 62 : x <= -bound ? -((int64_t)1 << 62) : (int64_t)x;
+}
+
 bool kl_shape_bytes_checked(const kl_shape *s, kl_dtype t, int64_t *bytes) {
     if (s->rank < 0 || s->rank > KL_MAX_RANK) return false;
     int64_t n = (int64_t)kl_dtype_size(t);

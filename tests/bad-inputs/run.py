@@ -284,6 +284,37 @@ def case_attr_perm_out_of_range(d):
     return save(m, d), [], ["node 'transpose0' (Transpose", "perm"]
 
 
+def resize_model(scale):
+    scales = numpy_helper.from_array(np.array([1, 1, scale, 1], np.float32), "scales")
+    return model([helper.make_node("Resize", ["x", "", "scales"], ["y"], name="resize0",
+                                   mode="nearest")],
+                 [tensor_in("x", [1, 1, 4, 4])], [tensor_in("y", None)], [scales])
+
+
+def case_attr_resize_scale_infinite(d):
+    return save(resize_model(np.inf), d), [], ["node 'resize0' (Resize", "scale inf",
+                                                "output size out of range"]
+
+
+def case_attr_resize_scale_nan(d):
+    return save(resize_model(np.nan), d), [], ["node 'resize0' (Resize", "must be positive"]
+
+
+def case_size_resize_tables_too_large(d):
+    # the output (32 GiB) is within bounds; the index table kiln would build for the axis is not
+    return save(resize_model(2.0**31), d), [], ["node 'resize0' (Resize", "tables would exceed"]
+
+
+def case_size_range_overflow(d):
+    start = numpy_helper.from_array(np.array(0, np.int64), "start")
+    limit = numpy_helper.from_array(np.array(-2**63, np.int64), "limit")
+    delta = numpy_helper.from_array(np.array(-1, np.int64), "delta")
+    m = model([helper.make_node("Range", ["start", "limit", "delta"], ["y"], name="range0")],
+              [], [helper.make_tensor_value_info("y", TensorProto.INT64, None)],
+              [start, limit, delta], opset=13)
+    return save(m, d), [], ["node 'range0' (Range", "too long"]
+
+
 def case_graph_self_cycle(d):
     m = model([helper.make_node("Add", ["x", "a"], ["a"], name="self"),
                helper.make_node("Relu", ["a"], ["y"], name="after")],
