@@ -41,15 +41,16 @@ int64_t kl_index_from_double(double x) {
 
 bool kl_shape_bytes_checked(const kl_shape *s, kl_dtype t, int64_t *bytes) {
     if (s->rank < 0 || s->rank > KL_MAX_RANK) return false;
-    int64_t n = (int64_t)kl_dtype_size(t);
-    if (n == 0) n = 1; /* types kiln cannot hold are refused elsewhere, by name */
+    int64_t size = (int64_t)kl_dtype_size(t), n = size ? size : 1; /* unknown types: by name */
+    /* A zero dim makes the tensor empty whatever the other dims are, but they still become loop
+       extents, strides and table sizes: the product of the nonzero dims must fit too, so that
+       no partial product of a tensor's dims can overflow anywhere. */
     for (int i = 0; i < s->rank; i++)
-        if (s->dim[i] < 0 || !kl_mul_checked(n, s->dim[i], &n)) return false;
-    /* a zero dim makes the tensor empty whatever the other dims are, but they still become loop
-       extents and strides: each one alone must be a size kiln can hold */
+        if (s->dim[i] < 0 || !kl_mul_checked(n, s->dim[i] ? s->dim[i] : 1, &n) ||
+            n > KL_MAX_BYTES)
+            return false;
     for (int i = 0; i < s->rank; i++)
-        if (s->dim[i] > KL_MAX_BYTES) return false;
-    if (n > KL_MAX_BYTES) return false;
+        if (s->dim[i] == 0) n = 0;
     *bytes = n;
     return true;
 }
