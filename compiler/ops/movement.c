@@ -553,7 +553,7 @@ static kl_expr *pad_source(kl_arena *a, pad_mode mode, kl_expr *src, int64_t dim
 static kl_expr *pad_fill(kl_lower *L, kl_node *n, kl_dtype t) {
     if (n->opset < 11) {
         double v = kl_attr_float(n, "value", 0.0);
-        return kl_move_const(L->arena, t, v, (int64_t)v);
+        return kl_move_const(L->arena, t, v, kl_index_from_double(v));
     }
     kl_value *cv = kl_node_input(n, 2);
     if (!cv || kl_shape_numel(&cv->shape) == 0) return kl_move_const(L->arena, t, 0.0, 0);
@@ -599,6 +599,11 @@ static bool block_size(kl_node *n, int64_t *b, kl_diag *d) {
                         KL_SHAPE_TEXT(&n->inputs[0]->shape));
     *b = kl_attr_int(n, "blocksize", 0);
     if (*b <= 0) return kl_error(d, n, "attribute 'blocksize' must be positive");
+    /* blocksize^2 divides or multiplies the channels: past 2^20 it would overflow int64 with a
+       dim, and no tensor kiln holds has that many channels */
+    if (*b > (1 << 20))
+        return kl_error(d, n, "attribute 'blocksize' = %" PRId64 " is out of range (at most %d)",
+                        *b, 1 << 20);
     return true;
 }
 
@@ -657,7 +662,8 @@ static bool space_to_depth_infer(kl_node *n, kl_diag *d) {
     if (out.dim[2] % b || out.dim[3] % b)
         return kl_error(d, n, "spatial size %" PRId64 "x%" PRId64 " is not a multiple of "
                               "blocksize %" PRId64, out.dim[2], out.dim[3], b);
-    out.dim[1] *= b * b;
+    if (!kl_mul_checked(out.dim[1], b * b, &out.dim[1])) /* empty H or W: any b divides them */
+        return kl_error(d, n, "blocksize %" PRId64 " makes the channels too many", b);
     out.dim[2] /= b;
     out.dim[3] /= b;
     return kl_infer_set(n, 0, n->inputs[0]->dtype, &out);
