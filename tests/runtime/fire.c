@@ -11,7 +11,8 @@
  *   fire fp        inputs full of NaN, +-Inf, denormals, and finite values with a few of those
  *                  sprinkled in: predict returns KILN_OK, gives the same bits on a second call,
  *                  leaves the caller's floating-point environment (rounding, flush-to-zero,
- *                  exception masks) as it found it, and keeps denormal inputs finite. Runs at
+ *                  exception masks) as it found it, keeps denormal inputs finite and NaN
+ *                  inputs NaN. Runs at
  *                  the portable target and at `native` (AVX-512 register blocks and libxsmm
  *                  micro-kernels on a machine that has them).
  * The model is chosen at build time (-DMODEL=digits -DMODEL_HEADER='"digits.h"'), driven only
@@ -220,6 +221,13 @@ static void check_pattern(const kiln_model *m, pattern p) {
             if (!isfinite(c.out[i])) {
                 ok = false;
                 snprintf(why, sizeof why, "output %zu is %g for denormal inputs", i, c.out[i]);
+            }
+        /* NaN propagates through every operator of both models (max and min included, as in
+           ONNX Runtime): an all-NaN input that gives a number somewhere lost it on the way */
+        for (size_t i = 0; ok && p == ALL_NAN && i < n_out; i++)
+            if (!isnan(c.out[i])) {
+                ok = false;
+                snprintf(why, sizeof why, "output %zu is %g for NaN inputs", i, c.out[i]);
             }
     }
     report(ok, what, why);
