@@ -229,13 +229,16 @@ static bool lower_global_maxpool(kl_lower *L, kl_node *n, kl_diag *d) {
 /* ---- AveragePool ------------------------------------------------------------------------- */
 
 /* Taps of spatial dim i, output position o, that land in [lo, hi). */
+/* How many taps k in [0, kernel) of output o read a position in [lo, hi): those with
+ * lo <= base + k*dilation < hi, base = o*stride - pad_begin, counted in closed form (a loop
+ * over the taps costs a kernel's width per output position, and a model may ask for 2^31). */
 static int64_t taps_in(const kl_window *w, int i, int64_t o, int64_t lo, int64_t hi) {
-    int64_t count = 0;
-    for (int64_t k = 0; k < w->kernel[i]; k++) {
-        int64_t at = o * w->stride[i] + k * w->dilation[i] - w->pad_begin[i];
-        count += at >= lo && at < hi;
-    }
-    return count;
+    int64_t base = o * w->stride[i] - w->pad_begin[i], dil = w->dilation[i];
+    int64_t first = -kl_div_floor(base - lo, dil); /* ceil((lo - base) / dil) */
+    int64_t end = -kl_div_floor(base - hi, dil);   /* ceil((hi - base) / dil) */
+    if (first < 0) first = 0;
+    if (end > w->kernel[i]) end = w->kernel[i];
+    return end > first ? end - first : 0;
 }
 
 /* The divisor of each output position; true if they are all `*same`. */
@@ -249,7 +252,7 @@ static bool avg_counts(const kl_window *w, bool include_pad, int64_t *counts, in
             rest /= w->out[i];
             int64_t lo = include_pad ? -w->pad_begin[i] : 0;
             int64_t hi = include_pad ? w->in[i] + w->pad_end[i] : w->in[i];
-            c *= taps_in(w, i, o, lo, hi);
+            c = kl_mul_saturate(c, taps_in(w, i, o, lo, hi)); /* huge kernels: past int64 */
         }
         counts[flat] = c;
         if (c != counts[0]) uniform = false;
