@@ -20,7 +20,7 @@ set -uo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${KILN_SANITIZE_BUILD:-build-sanitize}
-cd "$repo"
+cd "$repo" || exit 1
 what=("$@")
 [[ ${#what[@]} -eq 0 ]] && what=(conformance models)
 

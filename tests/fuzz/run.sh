@@ -38,7 +38,7 @@ dirs=("$corpus" "$work/seeds")
 # -timeout: one input taking longer is a hang (an unbounded loop, a blocking read).
 # Run inside the work folder: with -jobs=N libFuzzer writes each job's log as ./fuzz-K.log.
 case $fuzzer in /*) ;; *) fuzzer=$PWD/$fuzzer ;; esac
-for i in "${!dirs[@]}"; do [[ ${dirs[$i]} == /* ]] || dirs[$i]=$PWD/${dirs[$i]}; done
+for i in "${!dirs[@]}"; do [[ ${dirs[i]} == /* ]] || dirs[i]=$PWD/${dirs[i]}; done
 [[ $artifacts == /* ]] || artifacts=$PWD/$artifacts
 cd "$work" || exit 1
 # shellcheck disable=SC2086  # KILN_FUZZ_ARGS is a list of flags
