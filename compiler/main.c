@@ -10,6 +10,7 @@
  *   kiln targets
  */
 #include <limits.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -92,8 +93,9 @@ static bool parse_binding(const char *s, kl_shape_binding *b, char *name_buf, si
     const char *p = colon + 1;
     while (*p) {
         char *end;
+        errno = 0; /* a number past int64 saturates with ERANGE: refused, not clamped */
         long long v = strtoll(p, &end, 10);
-        if (end == p || v < 0 || b->shape.rank == KL_MAX_RANK) return false;
+        if (end == p || errno || v < 0 || b->shape.rank == KL_MAX_RANK) return false;
         b->shape.dim[b->shape.rank++] = v;
         p = end;
         if (*p == 'x' || *p == 'X' || *p == ',') {

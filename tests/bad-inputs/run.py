@@ -187,6 +187,14 @@ def case_size_workspace_too_large(d):
     return save(m, d), [], ["workspace would need more than 1099511627776 bytes"]
 
 
+def case_size_binding_too_large(d):
+    # --shape binds a symbolic dim to a size past what kiln compiles
+    m = model([helper.make_node("Relu", ["x"], ["y"], name="relu0")],
+              [tensor_in("x", ["batch", 1024])], [tensor_in("y", ["batch", 1024])])
+    return save(m, d), ["--shape", f"x:{2**40}x1024"], ["input 'x' is too large",
+                                                          "[1099511627776,1024]"]
+
+
 def case_size_rank_9_input(d):
     return save(relu_model([1] * 9), d), [], ["input 'x' has rank 9", "at most 8"]
 
