@@ -25,20 +25,29 @@
 
 /* ---- files ---------------------------------------------------------------------------- */
 
+/* fopen for reading that never blocks: O_NONBLOCK makes opening a FIFO (named by a model, or
+ * given as a file) return at once, and the callers then refuse anything but a regular file;
+ * `flags` adds e.g. O_NOFOLLOW. NULL with errno set on failure. */
+static FILE *open_for_reading(const char *path, int flags)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | flags);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (!f && fd >= 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+    }
+    return f;
+}
+
 bool kl_onnx_read_file(const char *path, const char *what, uint8_t **data, size_t *len,
                        kl_diag *d)
 {
     *data = NULL;
     *len = 0;
-    /* O_NONBLOCK: a FIFO given as the file is refused below instead of blocking the open */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
-    if (!f) {
-        int err = errno;
-        if (fd >= 0)
-            close(fd);
-        return kl_error(d, NULL, "cannot open %s file '%s': %s", what, path, strerror(err));
-    }
+    FILE *f = open_for_reading(path, 0);
+    if (!f)
+        return kl_error(d, NULL, "cannot open %s file '%s': %s", what, path, strerror(errno));
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(f);
@@ -362,16 +371,11 @@ static bool read_external(kl_arena *a, const Onnx__TensorProto *t, const kl_tens
     char *path = resolve_external_path(a, &ref, o, d);
     if (!path)
         return false;
-    /* O_NONBLOCK: a FIFO or a device named by the model must be refused, not waited on */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
-    if (!f) {
-        int err = errno;
-        if (fd >= 0)
-            close(fd);
+    /* `path` is resolved already: a symlink there now means it changed since the check */
+    FILE *f = open_for_reading(path, O_NOFOLLOW);
+    if (!f)
         return kl_error(d, o->node, "%s: external data file '%s' cannot be opened: %s", o->what,
-                        ref.location, strerror(err));
-    }
+                        ref.location, strerror(errno));
     struct stat st;
     bool ok = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
     if (!ok) {
