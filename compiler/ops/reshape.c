@@ -323,8 +323,15 @@ static bool constant_infer(kl_node *n, kl_diag *d) {
         return true;
     }
     bool is_list = !strcmp(name, "value_floats") || !strcmp(name, "value_ints");
-    kl_shape shape = {.rank = is_list ? 1 : 0, .dim = {a->n}};
     bool is_float = !strncmp(name, "value_float", 11);
+    /* the name promises a type; a model may still store another (then the array read below
+       would be absent) */
+    kl_attr_type want = is_float ? (is_list ? KL_ATTR_FLOATS : KL_ATTR_FLOAT)
+                                 : (is_list ? KL_ATTR_INTS : KL_ATTR_INT);
+    if (a->type != want)
+        return kl_error(d, n, "attribute '%s' has type %d, not %s", name, (int)a->type,
+                        is_float ? (is_list ? "FLOATS" : "FLOAT") : (is_list ? "INTS" : "INT"));
+    kl_shape shape = {.rank = is_list ? 1 : 0, .dim = {a->n}};
     if (!kl_infer_set(n, 0, is_float ? KL_F32 : KL_I64, &shape)) return false;
     /* int64 attributes are stored as int64 already; floats are doubles and are converted by
      * the lowering below */

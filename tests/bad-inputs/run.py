@@ -292,6 +292,16 @@ def case_attr_perm_out_of_range(d):
     return save(m, d), [], ["node 'transpose0' (Transpose", "perm"]
 
 
+def case_attr_convtranspose_too_many_phases(d):
+    # strides 128 x 128 over a large enough output: 16384 phase kernels
+    w = numpy_helper.from_array(np.ones((2, 2, 3, 3), np.float32), "W")
+    m = model([helper.make_node("ConvTranspose", ["x", "W"], ["y"], name="deconv0",
+                                strides=[128, 128])],
+              [tensor_in("x", [1, 2, 4, 4])], [tensor_in("y", None)], [w])
+    return save(m, d), [], ["node 'deconv0' (kiln.ConvTransposeNHWC", "16384 phase kernels",
+                            "at most 4096"]
+
+
 def resize_model(scale):
     scales = numpy_helper.from_array(np.array([1, 1, scale, 1], np.float32), "scales")
     return model([helper.make_node("Resize", ["x", "", "scales"], ["y"], name="resize0",
