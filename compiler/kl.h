@@ -699,7 +699,9 @@ typedef enum kl_emit_kind { KL_EMIT_OBJ, KL_EMIT_SO, KL_EMIT_ASM, KL_EMIT_LLVM_I
 /* Testing only (--sanitize): the generated code instrumented by LLVM's AddressSanitizer or
  * ThreadSanitizer. Such an object calls __asan_* / __tsan_* and runs only in a process that
  * has that run-time (a program built with -fsanitize=address or thread). */
-typedef enum kl_sanitizer { KL_SANITIZE_NONE, KL_SANITIZE_ADDRESS, KL_SANITIZE_THREAD } kl_sanitizer;
+typedef enum kl_sanitizer {
+    KL_SANITIZE_NONE, KL_SANITIZE_ADDRESS, KL_SANITIZE_THREAD
+} kl_sanitizer;
 
 typedef struct kl_codegen_opts {
     const kl_target *target;

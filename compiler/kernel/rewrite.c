@@ -64,7 +64,8 @@ bool kl_affine_of(const kl_expr *e, kl_affine *out) {
         }
         int64_t sign = e->op == KL_SUB ? -1 : 1, t;
         for (int l = 0; l < KL_MAX_LOOPS; l++)
-            if (!kl_mul_checked(sign, y.coef[l], &t) || !kl_add_checked(x.coef[l], t, &out->coef[l]))
+            if (!kl_mul_checked(sign, y.coef[l], &t) ||
+                !kl_add_checked(x.coef[l], t, &out->coef[l]))
                 return false;
         return kl_mul_checked(sign, y.c, &t) && kl_add_checked(x.c, t, &out->c);
     default:

@@ -957,7 +957,8 @@ static int sink_seed(layout_pass *lp, kl_node *seed, bool pulling) {
         kl_value_consumers(lp->g, out, &readers);
         int n_readers = readers.n;
         kl_node **list = kl_alloc_array(lp->g->arena, (size_t)n_readers + 1, sizeof *list);
-        if (n_readers) memcpy(list, readers.items, (size_t)n_readers * sizeof *list); /* NULL when none */
+        if (n_readers) /* items is NULL when there are none */
+            memcpy(list, readers.items, (size_t)n_readers * sizeof *list);
         for (int i = 0; i < n_readers; i++) {
             kl_node *c = list[i];
             perm q;
