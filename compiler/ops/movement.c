@@ -284,14 +284,18 @@ static void slice_axis(int64_t dim, int64_t start, int64_t end, int64_t step, in
     if (dim == 0) return;
     if (start < 0) start += dim;
     if (end < 0) end += dim;
+    /* ceil(span / |step|) without adding the step first: a model's step may be near
+       INT64_MAX or INT64_MIN, and any |step| >= span takes one element */
     if (step > 0) {
         start = clamp64(start, 0, dim);
         end = clamp64(end, 0, dim);
-        *count = end > start ? (end - start + step - 1) / step : 0;
+        int64_t span = end - start;
+        *count = span > 0 ? span / step + (span % step != 0) : 0;
     } else {
         start = clamp64(start, 0, dim - 1);
         end = clamp64(end, -1, dim - 1);
-        *count = start > end ? (start - end - step - 1) / -step : 0;
+        int64_t span = start - end, s = step < -dim ? dim : -step;
+        *count = span > 0 ? span / s + (span % s != 0) : 0;
     }
     *first = start;
 }
@@ -520,7 +524,11 @@ static bool pad_make_plan(kl_node *n, pad_plan *p, kl_diag *d) {
                             KL_SHAPE_TEXT(in));
         p->begin[axis] = kl_int_list_at(&pads, k);
         p->end[axis] = kl_int_list_at(&pads, k + n_axes);
-        p->out.dim[axis] = in->dim[axis] + p->begin[axis] + p->end[axis];
+        /* pads are the model's numbers: their sum may overflow before the size check */
+        if (!kl_add_checked(in->dim[axis], p->begin[axis], &p->out.dim[axis]) ||
+            !kl_add_checked(p->out.dim[axis], p->end[axis], &p->out.dim[axis]))
+            return kl_error(d, n, "pads %" PRId64 " and %" PRId64 " of axis %d are out of range",
+                            p->begin[axis], p->end[axis], axis);
         if (p->out.dim[axis] < 0)
             return kl_error(d, n, "pads remove more than the %" PRId64 " elements of axis %d",
                             in->dim[axis], axis);

@@ -302,6 +302,13 @@ def case_attr_convtranspose_too_many_phases(d):
                             "at most 4096"]
 
 
+def case_size_pad_overflow(d):
+    pads = numpy_helper.from_array(np.array([0, I64_MAX, 0, I64_MAX], np.int64), "pads")
+    m = model([helper.make_node("Pad", ["x", "pads"], ["y"], name="pad0")],
+              [tensor_in("x", [2, 3])], [tensor_in("y", None)], [pads])
+    return save(m, d), [], ["node 'pad0' (Pad", "out of range"]
+
+
 def resize_model(scale):
     scales = numpy_helper.from_array(np.array([1, 1, scale, 1], np.float32), "scales")
     return model([helper.make_node("Resize", ["x", "", "scales"], ["y"], name="resize0",
