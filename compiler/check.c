@@ -55,7 +55,8 @@ static bool open_library(kl_arena *a, const kl_check_opts *o, const char *first_
                           .n_bindings = o->n_bindings, .bind_from = first_set,
                           .target = o->target, .opt_level = o->opt_level,
                           .microkernels = o->microkernels, .purpose = "check", .out = out,
-                          .cuda_emulate = o->cuda_emulate, .optimize_for = o->optimize_for};
+                          .cuda_emulate = o->cuda_emulate, .optimize_for = o->optimize_for,
+                          .sanitize = o->sanitize};
     if (!kl_library_open(a, &lo, lib, d)) return false;
     fprintf(out, "compiled in %.2f s: %d kernels, workspace %lld bytes\n", lib->compile_seconds,
             lib->stats.n_kernels, (long long)lib->stats.workspace_size);

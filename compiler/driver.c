@@ -1,10 +1,12 @@
 /*
  * driver.c — the whole pipeline, written out in order:
- *   load -> graph passes -> lower -> memory plan -> code generation -> header.
+ *   load -> graph passes -> lower -> kernel passes -> memory plan -> code generation -> header.
  * The size-or-speed preference (the user's, else the target's) is resolved here once: passes
  * marked speed-only are skipped for size, and the back end picks LLVM's size pipeline.
  * Code generation is the target's back end: LLVM for CPUs, CUDA (NVRTC) for NVIDIA GPUs.
  * Each phase stops the compilation when it reports an error; nothing is left on disk then.
+ * kl_compile_graph is the middle (graph to planned program) on its own, for callers that load
+ * the model from memory (the fuzz targets).
  */
 #include <ctype.h>
 #include <libgen.h>
@@ -107,6 +109,26 @@ static bool codegen(const kl_program *p, const kl_graph *g, const kl_codegen_opt
     return kl_codegen_llvm(p, g, cg, out, d);
 }
 
+/* The user's size-or-speed preference, else the target's. */
+static kl_optimize_for resolve_goal(kl_optimize_for asked, const kl_target *t) {
+    if (asked != KL_FOR_TARGET) return asked;
+    return t->optimize_for == KL_FOR_SIZE ? KL_FOR_SIZE : KL_FOR_SPEED;
+}
+
+kl_program *kl_compile_graph(kl_arena *a, kl_graph *g, const kl_target *t,
+                             const kl_compile_opts *o, kl_diag *d) {
+    kl_optimize_for goal = resolve_goal(o->cg.optimize_for, t);
+    FILE *dump = o->dump_to ? o->dump_to : stdout;
+    if (!run_passes(g, o, goal, d)) return NULL;
+    kl_program *p = kl_lower_graph(a, g, d);
+    if (!p) return NULL;
+    if (o->dump_ir_after && !strcmp(o->dump_ir_after, "lower")) kl_program_dump(p, dump);
+    if (!run_kernel_passes(p, t, o, goal, d)) return NULL;
+    if (!kl_plan_memory(p, d)) return NULL;
+    if (o->dump_ir_after && !strcmp(o->dump_ir_after, "plan")) kl_program_dump(p, dump);
+    return kl_diag_failed(d) ? NULL : p;
+}
+
 bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
     if (o->dump_ir_after && !known_dump_point(o->dump_ir_after)) {
         char names[256];
@@ -127,21 +149,13 @@ bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
         return false;
     }
     if (!cg.name) cg.name = kl_c_name_from_path(a, o->model_path);
-    if (cg.optimize_for == KL_FOR_TARGET)
-        cg.optimize_for = cg.target->optimize_for == KL_FOR_SIZE ? KL_FOR_SIZE : KL_FOR_SPEED;
+    cg.optimize_for = resolve_goal(cg.optimize_for, cg.target);
     const char *header = o->header_path ? o->header_path : default_header_path(a, o->out_path, cg.name);
-    FILE *dump = o->dump_to ? o->dump_to : stdout;
-
     bool ok = false;
     kl_graph *g = kl_onnx_load(a, o->model_path, o->bindings, o->n_bindings, d);
     if (!g || kl_diag_failed(d)) goto done;
-    if (!run_passes(g, o, cg.optimize_for, d)) goto done;
-    kl_program *p = kl_lower_graph(a, g, d);
+    kl_program *p = kl_compile_graph(a, g, cg.target, o, d);
     if (!p) goto done;
-    if (o->dump_ir_after && !strcmp(o->dump_ir_after, "lower")) kl_program_dump(p, dump);
-    if (!run_kernel_passes(p, cg.target, o, cg.optimize_for, d)) goto done;
-    if (!kl_plan_memory(p, d)) goto done;
-    if (o->dump_ir_after && !strcmp(o->dump_ir_after, "plan")) kl_program_dump(p, dump);
     if (!codegen(p, g, &cg, o->out_path, d)) goto done;
     if (!kl_write_header(p, g, &cg, header, d)) {
         unlink(o->out_path);

@@ -114,6 +114,32 @@ char *kl_shape_str(kl_arena *a, const kl_shape *s);                   /* "[1,3,2
 bool kl_axis_normalize(int64_t axis, int rank, int *out);
 
 /* ======================================================================================
+ * util/size.c — checked size arithmetic (models are untrusted: their numbers can overflow)
+ *
+ * Every value and buffer is at most KL_MAX_BYTES, checked where it is made (loader, shape
+ * inference, planner); below that, one tensor's counts and strides cannot overflow int64.
+ * Constants kiln builds itself from shapes (tables, packed copies) stay under
+ * KL_MAX_BUILT_BYTES so that compile-time memory stays bounded by the model's own size.
+ * ====================================================================================== */
+#define KL_MAX_BYTES ((int64_t)1 << 40)        /* 1 TiB: one tensor, or the workspace */
+#define KL_MAX_BUILT_BYTES ((int64_t)1 << 28)  /* 256 MiB: a constant kiln builds */
+bool kl_mul_checked(int64_t a, int64_t b, int64_t *out);  /* false on overflow */
+bool kl_add_checked(int64_t a, int64_t b, int64_t *out);
+int64_t kl_mul_saturate(int64_t a, int64_t b);            /* INT64_MAX / MIN on overflow */
+/* A computed size (a scale times a dim) as a dim: false unless 0 <= x <= KL_MAX_BYTES; NaN and
+ * infinities are false too. (A double past int64 converted to int64 is undefined.) */
+bool kl_dim_from_double(double x, int64_t *out);
+/* A computed coordinate as an integer, saturated to +-2^62 (NaN: 0), for indices that are
+ * clamped into a tensor afterwards. */
+int64_t kl_index_from_double(double x);
+/* Byte size of a tensor: false when a dim is negative, the rank is out of range or the size
+ * (or any one dim) exceeds KL_MAX_BYTES. */
+bool kl_shape_bytes_checked(const kl_shape *s, kl_dtype t, int64_t *bytes);
+/* The same with one diagnostic naming `what` ("output 'y'", "input 'x'") and the shape. */
+bool kl_check_tensor_size(kl_arena *a, const kl_shape *s, kl_dtype t, const struct kl_node *node,
+                          const char *what, kl_diag *d);
+
+/* ======================================================================================
  * ir/graph.c — the graph IR
  *
  * Values are SSA: one producer (a node) or none (graph input, initializer/constant).
@@ -281,9 +307,16 @@ typedef struct kl_shape_binding {
 } kl_shape_binding;
 kl_graph *kl_onnx_load(kl_arena *a, const char *path, const kl_shape_binding *bindings,
                        int n_bindings, kl_diag *d);
+/* The same from the file's bytes (the fuzz targets feed them): `path` names the model in
+ * messages, and its folder is where external data is looked for. */
+kl_graph *kl_onnx_load_bytes(kl_arena *a, const char *path, const void *bytes, size_t len,
+                             const kl_shape_binding *bindings, int n_bindings, kl_diag *d);
 /* Decode a serialized TensorProto (e.g. input_0.pb of a test data set) into a constant value.
  */
 kl_value *kl_onnx_load_tensor_file(kl_arena *a, const char *path, kl_diag *d);
+/* The same from the file's bytes; `path` as for kl_onnx_load_bytes. */
+kl_value *kl_onnx_load_tensor_bytes(kl_arena *a, const char *path, const void *bytes,
+                                    size_t len, kl_diag *d);
 
 /* ======================================================================================
  * kernel/ — kernel IR: the one representation every back end consumes
@@ -728,6 +761,12 @@ typedef struct kl_size_stats {
     int64_t weights;           /* of which the weights */
     int64_t data, bss;         /* writable data: 0 for every kiln object */
 } kl_size_stats;
+/* Testing only (--sanitize): the generated code instrumented by LLVM's AddressSanitizer or
+ * ThreadSanitizer. Such an object calls __asan_* / __tsan_* and runs only in a process that
+ * has that run-time (a program built with -fsanitize=address or thread). */
+typedef enum kl_sanitizer {
+    KL_SANITIZE_NONE, KL_SANITIZE_ADDRESS, KL_SANITIZE_THREAD
+} kl_sanitizer;
 
 typedef struct kl_codegen_opts {
     const kl_target *target;
@@ -742,6 +781,7 @@ typedef struct kl_codegen_opts {
      * a cubin (NVRTC is not called); tests/cuda/fakecuda.c, a stand-in for libcuda, compiles
      * and runs it on the CPU. Such an object is useless with the real driver. */
     bool cuda_emulate;
+    kl_sanitizer sanitize;     /* testing only, see kl_sanitizer */
 } kl_codegen_opts;
 
 /* codegen/llvm/ — write the program (and the model table) as an object / asm / IR file. For
@@ -803,6 +843,10 @@ typedef struct kl_compile_stats {
     int n_kernels;
     kl_optimize_for optimize_for;  /* what the compilation optimized for */
 } kl_compile_stats;
+/* The middle of the pipeline: graph passes, lowering, kernel passes and the memory plan (with
+ * o's dump options and size-or-speed goal; t resolved). NULL after a diagnostic. */
+kl_program *kl_compile_graph(kl_arena *a, kl_graph *g, const kl_target *t,
+                             const kl_compile_opts *o, kl_diag *d);
 /* Compile a model file to out_path + header. On failure no output file is left behind. */
 bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d);
 /* A valid C identifier from a file name ("models/ResNet-18.onnx" -> "resnet_18"). */
@@ -836,6 +880,7 @@ typedef struct kl_library_opts {
     bool profile;              /* also emit (and require) the profiling entry */
     kl_microkernels microkernels;
     bool cuda_emulate;         /* CUDA targets: an emulator object (kl_codegen_opts) */
+    kl_sanitizer sanitize;     /* see kl_codegen_opts */
     const char *purpose;       /* names the folder: TMPDIR/kiln-PURPOSE-XXXXXX */
     FILE *out;                 /* "inputs bound from ..." goes here; NULL: silent */
     kl_optimize_for optimize_for;
@@ -937,6 +982,7 @@ typedef struct kl_check_opts {
     kl_microkernels microkernels;
     kl_optimize_for optimize_for;
     bool cuda_emulate;             /* CUDA targets: an emulator object (kl_codegen_opts) */
+    kl_sanitizer sanitize;         /* see kl_codegen_opts */
     FILE *out;                     /* report */
 } kl_check_opts;
 /* 0: every output of every data set within tolerance; 1: a mismatch or an error (diag);

@@ -117,6 +117,7 @@ static bool compile_to_library(kl_arena *a, const kl_library_opts *o,
     co.cg.emit = lib->emit;
     co.cg.optimize_for = o->optimize_for;
     co.cg.profile = o->profile;
+    co.cg.sanitize = o->sanitize;
     co.microkernels = o->microkernels;
     co.cg.cuda_emulate = o->cuda_emulate;
     co.bindings = bindings;

@@ -11,6 +11,7 @@
  *   kiln targets
  */
 #include <limits.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -50,6 +51,9 @@ static const char usage[] =
     "  --weights-section NAME put the weights in ELF section NAME (firmware: a flash region)\n"
     "  --cuda-emulate         (tests) CUDA targets: embed the CUDA source for the emulator of\n"
     "                         tests/cuda/ instead of a cubin; needs no NVRTC and no GPU\n"
+    "  --sanitize address|thread  (testing) instrument the generated code with LLVM's\n"
+    "                         AddressSanitizer or ThreadSanitizer; the program linking it must\n"
+    "                         be built with the same -fsanitize\n"
     "check options:\n"
     "  --data DIR             a test_data_set folder (repeatable; default: all beside MODEL)\n"
     "  --rtol X --atol Y      tolerance |got-want| <= atol + rtol*|want| (default 1e-3, 1e-7)\n"
@@ -57,6 +61,8 @@ static const char usage[] =
     "                         a target that is not the host runs under its emulator (QEMU); a\n"
     "                         CUDA target runs on the GPU (exit status 77 when there is no\n"
     "                         driver or GPU; KILN_LIBCUDA names another driver than libcuda.so.1)\n"
+    "  --sanitize address     (testing) the compiled model checked by AddressSanitizer; needs a\n"
+    "                         kiln built with -fsanitize=address (scripts/sanitize_predict.sh)\n"
     "bench options (compile through the real path, time predict, compare with the peak):\n"
     "  --threads N            run_parallel on a pool of N threads (default 1: run)\n"
     "  --runs N               timed runs (default 30, or 10 when one run takes over 250 ms)\n"
@@ -83,6 +89,7 @@ typedef struct cli {
     int threads, runs, warmup;
     bool profile, profile_kernels;
     bool cuda_emulate;
+    kl_sanitizer sanitize;
 } cli;
 
 static int fail(const char *msg, const char *arg) {
@@ -102,8 +109,9 @@ static bool parse_binding(const char *s, kl_shape_binding *b, char *name_buf, si
     const char *p = colon + 1;
     while (*p) {
         char *end;
+        errno = 0; /* a number past int64 saturates with ERANGE: refused, not clamped */
         long long v = strtoll(p, &end, 10);
-        if (end == p || v < 0 || b->shape.rank == KL_MAX_RANK) return false;
+        if (end == p || errno || v < 0 || b->shape.rank == KL_MAX_RANK) return false;
         b->shape.dim[b->shape.rank++] = v;
         p = end;
         if (*p == 'x' || *p == 'X' || *p == ',') {
@@ -194,6 +202,11 @@ static int parse_args(int argc, char **argv, cli *c) {
             c->stats = true;
         } else if (!strcmp(a, "--cuda-emulate")) {
             c->cuda_emulate = true;
+        } else if (!strcmp(a, "--sanitize")) {
+            if (!next || (strcmp(next, "address") && strcmp(next, "thread")))
+                return fail("expected address or thread after", a);
+            c->sanitize = !strcmp(next, "address") ? KL_SANITIZE_ADDRESS : KL_SANITIZE_THREAD;
+            i++;
         } else if (!strcmp(a, "-O")) {
             if (!next || !parse_count(next, 0, 3, &c->opt_level))
                 return fail("expected 0, 1, 2 or 3 after", a);
@@ -324,6 +337,7 @@ static int cmd_compile(cli *c) {
     o.cg.name = c->name;
     o.cg.opt_level = c->opt_level;
     o.cg.cuda_emulate = c->cuda_emulate;
+    o.cg.sanitize = c->sanitize;
     kl_diag d;
     kl_diag_init(&d, c->model);
     kl_compile_stats st;
@@ -364,6 +378,7 @@ static int cmd_check(cli *c) {
                        .n_data_dirs = c->n_data_dirs, .bindings = c->bindings,
                        .n_bindings = c->n_bindings, .rtol = c->rtol, .atol = c->atol,
                        .opt_level = c->opt_level, .cuda_emulate = c->cuda_emulate,
+                       .sanitize = c->sanitize,
                        .out = stdout};
     if (harness_target(c, &o.target) || microkernel_policy(c, &o.microkernels) ||
         optimize_goal(c, &o.optimize_for))

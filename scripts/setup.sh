@@ -24,6 +24,9 @@ packages=(
     libprotobuf-c-dev protobuf-c-compiler libonnx-dev
     libxsmm-dev
     libcriterion-dev
+    # hardening: libFuzzer and clang's sanitizer run-times (ASan, UBSan, TSan) for the fuzz
+    # targets (tests/fuzz/, scripts/fuzz.sh) and the sanitized predict runs
+    libfuzzer-19-dev libclang-rt-19-dev
     # example and tests: training and export of the digits model, test models, nm
     python3 python3-numpy python3-onnx python3-torch python3-sklearn
     binutils

@@ -6,11 +6,17 @@
 #   2. build-sanitize/ (-Db_sanitize=address,undefined): the fast suite (unit tests, run-time
 #      contract, bad inputs, the example) again, so that memory errors and undefined behaviour
 #      in kiln itself, or in the code it generates, fail the run. The slow suites are left out
-#      there: under ASan they would take longer than CI allows.
+#      there, unless KILN_SANITIZE_PREDICT=1 adds the suite predict-asan: conformance and
+#      models through `kiln check --sanitize address`, the generated code under ASan too
+#      (about 15 min; scripts/sanitize_predict.sh runs it alone);
+#   3. build-fuzz/ (CC=clang-19, -Dfuzz=enabled, ASan + UBSan): the fuzz suite, each libFuzzer
+#      target for 60 s from seeds and the regression inputs (tests/fuzz/).
 # Ends with `N passed, M failed` over the meson tests of both runs (scripts/test_summary.py);
 # the exit status is 1 when any failed.
 #
-# Environment: KILN_BUILD (default build), KILN_SANITIZE=0 to skip step 2,
+# Environment: KILN_BUILD (default build), KILN_SANITIZE=0 to skip step 2 (KILN_SANITIZE_PREDICT=1
+# adds predict-asan to it), KILN_FUZZ=0 to skip
+# step 3 (KILN_FUZZ_SECONDS: how long each target runs, default 60),
 # KILN_TIMEOUT_MULTIPLIER (default 2: CI machines have 2 cores; meson's timeouts are per test),
 # KILN_TEST_ARGS (extra `meson test` arguments for step 1, e.g. "--suite fast").
 set -uo pipefail
@@ -19,7 +25,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${KILN_BUILD:-build}
 sanitize_build=${build}-sanitize
 multiplier=${KILN_TIMEOUT_MULTIPLIER:-2}
-cd "$repo"
+cd "$repo" || exit 1
 
 configure() {   # configure DIR [meson args...]
     local dir=$1
@@ -60,12 +66,26 @@ fi
 
 if [[ ${KILN_SANITIZE:-1} != 0 ]]; then
     if configure "$sanitize_build" -Db_sanitize=address,undefined -Db_lundef=false; then
+        predict=()
+        [[ ${KILN_SANITIZE_PREDICT:-0} == 1 ]] && predict=(--suite predict-asan)
         UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-            run_suite "sanitize" "$sanitize_build" --suite fast
+            run_suite "sanitize" "$sanitize_build" --suite fast "${predict[@]}"
     else
         echo "== meson setup $sanitize_build failed"
         status=1
         logs+=("sanitize=!")
+    fi
+fi
+
+if [[ ${KILN_FUZZ:-1} != 0 ]]; then
+    fuzz_build=${build}-fuzz
+    if CC=${KILN_FUZZ_CC:-clang-19} configure "$fuzz_build" -Dfuzz=enabled \
+            -Db_sanitize=address,undefined -Db_lundef=false; then
+        run_suite "fuzz" "$fuzz_build" --suite fuzz
+    else
+        echo "== meson setup $fuzz_build failed"
+        status=1
+        logs+=("fuzz=!")
     fi
 fi
 

@@ -570,10 +570,15 @@ static LLVMValueRef lanes_of(kgen *kg, lane_index x) {
     return LLVMBuildAdd(kg->b, v, steps, "");
 }
 
+/* Lane strides wrap as the i64 arithmetic they stand for does (LLVM's add and mul without nsw):
+ * computed unsigned, so that an absurd constant in an index never makes kiln itself undefined. */
+static int64_t wrap_add(int64_t a, int64_t b) { return (int64_t)((uint64_t)a + (uint64_t)b); }
+static int64_t wrap_mul(int64_t a, int64_t b) { return (int64_t)((uint64_t)a * (uint64_t)b); }
+
 static lane_index li_add(kgen *kg, lane_index x, lane_index y, bool sub) {
     if (!x.vec && !y.vec) {
         lane_index r = {sub ? LLVMBuildSub(kg->b, x.base, y.base, "") : LLVMBuildAdd(kg->b, x.base, y.base, ""),
-                        sub ? x.stride - y.stride : x.stride + y.stride, NULL};
+                        wrap_add(x.stride, sub ? wrap_mul(y.stride, -1) : y.stride), NULL};
         return r;
     }
     LLVMValueRef a = lanes_of(kg, x), b = lanes_of(kg, y);
@@ -584,7 +589,8 @@ static lane_index li_add(kgen *kg, lane_index x, lane_index y, bool sub) {
 static lane_index li_scale(kgen *kg, lane_index x, int64_t c) {
     LLVMValueRef k = LLVMConstInt(kg->cg->i64, (unsigned long long)c, 1);
     if (!x.vec) {
-        lane_index r = {c == 1 ? x.base : LLVMBuildMul(kg->b, x.base, k, ""), x.stride * c, NULL};
+        lane_index r = {c == 1 ? x.base : LLVMBuildMul(kg->b, x.base, k, ""), wrap_mul(x.stride, c),
+                        NULL};
         return r;
     }
     lane_index r = {NULL, 0, c == 1 ? x.vec : LLVMBuildMul(kg->b, x.vec, splat(kg, k), "")};

@@ -116,7 +116,8 @@ static LLVMValueRef kernel_table(kl_cg *cg, int64_t *total) {
     for (int i = 0; i < p->kernels.n; i++) {
         const kl_kernel *k = p->kernels.items[i];
         int64_t flops = kl_kernel_flops(k);
-        *total += flops;
+        if (!kl_add_checked(*total, flops, total)) /* each saturates; so does the sum */
+            *total = INT64_MAX;
         LLVMValueRef v[] = {kl_cg_const_string(cg, k->name, "kernel_name"),
                             kl_cg_const_string(cg, k->node ? k->node->name : "", "kernel_node"),
                             kl_cg_const_string(cg, k->node ? k->node->op_type : "", "kernel_op"),

@@ -539,15 +539,30 @@ static void mark_for_size(kl_cg *cg) {
         }
 }
 
+/* The sanitizers instrument only functions that ask for it (clang marks them from -fsanitize);
+ * here every function with a body does. */
+static void mark_for_sanitizer(kl_cg *cg, const char *attribute) {
+    unsigned kind = LLVMGetEnumAttributeKindForName(attribute, strlen(attribute));
+    for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f))
+        if (!LLVMIsDeclaration(f))
+            LLVMAddAttributeAtIndex(f, LLVMAttributeFunctionIndex,
+                                    LLVMCreateEnumAttribute(cg->ctx, kind, 0));
+}
+
 static bool optimize(kl_cg *cg) {
     int lvl = cg->o->opt_level < 0 ? 0 : cg->o->opt_level > 3 ? 3 : cg->o->opt_level;
     if (cg->o->optimize_for == KL_FOR_SIZE && lvl >= 1)
         mark_for_size(cg);
-    char pipeline[32];
+    /* the sanitizer passes after the optimizations, where clang runs them, so they check the
+       accesses that remain */
+    static const char *const passes[] = {"", ",asan", ",tsan-module,function(tsan)"};
+    static const char *const attributes[] = {NULL, "sanitize_address", "sanitize_thread"};
+    char pipeline[64];
     if (cg->o->optimize_for == KL_FOR_SIZE && lvl >= 2) /* no unrolling, no vector remainders */
-        snprintf(pipeline, sizeof pipeline, "default<Oz>");
+        snprintf(pipeline, sizeof pipeline, "default<Oz>%s", passes[cg->o->sanitize]);
     else
-        snprintf(pipeline, sizeof pipeline, "default<O%d>", lvl);
+        snprintf(pipeline, sizeof pipeline, "default<O%d>%s", lvl, passes[cg->o->sanitize]);
+    if (attributes[cg->o->sanitize]) mark_for_sanitizer(cg, attributes[cg->o->sanitize]);
     LLVMPassBuilderOptionsRef opts = LLVMCreatePassBuilderOptions();
     LLVMErrorRef err = LLVMRunPasses(cg->mod, pipeline, cg->tm, opts);
     LLVMDisposePassBuilderOptions(opts);

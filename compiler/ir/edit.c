@@ -164,7 +164,7 @@ enum { UNSEEN, OPEN, PLACED };
 bool kl_graph_sort(kl_graph *g, kl_diag *d) {
     int count = g->nodes.n;
     kl_node **old = kl_alloc_array(g->arena, (size_t)count + 1, sizeof *old);
-    memcpy(old, g->nodes.items, (size_t)count * sizeof *old);
+    if (count) memcpy(old, g->nodes.items, (size_t)count * sizeof *old); /* items: NULL if none */
     for (int i = 0; i < count; i++) old[i]->id = i;
     unsigned char *state = kl_alloc_array(g->arena, (size_t)count + 1, 1);
     kl_node **stack = kl_alloc_array(g->arena, (size_t)count + 1, sizeof *stack);

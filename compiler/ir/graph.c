@@ -88,9 +88,11 @@ int64_t kl_value_const_int(const kl_value *v, int64_t i) {
     case KL_U32: return ((const uint32_t *)p)[i];
     case KL_U16: return ((const uint16_t *)p)[i];
     case KL_U8: case KL_BOOL: return ((const uint8_t *)p)[i];
-    case KL_F32: return (int64_t)((const float *)p)[i];
-    case KL_F64: return (int64_t)((const double *)p)[i];
-    case KL_F16: case KL_BF16: return (int64_t)kl_value_const_float(v, i);
+    /* a float read as an integer: NaN and values past int64 must not reach a plain cast
+       (undefined); saturated instead, the callers treat such values as out of range */
+    case KL_F32: return kl_index_from_double(((const float *)p)[i]);
+    case KL_F64: return kl_index_from_double(((const double *)p)[i]);
+    case KL_F16: case KL_BF16: return kl_index_from_double(kl_value_const_float(v, i));
     default: return 0;
     }
 }

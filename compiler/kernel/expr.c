@@ -20,7 +20,7 @@ kl_expr *kl_e_const_f(kl_arena *a, kl_dtype t, double v) {
     if (kl_dtype_is_float(t)) {
         e->f = v;
     } else {
-        e->i = (int64_t)v;
+        e->i = kl_index_from_double(v); /* a model's float (NaN, 1e300) must not cast wild */
         e->f = v;
     }
     return e;

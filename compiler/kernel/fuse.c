@@ -270,8 +270,8 @@ static int only_reader(const kl_ptrvec *ks, int i, kl_ptrvec *writers, kl_arena 
         if (written(k) == y) {
             if (j < i || found >= 0) return -1;
             int64_t n = 1;
-            for (int l = 0; l < k->n_par; l++) n *= k->extent[l];
-            points += n;
+            for (int l = 0; l < k->n_par; l++) n = kl_mul_saturate(n, k->extent[l]);
+            if (!kl_add_checked(points, n, &points)) return -1;
             kl_ptrvec_push(a, writers, (void *)k);
             continue;
         }

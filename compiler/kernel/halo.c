@@ -86,6 +86,12 @@ static void note_read(halo *h, const kl_kernel *k, const kl_expr *load, const kl
         kl_affine_range(&x, k->extent, k->n_loops, &lo, &hi);
         int need = (lo < 0 ? 1 : 0) | (hi > s->dim[d] - 1 ? 2 : 0);
         if (!need) continue;
+        /* a halo wider than any buffer could be (huge pads or dilations): keep the guard, and
+           keep the padded sizes below from overflowing */
+        if (lo < -KL_MAX_BYTES || hi > KL_MAX_BYTES) {
+            h->ok = false;
+            return;
+        }
         if ((tested_bounds(cond, &x, s->dim[d]) & need) != need) {
             h->ok = false;
             return;
@@ -96,7 +102,7 @@ static void note_read(halo *h, const kl_kernel *k, const kl_expr *load, const kl
     }
     if (!out) return;
     int64_t steps = 1;
-    for (int l = k->n_par; l < k->n_loops; l++) steps *= k->extent[l];
+    for (int l = k->n_par; l < k->n_loops; l++) steps = kl_mul_saturate(steps, k->extent[l]);
     if (steps > h->heaviest) h->heaviest = steps;
     double v;
     if (!other || !const_value(other, &v) || (h->has_fill && v != h->fill)) {
@@ -253,6 +259,15 @@ static void fill_halo(kl_program *p, const halo *h, kl_ptrvec *out) {
     }
 }
 
+/* The padded copy must be a buffer kiln can hold; when it is not, the reads keep their guards
+ * (the halo is only an optimization, it must never make a model fail to compile). */
+static bool fits(const halo *h) {
+    kl_shape ws = h->buf->shape;
+    int64_t bytes;
+    for (int d = 0; d < ws.rank; d++) ws.dim[d] += h->lo[d] + h->hi[d]; /* each < 2^41 */
+    return kl_shape_bytes_checked(&ws, h->buf->dtype, &bytes);
+}
+
 static void apply(kl_program *p, halo *h) {
     kl_arena *a = p->arena;
     kl_shape ws = h->buf->shape;
@@ -288,7 +303,8 @@ bool kpass_halo(kl_program *p, const kl_kernel_opts *o, kl_diag *d) {
     for (int i = 0; i < n_buffers; i++) {
         halo h = {.buf = p->buffers.items[i]};
         survey(p, &h);
-        if (h.ok && h.padded && (!h.copy || h.heaviest >= MIN_STEPS_FOR_COPY)) apply(p, &h);
+        if (h.ok && h.padded && (!h.copy || h.heaviest >= MIN_STEPS_FOR_COPY) && fits(&h))
+            apply(p, &h);
     }
     return true;
 }

@@ -129,8 +129,12 @@ static val eval_unary(kl_unop op, kl_dtype t, val x) {
     val r = x;
     bool fl = kl_dtype_is_float(t);
     switch (op) {
-    case KL_NEG: if (fl) r.f = -x.f; else r.i = -x.i; break;
-    case KL_ABS: if (fl) r.f = fabs(x.f); else r.i = x.i < 0 ? -x.i : x.i; break;
+    /* integers wrap, as in the generated code (computed unsigned: no undefined overflow) */
+    case KL_NEG: if (fl) r.f = -x.f; else r.i = (int64_t)(0u - (uint64_t)x.i); break;
+    case KL_ABS:
+        if (fl) r.f = fabs(x.f);
+        else r.i = x.i < 0 ? (int64_t)(0u - (uint64_t)x.i) : x.i;
+        break;
     case KL_SQRT: r.f = sqrt(x.f); break;
     case KL_EXP: r.f = exp(x.f); break;
     case KL_LOG: r.f = log(x.f); break;
@@ -182,9 +186,10 @@ static val eval_int_binary(kl_binop op, kl_dtype t, int64_t a, int64_t b) {
     case KL_MIN: r.i = u ? (int64_t)(ua < ub ? ua : ub) : (a < b ? a : b); break;
     case KL_MAX: r.i = u ? (int64_t)(ua > ub ? ua : ub) : (a > b ? a : b); break;
     case KL_POW: {
-        int64_t res = 1, base = a, e = b;
+        int64_t e = b;
+        uint64_t res = 1, base = (uint64_t)a; /* wrapping, like the generated code */
         if (e < 0) {
-            res = (base == 1) ? 1 : (base == -1) ? ((e & 1) ? -1 : 1) : 0;
+            res = (a == 1) ? 1 : (a == -1) ? ((e & 1) ? (uint64_t)-1 : 1) : 0;
         } else {
             while (e) {
                 if (e & 1) res *= base;
@@ -192,7 +197,7 @@ static val eval_int_binary(kl_binop op, kl_dtype t, int64_t a, int64_t b) {
                 e >>= 1;
             }
         }
-        r.i = res;
+        r.i = (int64_t)res;
         break;
     }
     case KL_EQ: r.i = a == b; break;

@@ -98,14 +98,18 @@ static void pack_load(kl_program *p, kl_kernel *k, kl_expr *ld, kl_ptrvec *packs
     int order[KL_MAX_LOOPS], dims[KL_MAX_LOOPS], n = 0;
     int n_order = codegen_order(k, order);
     int64_t count = 1;
-    for (int i = 0; i < n_order; i++) {
+    bool fits = true;
+    for (int i = 0; i < n_order && n < KL_MAX_LOOPS; i++) {
         if (off.coef[order[i]] == 0) continue;
         dims[n++] = order[i];
-        count *= k->extent[order[i]];
+        fits = fits && kl_mul_checked(count, k->extent[order[i]], &count);
     }
     kl_buffer *src = kl_buffer_root(ld->buf);
-    if (n == 0 || n > KL_MAX_RANK || already_packed(&off, k, dims, n) ||
-        count > PACK_MAX_GROWTH * kl_shape_numel(&src->shape) + 64)
+    /* the copy's size comes from loop extents, which a broadcast can make far larger than the
+       constant: a copy that overflows, or outgrows the original, is not made */
+    if (!fits || n == 0 || n > KL_MAX_RANK || already_packed(&off, k, dims, n) ||
+        count > PACK_MAX_GROWTH * kl_shape_numel(&src->shape) + 64 ||
+        count * (int64_t)kl_dtype_size(src->dtype) > KL_MAX_BUILT_BYTES)
         return;
     kl_shape ps = {.rank = n};
     for (int i = 0; i < n; i++) ps.dim[i] = k->extent[dims[i]];

@@ -66,7 +66,10 @@ kl_buffer *kl_program_view(kl_program *p, kl_buffer *base, const kl_shape *s) {
 int64_t kl_kernel_flops(const kl_kernel *k) {
     const kl_expr *v = k->value;
     if (k->reduce != KL_RED_SUM || !v || v->kind != KL_E_BINARY || v->op != KL_MUL) return 0;
+    /* every extent is a tensor's dim, but their product over a whole nest need not fit:
+       saturate (the figure only informs the profiler) */
     int64_t points = 1;
-    for (int l = 0; l < k->n_loops; l++) points *= k->extent[l] > 0 ? k->extent[l] : 0;
-    return 2 * points;
+    for (int l = 0; l < k->n_loops; l++)
+        points = kl_mul_saturate(points, k->extent[l] > 0 ? k->extent[l] : 0);
+    return kl_mul_saturate(2, points);
 }

@@ -42,9 +42,9 @@ bool kl_affine_of(const kl_expr *e, kl_affine *out) {
         return kl_affine_of(e->a, out);
     case KL_E_UNARY:
         if (e->op != KL_NEG || !kl_affine_of(e->a, &x)) return false;
-        for (int l = 0; l < KL_MAX_LOOPS; l++) out->coef[l] = -x.coef[l];
-        out->c = -x.c;
-        return true;
+        for (int l = 0; l < KL_MAX_LOOPS; l++)
+            if (!kl_mul_checked(x.coef[l], -1, &out->coef[l])) return false;
+        return kl_mul_checked(x.c, -1, &out->c);
     case KL_E_BINARY:
         if (e->op != KL_ADD && e->op != KL_SUB && e->op != KL_MUL) return false;
         if (!kl_affine_of(e->a, &x) || !kl_affine_of(e->b, &y)) return false;
@@ -55,16 +55,19 @@ bool kl_affine_of(const kl_expr *e, kl_affine *out) {
                 y_const = y_const && y.coef[l] == 0;
             }
             if (!x_const && !y_const) return false;
+            /* a form whose numbers overflow is no affine form kiln can reason about */
             const kl_affine *v = x_const ? &y : &x;
             int64_t k = x_const ? x.c : y.c;
-            for (int l = 0; l < KL_MAX_LOOPS; l++) out->coef[l] = v->coef[l] * k;
-            out->c = v->c * k;
-            return true;
+            for (int l = 0; l < KL_MAX_LOOPS; l++)
+                if (!kl_mul_checked(v->coef[l], k, &out->coef[l])) return false;
+            return kl_mul_checked(v->c, k, &out->c);
         }
-        int64_t sign = e->op == KL_SUB ? -1 : 1;
-        for (int l = 0; l < KL_MAX_LOOPS; l++) out->coef[l] = x.coef[l] + sign * y.coef[l];
-        out->c = x.c + sign * y.c;
-        return true;
+        int64_t sign = e->op == KL_SUB ? -1 : 1, t;
+        for (int l = 0; l < KL_MAX_LOOPS; l++)
+            if (!kl_mul_checked(sign, y.coef[l], &t) ||
+                !kl_add_checked(x.coef[l], t, &out->coef[l]))
+                return false;
+        return kl_mul_checked(sign, y.c, &t) && kl_add_checked(x.c, t, &out->c);
     default:
         return false;
     }
@@ -76,21 +79,26 @@ bool kl_affine_offset(const kl_buffer *b, kl_expr *const *idx, kl_affine *out) {
     for (int d = b->shape.rank - 1; d >= 0; d--) {
         kl_affine a;
         if (!idx || !idx[d] || !kl_affine_of(idx[d], &a)) return false;
-        for (int l = 0; l < KL_MAX_LOOPS; l++) out->coef[l] += a.coef[l] * stride;
-        out->c += a.c * stride;
-        stride *= b->shape.dim[d];
+        int64_t t;
+        for (int l = 0; l < KL_MAX_LOOPS; l++)
+            if (!kl_mul_checked(a.coef[l], stride, &t) ||
+                !kl_add_checked(out->coef[l], t, &out->coef[l]))
+                return false;
+        if (!kl_mul_checked(a.c, stride, &t) || !kl_add_checked(out->c, t, &out->c)) return false;
+        stride *= b->shape.dim[d]; /* the buffer's own strides: within KL_MAX_BYTES */
     }
     return true;
 }
 
 void kl_affine_range(const kl_affine *a, const int64_t *extent, int n_loops, int64_t *lo,
                      int64_t *hi) {
+    /* saturating: a range past int64 is as good as unbounded to every caller */
     *lo = *hi = a->c;
     for (int l = 0; l < n_loops; l++) {
         if (a->coef[l] == 0) continue;
-        int64_t last = a->coef[l] * (extent[l] - 1);
-        if (last > 0) *hi += last;
-        else *lo += last;
+        int64_t last = kl_mul_saturate(a->coef[l], extent[l] - 1);
+        if (last > 0 && !kl_add_checked(*hi, last, hi)) *hi = INT64_MAX;
+        if (last < 0 && !kl_add_checked(*lo, last, lo)) *lo = INT64_MIN;
     }
 }
 

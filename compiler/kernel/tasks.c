@@ -20,7 +20,8 @@ enum {
 
 static int64_t work(const kl_kernel *k) {
     int64_t w = 1;
-    for (int l = 0; l < k->n_loops; l++) w *= k->extent[l] > 0 ? k->extent[l] : 0;
+    for (int l = 0; l < k->n_loops; l++) /* a whole nest's trip count may pass int64 */
+        w = kl_mul_saturate(w, k->extent[l] > 0 ? k->extent[l] : 0);
     return w;
 }
 

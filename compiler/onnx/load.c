@@ -120,19 +120,13 @@ static kl_value *define_value(loader *L, const char *name, const kl_node *by, co
 
 /* ---- decoding ------------------------------------------------------------------------- */
 
-static Onnx__ModelProto *decode_model(const char *path, kl_diag *d)
+static Onnx__ModelProto *decode_model(const uint8_t *bytes, size_t len, kl_diag *d)
 {
-    uint8_t *bytes;
-    size_t len;
-    if (!kl_onnx_read_file(path, "model", &bytes, &len, d))
-        return NULL;
     if (len == 0) {
-        free(bytes);
         kl_error(d, NULL, "not an ONNX model (the file is empty)");
         return NULL;
     }
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, len, bytes);
-    free(bytes);
     if (!m) {
         kl_error(d, NULL, "not an ONNX model (protobuf decoding failed; the file may be "
                  "truncated or not a model at all)");
@@ -277,6 +271,11 @@ static bool read_tensor_type(loader *L, const Onnx__TypeProto *tp, kl_value *v, 
     for (int i = 0; i < v->shape.rank; i++) {
         const Onnx__TensorShapeProto__Dimension *dim = tt->shape->dim[i];
         v->shape.dim[i] = -1;
+        /* -1 is how some exporters say "unknown" (left to --shape); other negatives are wrong */
+        if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
+            dim->dim_value < -1)
+            return kl_error(L->d, NULL, "input '%s' has a negative dimension (%lld at %d)",
+                            v->name, (long long)dim->dim_value, i);
         if (dim->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE &&
             dim->dim_value >= 0)
             v->shape.dim[i] = dim->dim_value;
@@ -369,10 +368,12 @@ static void load_input(loader *L, const Onnx__ValueInfoProto *vi, const kl_shape
     if (!read_tensor_type(L, vi->type, v, &rank_known))
         return;
     const kl_shape *bound = binding_for(name, b, n_bindings);
-    if (bound)
-        apply_binding(L, v, rank_known, bound);
-    else
-        require_static_shape(L, v, rank_known);
+    bool shaped = bound ? apply_binding(L, v, rank_known, bound)
+                        : require_static_shape(L, v, rank_known);
+    /* every size downstream is computed from these dims: bound them before anything uses them */
+    if (shaped)
+        kl_check_tensor_size(L->a, &v->shape, v->dtype, NULL,
+                             kl_sprintf(L->a, "input '%s'", v->name), L->d);
 }
 
 /* A binding must name a real input: a typo would otherwise be silently ignored. */
@@ -463,7 +464,8 @@ static bool load_attr(loader *L, const kl_node *n, const Onnx__AttributeProto *p
     case KL_ATTR_INTS:
         out->n = (int)p->n_ints;
         out->ints = kl_alloc_array(L->a, p->n_ints + 1, sizeof *out->ints);
-        memcpy(out->ints, p->ints, p->n_ints * sizeof *p->ints);
+        if (p->n_ints) /* an INTS attribute may have none, and then no array */
+            memcpy(out->ints, p->ints, p->n_ints * sizeof *p->ints);
         break;
     case KL_ATTR_STRINGS:
         out->n = (int)p->n_strings;
@@ -756,10 +758,10 @@ static bool load_graph(loader *L, const Onnx__ModelProto *m, const kl_shape_bind
     return sort_nodes(L);
 }
 
-kl_graph *kl_onnx_load(kl_arena *a, const char *path, const kl_shape_binding *bindings,
-                       int n_bindings, kl_diag *d)
+kl_graph *kl_onnx_load_bytes(kl_arena *a, const char *path, const void *bytes, size_t len,
+                             const kl_shape_binding *bindings, int n_bindings, kl_diag *d)
 {
-    Onnx__ModelProto *m = decode_model(path, d);
+    Onnx__ModelProto *m = decode_model(bytes, len, d);
     if (!m)
         return NULL;
     loader L = {
@@ -771,4 +773,16 @@ kl_graph *kl_onnx_load(kl_arena *a, const char *path, const kl_shape_binding *bi
     bool ok = load_graph(&L, m, bindings, n_bindings);
     onnx__model_proto__free_unpacked(m, NULL);
     return ok ? L.g : NULL;
+}
+
+kl_graph *kl_onnx_load(kl_arena *a, const char *path, const kl_shape_binding *bindings,
+                       int n_bindings, kl_diag *d)
+{
+    uint8_t *bytes;
+    size_t len;
+    if (!kl_onnx_read_file(path, "model", &bytes, &len, d))
+        return NULL;
+    kl_graph *g = kl_onnx_load_bytes(a, path, bytes, len, bindings, n_bindings, d);
+    free(bytes);
+    return g;
 }

@@ -16,19 +16,36 @@
 #include "onnx_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* ---- files ---------------------------------------------------------------------------- */
+
+/* fopen for reading that never blocks: O_NONBLOCK makes opening a FIFO (named by a model, or
+ * given as a file) return at once, and the callers then refuse anything but a regular file;
+ * `flags` adds e.g. O_NOFOLLOW. NULL with errno set on failure. */
+static FILE *open_for_reading(const char *path, int flags)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | flags);
+    FILE *f = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (!f && fd >= 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+    }
+    return f;
+}
 
 bool kl_onnx_read_file(const char *path, const char *what, uint8_t **data, size_t *len,
                        kl_diag *d)
 {
     *data = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
+    FILE *f = open_for_reading(path, 0);
     if (!f)
         return kl_error(d, NULL, "cannot open %s file '%s': %s", what, path, strerror(errno));
     struct stat st;
@@ -354,7 +371,8 @@ static bool read_external(kl_arena *a, const Onnx__TensorProto *t, const kl_tens
     char *path = resolve_external_path(a, &ref, o, d);
     if (!path)
         return false;
-    FILE *f = fopen(path, "rb");
+    /* `path` is resolved already: a symlink there now means it changed since the check */
+    FILE *f = open_for_reading(path, O_NOFOLLOW);
     if (!f)
         return kl_error(d, o->node, "%s: external data file '%s' cannot be opened: %s", o->what,
                         ref.location, strerror(errno));
@@ -411,10 +429,9 @@ bool kl_onnx_tensor_to_value(kl_arena *a, const Onnx__TensorProto *t,
         return kl_error(d, o->node, "%s is a segment of a larger tensor, which kiln does not "
                         "support", o->what);
     size_t elem = kl_dtype_size(v->dtype);
-    int64_t numel = checked_numel(&v->shape, elem);
-    if (numel < 0)
-        return kl_error(d, o->node, "%s is too large (shape %s)", o->what,
-                        kl_shape_str(a, &v->shape));
+    if (!kl_check_tensor_size(a, &v->shape, v->dtype, o->node, o->what, d))
+        return false;
+    int64_t numel = kl_shape_numel(&v->shape);
     v->has_shape = true;
 
     if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
@@ -469,14 +486,10 @@ static bool looks_like_a_tensor(const Onnx__TensorProto *t)
     return held == checked_numel(&s, 1);
 }
 
-kl_value *kl_onnx_load_tensor_file(kl_arena *a, const char *path, kl_diag *d)
+kl_value *kl_onnx_load_tensor_bytes(kl_arena *a, const char *path, const void *bytes,
+                                    size_t len, kl_diag *d)
 {
-    uint8_t *bytes;
-    size_t len;
-    if (!kl_onnx_read_file(path, "tensor", &bytes, &len, d))
-        return NULL;
     Onnx__TensorProto *t = onnx__tensor_proto__unpack(NULL, len, bytes);
-    free(bytes);
     if (!t || !looks_like_a_tensor(t)) {
         if (t)
             onnx__tensor_proto__free_unpacked(t, NULL);
@@ -497,4 +510,15 @@ kl_value *kl_onnx_load_tensor_file(kl_arena *a, const char *path, kl_diag *d)
     bool ok = kl_onnx_tensor_to_value(a, t, &origin, v, d);
     onnx__tensor_proto__free_unpacked(t, NULL);
     return ok ? v : NULL;
+}
+
+kl_value *kl_onnx_load_tensor_file(kl_arena *a, const char *path, kl_diag *d)
+{
+    uint8_t *bytes;
+    size_t len;
+    if (!kl_onnx_read_file(path, "tensor", &bytes, &len, d))
+        return NULL;
+    kl_value *v = kl_onnx_load_tensor_bytes(a, path, bytes, len, d);
+    free(bytes);
+    return v;
 }

@@ -66,7 +66,16 @@ static bool convtranspose_geometry(const kl_node *n, const kl_shape *x, const kl
         return kl_error(d, n, "output_shape has %d values, expected %d", n_os, nsp);
     if (n_os == nsp + 2) os += 2;
     for (int i = 0; i < nsp; i++) {
-        int64_t full = w->stride[i] * (w->in[i] - 1) + out_pad[i] + kl_window_span(w, i);
+        /* every term is at most KL_MAX_BYTES (attributes, dims), but the product is not */
+        int64_t full, span;
+        if (!kl_window_span_checked(w, i, &span) ||
+            !kl_mul_checked(w->stride[i], w->in[i] - 1, &full) || full > KL_MAX_BYTES ||
+            (n_os >= 0 && (os[i] < 1 || os[i] > KL_MAX_BYTES)))
+            return kl_error(d, n, "output size in spatial dim %d is out of range (stride %lld, "
+                            "input %lld, kernel %lld, dilation %lld)", i,
+                            (long long)w->stride[i], (long long)w->in[i],
+                            (long long)w->kernel[i], (long long)w->dilation[i]);
+        full += out_pad[i] + span;
         if (n_os >= 0 || same) {
             w->out[i] = n_os >= 0 ? os[i] : w->in[i] * w->stride[i];
             int64_t total = full - w->out[i];
@@ -245,13 +254,24 @@ static bool ct_nest_of(kl_lower *L, kl_node *n, kl_layout layout, ct_nest *c, kl
     return true;
 }
 
+/* A kernel per phase is a kernel to compile: beyond this many (64 x 64 strides in 2-D) the
+ * model is refused rather than compiled for minutes. */
+enum { MAX_PHASES = 4096 };
+
 /* One kernel per phase: r[i] runs over [0, stride[i]) in every spatial dim; a phase without
- * output positions (an output smaller than the stride) has none. */
+ * output positions (r at or past the output's size) has none, so r stops there. */
 static bool lower_convtranspose_in(kl_lower *L, kl_node *n, kl_layout layout, kl_diag *d) {
     ct_nest c;
     if (!ct_nest_of(L, n, layout, &c, d)) return false;
     int nsp = c.win.nsp;
-    int64_t r[KL_MAX_RANK] = {0};
+    int64_t r[KL_MAX_RANK] = {0}, last[KL_MAX_RANK], phases = 1;
+    for (int i = 0; i < nsp; i++) {
+        last[i] = c.win.stride[i] < c.win.out[i] ? c.win.stride[i] : c.win.out[i];
+        phases = kl_mul_saturate(phases, last[i]);
+    }
+    if (phases > MAX_PHASES)
+        return kl_error(d, n, "strides this large need %lld phase kernels; kiln makes at most %d",
+                        (long long)phases, MAX_PHASES);
     for (;;) {
         kl_window_phase ph[KL_MAX_RANK];
         bool empty = false, reached = true;
@@ -263,7 +283,7 @@ static bool lower_convtranspose_in(kl_lower *L, kl_node *n, kl_layout layout, kl
         if (!empty && reached) lower_phase(L, &c, ph);
         else if (!empty) lower_phase_bias(L, &c, ph);
         int i = nsp - 1;
-        while (i >= 0 && ++r[i] == c.win.stride[i]) r[i--] = 0;
+        while (i >= 0 && ++r[i] >= last[i]) r[i--] = 0;
         if (i < 0) return true;
     }
 }

@@ -345,7 +345,7 @@ static bool one_hot_depth(kl_node *n, int64_t *depth, kl_diag *d) {
     if (!kl_infer_need_const(n, 1, d)) return false;
     const kl_value *v = n->inputs[1];
     if (kl_shape_numel(&v->shape) != 1) return kl_error(d, n, "depth must be a scalar");
-    *depth = kl_dtype_is_float(v->dtype) ? (int64_t)kl_value_const_float(v, 0)
+    *depth = kl_dtype_is_float(v->dtype) ? kl_index_from_double(kl_value_const_float(v, 0))
                                          : kl_value_const_int(v, 0);
     if (*depth < 1) return kl_error(d, n, "depth %" PRId64 " must be positive", *depth);
     return true;

@@ -34,7 +34,8 @@ static bool is_matmul_type(kl_dtype t) {
 static bool is_8bit(kl_dtype t) { return t == KL_U8 || t == KL_I8; }
 
 static kl_expr *const_of(kl_arena *a, kl_dtype t, double v) {
-    return kl_dtype_is_float(t) ? kl_e_const_f(a, t, v) : kl_e_const_i(a, t, (int64_t)v);
+    return kl_dtype_is_float(t) ? kl_e_const_f(a, t, v)
+                                : kl_e_const_i(a, t, kl_index_from_double(v));
 }
 
 /* "[2,3]" into buf (diagnostics are written during inference, which has no arena). */

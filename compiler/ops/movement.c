@@ -284,14 +284,18 @@ static void slice_axis(int64_t dim, int64_t start, int64_t end, int64_t step, in
     if (dim == 0) return;
     if (start < 0) start += dim;
     if (end < 0) end += dim;
+    /* ceil(span / |step|) without adding the step first: a model's step may be near
+       INT64_MAX or INT64_MIN, and any |step| >= span takes one element */
     if (step > 0) {
         start = clamp64(start, 0, dim);
         end = clamp64(end, 0, dim);
-        *count = end > start ? (end - start + step - 1) / step : 0;
+        int64_t span = end - start;
+        *count = span > 0 ? span / step + (span % step != 0) : 0;
     } else {
         start = clamp64(start, 0, dim - 1);
         end = clamp64(end, -1, dim - 1);
-        *count = start > end ? (start - end - step - 1) / -step : 0;
+        int64_t span = start - end, s = step < -dim ? dim : -step;
+        *count = span > 0 ? span / s + (span % s != 0) : 0;
     }
     *first = start;
 }
@@ -520,7 +524,11 @@ static bool pad_make_plan(kl_node *n, pad_plan *p, kl_diag *d) {
                             KL_SHAPE_TEXT(in));
         p->begin[axis] = kl_int_list_at(&pads, k);
         p->end[axis] = kl_int_list_at(&pads, k + n_axes);
-        p->out.dim[axis] = in->dim[axis] + p->begin[axis] + p->end[axis];
+        /* pads are the model's numbers: their sum may overflow before the size check */
+        if (!kl_add_checked(in->dim[axis], p->begin[axis], &p->out.dim[axis]) ||
+            !kl_add_checked(p->out.dim[axis], p->end[axis], &p->out.dim[axis]))
+            return kl_error(d, n, "pads %" PRId64 " and %" PRId64 " of axis %d are out of range",
+                            p->begin[axis], p->end[axis], axis);
         if (p->out.dim[axis] < 0)
             return kl_error(d, n, "pads remove more than the %" PRId64 " elements of axis %d",
                             in->dim[axis], axis);
@@ -553,7 +561,7 @@ static kl_expr *pad_source(kl_arena *a, pad_mode mode, kl_expr *src, int64_t dim
 static kl_expr *pad_fill(kl_lower *L, kl_node *n, kl_dtype t) {
     if (n->opset < 11) {
         double v = kl_attr_float(n, "value", 0.0);
-        return kl_move_const(L->arena, t, v, (int64_t)v);
+        return kl_move_const(L->arena, t, v, kl_index_from_double(v));
     }
     kl_value *cv = kl_node_input(n, 2);
     if (!cv || kl_shape_numel(&cv->shape) == 0) return kl_move_const(L->arena, t, 0.0, 0);
@@ -599,6 +607,11 @@ static bool block_size(kl_node *n, int64_t *b, kl_diag *d) {
                         KL_SHAPE_TEXT(&n->inputs[0]->shape));
     *b = kl_attr_int(n, "blocksize", 0);
     if (*b <= 0) return kl_error(d, n, "attribute 'blocksize' must be positive");
+    /* blocksize^2 divides or multiplies the channels: past 2^20 it would overflow int64 with a
+       dim, and no tensor kiln holds has that many channels */
+    if (*b > (1 << 20))
+        return kl_error(d, n, "attribute 'blocksize' = %" PRId64 " is out of range (at most %d)",
+                        *b, 1 << 20);
     return true;
 }
 
@@ -657,7 +670,8 @@ static bool space_to_depth_infer(kl_node *n, kl_diag *d) {
     if (out.dim[2] % b || out.dim[3] % b)
         return kl_error(d, n, "spatial size %" PRId64 "x%" PRId64 " is not a multiple of "
                               "blocksize %" PRId64, out.dim[2], out.dim[3], b);
-    out.dim[1] *= b * b;
+    if (!kl_mul_checked(out.dim[1], b * b, &out.dim[1])) /* empty H or W: any b divides them */
+        return kl_error(d, n, "blocksize %" PRId64 " makes the channels too many", b);
     out.dim[2] /= b;
     out.dim[3] /= b;
     return kl_infer_set(n, 0, n->inputs[0]->dtype, &out);

@@ -133,10 +133,12 @@ static void moments(kl_lower *L, kl_node *n, kl_buffer *x, const bool *reduced, 
 /* Scale, bias, mean and variance: all the same shape, either [C] or (per activation, before
  * opset 9's spatial=0) X's shape without the batch dimension, or 1s where broadcast. */
 static bool check_bn_params(kl_node *n, kl_diag *d) {
-    const kl_shape *x = &n->inputs[0]->shape, *p = &n->inputs[1]->shape;
+    const kl_shape *x = &n->inputs[0]->shape;
     if (x->rank < 2) return kl_error(d, n, "X must have rank 2 or more, not %d", x->rank);
-    for (int i = 1; i <= 4; i++) {
+    for (int i = 1; i <= 4; i++) /* all present first: the scale's shape is read below */
         if (!kl_arith_need_float(n, i, d)) return false;
+    const kl_shape *p = &n->inputs[1]->shape;
+    for (int i = 2; i <= 4; i++) {
         if (!kl_shape_equal(&n->inputs[i]->shape, p))
             return kl_error(d, n, "input %d ('%s') does not have the shape of the scale", i,
                             n->inputs[i]->name);

@@ -229,13 +229,16 @@ static bool lower_global_maxpool(kl_lower *L, kl_node *n, kl_diag *d) {
 /* ---- AveragePool ------------------------------------------------------------------------- */
 
 /* Taps of spatial dim i, output position o, that land in [lo, hi). */
+/* How many taps k in [0, kernel) of output o read a position in [lo, hi): those with
+ * lo <= base + k*dilation < hi, base = o*stride - pad_begin, counted in closed form (a loop
+ * over the taps costs a kernel's width per output position, and a model may ask for 2^31). */
 static int64_t taps_in(const kl_window *w, int i, int64_t o, int64_t lo, int64_t hi) {
-    int64_t count = 0;
-    for (int64_t k = 0; k < w->kernel[i]; k++) {
-        int64_t at = o * w->stride[i] + k * w->dilation[i] - w->pad_begin[i];
-        count += at >= lo && at < hi;
-    }
-    return count;
+    int64_t base = o * w->stride[i] - w->pad_begin[i], dil = w->dilation[i];
+    int64_t first = -kl_div_floor(base - lo, dil); /* ceil((lo - base) / dil) */
+    int64_t end = -kl_div_floor(base - hi, dil);   /* ceil((hi - base) / dil) */
+    if (first < 0) first = 0;
+    if (end > w->kernel[i]) end = w->kernel[i];
+    return end > first ? end - first : 0;
 }
 
 /* The divisor of each output position; true if they are all `*same`. */
@@ -249,7 +252,7 @@ static bool avg_counts(const kl_window *w, bool include_pad, int64_t *counts, in
             rest /= w->out[i];
             int64_t lo = include_pad ? -w->pad_begin[i] : 0;
             int64_t hi = include_pad ? w->in[i] + w->pad_end[i] : w->in[i];
-            c *= taps_in(w, i, o, lo, hi);
+            c = kl_mul_saturate(c, taps_in(w, i, o, lo, hi)); /* huge kernels: past int64 */
         }
         counts[flat] = c;
         if (c != counts[0]) uniform = false;
@@ -260,11 +263,18 @@ static bool avg_counts(const kl_window *w, bool include_pad, int64_t *counts, in
 
 /* acc / count, the count being a constant or a CONST table over the output positions. */
 static kl_expr *avg_divide(kl_lower *L, const kl_node *n, const kl_window *w, const pool_nest *p,
-                           kl_dtype acc, bool include_pad) {
+                           kl_dtype acc, bool include_pad, kl_diag *d) {
     kl_arena *a = L->arena;
     kl_shape s = {.rank = w->nsp};
     for (int i = 0; i < w->nsp; i++) s.dim[i] = w->out[i];
     int64_t total = kl_shape_numel(&s), same;
+    /* the count table is built here, one entry per output position: bounded like any constant
+       kiln makes (the output itself may be far larger and still compile) */
+    if (total * (int64_t)sizeof(int64_t) > KL_MAX_BUILT_BYTES) {
+        kl_error(d, n, "average pool over %lld output positions: its divisor table would "
+                 "exceed %lld bytes", (long long)total, (long long)KL_MAX_BUILT_BYTES);
+        return NULL;
+    }
     int64_t *counts = kl_alloc_array(a, (size_t)total, sizeof *counts);
     kl_expr *divisor;
     if (avg_counts(w, include_pad, counts, total, &same)) {
@@ -302,7 +312,9 @@ static bool lower_avgpool_nest(kl_lower *L, kl_node *n, bool global, kl_layout l
     p.k->reduce = KL_RED_SUM;
     p.k->acc_dtype = acc;
     bool include_pad = !global && kl_attr_int(n, "count_include_pad", 0) != 0;
-    p.k->result = kl_e_cast(a, yv->dtype, avg_divide(L, n, &w, &p, acc, include_pad));
+    kl_expr *mean = avg_divide(L, n, &w, &p, acc, include_pad, d);
+    if (!mean) return false;
+    p.k->result = kl_e_cast(a, yv->dtype, mean);
     kl_program_add_kernel(L->prog, p.k);
     return true;
 }

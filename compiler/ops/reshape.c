@@ -323,8 +323,15 @@ static bool constant_infer(kl_node *n, kl_diag *d) {
         return true;
     }
     bool is_list = !strcmp(name, "value_floats") || !strcmp(name, "value_ints");
-    kl_shape shape = {.rank = is_list ? 1 : 0, .dim = {a->n}};
     bool is_float = !strncmp(name, "value_float", 11);
+    /* the name promises a type; a model may still store another (then the array read below
+       would be absent) */
+    kl_attr_type want = is_float ? (is_list ? KL_ATTR_FLOATS : KL_ATTR_FLOAT)
+                                 : (is_list ? KL_ATTR_INTS : KL_ATTR_INT);
+    if (a->type != want)
+        return kl_error(d, n, "attribute '%s' has type %d, not %s", name, (int)a->type,
+                        is_float ? (is_list ? "FLOATS" : "FLOAT") : (is_list ? "INTS" : "INT"));
+    kl_shape shape = {.rank = is_list ? 1 : 0, .dim = {a->n}};
     if (!kl_infer_set(n, 0, is_float ? KL_F32 : KL_I64, &shape)) return false;
     /* int64 attributes are stored as int64 already; floats are doubles and are converted by
      * the lowering below */
@@ -460,7 +467,8 @@ static bool range_length(kl_node *n, int64_t *len, kl_diag *d) {
     }
     int64_t delta = kl_value_const_int(dl, 0), span;
     if (delta == 0) return kl_error(d, n, "delta is 0");
-    if (__builtin_sub_overflow(kl_value_const_int(l, 0), kl_value_const_int(s, 0), &span))
+    if (__builtin_sub_overflow(kl_value_const_int(l, 0), kl_value_const_int(s, 0), &span) ||
+        (delta == -1 && span == INT64_MIN)) /* INT64_MIN / -1 overflows too */
         return kl_error(d, n, "the range is too long");
     int64_t count = span / delta + (span % delta != 0 && (span < 0) == (delta < 0));
     *len = count > 0 ? count : 0;

@@ -132,7 +132,10 @@ static bool resize_sizes(kl_node *n, resize_plan *p, kl_diag *d) {
         if (!a || a->n != rank) return kl_error(d, n, "attribute 'scales' needs one per axis");
         f = a->floats;
         for (int i = 0; i < rank; i++) p->scale[i] = f[i];
-        for (int i = 0; i < rank; i++) p->out.dim[i] = (int64_t)floor(f[i] * (double)p->in.dim[i]);
+        for (int i = 0; i < rank; i++)
+            if (!kl_dim_from_double(floor(f[i] * (double)p->in.dim[i]), &p->out.dim[i]))
+                return kl_error(d, n, "scale %g gives axis %d an output size out of range", f[i],
+                                i);
         return true;
     }
     if ((n_scales >= 0) == (sizes.n >= 0))
@@ -154,7 +157,8 @@ static bool resize_sizes(kl_node *n, resize_plan *p, kl_diag *d) {
             p->scale[a] = s;
             double len = (double)p->in.dim[a];
             if (!strcmp(p->coord, "tf_crop_and_resize")) len *= p->roi_end[a] - p->roi_start[a];
-            p->out.dim[a] = (int64_t)floor(len * s);
+            if (!kl_dim_from_double(floor(len * s), &p->out.dim[a]))
+                return kl_error(d, n, "scale %g gives axis %d an output size out of range", s, a);
         }
         return true;
     }
@@ -174,7 +178,8 @@ static bool resize_sizes(kl_node *n, resize_plan *p, kl_diag *d) {
     for (int64_t k = 0; !stretch && k < count; k++) {
         int a = axes[k];
         p->scale[a] = common;
-        p->out.dim[a] = (int64_t)(common * (double)p->in.dim[a] + 0.5);
+        if (!kl_dim_from_double(common * (double)p->in.dim[a] + 0.5, &p->out.dim[a]))
+            return kl_error(d, n, "sizes give axis %d an output size out of range", a);
     }
     return true;
 }
@@ -250,11 +255,13 @@ static int64_t nearest_index(const resize_plan *p, int a, int64_t o) {
     double x = original_coordinate(p, a, o);
     double fl = floor(x), ratio = x - fl;
     int64_t pick;
-    if (ratio == 0) pick = (int64_t)x;
-    else if (!strcmp(p->nearest, "floor")) pick = (int64_t)fl;
-    else if (!strcmp(p->nearest, "ceil")) pick = (int64_t)fl + 1;
-    else if (!strcmp(p->nearest, "round_prefer_ceil")) pick = (int64_t)fl + (ratio >= 0.5);
-    else pick = (int64_t)fl + (ratio > 0.5);
+    /* a roi far outside the input gives coordinates past int64: saturate, then clamp */
+    int64_t at = kl_index_from_double(fl);
+    if (ratio == 0) pick = kl_index_from_double(x);
+    else if (!strcmp(p->nearest, "floor")) pick = at;
+    else if (!strcmp(p->nearest, "ceil")) pick = at + 1;
+    else if (!strcmp(p->nearest, "round_prefer_ceil")) pick = at + (ratio >= 0.5);
+    else pick = at + (ratio > 0.5);
     return clamp_to(pick, p->in.dim[a]);
 }
 
@@ -273,9 +280,13 @@ static kl_buffer *const_table(kl_lower *L, const kl_node *n, const char *what, i
     return b;
 }
 
-static void build_tables(kl_lower *L, const kl_node *n, const resize_plan *p, int a,
-                         kl_dtype wt, axis_tables *tab) {
+static bool build_tables(kl_lower *L, const kl_node *n, const resize_plan *p, int a,
+                         kl_dtype wt, axis_tables *tab, kl_diag *d) {
     int64_t outs = p->out.dim[a];
+    /* index and weight tables hold up to 4 taps of 8 bytes per output position of the axis */
+    if (outs > KL_MAX_BUILT_BYTES / 32)
+        return kl_error(d, n, "axis %d resized to %lld positions: its tables would exceed %lld "
+                        "bytes", a, (long long)outs, (long long)KL_MAX_BUILT_BYTES);
     bool crop = !strcmp(p->coord, "tf_crop_and_resize");
     if (p->mode == RESIZE_NEAREST) {
         int64_t *index = kl_alloc_array(L->arena, (size_t)outs + 1, sizeof *index);
@@ -294,7 +305,7 @@ static void build_tables(kl_lower *L, const kl_node *n, const resize_plan *p, in
             tap_weights(p, ratio, w, &first);
             double total = 0;
             for (int t = 0; t < tab->taps; t++) {
-                int64_t at = (int64_t)base + first + t;
+                int64_t at = kl_index_from_double(base) + first + t;
                 if (p->exclude_outside && (at < 0 || at >= p->in.dim[a])) w[t] = 0;
                 total += w[t];
                 index[o * tab->taps + t] = clamp_to(at, p->in.dim[a]);
@@ -322,6 +333,7 @@ static void build_tables(kl_lower *L, const kl_node *n, const resize_plan *p, in
         }
         tab->inside = const_table(L, n, "inside", a, KL_BOOL, (kl_shape){1, {outs}}, inside);
     }
+    return true;
 }
 
 /* ---------------------------------------------------------------- the kernel */
@@ -340,8 +352,8 @@ static bool resize_lower(kl_lower *L, kl_node *n, kl_diag *d) {
         kl_expr *o = kl_e_iv(a, i);
         idx[i] = o;
         if (!p.resized[i]) continue;
-        axis_tables tab;
-        build_tables(L, n, &p, i, acc, &tab);
+        axis_tables tab = {0};
+        if (!build_tables(L, n, &p, i, acc, &tab, d)) return false;
         if (tab.inside) inside = kl_e_and(a, inside, kl_e_load(a, tab.inside, &o));
         if (tab.taps == 1) {
             idx[i] = kl_e_load(a, tab.index, &o);
@@ -365,7 +377,8 @@ static bool resize_lower(kl_lower *L, kl_node *n, kl_diag *d) {
         k->value = value;
     }
     if (inside) {
-        kl_expr *fill = kl_move_const(a, t, p.extrapolation, (int64_t)p.extrapolation);
+        kl_expr *fill = kl_move_const(a, t, p.extrapolation,
+                                      kl_index_from_double(p.extrapolation));
         kl_expr **slot = weight ? &k->result : &k->value;
         *slot = kl_e_select(a, inside, *slot, fill);
     }

@@ -65,9 +65,20 @@ static inline bool kl_window_ints(const kl_node *n, const char *name, int count,
         if (v[i] < min)
             return kl_error(d, n, "attribute %s[%d] = %lld must be >= %lld", name, i,
                             (long long)v[i], (long long)min);
+        /* a window larger than any tensor kiln holds is a broken model; the bound also keeps
+           the geometry below (spans, padded sizes) from overflowing */
+        if (v[i] > KL_MAX_BYTES)
+            return kl_error(d, n, "attribute %s[%d] = %lld is out of range (at most %lld)", name,
+                            i, (long long)v[i], (long long)KL_MAX_BYTES);
         dst[i] = v[i];
     }
     return true;
+}
+
+/* The window's span (kernel-1)*dilation+1 in dim i, or false when it overflows. */
+static inline bool kl_window_span_checked(const kl_window *w, int i, int64_t *span) {
+    return kl_mul_checked(w->kernel[i] - 1, w->dilation[i], span) && span[0] < KL_MAX_BYTES &&
+           kl_add_checked(*span, 1, span);
 }
 
 static inline int64_t kl_window_span(const kl_window *w, int i) {
@@ -125,10 +136,14 @@ static inline bool kl_window_resolve(const kl_node *n, const kl_shape *x, kl_lay
                         auto_pad);
 
     for (int i = 0; i < w->nsp; i++) {
-        int64_t span = kl_window_span(w, i), s = w->stride[i];
+        int64_t span, s = w->stride[i];
+        if (!kl_window_span_checked(w, i, &span))
+            return kl_error(d, n, "window of kernel %lld and dilation %lld in spatial dim %d is "
+                            "too large", (long long)w->kernel[i], (long long)w->dilation[i], i);
         if (same_upper || same_lower) {
             w->out[i] = (w->in[i] + s - 1) / s;
-            int64_t total = (w->out[i] - 1) * s + span - w->in[i];
+            int64_t total; /* (out-1)*s < in + s: no overflow with both below KL_MAX_BYTES */
+            total = (w->out[i] - 1) * s + span - w->in[i];
             if (total < 0) total = 0;
             w->pad_begin[i] = same_upper ? total / 2 : total - total / 2;
             w->pad_end[i] = total - w->pad_begin[i];

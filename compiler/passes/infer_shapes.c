@@ -19,7 +19,8 @@ static bool all_inputs_constant(const kl_node *n) {
     return true;
 }
 
-static bool outputs_known(const kl_node *n, bool *all_const, int64_t *elements, kl_diag *d) {
+static bool outputs_known(kl_arena *a, const kl_node *n, bool *all_const, int64_t *elements,
+                          kl_diag *d) {
     *all_const = true;
     *elements = 0;
     for (int i = 0; i < n->n_outputs; i++) {
@@ -29,6 +30,12 @@ static bool outputs_known(const kl_node *n, bool *all_const, int64_t *elements, 
         if (!kl_dtype_supported(v->dtype))
             return kl_error(d, n, "output '%s' has element type %s, which kiln does not support",
                             v->name, kl_dtype_name(v->dtype));
+        /* the one place every inferred shape passes: nothing downstream sees a size that
+           overflows or exceeds what kiln compiles */
+        int64_t bytes;
+        if (!kl_shape_bytes_checked(&v->shape, v->dtype, &bytes))
+            return kl_check_tensor_size(a, &v->shape, v->dtype, n,
+                                        kl_sprintf(a, "output '%s'", v->name), d);
         if (!v->data) *all_const = false;
         *elements += kl_shape_numel(&v->shape);
     }
@@ -36,6 +43,10 @@ static bool outputs_known(const kl_node *n, bool *all_const, int64_t *elements, 
 }
 
 static bool infer_node(kl_graph *g, kl_node *n, kl_diag *d) {
+    /* every operator kiln has defines output 0 (later outputs may be optional); checked once
+       here, so that no operator reads an omitted one */
+    if (n->n_outputs < 1 || !n->outputs[0])
+        return kl_error(d, n, "output 0 is missing (the operator requires it)");
     for (int i = 0; i < n->n_inputs; i++)
         if (n->inputs[i] && !n->inputs[i]->has_shape)
             return kl_error(d, n, "input '%s' has no known shape", n->inputs[i]->name);
@@ -45,7 +56,7 @@ static bool infer_node(kl_graph *g, kl_node *n, kl_diag *d) {
     }
     bool all_const;
     int64_t elements;
-    if (!outputs_known(n, &all_const, &elements, d)) return false;
+    if (!outputs_known(g->arena, n, &all_const, &elements, d)) return false;
     if (!all_const && all_inputs_constant(n) && elements <= FOLD_MAX_ELEMENTS && n->op->lower)
         return kl_fold_node(g, n, d);
     return true;

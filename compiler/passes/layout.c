@@ -239,7 +239,7 @@ static kl_value *permute_constant(layout_pass *lp, const kl_value *c, const perm
 /* An int64 constant list. */
 static kl_value *int_list(layout_pass *lp, const char *base, int n, const int64_t *v) {
     int64_t *data = kl_alloc_array(lp->g->arena, (size_t)n + 1, sizeof *data);
-    memcpy(data, v, (size_t)n * sizeof *data);
+    if (n) memcpy(data, v, (size_t)n * sizeof *data);
     kl_shape s = {.rank = 1, .dim = {n}};
     return kl_value_make(lp->g, base, KL_I64, &s, data);
 }
@@ -957,7 +957,8 @@ static int sink_seed(layout_pass *lp, kl_node *seed, bool pulling) {
         kl_value_consumers(lp->g, out, &readers);
         int n_readers = readers.n;
         kl_node **list = kl_alloc_array(lp->g->arena, (size_t)n_readers + 1, sizeof *list);
-        if (n_readers) memcpy(list, readers.items, (size_t)n_readers * sizeof *list);
+        if (n_readers) /* items is NULL when there are none */
+            memcpy(list, readers.items, (size_t)n_readers * sizeof *list);
         for (int i = 0; i < n_readers; i++) {
             kl_node *c = list[i];
             perm q;

@@ -77,25 +77,45 @@ static int64_t lowest_fit(kl_buffer *b, kl_buffer **placed, int n_placed) {
     return offset;
 }
 
+/* Every buffer the program passes to predict or plans is within KL_MAX_BYTES (the passes
+ * after shape inference make padded and packed buffers of their own: checked here, once). */
+static bool check_buffer_sizes(kl_program *p, kl_diag *d) {
+    for (int i = 0; i < p->buffers.n; i++) {
+        kl_buffer *b = p->buffers.items[i];
+        int64_t bytes;
+        if (!kl_shape_bytes_checked(&b->shape, b->dtype, &bytes))
+            return kl_check_tensor_size(p->arena, &b->shape, b->dtype, NULL,
+                                        kl_sprintf(p->arena, "buffer '%s'", b->name), d);
+    }
+    return true;
+}
+
 bool kl_plan_memory(kl_program *p, kl_diag *d) {
-    (void)d;
+    if (!check_buffer_sizes(p, d)) return false;
     liveness(p);
     kl_buffer **ws = kl_alloc_array(p->arena, (size_t)p->buffers.n + 1, sizeof *ws);
     int n = 0;
-    p->intermediates_total = 0;
+    int64_t total = 0;
     for (int i = 0; i < p->buffers.n; i++) {
         kl_buffer *b = p->buffers.items[i];
         if (b->kind != KL_BUF_WORKSPACE || b->view_of || b->first_kernel < 0) continue;
         ws[n++] = b;
-        p->intermediates_total += aligned(kl_buffer_bytes(b));
+        total = kl_add_checked(total, aligned(kl_buffer_bytes(b)), &total) ? total : INT64_MAX;
     }
+    p->intermediates_total = total;
     qsort(ws, (size_t)n, sizeof *ws, by_size_desc);
+    /* no offset exceeds the sum of the sizes placed before it, so below KL_MAX_BYTES of total
+       nothing can overflow; above it the plan may still fit, so it is made and then judged */
     p->workspace_size = 0;
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < n && p->workspace_size <= KL_MAX_BYTES; i++) {
         ws[i]->offset = lowest_fit(ws[i], ws, i);
         int64_t end = ws[i]->offset + aligned(kl_buffer_bytes(ws[i]));
         if (end > p->workspace_size) p->workspace_size = end;
     }
+    if (p->workspace_size > KL_MAX_BYTES)
+        return kl_error(d, NULL, "the workspace would need more than %lld bytes, the most kiln "
+                        "plans (its intermediates add up to %lld bytes)",
+                        (long long)KL_MAX_BYTES, (long long)total);
     for (int i = 0; i < p->buffers.n; i++) {
         kl_buffer *b = p->buffers.items[i];
         if (b->view_of) b->offset = b->view_of->offset;
