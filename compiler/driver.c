@@ -109,6 +109,52 @@ static bool codegen(const kl_program *p, const kl_graph *g, const kl_codegen_opt
     return kl_codegen_llvm(p, g, cg, out, d);
 }
 
+/* Whether some live constant buffer reads bytes inside [block, block + size). */
+static bool block_in_use(const kl_program *p, const unsigned char *block, size_t size) {
+    for (int i = 0; i < p->buffers.n; i++) {
+        const kl_buffer *b = p->buffers.items[i];
+        const unsigned char *d = b->data;
+        if (b->kind == KL_BUF_CONST && kl_buffer_root((kl_buffer *)b)->first_kernel >= 0 && d &&
+            d >= block && d < block + size)
+            return true;
+    }
+    return false;
+}
+
+/* Frees the block at `data` and clears every value and buffer pointing into it. */
+static void release_block(kl_graph *g, kl_program *p, const void *data, size_t size) {
+    const unsigned char *lo = data, *hi = lo + size;
+    for (int i = 0; i < g->values.n; i++) {
+        kl_value *v = g->values.items[i];
+        if ((const unsigned char *)v->data >= lo && (const unsigned char *)v->data < hi)
+            v->data = NULL;
+    }
+    for (int i = 0; i < p->buffers.n; i++) {
+        kl_buffer *b = p->buffers.items[i];
+        if ((const unsigned char *)b->data >= lo && (const unsigned char *)b->data < hi)
+            b->data = NULL;
+    }
+    kl_arena_release(p->arena, data);
+}
+
+/* The weights the passes replaced (folded, packed) give their memory back before code
+ * generation, so that a model's weights are held about once: every large constant block that no
+ * kernel reads any more (liveness from the memory plan) is freed, and what pointed into it is
+ * cleared (after lowering nothing reads a graph value's data, and a dead buffer's only users
+ * are gone). */
+static void release_dead_constants(kl_graph *g, kl_program *p) {
+    for (int i = 0; i < g->values.n; i++) {
+        const void *data = ((kl_value *)g->values.items[i])->data;
+        size_t size = kl_arena_block_size(p->arena, data);
+        if (size && !block_in_use(p, data, size)) release_block(g, p, data, size);
+    }
+    for (int i = 0; i < p->buffers.n; i++) {
+        const kl_buffer *b = p->buffers.items[i];
+        size_t size = b->kind == KL_BUF_CONST ? kl_arena_block_size(p->arena, b->data) : 0;
+        if (size && !block_in_use(p, b->data, size)) release_block(g, p, b->data, size);
+    }
+}
+
 /* The user's size-or-speed preference, else the target's. */
 static kl_optimize_for resolve_goal(kl_optimize_for asked, const kl_target *t) {
     if (asked != KL_FOR_TARGET) return asked;
@@ -119,11 +165,16 @@ kl_program *kl_compile_graph(kl_arena *a, kl_graph *g, const kl_target *t,
                              const kl_compile_opts *o, kl_diag *d) {
     kl_optimize_for goal = resolve_goal(o->cg.optimize_for, t);
     FILE *dump = o->dump_to ? o->dump_to : stdout;
+    kl_phases *ph = o->cg.phases;
+    kl_phase(ph, "graph passes");
     if (!run_passes(g, o, goal, d)) return NULL;
+    kl_phase(ph, "lowering");
     kl_program *p = kl_lower_graph(a, g, d);
     if (!p) return NULL;
     if (o->dump_ir_after && !strcmp(o->dump_ir_after, "lower")) kl_program_dump(p, dump);
+    kl_phase(ph, "kernel passes");
     if (!run_kernel_passes(p, t, o, goal, d)) return NULL;
+    kl_phase(ph, "memory plan");
     if (!kl_plan_memory(p, d)) return NULL;
     if (o->dump_ir_after && !strcmp(o->dump_ir_after, "plan")) kl_program_dump(p, dump);
     return kl_diag_failed(d) ? NULL : p;
@@ -152,11 +203,14 @@ bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
     cg.optimize_for = resolve_goal(cg.optimize_for, cg.target);
     const char *header = o->header_path ? o->header_path : default_header_path(a, o->out_path, cg.name);
     bool ok = false;
+    kl_phase(cg.phases, "load");
     kl_graph *g = kl_onnx_load(a, o->model_path, o->bindings, o->n_bindings, d);
     if (!g || kl_diag_failed(d)) goto done;
     kl_program *p = kl_compile_graph(a, g, cg.target, o, d);
     if (!p) goto done;
+    release_dead_constants(g, p);
     if (!codegen(p, g, &cg, o->out_path, d)) goto done;
+    kl_phase(cg.phases, "header");
     if (!kl_write_header(p, g, &cg, header, d)) {
         unlink(o->out_path);
         goto done;
@@ -169,6 +223,8 @@ bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
     }
     ok = true;
 done:
+    kl_phase(cg.phases, "cleanup");
     kl_arena_free(a);
+    kl_phases_end(cg.phases);
     return ok && !kl_diag_failed(d);
 }

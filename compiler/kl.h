@@ -37,6 +37,13 @@ void kl_arena_free(kl_arena *a);
 void *kl_alloc(kl_arena *a, size_t bytes);        /* zeroed, 64-byte aligned; never NULL (aborts
                                                      only if the OS is out of memory at compile time) */
 void *kl_alloc_array(kl_arena *a, size_t n, size_t size); /* zeroed; overflow-checked */
+/* The arena takes a malloc'd block of `size` bytes over: freed with the arena (NULL: nothing). */
+void kl_arena_adopt(kl_arena *a, void *block, size_t size);
+/* Large blocks (a request's own chunk, or an adopted block) can be given back early, for the
+ * weights that passes replaced: the size of the block that starts at p (0: p starts none, or a
+ * small allocation that cannot be freed alone), and freeing it. */
+size_t kl_arena_block_size(kl_arena *a, const void *p);
+void kl_arena_release(kl_arena *a, const void *p);
 char *kl_strdup(kl_arena *a, const char *s);
 char *kl_strndup(kl_arena *a, const char *s, size_t n);
 char *kl_sprintf(kl_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -739,6 +746,10 @@ bool kpass_tasks(kl_program *p, const kl_kernel_opts *o, kl_diag *d); /* kernel/
 /* kernel/pack.c — constants a blocked kernel reads, copied into the order it reads them;
  * `packs` remembers the copies made so that identical ones are shared. */
 void kl_pack_constants(kl_program *p, kl_kernel *k, kl_ptrvec *packs);
+/* Give back the memory of packed sources that no kernel reads any more: neither the kernels
+ * done so far nor p->kernels from index next_pending on (the ones still to be rewritten). */
+void kl_pack_release_sources(kl_program *p, kl_ptrvec *packs, const kl_ptrvec *done,
+                             int next_pending);
 
 /* ======================================================================================
  * codegen/ — back ends
@@ -782,6 +793,7 @@ typedef struct kl_codegen_opts {
      * and runs it on the CPU. Such an object is useless with the real driver. */
     bool cuda_emulate;
     kl_sanitizer sanitize;     /* testing only, see kl_sanitizer */
+    struct kl_phases *phases;  /* time and memory per phase, progress (NULL: not measured) */
 } kl_codegen_opts;
 
 /* codegen/llvm/ — write the program (and the model table) as an object / asm / IR file. For
@@ -838,6 +850,34 @@ typedef struct kl_compile_opts {
     FILE *dump_to;
     kl_microkernels microkernels;
 } kl_compile_opts;
+/* util/phase.c — time and peak memory per compilation phase (--stats), progress on stderr. */
+typedef enum kl_progress_mode {
+    KL_PROGRESS_AUTO = 0,      /* after 2 s, when stderr is a terminal */
+    KL_PROGRESS_ALWAYS,        /* --progress */
+    KL_PROGRESS_NEVER,
+} kl_progress_mode;
+#define KL_MAX_PHASES 16
+typedef struct kl_phase_stat {
+    const char *name;          /* "load", "LLVM optimization", ... (a string literal) */
+    double seconds;
+    int64_t peak_bytes;        /* the process's peak RSS during the phase */
+} kl_phase_stat;
+typedef struct kl_phases {
+    kl_phase_stat items[KL_MAX_PHASES];
+    int n, open;               /* open: the running phase's index, -1 between phases */
+    double started, phase_started, last_progress, total_seconds;
+    int64_t peak_bytes;        /* the whole compilation's peak RSS */
+    bool per_phase_peaks;      /* false: each phase's peak is the peak so far */
+    kl_progress_mode progress;
+    bool terminal, shown_on_terminal;
+} kl_phases;
+void kl_phases_init(kl_phases *ph, kl_progress_mode mode);
+/* End the running phase (if any) and start `name` (a literal; a name seen before accumulates).
+ * Every kl_phase* call accepts ph == NULL and then does nothing. */
+void kl_phase(kl_phases *ph, const char *name);
+void kl_phase_progress(kl_phases *ph, int done, int total); /* within the running phase */
+void kl_phases_end(kl_phases *ph);
+
 typedef struct kl_compile_stats {
     int64_t workspace_size, intermediates_total;
     int n_kernels;

@@ -44,8 +44,10 @@ static const char usage[] =
     "                         tasks; plan\n"
     "  --microkernels M       contractions: auto (default), ir (kiln's register blocks) or\n"
     "                         libxsmm (generated GEMM micro-kernels where they apply)\n"
-    "  --stats                print kernels, workspace, time and sizes: code (model and\n"
-    "                         runtime-min), weights, other constants\n"
+    "  --stats                print kernels, workspace, time and peak memory per phase, and\n"
+    "                         sizes: code (model and runtime-min), weights, other constants\n"
+    "  --progress             show the phase on stderr (default: only when stderr is a\n"
+    "                         terminal and the compilation takes over 2 s)\n"
     "  --optimize-for size|speed  size: no extra workspace, no blocks or unrolling (the\n"
     "                         default on microcontrollers); speed: the default elsewhere\n"
     "  --weights-section NAME put the weights in ELF section NAME (firmware: a flash region)\n"
@@ -79,7 +81,7 @@ typedef struct cli {
     const char *model, *out, *emit, *name, *target, *dump_ir, *microkernels, *optimize_for,
         *weights_section, *header;
     int opt_level;
-    bool stats;
+    bool stats, progress;
     kl_shape_binding bindings[MAX_BINDINGS];
     char binding_names[MAX_BINDINGS][256];
     int n_bindings;
@@ -200,6 +202,8 @@ static int parse_args(int argc, char **argv, cli *c) {
             i++;
         } else if (!strcmp(a, "--stats")) {
             c->stats = true;
+        } else if (!strcmp(a, "--progress")) {
+            c->progress = true;
         } else if (!strcmp(a, "--cuda-emulate")) {
             c->cuda_emulate = true;
         } else if (!strcmp(a, "--sanitize")) {
@@ -298,12 +302,22 @@ static bool is_identifier(const char *s) {
 }
 
 /* The --stats report: one line as before, then the sizes a firmware budget is made of. */
+static void print_phases(const kl_phases *ph) {
+    printf("phase                 seconds   peak RSS%s\n",
+           ph->per_phase_peaks ? "" : " (so far: this kernel cannot reset the peak)");
+    for (int i = 0; i < ph->n; i++)
+        printf("  %-18s %9.3f %7.0f MB\n", ph->items[i].name, ph->items[i].seconds,
+               (double)ph->items[i].peak_bytes / 1e6);
+    printf("  %-18s %9.3f %7.0f MB\n", "total", ph->total_seconds, (double)ph->peak_bytes / 1e6);
+}
+
 static void print_stats(const cli *c, const kl_target *t, const kl_compile_stats *st,
-                        const kl_size_stats *z, double seconds) {
+                        const kl_size_stats *z, const kl_phases *ph) {
     printf("%s: %d kernels, workspace %lld bytes (sum of all intermediates %lld bytes), "
-           "compiled in %.2f s\n",
+           "compiled in %.2f s, peak memory %.0f MB\n",
            c->out, st->n_kernels, (long long)st->workspace_size,
-           (long long)st->intermediates_total, seconds);
+           (long long)st->intermediates_total, ph->total_seconds, (double)ph->peak_bytes / 1e6);
+    print_phases(ph);
     printf("target %s, optimized for %s\n", t->name,
            st->optimize_for == KL_FOR_SIZE ? "size" : "speed");
     if (!z->measured) return;
@@ -341,12 +355,13 @@ static int cmd_compile(cli *c) {
     kl_diag d;
     kl_diag_init(&d, c->model);
     kl_compile_stats st;
-    double t0 = kl_now();
+    kl_phases phases;
+    kl_phases_init(&phases, c->progress ? KL_PROGRESS_ALWAYS : KL_PROGRESS_AUTO);
+    o.cg.phases = &phases;
     bool ok = kl_compile(&o, &st, &d);
-    double seconds = kl_now() - t0;
     kl_diag_print(&d, stderr);
     if (ok && d.n_errors == 0) {
-        if (c->stats) print_stats(c, o.cg.target, &st, &sizes, seconds);
+        if (c->stats) print_stats(c, o.cg.target, &st, &sizes, &phases);
         kl_diag_free(&d);
         return 0;
     }

@@ -404,7 +404,8 @@ bool kl_cu_plan(const kl_program *p, const kl_target *t, kl_cu_program *cp, kl_d
     }
     for (int i = 0; i < p->buffers.n; i++) {
         const kl_buffer *b = p->buffers.items[i];
-        if (b->kind == KL_BUF_CONST && kl_buffer_bytes(b) > 0 && !b->data && !b->view_of)
+        if (b->kind == KL_BUF_CONST && kl_buffer_bytes(b) > 0 && !b->data && !b->view_of &&
+            b->first_kernel >= 0) /* a dead constant's memory may have been released */
             ok = kl_error(d, NULL, "codegen (CUDA): constant buffer '%s' has no data", b->name);
     }
     place_constants(cp);

@@ -640,13 +640,16 @@ static bool emit_output(kl_cg *cg, const char *path) {
 /* ---------------------------------------------------------------- entry point */
 
 static bool build_module(kl_cg *cg) {
+    kl_phase(cg->o->phases, "LLVM IR");
     if (!kl_cg_link_runtime(cg))
         return false;
     const kl_program *p = cg->p;
     kl_cg_kernel *kernels = kl_alloc_array(cg->arena, (size_t)p->kernels.n + 1, sizeof *kernels);
     bool ok = true;
-    for (int k = 0; k < p->kernels.n; k++)
+    for (int k = 0; k < p->kernels.n; k++) {
         ok = kl_cg_emit_kernel(cg, p->kernels.items[k], &kernels[k]) && ok;
+        kl_phase_progress(cg->o->phases, k + 1, p->kernels.n);
+    }
     if (!ok)
         return false;
     kl_cg_entries entries = {0};
@@ -677,10 +680,14 @@ bool kl_cg_open(kl_cg *cg) {
 }
 
 bool kl_cg_write(kl_cg *cg, const char *path) {
-    if (!verify(cg) || !optimize(cg))
+    if (!verify(cg))
+        return false;
+    kl_phase(cg->o->phases, "LLVM optimization");
+    if (!optimize(cg))
         return false;
     if (cg->o->sizes)
         cg->o->sizes->weights = kl_cg_weights_bytes(cg);
+    kl_phase(cg->o->phases, "object emission");
     return emit_output(cg, path);
 }
 

@@ -13,6 +13,11 @@
  * read each element many times over (a broadcast: the copy would be larger than the original
  * by more than PACK_MAX_GROWTH). Kernels that read the same constant in the same order (the
  * regions and remainders of one contraction) share one packed copy.
+ *
+ * Memory: a model's weights should be held about once while it compiles, so a source that no
+ * kernel reads any more once its packed copy exists is given back to the arena at once
+ * (kl_pack_release_sources), rather than at the end: packing a 1 GB model then peaks at 1 GB
+ * plus one layer, not 2 GB.
  */
 #include <string.h>
 
@@ -115,6 +120,7 @@ static void pack_load(kl_program *p, kl_kernel *k, kl_expr *ld, kl_ptrvec *packs
     for (int i = 0; i < n; i++) ps.dim[i] = k->extent[dims[i]];
     void *data = pack_data(a, ld->buf, &off, k, dims, n, count);
     kl_buffer *pb = find_packed(packs, src, &ps, data);
+    if (pb) kl_arena_release(a, data); /* the same copy exists: this one was only compared */
     if (!pb) {
         pb = kl_program_buffer(p, kl_sprintf(a, "%s_packed%d", src->name, packs->n), KL_BUF_CONST,
                                src->dtype, &ps);
@@ -139,4 +145,48 @@ void kl_pack_constants(kl_program *p, kl_kernel *k, kl_ptrvec *packs) {
     collect_const_loads(k->value, &loads, p->arena, false);
     collect_const_loads(k->result, &loads, p->arena, false);
     for (int i = 0; i < loads.n; i++) pack_load(p, k, loads.items[i], packs);
+}
+
+/* ---------------------------------------------------------------- giving sources back */
+
+static bool expr_reads(const kl_expr *e, const kl_buffer *root) {
+    if (!e) return false;
+    if (e->kind == KL_E_LOAD) {
+        if (kl_buffer_root(e->buf) == root) return true;
+        for (int d = 0; d < e->buf->shape.rank; d++)
+            if (expr_reads(e->idx[d], root)) return true;
+    }
+    return expr_reads(e->a, root) || expr_reads(e->b, root) || expr_reads(e->c, root);
+}
+
+static bool kernel_reads(const kl_kernel *k, const kl_buffer *root) {
+    if (kl_buffer_root(k->out) == root) return true;
+    for (int d = 0; d < k->out->shape.rank; d++)
+        if (expr_reads(k->out_idx[d], root)) return true;
+    return expr_reads(k->init, root) || expr_reads(k->value, root) || expr_reads(k->result, root);
+}
+
+static bool any_reads(kl_kernel *const *ks, int n, const kl_buffer *root) {
+    for (int i = 0; i < n; i++)
+        if (kernel_reads(ks[i], root)) return true;
+    return false;
+}
+
+void kl_pack_release_sources(kl_program *p, kl_ptrvec *packs, const kl_ptrvec *done,
+                             int next_pending) {
+    for (int i = 0; i < packs->n; i++) {
+        kl_buffer *src = ((packed *)packs->items[i])->src;
+        size_t size = kl_arena_block_size(p->arena, src->data);
+        if (!size || any_reads((kl_kernel *const *)done->items, done->n, src) ||
+            any_reads((kl_kernel *const *)p->kernels.items + next_pending,
+                      p->kernels.n - next_pending, src))
+            continue;
+        const unsigned char *lo = src->data, *hi = lo + size;
+        for (int b = 0; b < p->buffers.n; b++) { /* src, its views, what aliases its bytes */
+            kl_buffer *buf = p->buffers.items[b];
+            if ((const unsigned char *)buf->data >= lo && (const unsigned char *)buf->data < hi)
+                buf->data = buf->host = NULL;
+        }
+        kl_arena_release(p->arena, lo);
+    }
 }

@@ -198,7 +198,7 @@ static void load_initializers(loader *L, const Onnx__GraphProto *gp)
         kl_error(L->d, NULL, "sparse initializer '%s' is not supported", name);
     }
     for (size_t i = 0; i < gp->n_initializer; i++) {
-        const Onnx__TensorProto *t = gp->initializer[i];
+        Onnx__TensorProto *t = gp->initializer[i];
         const char *name = str_or_empty(t->name);
         if (!*name) {
             kl_error(L->d, NULL, "initializer %zu has no name", i);

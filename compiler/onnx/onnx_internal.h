@@ -28,8 +28,10 @@ typedef struct kl_tensor_origin {
 } kl_tensor_origin;
 
 /* Fill `v` (dtype, shape, has_shape, data) from a TensorProto. The name is not touched. Every
- * failure records a diagnostic naming the tensor and returns false. */
-bool kl_onnx_tensor_to_value(kl_arena *a, const Onnx__TensorProto *t,
+ * failure records a diagnostic naming the tensor and returns false. raw_data is taken over, not
+ * copied: v->data becomes protobuf-c's buffer (the arena frees it) and t->raw_data is emptied,
+ * so a model's weights are held once. */
+bool kl_onnx_tensor_to_value(kl_arena *a, Onnx__TensorProto *t,
                              const kl_tensor_origin *origin, kl_value *v, kl_diag *d);
 
 #endif

@@ -124,13 +124,10 @@ static bool size_mismatch(kl_arena *a, const kl_tensor_origin *o, const kl_shape
 /* ---- raw bytes ------------------------------------------------------------------------ */
 
 /* ONNX stores raw and external data little endian; swap element bytes on big-endian hosts. */
-static void copy_little_endian(void *dst, const void *src, size_t bytes, size_t elem_size)
+static void to_host_order(void *data, size_t bytes, size_t elem_size)
 {
-    if (bytes == 0)
-        return;
-    memcpy(dst, src, bytes);
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    uint8_t *p = dst;
+    uint8_t *p = data;
     for (size_t e = 0; e + elem_size <= bytes; e += elem_size)
         for (size_t i = 0; i < elem_size / 2; i++) {
             uint8_t tmp = p[e + i];
@@ -138,7 +135,7 @@ static void copy_little_endian(void *dst, const void *src, size_t bytes, size_t 
             p[e + elem_size - 1 - i] = tmp;
         }
 #else
-    (void)elem_size;
+    (void)data, (void)bytes, (void)elem_size;
 #endif
 }
 
@@ -389,14 +386,14 @@ static bool read_external(kl_arena *a, const Onnx__TensorProto *t, const kl_tens
                         "needed at offset %lld, the file has %lld", o->what, ref.location,
                         (long long)needed, (long long)ref.offset, (long long)st.st_size);
     }
-    alloc_data(a, v, numel);
-    uint8_t *tmp = needed ? malloc((size_t)needed) : NULL;
-    ok = (needed == 0) || (tmp && fseeko(f, (off_t)ref.offset, SEEK_SET) == 0 &&
-                           fread(tmp, 1, (size_t)needed, f) == (size_t)needed);
+    alloc_data(a, v, numel); /* read in place: the weights are held once */
+    ok = needed == 0 || (fseeko(f, (off_t)ref.offset, SEEK_SET) == 0 &&
+                         fread(v->data, 1, (size_t)needed, f) == (size_t)needed);
     fclose(f);
-    if (ok && needed)
-        copy_little_endian(v->data, tmp, (size_t)needed, elem);
-    free(tmp);
+    if (ok) {
+        to_host_order(v->data, (size_t)needed, elem);
+        normalize_bools(v->dtype, v->data, numel);
+    }
     if (!ok)
         return kl_error(d, o->node, "%s: short read from external data file '%s'", o->what,
                         ref.location);
@@ -420,7 +417,19 @@ static bool check_dtype(const Onnx__TensorProto *t, const kl_tensor_origin *o, k
     return true;
 }
 
-bool kl_onnx_tensor_to_value(kl_arena *a, const Onnx__TensorProto *t,
+/* raw_data's own buffer becomes the value's (protobuf-c allocates it with malloc, the default
+ * allocator of every unpack here): the weights are not copied a second time. */
+static void take_raw_data(kl_arena *a, Onnx__TensorProto *t, kl_value *v, size_t elem)
+{
+    v->data = t->raw_data.data;
+    kl_arena_adopt(a, v->data, t->raw_data.len);
+    t->raw_data.data = NULL;
+    t->raw_data.len = 0;
+    t->has_raw_data = 0;
+    to_host_order(v->data, (size_t)kl_shape_numel(&v->shape) * elem, elem);
+}
+
+bool kl_onnx_tensor_to_value(kl_arena *a, Onnx__TensorProto *t,
                              const kl_tensor_origin *o, kl_value *v, kl_diag *d)
 {
     if (!check_dtype(t, o, &v->dtype, d) || !shape_from_dims(t, o, &v->shape, d))
@@ -439,8 +448,10 @@ bool kl_onnx_tensor_to_value(kl_arena *a, const Onnx__TensorProto *t,
     if (t->has_raw_data) {
         if (t->raw_data.len != (size_t)numel * elem)
             return size_mismatch(a, o, &v->shape, (int64_t)(t->raw_data.len / elem), numel, d);
-        alloc_data(a, v, numel);
-        copy_little_endian(v->data, t->raw_data.data, t->raw_data.len, elem);
+        if (numel > 0)
+            take_raw_data(a, t, v, elem);
+        else
+            alloc_data(a, v, numel);
         normalize_bools(v->dtype, v->data, numel);
         return true;
     }

@@ -65,7 +65,8 @@ bool kl_conv_infer_shape(kl_node *n, int w_at, kl_dtype out_type, kl_layout layo
     if (group < 1) return kl_error(d, n, "group = %lld must be >= 1", (long long)group);
     int c_axis = kl_layout_channel_axis(layout, x->shape.rank);
     int64_t c = x->shape.dim[c_axis], m = w->shape.dim[0];
-    if (w->shape.dim[1] * group != c)
+    int64_t expected_c;
+    if (!kl_mul_checked(w->shape.dim[1], group, &expected_c) || expected_c != c)
         return kl_error(d, n, "X has %lld channels but W expects %lld x group %lld",
                         (long long)c, (long long)w->shape.dim[1], (long long)group);
     if (m % group != 0)

@@ -112,7 +112,10 @@ static bool infer_convtranspose_in(kl_node *n, kl_layout layout, kl_diag *d) {
     if (w->shape.dim[0] != c || c % group != 0)
         return kl_error(d, n, "W has %lld input channels, X has %lld (group %lld)",
                         (long long)w->shape.dim[0], (long long)c, (long long)group);
-    int64_t m = w->shape.dim[1] * group;
+    int64_t m;
+    if (!kl_mul_checked(w->shape.dim[1], group, &m) || m > KL_MAX_BYTES)
+        return kl_error(d, n, "W's %lld output channels x group %lld is out of range",
+                        (long long)w->shape.dim[1], (long long)group);
     if (b && (b->dtype != t || b->shape.rank != 1 || b->shape.dim[0] != m))
         return kl_error(d, n, "bias B must be %s [%lld]", kl_dtype_name(t), (long long)m);
     kl_shape y = {.rank = x->shape.rank};

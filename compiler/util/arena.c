@@ -3,7 +3,9 @@
  *
  * A compilation allocates many small objects (values, nodes, expressions) that all die together
  * when the compilation ends, so they come from chunks freed at once. Large requests (weights)
- * get a chunk of their own so the arena never wastes a big tail.
+ * get a chunk of their own so the arena never wastes a big tail. Buffers that another allocator
+ * made (the weights protobuf-c decoded) can be handed over instead of copied: a model's
+ * weights are then held once, not twice.
  */
 #include <stdarg.h>
 #include <stdlib.h>
@@ -17,11 +19,20 @@
 typedef struct chunk {
     struct chunk *next;
     size_t used, size;
+    bool own;            /* one large request's own chunk (kl_arena_release may free it) */
     _Alignas(ALIGN) unsigned char data[];
 } chunk;
 
+/* A malloc'd block the arena owns (kl_arena_adopt); the records live in the arena itself. */
+typedef struct adopted {
+    struct adopted *next;
+    void *block;         /* NULL once released */
+    size_t size;
+} adopted;
+
 struct kl_arena {
     chunk *head;
+    adopted *adopted;
 };
 
 static chunk *chunk_new(size_t size) {
@@ -35,6 +46,7 @@ static chunk *chunk_new(size_t size) {
     c->next = NULL;
     c->used = 0;
     c->size = size;
+    c->own = false;
     return c;
 }
 
@@ -49,6 +61,8 @@ kl_arena *kl_arena_new(void) {
 
 void kl_arena_free(kl_arena *a) {
     if (!a) return;
+    for (adopted *o = a->adopted; o; o = o->next)
+        free(o->block);
     for (chunk *c = a->head, *next; c; c = next) {
         next = c->next;
         free(c);
@@ -63,6 +77,7 @@ void *kl_alloc(kl_arena *a, size_t bytes) {
         /* big block: own chunk, linked behind the head so the head keeps serving small ones */
         chunk *c = chunk_new(need);
         c->used = need;
+        c->own = true;
         if (a->head) {
             c->next = a->head->next;
             a->head->next = c;
@@ -81,6 +96,41 @@ void *kl_alloc(kl_arena *a, size_t bytes) {
     a->head->used += need;
     memset(p, 0, need);
     return p;
+}
+
+void kl_arena_adopt(kl_arena *a, void *block, size_t size) {
+    if (!block) return;
+    adopted *o = kl_alloc(a, sizeof *o);
+    o->block = block;
+    o->size = size;
+    o->next = a->adopted;
+    a->adopted = o;
+}
+
+size_t kl_arena_block_size(kl_arena *a, const void *p) {
+    if (!p) return 0;
+    for (chunk *c = a->head; c; c = c->next)
+        if (c->own && (const void *)c->data == p) return c->size;
+    for (adopted *o = a->adopted; o; o = o->next)
+        if (o->block == p) return o->size;
+    return 0;
+}
+
+void kl_arena_release(kl_arena *a, const void *p) {
+    if (!p) return;
+    for (chunk **link = &a->head; *link; link = &(*link)->next)
+        if ((*link)->own && (const void *)(*link)->data == p) {
+            chunk *c = *link;
+            *link = c->next;
+            free(c);
+            return;
+        }
+    for (adopted *o = a->adopted; o; o = o->next)
+        if (o->block == p) {
+            free(o->block);
+            o->block = NULL;
+            return;
+        }
 }
 
 void *kl_alloc_array(kl_arena *a, size_t n, size_t size) {
