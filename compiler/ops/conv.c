@@ -63,10 +63,12 @@ bool kl_conv_infer_shape(kl_node *n, int w_at, kl_dtype out_type, kl_layout layo
         return kl_error(d, n, "input X has rank %d; expected rank >= 3", x->shape.rank);
     int64_t group = kl_attr_int(n, "group", 1);
     if (group < 1) return kl_error(d, n, "group = %lld must be >= 1", (long long)group);
+    if (group > KL_MAX_BYTES) /* it becomes a loop extent even where the tensors are empty */
+        return kl_error(d, n, "group = %lld is out of range", (long long)group);
     int c_axis = kl_layout_channel_axis(layout, x->shape.rank);
-    int64_t c = x->shape.dim[c_axis], m = w->shape.dim[0];
-    int64_t expected_c;
-    if (!kl_mul_checked(w->shape.dim[1], group, &expected_c) || expected_c != c)
+    int64_t c = x->shape.dim[c_axis], m = w->shape.dim[0], wc;
+    /* group is the model's number: the product may overflow before it can disagree */
+    if (!kl_mul_checked(w->shape.dim[1], group, &wc) || wc != c)
         return kl_error(d, n, "X has %lld channels but W expects %lld x group %lld",
                         (long long)c, (long long)w->shape.dim[1], (long long)group);
     if (m % group != 0)
