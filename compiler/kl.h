@@ -570,6 +570,9 @@ typedef struct kl_op {
      * and its kind), and the lowering goes through kl_lower_view, which aliases the two buffers
      * where that is legal. kl_lower_graph also reads it to alias the other way (see lower.c). */
     bool (*view)(const kl_node *n);
+    /* Output 0 may be omitted (RNN, GRU, LSTM: Y): infer gives the node a fresh value for it,
+     * so no pass ever meets a NULL output 0. */
+    bool out0_optional;
 } kl_op;
 
 /* ops/table.c */

@@ -28,6 +28,10 @@ static const char *const reduce_names[] = {
 };
 
 static void expr(const kl_expr *e, FILE *f) {
+    if (!e) { /* only a broken kernel has one; the dump is how one finds it */
+        fputs("<null>", f);
+        return;
+    }
     switch (e->kind) {
     case KL_E_CONST:
         if (kl_dtype_is_float(e->dtype)) fprintf(f, "%g", e->f);

@@ -305,8 +305,10 @@ static void take_epilogue(kl_arena *a, kl_kernel *pk, const kl_kernel *ck) {
     kl_expr *map[KL_MAX_LOOPS] = {0};
     for (int d = 0; d < rank; d++) map[d] = pk->out_idx[d];
     kl_expr *e = kl_expr_rewrite(a, ck->value, map, epilogue_load, &ctx);
-    kl_expr **idx = kl_alloc_array(a, (size_t)rank + 1, sizeof *idx);
-    for (int d = 0; d < rank; d++) idx[d] = kl_expr_subst(a, ck->out_idx[d], map);
+    /* ck's output may have another rank than y (a recurrence writes row s of its state) */
+    int out_rank = ck->out->shape.rank;
+    kl_expr **idx = kl_alloc_array(a, (size_t)out_rank + 1, sizeof *idx);
+    for (int d = 0; d < out_rank; d++) idx[d] = kl_expr_subst(a, ck->out_idx[d], map);
     if (pk->reduce == KL_RED_NONE) {
         pk->value = e;
         pk->result = NULL;

@@ -33,6 +33,7 @@ extern const kl_op kl_ops_movement[];    /* movement.c: Transpose Concat Split S
 extern const kl_op kl_ops_indexing[];    /* indexing.c: GatherElements GatherND Scatter*
                                              OneHot CumSum Trilu */
 extern const kl_op kl_ops_resize[];      /* resize.c: Resize Upsample */
+extern const kl_op kl_ops_recurrent[];   /* recurrent.c: RNN GRU LSTM */
 
 /* The newest ai.onnx opset kiln knows (the backend tests go up to 28): entries whose semantics
  * have not changed since their last version use it as `until`. */

@@ -45,8 +45,13 @@ static bool outputs_known(kl_arena *a, const kl_node *n, bool *all_const, int64_
 static bool infer_node(kl_graph *g, kl_node *n, kl_diag *d) {
     /* every operator kiln has defines output 0 (later outputs may be optional); checked once
        here, so that no operator reads an omitted one */
-    if (n->n_outputs < 1 || !n->outputs[0])
+    if ((n->n_outputs < 1 || !n->outputs[0]) && !n->op->out0_optional)
         return kl_error(d, n, "output 0 is missing (the operator requires it)");
+    if (n->n_outputs < 1 || !n->outputs[0]) { /* omitted where allowed: an unread value */
+        kl_shape none = {0};
+        kl_node_set_output(g, n, 0, kl_value_make(g, kl_sprintf(g->arena, "%s_out0", n->name),
+                                                  KL_UNDEFINED, &none, NULL));
+    }
     for (int i = 0; i < n->n_inputs; i++)
         if (n->inputs[i] && !n->inputs[i]->has_shape)
             return kl_error(d, n, "input '%s' has no known shape", n->inputs[i]->name);

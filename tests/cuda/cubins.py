@@ -31,7 +31,7 @@ SHARED = os.path.join(os.path.dirname(REPO), "shared")
 SKIP = 77
 # The shared models kiln compiles, with the shapes their symbolic inputs are compiled at.
 MODELS = ["mlp", "squeezenet1_1", "mobilenet_v2", "shufflenet_v2", "resnet18",
-          "transformer_encoder", "ppocr_cls", "ppocr_det"]
+          "transformer_encoder", "ppocr_cls", "ppocr_det", "lstm"]
 
 
 # ------------------------------------------------------------------------------------------

@@ -350,3 +350,34 @@ Test(fuse, phases_leave_a_runtime_call_alone) {
     same(run(&g, o), want, 8);
     kl_arena_free(g.a);
 }
+
+/* A consumer that stores into a row of a buffer of higher rank (a recurrence writing step s of
+ * its state [steps, rows, cols]) becomes the matmul's epilogue with every index of its own
+ * output kept: the row index is not dropped. */
+Test(fuse, epilogue_into_higher_rank_output) {
+    prog g = new_prog();
+    kl_buffer *a = buf(&g, "a", KL_BUF_INPUT, shape2(3, 4));
+    kl_buffer *w = buf(&g, "w", KL_BUF_CONST, shape2(4, 5));
+    kl_buffer *b = buf(&g, "b", KL_BUF_CONST, (kl_shape){.rank = 1, .dim = {5}});
+    kl_buffer *y = buf(&g, "y", KL_BUF_WORKSPACE, shape2(3, 5));
+    kl_buffer *o = buf(&g, "o", KL_BUF_OUTPUT, (kl_shape){.rank = 3, .dim = {2, 3, 5}});
+    memset(o->host, 0, (size_t)kl_buffer_bytes(o));
+    matmul(&g, a, w, b, y);
+    kl_kernel *k = elementwise(&g, o, kl_e_unary(g.a, KL_TANH, at(&g, y)));
+    k->extent[0] = 3; /* walks y, not o */
+    k->extent[1] = 5;
+    k->out_idx = kl_alloc_array(g.a, 3, sizeof *k->out_idx);
+    k->out_idx[0] = kl_e_idx(g.a, 1);
+    k->out_idx[1] = kl_e_iv(g.a, 0);
+    k->out_idx[2] = kl_e_iv(g.a, 1);
+    float *want = run(&g, o);
+    fuse(&g);
+    cr_assert_eq(g.p->kernels.n, 1);
+    const kl_kernel *f = g.p->kernels.items[0];
+    cr_assert_eq(f->out, o);
+    for (int d = 0; d < 3; d++) cr_assert_not_null(f->out_idx[d], "index %d", d);
+    cr_assert_eq(f->out_idx[0]->kind, KL_E_CONST);
+    cr_assert_eq(f->out_idx[0]->i, 1);
+    same(run(&g, o), want, 30);
+    kl_arena_free(g.a);
+}
