@@ -774,6 +774,8 @@ typedef struct kl_size_stats {
     int64_t rodata;            /* constant data, the weights section included */
     int64_t weights;           /* of which the weights */
     int64_t data, bss;         /* writable data: 0 for every kiln object */
+    char weights_section[96];  /* where the large weights went ("": .rodata, inline) */
+    bool weights_large;        /* in x86-64's large data section, reached with 64-bit addresses */
 } kl_size_stats;
 /* Testing only (--sanitize): the generated code instrumented by LLVM's AddressSanitizer or
  * ThreadSanitizer. Such an object calls __asan_* / __tsan_* and runs only in a process that

@@ -323,8 +323,12 @@ static void print_stats(const cli *c, const kl_target *t, const kl_compile_stats
     if (!z->measured) return;
     printf("code (text)     %10lld bytes: model %lld, runtime-min %lld\n", (long long)z->text,
            (long long)(z->text - z->text_runtime), (long long)z->text_runtime);
-    printf("weights         %10lld bytes (%s)\n", (long long)z->weights,
-           c->weights_section ? c->weights_section : ".rodata");
+    const char *section = *z->weights_section   ? z->weights_section
+                          : c->weights_section ? c->weights_section
+                                               : ".rodata";
+    printf("weights         %10lld bytes (%s%s)\n", (long long)z->weights, section,
+           z->weights_large ? ", large data: 64-bit addresses, past the small code model's 2 GiB"
+                            : "");
     printf("other rodata    %10lld bytes (model table, names, shapes)\n",
            (long long)(z->rodata - z->weights));
     printf("data + bss      %10lld bytes\n", (long long)(z->data + z->bss));

@@ -21,7 +21,7 @@ packages=(
     # micro-kernels generated at compile time), Criterion for the unit tests
     gcc libc6-dev meson ninja-build pkg-config
     llvm-19-dev clang-19 lld-19
-    libprotobuf-c-dev protobuf-c-compiler libonnx-dev
+    libprotobuf-c-dev protobuf-c-compiler libonnx-dev libelf-dev
     libxsmm-dev
     libcriterion-dev
     # hardening: libFuzzer and clang's sanitizer run-times (ASan, UBSan, TSan) for the fuzz

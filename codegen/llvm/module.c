@@ -227,6 +227,9 @@ static LLVMValueRef const_global(kl_cg *cg, entry *e, const kl_buffer *buf) {
         kl_error(cg->d, NULL, "codegen: constant buffer '%s' has no data", buf->name);
         return NULL;
     }
+    LLVMValueRef outside = kl_cg_blob_place(cg, buf);
+    if (outside)
+        return e->const_globals[i] = outside;
     LLVMValueRef init = LLVMConstStringInContext2(cg->ctx, bytes > 0 ? buf->data : "",
                                                   (size_t)(bytes > 0 ? bytes : 0), 1);
     LLVMValueRef g = LLVMAddGlobal(cg->mod, LLVMTypeOf(init),
@@ -575,6 +578,23 @@ static bool optimize(kl_cg *cg) {
     return true;
 }
 
+static char *temp_beside(kl_cg *cg, const char *path, const char *suffix);
+
+/* The code LLVM emitted, then the weights appended (weights.c), under a temporary name until
+ * complete: a failure leaves no partial object behind. */
+static bool write_object_with_weights(kl_cg *cg, LLVMMemoryBufferRef code, const char *path) {
+    char *tmp = temp_beside(cg, path, ".o");
+    if (!tmp)
+        return false;
+    bool ok = kl_write_file_atomic(tmp, LLVMGetBufferStart(code), LLVMGetBufferSize(code), cg->d) &&
+              kl_cg_blob_append(cg, tmp);
+    if (ok && rename(tmp, path) != 0)
+        ok = kl_error(cg->d, NULL, "cannot write '%s': %s", path, strerror(errno));
+    if (!ok)
+        unlink(tmp);
+    return ok;
+}
+
 static bool emit_machine_code(kl_cg *cg, LLVMCodeGenFileType kind, const char *path) {
     char *err = NULL;
     LLVMMemoryBufferRef buf = NULL;
@@ -583,9 +603,12 @@ static bool emit_machine_code(kl_cg *cg, LLVMCodeGenFileType kind, const char *p
         LLVMDisposeMessage(err);
         return false;
     }
-    if (kind == LLVMObjectFile && cg->o->sizes)
+    if (kind == LLVMObjectFile && cg->o->sizes) {
         kl_cg_measure_object(buf, cg->o->weights_section, cg->o->sizes);
-    bool ok = kl_write_file_atomic(path, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf), cg->d);
+        kl_cg_blob_describe(cg, cg->o->sizes); /* the weights appended below */
+    }
+    bool ok = kind == LLVMObjectFile && cg->blob ? write_object_with_weights(cg, buf, path)
+              : kl_write_file_atomic(path, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf), cg->d);
     LLVMDisposeMemoryBuffer(buf);
     return ok;
 }
@@ -665,7 +688,7 @@ static bool build_module(kl_cg *cg) {
             return false;
         entries.run_profiled = emit_run(cg, profiled, "run_profiled", 2);
     }
-    if (!kl_cg_emit_model_table(cg, &entries))
+    if (!kl_cg_emit_model_table(cg, &entries) || !kl_cg_blob_declare(cg))
         return false;
     internalize(cg);
     return true;
@@ -698,7 +721,10 @@ bool kl_codegen_llvm(const kl_program *p, const kl_graph *g, const kl_codegen_op
     if (!o || !o->target || !o->name || !*o->name)
         return kl_error(d, NULL, "codegen: no target or model name given");
     kl_cg cg = {.arena = p->arena, .d = d, .p = p, .g = g, .o = o};
-    bool ok = kl_cg_open(&cg) && build_module(&cg) && kl_cg_write(&cg, out_path);
+    bool ok = kl_cg_open(&cg);
+    if (ok && (o->emit == KL_EMIT_OBJ || o->emit == KL_EMIT_SO)) /* ELF: weights outside LLVM */
+        kl_cg_blob_enable(&cg);
+    ok = ok && build_module(&cg) && kl_cg_write(&cg, out_path);
     kl_cg_close(&cg);
     return ok;
 }

@@ -23,7 +23,7 @@ int64_t kl_cg_weights_bytes(kl_cg *cg) {
         if (strncmp(name, "const.", 6) == 0 && !LLVMIsDeclaration(g))
             n += (int64_t)LLVMABISizeOfType(cg->td, LLVMGlobalGetValueType(g));
     }
-    return n;
+    return n + kl_cg_blob_bytes(cg);
 }
 
 typedef enum section_kind { SEC_OTHER, SEC_TEXT, SEC_RODATA, SEC_DATA, SEC_BSS } section_kind;

@@ -6,7 +6,9 @@ usage: make_mlp.py OUT_DIR [--layers N] [--width W] [--batch B]
 OUT_DIR/model.onnx holds N x (Gemm W x W with bias, Relu) with every weight in one external
 file OUT_DIR/weights.bin (offsets per tensor, as onnx's external-data writer lays them out);
 OUT_DIR/test_data_set_0/ holds a seeded input and the output numpy computes, in float64 then
-rounded, so `kiln check OUT_DIR/model.onnx` compares against it. The default (10 layers of
+rounded, so `kiln check OUT_DIR/model.onnx` compares against it; the same input and output
+also raw (OUT_DIR/input.f32, OUT_DIR/reference.f32) for a C program that links the object
+(tests/scale/link_check.c). The default (10 layers of
 3072) is 378 MB of weights; --layers 9 --width 8192 passes 2 GiB. Never committed: CI makes it.
 
 Weights are scaled so activations stay O(1) through any depth (He initialization, halved).
@@ -76,6 +78,8 @@ def main():
     write_tensor_pb(os.path.join(args.out_dir, "test_data_set_0", "input_0.pb"), "x", x)
     write_tensor_pb(os.path.join(args.out_dir, "test_data_set_0", "output_0.pb"), "y",
                     ref.astype(np.float32))
+    x.tofile(os.path.join(args.out_dir, "input.f32"))
+    ref.astype(np.float32).tofile(os.path.join(args.out_dir, "reference.f32"))
     print(f"{args.out_dir}: {n} layers of {w}x{w}, {offset / 1e6:.0f} MB of weights")
     return 0
 
