@@ -876,7 +876,9 @@ typedef struct kl_phases {
     kl_progress_mode progress;
     bool terminal, shown_on_terminal;
 } kl_phases;
-void kl_phases_init(kl_phases *ph, kl_progress_mode mode);
+/* per_phase_peaks: reset the high-water mark at each phase (which hides the process's peak
+ * from getrusage and /usr/bin/time; kl_phases_end restores it in peak_bytes). */
+void kl_phases_init(kl_phases *ph, kl_progress_mode mode, bool per_phase_peaks);
 /* End the running phase (if any) and start `name` (a literal; a name seen before accumulates).
  * Every kl_phase* call accepts ph == NULL and then does nothing. */
 void kl_phase(kl_phases *ph, const char *name);

@@ -360,7 +360,7 @@ static int cmd_compile(cli *c) {
     kl_diag_init(&d, c->model);
     kl_compile_stats st;
     kl_phases phases;
-    kl_phases_init(&phases, c->progress ? KL_PROGRESS_ALWAYS : KL_PROGRESS_AUTO);
+    kl_phases_init(&phases, c->progress ? KL_PROGRESS_ALWAYS : KL_PROGRESS_AUTO, c->stats);
     o.cg.phases = &phases;
     bool ok = kl_compile(&o, &st, &d);
     kl_diag_print(&d, stderr);

@@ -5,7 +5,8 @@
  * Peak memory per phase: Linux resets the process's high-water mark (VmHWM) when "5" is written
  * to /proc/self/clear_refs, so each phase starts from the memory in use and ends with its own
  * peak. Where that is not allowed, the figure is the peak so far (getrusage), which is still an
- * upper bound, and the report says so.
+ * upper bound, and the report says so. Only when asked (--stats): a reset also resets what
+ * getrusage and /usr/bin/time report as the process's peak.
  *
  * Progress: nothing for a compilation that ends within PROGRESS_AFTER seconds, or whose stderr
  * is not a terminal, so pipes and builds of small models stay quiet; --progress prints always.
@@ -48,13 +49,13 @@ static int64_t peak_since_reset(void) {
     return kib * 1024;
 }
 
-void kl_phases_init(kl_phases *ph, kl_progress_mode mode) {
+void kl_phases_init(kl_phases *ph, kl_progress_mode mode, bool per_phase_peaks) {
     memset(ph, 0, sizeof *ph);
     ph->open = -1;
     ph->progress = mode;
     ph->terminal = isatty(STDERR_FILENO);
     ph->started = kl_now();
-    ph->per_phase_peaks = reset_peak();
+    ph->per_phase_peaks = per_phase_peaks && reset_peak();
 }
 
 static bool showing(const kl_phases *ph, double now) {

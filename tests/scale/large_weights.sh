@@ -5,7 +5,7 @@
 # (link_check.c) and its predict must match the reference. Then the same for a 67 MB MLP,
 # whose weights stay in .rodata (below 256 MiB). Prints kiln's --stats for both.
 #
-# Needs about 8 GB of disk in $TMPDIR and 4 GB of memory; takes a minute or two.
+# PYTHON: a python3 with numpy and onnx (default python3). Needs about 8 GB of disk in $TMPDIR and 4 GB of memory; takes a minute or two.
 set -euo pipefail
 kiln=$(realpath "$1")
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,7 +16,7 @@ cc=${CC:-cc}
 run_case() {   # run_case LABEL EXPECTED_SECTION make_mlp.py args...
     local label=$1 section=$2 dir=$work/$1
     shift 2
-    python3 "$here/make_mlp.py" "$dir" "$@"
+    "${PYTHON:-python3}" "$here/make_mlp.py" "$dir" "$@"
     "$kiln" compile "$dir/model.onnx" -o "$dir/big.o" --name big --stats | tee "$dir/stats.txt"
     grep -q "weights .*($section" "$dir/stats.txt" ||
         { echo "FAIL $label: --stats does not report the weights in $section"; return 1; }
