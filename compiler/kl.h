@@ -502,6 +502,8 @@ kl_kernel *kl_kernel_new(kl_program *p, const kl_node *node, const char *tag);
 /* Floating-point work of a kernel as profilers count it: 2 x multiply-adds of a sum of
  * products (a contraction), 0 for any other kernel. */
 int64_t kl_kernel_flops(const kl_kernel *k);
+/* Whether k loads from root's storage anywhere (values, indices; root: a buffer, not a view). */
+bool kl_kernel_reads(const kl_kernel *k, const kl_buffer *root);
 void kl_program_add_kernel(kl_program *p, kl_kernel *k);
 void kl_kernel_dump(const kl_kernel *k, FILE *f);
 void kl_program_dump(const kl_program *p, FILE *f);

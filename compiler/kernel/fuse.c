@@ -34,23 +34,6 @@ enum { MAX_INLINE_USES = 4 };
 
 /* ---------------------------------------------------------------- who reads what */
 
-static bool expr_reads(const kl_expr *e, const kl_buffer *root) {
-    if (!e) return false;
-    if (e->kind == KL_E_LOAD) {
-        if (kl_buffer_root(e->buf) == root) return true;
-        for (int d = 0; d < e->buf->shape.rank; d++)
-            if (expr_reads(e->idx[d], root)) return true;
-    }
-    return expr_reads(e->a, root) || expr_reads(e->b, root) || expr_reads(e->c, root);
-}
-
-static bool kernel_reads(const kl_kernel *k, const kl_buffer *root) {
-    if (expr_reads(k->init, root) || expr_reads(k->value, root) || expr_reads(k->result, root))
-        return true;
-    for (int d = 0; d < k->out->shape.rank; d++)
-        if (expr_reads(k->out_idx[d], root)) return true;
-    return false;
-}
 
 static kl_buffer *written(const kl_kernel *k) { return kl_buffer_root(k->out); }
 
@@ -85,7 +68,7 @@ static bool quiet_between(const kl_ptrvec *ks, int i, int j, const kl_ptrvec *re
         kl_buffer *w = written(k);
         for (int r = 0; r < reads->n; r++)
             if (reads->items[r] == w) return false;
-        if (out && (w == out || kernel_reads(k, out))) return false;
+        if (out && (w == out || kl_kernel_reads(k, out))) return false;
     }
     return true;
 }
@@ -201,7 +184,7 @@ static bool try_inline(kl_program *p, kl_ptrvec *ks, int i) {
     kl_arena *a = p->arena;
     kl_kernel *pk = ks->items[i];
     kl_buffer *y = written(pk);
-    if (y->kind != KL_BUF_WORKSPACE || !is_elementwise(pk) || kernel_reads(pk, y)) return false;
+    if (y->kind != KL_BUF_WORKSPACE || !is_elementwise(pk) || kl_kernel_reads(pk, y)) return false;
     bool copy = is_pure_copy(pk->value);
     kl_ptrvec reads = {0};
     kernel_roots_read(pk, &reads, a);
@@ -222,7 +205,7 @@ static bool try_inline(kl_program *p, kl_ptrvec *ks, int i) {
     kl_expr *none[KL_MAX_LOOPS] = {0};
     for (int j = i + 1; j <= last; j++) {
         kl_kernel *ck = ks->items[j];
-        if (kernel_reads(ck, y)) kl_kernel_rewrite(a, ck, none, inline_load, &c);
+        if (kl_kernel_reads(ck, y)) kl_kernel_rewrite(a, ck, none, inline_load, &c);
     }
     memmove(&ks->items[i], &ks->items[i + 1], (size_t)(ks->n - i - 1) * sizeof *ks->items);
     ks->n--;
@@ -275,7 +258,7 @@ static int only_reader(const kl_ptrvec *ks, int i, kl_ptrvec *writers, kl_arena 
             kl_ptrvec_push(a, writers, (void *)k);
             continue;
         }
-        if (!kernel_reads(k, y)) continue;
+        if (!kl_kernel_reads(k, y)) continue;
         if (found >= 0 || j < i) return -1;
         found = j;
     }
@@ -287,8 +270,8 @@ static int only_reader(const kl_ptrvec *ks, int i, kl_ptrvec *writers, kl_arena 
 static bool epilogue_fits(const kl_ptrvec *ks, int i, int j, kl_arena *a) {
     const kl_kernel *pk = ks->items[i], *ck = ks->items[j];
     kl_buffer *y = written(pk), *z = written(ck);
-    if (y->kind != KL_BUF_WORKSPACE || pk->n_block != 0 || kernel_reads(pk, y)) return false;
-    if (kernel_reads(pk, z) || z == y) return false;
+    if (y->kind != KL_BUF_WORKSPACE || pk->n_block != 0 || kl_kernel_reads(pk, y)) return false;
+    if (kl_kernel_reads(pk, z) || z == y) return false;
     kl_ptrvec reads = {0};
     kernel_roots_read(ck, &reads, a);
     for (int r = 0; r < reads.n; r++)

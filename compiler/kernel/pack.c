@@ -149,26 +149,10 @@ void kl_pack_constants(kl_program *p, kl_kernel *k, kl_ptrvec *packs) {
 
 /* ---------------------------------------------------------------- giving sources back */
 
-static bool expr_reads(const kl_expr *e, const kl_buffer *root) {
-    if (!e) return false;
-    if (e->kind == KL_E_LOAD) {
-        if (kl_buffer_root(e->buf) == root) return true;
-        for (int d = 0; d < e->buf->shape.rank; d++)
-            if (expr_reads(e->idx[d], root)) return true;
-    }
-    return expr_reads(e->a, root) || expr_reads(e->b, root) || expr_reads(e->c, root);
-}
-
-static bool kernel_reads(const kl_kernel *k, const kl_buffer *root) {
-    if (kl_buffer_root(k->out) == root) return true;
-    for (int d = 0; d < k->out->shape.rank; d++)
-        if (expr_reads(k->out_idx[d], root)) return true;
-    return expr_reads(k->init, root) || expr_reads(k->value, root) || expr_reads(k->result, root);
-}
-
-static bool any_reads(kl_kernel *const *ks, int n, const kl_buffer *root) {
+/* Whether any of the kernels reads root's bytes, or writes them. */
+static bool any_touches(kl_kernel *const *ks, int n, const kl_buffer *root) {
     for (int i = 0; i < n; i++)
-        if (kernel_reads(ks[i], root)) return true;
+        if (kl_buffer_root(ks[i]->out) == root || kl_kernel_reads(ks[i], root)) return true;
     return false;
 }
 
@@ -177,8 +161,8 @@ void kl_pack_release_sources(kl_program *p, kl_ptrvec *packs, const kl_ptrvec *d
     for (int i = 0; i < packs->n; i++) {
         kl_buffer *src = ((packed *)packs->items[i])->src;
         size_t size = kl_arena_block_size(p->arena, src->data);
-        if (!size || any_reads((kl_kernel *const *)done->items, done->n, src) ||
-            any_reads((kl_kernel *const *)p->kernels.items + next_pending,
+        if (!size || any_touches((kl_kernel *const *)done->items, done->n, src) ||
+            any_touches((kl_kernel *const *)p->kernels.items + next_pending,
                       p->kernels.n - next_pending, src))
             continue;
         const unsigned char *lo = src->data, *hi = lo + size;

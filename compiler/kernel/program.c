@@ -5,6 +5,24 @@
 
 #include "kl.h"
 
+static bool expr_reads(const kl_expr *e, const kl_buffer *root) {
+    if (!e) return false;
+    if (e->kind == KL_E_LOAD) {
+        if (kl_buffer_root(e->buf) == root) return true;
+        for (int d = 0; d < e->buf->shape.rank; d++)
+            if (expr_reads(e->idx[d], root)) return true;
+    }
+    return expr_reads(e->a, root) || expr_reads(e->b, root) || expr_reads(e->c, root);
+}
+
+bool kl_kernel_reads(const kl_kernel *k, const kl_buffer *root) {
+    if (expr_reads(k->init, root) || expr_reads(k->value, root) || expr_reads(k->result, root))
+        return true;
+    for (int d = 0; d < k->out->shape.rank; d++)
+        if (expr_reads(k->out_idx[d], root)) return true;
+    return false;
+}
+
 kl_program *kl_program_new(kl_arena *a) {
     kl_program *p = kl_alloc(a, sizeof *p);
     p->arena = a;
