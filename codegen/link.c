@@ -1,6 +1,7 @@
 /*
  * codegen/link.c — an object file into a shared library, for `kiln check` (which dlopens it)
- * and `--emit so`.
+ * and `--emit so`; and the objects of a model compiled in parts (codegen/llvm/parts.c) into
+ * one relocatable object.
  *
  * The linker is spawned (posix_spawnp, no shell): $KILN_LD when set, else the first of
  * ld.lld-19, ld.lld and cc that exists. The objects kiln emits are self-contained and PIC, so
@@ -12,6 +13,7 @@
 #endif
 #include <errno.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -30,20 +32,10 @@ static bool is_driver(const char *ld) {
     return strstr(base, "cc") || strstr(base, "clang");
 }
 
-/* Run one linker. Returns -1 if it does not exist, else its exit status (0 = success);
- * `out` receives the start of what it printed. */
-static int run_linker(const char *ld, const char *obj, const char *so, char *out, size_t cap) {
-    const char *argv[8];
-    int n = 0;
-    argv[n++] = ld;
-    argv[n++] = "-shared";
-    if (is_driver(ld))
-        argv[n++] = "-nostdlib";
-    argv[n++] = "-o";
-    argv[n++] = so;
-    argv[n++] = obj;
-    argv[n] = NULL;
-
+/* Run a linker with argv (argv[0] is the program). Returns -1 if it does not exist, else its
+ * exit status (0 = success); `out` receives the start of what it printed. */
+static int spawn_linker(const char *const *argv, char *out, size_t cap) {
+    const char *ld = argv[0];
     int fds[2];
     if (pipe(fds) != 0)
         return snprintf(out, cap, "pipe: %s", strerror(errno)), 1;
@@ -85,6 +77,80 @@ static int run_linker(const char *ld, const char *obj, const char *so, char *out
     return 1;
 }
 
+static int run_linker(const char *ld, const char *obj, const char *so, char *out, size_t cap) {
+    const char *argv[8];
+    int n = 0;
+    argv[n++] = ld;
+    argv[n++] = "-shared";
+    if (is_driver(ld))
+        argv[n++] = "-nostdlib";
+    argv[n++] = "-o";
+    argv[n++] = so;
+    argv[n++] = obj;
+    argv[n] = NULL;
+    return spawn_linker(argv, out, cap);
+}
+
+static void trim(char *s) {
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' '))
+        s[--n] = 0;
+}
+
+/* x86-64: GNU ld, which OR-merges the objects' x86 ISA-level notes (lld drops them, and with
+ * them glibc's refusal to start on a CPU that lacks the ISA). Every other target: lld, which
+ * links relocatably for all of them (a host compiler driver knows one). */
+static const char *const relocatable_x86_64[] = {"ld.bfd", NULL};
+static const char *const relocatable_other[] = {"ld.lld-19", "ld.lld", NULL};
+
+static bool on_path(const char *program) {
+    const char *path = getenv("PATH");
+    if (!path) return false;
+    size_t n = strlen(program);
+    for (const char *p = path; *p;) {
+        const char *end = strchr(p, ':');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char *full = malloc(len + n + 2);
+        if (!full) return false;
+        snprintf(full, len + n + 2, "%.*s/%s", (int)len, p, program);
+        bool found = access(full, X_OK) == 0;
+        free(full);
+        if (found) return true;
+        p += len + (end ? 1 : 0);
+    }
+    return false;
+}
+
+const char *kl_relocatable_linker(const char *triple) {
+    const char *const *ld = strncmp(triple, "x86_64", 6) ? relocatable_other : relocatable_x86_64;
+    for (int i = 0; ld[i]; i++)
+        if (on_path(ld[i])) return ld[i];
+    return NULL;
+}
+
+bool kl_link_relocatable(const char *triple, const char *const *objs, int n_objs,
+                         const char *out_path, kl_diag *d) {
+    const char *ld = kl_relocatable_linker(triple);
+    if (!ld) return kl_error(d, NULL, "no relocatable linker to join the parts of '%s'", out_path);
+    const char **argv = calloc((size_t)n_objs + 5, sizeof *argv);
+    if (!argv) return kl_error(d, NULL, "%s: out of memory", out_path);
+    int n = 0;
+    argv[n++] = ld;
+    argv[n++] = "-r";
+    argv[n++] = "-o";
+    argv[n++] = out_path;
+    for (int i = 0; i < n_objs; i++) argv[n++] = objs[i];
+    argv[n] = NULL;
+    char out[MAX_LINKER_OUTPUT];
+    out[0] = 0;
+    int status = spawn_linker(argv, out, sizeof out);
+    free(argv);
+    if (status == 0) return true;
+    trim(out);
+    return kl_error(d, NULL, "joining the parts of '%s' with %s failed%s%s", out_path, ld,
+                    *out ? ": " : "", out);
+}
+
 bool kl_link_shared(const char *obj, const char *so, kl_diag *d) {
     const char *env = getenv("KILN_LD");
     const char *const defaults[] = {"ld.lld-19", "ld.lld", "cc", NULL};
@@ -97,9 +163,7 @@ bool kl_link_shared(const char *obj, const char *so, kl_diag *d) {
         if (status == 0)
             return true;
         if (status > 0) {
-            size_t n = strlen(out);
-            while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
-                out[--n] = 0;
+            trim(out);
             return kl_error(d, NULL, "linking '%s' into '%s' with %s failed%s%s", obj, so,
                             linkers[i], *out ? ": " : "", out);
         }

@@ -839,6 +839,11 @@ bool kl_write_header(const kl_program *p, const kl_graph *g, const kl_codegen_op
                      const char *path, kl_diag *d);
 /* codegen/link.c — link an object into a shared library (ld.lld) */
 bool kl_link_shared(const char *obj, const char *so, kl_diag *d);
+/* The relocatable linker for objects of `triple` on PATH (GNU ld for x86-64, ld.lld for the
+ * others), or NULL; and objects joined into one with it. */
+const char *kl_relocatable_linker(const char *triple);
+bool kl_link_relocatable(const char *triple, const char *const *objs, int n_objs,
+                         const char *out_path, kl_diag *d);
 /* codegen/header.c — write a whole file through a temporary beside it and a rename (no partial
  * file is ever left at `path`). */
 bool kl_write_file_atomic(const char *path, const void *data, size_t size, kl_diag *d);

@@ -480,6 +480,8 @@ static LLVMValueRef emit_run(kl_cg *cg, LLVMValueRef predict, const char *name, 
 static bool is_exported(kl_cg *cg, const char *name) {
     static const char *const suffixes[] = {"predict", "predict_parallel", "run", "model"};
     size_t n = strlen(cg->o->name);
+    if (cg->part_kernels && !strncmp(name, cg->o->name, n) && name[n] == '.')
+        return true; /* a kernel of a part, called from the main part (parts.c) */
     if (strncmp(name, cg->o->name, n) != 0 || name[n] != '_')
         return false;
     for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++)
@@ -490,7 +492,7 @@ static bool is_exported(kl_cg *cg, const char *name) {
 
 /* Everything but the entry points becomes internal; unused functions and globals go (also at
  * -O0, where no pass would remove them). */
-static void internalize(kl_cg *cg) {
+void kl_cg_internalize(kl_cg *cg) {
     for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f))
         if (!LLVMIsDeclaration(f) && !is_exported(cg, LLVMGetValueName(f)))
             LLVMSetLinkage(f, LLVMInternalLinkage);
@@ -521,7 +523,7 @@ static void internalize(kl_cg *cg) {
 
 /* ---------------------------------------------------------------- passes and emission */
 
-static bool verify(kl_cg *cg) {
+bool kl_cg_verify(kl_cg *cg) {
     char *msg = NULL;
     if (LLVMVerifyModule(cg->mod, LLVMReturnStatusAction, &msg)) {
         kl_error(cg->d, NULL, "codegen: internal error: invalid LLVM module: %s", msg ? msg : "");
@@ -552,7 +554,7 @@ static void mark_for_sanitizer(kl_cg *cg, const char *attribute) {
                                     LLVMCreateEnumAttribute(cg->ctx, kind, 0));
 }
 
-static bool optimize(kl_cg *cg) {
+bool kl_cg_optimize(kl_cg *cg) {
     int lvl = cg->o->opt_level < 0 ? 0 : cg->o->opt_level > 3 ? 3 : cg->o->opt_level;
     if (cg->o->optimize_for == KL_FOR_SIZE && lvl >= 1)
         mark_for_size(cg);
@@ -578,43 +580,8 @@ static bool optimize(kl_cg *cg) {
     return true;
 }
 
-static char *temp_beside(kl_cg *cg, const char *path, const char *suffix);
-
-/* The code LLVM emitted, then the weights appended (weights.c), under a temporary name until
- * complete: a failure leaves no partial object behind. */
-static bool write_object_with_weights(kl_cg *cg, LLVMMemoryBufferRef code, const char *path) {
-    char *tmp = temp_beside(cg, path, ".o");
-    if (!tmp)
-        return false;
-    bool ok = kl_write_file_atomic(tmp, LLVMGetBufferStart(code), LLVMGetBufferSize(code), cg->d) &&
-              kl_cg_blob_append(cg, tmp);
-    if (ok && rename(tmp, path) != 0)
-        ok = kl_error(cg->d, NULL, "cannot write '%s': %s", path, strerror(errno));
-    if (!ok)
-        unlink(tmp);
-    return ok;
-}
-
-static bool emit_machine_code(kl_cg *cg, LLVMCodeGenFileType kind, const char *path) {
-    char *err = NULL;
-    LLVMMemoryBufferRef buf = NULL;
-    if (LLVMTargetMachineEmitToMemoryBuffer(cg->tm, cg->mod, kind, &err, &buf)) {
-        kl_error(cg->d, NULL, "codegen: LLVM could not emit code: %s", err ? err : "");
-        LLVMDisposeMessage(err);
-        return false;
-    }
-    if (kind == LLVMObjectFile && cg->o->sizes) {
-        kl_cg_measure_object(buf, cg->o->weights_section, cg->o->sizes);
-        kl_cg_blob_describe(cg, cg->o->sizes); /* the weights appended below */
-    }
-    bool ok = kind == LLVMObjectFile && cg->blob ? write_object_with_weights(cg, buf, path)
-              : kl_write_file_atomic(path, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf), cg->d);
-    LLVMDisposeMemoryBuffer(buf);
-    return ok;
-}
-
 /* A fresh temporary path beside `path` (the file exists, empty, so the name is ours). */
-static char *temp_beside(kl_cg *cg, const char *path, const char *suffix) {
+char *kl_cg_temp_beside(kl_cg *cg, const char *path, const char *suffix) {
     char *tmp = kl_sprintf(cg->arena, "%s.tmp-XXXXXX%s", path, suffix);
     int fd = mkstemps(tmp, (int)strlen(suffix));
     if (fd < 0) {
@@ -625,29 +592,78 @@ static char *temp_beside(kl_cg *cg, const char *path, const char *suffix) {
     return tmp;
 }
 
-static bool emit_shared(kl_cg *cg, const char *path) {
-    char *obj = temp_beside(cg, path, ".o");
-    if (!obj)
-        return false;
-    char *so = temp_beside(cg, path, ".so");
-    if (!so) {
-        unlink(obj);
+bool kl_cg_emit_buffer(kl_cg *cg, LLVMCodeGenFileType kind, LLVMMemoryBufferRef *out) {
+    char *err = NULL;
+    if (LLVMTargetMachineEmitToMemoryBuffer(cg->tm, cg->mod, kind, &err, out)) {
+        kl_error(cg->d, NULL, "codegen: LLVM could not emit code: %s", err ? err : "");
+        LLVMDisposeMessage(err);
         return false;
     }
-    bool ok = emit_machine_code(cg, LLVMObjectFile, obj) && kl_link_shared(obj, so, cg->d);
+    return true;
+}
+
+/* The module's machine code into `file`, its sections counted for --stats. */
+bool kl_cg_write_code(kl_cg *cg, LLVMMemoryBufferRef code, const char *file) {
+    if (cg->o->sizes)
+        kl_cg_measure_object(code, cg->o->weights_section, cg->o->sizes);
+    return kl_write_file_atomic(file, LLVMGetBufferStart(code), LLVMGetBufferSize(code), cg->d);
+}
+
+static bool emit_code(kl_cg *cg, const char *file) {
+    LLVMMemoryBufferRef code = NULL;
+    if (!kl_cg_emit_buffer(cg, LLVMObjectFile, &code))
+        return false;
+    bool ok = kl_cg_write_code(cg, code, file);
+    LLVMDisposeMemoryBuffer(code);
+    return ok;
+}
+
+/* The code object `code` (a temporary file) becomes the output: as it is, or linked into a
+ * shared library. */
+static bool place_output(kl_cg *cg, const char *code, const char *path) {
+    if (cg->o->emit != KL_EMIT_SO) {
+        if (rename(code, path) != 0)
+            return kl_error(cg->d, NULL, "cannot write '%s': %s", path, strerror(errno));
+        return true;
+    }
+    char *so = kl_cg_temp_beside(cg, path, ".so");
+    if (!so)
+        return false;
+    bool ok = kl_link_shared(code, so, cg->d);
     if (ok && rename(so, path) != 0)
         ok = kl_error(cg->d, NULL, "cannot write '%s': %s", path, strerror(errno));
-    unlink(obj);
     if (!ok)
         unlink(so);
     return ok;
 }
 
-static bool emit_output(kl_cg *cg, const char *path) {
+/* An object or shared library: the code (one module, or the parts joined), then the weights
+ * appended, under a temporary name until complete: a failure leaves no partial output. */
+static bool emit_object(kl_cg *cg, const char *path) {
+    char *code = kl_cg_temp_beside(cg, path, ".o");
+    if (!code)
+        return false;
+    bool ok = cg->parts ? kl_cg_parts_emit(cg, code) : emit_code(cg, code);
+    if (ok && cg->o->sizes)
+        kl_cg_blob_describe(cg, cg->o->sizes);
+    ok = ok && kl_cg_blob_append(cg, code) && place_output(cg, code, path);
+    unlink(code); /* gone already when it became the output */
+    return ok;
+}
+
+static bool emit_text(kl_cg *cg, const char *path) {
+    LLVMMemoryBufferRef text = NULL;
+    if (!kl_cg_emit_buffer(cg, LLVMAssemblyFile, &text))
+        return false;
+    bool ok = kl_write_file_atomic(path, LLVMGetBufferStart(text), LLVMGetBufferSize(text), cg->d);
+    LLVMDisposeMemoryBuffer(text);
+    return ok;
+}
+
+bool kl_cg_emit_output(kl_cg *cg, const char *path) {
     switch (cg->o->emit) {
-    case KL_EMIT_OBJ: return emit_machine_code(cg, LLVMObjectFile, path);
-    case KL_EMIT_ASM: return emit_machine_code(cg, LLVMAssemblyFile, path);
-    case KL_EMIT_SO: return emit_shared(cg, path);
+    case KL_EMIT_OBJ: case KL_EMIT_SO: return emit_object(cg, path);
+    case KL_EMIT_ASM: return emit_text(cg, path);
     case KL_EMIT_LLVM_IR: {
         char *text = LLVMPrintModuleToString(cg->mod);
         bool ok = kl_write_file_atomic(path, text, strlen(text), cg->d);
@@ -670,10 +686,12 @@ static bool build_module(kl_cg *cg) {
     kl_cg_kernel *kernels = kl_alloc_array(cg->arena, (size_t)p->kernels.n + 1, sizeof *kernels);
     bool ok = true;
     for (int k = 0; k < p->kernels.n; k++) {
-        ok = kl_cg_emit_kernel(cg, p->kernels.items[k], &kernels[k]) && ok;
+        ok = (cg->parts ? kl_cg_parts_emit_kernel(cg, k, &kernels[k])
+                        : kl_cg_emit_kernel(cg, p->kernels.items[k], &kernels[k])) &&
+             ok;
         kl_phase_progress(cg->o->phases, k + 1, p->kernels.n);
     }
-    if (!ok)
+    if (!ok || (cg->parts && !kl_cg_parts_finish(cg)))
         return false;
     kl_cg_entries entries = {0};
     entries.predict = emit_predict(cg, kernels, ENTRY_SERIAL);
@@ -690,7 +708,7 @@ static bool build_module(kl_cg *cg) {
     }
     if (!kl_cg_emit_model_table(cg, &entries) || !kl_cg_blob_declare(cg))
         return false;
-    internalize(cg);
+    kl_cg_internalize(cg);
     return true;
 }
 
@@ -703,15 +721,17 @@ bool kl_cg_open(kl_cg *cg) {
 }
 
 bool kl_cg_write(kl_cg *cg, const char *path) {
-    if (!verify(cg))
+    if (!kl_cg_verify(cg))
         return false;
+    if (cg->parts)
+        return kl_cg_parts_write(cg, path);
     kl_phase(cg->o->phases, "LLVM optimization");
-    if (!optimize(cg))
+    if (!kl_cg_optimize(cg))
         return false;
     if (cg->o->sizes)
         cg->o->sizes->weights = kl_cg_weights_bytes(cg);
     kl_phase(cg->o->phases, "object emission");
-    return emit_output(cg, path);
+    return kl_cg_emit_output(cg, path);
 }
 
 void kl_cg_close(kl_cg *cg) { dispose(cg); }
@@ -722,9 +742,12 @@ bool kl_codegen_llvm(const kl_program *p, const kl_graph *g, const kl_codegen_op
         return kl_error(d, NULL, "codegen: no target or model name given");
     kl_cg cg = {.arena = p->arena, .d = d, .p = p, .g = g, .o = o};
     bool ok = kl_cg_open(&cg);
-    if (ok && (o->emit == KL_EMIT_OBJ || o->emit == KL_EMIT_SO)) /* ELF: weights outside LLVM */
-        kl_cg_blob_enable(&cg);
+    if (ok && (o->emit == KL_EMIT_OBJ || o->emit == KL_EMIT_SO)) { /* ELF */
+        kl_cg_blob_enable(&cg); /* the weights outside LLVM */
+        ok = kl_cg_parts_open(&cg); /* the kernels in parts, compiled in parallel */
+    }
     ok = ok && build_module(&cg) && kl_cg_write(&cg, out_path);
+    kl_cg_parts_close(&cg);
     kl_cg_close(&cg);
     return ok;
 }
