@@ -35,7 +35,6 @@ all_models=(mlp squeezenet1_1 mobilenet_v2 shufflenet_v2 resnet18 transformer_en
 # Operators kiln does not compile yet; these models are listed with a note instead of timed.
 skip_reason() {
     case $1 in
-        lstm) echo "LSTM is not supported yet" ;;
         silero_vad_v5) echo "If is not supported yet" ;;
         *) echo "" ;;
     esac
