@@ -3,14 +3,7 @@
 # (codegen/llvm/parts.c): the parts' phase shows in --stats, the joined object holds every
 # kernel once as a hidden symbol, keeps the x86 ISA-level note, and passes `kiln check`;
 # KILN_PARTS=1 compiles one module.
-set -uo pipefail
-kiln=$1 model=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
-check() {   # check DESCRIPTION COMMAND...
-    if "${@:2}"; then echo "ok   - $1"; passed=$((passed + 1)); else echo "FAIL - $1"; failed=$((failed + 1)); fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 have() { command -v "$1" >/dev/null; }
 if ! have ld.bfd || ! have readelf; then
     echo "SKIP: ld.bfd and readelf (binutils) are needed"
@@ -43,5 +36,4 @@ same_code_size() {
 check "the same code in parts as in one module" same_code_size
 check "kiln check passes in parts" "$kiln" check "$model" --atol 1e-4
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+finish

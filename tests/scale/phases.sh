@@ -3,14 +3,7 @@
 #   --progress names every phase on stderr, in pipeline order; without it, a compilation
 #   whose stderr is not a terminal prints nothing there; --stats has a row per phase and a
 #   total whose peak is the largest phase's; the weights' section is named.
-set -uo pipefail
-kiln=$1 model=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0 failed=0
-check() {   # check DESCRIPTION COMMAND...
-    if "${@:2}"; then echo "ok   - $1"; passed=$((passed + 1)); else echo "FAIL - $1"; failed=$((failed + 1)); fi
-}
+source "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 phases=(load "graph passes" lowering "kernel passes" "memory plan" "LLVM IR" "LLVM optimization"
         "object emission" header)
 
@@ -45,5 +38,4 @@ total_is_max() {
 check "--stats: the total peak is the largest phase's" total_is_max
 check "--stats names the weights' section" grep -q "^weights .*bytes (\.rodata" "$tmp/stats.txt"
 
-echo "$passed passed, $failed failed"
-((failed == 0))
+finish
