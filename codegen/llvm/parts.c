@@ -12,8 +12,8 @@
  * their objects into one relocatable object (`ld -r`: GNU ld for x86-64, which keeps the ISA
  * level note, ld.lld for the other targets): the same interface, the same code per kernel.
  *
- * The number of parts depends only on the model (MIN_KERNELS kernels or more: 2), never on the
- * compiling machine, so an object is the same wherever it is built; without the linker a model
+ * The number of parts depends only on the model and the options (MIN_KERNELS kernels or more,
+ * optimized for speed: 2), never on the compiling machine, so an object is the same wherever it is built; without the linker a model
  * is compiled as one module. KILN_PARTS=1 turns the split off (tests, comparisons).
  */
 #include <pthread.h>
@@ -41,6 +41,7 @@ typedef struct kl_cg_parts {
 static int parts_wanted(const kl_cg *cg) {
     const char *env = getenv("KILN_PARTS");
     if (env && *env) return atoi(env) > 1 ? N_PARTS : 1;
+    if (cg->o->optimize_for == KL_FOR_SIZE) return 1; /* a part repeats the runtime it calls */
     return cg->p->kernels.n >= MIN_KERNELS ? N_PARTS : 1;
 }
 
