@@ -194,6 +194,10 @@ static bool check_node(kl_node *n, rnn_info *r, kl_diag *d) {
     if (rr->shape.rank != 3) return kl_error(d, n, "R must have rank 3");
     r->hidden = kl_attr_int(n, "hidden_size", rr->shape.dim[2]);
     if (r->hidden <= 0) return kl_error(d, n, "hidden_size must be positive");
+    /* before any product with it: R's dims are within the tensor limits, the attribute is not */
+    if (r->hidden != rr->shape.dim[2])
+        return kl_error(d, n, "hidden_size = %lld but R's last dimension is %lld",
+                        (long long)r->hidden, (long long)rr->shape.dim[2]);
     int64_t gh = r->gates * r->hidden;
     kl_shape ws = shape3(r->dirs, gh, r->in), rs = shape3(r->dirs, gh, r->hidden);
     kl_shape bs = {.rank = 2, .dim = {r->dirs, 2 * gh}};
