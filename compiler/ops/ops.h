@@ -23,7 +23,8 @@ extern const kl_op kl_ops_conv_variants[]; /* conv_variants.c: ConvTranspose Def
 extern const kl_op kl_ops_pool[];        /* pool.c: MaxPool AveragePool LpPool, Global*Pool,
                                              MaxUnpool */
 extern const kl_op kl_ops_norm[];        /* norm.c: BatchNormalization Softmax LogSoftmax
-                                             Hardmax Instance/Layer/Group/RMSNormalization */
+                                             Hardmax Instance/Layer/Group/RMSNormalization
+                                             LRN */
 extern const kl_op kl_ops_loss[];        /* loss.c: NegativeLogLikelihoodLoss
                                              SoftmaxCrossEntropyLoss */
 extern const kl_op kl_ops_reduce[];      /* reduce.c: Reduce* (all ten), ArgMax ArgMin */
