@@ -38,6 +38,7 @@ extern const kl_op kl_ops_recurrent[];   /* recurrent.c: RNN GRU LSTM */
 extern const kl_op kl_ops_attention[];   /* attention.c: Attention RotaryEmbedding */
 extern const kl_op kl_ops_gridsample[];  /* gridsample.c: GridSample */
 extern const kl_op kl_ops_einsum[];      /* einsum.c: Einsum */
+extern const kl_op kl_ops_dft[];         /* dft.c: DFT */
 
 /* The newest ai.onnx opset kiln knows (the backend tests go up to 28): entries whose semantics
  * have not changed since their last version use it as `until`. */
