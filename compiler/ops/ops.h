@@ -32,7 +32,7 @@ extern const kl_op kl_ops_reshape[];     /* reshape.c: Reshape Flatten Squeeze U
                                              Dropout Shape Constant ConstantOfShape Expand */
 extern const kl_op kl_ops_movement[];    /* movement.c: Transpose Concat Split Slice Gather */
 extern const kl_op kl_ops_indexing[];    /* indexing.c: GatherElements GatherND Scatter*
-                                             OneHot CumSum Trilu */
+                                             TensorScatter OneHot CumSum Trilu */
 extern const kl_op kl_ops_resize[];      /* resize.c: Resize Upsample */
 extern const kl_op kl_ops_recurrent[];   /* recurrent.c: RNN GRU LSTM */
 extern const kl_op kl_ops_attention[];   /* attention.c: Attention RotaryEmbedding */
