@@ -40,6 +40,8 @@ extern const kl_op kl_ops_gridsample[];  /* gridsample.c: GridSample */
 extern const kl_op kl_ops_einsum[];      /* einsum.c: Einsum */
 extern const kl_op kl_ops_dft[];         /* dft.c: DFT */
 extern const kl_op kl_ops_roialign[];    /* roialign.c: RoiAlign */
+extern const kl_op kl_ops_quantize[];    /* quantize.c: QuantizeLinear DequantizeLinear
+                                             DynamicQuantizeLinear */
 
 /* The newest ai.onnx opset kiln knows (the backend tests go up to 28): entries whose semantics
  * have not changed since their last version use it as `until`. */
