@@ -42,6 +42,8 @@ extern const kl_op kl_ops_dft[];         /* dft.c: DFT */
 extern const kl_op kl_ops_roialign[];    /* roialign.c: RoiAlign */
 extern const kl_op kl_ops_quantize[];    /* quantize.c: QuantizeLinear DequantizeLinear
                                              DynamicQuantizeLinear */
+extern const kl_op kl_ops_training[];    /* training.c: Adagrad Momentum Adam
+                                             (ai.onnx.preview.training) */
 
 /* The newest ai.onnx opset kiln knows (the backend tests go up to 28): entries whose semantics
  * have not changed since their last version use it as `until`. */
