@@ -44,6 +44,8 @@ extern const kl_op kl_ops_quantize[];    /* quantize.c: QuantizeLinear Dequantiz
                                              DynamicQuantizeLinear */
 extern const kl_op kl_ops_training[];    /* training.c: Adagrad Momentum Adam
                                              (ai.onnx.preview.training) */
+extern const kl_op kl_ops_ml[];          /* ml.c: Binarizer ArrayFeatureExtractor
+                                             (ai.onnx.ml) */
 
 /* The newest ai.onnx opset kiln knows (the backend tests go up to 28): entries whose semantics
  * have not changed since their last version use it as `until`. */
