@@ -40,6 +40,7 @@ extern const kl_op kl_ops_gridsample[];  /* gridsample.c: GridSample */
 extern const kl_op kl_ops_einsum[];      /* einsum.c: Einsum */
 extern const kl_op kl_ops_dft[];         /* dft.c: DFT */
 extern const kl_op kl_ops_roialign[];    /* roialign.c: RoiAlign */
+extern const kl_op kl_ops_det[];         /* det.c: Det */
 extern const kl_op kl_ops_quantize[];    /* quantize.c: QuantizeLinear DequantizeLinear
                                              DynamicQuantizeLinear */
 extern const kl_op kl_ops_training[];    /* training.c: Adagrad Momentum Adam
