@@ -8,7 +8,8 @@
  * expression. Binary operators before opset 7 broadcast the old way (attributes `broadcast` and
  * `axis`: B matches a contiguous run of A's dimensions); that case builds its own loads.
  * Variadic Sum/Max/Min/Mean fold the binary operator over all inputs. Unary operators the
- * kernel IR has no operator for (Sign, Tan, the hyperbolic functions, BitShift's shifts) are
+ * kernel IR has no operator for (Sign, Tan, the inverse trigonometric and hyperbolic functions,
+ * BitShift's shifts) are
  * composed from the ones it has. float16/bfloat16 math runs in float32 and rounds once.
  */
 #include <math.h>
@@ -250,6 +251,45 @@ static kl_expr *atanh_of(kl_arena *a, kl_expr *x) {
     return bin(a, KL_MUL, un(a, KL_LOG, q), c_like(a, x, 0.5));
 }
 
+/* atan(x): the IR has no arctangent, so reduce and sum a series. |x| > 1 uses
+ * atan(z) = pi/2 - atan(1/z); z > tan(pi/12) uses atan(z) = pi/6 + atan((z sqrt3 - 1) /
+ * (z + sqrt3)); what is left has |w| <= tan(pi/12) = 0.268, where the Taylor series to w^15
+ * errs by under |w|^17 / 17 < 3e-11, below float64's need for these tests and far below
+ * float32's rounding. */
+static kl_expr *atan_of(kl_arena *a, kl_expr *x) {
+    const double pi = 3.14159265358979323846, sqrt3 = 1.73205080756887729353;
+    kl_expr *ax = un(a, KL_ABS, x), *one = c_like(a, x, 1);
+    kl_expr *inv = bin(a, KL_GT, ax, one);
+    kl_expr *z = kl_e_select(a, inv, bin(a, KL_DIV, one, ax), ax);
+    kl_expr *far = bin(a, KL_GT, z, c_like(a, x, 0.26794919243112270));
+    kl_expr *s3 = c_like(a, x, sqrt3);
+    kl_expr *shifted = bin(a, KL_DIV, bin(a, KL_SUB, bin(a, KL_MUL, z, s3), one),
+                           bin(a, KL_ADD, z, s3));
+    kl_expr *w = kl_e_select(a, far, shifted, z);
+    kl_expr *w2 = bin(a, KL_MUL, w, w);
+    kl_expr *poly = c_like(a, x, -1.0 / 15); /* Horner in w^2: sum (-1)^k w^(2k+1) / (2k+1) */
+    for (int k = 6; k >= 0; k--)
+        poly = bin(a, KL_ADD, bin(a, KL_MUL, poly, w2),
+                   c_like(a, x, (k % 2 ? -1.0 : 1.0) / (2 * k + 1)));
+    kl_expr *r = bin(a, KL_MUL, poly, w);
+    r = kl_e_select(a, far, bin(a, KL_ADD, r, c_like(a, x, pi / 6)), r);
+    r = kl_e_select(a, inv, bin(a, KL_SUB, c_like(a, x, pi / 2), r), r);
+    return kl_e_select(a, bin(a, KL_LT, x, c_like(a, x, 0)), un(a, KL_NEG, r), r);
+}
+/* asin(x) = atan(x / sqrt((1 - x)(1 + x))): the factored form keeps its digits near |x| = 1,
+ * where x / 0 = inf gives pi/2, and |x| > 1 gives NaN from the square root. */
+static kl_expr *asin_of(kl_arena *a, kl_expr *x) {
+    kl_expr *one = c_like(a, x, 1);
+    kl_expr *r = un(a, KL_SQRT, bin(a, KL_MUL, bin(a, KL_SUB, one, x), bin(a, KL_ADD, one, x)));
+    return atan_of(a, bin(a, KL_DIV, x, r));
+}
+/* acos(x) = 2 atan(sqrt((1 - x) / (1 + x))): no cancellation near x = 1, unlike pi/2 - asin */
+static kl_expr *acos_of(kl_arena *a, kl_expr *x) {
+    kl_expr *one = c_like(a, x, 1);
+    kl_expr *q = un(a, KL_SQRT, bin(a, KL_DIV, bin(a, KL_SUB, one, x), bin(a, KL_ADD, one, x)));
+    return bin(a, KL_MUL, atan_of(a, q), c_like(a, x, 2));
+}
+
 typedef struct ew_unary {
     const char *name;
     kl_unop op;     /* the kernel operator, unless `build` composes the result */
@@ -268,7 +308,9 @@ static const ew_unary unaries[] = {
     {"Sign", KL_NEG, sign_of, UN_NUMERIC},   {"Tan", KL_NEG, tan_of, UN_FLOAT},
     {"Sinh", KL_NEG, sinh_of, UN_FLOAT},     {"Cosh", KL_NEG, cosh_of, UN_FLOAT},
     {"Asinh", KL_NEG, asinh_of, UN_FLOAT},   {"Acosh", KL_NEG, acosh_of, UN_FLOAT},
-    {"Atanh", KL_NEG, atanh_of, UN_FLOAT},   {NULL, KL_NEG, NULL, UN_NUMERIC},
+    {"Atanh", KL_NEG, atanh_of, UN_FLOAT},   {"Atan", KL_NEG, atan_of, UN_FLOAT},
+    {"Asin", KL_NEG, asin_of, UN_FLOAT},     {"Acos", KL_NEG, acos_of, UN_FLOAT},
+    {NULL, KL_NEG, NULL, UN_NUMERIC},
 };
 
 static const ew_unary *unary_of(const kl_node *n) {
@@ -454,7 +496,8 @@ const kl_op kl_ops_elementwise[] = {
     UNARY("Sin", 7, no_attrs), UNARY("Cos", 7, no_attrs), UNARY("Not", 1, no_attrs),
     UNARY("Sign", 9, no_attrs), UNARY("BitwiseNot", 18, no_attrs), UNARY("Tan", 7, no_attrs),
     UNARY("Sinh", 9, no_attrs), UNARY("Cosh", 9, no_attrs), UNARY("Asinh", 9, no_attrs),
-    UNARY("Acosh", 9, no_attrs), UNARY("Atanh", 9, no_attrs),
+    UNARY("Acosh", 9, no_attrs), UNARY("Atanh", 9, no_attrs), UNARY("Atan", 7, no_attrs),
+    UNARY("Asin", 7, no_attrs), UNARY("Acos", 7, no_attrs),
     {"", "IsNaN", 9, KL_OPSET_LATEST, no_attrs, infer_is_class, lower_is_class},
     {"", "IsInf", 10, KL_OPSET_LATEST, is_inf_attrs, infer_is_class, lower_is_class},
     VARIADIC("Sum"), VARIADIC("Max"), VARIADIC("Min"), VARIADIC("Mean"),

@@ -1,6 +1,7 @@
 /*
  * indexing.c — operators whose reads or writes are chosen by index data or by position:
- * GatherElements GatherND ScatterElements Scatter ScatterND OneHot CumSum CumProd Trilu.
+ * GatherElements GatherND ScatterElements Scatter ScatterND TensorScatter OneHot CumSum CumProd
+ * Trilu.
  *
  * The kernel IR stores each output element exactly once, from parallel loops over the output.
  * Scatters are therefore written "pull" style: every output element looks through the updates
@@ -77,6 +78,75 @@ static bool gather_elements_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_expr *target = kl_e_load(a, ind, kl_lower_ivs(L, ind->shape.rank));
     idx[axis] = clamp_index(a, wrap_index(a, target, dim), dim);
     k->value = kl_e_load(a, data, idx);
+    kl_move_add_kernel(L, k);
+    return true;
+}
+
+/* ---------------------------------------------------------------- TensorScatter */
+
+/* TensorScatter (opset 24) writes a KV-cache update: present = past_cache with update[b]
+ * placed along `axis` from write_indices[b] on (wrapping modulo the axis in circular mode).
+ * Pulled like the other scatters, but with one candidate per element, so no reduction loop:
+ * position s of batch b takes update[..., s - w[b], ...] when that is one of the update's
+ * positions, else the cache's own element. */
+static const char *const tensor_scatter_attrs[] = {"axis", "mode", NULL};
+
+static bool tensor_scatter_axis(kl_node *n, int rank, int *axis, bool *circular, kl_diag *d) {
+    int64_t given = kl_attr_int(n, "axis", -2);
+    if (!kl_axis_normalize(given, rank, axis) || *axis == 0)
+        return kl_error(d, n, "axis %" PRId64 " is not a sequence axis of rank %d", given, rank);
+    const char *mode = kl_attr_string(n, "mode", "linear");
+    if (strcmp(mode, "linear") && strcmp(mode, "circular"))
+        return kl_error(d, n, "mode '%s' is neither 'linear' nor 'circular'", mode);
+    *circular = !strcmp(mode, "circular");
+    return true;
+}
+
+static bool tensor_scatter_infer(kl_node *n, kl_diag *d) {
+    if (!kl_move_need_data(n, 0, d) || !kl_move_need_data(n, 1, d)) return false;
+    const kl_shape *cache = &n->inputs[0]->shape, *upd = &n->inputs[1]->shape;
+    int axis;
+    bool circular;
+    if (cache->rank < 2) return kl_error(d, n, "past_cache must have rank 2 or more");
+    if (!tensor_scatter_axis(n, cache->rank, &axis, &circular, d)) return false;
+    if (n->inputs[1]->dtype != n->inputs[0]->dtype)
+        return kl_error(d, n, "update must have past_cache's element type");
+    bool fits = upd->rank == cache->rank;
+    for (int i = 0; fits && i < cache->rank; i++)
+        fits = i == axis ? upd->dim[i] <= cache->dim[i] : upd->dim[i] == cache->dim[i];
+    if (!fits)
+        return kl_error(d, n, "update %s does not fit past_cache %s along axis %d",
+                        KL_SHAPE_TEXT(upd), KL_SHAPE_TEXT(cache), axis);
+    kl_value *w = kl_node_input(n, 2);
+    if (w) {
+        if (!need_index_type(n, 2, d)) return false;
+        if (w->shape.rank != 1 || w->shape.dim[0] != cache->dim[0])
+            return kl_error(d, n, "write_indices must be [batch] = [%" PRId64 "]", cache->dim[0]);
+    }
+    return kl_infer_set(n, 0, n->inputs[0]->dtype, cache);
+}
+
+static bool tensor_scatter_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+    kl_arena *a = L->arena;
+    kl_buffer *cache = kl_lower_buffer(L, n->inputs[0]), *upd = kl_lower_buffer(L, n->inputs[1]);
+    int rank = cache->shape.rank, axis;
+    bool circular;
+    if (!tensor_scatter_axis(n, rank, &axis, &circular, d)) return false;
+    int64_t max_len = cache->shape.dim[axis], len = upd->shape.dim[axis];
+    kl_kernel *k = kl_move_kernel(L, n, "tensor_scatter", kl_lower_buffer(L, n->outputs[0]));
+    kl_expr *rel = kl_e_iv(a, axis);
+    kl_value *w = kl_node_input(n, 2);
+    if (w) {
+        kl_expr *b = kl_e_iv(a, 0);
+        kl_expr *start = kl_e_cast(a, KL_I64, kl_e_load(a, kl_lower_buffer(L, w), &b));
+        rel = kl_e_binary(a, KL_SUB, rel, start);
+    }
+    if (circular) rel = kl_e_binary(a, KL_MOD, rel, kl_e_idx(a, max_len));
+    kl_expr **idx = kl_lower_ivs(L, rank);
+    idx[axis] = rel;
+    kl_expr *written = kl_e_in_range(a, rel, len);
+    k->value = kl_e_select(a, written, kl_e_load(a, upd, idx),
+                           kl_e_load(a, cache, kl_lower_ivs(L, rank)));
     kl_move_add_kernel(L, k);
     return true;
 }
@@ -515,5 +585,7 @@ const kl_op kl_ops_indexing[] = {
     {"", "CumSum", 11, KL_OPSET_LATEST, cumsum_attrs, cumsum_infer, cumsum_lower},
     {"", "CumProd", 26, KL_OPSET_LATEST, cumsum_attrs, cumsum_infer, cumprod_lower},
     {"", "Trilu", 14, KL_OPSET_LATEST, trilu_attrs, trilu_infer, trilu_lower},
+    {"", "TensorScatter", 24, KL_OPSET_LATEST, tensor_scatter_attrs, tensor_scatter_infer,
+     tensor_scatter_lower},
     {0},
 };

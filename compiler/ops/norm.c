@@ -1,6 +1,7 @@
 /*
  * norm.c — Softmax, LogSoftmax, Hardmax, BatchNormalization, InstanceNormalization,
- * LayerNormalization, RMSNormalization, LpNormalization, MeanVarianceNormalization.
+ * LayerNormalization, GroupNormalization, LRN, RMSNormalization, LpNormalization,
+ * MeanVarianceNormalization.
  *
  * Each is a few kernels: statistics of the input over some dimensions (reduction nests from
  * arith_util.h, stored with the reduced dimensions kept as 1), then one elementwise kernel over
@@ -360,6 +361,101 @@ static bool lower_layernorm(kl_lower *L, kl_node *n, kl_diag *d) {
     return true;
 }
 
+/* ---- GroupNormalization ---- */
+
+/* X [N, C, ...] in num_groups groups of C / G channels; scale and bias per channel [C]
+ * (opset 21) or, in the withdrawn opset 18, per group [G]. */
+static bool infer_groupnorm(kl_node *n, kl_diag *d) {
+    if (!kl_arith_need_float(n, 0, d)) return false;
+    const kl_shape *x = &n->inputs[0]->shape;
+    if (x->rank < 2) return kl_error(d, n, "X must have rank 2 or more, not %d", x->rank);
+    int64_t g = kl_attr_int(n, "num_groups", 0);
+    if (g <= 0 || x->dim[1] % g)
+        return kl_error(d, n, "num_groups %lld must be positive and divide the %lld channels",
+                        (long long)g, (long long)x->dim[1]);
+    int64_t want = n->opset >= 21 ? x->dim[1] : g;
+    for (int i = 1; i <= 2; i++) {
+        if (!kl_arith_need_float(n, i, d)) return false;
+        const kl_shape *p = &n->inputs[i]->shape;
+        if (p->rank != 1 || p->dim[0] != want)
+            return kl_error(d, n, "input %d ('%s') must have shape [%lld]", i,
+                            n->inputs[i]->name, (long long)want);
+    }
+    return kl_infer_same_as_input(n, d);
+}
+
+/* The statistics of each group come from a view of X as [N, G, C / G * spatial]; the output
+ * kernel reads them for channel c at group c / (C / G). */
+static bool lower_groupnorm(kl_lower *L, kl_node *n, kl_diag *d) {
+    kl_arena *a = L->arena;
+    kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *out = kl_lower_buffer(L, n->outputs[0]);
+    kl_dtype u = stash_dtype(n);
+    int rank = x->shape.rank;
+    int64_t groups = kl_attr_int(n, "num_groups", 1), per = x->shape.dim[1] / groups, rest = per;
+    for (int i = 2; i < rank; i++) rest *= x->shape.dim[i];
+    kl_shape gs = {.rank = 3, .dim = {x->shape.dim[0], groups, rest}};
+    kl_buffer *xg = kl_program_view(L->prog, x, &gs);
+    bool reduced[KL_MAX_RANK] = {false, false, true};
+    kl_shape ks = kl_arith_reduced_shape(&gs, reduced, true);
+    kl_buffer *mean = kl_lower_temp(L, "mean", u, &ks), *inv = kl_lower_temp(L, "invstd", u, &ks);
+    moments(L, n, xg, reduced, u, mean, inv, true, kl_attr_float(n, "epsilon", 1e-5));
+
+    kl_expr *g = kl_e_binary(a, KL_DIV, kl_e_iv(a, 1), kl_e_idx(a, per));
+    kl_expr *stat_idx[3] = {kl_e_iv(a, 0), g, kl_e_idx(a, 0)};
+    kl_expr *norm = mul(a, sub(a, load_full(L, x, u), kl_e_load(a, mean, stat_idx)),
+                        kl_e_load(a, inv, stat_idx));
+    kl_expr *param_idx = n->opset >= 21 ? kl_e_iv(a, 1) : g;
+    kl_expr *scale = kl_e_load(a, kl_lower_buffer(L, n->inputs[1]), &param_idx);
+    kl_expr *bias = kl_e_load(a, kl_lower_buffer(L, n->inputs[2]), &param_idx);
+    kl_expr *y = add(a, mul(a, norm, kl_e_cast(a, u, scale)), kl_e_cast(a, u, bias));
+    kl_arith_map(L, n, NULL, out, kl_e_cast(a, x->dtype, y));
+    return true;
+}
+
+/* ---- LRN ---- */
+
+static bool infer_lrn(kl_node *n, kl_diag *d) {
+    if (!kl_arith_need_float(n, 0, d)) return false;
+    if (n->inputs[0]->shape.rank < 3)
+        return kl_error(d, n, "X must be [N, C, D1, ...], not rank %d", n->inputs[0]->shape.rank);
+    if (kl_attr_int(n, "size", 0) <= 0) return kl_error(d, n, "size must be positive");
+    return kl_infer_same_as_input(n, d);
+}
+
+/* y = x / (bias + alpha / size * sum of x^2 over the channels c - floor((size - 1) / 2) ..
+ * c + ceil((size - 1) / 2))^beta: one kernel whose reduction loop walks the window (channels
+ * past either end count 0) and whose result divides. */
+static bool lower_lrn(kl_lower *L, kl_node *n, kl_diag *d) {
+    kl_arena *a = L->arena;
+    kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *out = kl_lower_buffer(L, n->outputs[0]);
+    kl_dtype u = kl_arith_compute_dtype(x->dtype);
+    int rank = x->shape.rank;
+    int64_t size = kl_attr_int(n, "size", 1), before = (size - 1) / 2;
+    double alpha = kl_attr_float(n, "alpha", 1e-4), beta = kl_attr_float(n, "beta", 0.75);
+    double bias = kl_attr_float(n, "bias", 1.0);
+    kl_kernel *k = kl_kernel_new(L->prog, n, NULL);
+    k->n_par = rank;
+    k->n_loops = rank + 1;
+    for (int i = 0; i < rank; i++) k->extent[i] = x->shape.dim[i];
+    k->extent[rank] = size;
+    kl_expr *idx[KL_MAX_RANK];
+    for (int i = 0; i < rank; i++) idx[i] = kl_e_iv(a, i);
+    idx[1] = kl_e_addc(a, kl_e_add(a, kl_e_iv(a, 1), kl_e_iv(a, rank)), -before);
+    kl_expr *v = kl_e_cast(a, u, kl_e_load(a, x, idx));
+    k->value = kl_e_select(a, kl_e_in_range(a, idx[1], x->shape.dim[1]), mul(a, v, v),
+                           kl_arith_const(a, u, 0));
+    k->reduce = KL_RED_SUM;
+    k->acc_dtype = u;
+    kl_expr *den = add(a, kl_arith_const(a, u, bias),
+                       mul(a, kl_arith_const(a, u, alpha / (double)size), kl_e_acc(a, u)));
+    den = kl_e_binary(a, KL_POW, den, kl_arith_const(a, u, beta));
+    k->result = kl_e_cast(a, x->dtype, divide(a, load_full(L, x, u), den));
+    k->out = out;
+    k->out_idx = kl_lower_ivs(L, rank);
+    kl_program_add_kernel(L->prog, k);
+    return true;
+}
+
 /* ---- RMSNormalization ---- */
 
 /* y = x / sqrt(mean(x^2) + eps) * scale over the dimensions from `axis` on (opset 23). */
@@ -477,6 +573,8 @@ static const char *const in_attrs[] = {"epsilon", "consumed_inputs", NULL};
 static const char *const ln_attrs[] = {"axis", "epsilon", "stash_type", NULL};
 static const char *const lp_attrs[] = {"axis", "p", NULL};
 static const char *const mvn_attrs[] = {"axes", NULL};
+static const char *const gn_attrs[] = {"epsilon", "num_groups", "stash_type", NULL};
+static const char *const lrn_attrs[] = {"alpha", "beta", "bias", "size", NULL};
 
 const kl_op kl_ops_norm[] = {
     {"", "Softmax", 1, KL_OPSET_LATEST, axis_attrs, infer_softmax, lower_softmax},
@@ -489,5 +587,7 @@ const kl_op kl_ops_norm[] = {
     {"", "RMSNormalization", 23, KL_OPSET_LATEST, ln_attrs, infer_layernorm, lower_rmsnorm},
     {"", "LpNormalization", 1, KL_OPSET_LATEST, lp_attrs, infer_lpnorm, lower_lpnorm},
     {"", "MeanVarianceNormalization", 9, KL_OPSET_LATEST, mvn_attrs, infer_mvn, lower_mvn},
+    {"", "GroupNormalization", 18, KL_OPSET_LATEST, gn_attrs, infer_groupnorm, lower_groupnorm},
+    {"", "LRN", 1, KL_OPSET_LATEST, lrn_attrs, infer_lrn, lower_lrn},
     {0},
 };

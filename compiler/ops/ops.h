@@ -23,7 +23,8 @@ extern const kl_op kl_ops_conv_variants[]; /* conv_variants.c: ConvTranspose Def
 extern const kl_op kl_ops_pool[];        /* pool.c: MaxPool AveragePool LpPool, Global*Pool,
                                              MaxUnpool */
 extern const kl_op kl_ops_norm[];        /* norm.c: BatchNormalization Softmax LogSoftmax
-                                             Hardmax Instance/Layer/RMSNormalization */
+                                             Hardmax Instance/Layer/Group/RMSNormalization
+                                             LRN */
 extern const kl_op kl_ops_loss[];        /* loss.c: NegativeLogLikelihoodLoss
                                              SoftmaxCrossEntropyLoss */
 extern const kl_op kl_ops_reduce[];      /* reduce.c: Reduce* (all ten), ArgMax ArgMin */
@@ -31,9 +32,21 @@ extern const kl_op kl_ops_reshape[];     /* reshape.c: Reshape Flatten Squeeze U
                                              Dropout Shape Constant ConstantOfShape Expand */
 extern const kl_op kl_ops_movement[];    /* movement.c: Transpose Concat Split Slice Gather */
 extern const kl_op kl_ops_indexing[];    /* indexing.c: GatherElements GatherND Scatter*
-                                             OneHot CumSum Trilu */
+                                             TensorScatter OneHot CumSum Trilu */
 extern const kl_op kl_ops_resize[];      /* resize.c: Resize Upsample */
 extern const kl_op kl_ops_recurrent[];   /* recurrent.c: RNN GRU LSTM */
+extern const kl_op kl_ops_attention[];   /* attention.c: Attention RotaryEmbedding */
+extern const kl_op kl_ops_gridsample[];  /* gridsample.c: GridSample */
+extern const kl_op kl_ops_einsum[];      /* einsum.c: Einsum */
+extern const kl_op kl_ops_dft[];         /* dft.c: DFT */
+extern const kl_op kl_ops_roialign[];    /* roialign.c: RoiAlign */
+extern const kl_op kl_ops_det[];         /* det.c: Det */
+extern const kl_op kl_ops_quantize[];    /* quantize.c: QuantizeLinear DequantizeLinear
+                                             DynamicQuantizeLinear */
+extern const kl_op kl_ops_training[];    /* training.c: Adagrad Momentum Adam
+                                             (ai.onnx.preview.training) */
+extern const kl_op kl_ops_ml[];          /* ml.c: Binarizer ArrayFeatureExtractor
+                                             (ai.onnx.ml) */
 
 /* The newest ai.onnx opset kiln knows (the backend tests go up to 28): entries whose semantics
  * have not changed since their last version use it as `until`. */

@@ -12,7 +12,10 @@ static const kl_op *const families[] = {
     kl_ops_elementwise, kl_ops_activation, kl_ops_matmul, kl_ops_conv, kl_ops_conv_variants,
     kl_ops_pool,
     kl_ops_norm,        kl_ops_reduce,     kl_ops_reshape, kl_ops_movement,
-    kl_ops_indexing,    kl_ops_resize,     kl_ops_loss,       kl_ops_recurrent, NULL,
+    kl_ops_indexing,    kl_ops_resize,     kl_ops_loss,       kl_ops_recurrent, kl_ops_attention,
+    kl_ops_gridsample,  kl_ops_einsum,     kl_ops_dft,        kl_ops_roialign,
+    kl_ops_quantize,    kl_ops_training,   kl_ops_ml,         kl_ops_det,
+    NULL,
 };
 
 static bool same_domain(const char *a, const char *b) {
