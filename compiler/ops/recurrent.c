@@ -15,7 +15,10 @@
  *      kernels: the dependence between steps is a buffer written by one kernel and read by a
  *      later one, which every kernel pass already keeps in order (the program is a list), and
  *      no kernel's loops carry a dependence, so tiling and threads split them as usual. The
- *      cost of unrolling is code linear in the sequence length (2-4 small kernels a step).
+ *      cost of unrolling is code linear in the sequence length (2-4 small kernels a step), so
+ *      sequences longer than MAX_UNROLLED_STEPS are refused with a message: past that, the
+ *      code (a 1000-step GRU: 3000 kernels, 3 MB) and the compile time (a minute) would be
+ *      out of proportion. A time loop in the kernel IR would lift the limit.
  *   3. Y, Y_h and Y_c gathered from the state buffers at the end (one kernel each), in the
  *      layout the node asks for.
  *
@@ -34,6 +37,8 @@
  */
 #include <string.h>
 #include <strings.h>
+
+enum { MAX_UNROLLED_STEPS = 256 };
 
 #include "arith_util.h"
 
@@ -189,6 +194,9 @@ static bool check_node(kl_node *n, rnn_info *r, kl_diag *d) {
                         n->op_type);
     if (x->shape.rank != 3) return kl_error(d, n, "X must have rank 3, not %d", x->shape.rank);
     r->seq = x->shape.dim[r->layout ? 1 : 0];
+    if (r->seq > MAX_UNROLLED_STEPS)
+        return kl_error(d, n, "the sequence has %lld time steps; kiln unrolls a recurrence over "
+                        "time and takes at most %d", (long long)r->seq, MAX_UNROLLED_STEPS);
     r->batch = x->shape.dim[r->layout ? 0 : 1];
     r->in = x->shape.dim[2];
     if (rr->shape.rank != 3) return kl_error(d, n, "R must have rank 3");
