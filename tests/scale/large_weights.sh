@@ -5,7 +5,8 @@
 # (link_check.c) and its predict must match the reference. Then the same for a 67 MB MLP,
 # whose weights stay in .rodata (below 256 MiB). Prints kiln's --stats for both.
 #
-# PYTHON: a python3 with numpy and onnx (default python3). Needs about 8 GB of disk in $TMPDIR and 4 GB of memory; takes a minute or two.
+# PYTHON: a python3 with numpy and onnx (default python3). Needs about 5 GB of disk in $TMPDIR
+# and 4 GB of memory; takes a minute or two.
 set -euo pipefail
 kiln=$(realpath "$1")
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -20,8 +21,9 @@ run_case() {   # run_case LABEL EXPECTED_SECTION make_mlp.py args...
     "$kiln" compile "$dir/model.onnx" -o "$dir/big.o" --name big --stats | tee "$dir/stats.txt"
     grep -q "weights .*($section" "$dir/stats.txt" ||
         { echo "FAIL $label: --stats does not report the weights in $section"; return 1; }
+    rm -f "$dir/weights.bin" "$dir/model.onnx"   # disk: at most two copies of the weights
     "$cc" -O1 -o "$dir/link_check" "$here/link_check.c" "$dir/big.o" -I "$dir" -I "$here/../../runtime-min" -lm
-    rm -f "$dir/weights.bin" "$dir/model.onnx"   # disk: only the program is needed now
+    rm -f "$dir/big.o"
     "$dir/link_check" "$dir/input.f32" "$dir/reference.f32" ||
         { echo "FAIL $label: outputs differ from the reference"; return 1; }
     echo "PASS $label"
