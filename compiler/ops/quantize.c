@@ -46,8 +46,8 @@ static bool param_layout(kl_node *n, int i, int *axis, int64_t *block, kl_diag *
     }
     bool fits = p->rank == x->rank;
     for (int k = 0; fits && k < x->rank; k++)
-        fits = k == *axis ? p->dim[k] == (x->dim[k] + *block - 1) / *block
-                          : p->dim[k] == x->dim[k];
+        fits = k == *axis ? p->dim[k] == x->dim[k] / *block + (x->dim[k] % *block != 0)
+                          : p->dim[k] == x->dim[k]; /* block_size may be near INT64_MAX */
     if (!fits)
         return kl_error(d, n, "input %d must have X's shape with dimension %d in blocks of %lld",
                         i, *axis, (long long)*block);
