@@ -44,30 +44,8 @@ void kl_cu_printer_init(kl_cu_printer *pr, FILE *f, const kl_cu_program *cp, int
 
 /* ---------------------------------------------------------------- the signature */
 
-static bool reads_root(const kl_expr *e, const kl_buffer *root) {
-    if (!e)
-        return false;
-    if (e->kind == KL_E_LOAD) {
-        if (kl_buffer_root(e->buf) == root)
-            return true;
-        for (int d = 0; d < e->buf->shape.rank; d++)
-            if (reads_root(e->idx[d], root))
-                return true;
-    }
-    return reads_root(e->a, root) || reads_root(e->b, root) || reads_root(e->c, root);
-}
-
-static bool kernel_reads(const kl_kernel *k, const kl_buffer *root) {
-    if (reads_root(k->init, root) || reads_root(k->value, root) || reads_root(k->result, root))
-        return true;
-    for (int d = 0; d < k->out->shape.rank; d++)
-        if (reads_root(k->out_idx[d], root))
-            return true;
-    return false;
-}
-
 void kl_cu_print_param(FILE *f, const kl_kernel *k, const kl_buffer *b, int i) {
-    bool written = b == kl_buffer_root(k->out), read = kernel_reads(k, b);
+    bool written = b == kl_buffer_root(k->out), read = kl_kernel_reads(k, b);
     fprintf(f, "%s%s *%sp%d", written ? "" : "const ", kl_cu_mem_type(b->dtype),
             written && read ? "" : "__restrict__ ", i);
 }

@@ -49,29 +49,6 @@ static void collect_buffers(kl_arena *a, kl_ptrvec *v, const kl_expr *e) {
     collect_buffers(a, v, e->c);
 }
 
-/* Whether e reads the storage of `root` (through any view of it). */
-static bool expr_reads(const kl_expr *e, const kl_buffer *root) {
-    if (!e)
-        return false;
-    if (e->kind == KL_E_LOAD) {
-        if (kl_buffer_root(e->buf) == root)
-            return true;
-        for (int d = 0; d < e->buf->shape.rank; d++)
-            if (expr_reads(e->idx[d], root))
-                return true;
-    }
-    return expr_reads(e->a, root) || expr_reads(e->b, root) || expr_reads(e->c, root);
-}
-
-static bool kernel_reads(const kl_kernel *k, const kl_buffer *buf) {
-    if (expr_reads(k->init, buf) || expr_reads(k->value, buf) || expr_reads(k->result, buf))
-        return true;
-    for (int d = 0; d < k->out->shape.rank; d++)
-        if (expr_reads(k->out_idx[d], buf))
-            return true;
-    return false;
-}
-
 static bool overlaps_other_workspace(const kl_cg_kernel *ck, int i) {
     const kl_buffer *x = ck->bufs[i];
     if (x->kind != KL_BUF_WORKSPACE)
@@ -500,7 +477,7 @@ static void declare_function(kgen *kg, kl_cg_kernel *out) {
         kg->buf_ptr[i] = LLVMGetParam(out->fn, (unsigned)i);
         LLVMSetValueName2(kg->buf_ptr[i], buf->name ? buf->name : "buf",
                           buf->name ? strlen(buf->name) : 3);
-        bool written = buf == out_root, read = kernel_reads(k, buf);
+        bool written = buf == out_root, read = kl_kernel_reads(k, buf);
         if (!(written && read) && !overlaps_other_workspace(out, i))
             kl_cg_add_param_attr(cg, out->fn, i, "noalias", 0);
         kl_cg_add_param_attr(cg, out->fn, i, "nocapture", 0);
