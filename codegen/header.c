@@ -252,8 +252,22 @@ static void put_cuda_target(FILE *f, const kl_target *t) {
             t->sm, t->triple);
 }
 
+/* The faster variants the object carries (codegen/llvm/dispatch.c). */
+static void put_variants(FILE *f, const kl_codegen_opts *o) {
+    if (o->n_variants == 0)
+        return;
+    fputs(" * It also carries the model compiled for", f);
+    for (int i = 0; i < o->n_variants; i++)
+        fprintf(f, "%s %s", i == 0 ? "" : i == o->n_variants - 1 ? " and" : ",",
+                o->variants[i].target->name);
+    fputs(": each call runs the best one the\n"
+          " * CPU supports (CPUID and XCR0, checked once per workspace and remembered in its last\n"
+          " * 64 bytes), else the baseline code. `kiln compile --dispatch off` leaves them out.\n", f);
+}
+
 /* What the object needs from the CPU that runs it. */
-static void put_target(FILE *f, const kl_target *t, const char *name) {
+static void put_target(FILE *f, const kl_codegen_opts *o, const char *name) {
+    const kl_target *t = o->target;
     if (!t)
         return;
     if (t->backend == KL_BACKEND_CUDA) {
@@ -268,8 +282,9 @@ static void put_target(FILE *f, const kl_target *t, const char *name) {
                 t->isa_level, !strcmp(t->name, "native") ? " Built for the compiling machine's CPU:" : "");
     if (!strcmp(t->name, "native"))
         fprintf(f, " * another CPU needs every feature listed in %s_model.cpu_features.\n", name);
-    else
+    else if (t->isa_level == 1)
         fputs(" * Runs on every x86-64 CPU.\n", f);
+    put_variants(f, o);
     fputs(" */\n", f);
 }
 
@@ -382,7 +397,7 @@ bool kl_write_header(const kl_program *p, const kl_graph *g, const kl_codegen_op
     fprintf(f, "#ifndef %s_H\n#define %s_H\n\n#include <stdbool.h>\n#include <stdint.h>\n\n"
                "#include \"kiln.h\"\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n",
             macro, macro);
-    put_target(f, o->target, o->name);
+    put_target(f, o, o->name);
     bool cuda = o->target && o->target->backend == KL_BACKEND_CUDA;
     if (cuda) {
         put_cuda_sizes(f, p, o->target, macro, o->name);

@@ -36,6 +36,8 @@ typedef struct bench {
     const kl_bench_opts *o;
     kl_arena *arena;
     const kl_target *target;       /* resolved (native: the host's figures) */
+    const kl_target *code;         /* whose code runs here: target, or the ISA variant the
+                                      object chooses on this CPU (codegen/llvm/dispatch.c) */
     const char *data_set;          /* where inputs come from; NULL: none */
     bool data_set_given;           /* --data: a mismatch is an error, not a fallback */
     const char *inputs_from;       /* for the report */
@@ -190,7 +192,7 @@ static const char *model_label(kl_arena *a, const char *path) {
 static void print_header(const bench *B) {
     FILE *out = B->o->out;
     const kiln_model *m = B->lib.model;
-    const kl_target *t = B->target;
+    const kl_target *t = B->code;
     fprintf(out, "model:      %s (%s), %u input%s, %u output%s\n",
             model_label(B->arena, B->o->model_path), B->o->model_path, m->n_inputs,
             m->n_inputs == 1 ? "" : "s", m->n_outputs, m->n_outputs == 1 ? "" : "s");
@@ -200,6 +202,9 @@ static void print_header(const bench *B) {
     else
         fprintf(out, "target:     %s (cpu %s), %d-bit vectors (%d float lanes), %s\n", m->target,
                 m->cpu, t->vector_bits, kl_target_lanes(t, KL_F32), t->fma ? "FMA" : "no FMA");
+    if (t != B->target)
+        fprintf(out, "code:       its %s variant, chosen at run time for this CPU (%d variants)\n",
+                t->name, B->lib.stats.n_variants);
     fprintf(out, "threads:    %d\n", B->pool ? kiln_pool_parallel(B->pool)->threads : 1);
     fprintf(out, "compile:    %.2f s, %d kernels, workspace %lld bytes\n",
             B->lib.compile_seconds, B->lib.stats.n_kernels,
@@ -257,8 +262,9 @@ static bool open_model(bench *B, kl_diag *d) {
                           .target = B->target, .opt_level = o->opt_level,
                           .profile = o->profile, .microkernels = o->microkernels,
                           .cuda_emulate = o->cuda_emulate, .purpose = "bench", .out = o->out};
-    return kl_library_open(B->arena, &lo, &B->lib, d) &&
-           kl_run_buffers_alloc(B->lib.model, &B->buf, d) &&
+    if (!kl_library_open(B->arena, &lo, &B->lib, d)) return false;
+    B->code = kl_target_host_variant(B->target, B->lib.stats.variants, B->lib.stats.n_variants);
+    return kl_run_buffers_alloc(B->lib.model, &B->buf, d) &&
            (!B->gpu || kl_cuda_run_load(B->gpu, B->lib.model, d));
 }
 
@@ -274,7 +280,7 @@ static bool measure(bench *B, kl_diag *d) {
     fflush(B->o->out);
     const kiln_parallel *par = B->pool ? kiln_pool_parallel(B->pool) : NULL;
     if (!time_runs(B, d) ||
-        (!B->gpu && !kl_bench_peak(B->arena, &B->lib, B->target, par, &B->peak, d)))
+        (!B->gpu && !kl_bench_peak(B->arena, &B->lib, B->code, par, &B->peak, d)))
         return false;
     print_results(B);
     if (!B->o->profile) return true;

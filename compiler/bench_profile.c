@@ -26,13 +26,15 @@ enum { TOP_ROWS = 20, NAME_WIDTH = 44 };
 typedef struct kernel_clock {
     double started;
     double *seconds;           /* per kernel, summed over the runs */
+    int64_t *calls;            /* per kernel: an object with ISA variants (codegen/llvm/
+                                  dispatch.c) lists every variant's kernels; one set runs */
 } kernel_clock;
 
 static void on_kernel(void *ctx, int32_t kernel, int32_t phase) {
     kernel_clock *c = ctx;
     double now = kl_now();
     if (phase == 0) c->started = now;
-    else c->seconds[kernel] += now - c->started;
+    else c->seconds[kernel] += now - c->started, c->calls[kernel]++;
 }
 
 /* One line of the table: a node (or a kernel) and everything summed under it. */
@@ -50,11 +52,12 @@ static int slower_first(const void *x, const void *y) {
 
 /* Group kernels into rows by node (or not at all); returns the number of rows. Kernels without
  * a node (none today, but the table allows it) stand alone under their own name. */
-static int group_rows(const kiln_model *m, const double *seconds, bool per_kernel,
+static int group_rows(const kiln_model *m, const kernel_clock *c, bool per_kernel,
                       profile_row *rows) {
     int n = 0;
     for (uint32_t k = 0; k < m->n_kernels; k++) {
         const kiln_kernel_info *ki = &m->kernels[k];
+        if (c->calls[k] == 0) continue; /* another ISA variant's */
         bool by_node = !per_kernel && ki->node && *ki->node;
         const char *key = by_node ? ki->node : ki->name;
         int r = 0;
@@ -64,7 +67,7 @@ static int group_rows(const kiln_model *m, const double *seconds, bool per_kerne
             rows[r] = (profile_row){.name = key, .op = ki->op_type ? ki->op_type : ""};
         }
         rows[r].kernels++;
-        rows[r].seconds += seconds[k];
+        rows[r].seconds += c->seconds[k];
         rows[r].flops += ki->flops;
     }
     qsort(rows, (size_t)n, sizeof *rows, slower_first);
@@ -93,10 +96,12 @@ static void print_table(const kiln_model *m, const profile_row *rows, int n, dou
     FILE *out = o->out;
     double total_s = 0;
     int64_t total_flops = 0;
-    for (int r = 0; r < n; r++) total_s += rows[r].seconds, total_flops += rows[r].flops;
+    int kernels = 0;
+    for (int r = 0; r < n; r++)
+        total_s += rows[r].seconds, total_flops += rows[r].flops, kernels += rows[r].kernels;
     double total_ms = total_s * 1e3 / o->runs;
-    fprintf(out, "profile:    %d runs of the profiled entry (1 thread), %u kernels in %d %s\n",
-            o->runs, m->n_kernels, n, o->per_kernel ? "rows" : "nodes");
+    fprintf(out, "profile:    %d runs of the profiled entry (1 thread), %d kernels in %d %s\n",
+            o->runs, kernels, n, o->per_kernel ? "rows" : "nodes");
     fprintf(out, "  %-*s %-16s %7s %10s %7s %9s\n", NAME_WIDTH, o->per_kernel ? "kernel" : "node",
             "op", "kernels", "ms/run", "share", "GFLOP/s");
     int shown = n < TOP_ROWS ? n : TOP_ROWS;
@@ -111,7 +116,7 @@ static void print_table(const kiln_model *m, const profile_row *rows, int n, dou
         fprintf(out, "  (%d more rows: %.4f ms/run, %.1f%%)\n", n - shown, rest_s * 1e3 / o->runs,
                 total_s > 0 ? 100 * rest_s / total_s : 0);
     }
-    print_row(out, "total", "", (int)m->n_kernels, total_ms, total_ms > 0 ? 100 : 0,
+    print_row(out, "total", "", kernels, total_ms, total_ms > 0 ? 100 : 0,
               total_flops);
     fprintf(out, "profile total: kernels %.4f ms of %.4f ms per profiled run (%.1f%%); "
             "unprofiled median %.4f ms\n", total_ms, run_ms,
@@ -133,13 +138,15 @@ static double profiled_call(const kiln_model *m, const kl_run_buffers *b, kernel
 bool kl_bench_profile(const kiln_model *m, const kl_run_buffers *b, const kl_profile_opts *o,
                       kl_diag *d) {
     if (!m->run_profiled) return kl_error(d, NULL, "the model has no profiling entry");
-    kernel_clock clock = {0, calloc(m->n_kernels + 1u, sizeof(double))};
+    kernel_clock clock = {0, calloc(m->n_kernels + 1u, sizeof(double)),
+                          calloc(m->n_kernels + 1u, sizeof(int64_t))};
     profile_row *rows = calloc(m->n_kernels + 1u, sizeof *rows);
-    bool ok = clock.seconds && rows;
+    bool ok = clock.seconds && clock.calls && rows;
     if (!ok) kl_error(d, NULL, "out of memory for the profile");
     /* One untimed call first: the profiled entry is code of its own, cold until it has run. */
     ok = ok && profiled_call(m, b, &clock, d) >= 0;
     if (ok) memset(clock.seconds, 0, m->n_kernels * sizeof(double));
+    if (ok) memset(clock.calls, 0, m->n_kernels * sizeof(int64_t));
     double run_s = 0;
     for (int r = 0; ok && r < o->runs; r++) {
         double t = profiled_call(m, b, &clock, d);
@@ -147,10 +154,11 @@ bool kl_bench_profile(const kiln_model *m, const kl_run_buffers *b, const kl_pro
         run_s += t;
     }
     if (ok) {
-        int n = group_rows(m, clock.seconds, o->per_kernel, rows);
+        int n = group_rows(m, &clock, o->per_kernel, rows);
         print_table(m, rows, n, o->runs > 0 ? run_s * 1e3 / o->runs : 0, o);
     }
     free(clock.seconds);
+    free(clock.calls);
     free(rows);
     return ok;
 }

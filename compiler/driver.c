@@ -42,18 +42,6 @@ static bool run_passes(kl_graph *g, const kl_compile_opts *o, kl_optimize_for go
     return true;
 }
 
-static bool run_kernel_passes(kl_program *p, const kl_target *t, const kl_compile_opts *o,
-                              kl_optimize_for goal, kl_diag *d) {
-    kl_kernel_opts ko = {t, o->microkernels, goal};
-    for (const kl_kernel_pass *kp = kl_kernel_passes; kp->name; kp++) {
-        if (kp->speed_only && goal == KL_FOR_SIZE) continue;
-        if (!kp->run(p, &ko, d)) return false;
-        if (o->dump_ir_after && !strcmp(o->dump_ir_after, kp->name))
-            kl_program_dump(p, o->dump_to ? o->dump_to : stdout);
-    }
-    return true;
-}
-
 static bool known_dump_point(const char *name) {
     if (!strcmp(name, "lower") || !strcmp(name, "plan")) return true;
     for (const kl_pass *p = kl_passes; p->name; p++)
@@ -161,23 +149,94 @@ static kl_optimize_for resolve_goal(kl_optimize_for asked, const kl_target *t) {
     return t->optimize_for == KL_FOR_SIZE ? KL_FOR_SIZE : KL_FOR_SPEED;
 }
 
-kl_program *kl_compile_graph(kl_arena *a, kl_graph *g, const kl_target *t,
-                             const kl_compile_opts *o, kl_diag *d) {
-    kl_optimize_for goal = resolve_goal(o->cg.optimize_for, t);
-    FILE *dump = o->dump_to ? o->dump_to : stdout;
-    kl_phases *ph = o->cg.phases;
-    kl_phase(ph, "graph passes");
-    if (!run_passes(g, o, goal, d)) return NULL;
+/* The graph (after its passes) to a planned program for target t. With keep_sources the
+ * graph's weights stay intact, so that it can be lowered again for another target; with `ph`
+ * NULL the phases are not reported, and --dump-ir prints only when `dump` says so. */
+static kl_program *lower_and_plan(kl_arena *a, kl_graph *g, const kl_target *t,
+                                  const kl_compile_opts *o, kl_optimize_for goal,
+                                  bool keep_sources, kl_phases *ph, bool dump, kl_diag *d) {
+    FILE *to = o->dump_to ? o->dump_to : stdout;
+    const char *dump_after = dump ? o->dump_ir_after : NULL;
     kl_phase(ph, "lowering");
     kl_program *p = kl_lower_graph(a, g, d);
     if (!p) return NULL;
-    if (o->dump_ir_after && !strcmp(o->dump_ir_after, "lower")) kl_program_dump(p, dump);
+    if (dump_after && !strcmp(dump_after, "lower")) kl_program_dump(p, to);
     kl_phase(ph, "kernel passes");
-    if (!run_kernel_passes(p, t, o, goal, d)) return NULL;
+    kl_kernel_opts ko = {t, o->microkernels, goal, keep_sources};
+    for (const kl_kernel_pass *kp = kl_kernel_passes; kp->name; kp++) {
+        if (kp->speed_only && goal == KL_FOR_SIZE) continue;
+        if (!kp->run(p, &ko, d)) return NULL;
+        if (dump_after && !strcmp(dump_after, kp->name)) kl_program_dump(p, to);
+    }
     kl_phase(ph, "memory plan");
     if (!kl_plan_memory(p, d)) return NULL;
-    if (o->dump_ir_after && !strcmp(o->dump_ir_after, "plan")) kl_program_dump(p, dump);
+    if (dump_after && !strcmp(dump_after, "plan")) kl_program_dump(p, to);
     return kl_diag_failed(d) ? NULL : p;
+}
+
+kl_program *kl_compile_graph(kl_arena *a, kl_graph *g, const kl_target *t,
+                             const kl_compile_opts *o, kl_diag *d) {
+    kl_optimize_for goal = resolve_goal(o->cg.optimize_for, t);
+    kl_phase(o->cg.phases, "graph passes");
+    if (!run_passes(g, o, goal, d)) return NULL;
+    return lower_and_plan(a, g, t, o, goal, false, o->cg.phases, true, d);
+}
+
+/* ---------------------------------------------------------------- run-time ISA dispatch */
+
+/* A baseline object carries faster variants (targets' `dispatch`) only where they pay: for
+ * speed, as an ELF object that `ld -r` can join, for a model with real work (the variant check
+ * costs CPUID calls the first time a workspace is used), and for weights small enough that
+ * holding one packed copy per variant is no burden. */
+enum { DISPATCH_MIN_FLOPS = 10 * 1000 * 1000 };
+#define DISPATCH_MAX_WEIGHT_BYTES ((size_t)64 << 20)
+
+static size_t graph_weight_bytes(const kl_graph *g) {
+    size_t total = 0;
+    for (int i = 0; i < g->values.n; i++) {
+        const kl_value *v = g->values.items[i];
+        if (v->data) total += kl_value_bytes(v);
+    }
+    return total;
+}
+
+static bool dispatch_possible(const kl_graph *g, const kl_codegen_opts *cg,
+                              const kl_compile_opts *o) {
+    const kl_target *t = cg->target;
+    return t->dispatch && t->dispatch[0] && !o->no_dispatch && cg->optimize_for == KL_FOR_SPEED &&
+           (cg->emit == KL_EMIT_OBJ || cg->emit == KL_EMIT_SO) &&
+           kl_relocatable_linker(t->triple) && graph_weight_bytes(g) <= DISPATCH_MAX_WEIGHT_BYTES;
+}
+
+static int64_t program_flops(const kl_program *p) {
+    int64_t total = 0;
+    for (int k = 0; k < p->kernels.n; k++)
+        if (!kl_add_checked(total, kl_kernel_flops(p->kernels.items[k]), &total)) return INT64_MAX;
+    return total;
+}
+
+/* The model lowered again for each of the target's dispatch variants (into cg->variants), and
+ * the workspace grown to the largest plan plus the cache of the CPU check. */
+static bool plan_variants(kl_arena *a, kl_graph *g, kl_program *p, kl_codegen_opts *cg,
+                          const kl_compile_opts *o, kl_diag *d) {
+    const kl_target *const *ts = cg->target->dispatch;
+    int n = 0;
+    while (ts[n]) n++;
+    kl_isa_variant *vs = kl_alloc_array(a, (size_t)n, sizeof *vs);
+    kl_phase(cg->phases, "ISA variants");
+    int64_t ws = p->workspace_size;
+    for (int i = 0; i < n; i++) {
+        vs[i].target = ts[i];
+        vs[i].p = lower_and_plan(a, g, ts[i], o, cg->optimize_for, true, NULL, false, d);
+        if (!vs[i].p) return false;
+        if (vs[i].p->workspace_size > ws) ws = vs[i].p->workspace_size;
+    }
+    ws = (ws + 63) / 64 * 64;
+    cg->cpu_cache_offset = ws;
+    p->workspace_size = ws + 64;
+    cg->variants = vs;
+    cg->n_variants = n;
+    return true;
 }
 
 bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
@@ -206,9 +265,17 @@ bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
     kl_phase(cg.phases, "load");
     kl_graph *g = kl_onnx_load(a, o->model_path, o->bindings, o->n_bindings, d);
     if (!g || kl_diag_failed(d)) goto done;
-    kl_program *p = kl_compile_graph(a, g, cg.target, o, d);
+    kl_phase(cg.phases, "graph passes");
+    if (!run_passes(g, o, cg.optimize_for, d)) goto done;
+    bool dispatch = dispatch_possible(g, &cg, o);
+    kl_program *p = lower_and_plan(a, g, cg.target, o, cg.optimize_for, dispatch, cg.phases,
+                                   true, d);
     if (!p) goto done;
-    release_dead_constants(g, p);
+    if (dispatch && program_flops(p) >= DISPATCH_MIN_FLOPS) {
+        if (!plan_variants(a, g, p, &cg, o, d)) goto done;
+    } else {
+        release_dead_constants(g, p); /* (the variants' weights would be released with it) */
+    }
     if (!codegen(p, g, &cg, o->out_path, d)) goto done;
     kl_phase(cg.phases, "header");
     if (!kl_write_header(p, g, &cg, header, d)) {
@@ -220,6 +287,9 @@ bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
         stats->intermediates_total = p->intermediates_total;
         stats->n_kernels = p->kernels.n;
         stats->optimize_for = cg.optimize_for;
+        stats->n_variants = 0;
+        for (int i = 0; i < cg.n_variants && i < 4; i++)
+            stats->variants[stats->n_variants++] = cg.variants[i].target;
     }
     ok = true;
 done:

@@ -667,6 +667,13 @@ typedef enum kl_backend {
                                   embedded in the object; the host side launches them */
 } kl_backend;
 
+/* One CPUID test: the bits of register `reg` (0 eax, 1 ebx, 2 ecx, 3 edx) of leaf `leaf`
+ * (sub-leaf 0) that must all be set. */
+typedef struct kl_cpuid_bits {
+    uint32_t leaf;
+    int reg;
+    uint32_t bits;
+} kl_cpuid_bits;
 typedef struct kl_target {
     const char *name;          /* "x86-64-v3" */
     const char *triple;        /* LLVM triple (of the host code, for a GPU target) */
@@ -682,6 +689,16 @@ typedef struct kl_target {
     int isa_level;             /* x86-64 psABI level the code needs (1 = baseline .. 4); 0 if
                                   the target is not x86-64 */
     bool fma;                  /* fused multiply-add in hardware */
+    /* ---- run-time ISA dispatch (x86-64) ---- */
+    /* Faster variants an object for this target may also carry, best first (NULL-terminated;
+     * NULL: none): the model compiled for each of them, chosen per call by the CPU's answer to
+     * CPUID (codegen/llvm/dispatch.c). */
+    const struct kl_target *const *dispatch;
+    /* What a CPU must report to run this target's code: CPUID bits, and the state components
+     * the OS must have enabled in XCR0 (0: none; then XGETBV is not used). */
+    const kl_cpuid_bits *cpuid_needs;
+    int n_cpuid_needs;
+    uint64_t xcr0_needs;
     /* ---- edge targets (issue 11) ---- */
     const char *abi;           /* LLVM ABI name where the triple leaves a choice ("lp64d",
                                   "ilp32f"); "" or NULL: the triple's default */
@@ -722,6 +739,10 @@ int kl_target_lanes(const kl_target *t, kl_dtype elem);
 /* codegen/llvm/host.c — the "native" descriptor filled in from the host CPU (LLVM's answer);
  * any other target is returned as it is. */
 const kl_target *kl_target_resolve(kl_arena *a, const kl_target *t, kl_diag *d);
+/* The one of an object's `n` ISA variants (best first; the driver's choice of t->dispatch) that
+ * this host runs, t itself when none (kiln bench measures the peak of the code that runs). */
+const kl_target *kl_target_host_variant(const kl_target *t, const kl_target *const *variants,
+                                        int n);
 
 /* ======================================================================================
  * kernel passes: bool kpass_NAME(kl_program *, const kl_target *, kl_diag *)
@@ -736,6 +757,8 @@ typedef struct kl_kernel_opts {
     const kl_target *target;
     kl_microkernels microkernels;
     kl_optimize_for optimize_for; /* resolved: KL_FOR_SPEED or KL_FOR_SIZE */
+    bool keep_sources;            /* keep a packed weight's source: the graph is lowered again
+                                     (for another ISA variant, codegen/llvm/dispatch.c) */
 } kl_kernel_opts;
 typedef struct kl_kernel_pass {
     const char *name;
@@ -801,7 +824,19 @@ typedef struct kl_codegen_opts {
     bool cuda_emulate;
     kl_sanitizer sanitize;     /* testing only, see kl_sanitizer */
     struct kl_phases *phases;  /* time and memory per phase, progress (NULL: not measured) */
+    /* Run-time ISA dispatch (x86-64, codegen/llvm/dispatch.c): the same model compiled for
+     * faster targets, best first; the object runs the best one the CPU supports. */
+    const struct kl_isa_variant *variants;
+    int n_variants;
+    int64_t cpu_cache_offset;  /* the workspace bytes that remember the CPU's answer */
+    /* Set on a variant's own compilation: its entries are hidden, it has no model table. */
+    bool is_variant;
+    int profile_kernel_base;   /* its kernels' numbers in the profile start here */
 } kl_codegen_opts;
+typedef struct kl_isa_variant {
+    const kl_program *p;
+    const kl_target *target;
+} kl_isa_variant;
 
 /* codegen/llvm/ — write the program (and the model table) as an object / asm / IR file. For
  * KL_EMIT_SO an object is written to a temporary file and linked (codegen/link.c). */
@@ -861,6 +896,7 @@ typedef struct kl_compile_opts {
     const char *dump_ir_after; /* pass name, "lower" or NULL */
     FILE *dump_to;
     kl_microkernels microkernels;
+    bool no_dispatch;          /* --dispatch off: no run-time ISA variants */
 } kl_compile_opts;
 /* util/phase.c — time and peak memory per compilation phase (--stats), progress on stderr. */
 typedef enum kl_progress_mode {
@@ -896,6 +932,8 @@ typedef struct kl_compile_stats {
     int64_t workspace_size, intermediates_total;
     int n_kernels;
     kl_optimize_for optimize_for;  /* what the compilation optimized for */
+    const kl_target *variants[4];  /* the run-time ISA variants the object carries, best first */
+    int n_variants;
 } kl_compile_stats;
 /* The middle of the pipeline: graph passes, lowering, kernel passes and the memory plan (with
  * o's dump options and size-or-speed goal; t resolved). NULL after a diagnostic. */

@@ -51,6 +51,9 @@ static const char usage[] =
     "  --optimize-for size|speed  size: no extra workspace, no blocks or unrolling (the\n"
     "                         default on microcontrollers); speed: the default elsewhere\n"
     "  --weights-section NAME put the weights in ELF section NAME (firmware: a flash region)\n"
+    "  --dispatch auto|off    target x86-64: a model with over 10 MFLOP of contractions also\n"
+    "                         carries code for x86-64-v4 and v3, chosen per call by CPUID\n"
+    "                         (auto, the default); off: baseline code only\n"
     "  --cuda-emulate         (tests) CUDA targets: embed the CUDA source for the emulator of\n"
     "                         tests/cuda/ instead of a cubin; needs no NVRTC and no GPU\n"
     "  --sanitize address|thread  (testing) instrument the generated code with LLVM's\n"
@@ -79,6 +82,7 @@ static const char usage[] =
 
 typedef struct cli {
     const char *model, *out, *emit, *name, *target, *dump_ir, *microkernels, *optimize_for,
+        *dispatch,
         *weights_section, *header;
     int opt_level;
     bool stats, progress;
@@ -178,6 +182,7 @@ static int parse_args(int argc, char **argv, cli *c) {
         else if (!strcmp(a, "--microkernels")) TAKE(microkernels);
         else if (!strcmp(a, "--optimize-for")) TAKE(optimize_for);
         else if (!strcmp(a, "--weights-section")) TAKE(weights_section);
+        else if (!strcmp(a, "--dispatch")) TAKE(dispatch);
         else if (!strcmp(a, "--header")) TAKE(header);
         else if (!strcmp(a, "--shape")) {
             if (!next) return fail("missing value after", a);
@@ -347,6 +352,9 @@ static int cmd_compile(cli *c) {
         return fail("--weights-section must be a section name (letters, digits, '_', '.')",
                     c->weights_section);
     o.cg.weights_section = c->weights_section;
+    if (c->dispatch && strcmp(c->dispatch, "auto") && strcmp(c->dispatch, "off"))
+        return fail("bad --dispatch (expected auto or off)", c->dispatch);
+    o.no_dispatch = c->dispatch && !strcmp(c->dispatch, "off");
     kl_size_stats sizes = {0};
     if (c->stats) o.cg.sizes = &sizes;
     o.cg.target = pick_target(c->target);

@@ -97,3 +97,16 @@ const kl_target *kl_target_resolve(kl_arena *a, const kl_target *t, kl_diag *d) 
                                 r->cpu, r->vector_bits, r->l1_bytes / 1024, r->l2_bytes / 1024);
     return r;
 }
+
+/* The variant of `t`'s run-time ISA dispatch (codegen/llvm/dispatch.c) that this host's CPU
+ * would run, among the `n` an object carries; t itself when none, or when t is not x86-64. */
+const kl_target *kl_target_host_variant(const kl_target *t, const kl_target *const *variants,
+                                        int n) {
+    if (n == 0 || strncmp(t->triple, "x86_64", 6) != 0) return t;
+    char *features = LLVMGetHostCPUFeatures();
+    int level = isa_level(features ? features : "");
+    LLVMDisposeMessage(features);
+    for (int i = 0; i < n; i++)
+        if (variants[i]->isa_level <= level) return variants[i];
+    return t;
+}

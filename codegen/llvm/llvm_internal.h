@@ -40,6 +40,8 @@ typedef struct kl_cg {
     kl_cg_blob *blob;            /* NULL: every constant inline in LLVM (weights.c) */
     struct kl_cg_parts *parts;   /* NULL: one module (parts.c) */
     bool part_kernels;           /* this module is a part: its kernels stay visible */
+    const char **variant_files;  /* the ISA variants' objects, to join (dispatch.c) */
+    int n_variant_files;
 } kl_cg;
 
 
@@ -75,6 +77,15 @@ bool kl_cg_parts_finish(kl_cg *cg);
 bool kl_cg_parts_write(kl_cg *cg, const char *path);
 bool kl_cg_parts_emit(kl_cg *cg, const char *file);
 void kl_cg_parts_close(kl_cg *cg);
+
+/* dispatch.c — run-time ISA dispatch: compile each of cg->o->variants into an object of its
+ * own (before the main module); join them to the main object `code` (ld -r); remove their
+ * files; and, at the start of an entry `fn` of the main module, call the best variant's entry
+ * of the same name (`entry`: "predict", ...) that the CPU runs and return its result. */
+bool kl_cg_variants_compile(kl_cg *cg, const char *out_path);
+bool kl_cg_variants_join(kl_cg *cg, const char *code);
+void kl_cg_variants_close(kl_cg *cg);
+void kl_cg_dispatch(kl_cg *cg, LLVMValueRef fn, int workspace_param, const char *entry);
 
 /* module.c — the entry points a model exports (run_profiled NULL unless profiling); a CUDA
  * model (codegen/cuda/host.c) has only the cuda_* ones and its sizes. */

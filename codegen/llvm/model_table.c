@@ -106,17 +106,34 @@ static LLVMValueRef metadata_table(kl_cg *cg, const kl_model_meta *m) {
     return const_array(cg, t, items, n, "metadata");
 }
 
-/* kiln_kernel_info { name, node, op_type, flops } per kernel, and their total. */
-static LLVMValueRef kernel_table(kl_cg *cg, int64_t *total) {
+/* The program's kernels, then each ISA variant's (dispatch.c), in profile numbering. */
+static int all_kernels(const kl_cg *cg) {
+    int n = cg->p->kernels.n;
+    for (int v = 0; v < cg->o->n_variants; v++) n += cg->o->variants[v].p->kernels.n;
+    return n;
+}
+
+static const kl_kernel *kernel_at(const kl_cg *cg, int i) {
     const kl_program *p = cg->p;
+    for (int v = 0; i >= p->kernels.n && v < cg->o->n_variants; v++) {
+        i -= p->kernels.n;
+        p = cg->o->variants[v].p;
+    }
+    return p->kernels.items[i];
+}
+
+/* kiln_kernel_info { name, node, op_type, flops } per kernel, and the total of one inference
+ * (the baseline program's: a variant computes the same). */
+static LLVMValueRef kernel_table(kl_cg *cg, int64_t *total) {
+    int n = all_kernels(cg);
     LLVMTypeRef f[] = {cg->ptr, cg->ptr, cg->ptr, cg->i64};
     LLVMTypeRef t = LLVMStructTypeInContext(cg->ctx, f, 4, 0);
-    LLVMValueRef *items = kl_alloc_array(cg->arena, (size_t)p->kernels.n + 1, sizeof *items);
+    LLVMValueRef *items = kl_alloc_array(cg->arena, (size_t)n + 1, sizeof *items);
     *total = 0;
-    for (int i = 0; i < p->kernels.n; i++) {
-        const kl_kernel *k = p->kernels.items[i];
+    for (int i = 0; i < n; i++) {
+        const kl_kernel *k = kernel_at(cg, i);
         int64_t flops = kl_kernel_flops(k);
-        if (!kl_add_checked(*total, flops, total)) /* each saturates; so does the sum */
+        if (i < cg->p->kernels.n && !kl_add_checked(*total, flops, total)) /* each saturates */
             *total = INT64_MAX;
         LLVMValueRef v[] = {kl_cg_const_string(cg, k->name, "kernel_name"),
                             kl_cg_const_string(cg, k->node ? k->node->name : "", "kernel_node"),
@@ -124,7 +141,7 @@ static LLVMValueRef kernel_table(kl_cg *cg, int64_t *total) {
                             i64c(cg, flops)};
         items[i] = LLVMConstStructInContext(cg->ctx, v, 4, 0);
     }
-    return const_array(cg, t, items, p->kernels.n, "kernels");
+    return const_array(cg, t, items, n, "kernels");
 }
 
 bool kl_cg_emit_model_table(kl_cg *cg, const kl_cg_entries *entries) {
@@ -167,7 +184,7 @@ bool kl_cg_emit_model_table(kl_cg *cg, const kl_cg_entries *entries) {
         i32c(cg, m ? m->n_opsets : 0), opset_table(cg, m),
         i32c(cg, m ? m->n_props : 0), metadata_table(cg, m),
         entries->run ? entries->run : null,
-        entries->run_parallel ? entries->run_parallel : null, i32c(cg, p->kernels.n), kernels,
+        entries->run_parallel ? entries->run_parallel : null, i32c(cg, all_kernels(cg)), kernels,
         i64c(cg, flops), entries->run_profiled ? entries->run_profiled : null,
         kl_cg_const_string(cg, t->name, "target"),
         kl_cg_const_string(cg, cuda ? kl_sprintf(cg->arena, "sm_%d", t->sm) : t->cpu, "cpu"),

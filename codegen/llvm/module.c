@@ -162,6 +162,7 @@ static void create_module(kl_cg *cg) {
  * is lower than required", instead of letting predict() die of an illegal instruction. */
 static void add_isa_level_note(kl_cg *cg) {
     int level = cg->o->target->isa_level;
+    if (cg->o->is_variant) return; /* only run where the baseline code chose it */
     if (level < 2 || level > 4 || strncmp(cg->o->target->triple, "x86_64", 6) != 0)
         return;
     char text[512];
@@ -391,6 +392,7 @@ static void call_profile(kl_cg *cg, entry *e, int k, int phase) {
     LLVMValueRef fn = LLVMGetParam(e->fn, (unsigned)e->n_args);
     LLVMValueRef ctx = LLVMGetParam(e->fn, (unsigned)e->n_args + 1);
     LLVMTypeRef params[3] = {cg->ptr, cg->i32, cg->i32};
+    k += cg->o->profile_kernel_base; /* an ISA variant's kernels follow the baseline's */
     LLVMValueRef args[3] = {ctx, LLVMConstInt(cg->i32, (unsigned long long)k, 0),
                             LLVMConstInt(cg->i32, (unsigned long long)phase, 0)};
     LLVMBuildCall2(cg->b, LLVMFunctionType(cg->void_t, params, 3, 0), fn, args, 3, "");
@@ -420,6 +422,7 @@ static LLVMValueRef emit_predict(kl_cg *cg, kl_cg_kernel *kernels, entry_mode mo
         e.closure = LLVMBuildAlloca(cg->b, e.closure_t, "closure");
     }
     check_arguments(cg, e.fn, n_args);
+    kl_cg_dispatch(cg, e.fn, n_args - 1, entry_names[mode]);
     for (int k = 0; k < p->kernels.n; k++) {
         kl_cg_kernel *ck = &kernels[k];
         const kl_kernel *kn = p->kernels.items[k];
@@ -479,15 +482,27 @@ static LLVMValueRef emit_run(kl_cg *cg, LLVMValueRef predict, const char *name, 
 
 static bool is_exported(kl_cg *cg, const char *name) {
     static const char *const suffixes[] = {"predict", "predict_parallel", "run", "model"};
+    /* an ISA variant's entries are called by the baseline's (dispatch.c) */
+    static const char *const variant_suffixes[] = {"predict", "predict_parallel",
+                                                   "predict_profiled"};
     size_t n = strlen(cg->o->name);
     if (cg->part_kernels && !strncmp(name, cg->o->name, n) && name[n] == '.')
         return true; /* a kernel of a part, called from the main part (parts.c) */
     if (strncmp(name, cg->o->name, n) != 0 || name[n] != '_')
         return false;
-    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++)
-        if (strcmp(name + n + 1, suffixes[i]) == 0)
+    const char *const *list = cg->o->is_variant ? variant_suffixes : suffixes;
+    for (size_t i = 0; i < (cg->o->is_variant ? 3u : 4u); i++)
+        if (strcmp(name + n + 1, list[i]) == 0)
             return true;
     return false;
+}
+
+/* A variant's entries stay out of a shared library's dynamic symbols. */
+static void hide_variant_entries(kl_cg *cg) {
+    if (!cg->o->is_variant) return;
+    for (LLVMValueRef f = LLVMGetFirstFunction(cg->mod); f; f = LLVMGetNextFunction(f))
+        if (!LLVMIsDeclaration(f) && LLVMGetLinkage(f) == LLVMExternalLinkage)
+            LLVMSetVisibility(f, LLVMHiddenVisibility);
 }
 
 /* Everything but the entry points becomes internal; unused functions and globals go (also at
@@ -646,7 +661,8 @@ static bool emit_object(kl_cg *cg, const char *path) {
     bool ok = cg->parts ? kl_cg_parts_emit(cg, code) : emit_code(cg, code);
     if (ok && cg->o->sizes)
         kl_cg_blob_describe(cg, cg->o->sizes);
-    ok = ok && kl_cg_blob_append(cg, code) && place_output(cg, code, path);
+    ok = ok && kl_cg_blob_append(cg, code) && kl_cg_variants_join(cg, code) &&
+         place_output(cg, code, path);
     unlink(code); /* gone already when it became the output */
     return ok;
 }
@@ -698,6 +714,13 @@ static bool build_module(kl_cg *cg) {
     entries.predict_parallel = entries.predict ? emit_predict(cg, kernels, ENTRY_PARALLEL) : NULL;
     if (!entries.predict_parallel)
         return false;
+    if (cg->o->is_variant) { /* the baseline's entries and table lead here */
+        if ((cg->o->profile && !emit_predict(cg, kernels, ENTRY_PROFILED)) || !kl_cg_blob_declare(cg))
+            return false;
+        kl_cg_internalize(cg);
+        hide_variant_entries(cg);
+        return true;
+    }
     entries.run = emit_run(cg, entries.predict, "run", 0);
     entries.run_parallel = emit_run(cg, entries.predict_parallel, "run_parallel", 1);
     if (cg->o->profile) {
@@ -741,7 +764,8 @@ bool kl_codegen_llvm(const kl_program *p, const kl_graph *g, const kl_codegen_op
     if (!o || !o->target || !o->name || !*o->name)
         return kl_error(d, NULL, "codegen: no target or model name given");
     kl_cg cg = {.arena = p->arena, .d = d, .p = p, .g = g, .o = o};
-    bool ok = kl_cg_open(&cg);
+    if (o->n_variants) kl_phase(o->phases, "LLVM: ISA variants");
+    bool ok = kl_cg_variants_compile(&cg, out_path) && kl_cg_open(&cg);
     if (ok && (o->emit == KL_EMIT_OBJ || o->emit == KL_EMIT_SO)) { /* ELF */
         kl_cg_blob_enable(&cg); /* the weights outside LLVM */
         ok = kl_cg_parts_open(&cg); /* the kernels in parts, compiled in parallel */
@@ -749,5 +773,6 @@ bool kl_codegen_llvm(const kl_program *p, const kl_graph *g, const kl_codegen_op
     ok = ok && build_module(&cg) && kl_cg_write(&cg, out_path);
     kl_cg_parts_close(&cg);
     kl_cg_close(&cg);
+    kl_cg_variants_close(&cg);
     return ok;
 }

@@ -589,7 +589,7 @@ bool kpass_tile(kl_program *p, const kl_kernel_opts *o, kl_diag *d) {
     kl_ptrvec out = {0};
     for (int i = 0; i < p->kernels.n; i++) {
         tile_kernel(&c, p->kernels.items[i], &out);
-        kl_pack_release_sources(p, &c.packs, &out, i + 1);
+        if (!o->keep_sources) kl_pack_release_sources(p, &c.packs, &out, i + 1);
     }
     p->kernels = out;
     return true;
