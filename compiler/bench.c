@@ -261,6 +261,7 @@ static bool open_model(bench *B, kl_diag *d) {
                           .n_bindings = o->n_bindings, .bind_from = B->data_set,
                           .target = B->target, .opt_level = o->opt_level,
                           .profile = o->profile, .microkernels = o->microkernels,
+                          .no_dispatch = o->no_dispatch,
                           .cuda_emulate = o->cuda_emulate, .purpose = "bench", .out = o->out};
     if (!kl_library_open(B->arena, &lo, &B->lib, d)) return false;
     B->code = kl_target_host_variant(B->target, B->lib.stats.variants, B->lib.stats.n_variants);

@@ -54,7 +54,7 @@ static bool open_library(kl_arena *a, const kl_check_opts *o, const char *first_
     kl_library_opts lo = {.model_path = o->model_path, .bindings = o->bindings,
                           .n_bindings = o->n_bindings, .bind_from = first_set,
                           .target = o->target, .opt_level = o->opt_level,
-                          .microkernels = o->microkernels, .purpose = "check", .out = out,
+                          .microkernels = o->microkernels, .no_dispatch = o->no_dispatch, .purpose = "check", .out = out,
                           .cuda_emulate = o->cuda_emulate, .optimize_for = o->optimize_for,
                           .sanitize = o->sanitize};
     if (!kl_library_open(a, &lo, lib, d)) return false;
@@ -256,7 +256,7 @@ static int check_emulated(kl_arena *a, const kl_check_opts *o, const kl_ptrvec *
     kl_library_opts lo = {.model_path = o->model_path, .bindings = o->bindings,
                           .n_bindings = o->n_bindings, .bind_from = sets->items[0],
                           .target = o->target, .opt_level = o->opt_level,
-                          .microkernels = o->microkernels, .purpose = "check", .out = out,
+                          .microkernels = o->microkernels, .no_dispatch = o->no_dispatch, .purpose = "check", .out = out,
                           .optimize_for = o->optimize_for};
     kl_emulated e;
     bool ok = kl_emulated_open(a, &lo, &e, d);

@@ -971,6 +971,7 @@ typedef struct kl_library_opts {
     int opt_level;
     bool profile;              /* also emit (and require) the profiling entry */
     kl_microkernels microkernels;
+    bool no_dispatch;          /* no run-time ISA variants (kl_compile_opts) */
     bool cuda_emulate;         /* CUDA targets: an emulator object (kl_codegen_opts) */
     kl_sanitizer sanitize;     /* see kl_codegen_opts */
     const char *purpose;       /* names the folder: TMPDIR/kiln-PURPOSE-XXXXXX */
@@ -1072,6 +1073,7 @@ typedef struct kl_check_opts {
     const kl_target *target;
     int opt_level;
     kl_microkernels microkernels;
+    bool no_dispatch;              /* no run-time ISA variants (kl_compile_opts) */
     kl_optimize_for optimize_for;
     bool cuda_emulate;             /* CUDA targets: an emulator object (kl_codegen_opts) */
     kl_sanitizer sanitize;         /* see kl_codegen_opts */
@@ -1100,6 +1102,7 @@ typedef struct kl_bench_opts {
     bool profile;                  /* also time every kernel through the profiling entry */
     bool profile_kernels;          /* list kernels one by one instead of summing per node */
     kl_microkernels microkernels;
+    bool no_dispatch;              /* no run-time ISA variants (kl_compile_opts) */
     bool cuda_emulate;             /* CUDA targets: an emulator object (kl_codegen_opts) */
     FILE *out;                     /* the report */
 } kl_bench_opts;

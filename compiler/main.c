@@ -62,7 +62,8 @@ static const char usage[] =
     "check options:\n"
     "  --data DIR             a test_data_set folder (repeatable; default: all beside MODEL)\n"
     "  --rtol X --atol Y      tolerance |got-want| <= atol + rtol*|want| (default 1e-3, 1e-7)\n"
-    "  --shape, --target, -O, --microkernels, --optimize-for, --cuda-emulate  as for compile;\n"
+    "  --shape, --target, -O, --microkernels, --optimize-for, --dispatch, --cuda-emulate\n"
+    "                         as for compile;\n"
     "                         a target that is not the host runs under its emulator (QEMU); a\n"
     "                         CUDA target runs on the GPU (exit status 77 when there is no\n"
     "                         driver or GPU; KILN_LIBCUDA names another driver than libcuda.so.1)\n"
@@ -76,7 +77,7 @@ static const char usage[] =
     "  --profile-kernels      the same, one row per kernel instead of per node\n"
     "  --data DIR             inputs from this data set (default: the first test_data_set_*\n"
     "                         beside MODEL, else pseudo-random values)\n"
-    "  --shape, --target, -O, --microkernels, --cuda-emulate  as for compile (-O N also\n"
+    "  --shape, --target, -O, --microkernels, --dispatch, --cuda-emulate  as for compile (-O N also\n"
     "                         with a space); a CUDA target times cuda_run on the GPU, waiting\n"
     "                         for every call (exit status 77 without a GPU)\n";
 
@@ -274,6 +275,14 @@ static int microkernel_policy(const cli *c, kl_microkernels *m) {
     return 0;
 }
 
+/* --dispatch auto|off: whether a portable x86-64 object carries ISA variants. */
+static int dispatch_policy(const cli *c, bool *off) {
+    if (c->dispatch && strcmp(c->dispatch, "auto") && strcmp(c->dispatch, "off"))
+        return fail("bad --dispatch (expected auto or off)", c->dispatch);
+    *off = c->dispatch && !strcmp(c->dispatch, "off");
+    return 0;
+}
+
 static int optimize_goal(const cli *c, kl_optimize_for *g) {
     const char *p = c->optimize_for;
     if (!p) *g = KL_FOR_TARGET;
@@ -352,9 +361,7 @@ static int cmd_compile(cli *c) {
         return fail("--weights-section must be a section name (letters, digits, '_', '.')",
                     c->weights_section);
     o.cg.weights_section = c->weights_section;
-    if (c->dispatch && strcmp(c->dispatch, "auto") && strcmp(c->dispatch, "off"))
-        return fail("bad --dispatch (expected auto or off)", c->dispatch);
-    o.no_dispatch = c->dispatch && !strcmp(c->dispatch, "off");
+    if (dispatch_policy(c, &o.no_dispatch)) return 1;
     kl_size_stats sizes = {0};
     if (c->stats) o.cg.sizes = &sizes;
     o.cg.target = pick_target(c->target);
@@ -408,7 +415,7 @@ static int cmd_check(cli *c) {
                        .sanitize = c->sanitize,
                        .out = stdout};
     if (harness_target(c, &o.target) || microkernel_policy(c, &o.microkernels) ||
-        optimize_goal(c, &o.optimize_for))
+        optimize_goal(c, &o.optimize_for) || dispatch_policy(c, &o.no_dispatch))
         return 1;
     kl_diag d;
     kl_diag_init(&d, c->model);
@@ -428,7 +435,9 @@ static int cmd_bench(cli *c) {
                        .warmup = c->warmup, .profile = c->profile,
                        .profile_kernels = c->profile_kernels,
                        .cuda_emulate = c->cuda_emulate, .out = stdout};
-    if (harness_target(c, &o.target) || microkernel_policy(c, &o.microkernels)) return 1;
+    if (harness_target(c, &o.target) || microkernel_policy(c, &o.microkernels) ||
+        dispatch_policy(c, &o.no_dispatch))
+        return 1;
     if (kl_target_is_emulated(o.target)) /* an emulator's timing says nothing of the chip */
         return fail("kiln bench times code on this machine; this target runs only under an "
                     "emulator (use kiln check --target, or run the object on the device)",
