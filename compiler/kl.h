@@ -459,6 +459,9 @@ typedef struct kl_kernel {
     kl_expr *result;         /* stored value; may use KL_E_ACC; NULL = acc (or value if NONE) */
     kl_buffer *out;
     kl_expr **out_idx;       /* out->shape.rank index expressions over parallel ivs */
+    /* Nonzero: a check (ops/index_check.c): right after the kernel, a nonzero first element
+     * of `out` makes predict return this KILN_E_* code (the interpreter: a diagnostic). */
+    int error_code;
 } kl_kernel;
 
 /* A lowered model: kernels in execution order over buffers. */
@@ -595,6 +598,13 @@ struct kl_lower {
 kl_buffer *kl_lower_buffer(kl_lower *L, kl_value *v);
 /* A scratch buffer in the workspace (e.g. Softmax's running max). */
 kl_buffer *kl_lower_temp(kl_lower *L, const char *name, kl_dtype t, const kl_shape *s);
+/* ops/index_check.c — before a kernel that reads at positions given by the run-time index
+ * buffer `ind`: a check that every index lies in [-limit, limit), else predict returns
+ * KILN_E_INDEX_OUT_OF_RANGE. One limit for all indices (n_limits 1), or one per position
+ * along the last axis of `ind` (index tuples). Constant indices are checked at once (false:
+ * a diagnostic). */
+bool kl_lower_index_check(kl_lower *L, const kl_node *n, kl_buffer *ind, const int64_t *limits,
+                          int n_limits, kl_diag *d);
 /* Load of `b` broadcast to a result of rank `out_rank` indexed by loop variables 0..out_rank-1
  * (numpy broadcasting: b's dims align right; size-1 dims read index 0). */
 kl_expr *kl_lower_load_broadcast(kl_lower *L, kl_buffer *b, int out_rank);

@@ -388,6 +388,17 @@ static void call_parallel(kl_cg *cg, entry *e, const kl_kernel *kn, const kl_cg_
     LLVMPositionBuilderAtEnd(cg->b, join);
 }
 
+/* A check kernel (ops/index_check.c): predict returns its error code when it raised its flag. */
+static bool return_on_flag(kl_cg *cg, entry *e, const kl_kernel *kn) {
+    LLVMValueRef flag = buffer_pointer(cg, e, kn->out);
+    if (!flag || kn->out->dtype != KL_I32)
+        return flag && kl_error(cg->d, NULL, "codegen: check kernel %s has no int32 flag", kn->name);
+    LLVMValueRef raised = LLVMBuildICmp(cg->b, LLVMIntNE, LLVMBuildLoad2(cg->b, cg->i32, flag, ""),
+                                        LLVMConstInt(cg->i32, 0, 0), "");
+    return_if(cg, e->fn, raised, kn->error_code);
+    return true;
+}
+
 static void call_profile(kl_cg *cg, entry *e, int k, int phase) {
     LLVMValueRef fn = LLVMGetParam(e->fn, (unsigned)e->n_args);
     LLVMValueRef ctx = LLVMGetParam(e->fn, (unsigned)e->n_args + 1);
@@ -441,6 +452,8 @@ static LLVMValueRef emit_predict(kl_cg *cg, kl_cg_kernel *kernels, entry_mode mo
             LLVMBuildCall2(cg->b, ck->fn_type, ck->fn, args, (unsigned)ck->n_bufs + 2, "");
         if (mode == ENTRY_PROFILED)
             call_profile(cg, &e, k, 1);
+        if (kn->error_code && !return_on_flag(cg, &e, kn))
+            return NULL;
     }
     LLVMBuildRet(cg->b, LLVMConstInt(cg->i32, 0, 0));
     return e.fn;

@@ -373,8 +373,17 @@ bool kl_interp_kernel(const kl_kernel *k, kl_diag *d) {
     return !in.failed;
 }
 
+/* A check kernel's verdict (ops/index_check.c): what predict would return, as a diagnostic. */
+static bool check_passed(const kl_kernel *k, kl_diag *d) {
+    const void *flag = storage(k->out);
+    if (!k->error_code || !flag || read_elem(flag, k->out->dtype, 0).i == 0) return true;
+    return kl_error(d, k->node, "an index is out of range (the compiled model would return "
+                    "error %d, KILN_E_INDEX_OUT_OF_RANGE)", k->error_code);
+}
+
 bool kl_interp_program(const kl_program *p, kl_diag *d) {
     for (int i = 0; i < p->kernels.n; i++)
-        if (!kl_interp_kernel(p->kernels.items[i], d)) return false;
+        if (!kl_interp_kernel(p->kernels.items[i], d) || !check_passed(p->kernels.items[i], d))
+            return false;
     return true;
 }

@@ -11,7 +11,8 @@
  * routine can replace it when large scatters matter. CumSum is the same idea along one axis.
  *
  * Indices loaded at run time are wrapped (negative counts from the end) and clamped into the
- * axis, so that invalid data can never make compiled code read outside a buffer.
+ * axis, so that invalid data can never make compiled code read outside a buffer; a check kernel
+ * before the read (ops/index_check.c) makes predict return KILN_E_INDEX_OUT_OF_RANGE then.
  */
 #include <string.h>
 
@@ -71,7 +72,9 @@ static bool gather_elements_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_arena *a = L->arena;
     kl_buffer *data = kl_lower_buffer(L, n->inputs[0]), *ind = kl_lower_buffer(L, n->inputs[1]);
     int axis;
-    if (!need_axis(n, data->shape.rank, &axis, d)) return false;
+    if (!need_axis(n, data->shape.rank, &axis, d) ||
+        !kl_lower_index_check(L, n, ind, &data->shape.dim[axis], 1, d))
+        return false;
     kl_kernel *k = kl_move_kernel(L, n, "gather_elements", kl_lower_buffer(L, n->outputs[0]));
     kl_expr **idx = kl_lower_ivs(L, data->shape.rank);
     int64_t dim = data->shape.dim[axis];
@@ -184,6 +187,7 @@ static bool gather_nd_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_buffer *data = kl_lower_buffer(L, n->inputs[0]), *ind = kl_lower_buffer(L, n->inputs[1]);
     int q = ind->shape.rank, b = (int)kl_attr_int(n, "batch_dims", 0);
     int k = (int)ind->shape.dim[q - 1];
+    if (!kl_lower_index_check(L, n, ind, &data->shape.dim[b], k, d)) return false;
     kl_kernel *kn = kl_move_kernel(L, n, "gather_nd", kl_lower_buffer(L, n->outputs[0]));
     kl_expr *ind_idx[KL_MAX_RANK], *data_idx[KL_MAX_RANK];
     for (int i = 0; i < q - 1; i++) ind_idx[i] = kl_e_iv(a, i);
@@ -308,7 +312,9 @@ static bool scatter_elements_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     if (!scatter_reduction_of(n, &r, d)) return false;
     kl_buffer *data = kl_lower_buffer(L, n->inputs[0]), *ind = kl_lower_buffer(L, n->inputs[1]);
     int rank = data->shape.rank;
-    if (!need_axis(n, rank, &axis, d)) return false;
+    if (!need_axis(n, rank, &axis, d) ||
+        !kl_lower_index_check(L, n, ind, &data->shape.dim[axis], 1, d))
+        return false;
     kl_kernel *k = kl_move_kernel(L, n, "scatter_elements", kl_lower_buffer(L, n->outputs[0]));
     k->n_loops = rank + 1; /* candidates j along the axis */
     k->extent[rank] = ind->shape.dim[axis];
@@ -387,6 +393,7 @@ static bool scatter_nd_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     if (!scatter_reduction_of(n, &r, d)) return false;
     kl_buffer *data = kl_lower_buffer(L, n->inputs[0]), *ind = kl_lower_buffer(L, n->inputs[1]);
     int rank = data->shape.rank, q = ind->shape.rank, k = (int)ind->shape.dim[q - 1];
+    if (!kl_lower_index_check(L, n, ind, data->shape.dim, k, d)) return false;
     kl_kernel *kn = kl_move_kernel(L, n, "scatter_nd", kl_lower_buffer(L, n->outputs[0]));
     /* candidate loops over indices.shape[:-1]; one loop of extent 1 when there are none */
     kl_expr *j[KL_MAX_RANK], *position = kl_e_idx(a, 0);

@@ -403,7 +403,9 @@ static bool gather_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_buffer *data = kl_lower_buffer(L, n->inputs[0]);
     kl_buffer *ind = kl_lower_buffer(L, n->inputs[1]);
     int axis, q = ind->shape.rank;
-    if (!gather_axis(n, data->shape.rank, &axis, d)) return false;
+    if (!gather_axis(n, data->shape.rank, &axis, d) ||
+        !kl_lower_index_check(L, n, ind, &data->shape.dim[axis], 1, d))
+        return false;
     kl_kernel *k = kl_move_kernel(L, n, "gather", kl_lower_buffer(L, n->outputs[0]));
     kl_expr *ind_idx[KL_MAX_RANK], *data_idx[KL_MAX_RANK];
     for (int i = 0; i < q; i++) ind_idx[i] = kl_e_iv(L->arena, axis + i);
