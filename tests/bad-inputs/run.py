@@ -231,6 +231,13 @@ def case_size_negative_reshape_dim(d):
     return save(m, d), [], ["node 'reshape_neg' (Reshape", "-3"]
 
 
+def case_gather_nd_constant_index_out_of_range(d):
+    cells = numpy_helper.from_array(np.array([[0, 3]], np.int64), "cells")
+    m = model([helper.make_node("GatherND", ["x", "cells"], ["y"], name="gnd_bad")],
+              [tensor_in("x", [2, 3])], [tensor_in("y", [1])], [cells])
+    return save(m, d), [], ["node 'gnd_bad' (GatherND", "index 3", "out of range [-3, 3)"]
+
+
 def case_size_negative_constant_of_shape(d):
     shape = numpy_helper.from_array(np.array([4, -1], np.int64), "shape")
     m = model([helper.make_node("ConstantOfShape", ["shape"], ["y"], name="cos_neg")],
