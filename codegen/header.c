@@ -288,13 +288,26 @@ static void put_target(FILE *f, const kl_codegen_opts *o, const char *name) {
     fputs(" */\n", f);
 }
 
+/* The error codes the model's input data can cause (its check kernels), as a list to go on
+ * "returns KILN_OK (0), or ...". */
+static void put_data_errors(FILE *f, const kl_program *p) {
+    bool index = false, shape = false;
+    for (int i = 0; i < p->kernels.n; i++) {
+        const kl_kernel *k = p->kernels.items[i];
+        index = index || k->error_code == -3;
+        shape = shape || k->error_code == -4;
+    }
+    if (index) fputs(",\n * KILN_E_INDEX_OUT_OF_RANGE when index data lies outside its axis", f);
+    if (shape) fputs(",\n * KILN_E_SHAPE when a shape-carrying input asks for another shape than declared", f);
+}
+
 static void put_prototypes(FILE *f, kl_arena *a, const kl_program *p, const kl_codegen_opts *o,
                            const char **onnx_names) {
     int n_in = p->inputs.n, n = n_in + p->outputs.n;
     char **names = parameter_names(a, onnx_names, n);
-    fputs("/* Runs the model: returns KILN_OK (0), or KILN_E_NULL_ARGUMENT / KILN_E_MISALIGNED.\n"
-          " * Never allocates, prints or aborts; all mutable state lives in `workspace`. */\n",
-          f);
+    fputs("/* Runs the model: returns KILN_OK (0), or KILN_E_NULL_ARGUMENT / KILN_E_MISALIGNED", f);
+    put_data_errors(f, p);
+    fputs(".\n * Never allocates, prints or aborts; all mutable state lives in `workspace`. */\n", f);
     fprintf(f, "int %s_predict(", o->name);
     for (int i = 0; i < n; i++) {
         const kl_buffer *b = i < n_in ? p->inputs.items[i] : p->outputs.items[i - n_in];

@@ -161,6 +161,8 @@ typedef struct kl_value {
     kl_dtype dtype;
     kl_shape shape;
     bool has_shape;                            /* shape known (always true after inference) */
+    bool shape_declared;                       /* before inference: `shape` is the fixed shape
+                                                  the model declares for this computed output */
     const char *dim_param[KL_MAX_RANK];        /* symbolic dims of graph inputs/outputs, or NULL */
     void *data;                                /* constant contents (row-major, host layout) */
     kl_node *producer;                         /* NULL for graph inputs and constants */

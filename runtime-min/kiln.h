@@ -66,6 +66,8 @@ extern "C" {
 #define KILN_E_NULL_ARGUMENT (-1)    /* an input, output or the workspace pointer is NULL */
 #define KILN_E_MISALIGNED (-2)       /* the workspace is not KILN_WORKSPACE_ALIGN-aligned */
 #define KILN_E_INDEX_OUT_OF_RANGE (-3) /* a data-dependent index (Gather, ...) was out of range */
+#define KILN_E_SHAPE (-4)            /* a shape-carrying input (e.g. Reduce's axes) given at run
+                                        time asks for another shape than the model declares */
 /* CUDA models: a driver call failed with CUresult r > 0; the code is KILN_E_CUDA - r. */
 #define KILN_E_CUDA (-1000)
 #define KILN_CUDA_RESULT(code) ((code) < KILN_E_CUDA ? KILN_E_CUDA - (code) : 0)

@@ -573,9 +573,11 @@ static void record_output_type(loader *L, kl_value *v, const Onnx__TypeProto *tp
         return;
     const Onnx__TensorShapeProto *s = tp->tensor_type->shape;
     v->shape.rank = (int)s->n_dim;
+    v->shape_declared = true;
     for (size_t i = 0; i < s->n_dim; i++) {
         bool fixed = s->dim[i]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
         v->shape.dim[i] = fixed ? s->dim[i]->dim_value : -1;
+        if (!fixed || v->shape.dim[i] < 0) v->shape_declared = false;
         if (s->dim[i]->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM &&
             s->dim[i]->dim_param && *s->dim[i]->dim_param)
             v->dim_param[i] = kl_strdup(L->a, s->dim[i]->dim_param);

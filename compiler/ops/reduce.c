@@ -10,8 +10,9 @@
  * ArgMax/ArgMin find the extreme value, then the first (or last) index holding it.
  *
  * Axes come from the `axes` attribute before ReduceSum-13 / the others' opset 18, and from an
- * optional constant input since; empty or absent axes mean all axes, unless
- * noop_with_empty_axes asks for the input unchanged.
+ * optional input since; empty or absent axes mean all axes, unless noop_with_empty_axes asks
+ * for the input unchanged. An axes input given at run time is accepted where the model declares
+ * the shape the node produces (a graph output's type): see "axes given at run time" below.
  */
 #include <math.h>
 #include <string.h>
@@ -66,9 +67,134 @@ static bool axes_list(kl_node *n, const red_row *r, const int64_t **attr, const 
     if (!kl_infer_need_input(n, 1, d)) return false;
     if (v->shape.rank > 1) return kl_error(d, n, "axes must be a 1-D tensor");
     *count = kl_shape_numel(&v->shape);
-    if (*count > 0 && !kl_infer_need_const(n, 1, d)) return false;
+    if (v->dtype != KL_I64) return kl_error(d, n, "axes must be int64, not %s", kl_dtype_name(v->dtype));
     *in = v;
     return true;
+}
+
+/* ---- axes given at run time ----
+ *
+ * When the model declares the shape the node produces, the axes sets of the given length that
+ * lead to it are known when compiling. Sets that differ only in axes of size 1 (kept by
+ * keepdims) compute the same values, so they form one group; kiln computes the reduction once
+ * per group (at most MAX_AXES_GROUPS), and predict looks at the given axes first: the group
+ * they belong to gives the result, and axes that belong to none (another shape, an axis out of
+ * range, one listed twice) make it return KILN_E_SHAPE. */
+enum { MAX_AXES_GROUPS = 8, MAX_AXES_MEMBERS = 1 << KL_MAX_RANK };
+
+typedef struct axes_group {
+    unsigned key;                      /* what the group reduces (bit d: axis d) */
+    int n_members;
+    unsigned members[MAX_AXES_MEMBERS]; /* the axes sets (bit masks) that belong to it */
+} axes_group;
+
+typedef struct runtime_axes {
+    int count;                         /* entries of the axes input */
+    int n_groups;
+    axes_group groups[MAX_AXES_GROUPS];
+} runtime_axes;
+
+static bool axes_runtime(kl_node *n, const red_row *r) {
+    const kl_value *v = n->opset >= r->axes_input_since ? kl_node_input(n, 1) : NULL;
+    return v && !v->data && kl_shape_numel(&v->shape) > 0;
+}
+
+static void mask_to_reduced(unsigned mask, bool reduced[KL_MAX_RANK]) {
+    for (int d = 0; d < KL_MAX_RANK; d++) reduced[d] = (mask >> d) & 1u;
+}
+
+static bool add_member(kl_node *n, runtime_axes *ra, unsigned mask, unsigned key, kl_diag *d) {
+    int g = 0;
+    while (g < ra->n_groups && ra->groups[g].key != key) g++;
+    if (g == MAX_AXES_GROUPS)
+        return kl_error(d, n, "axes given at run time: over %d different reductions give the "
+                        "declared shape; give axes as a constant", MAX_AXES_GROUPS);
+    if (g == ra->n_groups) ra->groups[ra->n_groups++] = (axes_group){.key = key};
+    ra->groups[g].members[ra->groups[g].n_members++] = mask;
+    return true;
+}
+
+/* The groups of axes sets of the input's length that give the declared output shape. */
+static bool runtime_axes_of(kl_node *n, runtime_axes *ra, kl_diag *d) {
+    const kl_value *x = n->inputs[0], *axes = n->inputs[1], *y = n->outputs[0];
+    if (!y->shape_declared && !y->has_shape)
+        return kl_error(d, n, "input 1 ('%s', the axes) is given at run time: kiln needs it as a "
+                        "compile-time constant, or the model must declare the shape of output "
+                        "'%s'", axes->name, y->name);
+    int rank = x->shape.rank;
+    bool keepdims = kl_attr_int(n, "keepdims", 1) != 0;
+    unsigned ones = 0;
+    for (int i = 0; i < rank; i++) ones |= x->shape.dim[i] == 1 ? 1u << i : 0;
+    *ra = (runtime_axes){.count = (int)kl_shape_numel(&axes->shape)};
+    for (unsigned mask = 1; mask < 1u << rank; mask++) {
+        bool reduced[KL_MAX_RANK];
+        mask_to_reduced(mask, reduced);
+        kl_shape s = kl_arith_reduced_shape(&x->shape, reduced, keepdims);
+        if (__builtin_popcount(mask) != ra->count || !kl_shape_equal(&s, &y->shape)) continue;
+        if (!add_member(n, ra, mask, keepdims ? mask & ~ones : mask, d)) return false;
+    }
+    if (ra->n_groups == 0) {
+        kl_arena *a = kl_arena_new();
+        kl_error(d, n, "no %d axes of input %s give the declared output shape %s", ra->count,
+                 kl_shape_str(a, &x->shape), kl_shape_str(a, &y->shape));
+        kl_arena_free(a);
+        return false;
+    }
+    return true;
+}
+
+/* axes[i], negative values counted from the end (int64). */
+static kl_expr *axis_at(kl_lower *L, kl_buffer *axes, int i, int rank) {
+    kl_arena *a = L->arena;
+    kl_expr *idx[1] = {kl_e_idx(a, i)};
+    kl_expr *v = kl_e_load(a, axes, idx);
+    return kl_e_select(a, kl_e_binary(a, KL_LT, v, kl_e_idx(a, 0)), kl_e_addc(a, v, rank), v);
+}
+
+/* The given axes are exactly the set `mask`: each of its axes is listed (the count is the
+ * set's size, so none is listed twice and no other is). */
+static kl_expr *axes_are(kl_lower *L, kl_buffer *axes, int count, int rank, unsigned mask) {
+    kl_arena *a = L->arena;
+    kl_expr *all = NULL;
+    for (int ax = 0; ax < rank; ax++) {
+        if (!((mask >> ax) & 1u)) continue;
+        kl_expr *listed = NULL;
+        for (int i = 0; i < count; i++) {
+            kl_expr *is = kl_e_binary(a, KL_EQ, axis_at(L, axes, i, rank), kl_e_idx(a, ax));
+            listed = listed ? kl_e_binary(a, KL_OR, listed, is) : is;
+        }
+        all = kl_e_and(a, all, listed);
+    }
+    return all;
+}
+
+/* int32 scalar: 1 + the group the given axes belong to, 0 for none. */
+static kl_buffer *which_group(kl_lower *L, kl_node *n, const runtime_axes *ra) {
+    kl_arena *a = L->arena;
+    kl_buffer *axes = kl_lower_buffer(L, n->inputs[1]);
+    int rank = n->inputs[0]->shape.rank;
+    kl_shape scalar = {.rank = 0};
+    kl_buffer *which = kl_lower_temp(L, "axes_group", KL_I32, &scalar);
+    kl_expr *v = kl_e_const_i(a, KL_I32, 0);
+    for (int g = ra->n_groups - 1; g >= 0; g--)
+        for (int m = 0; m < ra->groups[g].n_members; m++)
+            v = kl_e_select(a, axes_are(L, axes, ra->count, rank, ra->groups[g].members[m]),
+                            kl_e_const_i(a, KL_I32, g + 1), v);
+    kl_kernel *k = kl_kernel_new(L->prog, n, "axes_group");
+    k->out = which;
+    k->out_idx = kl_lower_ivs(L, 0);
+    k->value = v;
+    kl_program_add_kernel(L->prog, k);
+
+    kl_kernel *check = kl_kernel_new(L->prog, n, "axes_check");
+    check->out = kl_lower_temp(L, "axes_mismatch", KL_I32, &scalar);
+    check->out_idx = kl_lower_ivs(L, 0);
+    check->value = kl_e_select(a, kl_e_binary(a, KL_EQ, kl_e_load(a, which, kl_lower_ivs(L, 0)),
+                                              kl_e_const_i(a, KL_I32, 0)),
+                               kl_e_const_i(a, KL_I32, 1), kl_e_const_i(a, KL_I32, 0));
+    check->error_code = -4; /* KILN_E_SHAPE */
+    kl_program_add_kernel(L->prog, check);
+    return which;
 }
 
 /* Marks the reduced dimensions of input 0; *noop when the node passes its input through. */
@@ -102,9 +228,18 @@ static bool infer_reduce(kl_node *n, kl_diag *d) {
     const red_row *r = row_of(n);
     if (!(r->float_only ? kl_arith_need_float(n, 0, d) : kl_arith_need_input(n, 0, d)))
         return false;
+    const kl_value *x = n->inputs[0];
+    if (axes_runtime(n, r)) {
+        runtime_axes ra;
+        const int64_t *attr;
+        const kl_value *in;
+        int64_t count;
+        if (!axes_list(n, r, &attr, &in, &count, d) || !runtime_axes_of(n, &ra, d)) return false;
+        kl_shape declared = n->outputs[0]->shape;
+        return kl_infer_set(n, 0, x->dtype, &declared);
+    }
     bool reduced[KL_MAX_RANK], noop;
     if (!reduced_axes(n, r, reduced, &noop, d)) return false;
-    const kl_value *x = n->inputs[0];
     if (noop) return kl_infer_set(n, 0, x->dtype, &x->shape);
     bool keepdims = kl_attr_int(n, "keepdims", 1) != 0;
     kl_shape s = kl_arith_reduced_shape(&x->shape, reduced, keepdims);
@@ -161,15 +296,12 @@ static void lower_log_sum_exp(kl_lower *L, kl_node *n, kl_buffer *x, const bool 
     kl_program_add_kernel(L->prog, k);
 }
 
-static bool lower_reduce(kl_lower *L, kl_node *n, kl_diag *d) {
-    const red_row *r = row_of(n);
-    bool reduced[KL_MAX_RANK], noop;
-    if (!reduced_axes(n, r, reduced, &noop, d)) return false;
-    kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *out = kl_lower_buffer(L, n->outputs[0]);
-    if (noop) return kl_lower_copy(L, n, x, out);
+/* The reduction of x over `reduced` into out. */
+static void lower_reduce_into(kl_lower *L, kl_node *n, const red_row *r, kl_buffer *x,
+                              const bool *reduced, kl_buffer *out) {
     if (r->kind == RED_LOG_SUM_EXP) {
         lower_log_sum_exp(L, n, x, reduced, out);
-        return true;
+        return;
     }
     kl_arena *a = L->arena;
     kl_dtype u = kl_arith_compute_dtype(x->dtype);
@@ -179,6 +311,46 @@ static bool lower_reduce(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_expr *res = reduce_result(a, r->kind, u, kl_arith_reduced_count(&x->shape, reduced));
     k->result = kl_e_cast(a, x->dtype, res ? res : kl_e_acc(a, u));
     kl_program_add_kernel(L->prog, k);
+}
+
+/* Axes given at run time: the check, one reduction per group, then the group's result. */
+static bool lower_runtime_axes(kl_lower *L, kl_node *n, const red_row *r, kl_buffer *x,
+                               kl_buffer *out, kl_diag *d) {
+    runtime_axes ra;
+    if (!runtime_axes_of(n, &ra, d)) return false;
+    kl_arena *a = L->arena;
+    kl_buffer *which = which_group(L, n, &ra);
+    kl_buffer *results[MAX_AXES_GROUPS];
+    for (int g = 0; g < ra.n_groups; g++) {
+        bool reduced[KL_MAX_RANK];
+        mask_to_reduced(ra.groups[g].key, reduced);
+        results[g] = ra.n_groups == 1 ? out : kl_lower_temp(L, "reduced", out->dtype, &out->shape);
+        lower_reduce_into(L, n, r, x, reduced, results[g]);
+    }
+    if (ra.n_groups == 1) return true;
+    kl_kernel *k = kl_kernel_new(L->prog, n, "axes_select");
+    k->n_loops = k->n_par = out->shape.rank;
+    for (int i = 0; i < out->shape.rank; i++) k->extent[i] = out->shape.dim[i];
+    k->out = out;
+    k->out_idx = kl_lower_ivs(L, out->shape.rank);
+    kl_expr *group = kl_e_load(a, which, kl_lower_ivs(L, 0));
+    kl_expr *v = kl_e_load(a, results[ra.n_groups - 1], kl_lower_ivs(L, out->shape.rank));
+    for (int g = ra.n_groups - 2; g >= 0; g--)
+        v = kl_e_select(a, kl_e_binary(a, KL_EQ, group, kl_e_const_i(a, KL_I32, g + 1)),
+                        kl_e_load(a, results[g], kl_lower_ivs(L, out->shape.rank)), v);
+    k->value = v;
+    if (kl_shape_numel(&out->shape) > 0) kl_program_add_kernel(L->prog, k);
+    return true;
+}
+
+static bool lower_reduce(kl_lower *L, kl_node *n, kl_diag *d) {
+    const red_row *r = row_of(n);
+    kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *out = kl_lower_buffer(L, n->outputs[0]);
+    if (axes_runtime(n, r)) return lower_runtime_axes(L, n, r, x, out, d);
+    bool reduced[KL_MAX_RANK], noop;
+    if (!reduced_axes(n, r, reduced, &noop, d)) return false;
+    if (noop) return kl_lower_copy(L, n, x, out);
+    lower_reduce_into(L, n, r, x, reduced, out);
     return true;
 }
 
