@@ -607,6 +607,17 @@ kl_buffer *kl_lower_temp(kl_lower *L, const char *name, kl_dtype t, const kl_sha
  * a diagnostic). */
 bool kl_lower_index_check(kl_lower *L, const kl_node *n, kl_buffer *ind, const int64_t *limits,
                           int n_limits, kl_diag *d);
+/* ops/shape_check.c — a shape-carrying input given at run time where the model declares the
+ * output's shape: whether input i is such an input; inference (output 0 takes its declared
+ * shape, else a diagnostic naming input i); element i of the (1-D or scalar) integer input as
+ * int64; and the check that makes predict return KILN_E_SHAPE unless `ok` (bool) holds. */
+bool kl_input_at_run_time(kl_node *n, int i);
+bool kl_infer_declared(kl_node *n, int input, kl_diag *d);
+kl_expr *kl_lower_int_at(kl_lower *L, kl_node *n, int input, int64_t i);
+void kl_lower_shape_check(kl_lower *L, const kl_node *n, kl_expr *ok);
+/* The axes input (`input`, counted against `rank` dimensions) lists exactly the axes of `mask`
+ * (bit d: axis d): its length must be the mask's size, so that none is listed twice. */
+kl_expr *kl_lower_axes_are(kl_lower *L, kl_node *n, int input, int rank, unsigned mask);
 /* Load of `b` broadcast to a result of rank `out_rank` indexed by loop variables 0..out_rank-1
  * (numpy broadcasting: b's dims align right; size-1 dims read index 0). */
 kl_expr *kl_lower_load_broadcast(kl_lower *L, kl_buffer *b, int out_rank);

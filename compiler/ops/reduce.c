@@ -143,42 +143,16 @@ static bool runtime_axes_of(kl_node *n, runtime_axes *ra, kl_diag *d) {
     return true;
 }
 
-/* axes[i], negative values counted from the end (int64). */
-static kl_expr *axis_at(kl_lower *L, kl_buffer *axes, int i, int rank) {
-    kl_arena *a = L->arena;
-    kl_expr *idx[1] = {kl_e_idx(a, i)};
-    kl_expr *v = kl_e_load(a, axes, idx);
-    return kl_e_select(a, kl_e_binary(a, KL_LT, v, kl_e_idx(a, 0)), kl_e_addc(a, v, rank), v);
-}
-
-/* The given axes are exactly the set `mask`: each of its axes is listed (the count is the
- * set's size, so none is listed twice and no other is). */
-static kl_expr *axes_are(kl_lower *L, kl_buffer *axes, int count, int rank, unsigned mask) {
-    kl_arena *a = L->arena;
-    kl_expr *all = NULL;
-    for (int ax = 0; ax < rank; ax++) {
-        if (!((mask >> ax) & 1u)) continue;
-        kl_expr *listed = NULL;
-        for (int i = 0; i < count; i++) {
-            kl_expr *is = kl_e_binary(a, KL_EQ, axis_at(L, axes, i, rank), kl_e_idx(a, ax));
-            listed = listed ? kl_e_binary(a, KL_OR, listed, is) : is;
-        }
-        all = kl_e_and(a, all, listed);
-    }
-    return all;
-}
-
 /* int32 scalar: 1 + the group the given axes belong to, 0 for none. */
 static kl_buffer *which_group(kl_lower *L, kl_node *n, const runtime_axes *ra) {
     kl_arena *a = L->arena;
-    kl_buffer *axes = kl_lower_buffer(L, n->inputs[1]);
     int rank = n->inputs[0]->shape.rank;
     kl_shape scalar = {.rank = 0};
     kl_buffer *which = kl_lower_temp(L, "axes_group", KL_I32, &scalar);
     kl_expr *v = kl_e_const_i(a, KL_I32, 0);
     for (int g = ra->n_groups - 1; g >= 0; g--)
         for (int m = 0; m < ra->groups[g].n_members; m++)
-            v = kl_e_select(a, axes_are(L, axes, ra->count, rank, ra->groups[g].members[m]),
+            v = kl_e_select(a, kl_lower_axes_are(L, n, 1, rank, ra->groups[g].members[m]),
                             kl_e_const_i(a, KL_I32, g + 1), v);
     kl_kernel *k = kl_kernel_new(L->prog, n, "axes_group");
     k->out = which;
@@ -186,14 +160,8 @@ static kl_buffer *which_group(kl_lower *L, kl_node *n, const runtime_axes *ra) {
     k->value = v;
     kl_program_add_kernel(L->prog, k);
 
-    kl_kernel *check = kl_kernel_new(L->prog, n, "axes_check");
-    check->out = kl_lower_temp(L, "axes_mismatch", KL_I32, &scalar);
-    check->out_idx = kl_lower_ivs(L, 0);
-    check->value = kl_e_select(a, kl_e_binary(a, KL_EQ, kl_e_load(a, which, kl_lower_ivs(L, 0)),
-                                              kl_e_const_i(a, KL_I32, 0)),
-                               kl_e_const_i(a, KL_I32, 1), kl_e_const_i(a, KL_I32, 0));
-    check->error_code = -4; /* KILN_E_SHAPE */
-    kl_program_add_kernel(L->prog, check);
+    kl_lower_shape_check(L, n, kl_e_binary(a, KL_NE, kl_e_load(a, which, kl_lower_ivs(L, 0)),
+                                           kl_e_const_i(a, KL_I32, 0)));
     return which;
 }
 

@@ -45,9 +45,31 @@ static bool reshape_target(kl_node *n, kl_int_list *target, kl_diag *d) {
     return kl_int_list_from_input(n, 1, "shape", target, d);
 }
 
+static bool reshape_shape_at_run_time(kl_node *n) {
+    return n->opset >= 5 && kl_input_at_run_time(n, 1);
+}
+
+/* The shape given at run time gives the declared one: the element counts agree, and it has
+ * the declared rank (the rest is checked by the kernel of reshape_check). */
+static bool reshape_infer_declared(kl_node *n, kl_diag *d) {
+    const kl_value *shape = n->inputs[1];
+    if (!kl_dtype_is_signed_int(shape->dtype) || shape->shape.rank != 1)
+        return kl_error(d, n, "input 1 (shape) must be a 1-D integer tensor");
+    if (!kl_infer_declared(n, 1, d)) return false;
+    const kl_shape *out = &n->outputs[0]->shape;
+    if (kl_shape_numel(out) != kl_shape_numel(&n->inputs[0]->shape) ||
+        shape->shape.dim[0] != out->rank)
+        return kl_error(d, n, "the declared output %s cannot be a reshape of %s by %lld "
+                        "dimensions", KL_SHAPE_TEXT(out), KL_SHAPE_TEXT(&n->inputs[0]->shape),
+                        (long long)shape->shape.dim[0]);
+    return true;
+}
+
 static bool reshape_infer(kl_node *n, kl_diag *d) {
     kl_int_list target = {.n = -1};
-    if (!kl_move_need_data(n, 0, d) || !reshape_target(n, &target, d)) return false;
+    if (!kl_move_need_data(n, 0, d)) return false;
+    if (reshape_shape_at_run_time(n)) return reshape_infer_declared(n, d);
+    if (!reshape_target(n, &target, d)) return false;
     const kl_shape *in = &n->inputs[0]->shape;
     bool allowzero = n->opset >= 14 && kl_attr_int(n, "allowzero", 0) != 0;
     if (target.n > KL_MAX_RANK)
@@ -95,6 +117,31 @@ static bool reshape_infer(kl_node *n, kl_diag *d) {
     return kl_infer_set(n, 0, n->inputs[0]->dtype, &out);
 }
 
+/* Each given dimension is the declared one, or 0 where the input's dimension there is the
+ * declared one (unless allowzero), or the one -1. */
+static kl_expr *reshape_given_ok(kl_lower *L, kl_node *n) {
+    kl_arena *a = L->arena;
+    const kl_shape *in = &n->inputs[0]->shape, *out = &n->outputs[0]->shape;
+    bool allowzero = n->opset >= 14 && kl_attr_int(n, "allowzero", 0) != 0;
+    kl_expr *ok = NULL, *minus_ones = kl_e_idx(a, 0);
+    for (int i = 0; i < out->rank; i++) {
+        kl_expr *v = kl_lower_int_at(L, n, 1, i);
+        kl_expr *is_minus_one = kl_e_binary(a, KL_EQ, v, kl_e_idx(a, -1));
+        kl_expr *fits = kl_e_binary(a, KL_OR, kl_e_binary(a, KL_EQ, v, kl_e_idx(a, out->dim[i])),
+                                    is_minus_one);
+        if (!allowzero && i < in->rank && in->dim[i] == out->dim[i])
+            fits = kl_e_binary(a, KL_OR, fits, kl_e_binary(a, KL_EQ, v, kl_e_idx(a, 0)));
+        ok = kl_e_and(a, ok, fits);
+        minus_ones = kl_e_add(a, minus_ones, kl_e_select(a, is_minus_one, kl_e_idx(a, 1), kl_e_idx(a, 0)));
+    }
+    return kl_e_and(a, ok, kl_e_binary(a, KL_LE, minus_ones, kl_e_idx(a, 1)));
+}
+
+static bool reshape_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+    if (reshape_shape_at_run_time(n)) kl_lower_shape_check(L, n, reshape_given_ok(L, n));
+    return lower_as_view(L, n, d);
+}
+
 /* ---------------------------------------------------------------- Flatten */
 
 static const char *const flatten_attrs[] = {"axis", NULL};
@@ -126,9 +173,69 @@ static bool squeeze_axes(kl_node *n, kl_int_list *axes, kl_diag *d) {
     return kl_int_list_from_input(n, 1, "axes", axes, d);
 }
 
+/* ---- axes given at run time (opset 13 on), where the output's shape is declared ---- */
+
+static bool axes_at_run_time(kl_node *n) {
+    return n->opset >= 13 && kl_input_at_run_time(n, 1) &&
+           kl_shape_numel(&n->inputs[1]->shape) > 0;
+}
+
+/* The sets of `count` positions of `longer` that, taken out, leave `shorter` (and hold 1s). */
+static int removable_sets(const kl_shape *longer, const kl_shape *shorter, int count,
+                          unsigned *masks) {
+    int n = 0;
+    for (unsigned mask = 0; mask < 1u << longer->rank; mask++) {
+        if (__builtin_popcount(mask) != count) continue;
+        kl_shape rest = {0};
+        bool ones = true;
+        for (int i = 0; i < longer->rank; i++) {
+            if ((mask >> i) & 1u) ones = ones && longer->dim[i] == 1;
+            else rest.dim[rest.rank++] = longer->dim[i];
+        }
+        if (ones && kl_shape_equal(&rest, shorter)) masks[n++] = mask;
+    }
+    return n;
+}
+
+/* Squeeze (input is the longer shape) or Unsqueeze (output is): some reading of the given axes
+ * takes the declared shape to the other. */
+static bool axes_infer_declared(kl_node *n, bool squeeze, kl_diag *d) {
+    if (n->inputs[1]->dtype != KL_I64) return kl_error(d, n, "axes must be int64");
+    if (!kl_infer_declared(n, 1, d)) return false;
+    const kl_shape *in = &n->inputs[0]->shape, *out = &n->outputs[0]->shape;
+    unsigned masks[1u << KL_MAX_RANK];
+    int count = (int)kl_shape_numel(&n->inputs[1]->shape);
+    if (removable_sets(squeeze ? in : out, squeeze ? out : in, count, masks) == 0)
+        return kl_error(d, n, "no %d axes take %s to the declared %s", count, KL_SHAPE_TEXT(in),
+                        KL_SHAPE_TEXT(out));
+    return true;
+}
+
+static bool axes_lower_checked(kl_lower *L, kl_node *n, bool squeeze, kl_diag *d) {
+    if (axes_at_run_time(n)) {
+        const kl_shape *in = &n->inputs[0]->shape, *out = &n->outputs[0]->shape;
+        const kl_shape *longer = squeeze ? in : out;
+        unsigned masks[1u << KL_MAX_RANK];
+        int count = (int)kl_shape_numel(&n->inputs[1]->shape);
+        int m = removable_sets(longer, squeeze ? out : in, count, masks);
+        kl_expr *ok = NULL;
+        for (int i = 0; i < m; i++) {
+            kl_expr *is = kl_lower_axes_are(L, n, 1, longer->rank, masks[i]);
+            ok = ok ? kl_e_binary(L->arena, KL_OR, ok, is) : is;
+        }
+        kl_lower_shape_check(L, n, ok);
+    }
+    return lower_as_view(L, n, d);
+}
+
+static bool squeeze_lower(kl_lower *L, kl_node *n, kl_diag *d) { return axes_lower_checked(L, n, true, d); }
+static bool unsqueeze_lower(kl_lower *L, kl_node *n, kl_diag *d) { return axes_lower_checked(L, n, false, d); }
+
 static bool squeeze_infer(kl_node *n, kl_diag *d) {
     kl_int_list axes = {.n = -1};
-    if (!kl_move_need_data(n, 0, d) || !squeeze_axes(n, &axes, d)) return false;
+    if (!kl_move_need_data(n, 0, d)) return false;
+    if (axes_at_run_time(n)) return axes_infer_declared(n, true, d);
+    if (!squeeze_axes(n, &axes, d)) return false;
     const kl_shape *in = &n->inputs[0]->shape;
     bool drop[KL_MAX_RANK] = {0};
     if (axes.n < 0) {
@@ -156,7 +263,9 @@ static bool squeeze_infer(kl_node *n, kl_diag *d) {
 
 static bool unsqueeze_infer(kl_node *n, kl_diag *d) {
     kl_int_list axes = {.n = -1};
-    if (!kl_move_need_data(n, 0, d) || !squeeze_axes(n, &axes, d)) return false;
+    if (!kl_move_need_data(n, 0, d)) return false;
+    if (axes_at_run_time(n)) return axes_infer_declared(n, false, d);
+    if (!squeeze_axes(n, &axes, d)) return false;
     if (axes.n < 0)
         return kl_error(d, n, n->opset < 13 ? "attribute 'axes' is required"
                                             : "input 1 (axes) is required");
@@ -529,10 +638,10 @@ static bool eye_like_lower(kl_lower *L, kl_node *n, kl_diag *d) {
 static const char *const no_attrs[] = {NULL};
 
 const kl_op kl_ops_reshape[] = {
-    {"", "Reshape", 1, KL_OPSET_LATEST, reshape_attrs, reshape_infer, lower_as_view, always_view},
+    {"", "Reshape", 1, KL_OPSET_LATEST, reshape_attrs, reshape_infer, reshape_lower, always_view},
     {"", "Flatten", 1, KL_OPSET_LATEST, flatten_attrs, flatten_infer, lower_as_view, always_view},
-    {"", "Squeeze", 1, KL_OPSET_LATEST, squeeze_attrs, squeeze_infer, lower_as_view, always_view},
-    {"", "Unsqueeze", 1, KL_OPSET_LATEST, squeeze_attrs, unsqueeze_infer, lower_as_view,
+    {"", "Squeeze", 1, KL_OPSET_LATEST, squeeze_attrs, squeeze_infer, squeeze_lower, always_view},
+    {"", "Unsqueeze", 1, KL_OPSET_LATEST, squeeze_attrs, unsqueeze_infer, unsqueeze_lower,
      always_view},
     {"", "Identity", 1, KL_OPSET_LATEST, no_attrs, identity_infer, lower_as_view, always_view},
     {"", "Dropout", 1, KL_OPSET_LATEST, dropout_attrs, dropout_infer, dropout_lower, always_view},
