@@ -486,10 +486,27 @@ static bool constant_of_shape_fill(kl_node *n, const kl_value **fill, kl_diag *d
     return true;
 }
 
+/* A shape given at run time (1-D integer, of the declared rank) must be the declared one. */
+static bool given_shape_infer(kl_node *n, int input, kl_diag *d) {
+    const kl_value *v = n->inputs[input];
+    if (!kl_dtype_is_signed_int(v->dtype) || v->shape.rank != 1)
+        return kl_error(d, n, "input %d (shape) must be a 1-D integer tensor", input);
+    return kl_infer_declared(n, input, d);
+}
+
 static bool constant_of_shape_infer(kl_node *n, kl_diag *d) {
     kl_int_list dims = {.n = -1};
     const kl_value *fill;
     if (!kl_node_input(n, 0)) return kl_error(d, n, "input 0 (shape) is required");
+    if (kl_input_at_run_time(n, 0)) {
+        if (!constant_of_shape_fill(n, &fill, d)) return false;
+        n->outputs[0]->dtype = fill ? fill->dtype : KL_F32;
+        if (!given_shape_infer(n, 0, d)) return false;
+        if (n->inputs[0]->shape.dim[0] != n->outputs[0]->shape.rank)
+            return kl_error(d, n, "shape has %lld entries, the declared output rank %d",
+                            (long long)n->inputs[0]->shape.dim[0], n->outputs[0]->shape.rank);
+        return true;
+    }
     if (!kl_int_list_from_input(n, 0, "shape", &dims, d) || !constant_of_shape_fill(n, &fill, d))
         return false;
     if (dims.n > KL_MAX_RANK)
@@ -504,9 +521,20 @@ static bool constant_of_shape_infer(kl_node *n, kl_diag *d) {
     return kl_infer_set(n, 0, fill ? fill->dtype : KL_F32, &out);
 }
 
+/* Each given dimension is the declared one. */
+static kl_expr *shape_is_declared(kl_lower *L, kl_node *n, int input) {
+    const kl_shape *out = &n->outputs[0]->shape;
+    kl_expr *ok = NULL;
+    for (int i = 0; i < out->rank; i++)
+        ok = kl_e_and(L->arena, ok, kl_e_binary(L->arena, KL_EQ, kl_lower_int_at(L, n, input, i),
+                                                kl_e_idx(L->arena, out->dim[i])));
+    return ok;
+}
+
 static bool constant_of_shape_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     const kl_value *fill;
     if (!constant_of_shape_fill(n, &fill, d)) return false;
+    if (kl_input_at_run_time(n, 0)) kl_lower_shape_check(L, n, shape_is_declared(L, n, 0));
     kl_value *out = n->outputs[0];
     kl_kernel *k = kl_move_kernel(L, n, "fill", kl_lower_buffer(L, out));
     k->value = fill ? kl_move_const(L->arena, out->dtype, kl_value_const_float(fill, 0),
@@ -522,6 +550,17 @@ static bool expand_infer(kl_node *n, kl_diag *d) {
     kl_int_list dims = {.n = -1};
     if (!kl_move_need_data(n, 0, d)) return false;
     if (!kl_node_input(n, 1)) return kl_error(d, n, "input 1 (shape) is required");
+    if (kl_input_at_run_time(n, 1)) {
+        if (!given_shape_infer(n, 1, d)) return false;
+        kl_shape out = n->outputs[0]->shape, given = {.rank = (int)n->inputs[1]->shape.dim[0]};
+        for (int i = 0; i < given.rank && i < KL_MAX_RANK; i++) given.dim[i] = 1;
+        if (given.rank > out.rank || !kl_shape_broadcast(&n->inputs[0]->shape, &given, &given) ||
+            given.rank != out.rank)
+            return kl_error(d, n, "input %s and %lld given dimensions cannot expand to the "
+                            "declared %s", KL_SHAPE_TEXT(&n->inputs[0]->shape),
+                            (long long)n->inputs[1]->shape.dim[0], KL_SHAPE_TEXT(&out));
+        return true;
+    }
     if (!kl_int_list_from_input(n, 1, "shape", &dims, d)) return false;
     if (dims.n > KL_MAX_RANK)
         return kl_error(d, n, "shape has rank %" PRId64 "; kiln supports up to %d", dims.n,
@@ -536,7 +575,31 @@ static bool expand_infer(kl_node *n, kl_diag *d) {
     return kl_infer_set(n, 0, n->inputs[0]->dtype, &out);
 }
 
+/* Expand's given shape, aligned right with the input's, broadcasts to the declared one:
+ * where the input has 1 the given size is the declared size (or 1 when that is 1); elsewhere it
+ * is the input's size or 1. Dimensions the shape does not reach are the input's. */
+static kl_expr *expand_given_ok(kl_lower *L, kl_node *n) {
+    kl_arena *a = L->arena;
+    const kl_shape *in = &n->inputs[0]->shape, *out = &n->outputs[0]->shape;
+    int given = (int)n->inputs[1]->shape.dim[0];
+    kl_expr *ok = NULL;
+    for (int g = 0; g < given; g++) {
+        int o = out->rank - given + g, i = in->rank - given + g;
+        int64_t in_dim = i >= 0 ? in->dim[i] : 1;
+        kl_expr *v = kl_lower_int_at(L, n, 1, g);
+        kl_expr *fits = in_dim == 1
+                            ? kl_e_binary(a, KL_EQ, v, kl_e_idx(a, out->dim[o]))
+                            : kl_e_binary(a, KL_OR, kl_e_binary(a, KL_EQ, v, kl_e_idx(a, in_dim)),
+                                          kl_e_binary(a, KL_EQ, v, kl_e_idx(a, 1)));
+        if (in_dim == 1 && out->dim[o] == 1) fits = kl_e_binary(a, KL_EQ, v, kl_e_idx(a, 1));
+        if (in_dim != 1 && in_dim != out->dim[o]) fits = kl_e_const_i(a, KL_BOOL, 0);
+        ok = kl_e_and(a, ok, fits);
+    }
+    return ok;
+}
+
 static bool expand_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+    if (kl_input_at_run_time(n, 1)) kl_lower_shape_check(L, n, expand_given_ok(L, n));
     kl_buffer *out = kl_lower_buffer(L, n->outputs[0]);
     kl_kernel *k = kl_move_kernel(L, n, "expand", out);
     k->value = kl_lower_load_broadcast(L, kl_lower_buffer(L, n->inputs[0]), out->shape.rank);
