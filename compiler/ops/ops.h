@@ -12,7 +12,7 @@
 
 extern const kl_op kl_ops_elementwise[]; /* elementwise.c: Add Sub Mul Div Pow Mod, comparisons,
                                              And Or Xor Not, unary math, Sum Max Min Mean,
-                                             Where Cast CastLike */
+                                             Where Cast CastLike BitCast */
 extern const kl_op kl_ops_activation[];  /* activation.c: Relu LeakyRelu Sigmoid Tanh Clip
                                              HardSigmoid HardSwish Elu Selu Celu Gelu PRelu
                                              Softplus Softsign Mish Swish Shrink ... */

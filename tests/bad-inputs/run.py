@@ -490,6 +490,26 @@ def case_external_no_location(d):
     return save(m, d), [], ["initializer 'W'", "external data has no location"]
 
 
+def bitcast_model(to):
+    return model([helper.make_node("BitCast", ["x"], ["y"], name="bitcast0", to=to)],
+                 [tensor_in("x", [2, 3])], [tensor_in("y", None)], opset=26)
+
+
+def case_attr_bitcast_widths_differ(d):
+    return save(bitcast_model(TensorProto.INT64), d), [], [
+        "node 'bitcast0' (BitCast", "float32 (32 bits) to int64 (64 bits)", "widths differ"]
+
+
+def case_attr_bitcast_to_string(d):
+    return save(bitcast_model(TensorProto.STRING), d), [], ["node 'bitcast0' (BitCast",
+                                                           "to string"]
+
+
+def case_attr_bitcast_unknown_type(d):
+    return save(bitcast_model(1000), d), [], ["node 'bitcast0' (BitCast", "type 1000",
+                                              "not supported"]
+
+
 # ---- regression inputs the fuzz targets found (tests/bad-inputs/fuzz/expected.txt) ----------
 
 FUZZ_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz")
