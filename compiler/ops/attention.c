@@ -27,7 +27,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "arith_util.h"
+#include "attention_util.h"
 
 typedef struct att {
     kl_lower *L;
@@ -165,12 +165,9 @@ static kl_expr *ld(att *A, kl_buffer *b, kl_expr *i0, kl_expr *i1, kl_expr *i2, 
     return kl_e_load(A->a, b, idx);
 }
 
-/* Element [b, h, s, e] of a [B, heads, len, size] tensor stored 4-D or as 3-D
- * [B, len, heads * size]. */
 static kl_expr *at_bhse(att *A, kl_buffer *x, bool d3, int64_t size, kl_expr *b, kl_expr *h,
                         kl_expr *s, kl_expr *e) {
-    if (!d3) return ld(A, x, b, h, s, e);
-    return ld(A, x, b, s, kl_e_add(A->a, kl_e_mulc(A->a, h, size), e), NULL);
+    return kl_heads_at(A->a, x, d3, size, b, h, s, e);
 }
 
 static kl_expr *kv_at(att *A, bool value, kl_expr *b, kl_expr *kh, kl_expr *j, kl_expr *e) {
@@ -250,9 +247,7 @@ static kl_kernel *scores_kernel(att *A, kl_buffer *out, bool with_bias, const ch
     k->extent[4] = A->hd;
     k->out = out;
     k->out_idx = kl_lower_ivs(A->L, 4);
-    kl_expr *kh = kl_e_mulc(a, iv(A, 1), 1);
-    if (A->qh != A->kvh)
-        kh = kl_e_binary(a, KL_DIV, iv(A, 1), ix(A, A->qh / A->kvh));
+    kl_expr *kh = kl_heads_kv_of(a, iv(A, 1), A->qh / A->kvh);
     kl_expr *qv = at_bhse(A, A->q, A->d3, A->hd, iv(A, 0), iv(A, 1), iv(A, 2), iv(A, 4));
     kl_expr *kv = kv_at(A, false, iv(A, 0), kh, iv(A, 3), iv(A, 4));
     k->value = bin(A, KL_MUL, kl_e_cast(a, A->u, qv), kl_e_cast(a, A->u, kv));
@@ -349,8 +344,7 @@ static bool lower_attention(kl_lower *L, kl_node *n, kl_diag *d) {
     } else {
         k->out_idx = kl_lower_ivs(L, 4);
     }
-    kl_expr *kh = iv(&A, 1);
-    if (A.qh != A.kvh) kh = kl_e_binary(a, KL_DIV, iv(&A, 1), ix(&A, A.qh / A.kvh));
+    kl_expr *kh = kl_heads_kv_of(a, iv(&A, 1), A.qh / A.kvh);
     kl_expr *p = ld(&A, probs, iv(&A, 0), iv(&A, 1), iv(&A, 2), iv(&A, 4));
     k->value = bin(&A, KL_MUL, p, kl_e_cast(a, A.u, kv_at(&A, true, iv(&A, 0), kh, iv(&A, 4),
                                                            iv(&A, 3))));

@@ -510,6 +510,37 @@ def case_attr_bitcast_unknown_type(d):
                                               "not supported"]
 
 
+def linear_attention_model(inputs=("q", "k", "v"), **attrs):
+    attrs = {"q_num_heads": 2, "kv_num_heads": 2, "update_rule": "linear", **attrs}
+    shapes = {"q": [1, 3, 8], "k": [1, 3, 8], "v": [1, 3, 8], "past": [1, 2, 4, 4],
+              "decay": [1, 3, 2], "beta": [1, 3, 2], "bad_decay": [1, 3, 3]}
+    return model([helper.make_node("LinearAttention", list(inputs), ["y"], name="linatt0",
+                                   **attrs)],
+                 [tensor_in(i, shapes[i]) for i in inputs if i], [tensor_in("y", None)],
+                 opset=27)
+
+
+def case_attr_linear_attention_unknown_rule(d):
+    return save(linear_attention_model(update_rule="quadratic"), d), [], [
+        "node 'linatt0' (LinearAttention", "update_rule 'quadratic'"]
+
+
+def case_attr_linear_attention_heads_not_multiple(d):
+    return save(linear_attention_model(q_num_heads=3), d), [], [
+        "node 'linatt0' (LinearAttention", "q_num_heads (3)", "multiple of kv_num_heads (2)"]
+
+
+def case_attr_linear_attention_gated_without_decay(d):
+    return save(linear_attention_model(update_rule="gated"), d), [], [
+        "node 'linatt0' (LinearAttention", "'gated' needs decay"]
+
+
+def case_attr_linear_attention_bad_decay_shape(d):
+    m = linear_attention_model(inputs=("q", "k", "v", "", "bad_decay"), update_rule="gated")
+    return save(m, d), [], ["node 'linatt0' (LinearAttention",
+                            "decay must be [1, 3, 2] or [1, 3, 8]"]
+
+
 # ---- regression inputs the fuzz targets found (tests/bad-inputs/fuzz/expected.txt) ----------
 
 FUZZ_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz")
