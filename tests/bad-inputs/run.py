@@ -541,6 +541,28 @@ def case_attr_linear_attention_bad_decay_shape(d):
                             "decay must be [1, 3, 2] or [1, 3, 8]"]
 
 
+def flex_attention_model(kv_heads=2, **attrs):
+    m = model([helper.make_node("FlexAttention", ["q", "k", "v"], ["y"], name="flex0",
+                                domain="ai.onnx.preview", **attrs)],
+              [tensor_in("q", [1, 4, 3, 8]), tensor_in("k", [1, kv_heads, 5, 8]),
+               tensor_in("v", [1, kv_heads, 5, 8])], [tensor_in("y", None)], opset=26)
+    m.opset_import.append(helper.make_opsetid("ai.onnx.preview", 1))
+    return m
+
+
+def case_attr_flex_attention_heads_not_multiple(d):
+    return save(flex_attention_model(kv_heads=3), d), [], [
+        "node 'flex0' (ai.onnx.preview.FlexAttention", "Q heads (4)", "multiple of K heads (3)"]
+
+
+def case_attr_flex_attention_score_mod_subgraph(d):
+    body = helper.make_graph([helper.make_node("Neg", ["s"], ["t"])], "mod",
+                             [tensor_in("s", None)], [tensor_in("t", None)])
+    return save(flex_attention_model(score_mod=body), d), [], [
+        "node 'flex0' (ai.onnx.preview.FlexAttention", "score_mod is a subgraph",
+        "not supported yet"]
+
+
 # ---- regression inputs the fuzz targets found (tests/bad-inputs/fuzz/expected.txt) ----------
 
 FUZZ_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz")
