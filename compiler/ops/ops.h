@@ -38,6 +38,7 @@ extern const kl_op kl_ops_recurrent[];   /* recurrent.c: RNN GRU LSTM */
 extern const kl_op kl_ops_attention[];   /* attention.c: Attention RotaryEmbedding
                                              FlexAttention (ai.onnx.preview) */
 extern const kl_op kl_ops_linear_attention[]; /* linear_attention.c: LinearAttention */
+extern const kl_op kl_ops_tfidf[];       /* tfidf.c: TfIdfVectorizer */
 extern const kl_op kl_ops_gridsample[];  /* gridsample.c: GridSample */
 extern const kl_op kl_ops_einsum[];      /* einsum.c: Einsum */
 extern const kl_op kl_ops_dft[];         /* dft.c: DFT */

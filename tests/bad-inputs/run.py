@@ -563,6 +563,37 @@ def case_attr_flex_attention_score_mod_subgraph(d):
         "not supported yet"]
 
 
+def tfidf_model(**attrs):
+    attrs = {"mode": "TF", "min_gram_length": 1, "max_gram_length": 2, "max_skip_count": 0,
+             "ngram_counts": [0, 2], "ngram_indexes": [0, 1, 2], "pool_int64s": [4, 5, 4, 5],
+             **attrs}
+    return model([helper.make_node("TfIdfVectorizer", ["x"], ["y"], name="tfidf0", **attrs)],
+                 [helper.make_tensor_value_info("x", TensorProto.INT64, [2, 6])],
+                 [tensor_in("y", None)], opset=9)
+
+
+def case_attr_tfidf_ngram_counts_past_pool(d):
+    return save(tfidf_model(ngram_counts=[0, 9]), d), [], [
+        "node 'tfidf0' (TfIdfVectorizer", "ngram_counts[1] = 9", "past the pool of 4"]
+
+
+def case_attr_tfidf_ngram_without_index(d):
+    return save(tfidf_model(ngram_indexes=[0, 1]), d), [], [
+        "node 'tfidf0' (TfIdfVectorizer", "n-gram 2 of the pool has no entry in ngram_indexes"]
+
+
+def case_attr_tfidf_negative_index(d):
+    return save(tfidf_model(ngram_indexes=[0, -1, 2]), d), [], [
+        "node 'tfidf0' (TfIdfVectorizer", "ngram_indexes[1] = -1 is out of range"]
+
+
+def case_attr_tfidf_string_pool(d):
+    m = tfidf_model(pool_strings=["a", "b"])
+    del m.graph.node[0].attribute[[a.name for a in m.graph.node[0].attribute].index(
+        "pool_int64s")]
+    return save(m, d), [], ["node 'tfidf0' (TfIdfVectorizer", "pool_strings"]
+
+
 # ---- regression inputs the fuzz targets found (tests/bad-inputs/fuzz/expected.txt) ----------
 
 FUZZ_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz")
