@@ -594,6 +594,62 @@ def case_attr_tfidf_string_pool(d):
     return save(m, d), [], ["node 'tfidf0' (TfIdfVectorizer", "pool_strings"]
 
 
+def tree_model(**change):
+    attrs = dict(n_targets=2, aggregate_function=1, post_transform=0, tree_roots=[0],
+                 nodes_modes=helper.make_tensor("nodes_modes", TensorProto.UINT8, (3,), [0, 0, 0]),
+                 nodes_featureids=[0, 1, 0],
+                 nodes_splits=helper.make_tensor("nodes_splits", F, (3,), [1.0, 2.0, 3.0]),
+                 nodes_trueleafs=[0, 1, 1], nodes_truenodeids=[1, 0, 1],
+                 nodes_falseleafs=[0, 1, 1], nodes_falsenodeids=[2, 2, 3],
+                 leaf_targetids=[0, 1, 0, 1],
+                 leaf_weights=helper.make_tensor("leaf_weights", F, (4,), [1, 2, 3, 4]))
+    attrs.update(change)
+    m = model([helper.make_node("TreeEnsemble", ["x"], ["y"], name="trees0", domain="ai.onnx.ml",
+                                **attrs)],
+              [tensor_in("x", [3, 2])], [tensor_in("y", None)])
+    m.opset_import.append(helper.make_opsetid("ai.onnx.ml", 5))
+    return m
+
+
+def case_attr_tree_node_index_out_of_range(d):
+    return save(tree_model(nodes_falsenodeids=[2, 2, 2**40]), d), [], [
+        "node 'trees0' (ai.onnx.ml.TreeEnsemble", "nodes_falsenodeids[2] = 1099511627776",
+        "not in [0, 4)"]
+
+
+def case_attr_tree_root_out_of_range(d):
+    return save(tree_model(tree_roots=[3]), d), [], [
+        "node 'trees0' (ai.onnx.ml.TreeEnsemble", "tree_roots[0] = 3 is not in [0, 3)"]
+
+
+def case_attr_tree_feature_out_of_range(d):
+    return save(tree_model(nodes_featureids=[0, 2, 0]), d), [], [
+        "node 'trees0' (ai.onnx.ml.TreeEnsemble", "nodes_featureids[1] = 2 is not in [0, 2)"]
+
+
+def case_attr_tree_target_out_of_range(d):
+    return save(tree_model(leaf_targetids=[0, 1, -1, 1]), d), [], [
+        "node 'trees0' (ai.onnx.ml.TreeEnsemble", "leaf_targetids[2] = -1 is not in [0, 2)"]
+
+
+def case_attr_tree_cycle(d):
+    # node 2's false way leads back to node 0
+    return save(tree_model(nodes_falseleafs=[0, 0, 0], nodes_falsenodeids=[2, 2, 0]), d), [], [
+        "node 'trees0' (ai.onnx.ml.TreeEnsemble", "cycle through node 0"]
+
+
+def case_attr_tree_lengths_differ(d):
+    return save(tree_model(nodes_trueleafs=[0, 1]), d), [], [
+        "node 'trees0' (ai.onnx.ml.TreeEnsemble", "nodes_trueleafs has 2 entries, not 3"]
+
+
+def case_attr_tree_membership_sets_missing(d):
+    modes = helper.make_tensor("nodes_modes", TensorProto.UINT8, (3,), [6, 0, 6])
+    sets = helper.make_tensor("membership_values", F, (3,), [1.0, 2.0, float("nan")])
+    return save(tree_model(nodes_modes=modes, membership_values=sets), d), [], [
+        "node 'trees0' (ai.onnx.ml.TreeEnsemble", "no NaN-terminated set left"]
+
+
 # ---- regression inputs the fuzz targets found (tests/bad-inputs/fuzz/expected.txt) ----------
 
 FUZZ_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz")

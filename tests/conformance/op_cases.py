@@ -3,7 +3,8 @@
 
 Usage: op_cases.py KILN
 
-The backend tests of some operators cover one corner only (TfIdfVectorizer: mode TF alone). Each
+The backend tests of some operators cover one corner only (TfIdfVectorizer: mode TF alone;
+TreeEnsemble: SUM over one tree). Each
 case here writes a model, inputs and expected outputs (computed by a small, independent Python
 model of the operator's semantics, written from the ONNX specification) into a temporary
 folder in the backend tests' layout, then runs `kiln check` on it. Prints one line per case and
@@ -56,7 +57,7 @@ def tfidf_case(x, **attrs):
     y = tfidf_expected(x, attrs["mode"], attrs["min_gram_length"], attrs["max_gram_length"],
                        attrs["max_skip_count"], attrs["ngram_counts"], attrs["ngram_indexes"],
                        attrs["pool_int64s"], attrs.get("weights"))
-    return [node], {"x": x}, {"y": y}, 9
+    return [node], {"x": x}, {"y": y}, 9, []
 
 
 TOKENS = np.array([[2, 3, 5, 4, 5, 6, 7, 8, 6, 7, 2, 3], [3, 3, 3, 2, 3, 9, 5, 4, 5, 4, 2, 3]])
@@ -78,6 +79,100 @@ CASES = {
 }
 
 
+def tree_expected(x, t):
+    """ai.onnx.ml TreeEnsemble as its specification describes it, one row at a time."""
+    sets, it = {}, iter(t.get("membership_values", []))
+
+    def walk(i, leaf, row):
+        while not leaf:
+            v, s, m = row[t["nodes_featureids"][i]], t["nodes_splits"][i], t["nodes_modes"][i]
+            if m == 6 and i not in sets:
+                sets[i] = set()
+                for member in it:
+                    if np.isnan(member):
+                        break
+                    sets[i].add(member)
+            go = [v <= s, v < s, v >= s, v > s, v == s, v != s,
+                  m == 6 and v in sets.get(i, ())][m]
+            go = go or (bool(t.get("missing", [0] * (i + 1))[i]) and np.isnan(v))
+            i, leaf = ((t["nodes_truenodeids"][i], t["nodes_trueleafs"][i]) if go else
+                       (t["nodes_falsenodeids"][i], t["nodes_falseleafs"][i]))
+        return t["leaf_weights"][i], t["leaf_targetids"][i]
+
+    agg, nt = t["aggregate_function"], t["n_targets"]
+    big = np.finfo(x.dtype).max
+    y = np.full((len(x), nt), {0: 0, 1: 0, 2: big, 3: -big}[agg], dtype=np.float64)
+    for r, row in enumerate(x.astype(np.float64)):
+        for root in t["tree_roots"]:
+            tl, fl = t["nodes_trueleafs"][root], t["nodes_falseleafs"][root]
+            if tl and fl and t["nodes_truenodeids"][root] == t["nodes_falsenodeids"][root]:
+                w, tid = t["leaf_weights"][t["nodes_truenodeids"][root]], \
+                    t["leaf_targetids"][t["nodes_truenodeids"][root]]
+            else:
+                w, tid = walk(root, False, row)
+            if agg == 0:
+                y[r, tid] += w / len(t["tree_roots"])
+            elif agg == 1:
+                y[r, tid] += w
+            elif agg == 2:
+                y[r, tid] = min(y[r, tid], w)
+            else:
+                y[r, tid] = max(y[r, tid], w)
+    return y.astype(x.dtype)
+
+
+def tree_case(x, **t):
+    ft = TensorProto.DOUBLE if x.dtype == np.float64 else TensorProto.FLOAT
+    attrs = {k: v for k, v in t.items() if k not in ("nodes_splits", "nodes_modes",
+                                                       "leaf_weights", "membership_values",
+                                                       "missing")}
+    attrs["nodes_splits"] = helper.make_tensor("nodes_splits", ft, (len(t["nodes_splits"]),),
+                                               t["nodes_splits"])
+    attrs["leaf_weights"] = helper.make_tensor("leaf_weights", ft, (len(t["leaf_weights"]),),
+                                               t["leaf_weights"])
+    attrs["nodes_modes"] = helper.make_tensor("nodes_modes", TensorProto.UINT8,
+                                              (len(t["nodes_modes"]),), t["nodes_modes"])
+    if "membership_values" in t:
+        attrs["membership_values"] = helper.make_tensor(
+            "membership_values", ft, (len(t["membership_values"]),), t["membership_values"])
+    if "missing" in t:
+        attrs["nodes_missing_value_tracks_true"] = t["missing"]
+    node = helper.make_node("TreeEnsemble", ["x"], ["y"], domain="ai.onnx.ml", **attrs)
+    return [node], {"x": x}, {"y": tree_expected(x, t)}, 21, [("ai.onnx.ml", 5)]
+
+
+ROWS = np.array([[0.5, 2.0, -1.0], [1.5, np.nan, 3.0], [3.0, 1.0, 3.0], [-2.0, 5.0, np.nan],
+                 [1.0, 2.0, 7.0], [np.nan, 0.0, 2.0]])
+# two trees over three features; tree 1 shares node 4 from two branches; tree 2 is one leaf
+FOREST = dict(
+    n_targets=3, tree_roots=[0, 3, 6],
+    nodes_featureids=[0, 1, 2, 2, 0, 1, 0],
+    nodes_modes=[1, 3, 4, 2, 5, 0, 0],
+    nodes_splits=[1.0, 1.5, 3.0, 2.5, 1.0, 9.0, 0.0],
+    nodes_truenodeids=[1, 0, 2, 4, 3, 4, 5],
+    nodes_trueleafs=[0, 1, 1, 0, 1, 1, 1],
+    nodes_falsenodeids=[2, 1, 3, 5, 4, 4, 5],
+    nodes_falseleafs=[0, 1, 1, 0, 1, 0, 1],
+    leaf_targetids=[0, 1, 2, 0, 1, 2, 1],
+    leaf_weights=[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
+    missing=[1, 0, 0, 1, 0, 0, 0])
+
+CASES.update({
+    "tree_average_modes_nan_shared_subtree_leaf_tree": lambda: tree_case(
+        ROWS.astype(np.float32), aggregate_function=0, **FOREST),
+    "tree_min_double": lambda: tree_case(ROWS, aggregate_function=2, **FOREST),
+    "tree_max_float": lambda: tree_case(ROWS.astype(np.float32), aggregate_function=3,
+                                        **FOREST),
+    "tree_sum_membership": lambda: tree_case(
+        ROWS.astype(np.float32), aggregate_function=1, n_targets=2, tree_roots=[0],
+        nodes_featureids=[0, 2, 1], nodes_modes=[6, 6, 0], nodes_splits=[0, 0, 1.5],
+        nodes_truenodeids=[1, 0, 1], nodes_trueleafs=[0, 1, 1],
+        nodes_falsenodeids=[2, 1, 2], nodes_falseleafs=[0, 1, 1],
+        leaf_targetids=[0, 1, 0], leaf_weights=[1.0, 10.0, 100.0],
+        membership_values=[0.5, 3.0, float("nan"), 3.0, 7.0, float("nan")]),
+})
+
+
 def write_case(folder, nodes, inputs, outputs, opset, domains=()):
     def info(name, a):
         return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(a.dtype)
@@ -86,7 +181,7 @@ def write_case(folder, nodes, inputs, outputs, opset, domains=()):
                                              list(a.shape))
     graph = helper.make_graph(nodes, "case", [info(k, v) for k, v in inputs.items()],
                               [info(k, v) for k, v in outputs.items()])
-    opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, v) for d, v in domains]
+    opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(dom, v) for dom, v in domains]
     m = helper.make_model(graph, opset_imports=opsets, producer_name="kiln-op-cases")
     os.makedirs(os.path.join(folder, "test_data_set_0"))
     with open(os.path.join(folder, "model.onnx"), "wb") as f:
