@@ -650,6 +650,27 @@ def case_attr_tree_membership_sets_missing(d):
         "node 'trees0' (ai.onnx.ml.TreeEnsemble", "no NaN-terminated set left"]
 
 
+def center_crop_pad_model(shape, **attrs):
+    sh = numpy_helper.from_array(np.array(shape, np.int64), "shape")
+    return model([helper.make_node("CenterCropPad", ["x", "shape"], ["y"], name="ccp0", **attrs)],
+                 [tensor_in("x", [4, 6, 3])], [tensor_in("y", None)], [sh], opset=18)
+
+
+def case_attr_center_crop_pad_negative_length(d):
+    return save(center_crop_pad_model([2, -3, 3]), d), [], [
+        "node 'ccp0' (CenterCropPad", "shape[1] = -3 is negative"]
+
+
+def case_attr_center_crop_pad_axes_twice(d):
+    return save(center_crop_pad_model([2, 2], axes=[0, -3]), d), [], [
+        "node 'ccp0' (CenterCropPad", "axis 0 is named twice"]
+
+
+def case_attr_center_crop_pad_shape_count(d):
+    return save(center_crop_pad_model([2, 2], axes=[0]), d), [], [
+        "node 'ccp0' (CenterCropPad", "shape has 2 entries for 1 axes"]
+
+
 # ---- regression inputs the fuzz targets found (tests/bad-inputs/fuzz/expected.txt) ----------
 
 FUZZ_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz")

@@ -173,14 +173,48 @@ CASES.update({
 })
 
 
-def write_case(folder, nodes, inputs, outputs, opset, domains=()):
+HERE = os.path.dirname(os.path.abspath(__file__))
+BACKEND = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(HERE))), "shared",
+                       "onnx-backend-tests", "node")
+
+
+def frozen_input_case(test, frozen):
+    """A backend test whose shape-carrying input `frozen` becomes an initializer (its stored
+    value): the form a real model has, since kiln needs shapes when compiling."""
+    import onnx
+    folder = os.path.join(BACKEND, test)
+    m = onnx.load(os.path.join(folder, "model.onnx"))
+    data = os.path.join(folder, "test_data_set_0")
+    tensors = {}
+    for kind, values in (("input", m.graph.input), ("output", m.graph.output)):
+        for i, v in enumerate(values):
+            t = onnx.TensorProto()
+            with open(os.path.join(data, f"{kind}_{i}.pb"), "rb") as f:
+                t.ParseFromString(f.read())
+            tensors[(kind, v.name)] = numpy_helper.to_array(t)
+    inputs = {v.name: tensors[("input", v.name)] for v in m.graph.input if v.name != frozen}
+    outputs = {v.name: tensors[("output", v.name)] for v in m.graph.output}
+    init = numpy_helper.from_array(tensors[("input", frozen)], frozen)
+    domains = [(o.domain, o.version) for o in m.opset_import if o.domain not in ("", "ai.onnx")]
+    opset = max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx"))
+    return list(m.graph.node), inputs, outputs, opset, domains, [init]
+
+
+if os.path.isdir(BACKEND):
+    for t in ("crop", "crop_and_pad", "crop_axes_chw", "crop_axes_hwc", "crop_negative_axes_hwc",
+              "pad"):
+        CASES[f"center_crop_pad_{t}_constant_shape"] = (
+            lambda t=t: frozen_input_case(f"test_center_crop_pad_{t}", "shape"))
+
+
+def write_case(folder, nodes, inputs, outputs, opset, domains=(), initializers=()):
     def info(name, a):
         return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(a.dtype)
                                              if hasattr(helper, "np_dtype_to_tensor_dtype")
                                              else numpy_helper.from_array(a).data_type,
                                              list(a.shape))
     graph = helper.make_graph(nodes, "case", [info(k, v) for k, v in inputs.items()],
-                              [info(k, v) for k, v in outputs.items()])
+                              [info(k, v) for k, v in outputs.items()], list(initializers))
     opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(dom, v) for dom, v in domains]
     m = helper.make_model(graph, opset_imports=opsets, producer_name="kiln-op-cases")
     os.makedirs(os.path.join(folder, "test_data_set_0"))
