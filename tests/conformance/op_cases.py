@@ -7,7 +7,9 @@ The backend tests of some operators cover one corner only (TfIdfVectorizer: mode
 TreeEnsemble: SUM over one tree). Each
 case here writes a model, inputs and expected outputs (computed by a small, independent Python
 model of the operator's semantics, written from the ONNX specification) into a temporary
-folder in the backend tests' layout, then runs `kiln check` on it. Prints one line per case and
+folder in the backend tests' layout, then runs `kiln check` on it. Other cases take a backend
+test and freeze inputs into initializers: CenterCropPad's shape (the form real models have), or
+every input, so that constant folding computes the operator in the kernel interpreter. Prints one line per case and
 "N passed, M failed"; exits 1 on any failure.
 """
 import os
@@ -179,8 +181,10 @@ BACKEND = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(HERE))), 
 
 
 def frozen_input_case(test, frozen):
-    """A backend test whose shape-carrying input `frozen` becomes an initializer (its stored
-    value): the form a real model has, since kiln needs shapes when compiling."""
+    """A backend test whose input `frozen` becomes an initializer (its stored value): the form a
+    real model has for shape-carrying operands, since kiln needs shapes when compiling. With
+    frozen=None every input is frozen, so constant folding computes the node in the kernel
+    interpreter, and the compiled model only copies the folded outputs."""
     import onnx
     folder = os.path.join(BACKEND, test)
     m = onnx.load(os.path.join(folder, "model.onnx"))
@@ -192,12 +196,13 @@ def frozen_input_case(test, frozen):
             with open(os.path.join(data, f"{kind}_{i}.pb"), "rb") as f:
                 t.ParseFromString(f.read())
             tensors[(kind, v.name)] = numpy_helper.to_array(t)
-    inputs = {v.name: tensors[("input", v.name)] for v in m.graph.input if v.name != frozen}
+    frozen = [frozen] if frozen else [v.name for v in m.graph.input]
+    inputs = {v.name: tensors[("input", v.name)] for v in m.graph.input if v.name not in frozen}
     outputs = {v.name: tensors[("output", v.name)] for v in m.graph.output}
-    init = numpy_helper.from_array(tensors[("input", frozen)], frozen)
+    init = [numpy_helper.from_array(tensors[("input", f)], f) for f in frozen]
     domains = [(o.domain, o.version) for o in m.opset_import if o.domain not in ("", "ai.onnx")]
-    opset = max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx"))
-    return list(m.graph.node), inputs, outputs, opset, domains, [init]
+    opset = max((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), default=21)
+    return list(m.graph.node), inputs, outputs, opset, domains, init
 
 
 if os.path.isdir(BACKEND):
@@ -205,6 +210,13 @@ if os.path.isdir(BACKEND):
               "pad"):
         CASES[f"center_crop_pad_{t}_constant_shape"] = (
             lambda t=t: frozen_input_case(f"test_center_crop_pad_{t}", "shape"))
+    # the new operators through the interpreter (constant folding)
+    for t in ("bitcast_float64_to_int64", "bitcast_bool_to_uint8", "bitcast_uint16_to_int16",
+              "linear_attention_gated_delta_gqa", "linear_attention_fp16",
+              "linear_attention_prefill_with_past", "flexattention_gqa", "flexattention_fp16",
+              "tfidfvectorizer_tf_batch_uniandbigrams_skip5",
+              "ai_onnx_ml_tree_ensemble_set_membership", "ai_onnx_ml_tree_ensemble_single_tree"):
+        CASES[f"{t}_folded"] = lambda t=t: frozen_input_case(f"test_{t}", None)
 
 
 def write_case(folder, nodes, inputs, outputs, opset, domains=(), initializers=()):
