@@ -176,8 +176,8 @@ static kl_expr *decayed_state(lin_low *X, kl_buffer *prev, int64_t t, kl_expr *b
     return mul(X, kl_e_unary(a, KL_EXP, g), s);
 }
 
-/* A kernel over `out` whose loops are [b, h, m] (or [b, h, dd, m]) then `reduce` reduction
- * loops of extent `red`. */
+/* A kernel with n_par parallel loops of extents ext ([b, h, m] or [b, h, dd, m]) and, when red
+ * >= 0, one float32 sum loop of extent red after them. */
 static kl_kernel *lin_kernel(lin_low *X, const char *tag, int n_par, const int64_t *ext,
                              int64_t red) {
     kl_kernel *k = kl_kernel_new(X->L->prog, X->n, tag);

@@ -520,6 +520,15 @@ def linear_attention_model(inputs=("q", "k", "v"), **attrs):
                  opset=27)
 
 
+def case_size_linear_attention_too_many_tokens(d):
+    # unrolled per token: a long sequence is refused, not turned into 50000 kernels
+    m = model([helper.make_node("LinearAttention", ["q", "q", "q"], ["y"], name="linatt0",
+                                q_num_heads=1, kv_num_heads=1, update_rule="linear")],
+              [tensor_in("q", [1, 16385, 2])], [tensor_in("y", None)], opset=27)
+    return save(m, d), [], ["node 'linatt0' (LinearAttention",
+                            "sequence length 16385 is over the 16384 tokens"]
+
+
 def case_attr_linear_attention_unknown_rule(d):
     return save(linear_attention_model(update_rule="quadratic"), d), [], [
         "node 'linatt0' (LinearAttention", "update_rule 'quadratic'"]
