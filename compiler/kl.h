@@ -379,6 +379,8 @@ typedef enum kl_expr_kind {
     KL_E_BINARY,
     KL_E_SELECT,  /* a ? b : c  (a is bool) */
     KL_E_CAST,    /* convert a to dtype (ONNX Cast semantics: float->int truncates) */
+    KL_E_BITCAST, /* a's bits read as dtype, of the same byte size (ONNX BitCast); bool is a
+                     byte: to an integer 0 or 1, from one true where nonzero */
 } kl_expr_kind;
 
 typedef enum kl_unop {
@@ -488,6 +490,8 @@ kl_expr *kl_e_unary(kl_arena *a, kl_unop op, kl_expr *x);
 kl_expr *kl_e_binary(kl_arena *a, kl_binop op, kl_expr *x, kl_expr *y); /* same dtype operands */
 kl_expr *kl_e_select(kl_arena *a, kl_expr *cond, kl_expr *x, kl_expr *y);
 kl_expr *kl_e_cast(kl_arena *a, kl_dtype t, kl_expr *x);  /* returns x when already of type t */
+/* x's bits as type t (sizes must match: kl_dtype_size(t) == kl_dtype_size(x->dtype)). */
+kl_expr *kl_e_bitcast(kl_arena *a, kl_dtype t, kl_expr *x);
 /* Index arithmetic with constant folding of trivial cases (x*1, x+0, ...). */
 kl_expr *kl_e_add(kl_arena *a, kl_expr *x, kl_expr *y);
 kl_expr *kl_e_mul(kl_arena *a, kl_expr *x, kl_expr *y);

@@ -446,6 +446,39 @@ static bool emit_cast(kl_cu_printer *pr, const kl_expr *e, cu_val *out) {
     return true;
 }
 
+/* x's bits as another type of the same size. 16-bit floats are floats in registers: their bits
+ * come from (go to) the prelude's exact conversions; bools are 0 or 1. */
+static bool emit_bitcast(kl_cu_printer *pr, const kl_expr *e, cu_val *out) {
+    cu_val x;
+    kl_dtype from = e->a->dtype, to = e->dtype;
+    const char *ct = kl_cu_reg_type(to);
+    if (!ct || !kl_cu_reg_type(from) || kl_dtype_size(from) != kl_dtype_size(to))
+        return kl_cu_fail(pr, "unsupported bitcast %s -> %s", kl_dtype_name(from),
+                          kl_dtype_name(to));
+    if (!kl_cu_expr(pr, e->a, &x))
+        return false;
+    const char *s = wide(pr, x);
+    if (to == KL_BOOL) {
+        *out = tmp(pr, to, false, "%s != 0", s);
+        return true;
+    }
+    if (kl_cu_is_half(from))
+        s = kl_sprintf(pr->a, "%s(%s)", from == KL_BF16 ? "kl_f2bf" : "kl_f2h", s);
+    if (kl_cu_is_half(to))
+        *out = tmp(pr, to, false, "%s((unsigned short)%s)", to == KL_BF16 ? "kl_bf2f" : "kl_h2f", s);
+    else if (from == KL_F32)
+        *out = tmp(pr, to, false, "(%s)__float_as_uint(%s)", ct, s);
+    else if (to == KL_F32)
+        *out = tmp(pr, to, false, "__uint_as_float((unsigned)%s)", s);
+    else if (from == KL_F64)
+        *out = tmp(pr, to, false, "(%s)__double_as_longlong(%s)", ct, s);
+    else if (to == KL_F64)
+        *out = tmp(pr, to, false, "__longlong_as_double((long long)%s)", s);
+    else /* integers of one width: the conversion keeps the bits */
+        *out = tmp(pr, to, false, "(%s)%s", ct, s);
+    return true;
+}
+
 /* ---------------------------------------------------------------- offsets, loads, stores */
 
 static bool contains_load(const kl_expr *e) {
@@ -649,6 +682,7 @@ static bool emit_uncached(kl_cu_printer *pr, const kl_expr *e, cu_val *out) {
     case KL_E_BINARY: return emit_binary(pr, e, out);
     case KL_E_SELECT: return emit_select(pr, e, out);
     case KL_E_CAST: return emit_cast(pr, e, out);
+    case KL_E_BITCAST: return emit_bitcast(pr, e, out);
     }
     return kl_cu_fail(pr, "unknown expression kind %d", (int)e->kind);
 }

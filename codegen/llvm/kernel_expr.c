@@ -537,6 +537,33 @@ static LLVMValueRef emit_cast(kgen *kg, LLVMValueRef v, kl_dtype from, kl_dtype 
     return is_signed(from) ? LLVMBuildSExt(b, v, dst, "") : LLVMBuildZExt(b, v, dst, "");
 }
 
+/* v's bits as `to` (same size). 16-bit floats are floats in registers, so their bits come from
+ * (go to) runtime-min's conversions, which are exact both ways; bools are i1 in registers and
+ * one byte in memory. */
+static LLVMValueRef emit_bitcast(kgen *kg, LLVMValueRef v, kl_dtype from, kl_dtype to) {
+    kl_cg *cg = kg->cg;
+    LLVMBuilderRef b = kg->b;
+    LLVMTypeRef like = LLVMTypeOf(v);
+    if (from == to)
+        return v;
+    if (from == KL_BOOL)
+        return LLVMBuildZExt(b, v, shaped_like(cg->i8, like), "");
+    if (to == KL_BOOL)
+        return LLVMBuildICmp(b, LLVMIntNE, v, cst_i(like, 0), "");
+    if (is_half(from)) {
+        v = call_rt(kg, from == KL_BF16 ? "kiln_rt_f2bf" : "kiln_rt_f2h", &v, 1);
+        if (!v)
+            return NULL;
+        v = LLVMBuildTrunc(b, v, shaped_like(cg->i16, LLVMTypeOf(v)), "");
+    }
+    if (is_half(to)) {
+        LLVMValueRef bits = LLVMBuildZExt(b, v, shaped_like(cg->i32, LLVMTypeOf(v)), "");
+        return call_rt(kg, to == KL_BF16 ? "kiln_rt_bf2f" : "kiln_rt_h2f", &bits, 1);
+    }
+    LLVMTypeRef dst = shaped_like(kl_kg_reg_type(cg, to), LLVMTypeOf(v));
+    return LLVMTypeOf(v) == dst ? v : LLVMBuildBitCast(b, v, dst, "");
+}
+
 /* ---------------------------------------------------------------- indices across lanes */
 
 /* Whether e depends on the current VECTOR loop. */
@@ -954,6 +981,13 @@ static LLVMValueRef emit_uncached(kgen *kg, const kl_expr *e) {
     case KL_E_CAST: {
         LLVMValueRef x = kl_kg_emit(kg, e->a);
         return x ? emit_cast(kg, x, e->a->dtype, e->dtype) : NULL;
+    }
+    case KL_E_BITCAST: {
+        if (kl_dtype_size(e->dtype) != kl_dtype_size(e->a->dtype) || !kl_kg_reg_type(kg->cg, e->dtype))
+            return fail(kg, "bitcast between types of different sizes: ", dname(e->a->dtype),
+                        kl_sprintf(kg->cg->arena, " -> %s", dname(e->dtype)));
+        LLVMValueRef x = kl_kg_emit(kg, e->a);
+        return x ? emit_bitcast(kg, x, e->a->dtype, e->dtype) : NULL;
     }
     }
     return fail(kg, "unknown expression kind", NULL, NULL);

@@ -77,6 +77,11 @@ static void expr(const kl_expr *e, FILE *f) {
         expr(e->c, f);
         fputs(")", f);
         break;
+    case KL_E_BITCAST:
+        fprintf(f, "bits_as_%s(", kl_dtype_name(e->dtype));
+        expr(e->a, f);
+        fputs(")", f);
+        break;
     case KL_E_CAST:
         fprintf(f, "%s(", kl_dtype_name(e->dtype));
         expr(e->a, f);

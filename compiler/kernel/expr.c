@@ -92,6 +92,13 @@ kl_expr *kl_e_cast(kl_arena *a, kl_dtype t, kl_expr *x) {
     return e;
 }
 
+kl_expr *kl_e_bitcast(kl_arena *a, kl_dtype t, kl_expr *x) {
+    if (x->dtype == t) return x;
+    kl_expr *e = expr_new(a, KL_E_BITCAST, t);
+    e->a = x;
+    return e;
+}
+
 static bool is_int_const(const kl_expr *e, int64_t *v) {
     if (e->kind != KL_E_CONST || kl_dtype_is_float(e->dtype)) return false;
     *v = e->i;

@@ -264,6 +264,13 @@ static val eval_cast(kl_dtype to, kl_dtype from, val x) {
     return fit(to, r);
 }
 
+/* x's bits as `to`: stored in `from`'s layout, read back in `to`'s (bool reads nonzero as true). */
+static val eval_bitcast(kl_dtype to, kl_dtype from, val x) {
+    unsigned char bytes[8] = {0};
+    write_elem(bytes, from, 0, x);
+    return read_elem(bytes, to, 0);
+}
+
 static val eval(interp *in, const kl_expr *e) {
     val r = {0};
     switch (e->kind) {
@@ -284,6 +291,7 @@ static val eval(interp *in, const kl_expr *e) {
     }
     case KL_E_SELECT: return eval(in, e->a).i ? eval(in, e->b) : eval(in, e->c);
     case KL_E_CAST: return eval_cast(e->dtype, e->a->dtype, eval(in, e->a));
+    case KL_E_BITCAST: return eval_bitcast(e->dtype, e->a->dtype, eval(in, e->a));
     }
     return r;
 }

@@ -1,5 +1,6 @@
 /*
- * attention.c — Attention (opset 23, 24) and RotaryEmbedding (opset 23).
+ * attention.c — Attention (opset 23, 24), FlexAttention (ai.onnx.preview 1) and
+ * RotaryEmbedding (opset 23).
  *
  * Attention is scaled dot-product attention, lowered to the kernels a hand-written graph of it
  * would give, without the graph's copies:
@@ -27,7 +28,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "arith_util.h"
+#include "attention_util.h"
 
 typedef struct att {
     kl_lower *L;
@@ -165,12 +166,9 @@ static kl_expr *ld(att *A, kl_buffer *b, kl_expr *i0, kl_expr *i1, kl_expr *i2, 
     return kl_e_load(A->a, b, idx);
 }
 
-/* Element [b, h, s, e] of a [B, heads, len, size] tensor stored 4-D or as 3-D
- * [B, len, heads * size]. */
 static kl_expr *at_bhse(att *A, kl_buffer *x, bool d3, int64_t size, kl_expr *b, kl_expr *h,
                         kl_expr *s, kl_expr *e) {
-    if (!d3) return ld(A, x, b, h, s, e);
-    return ld(A, x, b, s, kl_e_add(A->a, kl_e_mulc(A->a, h, size), e), NULL);
+    return kl_heads_at(A->a, x, d3, size, b, h, s, e);
 }
 
 static kl_expr *kv_at(att *A, bool value, kl_expr *b, kl_expr *kh, kl_expr *j, kl_expr *e) {
@@ -250,9 +248,7 @@ static kl_kernel *scores_kernel(att *A, kl_buffer *out, bool with_bias, const ch
     k->extent[4] = A->hd;
     k->out = out;
     k->out_idx = kl_lower_ivs(A->L, 4);
-    kl_expr *kh = kl_e_mulc(a, iv(A, 1), 1);
-    if (A->qh != A->kvh)
-        kh = kl_e_binary(a, KL_DIV, iv(A, 1), ix(A, A->qh / A->kvh));
+    kl_expr *kh = kl_heads_kv_of(a, iv(A, 1), A->qh / A->kvh);
     kl_expr *qv = at_bhse(A, A->q, A->d3, A->hd, iv(A, 0), iv(A, 1), iv(A, 2), iv(A, 4));
     kl_expr *kv = kv_at(A, false, iv(A, 0), kh, iv(A, 3), iv(A, 4));
     k->value = bin(A, KL_MUL, kl_e_cast(a, A->u, qv), kl_e_cast(a, A->u, kv));
@@ -292,6 +288,48 @@ static void masked_softmax(kl_lower *L, kl_node *n, kl_buffer *x, kl_buffer *out
     kl_arith_map(L, n, NULL, out, kl_e_select(a, dead, kl_arith_const(a, x->dtype, 0), p));
 }
 
+/* The heart of every softmax attention: scores = scale * Q K^T (+ bias), probabilities by a
+ * softmax over the keys, and Y = P V, stored 4-D or packed 3-D into yb. Hands back the scores
+ * and probabilities (float, [B, qh, sq, total]) for the outputs that show them. */
+static void lower_attention_core(att *A, kl_buffer *yb, kl_buffer **scores_out,
+                                 kl_buffer **probs_out) {
+    kl_lower *L = A->L;
+    kl_arena *a = A->a;
+    kl_shape ss = {.rank = 4, .dim = {A->B, A->qh, A->sq, A->total}};
+    kl_buffer *scores = kl_lower_temp(L, "scores", A->u, &ss);
+    scores_kernel(A, scores, true, "scores");
+    kl_buffer *probs = kl_lower_temp(L, "probs", A->u, &ss);
+    masked_softmax(L, A->n, scores, probs);
+
+    kl_kernel *k = kl_kernel_new(L->prog, A->n, "pv");
+    k->n_par = 4;
+    k->n_loops = 5;
+    k->extent[0] = A->B;
+    k->extent[1] = A->qh;
+    k->extent[2] = A->sq;
+    k->extent[3] = A->vhd;
+    k->extent[4] = A->total;
+    k->out = yb;
+    if (A->d3) {
+        k->out_idx = kl_alloc_array(a, 3, sizeof *k->out_idx);
+        k->out_idx[0] = iv(A, 0);
+        k->out_idx[1] = iv(A, 2);
+        k->out_idx[2] = kl_e_add(a, kl_e_mulc(a, iv(A, 1), A->vhd), iv(A, 3));
+    } else {
+        k->out_idx = kl_lower_ivs(L, 4);
+    }
+    kl_expr *kh = kl_heads_kv_of(a, iv(A, 1), A->qh / A->kvh);
+    kl_expr *p = ld(A, probs, iv(A, 0), iv(A, 1), iv(A, 2), iv(A, 4));
+    k->value = bin(A, KL_MUL, p, kl_e_cast(a, A->u, kv_at(A, true, iv(A, 0), kh, iv(A, 4),
+                                                           iv(A, 3))));
+    k->reduce = KL_RED_SUM;
+    k->acc_dtype = A->u;
+    k->result = kl_e_cast(a, A->t, kl_e_acc(a, A->u));
+    kl_program_add_kernel(L->prog, k);
+    *scores_out = scores;
+    *probs_out = probs;
+}
+
 static bool lower_attention(kl_lower *L, kl_node *n, kl_diag *d) {
     att A = {.L = L, .a = L->arena, .n = n};
     if (!att_shapes(n, &A, d)) return false;
@@ -324,40 +362,8 @@ static bool lower_attention(kl_lower *L, kl_node *n, kl_diag *d) {
         if (opv) lower_concat(&A, NULL, A.v, kl_lower_buffer(L, opv), A.vhd);
     }
 
-    kl_shape ss = {.rank = 4, .dim = {A.B, A.qh, A.sq, A.total}};
-    kl_buffer *scores = kl_lower_temp(L, "scores", A.u, &ss);
-    scores_kernel(&A, scores, true, "scores");
-    kl_buffer *probs = kl_lower_temp(L, "probs", A.u, &ss);
-    masked_softmax(L, n, scores, probs);
-
-    /* Y = P V */
-    kl_buffer *yb = kl_lower_buffer(L, y);
-    kl_kernel *k = kl_kernel_new(L->prog, n, "pv");
-    k->n_par = 4;
-    k->n_loops = 5;
-    k->extent[0] = A.B;
-    k->extent[1] = A.qh;
-    k->extent[2] = A.sq;
-    k->extent[3] = A.vhd;
-    k->extent[4] = A.total;
-    k->out = yb;
-    if (A.d3) {
-        k->out_idx = kl_alloc_array(a, 3, sizeof *k->out_idx);
-        k->out_idx[0] = iv(&A, 0);
-        k->out_idx[1] = iv(&A, 2);
-        k->out_idx[2] = kl_e_add(a, kl_e_mulc(a, iv(&A, 1), A.vhd), iv(&A, 3));
-    } else {
-        k->out_idx = kl_lower_ivs(L, 4);
-    }
-    kl_expr *kh = iv(&A, 1);
-    if (A.qh != A.kvh) kh = kl_e_binary(a, KL_DIV, iv(&A, 1), ix(&A, A.qh / A.kvh));
-    kl_expr *p = ld(&A, probs, iv(&A, 0), iv(&A, 1), iv(&A, 2), iv(&A, 4));
-    k->value = bin(&A, KL_MUL, p, kl_e_cast(a, A.u, kv_at(&A, true, iv(&A, 0), kh, iv(&A, 4),
-                                                           iv(&A, 3))));
-    k->reduce = KL_RED_SUM;
-    k->acc_dtype = A.u;
-    k->result = kl_e_cast(a, A.t, kl_e_acc(a, A.u));
-    kl_program_add_kernel(L->prog, k);
+    kl_buffer *scores, *probs;
+    lower_attention_core(&A, kl_lower_buffer(L, y), &scores, &probs);
 
     if (oqk) {
         kl_buffer *qb = kl_lower_buffer(L, oqk);
@@ -369,6 +375,74 @@ static bool lower_attention(kl_lower *L, kl_node *n, kl_diag *d) {
             scores_kernel(&A, qb, false, "qk_out");
         }
     }
+    return true;
+}
+
+/* ---- FlexAttention (ai.onnx.preview, opset 1) ----
+ *
+ * Attention on 4-D Q, K, V with neither masks nor cache: the same core. Its score_mod and
+ * prob_mod are subgraphs applied to the scores and the probabilities; kiln does not load
+ * subgraphs yet (issue 3), so a node with either is refused. The scores are computed in float32
+ * for float16 / bfloat16 inputs (or in the type softmax_precision names, when that is wider). */
+
+static const char *flex_attrs[] = {"prob_mod", "scale", "score_mod", "softmax_precision", NULL};
+
+static bool flex_shapes(kl_node *n, att *A, kl_diag *d) {
+    for (int i = 0; i < 3; i++)
+        if (!kl_infer_need_input(n, i, d)) return false;
+    if (n->n_inputs > 3) return kl_error(d, n, "FlexAttention takes three inputs");
+    for (const char *const *g = (const char *const[]){"score_mod", "prob_mod", NULL}; *g; g++)
+        if (kl_attr_find(n, *g))
+            return kl_error(d, n, "%s is a subgraph, and subgraphs are not supported yet", *g);
+    kl_value *q = n->inputs[0], *k = n->inputs[1], *v = n->inputs[2];
+    A->t = q->dtype;
+    if (!kl_dtype_is_float(A->t))
+        return kl_error(d, n, "Q is %s; FlexAttention takes floating-point tensors",
+                        kl_dtype_name(A->t));
+    if (k->dtype != A->t || v->dtype != A->t)
+        return kl_error(d, n, "Q, K and V must have one element type");
+    if (q->shape.rank != 4 || k->shape.rank != 4 || v->shape.rank != 4)
+        return kl_error(d, n, "Q, K and V must be 4-D [batch, heads, length, size]");
+    A->B = q->shape.dim[0];
+    A->qh = q->shape.dim[1];
+    A->sq = q->shape.dim[2];
+    A->hd = q->shape.dim[3];
+    A->kvh = k->shape.dim[1];
+    A->skv = A->total = k->shape.dim[2];
+    A->vhd = v->shape.dim[3];
+    if (k->shape.dim[0] != A->B || v->shape.dim[0] != A->B)
+        return kl_error(d, n, "Q, K and V batch sizes differ");
+    if (k->shape.dim[3] != A->hd) return kl_error(d, n, "Q and K head sizes differ");
+    if (v->shape.dim[1] != A->kvh || v->shape.dim[2] != A->skv)
+        return kl_error(d, n, "K and V must have the same heads and length");
+    if (A->kvh <= 0 || A->qh % A->kvh)
+        return kl_error(d, n, "Q heads (%lld) must be a multiple of K heads (%lld)",
+                        (long long)A->qh, (long long)A->kvh);
+    A->scale = kl_attr_float(n, "scale", 1.0 / sqrt((double)A->hd));
+    int64_t prec = kl_attr_int(n, "softmax_precision", 0);
+    if (prec != 0 && prec != KL_F16 && prec != KL_BF16 && prec != KL_F32 && prec != KL_F64)
+        return kl_error(d, n, "softmax_precision %lld is not float16, bfloat16, float or double",
+                        (long long)prec);
+    A->u = prec == KL_F64 ? KL_F64 : kl_arith_compute_dtype(A->t);
+    return true;
+}
+
+static bool infer_flex_attention(kl_node *n, kl_diag *d) {
+    att A = {0};
+    if (!flex_shapes(n, &A, d)) return false;
+    if (n->n_outputs > 1) return kl_error(d, n, "FlexAttention has one output");
+    kl_shape y = {.rank = 4, .dim = {A.B, A.qh, A.sq, A.vhd}};
+    return kl_infer_set(n, 0, A.t, &y);
+}
+
+static bool lower_flex_attention(kl_lower *L, kl_node *n, kl_diag *d) {
+    att A = {.L = L, .a = L->arena, .n = n};
+    if (!flex_shapes(n, &A, d)) return false;
+    A.q = kl_lower_buffer(L, n->inputs[0]);
+    A.k = kl_lower_buffer(L, n->inputs[1]);
+    A.v = kl_lower_buffer(L, n->inputs[2]);
+    kl_buffer *scores, *probs;
+    lower_attention_core(&A, kl_lower_buffer(L, n->outputs[0]), &scores, &probs);
     return true;
 }
 
@@ -503,5 +577,7 @@ static bool lower_rotary(kl_lower *L, kl_node *n, kl_diag *d) {
 const kl_op kl_ops_attention[] = {
     {"", "Attention", 23, KL_OPSET_LATEST, attention_attrs, infer_attention, lower_attention},
     {"", "RotaryEmbedding", 23, KL_OPSET_LATEST, rotary_attrs, infer_rotary, lower_rotary},
+    {"ai.onnx.preview", "FlexAttention", 1, 1, flex_attrs, infer_flex_attention,
+     lower_flex_attention},
     {0},
 };

@@ -1,6 +1,7 @@
 /*
  * elementwise.c — arithmetic, comparison, logic and math operators that map every output
- * element to a function of the input elements at the same (broadcast) position, plus Cast.
+ * element to a function of the input elements at the same (broadcast) position, plus Cast and
+ * BitCast (the element's bits read as another type of the same width: kernel IR's bitcast).
  *
  * Each operator is one row of a small table (ONNX name -> kernel-IR operator), so that the
  * same infer/lower pair serves the whole family and every element type: the lowering loads
@@ -461,6 +462,39 @@ static bool lower_cast(kl_lower *L, kl_node *n, kl_diag *d) {
     return kl_lower_elementwise(L, n, fn_cast);
 }
 
+/* ---- BitCast (opset 26): the same bytes read as another type of the same width ---- */
+
+static bool bitcast_target(kl_node *n, kl_dtype *to, kl_diag *d) {
+    const kl_attr *a = kl_attr_find(n, "to");
+    if (!a || a->type != KL_ATTR_INT) return kl_error(d, n, "integer attribute 'to' is required");
+    *to = (kl_dtype)a->i;
+    if (a->i == KL_STRING) return kl_error(d, n, "BitCast to string is not defined");
+    if (a->i < 0 || a->i > 64 || !kl_arith_is_numeric(*to))
+        return kl_error(d, n, "bitcasting to %s (type %lld) is not supported",
+                        a->i >= 0 && a->i <= 64 ? onnx_type_name((int)a->i) : "?",
+                        (long long)a->i);
+    return true;
+}
+
+static bool infer_bitcast(kl_node *n, kl_diag *d) {
+    kl_dtype to = KL_UNDEFINED;
+    if (!kl_arith_need_input(n, 0, d) || !bitcast_target(n, &to, d)) return false;
+    kl_dtype from = n->inputs[0]->dtype;
+    size_t fw = kl_dtype_size(from), tw = kl_dtype_size(to);
+    if (fw != tw)
+        return kl_error(d, n, "BitCast from %s (%zu bits) to %s (%zu bits): the widths differ",
+                        kl_dtype_name(from), 8 * fw, kl_dtype_name(to), 8 * tw);
+    return kl_infer_set(n, 0, to, &n->inputs[0]->shape);
+}
+
+static kl_expr *fn_bitcast(kl_lower *L, const kl_node *n, kl_expr **in, int n_in) {
+    return kl_e_bitcast(L->arena, n->outputs[0]->dtype, in[0]);
+}
+
+static bool lower_bitcast(kl_lower *L, kl_node *n, kl_diag *d) {
+    return kl_lower_elementwise(L, n, fn_bitcast);
+}
+
 /* ---- the table ---- */
 
 /* Every attribute the covered opsets define; opset 1 carried `consumed_inputs`. */
@@ -471,6 +505,7 @@ static const char *const mod_attrs[] = {"fmod", NULL};
 static const char *const shift_attrs[] = {"direction", NULL};
 static const char *const is_inf_attrs[] = {"detect_negative", "detect_positive", NULL};
 static const char *const cast_attrs[] = {"to", "saturate", "round_mode", NULL};
+static const char *const bitcast_attrs[] = {"to", NULL};
 
 #define BINARY(name, since) \
     {"", name, since, KL_OPSET_LATEST, legacy_binary_attrs, infer_binary, lower_binary}
@@ -504,5 +539,6 @@ const kl_op kl_ops_elementwise[] = {
     {"", "Where", 9, KL_OPSET_LATEST, no_attrs, infer_where, lower_where},
     {"", "Cast", 1, KL_OPSET_LATEST, cast_attrs, infer_cast, lower_cast},
     {"", "CastLike", 15, KL_OPSET_LATEST, cast_attrs, infer_cast_like, lower_cast},
+    {"", "BitCast", 26, KL_OPSET_LATEST, bitcast_attrs, infer_bitcast, lower_bitcast},
     {0},
 };

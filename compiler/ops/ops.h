@@ -12,7 +12,7 @@
 
 extern const kl_op kl_ops_elementwise[]; /* elementwise.c: Add Sub Mul Div Pow Mod, comparisons,
                                              And Or Xor Not, unary math, Sum Max Min Mean,
-                                             Where Cast CastLike */
+                                             Where Cast CastLike BitCast */
 extern const kl_op kl_ops_activation[];  /* activation.c: Relu LeakyRelu Sigmoid Tanh Clip
                                              HardSigmoid HardSwish Elu Selu Celu Gelu PRelu
                                              Softplus Softsign Mish Swish Shrink ... */
@@ -35,7 +35,12 @@ extern const kl_op kl_ops_indexing[];    /* indexing.c: GatherElements GatherND 
                                              TensorScatter OneHot CumSum Trilu */
 extern const kl_op kl_ops_resize[];      /* resize.c: Resize Upsample */
 extern const kl_op kl_ops_recurrent[];   /* recurrent.c: RNN GRU LSTM */
-extern const kl_op kl_ops_attention[];   /* attention.c: Attention RotaryEmbedding */
+extern const kl_op kl_ops_attention[];   /* attention.c: Attention RotaryEmbedding
+                                             FlexAttention (ai.onnx.preview) */
+extern const kl_op kl_ops_linear_attention[]; /* linear_attention.c: LinearAttention */
+extern const kl_op kl_ops_tfidf[];       /* tfidf.c: TfIdfVectorizer */
+extern const kl_op kl_ops_trees[];       /* trees.c: TreeEnsemble (ai.onnx.ml) */
+extern const kl_op kl_ops_center_crop_pad[]; /* center_crop_pad.c: CenterCropPad */
 extern const kl_op kl_ops_gridsample[];  /* gridsample.c: GridSample */
 extern const kl_op kl_ops_einsum[];      /* einsum.c: Einsum */
 extern const kl_op kl_ops_dft[];         /* dft.c: DFT */

@@ -497,6 +497,196 @@ def case_external_no_location(d):
     return save(m, d), [], ["initializer 'W'", "external data has no location"]
 
 
+def bitcast_model(to):
+    return model([helper.make_node("BitCast", ["x"], ["y"], name="bitcast0", to=to)],
+                 [tensor_in("x", [2, 3])], [tensor_in("y", None)], opset=26)
+
+
+def case_attr_bitcast_widths_differ(d):
+    return save(bitcast_model(TensorProto.INT64), d), [], [
+        "node 'bitcast0' (BitCast", "float32 (32 bits) to int64 (64 bits)", "widths differ"]
+
+
+def case_attr_bitcast_to_string(d):
+    return save(bitcast_model(TensorProto.STRING), d), [], ["node 'bitcast0' (BitCast",
+                                                           "to string"]
+
+
+def case_attr_bitcast_unknown_type(d):
+    return save(bitcast_model(1000), d), [], ["node 'bitcast0' (BitCast", "type 1000",
+                                              "not supported"]
+
+
+def linear_attention_model(inputs=("q", "k", "v"), **attrs):
+    attrs = {"q_num_heads": 2, "kv_num_heads": 2, "update_rule": "linear", **attrs}
+    shapes = {"q": [1, 3, 8], "k": [1, 3, 8], "v": [1, 3, 8], "past": [1, 2, 4, 4],
+              "decay": [1, 3, 2], "beta": [1, 3, 2], "bad_decay": [1, 3, 3]}
+    return model([helper.make_node("LinearAttention", list(inputs), ["y"], name="linatt0",
+                                   **attrs)],
+                 [tensor_in(i, shapes[i]) for i in inputs if i], [tensor_in("y", None)],
+                 opset=27)
+
+
+def case_size_linear_attention_too_many_tokens(d):
+    # unrolled per token: a long sequence is refused, not turned into 50000 kernels
+    m = model([helper.make_node("LinearAttention", ["q", "q", "q"], ["y"], name="linatt0",
+                                q_num_heads=1, kv_num_heads=1, update_rule="linear")],
+              [tensor_in("q", [1, 16385, 2])], [tensor_in("y", None)], opset=27)
+    return save(m, d), [], ["node 'linatt0' (LinearAttention",
+                            "sequence length 16385 is over the 16384 tokens"]
+
+
+def case_attr_linear_attention_unknown_rule(d):
+    return save(linear_attention_model(update_rule="quadratic"), d), [], [
+        "node 'linatt0' (LinearAttention", "update_rule 'quadratic'"]
+
+
+def case_attr_linear_attention_heads_not_multiple(d):
+    return save(linear_attention_model(q_num_heads=3), d), [], [
+        "node 'linatt0' (LinearAttention", "q_num_heads (3)", "multiple of kv_num_heads (2)"]
+
+
+def case_attr_linear_attention_gated_without_decay(d):
+    return save(linear_attention_model(update_rule="gated"), d), [], [
+        "node 'linatt0' (LinearAttention", "'gated' needs decay"]
+
+
+def case_attr_linear_attention_bad_decay_shape(d):
+    m = linear_attention_model(inputs=("q", "k", "v", "", "bad_decay"), update_rule="gated")
+    return save(m, d), [], ["node 'linatt0' (LinearAttention",
+                            "decay must be [1, 3, 2] or [1, 3, 8]"]
+
+
+def flex_attention_model(kv_heads=2, **attrs):
+    m = model([helper.make_node("FlexAttention", ["q", "k", "v"], ["y"], name="flex0",
+                                domain="ai.onnx.preview", **attrs)],
+              [tensor_in("q", [1, 4, 3, 8]), tensor_in("k", [1, kv_heads, 5, 8]),
+               tensor_in("v", [1, kv_heads, 5, 8])], [tensor_in("y", None)], opset=26)
+    m.opset_import.append(helper.make_opsetid("ai.onnx.preview", 1))
+    return m
+
+
+def case_attr_flex_attention_heads_not_multiple(d):
+    return save(flex_attention_model(kv_heads=3), d), [], [
+        "node 'flex0' (ai.onnx.preview.FlexAttention", "Q heads (4)", "multiple of K heads (3)"]
+
+
+def case_attr_flex_attention_score_mod_subgraph(d):
+    body = helper.make_graph([helper.make_node("Neg", ["s"], ["t"])], "mod",
+                             [tensor_in("s", None)], [tensor_in("t", None)])
+    return save(flex_attention_model(score_mod=body), d), [], [
+        "node 'flex0' (ai.onnx.preview.FlexAttention", "score_mod is a subgraph",
+        "not supported yet"]
+
+
+def tfidf_model(**attrs):
+    attrs = {"mode": "TF", "min_gram_length": 1, "max_gram_length": 2, "max_skip_count": 0,
+             "ngram_counts": [0, 2], "ngram_indexes": [0, 1, 2], "pool_int64s": [4, 5, 4, 5],
+             **attrs}
+    return model([helper.make_node("TfIdfVectorizer", ["x"], ["y"], name="tfidf0", **attrs)],
+                 [helper.make_tensor_value_info("x", TensorProto.INT64, [2, 6])],
+                 [tensor_in("y", None)], opset=9)
+
+
+def case_attr_tfidf_ngram_counts_past_pool(d):
+    return save(tfidf_model(ngram_counts=[0, 9]), d), [], [
+        "node 'tfidf0' (TfIdfVectorizer", "ngram_counts[1] = 9", "past the pool of 4"]
+
+
+def case_attr_tfidf_ngram_without_index(d):
+    return save(tfidf_model(ngram_indexes=[0, 1]), d), [], [
+        "node 'tfidf0' (TfIdfVectorizer", "n-gram 2 of the pool has no entry in ngram_indexes"]
+
+
+def case_attr_tfidf_negative_index(d):
+    return save(tfidf_model(ngram_indexes=[0, -1, 2]), d), [], [
+        "node 'tfidf0' (TfIdfVectorizer", "ngram_indexes[1] = -1 is out of range"]
+
+
+def case_attr_tfidf_string_pool(d):
+    m = tfidf_model(pool_strings=["a", "b"])
+    del m.graph.node[0].attribute[[a.name for a in m.graph.node[0].attribute].index(
+        "pool_int64s")]
+    return save(m, d), [], ["node 'tfidf0' (TfIdfVectorizer", "pool_strings"]
+
+
+def tree_model(**change):
+    attrs = dict(n_targets=2, aggregate_function=1, post_transform=0, tree_roots=[0],
+                 nodes_modes=helper.make_tensor("nodes_modes", TensorProto.UINT8, (3,), [0, 0, 0]),
+                 nodes_featureids=[0, 1, 0],
+                 nodes_splits=helper.make_tensor("nodes_splits", F, (3,), [1.0, 2.0, 3.0]),
+                 nodes_trueleafs=[0, 1, 1], nodes_truenodeids=[1, 0, 1],
+                 nodes_falseleafs=[0, 1, 1], nodes_falsenodeids=[2, 2, 3],
+                 leaf_targetids=[0, 1, 0, 1],
+                 leaf_weights=helper.make_tensor("leaf_weights", F, (4,), [1, 2, 3, 4]))
+    attrs.update(change)
+    m = model([helper.make_node("TreeEnsemble", ["x"], ["y"], name="trees0", domain="ai.onnx.ml",
+                                **attrs)],
+              [tensor_in("x", [3, 2])], [tensor_in("y", None)])
+    m.opset_import.append(helper.make_opsetid("ai.onnx.ml", 5))
+    return m
+
+
+def case_attr_tree_node_index_out_of_range(d):
+    return save(tree_model(nodes_falsenodeids=[2, 2, 2**40]), d), [], [
+        "node 'trees0' (ai.onnx.ml.TreeEnsemble", "nodes_falsenodeids[2] = 1099511627776",
+        "not in [0, 4)"]
+
+
+def case_attr_tree_root_out_of_range(d):
+    return save(tree_model(tree_roots=[3]), d), [], [
+        "node 'trees0' (ai.onnx.ml.TreeEnsemble", "tree_roots[0] = 3 is not in [0, 3)"]
+
+
+def case_attr_tree_feature_out_of_range(d):
+    return save(tree_model(nodes_featureids=[0, 2, 0]), d), [], [
+        "node 'trees0' (ai.onnx.ml.TreeEnsemble", "nodes_featureids[1] = 2 is not in [0, 2)"]
+
+
+def case_attr_tree_target_out_of_range(d):
+    return save(tree_model(leaf_targetids=[0, 1, -1, 1]), d), [], [
+        "node 'trees0' (ai.onnx.ml.TreeEnsemble", "leaf_targetids[2] = -1 is not in [0, 2)"]
+
+
+def case_attr_tree_cycle(d):
+    # node 2's false way leads back to node 0
+    return save(tree_model(nodes_falseleafs=[0, 0, 0], nodes_falsenodeids=[2, 2, 0]), d), [], [
+        "node 'trees0' (ai.onnx.ml.TreeEnsemble", "cycle through node 0"]
+
+
+def case_attr_tree_lengths_differ(d):
+    return save(tree_model(nodes_trueleafs=[0, 1]), d), [], [
+        "node 'trees0' (ai.onnx.ml.TreeEnsemble", "nodes_trueleafs has 2 entries, not 3"]
+
+
+def case_attr_tree_membership_sets_missing(d):
+    modes = helper.make_tensor("nodes_modes", TensorProto.UINT8, (3,), [6, 0, 6])
+    sets = helper.make_tensor("membership_values", F, (3,), [1.0, 2.0, float("nan")])
+    return save(tree_model(nodes_modes=modes, membership_values=sets), d), [], [
+        "node 'trees0' (ai.onnx.ml.TreeEnsemble", "no NaN-terminated set left"]
+
+
+def center_crop_pad_model(shape, **attrs):
+    sh = numpy_helper.from_array(np.array(shape, np.int64), "shape")
+    return model([helper.make_node("CenterCropPad", ["x", "shape"], ["y"], name="ccp0", **attrs)],
+                 [tensor_in("x", [4, 6, 3])], [tensor_in("y", None)], [sh], opset=18)
+
+
+def case_attr_center_crop_pad_negative_length(d):
+    return save(center_crop_pad_model([2, -3, 3]), d), [], [
+        "node 'ccp0' (CenterCropPad", "shape[1] = -3 is negative"]
+
+
+def case_attr_center_crop_pad_axes_twice(d):
+    return save(center_crop_pad_model([2, 2], axes=[0, -3]), d), [], [
+        "node 'ccp0' (CenterCropPad", "axis 0 is named twice"]
+
+
+def case_attr_center_crop_pad_shape_count(d):
+    return save(center_crop_pad_model([2, 2], axes=[0]), d), [], [
+        "node 'ccp0' (CenterCropPad", "shape has 2 entries for 1 axes"]
+
+
 # ---- regression inputs the fuzz targets found (tests/bad-inputs/fuzz/expected.txt) ----------
 
 FUZZ_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz")

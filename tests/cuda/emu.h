@@ -71,6 +71,11 @@ static inline double __longlong_as_double(long long x) {
     memcpy(&f, &x, sizeof f);
     return f;
 }
+static inline long long __double_as_longlong(double f) {
+    long long x;
+    memcpy(&x, &f, sizeof x);
+    return x;
+}
 #define KL_F2U(x) __float_as_uint(x)
 #define KL_U2F(x) __uint_as_float(x)
 

@@ -265,6 +265,69 @@ Test(codegen, casts) {
     kl_arena_free(a);
 }
 
+/* Bitcasts (ONNX BitCast): 16-bit floats are floats in registers, so their bits go through the
+ * exact conversions both ways, subnormals, infinities and NaN included; bools are bytes. The
+ * compiled code and the interpreter give the same bits. */
+Test(codegen, bitcasts_keep_bits) {
+    kl_arena *a = kl_arena_new();
+    kl_program *p = kl_program_new(a);
+    kl_buffer *x = input(p, "x", KL_U16, shape1(6));
+    kl_buffer *y = input(p, "y", KL_U32, shape1(6));
+    kl_buffer *z = input(p, "z", KL_BOOL, shape1(6));
+    kl_buffer *oh = output(p, "as_f16", KL_F16, shape1(6));
+    kl_buffer *ob = output(p, "bf16_as_i16", KL_I16, shape1(6));
+    kl_buffer *of = output(p, "as_f32", KL_F32, shape1(6));
+    kl_buffer *ou = output(p, "bool_as_u8", KL_U8, shape1(6));
+    kl_buffer *outs[4] = {oh, ob, of, ou};
+    kl_expr *vals[4] = {
+        kl_e_bitcast(a, KL_F16, kl_e_load(a, x, ivs(a, 1))),
+        kl_e_bitcast(a, KL_I16, kl_e_bitcast(a, KL_BF16, kl_e_load(a, x, ivs(a, 1)))),
+        kl_e_bitcast(a, KL_F32, kl_e_load(a, y, ivs(a, 1))),
+        kl_e_bitcast(a, KL_U8, kl_e_load(a, z, ivs(a, 1))),
+    };
+    for (int i = 0; i < 4; i++) {
+        kl_kernel *k = kernel_over(p, outs[i], "bitcast");
+        k->value = vals[i];
+        kl_program_add_kernel(p, k);
+    }
+    uint16_t xs[6] = {0x3c00, 0xc000, 0x7bff, 0x0001, 0x7c00, 0x8000};
+    uint32_t ys[6] = {0x3f800000u, 0xc0200000u, 0x00000001u, 0x7f800000u, 0x80000000u, 0};
+    bool zs[6] = {true, false, true, true, false, false};
+    /* the interpreter first (host memory per buffer) */
+    uint16_t ih[6], ib[6];
+    float ifl[6];
+    uint8_t iu[6];
+    void *host[7] = {xs, ys, zs, ih, ib, ifl, iu};
+    for (int i = 0; i < 7; i++) ((kl_buffer *)p->buffers.items[i])->host = host[i];
+    kl_diag d;
+    kl_diag_init(&d, "t");
+    cr_assert(kl_interp_program(p, &d));
+    kl_diag_free(&d);
+    built b;
+    build(p, "bitcasts", 2, &b);
+    uint16_t h[6], bf[6];
+    float f[6];
+    uint8_t u[6];
+    typedef int (*fn)(const void *, const void *, const void *, void *, void *, void *, void *,
+                      void *);
+    cr_assert_eq(((fn)sym(&b, "bitcasts_predict"))(xs, ys, zs, h, bf, f, u, NULL), 0);
+    for (int i = 0; i < 6; i++) {
+        uint32_t fb, ifb;
+        memcpy(&fb, &f[i], 4);
+        memcpy(&ifb, &ifl[i], 4);
+        cr_expect_eq(h[i], xs[i], "f16 %d: %#x", i, h[i]);
+        cr_expect_eq(bf[i], xs[i], "bf16 %d: %#x", i, bf[i]);
+        cr_expect_eq(fb, ys[i], "f32 %d: %#x", i, fb);
+        cr_expect_eq(u[i], zs[i] ? 1 : 0, "bool %d", i);
+        cr_expect_eq(ih[i], h[i], "interp f16 %d", i);
+        cr_expect_eq(ib[i], bf[i], "interp bf16 %d", i);
+        cr_expect_eq(ifb, fb, "interp f32 %d", i);
+        cr_expect_eq(iu[i], u[i], "interp bool %d", i);
+    }
+    done(&b);
+    kl_arena_free(a);
+}
+
 /* Gather through a workspace intermediate: t[i] = idx[i] < 0 ? idx[i] + 5 : idx[i];
  * out[i] = data[t[i]] — a load inside an index expression (clamped, never out of bounds). */
 Test(codegen, gather_through_workspace) {

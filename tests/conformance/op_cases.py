@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""Operator cases the ONNX backend tests leave out, run through `kiln check`.
+
+Usage: op_cases.py KILN
+
+The backend tests of some operators cover one corner only (TfIdfVectorizer: mode TF alone;
+TreeEnsemble: SUM over one tree). Each
+case here writes a model, inputs and expected outputs (computed by a small, independent Python
+model of the operator's semantics, written from the ONNX specification) into a temporary
+folder in the backend tests' layout, then runs `kiln check` on it. Other cases take a backend
+test and freeze inputs into initializers: CenterCropPad's shape (the form real models have), or
+every input, so that constant folding computes the operator in the kernel interpreter. Prints one line per case and
+"N passed, M failed"; exits 1 on any failure.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+
+def tfidf_expected(x, mode, lo, hi, skips, counts, indexes, pool, weights=None):
+    """Counts as ONNX's TfIdfVectorizer defines them: unigrams once, longer n-grams once per
+    skip; when the pool holds an n-gram twice, its later entry counts."""
+    grams = {}
+    gid = 0
+    for k in range(1, len(counts) + 1):
+        begin = counts[k - 1]
+        end = counts[k] if k < len(counts) else len(pool)
+        for j in range((end - begin) // k):
+            if lo <= k <= hi:
+                grams[tuple(pool[begin + j * k:begin + (j + 1) * k])] = gid
+            gid += 1
+    cols = max(indexes) + 1
+    rows = x.reshape(-1, x.shape[-1])
+    freq = np.zeros((rows.shape[0], cols), np.int64)
+    for r, row in enumerate(rows):
+        for n in range(lo, hi + 1):
+            for s in range(1 if n == 1 else skips + 1):
+                for p in range(len(row)):
+                    at = [p + i * (s + 1) for i in range(n)]
+                    if at[-1] < len(row) and tuple(row[at]) in grams:
+                        freq[r, indexes[grams[tuple(row[at])]]] += 1
+    w = np.asarray(weights if weights else [1.0] * cols, np.float32)
+    if mode == "TF":
+        y = freq.astype(np.float32)
+    elif mode == "IDF":
+        y = np.where(freq > 0, w, 0).astype(np.float32)
+    else:
+        y = (freq * w).astype(np.float32)
+    return y.reshape(x.shape[:-1] + (cols,)) if x.ndim == 2 else y.reshape(cols)
+
+
+def tfidf_case(x, **attrs):
+    node = helper.make_node("TfIdfVectorizer", ["x"], ["y"], **attrs)
+    y = tfidf_expected(x, attrs["mode"], attrs["min_gram_length"], attrs["max_gram_length"],
+                       attrs["max_skip_count"], attrs["ngram_counts"], attrs["ngram_indexes"],
+                       attrs["pool_int64s"], attrs.get("weights"))
+    return [node], {"x": x}, {"y": y}, 9, []
+
+
+TOKENS = np.array([[2, 3, 5, 4, 5, 6, 7, 8, 6, 7, 2, 3], [3, 3, 3, 2, 3, 9, 5, 4, 5, 4, 2, 3]])
+POOL = dict(ngram_counts=[0, 3, 7], pool_int64s=[2, 3, 5, 2, 3, 5, 4, 6, 7, 6, 7, 2, 3, 5],
+            ngram_indexes=[4, 0, 2, 1, 3, 5, 3, 6])
+
+CASES = {
+    "tfidf_idf_weights_1d_int32": lambda: tfidf_case(
+        TOKENS[0].astype(np.int32), mode="IDF", min_gram_length=1, max_gram_length=3,
+        max_skip_count=1, weights=[0.5, 1.5, 2.0, 0.25, 3.0, 1.0, 4.0], **POOL),
+    "tfidf_tfidf_weights_batch": lambda: tfidf_case(
+        TOKENS, mode="TFIDF", min_gram_length=2, max_gram_length=3, max_skip_count=3,
+        weights=[0.5, 1.5, 2.0, 0.25, 3.0, 1.0, 4.0], **POOL),
+    "tfidf_idf_no_weights_shared_column": lambda: tfidf_case(
+        TOKENS, mode="IDF", min_gram_length=1, max_gram_length=2, max_skip_count=2, **POOL),
+    "tfidf_tf_repeated_ngram_later_counts": lambda: tfidf_case(
+        TOKENS, mode="TF", min_gram_length=2, max_gram_length=2, max_skip_count=0,
+        ngram_counts=[0, 0], pool_int64s=[2, 3, 4, 5, 2, 3], ngram_indexes=[0, 1, 2]),
+}
+
+
+def tree_expected(x, t):
+    """ai.onnx.ml TreeEnsemble as its specification describes it, one row at a time."""
+    sets, it = {}, iter(t.get("membership_values", []))
+
+    def walk(i, leaf, row):
+        while not leaf:
+            v, s, m = row[t["nodes_featureids"][i]], t["nodes_splits"][i], t["nodes_modes"][i]
+            if m == 6 and i not in sets:
+                sets[i] = set()
+                for member in it:
+                    if np.isnan(member):
+                        break
+                    sets[i].add(member)
+            go = [v <= s, v < s, v >= s, v > s, v == s, v != s,
+                  m == 6 and v in sets.get(i, ())][m]
+            go = go or (bool(t.get("missing", [0] * (i + 1))[i]) and np.isnan(v))
+            i, leaf = ((t["nodes_truenodeids"][i], t["nodes_trueleafs"][i]) if go else
+                       (t["nodes_falsenodeids"][i], t["nodes_falseleafs"][i]))
+        return t["leaf_weights"][i], t["leaf_targetids"][i]
+
+    agg, nt = t["aggregate_function"], t["n_targets"]
+    big = np.finfo(x.dtype).max
+    y = np.full((len(x), nt), {0: 0, 1: 0, 2: big, 3: -big}[agg], dtype=np.float64)
+    for r, row in enumerate(x.astype(np.float64)):
+        for root in t["tree_roots"]:
+            tl, fl = t["nodes_trueleafs"][root], t["nodes_falseleafs"][root]
+            if tl and fl and t["nodes_truenodeids"][root] == t["nodes_falsenodeids"][root]:
+                w, tid = t["leaf_weights"][t["nodes_truenodeids"][root]], \
+                    t["leaf_targetids"][t["nodes_truenodeids"][root]]
+            else:
+                w, tid = walk(root, False, row)
+            if agg == 0:
+                y[r, tid] += w / len(t["tree_roots"])
+            elif agg == 1:
+                y[r, tid] += w
+            elif agg == 2:
+                y[r, tid] = min(y[r, tid], w)
+            else:
+                y[r, tid] = max(y[r, tid], w)
+    return y.astype(x.dtype)
+
+
+def tree_case(x, **t):
+    ft = TensorProto.DOUBLE if x.dtype == np.float64 else TensorProto.FLOAT
+    attrs = {k: v for k, v in t.items() if k not in ("nodes_splits", "nodes_modes",
+                                                       "leaf_weights", "membership_values",
+                                                       "missing")}
+    attrs["nodes_splits"] = helper.make_tensor("nodes_splits", ft, (len(t["nodes_splits"]),),
+                                               t["nodes_splits"])
+    attrs["leaf_weights"] = helper.make_tensor("leaf_weights", ft, (len(t["leaf_weights"]),),
+                                               t["leaf_weights"])
+    attrs["nodes_modes"] = helper.make_tensor("nodes_modes", TensorProto.UINT8,
+                                              (len(t["nodes_modes"]),), t["nodes_modes"])
+    if "membership_values" in t:
+        attrs["membership_values"] = helper.make_tensor(
+            "membership_values", ft, (len(t["membership_values"]),), t["membership_values"])
+    if "missing" in t:
+        attrs["nodes_missing_value_tracks_true"] = t["missing"]
+    node = helper.make_node("TreeEnsemble", ["x"], ["y"], domain="ai.onnx.ml", **attrs)
+    return [node], {"x": x}, {"y": tree_expected(x, t)}, 21, [("ai.onnx.ml", 5)]
+
+
+ROWS = np.array([[0.5, 2.0, -1.0], [1.5, np.nan, 3.0], [3.0, 1.0, 3.0], [-2.0, 5.0, np.nan],
+                 [1.0, 2.0, 7.0], [np.nan, 0.0, 2.0]])
+# two trees over three features; tree 1 shares node 4 from two branches; tree 2 is one leaf
+FOREST = dict(
+    n_targets=3, tree_roots=[0, 3, 6],
+    nodes_featureids=[0, 1, 2, 2, 0, 1, 0],
+    nodes_modes=[1, 3, 4, 2, 5, 0, 0],
+    nodes_splits=[1.0, 1.5, 3.0, 2.5, 1.0, 9.0, 0.0],
+    nodes_truenodeids=[1, 0, 2, 4, 3, 4, 5],
+    nodes_trueleafs=[0, 1, 1, 0, 1, 1, 1],
+    nodes_falsenodeids=[2, 1, 3, 5, 4, 4, 5],
+    nodes_falseleafs=[0, 1, 1, 0, 1, 0, 1],
+    leaf_targetids=[0, 1, 2, 0, 1, 2, 1],
+    leaf_weights=[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0],
+    missing=[1, 0, 0, 1, 0, 0, 0])
+
+CASES.update({
+    "tree_average_modes_nan_shared_subtree_leaf_tree": lambda: tree_case(
+        ROWS.astype(np.float32), aggregate_function=0, **FOREST),
+    "tree_min_double": lambda: tree_case(ROWS, aggregate_function=2, **FOREST),
+    "tree_max_float": lambda: tree_case(ROWS.astype(np.float32), aggregate_function=3,
+                                        **FOREST),
+    "tree_sum_membership": lambda: tree_case(
+        ROWS.astype(np.float32), aggregate_function=1, n_targets=2, tree_roots=[0],
+        nodes_featureids=[0, 2, 1], nodes_modes=[6, 6, 0], nodes_splits=[0, 0, 1.5],
+        nodes_truenodeids=[1, 0, 1], nodes_trueleafs=[0, 1, 1],
+        nodes_falsenodeids=[2, 1, 2], nodes_falseleafs=[0, 1, 1],
+        leaf_targetids=[0, 1, 0], leaf_weights=[1.0, 10.0, 100.0],
+        membership_values=[0.5, 3.0, float("nan"), 3.0, 7.0, float("nan")]),
+})
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BACKEND = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(HERE))), "shared",
+                       "onnx-backend-tests", "node")
+
+
+def frozen_input_case(test, frozen):
+    """A backend test whose input `frozen` becomes an initializer (its stored value): the form a
+    real model has for shape-carrying operands, since kiln needs shapes when compiling. With
+    frozen=None every input is frozen, so constant folding computes the node in the kernel
+    interpreter, and the compiled model only copies the folded outputs."""
+    import onnx
+    folder = os.path.join(BACKEND, test)
+    m = onnx.load(os.path.join(folder, "model.onnx"))
+    data = os.path.join(folder, "test_data_set_0")
+    tensors = {}
+    for kind, values in (("input", m.graph.input), ("output", m.graph.output)):
+        for i, v in enumerate(values):
+            t = onnx.TensorProto()
+            with open(os.path.join(data, f"{kind}_{i}.pb"), "rb") as f:
+                t.ParseFromString(f.read())
+            tensors[(kind, v.name)] = numpy_helper.to_array(t)
+    frozen = [frozen] if frozen else [v.name for v in m.graph.input]
+    inputs = {v.name: tensors[("input", v.name)] for v in m.graph.input if v.name not in frozen}
+    outputs = {v.name: tensors[("output", v.name)] for v in m.graph.output}
+    init = [numpy_helper.from_array(tensors[("input", f)], f) for f in frozen]
+    domains = [(o.domain, o.version) for o in m.opset_import if o.domain not in ("", "ai.onnx")]
+    opset = max((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), default=21)
+    return list(m.graph.node), inputs, outputs, opset, domains, init
+
+
+if os.path.isdir(BACKEND):
+    for t in ("crop", "crop_and_pad", "crop_axes_chw", "crop_axes_hwc", "crop_negative_axes_hwc",
+              "pad"):
+        CASES[f"center_crop_pad_{t}_constant_shape"] = (
+            lambda t=t: frozen_input_case(f"test_center_crop_pad_{t}", "shape"))
+    # the new operators through the interpreter (constant folding)
+    for t in ("bitcast_float64_to_int64", "bitcast_bool_to_uint8", "bitcast_uint16_to_int16",
+              "linear_attention_gated_delta_gqa", "linear_attention_fp16",
+              "linear_attention_prefill_with_past", "flexattention_gqa", "flexattention_fp16",
+              "tfidfvectorizer_tf_batch_uniandbigrams_skip5",
+              "ai_onnx_ml_tree_ensemble_set_membership", "ai_onnx_ml_tree_ensemble_single_tree"):
+        CASES[f"{t}_folded"] = lambda t=t: frozen_input_case(f"test_{t}", None)
+
+
+def write_case(folder, nodes, inputs, outputs, opset, domains=(), initializers=()):
+    def info(name, a):
+        return helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(a.dtype)
+                                             if hasattr(helper, "np_dtype_to_tensor_dtype")
+                                             else numpy_helper.from_array(a).data_type,
+                                             list(a.shape))
+    graph = helper.make_graph(nodes, "case", [info(k, v) for k, v in inputs.items()],
+                              [info(k, v) for k, v in outputs.items()], list(initializers))
+    opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(dom, v) for dom, v in domains]
+    m = helper.make_model(graph, opset_imports=opsets, producer_name="kiln-op-cases")
+    os.makedirs(os.path.join(folder, "test_data_set_0"))
+    with open(os.path.join(folder, "model.onnx"), "wb") as f:
+        f.write(m.SerializeToString())
+    for kind, values in (("input", inputs), ("output", outputs)):
+        for i, (name, a) in enumerate(values.items()):
+            with open(os.path.join(folder, "test_data_set_0", f"{kind}_{i}.pb"), "wb") as f:
+                f.write(numpy_helper.from_array(a, name).SerializeToString())
+    return os.path.join(folder, "model.onnx")
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    kiln = os.path.abspath(sys.argv[1])
+    root = tempfile.mkdtemp(prefix="kiln-op-cases-")
+    passed = failed = 0
+    try:
+        for name, make in sorted(CASES.items()):
+            made = make()
+            path = write_case(os.path.join(root, name), *made)
+            r = subprocess.run([kiln, "check", path], capture_output=True, text=True,
+                               timeout=300)
+            if r.returncode == 0:
+                passed += 1
+                print(f"PASS {name}")
+            else:
+                failed += 1
+                print(f"FAIL {name}\n     " + (r.stderr.strip() or r.stdout.strip())
+                      .replace("\n", "\n     "))
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
