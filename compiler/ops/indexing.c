@@ -418,9 +418,26 @@ static bool scatter_nd_lower(kl_lower *L, kl_node *n, kl_diag *d) {
 
 /* ---------------------------------------------------------------- OneHot */
 
+static bool one_hot_axis(kl_node *n, int out_rank, int *axis, kl_diag *d);
+
+/* The depth: the constant input, or where it is given at run time, the declared output's size
+ * along the axis (the kernel of one_hot_check holds the given one to it). */
 static bool one_hot_depth(kl_node *n, int64_t *depth, kl_diag *d) {
-    if (!kl_infer_need_const(n, 1, d)) return false;
     const kl_value *v = n->inputs[1];
+    if (kl_input_at_run_time(n, 1)) {
+        const kl_value *y = n->outputs[0];
+        int axis;
+        if (kl_shape_numel(&v->shape) != 1) return kl_error(d, n, "depth must be a scalar");
+        if (!y->shape_declared && !y->has_shape) return kl_infer_declared(n, 1, d);
+        if (y->shape.rank != n->inputs[0]->shape.rank + 1)
+            return kl_error(d, n, "the declared output has rank %d, not the indices' rank + 1",
+                            y->shape.rank);
+        if (!one_hot_axis(n, y->shape.rank, &axis, d)) return false;
+        *depth = y->shape.dim[axis];
+        if (*depth < 1) return kl_error(d, n, "declared depth %" PRId64 " must be positive", *depth);
+        return true;
+    }
+    if (!kl_infer_need_const(n, 1, d)) return false;
     if (kl_shape_numel(&v->shape) != 1) return kl_error(d, n, "depth must be a scalar");
     *depth = kl_dtype_is_float(v->dtype) ? kl_index_from_double(kl_value_const_float(v, 0))
                                          : kl_value_const_int(v, 0);
@@ -460,6 +477,19 @@ static bool one_hot_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     if (!one_hot_depth(n, &depth, d)) return false;
     kl_buffer *ind = kl_lower_buffer(L, n->inputs[0]), *values = kl_lower_buffer(L, n->inputs[2]);
     if (!one_hot_axis(n, ind->shape.rank + 1, &axis, d)) return false;
+    if (kl_input_at_run_time(n, 1)) { /* the given depth (truncated, as a float) is the declared */
+        kl_buffer *given = kl_lower_buffer(L, n->inputs[1]);
+        kl_expr *idx[KL_MAX_RANK];
+        for (int i = 0; i < given->shape.rank; i++) idx[i] = kl_e_idx(a, 0);
+        kl_expr *v = kl_e_load(a, given, idx);
+        kl_expr *ok;
+        if (kl_dtype_is_float(given->dtype)) /* depth <= v < depth + 1 */
+            ok = kl_e_and(a, kl_e_binary(a, KL_GE, v, kl_e_const_f(a, given->dtype, (double)depth)),
+                          kl_e_binary(a, KL_LT, v, kl_e_const_f(a, given->dtype, (double)depth + 1)));
+        else
+            ok = kl_e_binary(a, KL_EQ, kl_e_cast(a, KL_I64, v), kl_e_idx(a, depth));
+        kl_lower_shape_check(L, n, ok);
+    }
     kl_kernel *k = kl_move_kernel(L, n, "one_hot", kl_lower_buffer(L, n->outputs[0]));
     kl_expr *ind_idx[KL_MAX_RANK];
     for (int i = 0, r = 0; i < ind->shape.rank + 1; i++)
