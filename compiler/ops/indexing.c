@@ -522,7 +522,15 @@ static bool cumsum_axis(kl_node *n, int *axis, kl_diag *d) {
 
 static bool cumsum_infer(kl_node *n, kl_diag *d) {
     int axis;
-    if (!kl_infer_need_input(n, 0, d) || !cumsum_axis(n, &axis, d)) return false;
+    if (!kl_infer_need_input(n, 0, d)) return false;
+    if (kl_input_at_run_time(n, 1)) { /* one result per axis, chosen at run time */
+        const kl_value *v = n->inputs[1];
+        if (kl_shape_numel(&v->shape) != 1 || !kl_dtype_is_signed_int(v->dtype))
+            return kl_error(d, n, "axis must be an integer scalar");
+        if (n->inputs[0]->shape.rank < 1) return kl_error(d, n, "input must have rank 1 or more");
+    } else if (!cumsum_axis(n, &axis, d)) {
+        return false;
+    }
     kl_dtype t = n->inputs[0]->dtype;
     if (t == KL_BOOL || t == KL_STRING || kl_dtype_size(t) == 0)
         return kl_error(d, n, "%s of %s is not supported", n->op_type, kl_dtype_name(t));
@@ -531,13 +539,12 @@ static bool cumsum_infer(kl_node *n, kl_diag *d) {
 
 /* out[i] = x[j] summed (or multiplied) over j <= i (j < i exclusive; j >= i, j > i reversed):
  * a reduction along the axis that replaces the elements outside the prefix by the neutral one. */
-static bool lower_cumulative(kl_lower *L, kl_node *n, kl_diag *d, kl_reduce reduce) {
+static void lower_cumulative_along(kl_lower *L, kl_node *n, kl_reduce reduce, int axis,
+                                   kl_buffer *out) {
     kl_arena *a = L->arena;
-    int axis;
-    if (!cumsum_axis(n, &axis, d)) return false;
     kl_buffer *x = kl_lower_buffer(L, n->inputs[0]);
     int rank = x->shape.rank;
-    kl_kernel *k = kl_move_kernel(L, n, "cumulative", kl_lower_buffer(L, n->outputs[0]));
+    kl_kernel *k = kl_move_kernel(L, n, "cumulative", out);
     k->n_loops = rank + 1;
     k->extent[rank] = x->shape.dim[axis];
     k->reduce = reduce;
@@ -551,6 +558,44 @@ static bool lower_cumulative(kl_lower *L, kl_node *n, kl_diag *d, kl_reduce redu
     k->value = kl_e_select(a, kl_e_binary(a, keep, j, i), kl_e_load(a, x, idx),
                            kl_move_const(a, x->dtype, (double)neutral, neutral));
     kl_move_add_kernel(L, k);
+}
+
+/* The axis given at run time: the result along every axis, then the given one's (an axis out
+ * of range: KILN_E_SHAPE). */
+static void lower_cumulative_any_axis(kl_lower *L, kl_node *n, kl_reduce reduce) {
+    kl_arena *a = L->arena;
+    kl_buffer *out = kl_lower_buffer(L, n->outputs[0]);
+    int rank = out->shape.rank;
+    kl_expr *given = kl_lower_int_at(L, n, 1, 0);
+    kl_expr *axis = kl_e_select(a, kl_e_binary(a, KL_LT, given, kl_e_idx(a, 0)),
+                                kl_e_addc(a, given, rank), given);
+    kl_lower_shape_check(L, n, kl_e_in_range(a, axis, rank));
+    if (rank == 1) {
+        lower_cumulative_along(L, n, reduce, 0, out);
+        return;
+    }
+    kl_buffer *along[KL_MAX_RANK];
+    for (int ax = 0; ax < rank; ax++) {
+        along[ax] = kl_lower_temp(L, "cumulative", out->dtype, &out->shape);
+        lower_cumulative_along(L, n, reduce, ax, along[ax]);
+    }
+    kl_kernel *k = kl_move_kernel(L, n, "cumulative_axis", out);
+    kl_expr *v = kl_e_load(a, along[rank - 1], kl_lower_ivs(L, rank));
+    for (int ax = rank - 2; ax >= 0; ax--)
+        v = kl_e_select(a, kl_e_binary(a, KL_EQ, axis, kl_e_idx(a, ax)),
+                        kl_e_load(a, along[ax], kl_lower_ivs(L, rank)), v);
+    k->value = v;
+    kl_move_add_kernel(L, k);
+}
+
+static bool lower_cumulative(kl_lower *L, kl_node *n, kl_diag *d, kl_reduce reduce) {
+    if (kl_input_at_run_time(n, 1)) {
+        lower_cumulative_any_axis(L, n, reduce);
+        return true;
+    }
+    int axis;
+    if (!cumsum_axis(n, &axis, d)) return false;
+    lower_cumulative_along(L, n, reduce, axis, kl_lower_buffer(L, n->outputs[0]));
     return true;
 }
 
