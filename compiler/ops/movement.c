@@ -147,6 +147,7 @@ typedef struct split_plan {
     int64_t dim;          /* size of the input along axis */
     kl_int_list sizes;    /* explicit sizes, or n = -1 */
     int64_t chunk;        /* equal parts: every output but the last */
+    const kl_node *declared; /* sizes given at run time: the declared outputs' sizes (checked) */
 } split_plan;
 
 static bool split_sizes_given(kl_node *n, kl_int_list *sizes, kl_diag *d) {
@@ -182,6 +183,35 @@ static bool split_equal(kl_node *n, split_plan *p, kl_diag *d) {
     return true;
 }
 
+/* Sizes given at run time: every output must have a declared shape, the input's but along the
+ * axis, and those sizes add up to the axis. */
+static bool split_plan_declared(kl_node *n, split_plan *p, kl_diag *d) {
+    const kl_value *sizes = n->inputs[1];
+    if (sizes->shape.rank != 1 || sizes->shape.dim[0] != n->n_outputs ||
+        !kl_dtype_is_signed_int(sizes->dtype))
+        return kl_error(d, n, "split must be a 1-D integer tensor of %d sizes", n->n_outputs);
+    int64_t total = 0;
+    for (int i = 0; i < n->n_outputs; i++) {
+        const kl_value *y = n->outputs[i];
+        if (!y) return kl_error(d, n, "split sizes given at run time need every output");
+        if (!y->shape_declared && !y->has_shape)
+            return kl_error(d, n, "input 1 ('%s', the split sizes) is given at run time: kiln "
+                            "needs it as a compile-time constant, or the model must declare the "
+                            "shape of output '%s'", sizes->name, y->name);
+        kl_shape expect = n->inputs[0]->shape;
+        expect.dim[p->axis] = y->shape.dim[p->axis];
+        if (y->shape.rank != expect.rank || !kl_shape_equal(&y->shape, &expect))
+            return kl_error(d, n, "declared output '%s' is not a part of the input along axis %d",
+                            y->name, p->axis);
+        total += y->shape.dim[p->axis];
+    }
+    if (total != p->dim)
+        return kl_error(d, n, "the declared outputs add up to %" PRId64 " along axis %d of "
+                        "size %" PRId64, total, p->axis, p->dim);
+    p->declared = n;
+    return true;
+}
+
 static bool split_make_plan(kl_node *n, split_plan *p, kl_diag *d) {
     if (!kl_move_need_data(n, 0, d)) return false;
     const kl_shape *in = &n->inputs[0]->shape;
@@ -191,6 +221,8 @@ static bool split_make_plan(kl_node *n, split_plan *p, kl_diag *d) {
                         KL_SHAPE_TEXT(in));
     p->dim = in->dim[p->axis];
     p->sizes = (kl_int_list){.n = -1};
+    p->declared = NULL;
+    if (n->opset >= 13 && kl_input_at_run_time(n, 1)) return split_plan_declared(n, p, d);
     if (!split_sizes_given(n, &p->sizes, d)) return false;
     if (p->sizes.n < 0) return split_equal(n, p, d);
     if (p->sizes.n != n->n_outputs)
@@ -209,6 +241,7 @@ static bool split_make_plan(kl_node *n, split_plan *p, kl_diag *d) {
 }
 
 static int64_t split_size(const split_plan *p, int64_t i, int64_t n_outputs) {
+    if (p->declared) return p->declared->outputs[i]->shape.dim[p->axis];
     if (p->sizes.n >= 0) return kl_int_list_at(&p->sizes, i);
     return i < n_outputs - 1 ? p->chunk : p->dim - p->chunk * (n_outputs - 1);
 }
@@ -229,6 +262,13 @@ static bool split_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     split_plan p;
     if (!split_make_plan(n, &p, d)) return false;
     kl_buffer *in = kl_lower_buffer(L, n->inputs[0]);
+    if (p.declared) {
+        kl_expr *ok = NULL;
+        for (int i = 0; i < n->n_outputs; i++)
+            ok = kl_e_and(L->arena, ok, kl_e_binary(L->arena, KL_EQ, kl_lower_int_at(L, n, 1, i),
+                                                    kl_e_idx(L->arena, split_size(&p, i, n->n_outputs))));
+        kl_lower_shape_check(L, n, ok);
+    }
     int64_t offset = 0;
     for (int i = 0; i < n->n_outputs; i++) {
         int64_t size = split_size(&p, i, n->n_outputs);
