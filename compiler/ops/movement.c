@@ -478,9 +478,26 @@ static bool tile_repeats(kl_node *n, kl_int_list *reps, kl_diag *d) {
     return true;
 }
 
+/* Repeats given at run time: the declared output is a whole number of copies on each axis
+ * (the kernel of tile_lower checks the given repeats are those numbers; an empty axis any). */
+static bool tile_infer_declared(kl_node *n, kl_diag *d) {
+    const kl_value *reps = n->inputs[1];
+    if (reps->shape.rank != 1 || reps->shape.dim[0] != n->inputs[0]->shape.rank)
+        return kl_error(d, n, "repeats must be a 1-D tensor of one entry per input axis");
+    if (!kl_infer_declared(n, 1, d)) return false;
+    const kl_shape *in = &n->inputs[0]->shape, *out = &n->outputs[0]->shape;
+    for (int i = 0; i < in->rank; i++)
+        if (out->rank != in->rank || (in->dim[i] ? out->dim[i] % in->dim[i] : out->dim[i]))
+            return kl_error(d, n, "the declared output %s is no tiling of %s", KL_SHAPE_TEXT(out),
+                            KL_SHAPE_TEXT(in));
+    return true;
+}
+
 static bool tile_infer(kl_node *n, kl_diag *d) {
     kl_int_list reps = {.n = -1};
-    if (!kl_move_need_data(n, 0, d) || !tile_repeats(n, &reps, d)) return false;
+    if (!kl_move_need_data(n, 0, d)) return false;
+    if (kl_input_at_run_time(n, 1)) return tile_infer_declared(n, d);
+    if (!tile_repeats(n, &reps, d)) return false;
     kl_shape out = n->inputs[0]->shape;
     for (int i = 0; i < out.rank; i++) {
         int64_t r = kl_int_list_at(&reps, i);
@@ -494,6 +511,14 @@ static bool tile_infer(kl_node *n, kl_diag *d) {
 /* out[i] = in[i mod dim] along every axis */
 static bool tile_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_buffer *in = kl_lower_buffer(L, n->inputs[0]);
+    if (kl_input_at_run_time(n, 1)) {
+        kl_expr *ok = NULL;
+        for (int i = 0; i < in->shape.rank; i++)
+            if (in->shape.dim[i] > 0)
+                ok = kl_e_and(L->arena, ok, kl_e_binary(L->arena, KL_EQ, kl_lower_int_at(L, n, 1, i),
+                    kl_e_idx(L->arena, n->outputs[0]->shape.dim[i] / in->shape.dim[i])));
+        kl_lower_shape_check(L, n, ok);
+    }
     kl_kernel *k = kl_move_kernel(L, n, "tile", kl_lower_buffer(L, n->outputs[0]));
     kl_expr *idx[KL_MAX_RANK];
     for (int i = 0; i < in->shape.rank; i++) {
