@@ -612,10 +612,15 @@ static bool expand_lower(kl_lower *L, kl_node *n, kl_diag *d) {
 static const char *const range_attrs[] = {"stash_type", NULL};
 
 /* start, limit and delta decide the output's length, so all three must be constant scalars. */
+static bool range_at_run_time(kl_node *n) {
+    return kl_input_at_run_time(n, 0) || kl_input_at_run_time(n, 1) || kl_input_at_run_time(n, 2);
+}
+
 static bool range_inputs(kl_node *n, kl_diag *d) {
     static const char *const what[3] = {"start", "limit", "delta"};
     for (int i = 0; i < 3; i++) {
-        if (!kl_infer_need_const(n, i, d)) return false;
+        if (!range_at_run_time(n) && !kl_infer_need_const(n, i, d)) return false;
+        if (!kl_infer_need_input(n, i, d)) return false;
         const kl_value *v = n->inputs[i];
         if (kl_shape_numel(&v->shape) != 1)
             return kl_error(d, n, "input %d (%s) must be a scalar", i, what[i]);
@@ -649,20 +654,64 @@ static bool range_length(kl_node *n, int64_t *len, kl_diag *d) {
 
 static bool range_infer(kl_node *n, kl_diag *d) {
     int64_t len = 0;
-    if (!range_inputs(n, d) || !range_length(n, &len, d)) return false;
+    if (!range_inputs(n, d)) return false;
+    if (range_at_run_time(n)) { /* the declared length, checked by range_length_check */
+        int at = kl_input_at_run_time(n, 0) ? 0 : kl_input_at_run_time(n, 1) ? 1 : 2;
+        n->outputs[0]->dtype = n->inputs[0]->dtype;
+        if (!kl_infer_declared(n, at, d)) return false;
+        if (n->outputs[0]->shape.rank != 1) return kl_error(d, n, "the declared output must be 1-D");
+        return true;
+    }
+    if (!range_length(n, &len, d)) return false;
     kl_shape out = {.rank = 1, .dim = {len}};
     return kl_infer_set(n, 0, n->inputs[0]->dtype, &out);
 }
 
 /* out[i] = start + i * delta, computed in float32 for the half types (stash_type 1, the only
  * precision ONNX Runtime offers) */
+/* Input i (a scalar) in the type `work`: its constant, or its value at run time. */
+static kl_expr *range_scalar(kl_lower *L, kl_node *n, int i, kl_dtype work) {
+    const kl_value *v = n->inputs[i];
+    if (v->data) return kl_move_const(L->arena, work, kl_value_const_float(v, 0), kl_value_const_int(v, 0));
+    kl_buffer *b = kl_lower_buffer(L, n->inputs[i]);
+    kl_expr *idx[KL_MAX_RANK];
+    for (int k = 0; k < b->shape.rank; k++) idx[k] = kl_e_idx(L->arena, 0);
+    return kl_e_cast(L->arena, work, kl_e_load(L->arena, b, idx));
+}
+
+/* The given start, limit and delta make the declared length: max(ceil((limit - start) /
+ * delta), 0), in double for floats and exactly for integers, and delta is not 0. */
+static void range_length_check(kl_lower *L, kl_node *n) {
+    kl_arena *a = L->arena;
+    bool is_float = kl_dtype_is_float(n->inputs[0]->dtype);
+    kl_dtype w = is_float ? KL_F64 : KL_I64;
+    kl_expr *s = range_scalar(L, n, 0, w), *l = range_scalar(L, n, 1, w), *dl = range_scalar(L, n, 2, w);
+    kl_expr *zero = is_float ? kl_e_const_f(a, w, 0) : kl_e_idx(a, 0);
+    kl_expr *nonzero = kl_e_binary(a, KL_NE, dl, zero);
+    kl_expr *span = kl_e_binary(a, KL_SUB, l, s), *count;
+    if (is_float) {
+        count = kl_e_unary(a, KL_CEIL, kl_e_binary(a, KL_DIV, span, kl_e_select(a, nonzero, dl, kl_e_const_f(a, w, 1))));
+    } else {
+        kl_expr *safe = kl_e_select(a, nonzero, dl, kl_e_idx(a, 1));
+        kl_expr *rest = kl_e_binary(a, KL_NE, kl_e_binary(a, KL_MOD, span, safe), zero);
+        kl_expr *same_sign = kl_e_binary(a, KL_EQ, kl_e_binary(a, KL_LT, span, zero),
+                                         kl_e_binary(a, KL_LT, safe, zero));
+        count = kl_e_add(a, kl_e_binary(a, KL_DIV, span, safe),
+                         kl_e_select(a, kl_e_and(a, rest, same_sign), kl_e_idx(a, 1), kl_e_idx(a, 0)));
+    }
+    count = kl_e_binary(a, KL_MAX, count, zero);
+    int64_t len = n->outputs[0]->shape.dim[0];
+    kl_expr *want = is_float ? kl_e_const_f(a, w, (double)len) : kl_e_idx(a, len);
+    kl_lower_shape_check(L, n, kl_e_and(a, nonzero, kl_e_binary(a, KL_EQ, count, want)));
+}
+
 static bool range_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_arena *a = L->arena;
     kl_dtype t = n->outputs[0]->dtype;
     kl_dtype work = t == KL_F16 || t == KL_BF16 ? KL_F32 : t;
-    const kl_value *s = n->inputs[0], *dl = n->inputs[2];
-    kl_expr *start = kl_move_const(a, work, kl_value_const_float(s, 0), kl_value_const_int(s, 0));
-    kl_expr *delta = kl_move_const(a, work, kl_value_const_float(dl, 0), kl_value_const_int(dl, 0));
+    if (range_at_run_time(n)) range_length_check(L, n);
+    kl_expr *start = range_scalar(L, n, 0, work);
+    kl_expr *delta = range_scalar(L, n, 2, work);
     kl_kernel *k = kl_move_kernel(L, n, "range", kl_lower_buffer(L, n->outputs[0]));
     kl_expr *step = kl_e_binary(a, KL_MUL, kl_e_cast(a, work, kl_e_iv(a, 0)), delta);
     k->value = kl_e_cast(a, t, kl_e_binary(a, KL_ADD, start, step));
