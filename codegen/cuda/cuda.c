@@ -48,12 +48,27 @@ static bool compile_image(const kl_cu_program *cp, const char *src, size_t len,
                              has_weights ? img->weights_symbol : NULL, d);
 }
 
+/* The float8 / float4 / int4 / int2 types (ONNX 17-26) have no CUDA C printing yet: refuse
+ * them here, by name, rather than print code that cannot hold them. */
+static bool refuse_small_types(const kl_program *p, kl_diag *d) {
+    for (int i = 0; i < p->buffers.n; i++) {
+        const kl_buffer *b = p->buffers.items[i];
+        if (b->dtype >= KL_F8E4M3FN && b->dtype <= KL_I2)
+            return kl_error(d, NULL, "codegen (CUDA): element type %s (tensor '%s') is not "
+                            "supported by the CUDA back end yet; compile for a CPU target",
+                            kl_dtype_name(b->dtype), b->name);
+    }
+    return true;
+}
+
 bool kl_codegen_cuda(const kl_program *p, const kl_graph *g, const kl_codegen_opts *o,
                      const char *out_path, kl_diag *d) {
     if (!o || !o->target || !o->name || !*o->name || o->target->backend != KL_BACKEND_CUDA)
         return kl_error(d, NULL, "codegen (CUDA): no CUDA target or model name given");
     if (o->cuda_emulate && (o->emit == KL_EMIT_PTX || o->emit == KL_EMIT_CUBIN))
         return kl_error(d, NULL, "--cuda-emulate makes no PTX or cubin");
+    if (!refuse_small_types(p, d))
+        return false;
     kl_cu_program cp;
     if (!kl_cu_plan(p, o->target, &cp, d))
         return false;

@@ -41,7 +41,11 @@ static val read_elem(const void *base, kl_dtype t, int64_t i) {
     case KL_U16: v.i = ((const uint16_t *)base)[i]; break;
     case KL_U32: v.i = ((const uint32_t *)base)[i]; break;
     case KL_U64: v.i = (int64_t)((const uint64_t *)base)[i]; break;
-    default: break;
+    case KL_I4: case KL_I2: v.i = ((const int8_t *)base)[i]; break;
+    case KL_U4: case KL_U2: v.i = ((const uint8_t *)base)[i]; break;
+    default:
+        if (kl_dtype_is_minifloat(t)) v.f = kl_minifloat_to_f32(t, ((const uint8_t *)base)[i]);
+        break;
     }
     return v;
 }
@@ -57,12 +61,17 @@ static void write_elem(void *base, kl_dtype t, int64_t i, val v) {
     case KL_I16: case KL_U16: ((uint16_t *)base)[i] = (uint16_t)v.i; break;
     case KL_I32: case KL_U32: ((uint32_t *)base)[i] = (uint32_t)v.i; break;
     case KL_I64: case KL_U64: ((int64_t *)base)[i] = v.i; break;
-    default: break;
+    case KL_I4: case KL_I2: case KL_U4: case KL_U2: ((uint8_t *)base)[i] = (uint8_t)v.i; break;
+    default: /* minifloats hold representable values (fit): encoding them is exact */
+        if (kl_dtype_is_minifloat(t))
+            ((uint8_t *)base)[i] = kl_f32_to_minifloat(t, (float)v.f, KL_CAST_STORE);
+        break;
     }
 }
 
-/* Round a computed value to what its dtype can hold (float32 rounding, integer wrap). */
-static val fit(kl_dtype t, val v) {
+/* Round a computed value to what its dtype can hold (float32 rounding, integer wrap); `mode`
+ * is a cast's KL_CAST_* bits for the float8 / float4 types. */
+static val fit_mode(kl_dtype t, val v, unsigned mode) {
     switch (t) {
     case KL_F32: v.f = (float)v.f; break;
     case KL_F16: v.f = kl_f16_to_f32(kl_f32_to_f16((float)v.f)); break;
@@ -74,10 +83,16 @@ static val fit(kl_dtype t, val v) {
     case KL_U16: v.i = (uint16_t)v.i; break;
     case KL_U32: v.i = (uint32_t)v.i; break;
     case KL_BOOL: v.i = v.i != 0; break;
-    default: break;
+    case KL_I4: case KL_I2: case KL_U4: case KL_U2: v.i = kl_dtype_wrap_small_int(t, v.i); break;
+    default:
+        if (kl_dtype_is_minifloat(t))
+            v.f = kl_minifloat_to_f32(t, kl_f32_to_minifloat(t, (float)v.f, mode));
+        break;
     }
     return v;
 }
+
+static val fit(kl_dtype t, val v) { return fit_mode(t, v, 0); }
 
 static val eval(interp *in, const kl_expr *e);
 
@@ -242,7 +257,7 @@ static val eval_float_binary(kl_binop op, double a, double b) {
     return r;
 }
 
-static val eval_cast(kl_dtype to, kl_dtype from, val x) {
+static val eval_cast(kl_dtype to, kl_dtype from, val x, unsigned mode) {
     val r = {0};
     bool ff = kl_dtype_is_float(from), tf = kl_dtype_is_float(to);
     if (to == KL_BOOL) {
@@ -261,7 +276,7 @@ static val eval_cast(kl_dtype to, kl_dtype from, val x) {
     } else {
         r.i = x.i;
     }
-    return fit(to, r);
+    return fit_mode(to, r, mode);
 }
 
 static val eval(interp *in, const kl_expr *e) {
@@ -283,7 +298,7 @@ static val eval(interp *in, const kl_expr *e) {
         return fit(e->dtype, r);
     }
     case KL_E_SELECT: return eval(in, e->a).i ? eval(in, e->b) : eval(in, e->c);
-    case KL_E_CAST: return eval_cast(e->dtype, e->a->dtype, eval(in, e->a));
+    case KL_E_CAST: return eval_cast(e->dtype, e->a->dtype, eval(in, e->a), (unsigned)e->op);
     }
     return r;
 }

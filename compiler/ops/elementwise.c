@@ -449,15 +449,34 @@ static bool infer_cast_like(kl_node *n, kl_diag *d) {
     return kl_infer_set(n, 0, n->inputs[1]->dtype, &n->inputs[0]->shape);
 }
 
+/* The KL_CAST_* bits of `saturate` (float8 targets; float4e2m1 always saturates) and
+ * `round_mode` (float8e8m0 only), or -1 when an attribute has no meaning (lower_cast says). */
+static int cast_mode(const kl_node *n) {
+    int64_t saturate = kl_attr_int(n, "saturate", 1);
+    const char *round = kl_attr_string(n, "round_mode", "up");
+    if (saturate != 0 && saturate != 1) return -1;
+    int mode = saturate ? 0 : KL_CAST_NO_SATURATE;
+    if (!strcmp(round, "down")) return mode | KL_CAST_ROUND_DOWN;
+    if (!strcmp(round, "nearest")) return mode | KL_CAST_ROUND_NEAREST;
+    return strcmp(round, "up") ? -1 : mode;
+}
+
 static kl_expr *fn_cast(kl_lower *L, const kl_node *n, kl_expr **in, int n_in) {
     kl_dtype to = n->outputs[0]->dtype;
     kl_expr *x = in[0];
     if (to == KL_BOOL && x->dtype != KL_BOOL) /* any nonzero value is true, also 0.5 */
         return kl_e_binary(L->arena, KL_NE, x, kl_arith_const(L->arena, x->dtype, 0));
-    return kl_e_cast(L->arena, to, x);
+    kl_expr *e = kl_e_cast(L->arena, to, x);
+    if (e->kind == KL_E_CAST && kl_dtype_is_minifloat(to)) e->op = cast_mode(n);
+    return e;
 }
 
 static bool lower_cast(kl_lower *L, kl_node *n, kl_diag *d) {
+    if (cast_mode(n) < 0)
+        return kl_error(d, n, "saturate must be 0 or 1 and round_mode \"up\", \"down\" or "
+                        "\"nearest\" (saturate %lld, round_mode \"%s\")",
+                        (long long)kl_attr_int(n, "saturate", 1),
+                        kl_attr_string(n, "round_mode", "up"));
     return kl_lower_elementwise(L, n, fn_cast);
 }
 
