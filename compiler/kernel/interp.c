@@ -382,7 +382,9 @@ bool kl_interp_kernel(const kl_kernel *k, kl_diag *d) {
             }
             v = k->result ? eval(&in, k->result) : in.acc;
         }
-        v = fit(k->out->dtype, v);
+        /* a float8 / float4 value is one its type holds already (a non-saturating cast's Inf
+         * or NaN included): storing must not round it again */
+        v = fit_mode(k->out->dtype, v, KL_CAST_STORE);
         store(&in, v);
     } while (!in.failed && next(in.iv, k->extent, 0, k->n_par));
     return !in.failed;
