@@ -243,6 +243,11 @@ static void put_tensor(FILE *f, const char *macro, const char *what, int i, cons
         first = false;
     }
     fprintf(f, "%s */\n", first ? "" : ")");
+    if (b->dtype >= KL_F8E4M3FN && b->dtype <= KL_I2)
+        fprintf(f, "/*   one byte an element, not packed: %s (see kiln.h's kiln_dtype) */\n",
+                kl_dtype_is_minifloat(b->dtype) ? "the bit pattern"
+                : kl_dtype_is_signed_int(b->dtype) ? "the value, sign extended"
+                                                   : "the value");
     fprintf(f, "#define %s_%s_%d_SIZE %lld /* elements */\n", macro, what[0] == 'i' ? "INPUT" : "OUTPUT",
             i, (long long)kl_shape_numel(&b->shape));
 }
