@@ -234,6 +234,14 @@ static LLVMValueRef wrap_small_int(kgen *kg, kl_dtype t, LLVMValueRef v) {
     return is_signed(t) ? LLVMBuildAShr(kg->b, v, k, "") : LLVMBuildLShr(kg->b, v, k, "");
 }
 
+/* A computed value of a float8 / float4 or sub-byte integer type fitted to it (as the
+ * interpreter's fit() does); other types unchanged. */
+LLVMValueRef kl_kg_fit_small(kgen *kg, kl_dtype t, LLVMValueRef v) {
+    if (kl_dtype_is_minifloat(t))
+        return round_minifloat(kg, t, v, 0);
+    return is_small_int(t) ? wrap_small_int(kg, t, v) : v;
+}
+
 /* An integer register value widened to i64 (for indices and integer pow). */
 static LLVMValueRef to_i64(kgen *kg, LLVMValueRef v, kl_dtype t) {
     LLVMTypeRef i64 = shaped_like(kg->cg->i64, LLVMTypeOf(v));
@@ -268,10 +276,16 @@ LLVMValueRef kl_kg_reduce_identity(kgen *kg, kl_reduce r, kl_dtype t) {
         default: return LLVMConstReal(ty, 0.0);
         }
     }
+    bool sgn = is_signed(t);
+    if (is_small_int(t)) { /* the type's own bounds, as the interpreter starts from */
+        long long b = kl_dtype_bits(t), lo = sgn ? -(1ll << (b - 1)) : 0;
+        long long hi = sgn ? (1ll << (b - 1)) - 1 : (1ll << b) - 1;
+        long long v = r == KL_RED_PROD ? 1 : r == KL_RED_MAX ? lo : r == KL_RED_MIN ? hi : 0;
+        return LLVMConstInt(ty, (unsigned long long)v, 1);
+    }
     unsigned w = LLVMGetIntTypeWidth(ty);
     unsigned long long all = w == 64 ? ~0ull : (1ull << w) - 1;
     unsigned long long smin = 1ull << (w - 1);
-    bool sgn = is_signed(t);
     switch (r) {
     case KL_RED_PROD: return LLVMConstInt(ty, 1, 0);
     case KL_RED_MAX: return LLVMConstInt(ty, sgn ? smin : 0, 0);

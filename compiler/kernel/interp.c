@@ -318,6 +318,12 @@ static val identity(kl_reduce red, kl_dtype t) {
         break;
     default: break;
     }
+    if (kl_dtype_is_minifloat(t)) return v; /* +-Inf, as the back ends start; every step fits */
+    if (t == KL_I4 || t == KL_U4 || t == KL_I2 || t == KL_U2) { /* the type's own bounds */
+        int64_t b = kl_dtype_bits(t), sgn = kl_dtype_is_signed_int(t);
+        if (red == KL_RED_MAX) v.i = sgn ? -((int64_t)1 << (b - 1)) : 0;
+        if (red == KL_RED_MIN) v.i = sgn ? ((int64_t)1 << (b - 1)) - 1 : ((int64_t)1 << b) - 1;
+    }
     return fit(t, v);
 }
 

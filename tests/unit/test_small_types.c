@@ -328,3 +328,90 @@ Test(small_types, interpreter_and_llvm_agree) {
     kl_diag_free(&d);
     kl_arena_free(a);
 }
+
+/* Reductions accumulate in the small type: max over int4 rows (all negative: the start must be
+ * the type's own minimum), sum over float8e4m3fn rows (rounded, and saturating, every step). */
+Test(small_types, reductions_agree) {
+    kl_arena *a = kl_arena_new();
+    kl_program *p = kl_program_new(a);
+    kl_shape s2 = {.rank = 2, .dim = {2, 4}}, s1 = {.rank = 1, .dim = {2}};
+    kl_buffer *xi = kl_program_buffer(p, "xi", KL_BUF_INPUT, KL_I4, &s2);
+    kl_buffer *xf = kl_program_buffer(p, "xf", KL_BUF_INPUT, KL_F8E4M3FN, &s2);
+    xi->index = 0;
+    xf->index = 1;
+    kl_ptrvec_push(a, &p->inputs, xi);
+    kl_ptrvec_push(a, &p->inputs, xf);
+    kl_buffer *outs[2] = {kl_program_buffer(p, "mi", KL_BUF_OUTPUT, KL_I4, &s1),
+                          kl_program_buffer(p, "sf", KL_BUF_OUTPUT, KL_F8E4M3FN, &s1)};
+    kl_buffer *ins[2] = {xi, xf};
+    kl_reduce reds[2] = {KL_RED_MAX, KL_RED_SUM};
+    for (int i = 0; i < 2; i++) {
+        outs[i]->index = i;
+        kl_ptrvec_push(a, &p->outputs, outs[i]);
+        kl_kernel *k = kl_kernel_new(p, NULL, "reduce");
+        k->n_loops = 2;
+        k->n_par = 1;
+        k->extent[0] = 2;
+        k->extent[1] = 4;
+        k->reduce = reds[i];
+        k->acc_dtype = ins[i]->dtype;
+        kl_expr **idx = kl_alloc_array(a, 2, sizeof *idx);
+        idx[0] = kl_e_iv(a, 0);
+        idx[1] = kl_e_iv(a, 1);
+        k->value = kl_e_load(a, ins[i], idx);
+        k->out = outs[i];
+        k->out_idx = idx;
+        kl_program_add_kernel(p, k);
+    }
+    int8_t vi[8] = {-8, -3, -5, -4, 7, -8, 0, 1};
+    uint8_t vf[8];
+    float fv[8] = {1.0f, 0.0625f, 0.0625f, 0.0625f, 400.0f, 300.0f, -10.0f, 1.0f};
+    for (int i = 0; i < 8; i++) vf[i] = kl_f32_to_minifloat(KL_F8E4M3FN, fv[i], 0);
+    xi->host = vi;
+    xf->host = vf;
+    int8_t ref_i[2];
+    uint8_t ref_f[2];
+    outs[0]->host = ref_i;
+    outs[1]->host = ref_f;
+    kl_diag d;
+    kl_diag_init(&d, "test");
+    cr_assert(kl_interp_program(p, &d));
+    cr_expect_eq(ref_i[0], -3);
+    cr_expect_eq(ref_i[1], 7);
+    /* 1 + 1/16 ties to 1 (even) every step; 400 + 300 saturates at 448, 448 - 10 rounds back
+     * to 448 (steps of 32 there), and + 1 too */
+    cr_expect_eq(kl_minifloat_to_f32(KL_F8E4M3FN, ref_f[0]), 1.0f);
+    cr_expect_eq(kl_minifloat_to_f32(KL_F8E4M3FN, ref_f[1]), 448.0f);
+
+    cr_assert(kl_plan_memory(p, &d));
+    char dir[] = "/tmp/kiln-test-small-XXXXXX", path[128];
+    cr_assert(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/red.so", dir);
+    kl_codegen_opts o = {kl_target_default(), "red", 2, KL_EMIT_SO};
+    bool ok = kl_codegen_llvm(p, NULL, &o, path, &d);
+    if (!ok) kl_diag_print(&d, stderr);
+    cr_assert(ok);
+    void *so = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    cr_assert(so, "dlopen: %s", dlerror());
+    typedef int (*run_fn)(const void *const *, void *const *, void *);
+    run_fn run = (run_fn)dlsym(so, "red_run");
+    cr_assert(run);
+    int8_t got_i[2];
+    uint8_t got_f[2];
+    const void *inputs[2] = {vi, vf};
+    void *outputs[2] = {got_i, got_f};
+    void *ws = aligned_alloc(64, p->workspace_size > 0 ? (size_t)(p->workspace_size + 63) / 64 * 64 : 64);
+    cr_assert_eq(run(inputs, outputs, ws), 0);
+    for (int i = 0; i < 2; i++) {
+        cr_expect_eq(got_i[i], ref_i[i], "int4 max row %d: LLVM %d, interpreter %d", i, got_i[i],
+                     ref_i[i]);
+        cr_expect_eq(got_f[i], ref_f[i], "e4m3fn sum row %d: LLVM 0x%02x, interpreter 0x%02x", i,
+                     got_f[i], ref_f[i]);
+    }
+    free(ws);
+    dlclose(so);
+    unlink(path);
+    rmdir(dir);
+    kl_diag_free(&d);
+    kl_arena_free(a);
+}
