@@ -415,3 +415,22 @@ Test(cuda, launches_grouped) {
     gpu_close(&g);
     kl_arena_free(a);
 }
+
+/* The small types (float8, float4, int4, int2) have no CUDA C printing: the back end refuses
+ * them by name instead of printing code that cannot hold them. */
+Test(cuda, refuses_small_types) {
+    kl_arena *a = kl_arena_new();
+    kl_program *p = kl_program_new(a);
+    kl_buffer *x = input(p, "x", KL_F32, shape1(4));
+    cast_kernel(p, output(p, "y", KL_F8E4M3FN, shape1(4)), x);
+    kl_diag d;
+    kl_diag_init(&d, "test");
+    cr_assert(kl_plan_memory(p, &d));
+    kl_codegen_opts o = {kl_target_find("cuda-sm90"), "small", 2, KL_EMIT_CUDA};
+    cr_assert_not(kl_codegen_cuda(p, NULL, &o, "/tmp/kiln-test-cuda-small.cu", &d));
+    cr_expect(d.text && strstr(d.text, "float8e4m3fn") && strstr(d.text, "tensor 'y'"),
+              "message: %s", d.text ? d.text : "(none)");
+    cr_expect(access("/tmp/kiln-test-cuda-small.cu", F_OK) != 0, "nothing written");
+    kl_diag_free(&d);
+    kl_arena_free(a);
+}
