@@ -2,9 +2,10 @@
  * kiln_minifloat.h — ONNX's 8- and 4-bit floats <-> float32, written once.
  *
  * Included by runtime-min/math.c (bitcode linked into generated code, where the kind and mode
- * are constants and everything folds) and by the compiler (compiler/util/dtype.c: constant
- * folding through the kernel interpreter, `kiln check`, unit tests), so generated code and the
- * compiler cannot disagree. Freestanding: <stdint.h> only, no globals.
+ * are constants and everything folds), by the compiler (compiler/util/dtype.c: constant
+ * folding through the kernel interpreter, `kiln check`, unit tests), and as text into the CUDA
+ * programs that use these types (codegen/cuda/source.c, with KILN_MF_FN a device function), so
+ * generated code and the compiler cannot disagree. Freestanding: <stdint.h> only, no globals.
  *
  * Kinds are ONNX's TensorProto numbers:
  *   17 float8e4m3fn    bias 7,  no infinity, NaN S.1111.111, max 448, -0 exists
@@ -23,7 +24,9 @@
 #ifndef KILN_MINIFLOAT_H
 #define KILN_MINIFLOAT_H
 
+#ifndef KILN_MF_NO_STDINT /* NVRTC has no <stdint.h>: the CUDA prelude defines the types */
 #include <stdint.h>
+#endif
 
 #ifndef KILN_MF_FN
 #define KILN_MF_FN static inline

@@ -48,17 +48,30 @@ static bool compile_image(const kl_cu_program *cp, const char *src, size_t len,
                              has_weights ? img->weights_symbol : NULL, d);
 }
 
-/* The float8 / float4 / int4 / int2 types (ONNX 17-26) have no CUDA C printing yet: refuse
- * them here, by name, rather than print code that cannot hold them. */
-static bool refuse_small_types(const kl_program *p, kl_diag *d) {
-    for (int i = 0; i < p->buffers.n; i++) {
-        const kl_buffer *b = p->buffers.items[i];
-        if (b->dtype >= KL_F8E4M3FN && b->dtype <= KL_I2)
-            return kl_error(d, NULL, "codegen (CUDA): element type %s (tensor '%s') is not "
-                            "supported by the CUDA back end yet; compile for a CPU target",
-                            kl_dtype_name(b->dtype), b->name);
+static bool is_small(kl_dtype t) { return t >= KL_F8E4M3FN && t <= KL_I2; }
+
+static bool expr_has_small_types(const kl_expr *e) {
+    if (!e) return false;
+    if (is_small(e->dtype)) return true;
+    if (e->kind == KL_E_LOAD)
+        for (int d = 0; d < e->buf->shape.rank; d++)
+            if (expr_has_small_types(e->idx[d])) return true;
+    return expr_has_small_types(e->a) || expr_has_small_types(e->b) ||
+           expr_has_small_types(e->c);
+}
+
+/* Whether a program computes on the float8 / float4 / int4 / int2 types anywhere (a buffer,
+ * or a value inside a fused expression): then its source carries their conversions. */
+bool kl_cu_program_has_small_types(const kl_program *p) {
+    for (int i = 0; i < p->buffers.n; i++)
+        if (is_small(((const kl_buffer *)p->buffers.items[i])->dtype)) return true;
+    for (int i = 0; i < p->kernels.n; i++) {
+        const kl_kernel *k = p->kernels.items[i];
+        if (is_small(k->acc_dtype) || expr_has_small_types(k->init) ||
+            expr_has_small_types(k->value) || expr_has_small_types(k->result))
+            return true;
     }
-    return true;
+    return false;
 }
 
 bool kl_codegen_cuda(const kl_program *p, const kl_graph *g, const kl_codegen_opts *o,
@@ -67,8 +80,6 @@ bool kl_codegen_cuda(const kl_program *p, const kl_graph *g, const kl_codegen_op
         return kl_error(d, NULL, "codegen (CUDA): no CUDA target or model name given");
     if (o->cuda_emulate && (o->emit == KL_EMIT_PTX || o->emit == KL_EMIT_CUBIN))
         return kl_error(d, NULL, "--cuda-emulate makes no PTX or cubin");
-    if (!refuse_small_types(p, d))
-        return false;
     kl_cu_program cp;
     if (!kl_cu_plan(p, o->target, &cp, d))
         return false;
