@@ -412,16 +412,6 @@ static kl_dtype dtype_from_name(const char *s) {
     return KL_UNDEFINED;
 }
 
-/* ONNX's name of a type kiln cannot hold, for the error message. */
-static const char *onnx_type_name(int t) {
-    static const char *const small_types[] = {
-        "float8e4m3fn", "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz", "uint4",
-        "int4",         "float4e2m1",     "float8e8m0", "uint2",          "int2",
-    };
-    if (t >= 17 && t <= 26) return small_types[t - 17];
-    return kl_dtype_name((kl_dtype)t);
-}
-
 static bool cast_target(kl_node *n, kl_dtype *to, kl_diag *d) {
     const kl_attr *a = kl_attr_find(n, "to");
     if (!a) return kl_error(d, n, "attribute 'to' is required");
@@ -433,7 +423,7 @@ static bool cast_target(kl_node *n, kl_dtype *to, kl_diag *d) {
     }
     if (!kl_arith_is_numeric(*to))
         return kl_error(d, n, "casting to %s (type %d) is not supported",
-                        onnx_type_name((int)*to), (int)*to);
+                        kl_dtype_name(*to), (int)*to);
     return true;
 }
 
