@@ -103,6 +103,10 @@ static const char *c_type(kl_dtype t) {
     case KL_U64: return "uint64_t";
     case KL_BOOL: return "bool";
     case KL_F16: case KL_BF16: return "uint16_t"; /* raw bits */
+    /* one byte an element (kiln.h): float8 / float4 bits, uint4 / uint2 values */
+    case KL_F8E4M3FN: case KL_F8E4M3FNUZ: case KL_F8E5M2: case KL_F8E5M2FNUZ: case KL_F8E8M0:
+    case KL_F4E2M1: case KL_U4: case KL_U2: return "uint8_t";
+    case KL_I4: case KL_I2: return "int8_t"; /* sign extended */
     default: return "void";
     }
 }
@@ -239,6 +243,11 @@ static void put_tensor(FILE *f, const char *macro, const char *what, int i, cons
         first = false;
     }
     fprintf(f, "%s */\n", first ? "" : ")");
+    if (b->dtype >= KL_F8E4M3FN && b->dtype <= KL_I2)
+        fprintf(f, "/*   one byte an element, not packed: %s (see kiln.h's kiln_dtype) */\n",
+                kl_dtype_is_minifloat(b->dtype) ? "the bit pattern"
+                : kl_dtype_is_signed_int(b->dtype) ? "the value, sign extended"
+                                                   : "the value");
     fprintf(f, "#define %s_%s_%d_SIZE %lld /* elements */\n", macro, what[0] == 'i' ? "INPUT" : "OUTPUT",
             i, (long long)kl_shape_numel(&b->shape));
 }

@@ -93,7 +93,12 @@ static void fill_random(void *data, kl_dtype t, int64_t n, uint64_t seed) {
         case KL_U16: case KL_I16: ((uint16_t *)data)[i] = r & 15; break;
         case KL_U32: case KL_I32: ((uint32_t *)data)[i] = r & 15; break;
         case KL_U64: case KL_I64: ((uint64_t *)data)[i] = r & 15; break;
-        default: return;
+        case KL_U4: case KL_I4: ((uint8_t *)data)[i] = r & 7; break; /* one byte each */
+        case KL_U2: case KL_I2: ((uint8_t *)data)[i] = r & 1; break;
+        default:
+            if (!kl_dtype_is_minifloat(t)) return;
+            ((uint8_t *)data)[i] = kl_f32_to_minifloat(t, t == KL_F8E8M0 ? f + 2.0f : f, 0);
+            break;
         }
     }
 }

@@ -98,7 +98,13 @@ static bool element_as_double(const void *data, kl_dtype t, int64_t i, double *o
     case KL_U32: *out = ((const uint32_t *)data)[i]; return true;
     case KL_U64: *out = (double)((const uint64_t *)data)[i]; return true;
     case KL_BOOL: *out = ((const uint8_t *)data)[i] != 0; return true;
-    default: return false;
+    /* the small types, one byte an element (kiln.h) */
+    case KL_I4: case KL_I2: *out = ((const int8_t *)data)[i]; return true;
+    case KL_U4: case KL_U2: *out = ((const uint8_t *)data)[i]; return true;
+    default:
+        if (!kl_dtype_is_minifloat(t)) return false;
+        *out = kl_minifloat_to_f32(t, ((const uint8_t *)data)[i]);
+        return true;
     }
 }
 

@@ -90,6 +90,12 @@ typedef enum kl_dtype {
     KL_F32 = 1, KL_U8 = 2, KL_I8 = 3, KL_U16 = 4, KL_I16 = 5, KL_I32 = 6, KL_I64 = 7,
     KL_STRING = 8, KL_BOOL = 9, KL_F16 = 10, KL_F64 = 11, KL_U32 = 12, KL_U64 = 13,
     KL_C64 = 14, KL_C128 = 15, KL_BF16 = 16,
+    /* The small types (see README "Element types"): one byte per element inside kiln
+     * (workspace, constants, interpreter); float8/float4 bits as stored, int4/int2 sign
+     * extended, uint4/uint2 zero extended; computed in float32 / in an 8-bit integer that
+     * wraps to the type's width. runtime-min/kiln_minifloat.h converts the floats. */
+    KL_F8E4M3FN = 17, KL_F8E4M3FNUZ = 18, KL_F8E5M2 = 19, KL_F8E5M2FNUZ = 20,
+    KL_U4 = 21, KL_I4 = 22, KL_F4E2M1 = 23, KL_F8E8M0 = 24, KL_U2 = 25, KL_I2 = 26,
 } kl_dtype;
 size_t kl_dtype_size(kl_dtype t);          /* 0 for types kiln cannot hold */
 const char *kl_dtype_name(kl_dtype t);     /* "float32", "int64", ... (ORT's spelling minus tensor()) */
@@ -98,6 +104,22 @@ bool kl_dtype_is_float(kl_dtype t);
 bool kl_dtype_is_signed_int(kl_dtype t);
 bool kl_dtype_is_unsigned_int(kl_dtype t); /* includes BOOL? no: bool is its own class */
 bool kl_dtype_supported(kl_dtype t);       /* what kernels can compute on today */
+bool kl_dtype_is_minifloat(kl_dtype t);    /* float8 kinds and float4e2m1 (also is_float) */
+int kl_dtype_bits(kl_dtype t);             /* 4 / 2 for the sub-byte types, else 8 * size */
+/* int4/uint4/int2/uint2: the value wrapped to the type's width (two's complement / modulo). */
+int64_t kl_dtype_wrap_small_int(kl_dtype t, int64_t v);
+/* TensorProto's packing of the sub-byte types (4-bit: two a byte, 2-bit: four a byte, the
+ * first element in the lowest bits, the last byte padded with zero bits). For every other
+ * type packed bytes = numel * size and pack/unpack copy. Unpacked int4/int2 are sign extended
+ * bytes, the others zero extended codes; packing keeps each element's low bits only. */
+bool kl_dtype_is_packed(kl_dtype t);
+int64_t kl_dtype_packed_bytes(kl_dtype t, int64_t numel); /* -1 on overflow */
+void kl_dtype_unpack(kl_dtype t, const uint8_t *packed, uint8_t *out, int64_t numel);
+void kl_dtype_pack(kl_dtype t, const uint8_t *in, uint8_t *packed, int64_t numel);
+/* float8 kinds, float4e2m1: code <-> float32 (runtime-min/kiln_minifloat.h; mode is its
+ * KILN_MF_* bits: saturation, float8e8m0's rounding). */
+float kl_minifloat_to_f32(kl_dtype t, uint8_t code);
+uint8_t kl_f32_to_minifloat(kl_dtype t, float x, unsigned mode);
 float kl_f16_to_f32(uint16_t h);
 uint16_t kl_f32_to_f16(float f);          /* round to nearest even */
 float kl_bf16_to_f32(uint16_t h);
@@ -378,10 +400,20 @@ typedef enum kl_expr_kind {
     KL_E_UNARY,
     KL_E_BINARY,
     KL_E_SELECT,  /* a ? b : c  (a is bool) */
-    KL_E_CAST,    /* convert a to dtype (ONNX Cast semantics: float->int truncates) */
+    KL_E_CAST,    /* convert a to dtype (ONNX Cast semantics: float->int truncates); `op`
+                     holds KL_CAST_* bits for float8/float4 targets (0: ONNX's default) */
     KL_E_BITCAST, /* a's bits read as dtype, of the same byte size (ONNX BitCast); bool is a
                      byte: to an integer 0 or 1, from one true where nonzero */
 } kl_expr_kind;
+
+/* KL_E_CAST's op to a float8 / float4 type (the values of runtime-min/kiln_minifloat.h's
+ * KILN_MF_* bits). Every other expression of such a type rounds as the default does. */
+#define KL_CAST_NO_SATURATE 1     /* out of range -> Inf (float8e5m2) or NaN, not +-max */
+#define KL_CAST_ROUND_DOWN 2      /* float8e8m0: toward zero (default: away from zero) */
+#define KL_CAST_ROUND_NEAREST 4   /* float8e8m0: to nearest (ONNX's reference rule) */
+/* Storing a value already rounded to its type: exact (e8m0's 2^-127 is a float32 subnormal
+ * that rounding up would move). */
+#define KL_CAST_STORE (KL_CAST_NO_SATURATE | KL_CAST_ROUND_DOWN)
 
 typedef enum kl_unop {
     KL_NEG, KL_ABS, KL_SQRT, KL_EXP, KL_LOG, KL_TANH, KL_ERF, KL_FLOOR, KL_CEIL,

@@ -78,11 +78,18 @@ extern "C" {
 
 #define KILN_WORKSPACE_ALIGN 64
 
-/* Element types, numbered as ONNX's TensorProto.DataType. */
+/* Element types, numbered as ONNX's TensorProto.DataType.
+ * The 8-, 4- and 2-bit types (17-26) take ONE BYTE PER ELEMENT at this interface, also the
+ * sub-byte ones (not TensorProto's packing of two or four a byte): float8 and float4e2m1
+ * elements are their bit patterns (float4e2m1 in the low 4 bits), uint4/uint2 their value
+ * (0..15 / 0..3), int4/int2 their value sign extended to int8 (-8..7 / -2..1). */
 typedef enum kiln_dtype {
     KILN_FLOAT32 = 1, KILN_UINT8 = 2, KILN_INT8 = 3, KILN_UINT16 = 4, KILN_INT16 = 5,
     KILN_INT32 = 6, KILN_INT64 = 7, KILN_STRING = 8, KILN_BOOL = 9, KILN_FLOAT16 = 10,
-    KILN_FLOAT64 = 11, KILN_UINT32 = 12, KILN_UINT64 = 13, KILN_BFLOAT16 = 16
+    KILN_FLOAT64 = 11, KILN_UINT32 = 12, KILN_UINT64 = 13, KILN_BFLOAT16 = 16,
+    KILN_FLOAT8E4M3FN = 17, KILN_FLOAT8E4M3FNUZ = 18, KILN_FLOAT8E5M2 = 19,
+    KILN_FLOAT8E5M2FNUZ = 20, KILN_UINT4 = 21, KILN_INT4 = 22, KILN_FLOAT4E2M1 = 23,
+    KILN_FLOAT8E8M0 = 24, KILN_UINT2 = 25, KILN_INT2 = 26
 } kiln_dtype;
 
 /* One input or output (what ONNX Runtime's NodeArg answers). */

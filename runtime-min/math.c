@@ -20,9 +20,12 @@
  *   floor/ceil/round/fmod are exact (bit-level); round is half to even.
  *   sqrt   the FPU's where it has one, else an exact integer algorithm (no libm on bare metal).
  * Also: integer power (wrapping, never traps), float16 / bfloat16 <-> float conversions (LLVM
- * would otherwise call compiler-rt's __extendhfsf2 on targets without F16C).
+ * would otherwise call compiler-rt's __extendhfsf2 on targets without F16C), and the float8 /
+ * float4 conversions of kiln_minifloat.h (shared with the compiler's constant folding).
  */
 #include <stdint.h>
+
+#include "kiln_minifloat.h"
 
 #define SIGN64 0x8000000000000000ull
 #define MANT64 0x000fffffffffffffull
@@ -514,4 +517,14 @@ uint32_t kiln_rt_f2bf(float f) {
     if ((u & 0x7fffffffu) > 0x7f800000u)
         return ((u >> 16) & 0xffffu) | 0x40u;
     return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+
+/* ---- float8 / float4 (ONNX kinds 17-20, 23, 24; codes passed as uint32_t) ---- */
+
+float kiln_rt_mf2f(uint32_t kind, uint32_t code) { return kiln_mf_to_f32(kind, code); }
+uint32_t kiln_rt_f2mf(uint32_t kind, float x, uint32_t mode) {
+    return kiln_mf_from_f32(kind, x, mode);
+}
+float kiln_rt_mfround(uint32_t kind, float x, uint32_t mode) {
+    return kiln_mf_round_f32(kind, x, mode);
 }

@@ -48,6 +48,32 @@ static bool compile_image(const kl_cu_program *cp, const char *src, size_t len,
                              has_weights ? img->weights_symbol : NULL, d);
 }
 
+static bool is_small(kl_dtype t) { return t >= KL_F8E4M3FN && t <= KL_I2; }
+
+static bool expr_has_small_types(const kl_expr *e) {
+    if (!e) return false;
+    if (is_small(e->dtype)) return true;
+    if (e->kind == KL_E_LOAD)
+        for (int d = 0; d < e->buf->shape.rank; d++)
+            if (expr_has_small_types(e->idx[d])) return true;
+    return expr_has_small_types(e->a) || expr_has_small_types(e->b) ||
+           expr_has_small_types(e->c);
+}
+
+/* Whether a program computes on the float8 / float4 / int4 / int2 types anywhere (a buffer,
+ * or a value inside a fused expression): then its source carries their conversions. */
+bool kl_cu_program_has_small_types(const kl_program *p) {
+    for (int i = 0; i < p->buffers.n; i++)
+        if (is_small(((const kl_buffer *)p->buffers.items[i])->dtype)) return true;
+    for (int i = 0; i < p->kernels.n; i++) {
+        const kl_kernel *k = p->kernels.items[i];
+        if (is_small(k->acc_dtype) || expr_has_small_types(k->init) ||
+            expr_has_small_types(k->value) || expr_has_small_types(k->result))
+            return true;
+    }
+    return false;
+}
+
 bool kl_codegen_cuda(const kl_program *p, const kl_graph *g, const kl_codegen_opts *o,
                      const char *out_path, kl_diag *d) {
     if (!o || !o->target || !o->name || !*o->name || o->target->backend != KL_BACKEND_CUDA)

@@ -87,6 +87,8 @@ unsigned char *kl_cu_weights(const kl_cu_program *cp);
 /* ---------------------------------------------------------------- source.c, prelude.c */
 
 extern const char kl_cu_prelude[];
+extern const char kl_cu_minifloat_h[]; /* runtime-min/kiln_minifloat.h, embedded at build time */
+bool kl_cu_program_has_small_types(const kl_program *p);
 /* The program as CUDA C (malloc'd text, NUL-terminated; *len without the NUL). */
 char *kl_cu_source(const kl_cu_program *cp, size_t *len, kl_diag *d);
 
@@ -163,6 +165,9 @@ bool kl_cu_arith_fits(kl_cu_printer *pr, const kl_expr *e, kl_dtype t, bool in_i
 bool kl_cu_expr(kl_cu_printer *pr, const kl_expr *e, cu_val *out);
 /* out[out_idx] = v for the current point. */
 bool kl_cu_store(kl_cu_printer *pr, cu_val v);
+/* v fitted to a float8 / float4 (rounded, `mode` a cast's KL_CAST_* bits) or sub-byte integer
+ * type t (wrapped); other types unchanged. */
+cu_val kl_cu_fit_small(kl_cu_printer *pr, kl_dtype t, cu_val v, unsigned mode);
 /* acc (op) v, as a C expression of acc's register type. */
 const char *kl_cu_combine(kl_cu_printer *pr, kl_reduce r, kl_dtype t, const char *acc,
                           const char *v);

@@ -604,9 +604,24 @@ static bool emit_load(kl_cu_printer *pr, const kl_expr *e, cu_val *out) {
         *out = tmp(pr, KL_F16, false, "kl_h2f(%s)", x);
     else if (buf->dtype == KL_BF16)
         *out = tmp(pr, KL_BF16, false, "kl_bf2f(%s)", x);
+    else if (kl_dtype_is_minifloat(buf->dtype))
+        *out = tmp(pr, buf->dtype, false, "kl_mf2f(%du, %s)", (int)buf->dtype, x);
     else
         *out = tmp(pr, buf->dtype, false, "%s", x);
     return true;
+}
+
+cu_val kl_cu_fit_small(kl_cu_printer *pr, kl_dtype t, cu_val v, unsigned mode) {
+    if (kl_dtype_is_minifloat(t))
+        return tmp(pr, t, false, "kl_rmf(%du, %s, %uu)", (int)t, v.s, mode);
+    int shift = 32 - kl_dtype_bits(t);
+    if (t == KL_I4 || t == KL_I2)
+        return tmp(pr, t, false, "(signed char)((int)((unsigned)(%s) << %d) >> %d)", v.s, shift,
+                   shift);
+    if (t == KL_U4 || t == KL_U2)
+        return tmp(pr, t, false, "(unsigned char)((unsigned)(%s) & %du)", v.s,
+                   (1 << kl_dtype_bits(t)) - 1);
+    return v;
 }
 
 bool kl_cu_store(kl_cu_printer *pr, cu_val v) {
@@ -627,6 +642,8 @@ bool kl_cu_store(kl_cu_printer *pr, cu_val v) {
         x = kl_sprintf(pr->a, "kl_f2h(%s)", v.s);
     else if (t == KL_BF16)
         x = kl_sprintf(pr->a, "kl_f2bf(%s)", v.s);
+    else if (kl_dtype_is_minifloat(t)) /* a value the type holds: exact */
+        x = kl_sprintf(pr->a, "kl_f2mf(%du, %s, %du)", (int)t, v.s, KL_CAST_STORE);
     else if (v.narrow)
         x = wide(pr, v);
     kl_cu_line(pr, "%s[%s] = %s;", base, off.s, x);
@@ -703,6 +720,12 @@ bool kl_cu_expr(kl_cu_printer *pr, const kl_expr *e, cu_val *out) {
     bool round_cast = kl_cu_is_half(e->dtype) && e->kind == KL_E_CAST && e->a->dtype != e->dtype;
     if (round_op || round_cast)
         *out = tmp(pr, e->dtype, false, "%s(%s)", e->dtype == KL_BF16 ? "kl_rbf" : "kl_rh", out->s);
+    /* float8 / float4 and the sub-byte integers fit their type after every step, as the
+     * interpreter and the LLVM back end do (a cast with its saturate / round_mode bits) */
+    bool computed = e->kind == KL_E_CONST || e->kind == KL_E_UNARY || e->kind == KL_E_BINARY ||
+                    (e->kind == KL_E_CAST && e->a->dtype != e->dtype);
+    if (computed)
+        *out = kl_cu_fit_small(pr, e->dtype, *out, e->kind == KL_E_CAST ? (unsigned)e->op : 0u);
     if (e->kind != KL_E_ACC)
         memo_put(pr, e, *out);
     return true;

@@ -95,12 +95,8 @@ const char *kl_cu_point_key(kl_cu_printer *pr, const kl_expr *e) {
 
 /* ---------------------------------------------------------------- types */
 
-bool kl_cu_is_float(kl_dtype t) {
-    return t == KL_F32 || t == KL_F64 || t == KL_F16 || t == KL_BF16;
-}
-bool kl_cu_is_signed(kl_dtype t) {
-    return t == KL_I8 || t == KL_I16 || t == KL_I32 || t == KL_I64;
-}
+bool kl_cu_is_float(kl_dtype t) { return kl_dtype_is_float(t); } /* float8/float4 included */
+bool kl_cu_is_signed(kl_dtype t) { return kl_dtype_is_signed_int(t); } /* int4/int2 too */
 bool kl_cu_is_half(kl_dtype t) { return t == KL_F16 || t == KL_BF16; }
 bool kl_cu_is_64(kl_dtype t) { return t == KL_I64 || t == KL_U64; }
 
@@ -117,12 +113,14 @@ const char *kl_cu_reg_type(kl_dtype t) {
     case KL_U64: return "unsigned long long";
     case KL_F16: case KL_BF16: case KL_F32: return "float";
     case KL_F64: return "double";
-    default: return NULL;
+    case KL_I4: case KL_I2: return "signed char";   /* wrapped to the type after every step */
+    case KL_U4: case KL_U2: return "unsigned char";
+    default: return kl_dtype_is_minifloat(t) ? "float" : NULL; /* bits in memory */
     }
 }
 
 const char *kl_cu_mem_type(kl_dtype t) {
-    if (t == KL_BOOL)
+    if (t == KL_BOOL || kl_dtype_is_minifloat(t))
         return "unsigned char";
     if (kl_cu_is_half(t))
         return "unsigned short";
@@ -147,6 +145,10 @@ bool kl_cu_type_range(kl_dtype t, int64_t *lo, int64_t *hi) {
     case KL_I32: *lo = INT32_MIN; *hi = INT32_MAX; return true;
     case KL_U32: *lo = 0; *hi = UINT32_MAX; return true;
     case KL_I64: *lo = INT64_MIN; *hi = INT64_MAX; return true;
+    case KL_I4: *lo = -8; *hi = 7; return true;
+    case KL_U4: *lo = 0; *hi = 15; return true;
+    case KL_I2: *lo = -2; *hi = 1; return true;
+    case KL_U2: *lo = 0; *hi = 3; return true;
     default: return false;
     }
 }

@@ -138,6 +138,7 @@ static void leave_points(kl_cu_printer *pr) {
 static bool fused_product(const kl_kernel *k) {
     const kl_expr *v = k->value;
     return k->reduce == KL_RED_SUM && kl_cu_is_float(k->acc_dtype) && k->acc_dtype != KL_F16 &&
+           !kl_dtype_is_minifloat(k->acc_dtype) &&
            v->kind == KL_E_BINARY && v->op == KL_MUL && v->dtype == k->acc_dtype;
 }
 
@@ -160,6 +161,7 @@ static bool update(kl_cu_printer *pr) {
     const char *r = kl_cu_combine(pr, k->reduce, k->acc_dtype, pr->acc, v.s);
     if (k->acc_dtype == KL_F16)
         r = kl_sprintf(pr->a, "kl_rh(%s)", r);
+    r = kl_cu_fit_small(pr, k->acc_dtype, (cu_val){r, k->acc_dtype, false}, 0).s;
     kl_cu_line(pr, "%s = %s;", pr->acc, r);
     return true;
 }

@@ -234,6 +234,8 @@ static bool block_update(kgen *kg, const block *B, int p) {
         }
         if (r && k->acc_dtype == KL_F16)
             r = kl_kg_round_half(kg, k->acc_dtype, r);
+        if (r)
+            r = kl_kg_fit_small(kg, k->acc_dtype, r);
     }
     if (!r)
         return false;

@@ -28,15 +28,16 @@
 
 /* ---------------------------------------------------------------- dtypes */
 
-static bool is_float(kl_dtype t) {
-    return t == KL_F32 || t == KL_F64 || t == KL_F16 || t == KL_BF16;
-}
-static bool is_signed(kl_dtype t) {
-    return t == KL_I8 || t == KL_I16 || t == KL_I32 || t == KL_I64;
-}
+static bool is_float(kl_dtype t) { return kl_dtype_is_float(t); }
+static bool is_signed(kl_dtype t) { return kl_dtype_is_signed_int(t); }
 static bool is_half(kl_dtype t) { return t == KL_F16 || t == KL_BF16; }
+/* int4/uint4/int2/uint2: an i8 register that wraps to the type's width after every step */
+static bool is_small_int(kl_dtype t) {
+    return t == KL_I4 || t == KL_U4 || t == KL_I2 || t == KL_U2;
+}
 
-/* Type of a value in registers: bools are i1, 16-bit floats compute in float. */
+/* Type of a value in registers: bools are i1, 16-bit floats and the float8 / float4 types
+ * compute in float (runtime-min converts their bits). */
 LLVMTypeRef kl_kg_reg_type(kl_cg *cg, kl_dtype t) {
     switch (t) {
     case KL_BOOL: return cg->i1;
@@ -46,13 +47,14 @@ LLVMTypeRef kl_kg_reg_type(kl_cg *cg, kl_dtype t) {
     case KL_I64: case KL_U64: return cg->i64;
     case KL_F16: case KL_BF16: case KL_F32: return cg->f32;
     case KL_F64: return cg->f64;
-    default: return NULL;
+    case KL_I4: case KL_U4: case KL_I2: case KL_U2: return cg->i8;
+    default: return kl_dtype_is_minifloat(t) ? cg->f32 : NULL;
     }
 }
 
 /* Type of an element in memory: bools are one byte, 16-bit floats are raw bits. */
 static LLVMTypeRef mem_type(kl_cg *cg, kl_dtype t) {
-    if (t == KL_BOOL)
+    if (t == KL_BOOL || kl_dtype_is_minifloat(t))
         return cg->i8;
     if (is_half(t))
         return cg->i16;
@@ -217,6 +219,29 @@ LLVMValueRef kl_kg_round_half(kgen *kg, kl_dtype t, LLVMValueRef v) {
     return bits ? call_rt(kg, bf ? "kiln_rt_bf2f" : "kiln_rt_h2f", &bits, 1) : NULL;
 }
 
+/* Round a float register value through a float8 / float4 type (`mode`: KL_CAST_* bits). */
+static LLVMValueRef round_minifloat(kgen *kg, kl_dtype t, LLVMValueRef v, unsigned mode) {
+    LLVMValueRef args[3] = {LLVMConstInt(kg->cg->i32, (unsigned)t, 0), v,
+                            LLVMConstInt(kg->cg->i32, mode, 0)};
+    return call_rt(kg, "kiln_rt_mfround", args, 3);
+}
+
+/* Wrap an i8 register value to int4/uint4/int2/uint2: shift the type's bits to the top and
+ * back, arithmetic (sign extending) for the signed ones. */
+static LLVMValueRef wrap_small_int(kgen *kg, kl_dtype t, LLVMValueRef v) {
+    LLVMValueRef k = cst_i(LLVMTypeOf(v), (unsigned long long)(8 - kl_dtype_bits(t)));
+    v = LLVMBuildShl(kg->b, v, k, "");
+    return is_signed(t) ? LLVMBuildAShr(kg->b, v, k, "") : LLVMBuildLShr(kg->b, v, k, "");
+}
+
+/* A computed value of a float8 / float4 or sub-byte integer type fitted to it (as the
+ * interpreter's fit() does); other types unchanged. */
+LLVMValueRef kl_kg_fit_small(kgen *kg, kl_dtype t, LLVMValueRef v) {
+    if (kl_dtype_is_minifloat(t))
+        return round_minifloat(kg, t, v, 0);
+    return is_small_int(t) ? wrap_small_int(kg, t, v) : v;
+}
+
 /* An integer register value widened to i64 (for indices and integer pow). */
 static LLVMValueRef to_i64(kgen *kg, LLVMValueRef v, kl_dtype t) {
     LLVMTypeRef i64 = shaped_like(kg->cg->i64, LLVMTypeOf(v));
@@ -251,10 +276,16 @@ LLVMValueRef kl_kg_reduce_identity(kgen *kg, kl_reduce r, kl_dtype t) {
         default: return LLVMConstReal(ty, 0.0);
         }
     }
+    bool sgn = is_signed(t);
+    if (is_small_int(t)) { /* the type's own bounds, as the interpreter starts from */
+        long long b = kl_dtype_bits(t), lo = sgn ? -(1ll << (b - 1)) : 0;
+        long long hi = sgn ? (1ll << (b - 1)) - 1 : (1ll << b) - 1;
+        long long v = r == KL_RED_PROD ? 1 : r == KL_RED_MAX ? lo : r == KL_RED_MIN ? hi : 0;
+        return LLVMConstInt(ty, (unsigned long long)v, 1);
+    }
     unsigned w = LLVMGetIntTypeWidth(ty);
     unsigned long long all = w == 64 ? ~0ull : (1ull << w) - 1;
     unsigned long long smin = 1ull << (w - 1);
-    bool sgn = is_signed(t);
     switch (r) {
     case KL_RED_PROD: return LLVMConstInt(ty, 1, 0);
     case KL_RED_MAX: return LLVMConstInt(ty, sgn ? smin : 0, 0);
@@ -844,6 +875,11 @@ static LLVMValueRef emit_load(kgen *kg, const kl_expr *e) {
         LLVMValueRef bits = LLVMBuildZExt(kg->b, v, shaped_like(cg->i32, LLVMTypeOf(v)), "");
         return call_rt(kg, buf->dtype == KL_BF16 ? "kiln_rt_bf2f" : "kiln_rt_h2f", &bits, 1);
     }
+    if (kl_dtype_is_minifloat(buf->dtype)) {
+        LLVMValueRef args[2] = {LLVMConstInt(cg->i32, (unsigned)buf->dtype, 0),
+                                LLVMBuildZExt(kg->b, v, shaped_like(cg->i32, LLVMTypeOf(v)), "")};
+        return call_rt(kg, "kiln_rt_mf2f", args, 2);
+    }
     return v;
 }
 
@@ -881,6 +917,14 @@ bool kl_kg_store(kgen *kg, LLVMValueRef v) {
         if (!v)
             return false;
         v = LLVMBuildTrunc(kg->b, v, shaped_like(cg->i16, LLVMTypeOf(v)), "");
+    } else if (kl_dtype_is_minifloat(t)) {
+        /* the value is one the type holds (rounded where it was computed): exact */
+        LLVMValueRef args[3] = {LLVMConstInt(cg->i32, (unsigned)t, 0), v,
+                                LLVMConstInt(cg->i32, KL_CAST_STORE, 0)};
+        v = call_rt(kg, "kiln_rt_f2mf", args, 3);
+        if (!v)
+            return false;
+        v = LLVMBuildTrunc(kg->b, v, shaped_like(cg->i8, LLVMTypeOf(v)), "");
     }
     LLVMTypeRef mt = mem_type(cg, t);
     unsigned align = (unsigned)kl_dtype_size(t);
@@ -1012,6 +1056,17 @@ LLVMValueRef kl_kg_emit(kgen *kg, const kl_expr *e) {
         v = kl_kg_round_half(kg, e->dtype, v);
         if (!v)
             return NULL;
+    }
+    /* float8 / float4 and the sub-byte integers fit their type after every step, as the
+     * interpreter's fit() does (a cast with its saturate / round_mode bits) */
+    bool computed = e->kind == KL_E_CONST || e->kind == KL_E_UNARY || e->kind == KL_E_BINARY ||
+                    (e->kind == KL_E_CAST && e->a->dtype != e->dtype);
+    if (computed && kl_dtype_is_minifloat(e->dtype)) {
+        v = round_minifloat(kg, e->dtype, v, e->kind == KL_E_CAST ? (unsigned)e->op : 0u);
+        if (!v)
+            return NULL;
+    } else if (computed && is_small_int(e->dtype)) {
+        v = wrap_small_int(kg, e->dtype, v);
     }
     /* a value computed from masked lanes is only right in its select arm */
     if (e->kind != KL_E_ACC && !kg->lane_guard)

@@ -46,6 +46,7 @@ LLVMValueRef kl_kg_combine(kgen *kg, kl_reduce r, kl_dtype t, LLVMValueRef acc, 
 /* acc + x*y, fused where the target allows (llvm.fmuladd). */
 LLVMValueRef kl_kg_muladd(kgen *kg, LLVMValueRef x, LLVMValueRef y, LLVMValueRef acc);
 LLVMValueRef kl_kg_round_half(kgen *kg, kl_dtype t, LLVMValueRef v);
+LLVMValueRef kl_kg_fit_small(kgen *kg, kl_dtype t, LLVMValueRef v); /* float8/4, int4/2 */
 /* The value widened to a vector of kg->lanes lanes when the point is SIMD and it is scalar. */
 LLVMValueRef kl_kg_widen(kgen *kg, LLVMValueRef v);
 bool kl_kg_store(kgen *kg, LLVMValueRef v);                /* k->out[k->out_idx] = v */

@@ -85,6 +85,9 @@ static void expr(const kl_expr *e, FILE *f) {
     case KL_E_CAST:
         fprintf(f, "%s(", kl_dtype_name(e->dtype));
         expr(e->a, f);
+        if (e->op & KL_CAST_NO_SATURATE) fputs(", no_saturate", f);
+        if (e->op & KL_CAST_ROUND_DOWN) fputs(", round_down", f);
+        if (e->op & KL_CAST_ROUND_NEAREST) fputs(", round_nearest", f);
         fputs(")", f);
         break;
     }

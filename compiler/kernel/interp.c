@@ -41,7 +41,11 @@ static val read_elem(const void *base, kl_dtype t, int64_t i) {
     case KL_U16: v.i = ((const uint16_t *)base)[i]; break;
     case KL_U32: v.i = ((const uint32_t *)base)[i]; break;
     case KL_U64: v.i = (int64_t)((const uint64_t *)base)[i]; break;
-    default: break;
+    case KL_I4: case KL_I2: v.i = ((const int8_t *)base)[i]; break;
+    case KL_U4: case KL_U2: v.i = ((const uint8_t *)base)[i]; break;
+    default:
+        if (kl_dtype_is_minifloat(t)) v.f = kl_minifloat_to_f32(t, ((const uint8_t *)base)[i]);
+        break;
     }
     return v;
 }
@@ -57,12 +61,17 @@ static void write_elem(void *base, kl_dtype t, int64_t i, val v) {
     case KL_I16: case KL_U16: ((uint16_t *)base)[i] = (uint16_t)v.i; break;
     case KL_I32: case KL_U32: ((uint32_t *)base)[i] = (uint32_t)v.i; break;
     case KL_I64: case KL_U64: ((int64_t *)base)[i] = v.i; break;
-    default: break;
+    case KL_I4: case KL_I2: case KL_U4: case KL_U2: ((uint8_t *)base)[i] = (uint8_t)v.i; break;
+    default: /* minifloats hold representable values (fit): encoding them is exact */
+        if (kl_dtype_is_minifloat(t))
+            ((uint8_t *)base)[i] = kl_f32_to_minifloat(t, (float)v.f, KL_CAST_STORE);
+        break;
     }
 }
 
-/* Round a computed value to what its dtype can hold (float32 rounding, integer wrap). */
-static val fit(kl_dtype t, val v) {
+/* Round a computed value to what its dtype can hold (float32 rounding, integer wrap); `mode`
+ * is a cast's KL_CAST_* bits for the float8 / float4 types. */
+static val fit_mode(kl_dtype t, val v, unsigned mode) {
     switch (t) {
     case KL_F32: v.f = (float)v.f; break;
     case KL_F16: v.f = kl_f16_to_f32(kl_f32_to_f16((float)v.f)); break;
@@ -74,10 +83,16 @@ static val fit(kl_dtype t, val v) {
     case KL_U16: v.i = (uint16_t)v.i; break;
     case KL_U32: v.i = (uint32_t)v.i; break;
     case KL_BOOL: v.i = v.i != 0; break;
-    default: break;
+    case KL_I4: case KL_I2: case KL_U4: case KL_U2: v.i = kl_dtype_wrap_small_int(t, v.i); break;
+    default:
+        if (kl_dtype_is_minifloat(t))
+            v.f = kl_minifloat_to_f32(t, kl_f32_to_minifloat(t, (float)v.f, mode));
+        break;
     }
     return v;
 }
+
+static val fit(kl_dtype t, val v) { return fit_mode(t, v, 0); }
 
 static val eval(interp *in, const kl_expr *e);
 
@@ -242,7 +257,7 @@ static val eval_float_binary(kl_binop op, double a, double b) {
     return r;
 }
 
-static val eval_cast(kl_dtype to, kl_dtype from, val x) {
+static val eval_cast(kl_dtype to, kl_dtype from, val x, unsigned mode) {
     val r = {0};
     bool ff = kl_dtype_is_float(from), tf = kl_dtype_is_float(to);
     if (to == KL_BOOL) {
@@ -261,7 +276,7 @@ static val eval_cast(kl_dtype to, kl_dtype from, val x) {
     } else {
         r.i = x.i;
     }
-    return fit(to, r);
+    return fit_mode(to, r, mode);
 }
 
 /* x's bits as `to`: stored in `from`'s layout, read back in `to`'s (bool reads nonzero as true). */
@@ -290,7 +305,7 @@ static val eval(interp *in, const kl_expr *e) {
         return fit(e->dtype, r);
     }
     case KL_E_SELECT: return eval(in, e->a).i ? eval(in, e->b) : eval(in, e->c);
-    case KL_E_CAST: return eval_cast(e->dtype, e->a->dtype, eval(in, e->a));
+    case KL_E_CAST: return eval_cast(e->dtype, e->a->dtype, eval(in, e->a), (unsigned)e->op);
     case KL_E_BITCAST: return eval_bitcast(e->dtype, e->a->dtype, eval(in, e->a));
     }
     return r;
@@ -310,6 +325,12 @@ static val identity(kl_reduce red, kl_dtype t) {
         else v.i = is_unsigned(t) ? -1 : INT64_MAX;
         break;
     default: break;
+    }
+    if (kl_dtype_is_minifloat(t)) return v; /* +-Inf, as the back ends start; every step fits */
+    if (t == KL_I4 || t == KL_U4 || t == KL_I2 || t == KL_U2) { /* the type's own bounds */
+        int64_t b = kl_dtype_bits(t), sgn = kl_dtype_is_signed_int(t);
+        if (red == KL_RED_MAX) v.i = sgn ? -((int64_t)1 << (b - 1)) : 0;
+        if (red == KL_RED_MIN) v.i = sgn ? ((int64_t)1 << (b - 1)) - 1 : ((int64_t)1 << b) - 1;
     }
     return fit(t, v);
 }
@@ -375,7 +396,9 @@ bool kl_interp_kernel(const kl_kernel *k, kl_diag *d) {
             }
             v = k->result ? eval(&in, k->result) : in.acc;
         }
-        v = fit(k->out->dtype, v);
+        /* a float8 / float4 value is one its type holds already (a non-saturating cast's Inf
+         * or NaN included): storing must not round it again */
+        v = fit_mode(k->out->dtype, v, KL_CAST_STORE);
         store(&in, v);
     } while (!in.failed && next(in.iv, k->extent, 0, k->n_par));
     return !in.failed;

@@ -34,9 +34,9 @@ bool kl_affine_of(const kl_expr *e, kl_affine *out) {
         return true;
     case KL_E_CAST:
         /* a widening of a signed (or a same-size) integer keeps the value */
-        if (!int_type(e->a->dtype) || kl_dtype_size(e->dtype) < kl_dtype_size(e->a->dtype))
+        if (!int_type(e->a->dtype) || kl_dtype_bits(e->dtype) < kl_dtype_bits(e->a->dtype))
             return false;
-        if (kl_dtype_size(e->dtype) > kl_dtype_size(e->a->dtype) &&
+        if (kl_dtype_bits(e->dtype) > kl_dtype_bits(e->a->dtype) &&
             !kl_dtype_is_signed_int(e->a->dtype))
             return false;
         return kl_affine_of(e->a, out);

@@ -256,9 +256,9 @@ static bool read_tensor_type(loader *L, const Onnx__TypeProto *tp, kl_value *v, 
     v->dtype = tt->has_elem_type ? (kl_dtype)tt->elem_type : KL_UNDEFINED;
     if (!tt->has_elem_type || tt->elem_type == KL_UNDEFINED)
         return kl_error(L->d, NULL, "input '%s' has no element type", v->name);
-    if (tt->elem_type < 0 || tt->elem_type > KL_BF16 || kl_dtype_size(v->dtype) == 0)
+    if (tt->elem_type < 0 || tt->elem_type > KL_I2 || kl_dtype_size(v->dtype) == 0)
         return kl_error(L->d, NULL, "input '%s' has element type %s: unsupported input type",
-                        v->name, tt->elem_type > KL_BF16
+                        v->name, tt->elem_type > KL_I2
                                      ? kl_sprintf(L->a, "%d", (int)tt->elem_type)
                                      : kl_dtype_name(v->dtype));
     if (!tt->shape)

@@ -169,7 +169,9 @@ static typed_field field_of(kl_dtype t)
     switch (t) {
     case KL_F32: case KL_C64: return FIELD_FLOAT;
     case KL_I32: case KL_I16: case KL_I8: case KL_U8: case KL_U16: case KL_BOOL: case KL_F16:
-    case KL_BF16: return FIELD_INT32;
+    case KL_BF16: case KL_F8E4M3FN: case KL_F8E4M3FNUZ: case KL_F8E5M2: case KL_F8E5M2FNUZ:
+    case KL_F8E8M0: case KL_U4: case KL_I4: case KL_F4E2M1: case KL_U2: case KL_I2:
+        return FIELD_INT32;
     case KL_I64: return FIELD_INT64;
     case KL_U32: case KL_U64: return FIELD_UINT64;
     case KL_F64: case KL_C128: return FIELD_DOUBLE;
@@ -220,7 +222,8 @@ static void store_typed(const Onnx__TensorProto *t, typed_field f, kl_dtype type
         case KL_BOOL: ((uint8_t *)dst)[i] = v != 0; return;
         /* float16 / bfloat16: the low 16 bits are the bit pattern */
         case KL_U16: case KL_F16: case KL_BF16: ((uint16_t *)dst)[i] = (uint16_t)v; return;
-        default: return;
+        /* the small types: one byte of their (packed) bits an entry */
+        default: ((uint8_t *)dst)[i] = (uint8_t)v; return;
         }
     }
     default: return;
@@ -236,6 +239,20 @@ static size_t other_fields_count(const Onnx__TensorProto *t, typed_field except)
     return n;
 }
 
+/* int4/uint4/float4e2m1/int2/uint2 arrive packed (two or four a byte); kiln holds one a byte.
+ * Unpacks `bytes` packed bytes into the value's storage. */
+static void unpack_into_value(kl_arena *a, kl_value *v, const uint8_t *packed, int64_t numel)
+{
+    alloc_data(a, v, numel);
+    kl_dtype_unpack(v->dtype, packed, v->data, numel);
+}
+
+/* Values a stored count of units (elements, or packed bytes) stands for, for messages. */
+static int64_t held_elements(kl_dtype t, int64_t units)
+{
+    return kl_dtype_is_packed(t) ? units * (8 / kl_dtype_bits(t)) : units;
+}
+
 static bool read_typed(kl_arena *a, const Onnx__TensorProto *t, const kl_tensor_origin *o,
                        kl_value *v, int64_t numel, kl_diag *d)
 {
@@ -245,6 +262,16 @@ static bool read_typed(kl_arena *a, const Onnx__TensorProto *t, const kl_tensor_
     if (have == 0 && numel > 0 && other_fields_count(t, f) > 0)
         return kl_error(d, o->node, "%s of type %s keeps its values in the wrong field (%s "
                         "expected)", o->what, kl_dtype_name(v->dtype), field_name(f));
+    if (kl_dtype_is_packed(v->dtype)) {
+        if ((int64_t)have != kl_dtype_packed_bytes(v->dtype, numel))
+            return size_mismatch(a, o, &v->shape, held_elements(v->dtype, (int64_t)have), numel,
+                                 d);
+        uint8_t *packed = kl_alloc(a, have ? have : 1);
+        for (size_t i = 0; i < have; i++)
+            store_typed(t, f, v->dtype, packed, i);
+        unpack_into_value(a, v, packed, numel);
+        return true;
+    }
     if (have != (size_t)numel * per_element)
         return size_mismatch(a, o, &v->shape, (int64_t)(have / per_element), numel, d);
     alloc_data(a, v, numel);
@@ -362,9 +389,12 @@ static bool read_external(kl_arena *a, const Onnx__TensorProto *t, const kl_tens
     if (!parse_external_keys(t, o, &ref, d))
         return false;
     size_t elem = kl_dtype_size(v->dtype);
-    int64_t needed = numel * (int64_t)elem;
+    bool packed = kl_dtype_is_packed(v->dtype);
+    int64_t needed = kl_dtype_packed_bytes(v->dtype, numel);
     if (ref.length >= 0 && ref.length != needed)
-        return size_mismatch(a, o, &v->shape, ref.length / (int64_t)elem, numel, d);
+        return size_mismatch(a, o, &v->shape,
+                             packed ? held_elements(v->dtype, ref.length)
+                                    : ref.length / (int64_t)elem, numel, d);
     char *path = resolve_external_path(a, &ref, o, d);
     if (!path)
         return false;
@@ -386,10 +416,17 @@ static bool read_external(kl_arena *a, const Onnx__TensorProto *t, const kl_tens
                         "needed at offset %lld, the file has %lld", o->what, ref.location,
                         (long long)needed, (long long)ref.offset, (long long)st.st_size);
     }
-    alloc_data(a, v, numel); /* read in place: the weights are held once */
+    /* read in place: the weights are held once (packed ones are unpacked after) */
+    uint8_t *dst = packed ? kl_alloc(a, needed ? (size_t)needed : 1) : NULL;
+    if (!packed) {
+        alloc_data(a, v, numel);
+        dst = v->data;
+    }
     ok = needed == 0 || (fseeko(f, (off_t)ref.offset, SEEK_SET) == 0 &&
-                         fread(v->data, 1, (size_t)needed, f) == (size_t)needed);
+                         fread(dst, 1, (size_t)needed, f) == (size_t)needed);
     fclose(f);
+    if (ok && packed)
+        unpack_into_value(a, v, dst, numel);
     if (ok) {
         to_host_order(v->data, (size_t)needed, elem);
         normalize_bools(v->dtype, v->data, numel);
@@ -410,7 +447,7 @@ static bool check_dtype(const Onnx__TensorProto *t, const kl_tensor_origin *o, k
     kl_dtype type = (kl_dtype)t->data_type;
     if (type == KL_STRING)
         return kl_error(d, o->node, "%s: string tensors are not supported", o->what);
-    if (t->data_type < 0 || t->data_type > KL_BF16 || kl_dtype_size(type) == 0)
+    if (t->data_type < 0 || t->data_type > KL_I2 || kl_dtype_size(type) == 0)
         return kl_error(d, o->node, "%s has element type %d, which kiln cannot hold", o->what,
                         (int)t->data_type);
     *out = type;
@@ -445,6 +482,13 @@ bool kl_onnx_tensor_to_value(kl_arena *a, Onnx__TensorProto *t,
 
     if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
         return read_external(a, t, o, v, numel, d);
+    if (t->has_raw_data && kl_dtype_is_packed(v->dtype)) {
+        if ((int64_t)t->raw_data.len != kl_dtype_packed_bytes(v->dtype, numel))
+            return size_mismatch(a, o, &v->shape,
+                                 held_elements(v->dtype, (int64_t)t->raw_data.len), numel, d);
+        unpack_into_value(a, v, t->raw_data.data, numel);
+        return true;
+    }
     if (t->has_raw_data) {
         if (t->raw_data.len != (size_t)numel * elem)
             return size_mismatch(a, o, &v->shape, (int64_t)(t->raw_data.len / elem), numel, d);
@@ -472,6 +516,8 @@ static int64_t inline_element_count(const Onnx__TensorProto *t)
     size_t elem = kl_dtype_size(type);
     if (elem == 0)
         return -1;
+    if (kl_dtype_is_packed(type))
+        return -1; /* packed: the byte count allows two or four element counts */
     if (t->has_raw_data)
         return t->raw_data.len % elem ? -2 : (int64_t)(t->raw_data.len / elem);
     return (int64_t)field_count(t, field_of(type));

@@ -413,16 +413,6 @@ static kl_dtype dtype_from_name(const char *s) {
     return KL_UNDEFINED;
 }
 
-/* ONNX's name of a type kiln cannot hold, for the error message. */
-static const char *onnx_type_name(int t) {
-    static const char *const small_types[] = {
-        "float8e4m3fn", "float8e4m3fnuz", "float8e5m2", "float8e5m2fnuz", "uint4",
-        "int4",         "float4e2m1",     "float8e8m0", "uint2",          "int2",
-    };
-    if (t >= 17 && t <= 26) return small_types[t - 17];
-    return kl_dtype_name((kl_dtype)t);
-}
-
 static bool cast_target(kl_node *n, kl_dtype *to, kl_diag *d) {
     const kl_attr *a = kl_attr_find(n, "to");
     if (!a) return kl_error(d, n, "attribute 'to' is required");
@@ -434,7 +424,7 @@ static bool cast_target(kl_node *n, kl_dtype *to, kl_diag *d) {
     }
     if (!kl_arith_is_numeric(*to))
         return kl_error(d, n, "casting to %s (type %d) is not supported",
-                        onnx_type_name((int)*to), (int)*to);
+                        kl_dtype_name(*to), (int)*to);
     return true;
 }
 
@@ -450,15 +440,34 @@ static bool infer_cast_like(kl_node *n, kl_diag *d) {
     return kl_infer_set(n, 0, n->inputs[1]->dtype, &n->inputs[0]->shape);
 }
 
+/* The KL_CAST_* bits of `saturate` (float8 targets; float4e2m1 always saturates) and
+ * `round_mode` (float8e8m0 only), or -1 when an attribute has no meaning (lower_cast says). */
+static int cast_mode(const kl_node *n) {
+    int64_t saturate = kl_attr_int(n, "saturate", 1);
+    const char *round = kl_attr_string(n, "round_mode", "up");
+    if (saturate != 0 && saturate != 1) return -1;
+    int mode = saturate ? 0 : KL_CAST_NO_SATURATE;
+    if (!strcmp(round, "down")) return mode | KL_CAST_ROUND_DOWN;
+    if (!strcmp(round, "nearest")) return mode | KL_CAST_ROUND_NEAREST;
+    return strcmp(round, "up") ? -1 : mode;
+}
+
 static kl_expr *fn_cast(kl_lower *L, const kl_node *n, kl_expr **in, int n_in) {
     kl_dtype to = n->outputs[0]->dtype;
     kl_expr *x = in[0];
     if (to == KL_BOOL && x->dtype != KL_BOOL) /* any nonzero value is true, also 0.5 */
         return kl_e_binary(L->arena, KL_NE, x, kl_arith_const(L->arena, x->dtype, 0));
-    return kl_e_cast(L->arena, to, x);
+    kl_expr *e = kl_e_cast(L->arena, to, x);
+    if (e->kind == KL_E_CAST && kl_dtype_is_minifloat(to)) e->op = cast_mode(n);
+    return e;
 }
 
 static bool lower_cast(kl_lower *L, kl_node *n, kl_diag *d) {
+    if (cast_mode(n) < 0)
+        return kl_error(d, n, "saturate must be 0 or 1 and round_mode \"up\", \"down\" or "
+                        "\"nearest\" (saturate %lld, round_mode \"%s\")",
+                        (long long)kl_attr_int(n, "saturate", 1),
+                        kl_attr_string(n, "round_mode", "up"));
     return kl_lower_elementwise(L, n, fn_cast);
 }
 
@@ -471,7 +480,7 @@ static bool bitcast_target(kl_node *n, kl_dtype *to, kl_diag *d) {
     if (a->i == KL_STRING) return kl_error(d, n, "BitCast to string is not defined");
     if (a->i < 0 || a->i > 64 || !kl_arith_is_numeric(*to))
         return kl_error(d, n, "bitcasting to %s (type %lld) is not supported",
-                        a->i >= 0 && a->i <= 64 ? onnx_type_name((int)a->i) : "?",
+                        a->i >= 0 && a->i <= 64 ? kl_dtype_name((kl_dtype)a->i) : "?",
                         (long long)a->i);
     return true;
 }

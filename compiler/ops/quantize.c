@@ -5,9 +5,13 @@
  *     DequantizeLinear: y = (x - zero_point) * scale
  * each one elementwise kernel. Scale and zero point are per tensor (one element), per axis
  * (1-D along `axis`) or blocked (opset 21: X's shape with `axis` divided into blocks of
- * block_size, so element i reads parameter i / block_size). The quantized types kiln holds are
- * the 8-, 16- (and, for DequantizeLinear, 32-) bit integers; float8, 4- and 2-bit types are
- * refused with a message. DynamicQuantizeLinear derives a uint8 scale and zero point from the
+ * block_size, so element i reads parameter i / block_size). Quantized types: the 2-, 4-, 8-,
+ * 16- (and, for DequantizeLinear, 32-) bit integers, rounded half to even and clamped to
+ * their range; float8 (e4m3fn, e4m3fnuz, e5m2, e5m2fnuz) and float4e2m1, where
+ * saturate(...) is the Cast to that type with the `saturate` attribute (float4e2m1 always
+ * saturates) and there is no integer rounding. Zero points are added / subtracted for every
+ * type as the formulas say (ONNX requires them to be 0 for float8; its reference ignores them
+ * for float8 and, in DequantizeLinear, for float4e2m1). DynamicQuantizeLinear derives a uint8 scale and zero point from the
  * tensor's range (which always includes 0): two reductions, then the same quantization.
  */
 #include <string.h>
@@ -24,9 +28,16 @@ static bool quant_int_range(kl_dtype t, double *lo, double *hi) {
     case KL_I8: *lo = -128, *hi = 127; return true;
     case KL_U16: *lo = 0, *hi = 65535; return true;
     case KL_I16: *lo = -32768, *hi = 32767; return true;
+    case KL_U4: *lo = 0, *hi = 15; return true;
+    case KL_I4: *lo = -8, *hi = 7; return true;
+    case KL_U2: *lo = 0, *hi = 3; return true;
+    case KL_I2: *lo = -2, *hi = 1; return true;
     default: return false;
     }
 }
+
+/* The float types QuantizeLinear produces and DequantizeLinear reads (not float8e8m0). */
+static bool quant_float(kl_dtype t) { return kl_dtype_is_minifloat(t) && t != KL_F8E8M0; }
 
 /* How a scale or zero point (input i) maps onto X: sets *axis (-1: one value for all). */
 static bool param_layout(kl_node *n, int i, int *axis, int64_t *block, kl_diag *d) {
@@ -94,9 +105,10 @@ static bool quantize_type(kl_node *n, kl_dtype *t, kl_diag *d) {
         return kl_error(d, n, "output_dtype (%lld) differs from the zero point's type %s",
                         (long long)attr, kl_dtype_name(z->dtype));
     double lo, hi;
-    if (!quant_int_range(*t, &lo, &hi))
-        return kl_error(d, n, "quantizing to %s is not supported (kiln holds int8, uint8, int16 "
-                        "and uint16 quantized values)", kl_dtype_name(*t));
+    if (!quant_int_range(*t, &lo, &hi) && !quant_float(*t))
+        return kl_error(d, n, "quantizing to %s is not supported (kiln holds 2-, 4-, 8- and "
+                        "16-bit integers, float8 and float4e2m1 quantized values)",
+                        kl_dtype_name(*t));
     return true;
 }
 
@@ -118,6 +130,15 @@ static kl_expr *saturate_round(kl_arena *a, kl_expr *q, kl_expr *zp, kl_dtype t)
     return kl_e_cast(a, t, r);
 }
 
+/* saturate(q + zp) into a float8 / float4 type t: the Cast with the node's `saturate` */
+static kl_expr *saturate_float(kl_lower *L, kl_node *n, kl_expr *q, kl_expr *zp, kl_dtype t) {
+    kl_arena *a = L->arena;
+    if (zp) q = kl_e_binary(a, KL_ADD, q, kl_e_cast(a, q->dtype, zp));
+    kl_expr *r = kl_e_cast(a, t, q);
+    if (r->kind == KL_E_CAST && !kl_attr_int(n, "saturate", 1)) r->op = KL_CAST_NO_SATURATE;
+    return r;
+}
+
 static bool lower_quantize(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_arena *a = L->arena;
     kl_dtype t;
@@ -133,7 +154,12 @@ static bool lower_quantize(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_expr *xv = kl_e_cast(a, u, kl_e_load(a, x, kl_lower_ivs(L, x->shape.rank)));
     kl_expr *s = kl_e_cast(a, u, param_at(L, n, 1, axis, block));
     kl_expr *zp = kl_node_input(n, 2) ? param_at(L, n, 2, axis, block) : NULL;
-    kl_arith_map(L, n, NULL, out, saturate_round(a, kl_e_binary(a, KL_DIV, xv, s), zp, t));
+    kl_expr *q = kl_e_binary(a, KL_DIV, xv, s);
+    int64_t saturate = kl_attr_int(n, "saturate", 1);
+    if (saturate != 0 && saturate != 1)
+        return kl_error(d, n, "saturate must be 0 or 1, not %lld", (long long)saturate);
+    kl_arith_map(L, n, NULL, out, quant_float(t) ? saturate_float(L, n, q, zp, t)
+                                                 : saturate_round(a, q, zp, t));
     return true;
 }
 
@@ -141,9 +167,10 @@ static bool infer_dequantize(kl_node *n, kl_diag *d) {
     if (!kl_infer_need_input(n, 0, d)) return false;
     kl_dtype t = n->inputs[0]->dtype;
     double lo, hi;
-    if (!quant_int_range(t, &lo, &hi) && t != KL_I32)
-        return kl_error(d, n, "dequantizing %s is not supported (kiln holds int8, uint8, int16, "
-                        "uint16 and int32 quantized values)", kl_dtype_name(t));
+    if (!quant_int_range(t, &lo, &hi) && t != KL_I32 && !quant_float(t))
+        return kl_error(d, n, "dequantizing %s is not supported (kiln holds 2-, 4-, 8-, 16- and "
+                        "32-bit integers, float8 and float4e2m1 quantized values)",
+                        kl_dtype_name(t));
     if (!check_params(n, t, d)) return false;
     kl_dtype out = n->inputs[1]->dtype;
     int64_t attr = kl_attr_int(n, "output_dtype", 0);

@@ -2,14 +2,19 @@
  * dtype.c — facts about element types. Numbering follows ONNX so no translation table is
  * needed between the model, the IR and the generated interface.
  */
+#include <stdint.h>
 #include <string.h>
 
 #include "kl.h"
+#include "kiln_minifloat.h"
 
 size_t kl_dtype_size(kl_dtype t) {
     switch (t) {
     case KL_F32: case KL_I32: case KL_U32: return 4;
     case KL_U8: case KL_I8: case KL_BOOL: return 1;
+    /* one byte an element inside kiln, packed only in TensorProto and at the interface */
+    case KL_F8E4M3FN: case KL_F8E4M3FNUZ: case KL_F8E5M2: case KL_F8E5M2FNUZ: case KL_F8E8M0:
+    case KL_U4: case KL_I4: case KL_F4E2M1: case KL_U2: case KL_I2: return 1;
     case KL_U16: case KL_I16: case KL_F16: case KL_BF16: return 2;
     case KL_I64: case KL_U64: case KL_F64: return 8;
     default: return 0;
@@ -34,6 +39,16 @@ const char *kl_dtype_name(kl_dtype t) {
     case KL_C64: return "complex64";
     case KL_C128: return "complex128";
     case KL_BF16: return "bfloat16";
+    case KL_F8E4M3FN: return "float8e4m3fn";
+    case KL_F8E4M3FNUZ: return "float8e4m3fnuz";
+    case KL_F8E5M2: return "float8e5m2";
+    case KL_F8E5M2FNUZ: return "float8e5m2fnuz";
+    case KL_U4: return "uint4";
+    case KL_I4: return "int4";
+    case KL_F4E2M1: return "float4e2m1";
+    case KL_F8E8M0: return "float8e8m0";
+    case KL_U2: return "uint2";
+    case KL_I2: return "int2";
     default: return "undefined";
     }
 }
@@ -44,6 +59,8 @@ const char *kl_dtype_ctype(kl_dtype t) {
     case KL_F64: return "double";
     case KL_U8: return "uint8_t";
     case KL_I8: return "int8_t";
+    case KL_F8E4M3FN: case KL_F8E4M3FNUZ: case KL_F8E5M2: case KL_F8E5M2FNUZ: case KL_F8E8M0:
+    case KL_U4: case KL_I4: case KL_F4E2M1: case KL_U2: case KL_I2: return "uint8_t";
     case KL_U16: case KL_F16: case KL_BF16: return "uint16_t";
     case KL_I16: return "int16_t";
     case KL_I32: return "int32_t";
@@ -55,16 +72,81 @@ const char *kl_dtype_ctype(kl_dtype t) {
     }
 }
 
+bool kl_dtype_is_minifloat(kl_dtype t) {
+    return t == KL_F8E4M3FN || t == KL_F8E4M3FNUZ || t == KL_F8E5M2 || t == KL_F8E5M2FNUZ ||
+           t == KL_F8E8M0 || t == KL_F4E2M1;
+}
+
 bool kl_dtype_is_float(kl_dtype t) {
-    return t == KL_F32 || t == KL_F64 || t == KL_F16 || t == KL_BF16;
+    return t == KL_F32 || t == KL_F64 || t == KL_F16 || t == KL_BF16 || kl_dtype_is_minifloat(t);
 }
 
 bool kl_dtype_is_signed_int(kl_dtype t) {
-    return t == KL_I8 || t == KL_I16 || t == KL_I32 || t == KL_I64;
+    return t == KL_I8 || t == KL_I16 || t == KL_I32 || t == KL_I64 || t == KL_I4 || t == KL_I2;
 }
 
 bool kl_dtype_is_unsigned_int(kl_dtype t) {
-    return t == KL_U8 || t == KL_U16 || t == KL_U32 || t == KL_U64;
+    return t == KL_U8 || t == KL_U16 || t == KL_U32 || t == KL_U64 || t == KL_U4 || t == KL_U2;
+}
+
+int kl_dtype_bits(kl_dtype t) {
+    switch (t) {
+    case KL_U4: case KL_I4: case KL_F4E2M1: return 4;
+    case KL_U2: case KL_I2: return 2;
+    default: return (int)kl_dtype_size(t) * 8;
+    }
+}
+
+int64_t kl_dtype_wrap_small_int(kl_dtype t, int64_t v) {
+    int bits = kl_dtype_bits(t);
+    uint64_t mask = (UINT64_C(1) << bits) - 1, u = (uint64_t)v & mask;
+    if (kl_dtype_is_signed_int(t) && (u >> (bits - 1))) return (int64_t)u - (int64_t)(mask + 1);
+    return (int64_t)u;
+}
+
+bool kl_dtype_is_packed(kl_dtype t) { return kl_dtype_size(t) == 1 && kl_dtype_bits(t) < 8; }
+
+int64_t kl_dtype_packed_bytes(kl_dtype t, int64_t numel) {
+    int64_t size = (int64_t)kl_dtype_size(t);
+    if (numel < 0 || (size && numel > INT64_MAX / size)) return -1;
+    if (!kl_dtype_is_packed(t)) return numel * size;
+    int64_t per_byte = 8 / kl_dtype_bits(t);
+    return numel / per_byte + (numel % per_byte != 0);
+}
+
+void kl_dtype_unpack(kl_dtype t, const uint8_t *packed, uint8_t *out, int64_t numel) {
+    if (!kl_dtype_is_packed(t)) {
+        if (numel > 0) memcpy(out, packed, (size_t)numel * kl_dtype_size(t));
+        return;
+    }
+    int bits = kl_dtype_bits(t), per_byte = 8 / bits;
+    for (int64_t i = 0; i < numel; i++) {
+        int64_t code = (packed[i / per_byte] >> (i % per_byte * bits)) & ((1 << bits) - 1);
+        out[i] = (uint8_t)(t == KL_F4E2M1 ? code : kl_dtype_wrap_small_int(t, code));
+    }
+}
+
+void kl_dtype_pack(kl_dtype t, const uint8_t *in, uint8_t *packed, int64_t numel) {
+    if (!kl_dtype_is_packed(t)) {
+        if (numel > 0) memcpy(packed, in, (size_t)numel * kl_dtype_size(t));
+        return;
+    }
+    int bits = kl_dtype_bits(t), per_byte = 8 / bits;
+    int64_t bytes = kl_dtype_packed_bytes(t, numel);
+    memset(packed, 0, (size_t)bytes);
+    for (int64_t i = 0; i < numel; i++)
+        packed[i / per_byte] |= (uint8_t)((in[i] & ((1 << bits) - 1)) << (i % per_byte * bits));
+}
+
+_Static_assert(KL_CAST_NO_SATURATE == KILN_MF_NO_SATURATE &&
+               KL_CAST_ROUND_DOWN == KILN_MF_ROUND_DOWN &&
+               KL_CAST_ROUND_NEAREST == KILN_MF_ROUND_NEAREST,
+               "KL_CAST_* are kiln_minifloat.h's mode bits");
+
+float kl_minifloat_to_f32(kl_dtype t, uint8_t code) { return kiln_mf_to_f32((uint32_t)t, code); }
+
+uint8_t kl_f32_to_minifloat(kl_dtype t, float x, unsigned mode) {
+    return (uint8_t)kiln_mf_from_f32((uint32_t)t, x, mode);
 }
 
 bool kl_dtype_supported(kl_dtype t) {

@@ -687,6 +687,30 @@ def case_attr_center_crop_pad_shape_count(d):
         "node 'ccp0' (CenterCropPad", "shape has 2 entries for 1 axes"]
 
 
+# ---- the small element types (float8, float4, int4, int2) ----------------------------------
+
+def cast_model(to, **attrs):
+    return model([helper.make_node("Cast", ["x"], ["y"], name="cast0", to=to, **attrs)],
+                 [tensor_in("x", [4])], [helper.make_tensor_value_info("y", to, [4])], opset=25)
+
+
+def case_cast_round_mode_unknown(d):
+    return save(cast_model(24, round_mode="sideways"), d), [], [
+        "'cast0' (Cast", "round_mode", "sideways"]
+
+
+def case_cast_saturate_not_boolean(d):
+    return save(cast_model(17, saturate=2), d), [], ["'cast0' (Cast", "saturate must be 0 or 1"]
+
+
+def case_int4_initializer_too_short(d):
+    # int4 packs two a byte: 5 values need 3 bytes, 2 bytes hold only 4
+    w = TensorProto(name="W", data_type=22, dims=[5], raw_data=b"\x21\x43")
+    m = model([helper.make_node("Cast", ["W"], ["y"], name="cast0", to=F)],
+              [], [tensor_in("y", [5])], [w], opset=25)
+    return save(m, d), [], ["initializer 'W'", "holds 4 values", "needs 5"]
+
+
 # ---- regression inputs the fuzz targets found (tests/bad-inputs/fuzz/expected.txt) ----------
 
 FUZZ_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz")

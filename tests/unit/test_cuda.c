@@ -415,3 +415,58 @@ Test(cuda, launches_grouped) {
     gpu_close(&g);
     kl_arena_free(a);
 }
+
+/* The small types (float8, float4, int4, int2): every cast mode, and an addition in the type
+ * (rounded / wrapped after it), give the interpreter's bytes on the emulator too. */
+Test(cuda, small_types_agree_with_the_interpreter) {
+    enum { N = 12, CASES = 10 };
+    static const float xs[N] = {1.0625f, 1.1875f, -3.5f, 500.0f, -1e6f, 61440.0f, 1e-7f,
+                                -1e-7f, INFINITY, NAN, 1.1f, 9.0f};
+    static const struct { kl_dtype t; int mode; } cases[CASES] = {
+        {KL_F8E4M3FN, 0}, {KL_F8E4M3FN, KL_CAST_NO_SATURATE}, {KL_F8E4M3FNUZ, 0},
+        {KL_F8E5M2, KL_CAST_NO_SATURATE}, {KL_F8E5M2FNUZ, 0}, {KL_F4E2M1, 0},
+        {KL_F8E8M0, KL_CAST_ROUND_NEAREST}, {KL_I4, 0}, {KL_U4, 0}, {KL_I2, 0}};
+    kl_arena *a = kl_arena_new();
+    kl_program *p = kl_program_new(a);
+    kl_buffer *x = input(p, "x", KL_F32, shape1(N));
+    kl_buffer *outs[CASES], *sums[CASES];
+    for (int c = 0; c < CASES; c++) {
+        outs[c] = output(p, kl_sprintf(a, "o%d", c), cases[c].t, shape1(N));
+        kl_kernel *k = kernel_over(p, outs[c], "cast");
+        k->value = kl_e_cast(a, cases[c].t, kl_e_load(a, x, ivs(a, 1)));
+        k->value->op = cases[c].mode;
+        kl_program_add_kernel(p, k);
+        sums[c] = output(p, kl_sprintf(a, "s%d", c), KL_F32, shape1(N));
+        kl_kernel *k2 = kernel_over(p, sums[c], "sum");
+        kl_expr *v = kl_e_load(a, outs[c], ivs(a, 1));
+        k2->value = kl_e_cast(a, KL_F32, kl_e_binary(a, KL_ADD, v, v));
+        kl_program_add_kernel(p, k2);
+    }
+    uint8_t ref[CASES][N];
+    float ref_sum[CASES][N];
+    x->host = (void *)xs;
+    for (int c = 0; c < CASES; c++) {
+        outs[c]->host = ref[c];
+        sums[c]->host = ref_sum[c];
+    }
+    kl_diag d;
+    kl_diag_init(&d, "test");
+    cr_assert(kl_interp_program(p, &d));
+    kl_diag_free(&d);
+    gpu_run g;
+    gpu_open(&g, p, "small");
+    memcpy(g.b.inputs[0], xs, sizeof xs);
+    gpu_run_once(&g);
+    for (int c = 0; c < CASES; c++)
+        for (int i = 0; i < N; i++) {
+            uint8_t got = ((uint8_t *)g.b.outputs[2 * c])[i];
+            float got_sum = ((float *)g.b.outputs[2 * c + 1])[i];
+            cr_expect_eq(got, ref[c][i], "%s mode %d, x = %g: GPU 0x%02x, interpreter 0x%02x",
+                         kl_dtype_name(cases[c].t), cases[c].mode, xs[i], got, ref[c][i]);
+            cr_expect(got_sum == ref_sum[c][i] || (isnan(got_sum) && isnan(ref_sum[c][i])),
+                      "%s: x + x for x = %g: GPU %g, interpreter %g", kl_dtype_name(cases[c].t),
+                      xs[i], got_sum, ref_sum[c][i]);
+        }
+    gpu_close(&g);
+    kl_arena_free(a);
+}

@@ -677,3 +677,60 @@ Test(loader, tensor_file_that_is_not_a_tensor)
     cr_expect_null(kl_onnx_load_tensor_file(arena, path, &diag));
     cr_expect(strstr(messages(), "not a serialized ONNX tensor") != NULL, "%s", messages());
 }
+
+/* The sub-byte types arrive packed (two 4-bit / four 2-bit values a byte, the first in the low
+ * bits) in raw_data, int32_data (one byte an entry) and external data, and are held one a byte:
+ * int4/int2 sign extended, uint4 as is. float8 in int32_data is one value an entry. A byte
+ * count that does not fit the shape is one error. */
+Test(loader, packed_small_types_in_every_encoding)
+{
+    uint8_t ext[2] = {0x9c, 0x03}; /* int2: 0, -1, 1, -2, -1 */
+    char *data_path = path_in_tmp("small.bin");
+    FILE *f = fopen(data_path, "wb");
+    cr_assert_not_null(f);
+    fwrite(ext, 1, sizeof ext, f);
+    fclose(f);
+    mb_model *m = mb_new(25);
+    mb_input(m, "x", KL_F32, "2");
+    uint8_t raw[2] = {0x8f, 0x07}; /* int4: -1, -8, 7 */
+    mb_tensor *r = mb_tensor_new(m, "i4", KL_I4, "3");
+    mb_tensor_raw(m, r, raw, sizeof raw);
+    mb_initializer(m, r);
+    int32_t packed[2] = {0xf1, 0x0a}; /* uint4: 1, 15, 10 */
+    mb_tensor *u = mb_tensor_new(m, "u4", KL_U4, "3");
+    mb_tensor_int32s(m, u, 2, packed);
+    mb_initializer(m, u);
+    int32_t codes[2] = {0x38, 0xfe}; /* float8e4m3fn: 1.0, -448 */
+    mb_tensor *e = mb_tensor_new(m, "f8", KL_F8E4M3FN, "2");
+    mb_tensor_int32s(m, e, 2, codes);
+    mb_initializer(m, e);
+    mb_tensor *x = mb_tensor_new(m, "i2", KL_I2, "5");
+    mb_tensor_external(m, x, "small.bin", 0, 2);
+    mb_initializer(m, x);
+    mb_node_add(m, "Identity", "id0", "x", "y");
+    mb_output(m, "y", KL_F32, NULL);
+    kl_graph *g = load(m);
+    cr_assert_not_null(g, "%s", messages());
+    int8_t *i4 = value_named(g, "i4")->data;
+    cr_expect(i4[0] == -1 && i4[1] == -8 && i4[2] == 7, "int4 %d %d %d", i4[0], i4[1], i4[2]);
+    uint8_t *u4 = value_named(g, "u4")->data;
+    cr_expect(u4[0] == 1 && u4[1] == 15 && u4[2] == 10, "uint4 %d %d %d", u4[0], u4[1], u4[2]);
+    uint8_t *f8 = value_named(g, "f8")->data;
+    cr_expect(f8[0] == 0x38 && f8[1] == 0xfe);
+    int8_t *i2 = value_named(g, "i2")->data;
+    cr_expect(i2[0] == 0 && i2[1] == -1 && i2[2] == 1 && i2[3] == -2 && i2[4] == -1,
+              "int2 %d %d %d %d %d", i2[0], i2[1], i2[2], i2[3], i2[4]);
+}
+
+Test(loader, packed_small_type_with_too_few_bytes)
+{
+    mb_model *m = mb_new(25);
+    mb_input(m, "x", KL_F32, "2");
+    uint8_t raw[1] = {0x21};
+    mb_tensor *r = mb_tensor_new(m, "W", KL_U4, "3"); /* 3 values need 2 bytes */
+    mb_tensor_raw(m, r, raw, sizeof raw);
+    mb_initializer(m, r);
+    mb_node_add(m, "Identity", "id0", "x", "y");
+    mb_output(m, "y", KL_F32, NULL);
+    expect_failure(load(m), "initializer 'W'", "holds 2 values", "needs 3", NULL);
+}
