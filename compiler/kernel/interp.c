@@ -373,8 +373,24 @@ bool kl_interp_kernel(const kl_kernel *k, kl_diag *d) {
     return !in.failed;
 }
 
+/* Whether every level of a kernel's guard holds (its conditions computed by then). */
+static bool guard_holds(const kl_kernel_guard *g) {
+    for (; g; g = g->outer) {
+        const unsigned char *c = storage(g->cond);
+        if (!c || (*c != 0) != g->when) return false;
+    }
+    return true;
+}
+
 bool kl_interp_program(const kl_program *p, kl_diag *d) {
-    for (int i = 0; i < p->kernels.n; i++)
-        if (!kl_interp_kernel(p->kernels.items[i], d)) return false;
+    for (int i = 0; i < p->kernels.n; i++) {
+        const kl_kernel *k = p->kernels.items[i];
+        if (guard_holds(k->guard) && !kl_interp_kernel(k, d)) return false;
+    }
+    for (int i = 0; i < p->traps.n; i++) {
+        const kl_trap *t = p->traps.items[i];
+        if (guard_holds(t->guard))
+            return kl_error(d, NULL, "the inputs take a branch that was left out: %s", t->why);
+    }
     return true;
 }

@@ -61,26 +61,54 @@ static kl_value *names_get(const name_table *t, const char *name)
     return t->cap ? find_slot(t->slots, t->cap, name)->value : NULL;
 }
 
-static void names_put(kl_arena *a, name_table *t, kl_value *v)
+/* v under `name` (a subgraph's values are found by their names in the model, which need not
+ * be the names they get in the graph). */
+static void names_put_as(kl_arena *a, name_table *t, const char *name, kl_value *v)
 {
     if (2 * (t->n + 1) > t->cap)
         names_grow(a, t);
-    name_slot *s = find_slot(t->slots, t->cap, v->name);
+    name_slot *s = find_slot(t->slots, t->cap, name);
     if (!s->name)
         t->n++;
-    s->name = v->name;
+    s->name = name;
     s->value = v;
 }
 
+static void names_put(kl_arena *a, name_table *t, kl_value *v)
+{
+    names_put_as(a, t, v->name, v);
+}
+
 /* ---- the loader's state --------------------------------------------------------------- */
+
+/* The values of one subgraph (an If's branch) by their names in the model; lookups fall back
+ * to the enclosing graphs, which is how a branch reads outer values. */
+typedef struct scope {
+    name_table names;
+    struct scope *parent;      /* NULL: the main graph's (loader.names) */
+} scope;
 
 typedef struct loader {
     kl_arena *a;
     kl_graph *g;
     kl_diag *d;
     const char *base_dir;      /* external data is relative to the model's folder */
-    name_table names;
+    name_table names;          /* the main graph's values */
+    name_table all;            /* every value's graph name, so that inlined ones stay unique */
+    scope *sc;                 /* the subgraph being inlined; NULL: the main graph */
+    kl_guard *guard;           /* what the nodes being loaded run under (NULL: always) */
 } loader;
+
+/* A value name as the node being loaded sees it: its own subgraph's first, then outward. */
+static kl_value *lookup(const loader *L, const char *name)
+{
+    for (const scope *sc = L->sc; sc; sc = sc->parent) {
+        kl_value *v = names_get(&sc->names, name);
+        if (v)
+            return v;
+    }
+    return names_get(&L->names, name);
+}
 
 static const char *str_or_empty(const char *s) { return s ? s : ""; }
 
@@ -106,15 +134,21 @@ static const char *describe_definer(loader *L, const kl_value *v)
  * node defining it, or NULL with `what` saying what does ("an initializer"). */
 static kl_value *define_value(loader *L, const char *name, const kl_node *by, const char *what)
 {
-    kl_value *old = names_get(&L->names, name);
+    name_table *own = L->sc ? &L->sc->names : &L->names;
+    kl_value *old = names_get(own, name);
     if (old) {
         const char *now = by ? kl_sprintf(L->a, "node '%s' (%s)", by->name, by->op_type) : what;
         kl_error(L->d, by, "value '%s' is defined twice: by %s and by %s", name,
                  describe_definer(L, old), now);
         return NULL;
     }
-    kl_value *v = kl_value_new(L->g, name);
-    names_put(L->a, &L->names, v);
+    /* a subgraph may reuse a name of another scope (both branches of an If often do) */
+    const char *unique = name;
+    for (int k = 1; names_get(&L->all, unique); k++)
+        unique = kl_sprintf(L->a, "%s__sub%d", name, k);
+    kl_value *v = kl_value_new(L->g, unique);
+    names_put_as(L->a, own, name, v);
+    names_put(L->a, &L->all, v);
     return v;
 }
 
@@ -488,6 +522,7 @@ static kl_node *load_node(loader *L, const Onnx__NodeProto *p)
     const char *op_type = str_or_empty(p->op_type);
     int64_t opset = opset_of(&L->g->meta, domain);
     kl_node *n = kl_node_new(L->g, op_type, domain, opset > 0 ? (int)opset : 0);
+    n->guard = L->guard;
     if (p->name && *p->name)
         n->name = kl_strdup(L->a, p->name);
     if (opset < 0)
@@ -521,7 +556,7 @@ static void link_inputs(loader *L, kl_node *n, const Onnx__NodeProto *p)
         const char *name = str_or_empty(p->input[i]);
         if (!*name)
             continue; /* omitted optional input */
-        kl_value *v = names_get(&L->names, name);
+        kl_value *v = lookup(L, name);
         if (!v) {
             kl_error(L->d, n, "input '%s' of this node is not produced by any node, graph input "
                      "or initializer", name);
@@ -532,6 +567,10 @@ static void link_inputs(loader *L, kl_node *n, const Onnx__NodeProto *p)
     }
 }
 
+static void inline_branches(loader *L, kl_node *n, const Onnx__NodeProto *p);
+
+/* The nodes of the graph being loaded (the main graph or an inlined subgraph), then the
+ * branches of its If nodes, inlined once every value they may read is defined. */
 static void load_nodes(loader *L, const Onnx__GraphProto *gp)
 {
     kl_node **nodes = kl_alloc_array(L->a, gp->n_node + 1, sizeof *nodes);
@@ -539,6 +578,90 @@ static void load_nodes(loader *L, const Onnx__GraphProto *gp)
         nodes[i] = load_node(L, gp->node[i]);
     for (size_t i = 0; i < gp->n_node; i++)
         link_inputs(L, nodes[i], gp->node[i]);
+    for (size_t i = 0; i < gp->n_node; i++)
+        if (!strcmp(nodes[i]->op_type, "If") && !*nodes[i]->domain)
+            inline_branches(L, nodes[i], gp->node[i]);
+}
+
+/* ---- If: both branches inlined into the graph ------------------------------------------
+ *
+ * A branch's nodes join the graph under a guard (the If's condition, and which value of it
+ * runs the branch; nested Ifs chain their guards), its values are renamed where they clash
+ * with others, and it reads outer values by name. The If node is left choosing between the
+ * branches' outputs: its inputs become [cond, then outputs..., else outputs...]
+ * (ops/control.c infers and lowers that form). */
+
+static const Onnx__GraphProto *branch_proto(loader *L, const kl_node *n,
+                                            const Onnx__NodeProto *p, const char *name)
+{
+    for (size_t i = 0; i < p->n_attribute; i++)
+        if (p->attribute[i]->name && !strcmp(p->attribute[i]->name, name)) {
+            if (p->attribute[i]->g)
+                return p->attribute[i]->g;
+            break;
+        }
+    kl_error(L->d, n, "attribute '%s' (a graph) is missing", name);
+    return NULL;
+}
+
+static void load_value_info(loader *L, const Onnx__GraphProto *gp);
+
+/* The branch's nodes into the graph under `guard`; its outputs into out[0..n_out). */
+static bool inline_branch(loader *L, kl_node *n, const Onnx__GraphProto *gp, const char *side,
+                          kl_guard *guard, kl_value **out)
+{
+    if (gp->n_input)
+        return kl_error(L->d, n, "%s has %zu inputs; an If branch takes none", side,
+                        gp->n_input);
+    if ((int)gp->n_output != n->n_outputs)
+        return kl_error(L->d, n, "%s has %zu outputs, the node %d", side, gp->n_output,
+                        n->n_outputs);
+    scope inner = {.parent = L->sc};
+    scope *saved_scope = L->sc;
+    kl_guard *saved_guard = L->guard;
+    L->sc = &inner;
+    L->guard = guard;
+    int errors_before = L->d->n_errors;
+    load_initializers(L, gp);
+    load_nodes(L, gp);
+    load_value_info(L, gp);
+    for (size_t i = 0; i < gp->n_output; i++) {
+        const char *name = str_or_empty(gp->output[i]->name);
+        out[i] = lookup(L, name);
+        if (!out[i])
+            kl_error(L->d, n, "output '%s' of %s is not produced by any node, input or "
+                     "initializer", name, side);
+    }
+    L->sc = saved_scope;
+    L->guard = saved_guard;
+    return L->d->n_errors == errors_before;
+}
+
+static void inline_branches(loader *L, kl_node *n, const Onnx__NodeProto *p)
+{
+    kl_value *cond = kl_node_input(n, 0);
+    if (!cond) {
+        kl_error(L->d, n, "input 0 (the condition) is missing");
+        return;
+    }
+    const Onnx__GraphProto *then_g = branch_proto(L, n, p, "then_branch");
+    const Onnx__GraphProto *else_g = branch_proto(L, n, p, "else_branch");
+    if (!then_g || !else_g)
+        return;
+    int k = n->n_outputs;
+    kl_value **in = kl_alloc_array(L->a, 2 * (size_t)k + 1, sizeof *in);
+    in[0] = cond;
+    kl_guard *on_true = kl_alloc(L->a, sizeof *on_true);
+    kl_guard *on_false = kl_alloc(L->a, sizeof *on_false);
+    *on_true = (kl_guard){cond, true, L->guard, NULL};
+    *on_false = (kl_guard){cond, false, L->guard, NULL};
+    if (!inline_branch(L, n, then_g, "then_branch", on_true, in + 1) ||
+        !inline_branch(L, n, else_g, "else_branch", on_false, in + 1 + k))
+        return;
+    for (int i = 0; i < 2 * k; i++)
+        in[1 + i]->n_uses++;
+    n->n_inputs = 1 + 2 * k;
+    n->inputs = in;
 }
 
 /* ---- value_info and graph outputs ----------------------------------------------------- */
@@ -554,7 +677,7 @@ static kl_dtype declared_dtype(const Onnx__TypeProto *tp)
 static void load_value_info(loader *L, const Onnx__GraphProto *gp)
 {
     for (size_t i = 0; i < gp->n_value_info; i++) {
-        kl_value *v = names_get(&L->names, str_or_empty(gp->value_info[i]->name));
+        kl_value *v = lookup(L, str_or_empty(gp->value_info[i]->name));
         if (v && v->producer && v->dtype == KL_UNDEFINED)
             v->dtype = declared_dtype(gp->value_info[i]->type);
     }
@@ -645,22 +768,41 @@ typedef struct edges {
     int *target;
 } edges;
 
+/* What node n waits for: input k < n_inputs, then the conditions of its guard. */
+static int n_deps(const kl_node *n)
+{
+    int count = n->n_inputs;
+    for (const kl_guard *g = n->guard; g; g = g->outer)
+        count++;
+    return count;
+}
+
+static const kl_node *dep_producer(const kl_node *n, int k)
+{
+    if (k < n->n_inputs)
+        return n->inputs[k] ? n->inputs[k]->producer : NULL;
+    const kl_guard *g = n->guard;
+    for (k -= n->n_inputs; k > 0; k--)
+        g = g->outer;
+    return g->cond ? g->cond->producer : NULL;
+}
+
 static edges build_edges(kl_arena *a, kl_node **nodes, int n)
 {
     edges e = {kl_alloc_array(a, (size_t)n + 1, sizeof(int)), NULL};
     for (int i = 0; i < n; i++)
-        for (int k = 0; k < nodes[i]->n_inputs; k++)
-            if (nodes[i]->inputs[k] && nodes[i]->inputs[k]->producer)
-                e.start[nodes[i]->inputs[k]->producer->id + 1]++;
+        for (int k = 0; k < n_deps(nodes[i]); k++)
+            if (dep_producer(nodes[i], k))
+                e.start[dep_producer(nodes[i], k)->id + 1]++;
     for (int i = 0; i < n; i++)
         e.start[i + 1] += e.start[i];
     e.target = kl_alloc_array(a, (size_t)e.start[n] + 1, sizeof(int));
     int *fill = kl_alloc_array(a, (size_t)n + 1, sizeof(int));
     memcpy(fill, e.start, (size_t)n * sizeof(int));
     for (int i = 0; i < n; i++)
-        for (int k = 0; k < nodes[i]->n_inputs; k++)
-            if (nodes[i]->inputs[k] && nodes[i]->inputs[k]->producer)
-                e.target[fill[nodes[i]->inputs[k]->producer->id]++] = i;
+        for (int k = 0; k < n_deps(nodes[i]); k++)
+            if (dep_producer(nodes[i], k))
+                e.target[fill[dep_producer(nodes[i], k)->id]++] = i;
     return e;
 }
 

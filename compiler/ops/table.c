@@ -15,6 +15,7 @@ static const kl_op *const families[] = {
     kl_ops_indexing,    kl_ops_resize,     kl_ops_loss,       kl_ops_recurrent, kl_ops_attention,
     kl_ops_gridsample,  kl_ops_einsum,     kl_ops_dft,        kl_ops_roialign,
     kl_ops_quantize,    kl_ops_training,   kl_ops_ml,         kl_ops_det,
+    kl_ops_control,
     NULL,
 };
 
