@@ -69,7 +69,10 @@ static bool infer_guarded(kl_graph *g, kl_node *n, const kl_diag *d) {
         while (gd->cond->data) gd = gd->outer; /* state 0: some level is decided at run time */
         size_t len = scratch.len;
         while (len && scratch.text[len - 1] == '\n') len--;
-        gd->broken = kl_strndup(g->arena, scratch.text ? scratch.text : "", len);
+        char *why = kl_strndup(g->arena, scratch.text ? scratch.text : "", len);
+        for (char *c = why; *c; c++) /* one line, for the message that may quote it */
+            if (*c == '\n') *c = ' ';
+        gd->broken = why;
         kl_ptrvec_push(g->arena, &g->broken_guards, gd);
         kl_node_kill(n);
     }

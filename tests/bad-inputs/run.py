@@ -490,6 +490,44 @@ def case_external_no_location(d):
     return save(m, d), [], ["initializer 'W'", "external data has no location"]
 
 
+def if_model(then_nodes, then_out, else_nodes, else_out, initializers=()):
+    """y = If(c) over x[2,3], the condition a run-time input."""
+    then_g = helper.make_graph(then_nodes, "then", [], [then_out])
+    else_g = helper.make_graph(else_nodes, "else", [], [else_out])
+    node = helper.make_node("If", ["c"], ["y"], name="if0", then_branch=then_g,
+                            else_branch=else_g)
+    return model([node], [helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+                          tensor_in("x", [2, 3])], [tensor_in("y", None)], initializers)
+
+
+def case_if_branches_disagree_on_shape(d):
+    w = numpy_helper.from_array(np.ones(3, np.float32), "w")
+    m = if_model([helper.make_node("Relu", ["x"], ["a"], name="relu_then")],
+                 tensor_in("a", None),
+                 [helper.make_node("Relu", ["w"], ["b"], name="relu_else")],
+                 tensor_in("b", None), [w])
+    return save(m, d), [], ["node 'if0' (If", "output 0 has shape [2,3] in then_branch but [3] "
+                            "in else_branch", "bounded shapes"]
+
+
+def case_if_neither_branch_compiles(d):
+    w = numpy_helper.from_array(np.ones((4, 5), np.float32), "w")
+    m = if_model([helper.make_node("Add", ["x", "w"], ["a"], name="add_then")],
+                 tensor_in("a", None),
+                 [helper.make_node("Sub", ["x", "w"], ["b"], name="sub_else")],
+                 tensor_in("b", None), [w])
+    return save(m, d), [], ["node 'if0' (If", "neither branch can be compiled",
+                            "node 'add_then' (Add", "node 'sub_else' (Sub"]
+
+
+def case_if_branch_missing(d):
+    m = if_model([helper.make_node("Relu", ["x"], ["a"], name="relu_then")],
+                 tensor_in("a", None), [], tensor_in("x", None))
+    attrs = m.graph.node[0].attribute
+    del attrs[[a.name for a in attrs].index("else_branch")]
+    return save(m, d), [], ["node 'if0' (If", "attribute 'else_branch' (a graph) is missing"]
+
+
 # ---- regression inputs the fuzz targets found (tests/bad-inputs/fuzz/expected.txt) ----------
 
 FUZZ_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz")
