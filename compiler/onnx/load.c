@@ -614,7 +614,7 @@ static bool inline_branch(loader *L, kl_node *n, const Onnx__GraphProto *gp, con
         return kl_error(L->d, n, "%s has %zu inputs; an If branch takes none", side,
                         gp->n_input);
     if ((int)gp->n_output != n->n_outputs)
-        return kl_error(L->d, n, "%s has %zu outputs, the node %d", side, gp->n_output,
+        return kl_error(L->d, n, "%s has %zu outputs but the node has %d", side, gp->n_output,
                         n->n_outputs);
     scope inner = {.parent = L->sc};
     scope *saved_scope = L->sc;

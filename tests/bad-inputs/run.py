@@ -520,6 +520,16 @@ def case_if_neither_branch_compiles(d):
                             "node 'add_then' (Add", "node 'sub_else' (Sub"]
 
 
+def case_if_runtime_condition_for_cuda(d):
+    m = if_model([helper.make_node("Relu", ["x"], ["a"], name="relu_then")],
+                 tensor_in("a", None),
+                 [helper.make_node("Neg", ["x"], ["b"], name="neg_else")],
+                 tensor_in("b", None))
+    return save(m, d), ["--target", "cuda-sm80"], [
+        "branch of an If whose condition is only known at run time",
+        "CUDA back end does not support"]
+
+
 def case_if_branch_missing(d):
     m = if_model([helper.make_node("Relu", ["x"], ["a"], name="relu_then")],
                  tensor_in("a", None), [], tensor_in("x", None))
