@@ -568,6 +568,7 @@ static void link_inputs(loader *L, kl_node *n, const Onnx__NodeProto *p)
 }
 
 static void inline_branches(loader *L, kl_node *n, const Onnx__NodeProto *p);
+static void unroll_scan(loader *L, kl_node *n, const Onnx__NodeProto *p);
 
 /* The nodes of the graph being loaded (the main graph or an inlined subgraph), then the
  * branches of its If nodes, inlined once every value they may read is defined. */
@@ -578,9 +579,14 @@ static void load_nodes(loader *L, const Onnx__GraphProto *gp)
         nodes[i] = load_node(L, gp->node[i]);
     for (size_t i = 0; i < gp->n_node; i++)
         link_inputs(L, nodes[i], gp->node[i]);
-    for (size_t i = 0; i < gp->n_node; i++)
-        if (!strcmp(nodes[i]->op_type, "If") && !*nodes[i]->domain)
+    for (size_t i = 0; i < gp->n_node; i++) {
+        if (*nodes[i]->domain)
+            continue;
+        if (!strcmp(nodes[i]->op_type, "If"))
             inline_branches(L, nodes[i], gp->node[i]);
+        else if (!strcmp(nodes[i]->op_type, "Scan"))
+            unroll_scan(L, nodes[i], gp->node[i]);
+    }
 }
 
 /* ---- If: both branches inlined into the graph ------------------------------------------
@@ -672,6 +678,315 @@ static kl_dtype declared_dtype(const Onnx__TypeProto *tp)
         !tp->tensor_type->has_elem_type)
         return KL_UNDEFINED;
     return (kl_dtype)tp->tensor_type->elem_type;
+}
+
+/* ---- Scan: the body unrolled over the sequence -----------------------------------------
+ *
+ * The sequence length is a dim of the scan inputs, so it must be known when the model loads
+ * (a graph input bound by --shape, or a constant). Every step inlines the body once (its inputs
+ * bound to the state values and to the step's slice of each scan input, a Gather at the step's
+ * index), and the Scan's outputs become the last states and the steps' outputs stacked
+ * (Unsqueeze + Concat). Opset 8's batch dim is unrolled the same way. At most
+ * SCAN_MAX_STEPS steps (batch x sequence), like the recurrent operators' unrolling. */
+enum { SCAN_MAX_STEPS = 256 };
+
+static kl_value *fresh_value(loader *L, const char *base)
+{
+    const char *unique = base;
+    for (int k = 1; names_get(&L->all, unique); k++)
+        unique = kl_sprintf(L->a, "%s__%d", base, k);
+    kl_value *v = kl_value_new(L->g, unique);
+    names_put(L->a, &L->all, v);
+    return v;
+}
+
+/* An int64 constant: a scalar (rank 0) or a one-element list (rank 1). */
+static kl_value *const_i64(loader *L, const kl_node *n, int rank, int64_t x)
+{
+    kl_value *c = fresh_value(L, kl_sprintf(L->a, "%s/k", n->name));
+    int64_t *data = kl_alloc(L->a, sizeof *data);
+    *data = x;
+    c->dtype = KL_I64;
+    c->shape.rank = rank;
+    c->shape.dim[0] = 1;
+    c->has_shape = true;
+    c->data = data;
+    return c;
+}
+
+/* A node of the unrolled Scan writing a fresh value, with the attribute `axis` when has_axis.
+ * The forms are opset 13's whatever the model imports (Unsqueeze takes its axes as an input). */
+static kl_value *scan_node(loader *L, const kl_node *n, const char *op, int n_in, kl_value **in,
+                           int64_t axis, bool has_axis)
+{
+    kl_node *m = kl_node_new(L->g, op, "", 13);
+    m->guard = L->guard;
+    m->name = kl_sprintf(L->a, "%s/%s_%d", n->name, op, m->id);
+    m->n_inputs = n_in;
+    m->inputs = kl_alloc_array(L->a, (size_t)n_in + 1, sizeof *m->inputs);
+    for (int i = 0; i < n_in; i++) {
+        m->inputs[i] = in[i];
+        in[i]->n_uses++;
+    }
+    if (has_axis) {
+        m->n_attrs = 1;
+        m->attrs = kl_alloc_array(L->a, 1, sizeof *m->attrs);
+        m->attrs[0] = (kl_attr){.name = "axis", .type = KL_ATTR_INT, .i = axis};
+    }
+    m->n_outputs = 1;
+    m->outputs = kl_alloc_array(L->a, 2, sizeof *m->outputs);
+    m->outputs[0] = fresh_value(L, kl_sprintf(L->a, "%s/%s_out", n->name, op));
+    m->outputs[0]->producer = m;
+    return m->outputs[0];
+}
+
+/* x[..., index, ...] along axis, the axis removed */
+static kl_value *take(loader *L, const kl_node *n, kl_value *x, int64_t axis, int64_t index)
+{
+    kl_value *in[2] = {x, const_i64(L, n, 0, index)};
+    return scan_node(L, n, "Gather", 2, in, axis, true);
+}
+
+/* The values stacked along a new axis (in reverse order when `reverse`). */
+static kl_value *stack(loader *L, const kl_node *n, kl_value **v, int count, int64_t axis,
+                       bool reverse)
+{
+    kl_value **parts = kl_alloc_array(L->a, (size_t)count + 1, sizeof *parts);
+    for (int i = 0; i < count; i++) {
+        kl_value *in[2] = {v[reverse ? count - 1 - i : i], const_i64(L, n, 1, axis)};
+        parts[i] = scan_node(L, n, "Unsqueeze", 2, in, 0, false);
+    }
+    return scan_node(L, n, "Concat", count, parts, axis, true);
+}
+
+/* The body inlined once with its inputs bound to in[]; its outputs into out[]. */
+static bool inline_body(loader *L, kl_node *n, const Onnx__GraphProto *body, kl_value **in,
+                        int n_in, kl_value **out, int n_out)
+{
+    if ((int)body->n_input != n_in || (int)body->n_output != n_out)
+        return kl_error(L->d, n, "the body has %zu inputs and %zu outputs; the node needs %d and "
+                        "%d", body->n_input, body->n_output, n_in, n_out);
+    scope inner = {.parent = L->sc};
+    scope *saved = L->sc;
+    L->sc = &inner;
+    int errors_before = L->d->n_errors;
+    for (int i = 0; i < n_in; i++)
+        names_put_as(L->a, &inner.names, kl_strdup(L->a, str_or_empty(body->input[i]->name)),
+                     in[i]);
+    load_initializers(L, body);
+    load_nodes(L, body);
+    load_value_info(L, body);
+    for (int i = 0; i < n_out; i++) {
+        const char *name = str_or_empty(body->output[i]->name);
+        if (!(out[i] = lookup(L, name)))
+            kl_error(L->d, n, "output '%s' of the body is not produced by any node, input or "
+                     "initializer", name);
+    }
+    L->sc = saved;
+    return L->d->n_errors == errors_before;
+}
+
+typedef struct scan_form {
+    const Onnx__GraphProto *body;
+    int n_state, n_scan_in, n_scan_out;
+    int64_t in_axis[KL_MAX_RANK * 4], out_axis[KL_MAX_RANK * 4];
+    bool in_rev[KL_MAX_RANK * 4], out_rev[KL_MAX_RANK * 4];
+} scan_form;
+
+/* One sequence: states and scan inputs (whole sequences) in; last states and stacked scan
+ * outputs out. */
+static bool scan_sequence(loader *L, kl_node *n, const scan_form *f, kl_value **state,
+                          kl_value **xs, int64_t steps, kl_value **last, kl_value **stacked)
+{
+    int n_in = f->n_state + f->n_scan_in, n_out = f->n_state + f->n_scan_out;
+    kl_value **cur = kl_alloc_array(L->a, (size_t)n_in + 1, sizeof *cur);
+    kl_value **res = kl_alloc_array(L->a, (size_t)n_out + 1, sizeof *res);
+    kl_value **per_step = kl_alloc_array(L->a, (size_t)(steps * f->n_scan_out) + 1, sizeof *res);
+    for (int i = 0; i < f->n_state; i++)
+        cur[i] = state[i];
+    for (int64_t t = 0; t < steps; t++) {
+        for (int j = 0; j < f->n_scan_in; j++)
+            cur[f->n_state + j] = take(L, n, xs[j], f->in_axis[j], f->in_rev[j] ? steps - 1 - t : t);
+        if (!inline_body(L, n, f->body, cur, n_in, res, n_out))
+            return false;
+        for (int i = 0; i < f->n_state; i++)
+            cur[i] = res[i];
+        for (int k = 0; k < f->n_scan_out; k++)
+            per_step[k * steps + t] = res[f->n_state + k];
+    }
+    for (int i = 0; i < f->n_state; i++)
+        last[i] = cur[i];
+    for (int k = 0; k < f->n_scan_out; k++)
+        stacked[k] = stack(L, n, per_step + k * steps, (int)steps, f->out_axis[k], f->out_rev[k]);
+    return true;
+}
+
+/* INTS attribute `name` into out[0..count) (default `def`); false if it has another length. */
+static bool scan_ints(loader *L, const kl_node *n, const Onnx__NodeProto *p, const char *name,
+                      int count, int64_t def, int64_t *out)
+{
+    for (int i = 0; i < count; i++)
+        out[i] = def;
+    for (size_t a = 0; a < p->n_attribute; a++) {
+        if (!p->attribute[a]->name || strcmp(p->attribute[a]->name, name))
+            continue;
+        if ((int)p->attribute[a]->n_ints != count)
+            return kl_error(L->d, n, "attribute '%s' has %zu values; the node needs %d", name,
+                            p->attribute[a]->n_ints, count);
+        for (int i = 0; i < count; i++)
+            out[i] = p->attribute[a]->ints[i];
+    }
+    return true;
+}
+
+static int64_t scan_int(const Onnx__NodeProto *p, const char *name, int64_t def)
+{
+    for (size_t a = 0; a < p->n_attribute; a++)
+        if (p->attribute[a]->name && !strcmp(p->attribute[a]->name, name))
+            return p->attribute[a]->i;
+    return def;
+}
+
+/* The length of dim `axis` of x, which must be known now; -1 after a diagnostic. */
+static int64_t known_dim(loader *L, const kl_node *n, const kl_value *x, int64_t axis)
+{
+    int a;
+    if (!x->has_shape && !x->data)
+        return kl_error(L->d, n, "input '%s' has no shape known when the model is loaded: kiln "
+                        "unrolls Scan over graph inputs (bound with --shape) and constants only",
+                        x->name) - 1;
+    if (!kl_axis_normalize(axis, x->shape.rank, &a))
+        return kl_error(L->d, n, "axis %lld is out of range for input '%s' of rank %d",
+                        (long long)axis, x->name, x->shape.rank) - 1;
+    return x->shape.dim[a];
+}
+
+/* The Scan node leaves the graph: its outputs are made by the unrolled nodes. */
+static void drop_node(loader *L, kl_node *n)
+{
+    kl_ptrvec *v = &L->g->nodes;
+    for (int i = 0; i < v->n; i++)
+        if (v->items[i] == n) {
+            memmove(&v->items[i], &v->items[i + 1], (size_t)(v->n - i - 1) * sizeof *v->items);
+            v->n--;
+            break;
+        }
+    for (int i = 0; i < n->n_inputs; i++)
+        if (n->inputs[i])
+            n->inputs[i]->n_uses--;
+}
+
+/* Output i of n := v (an Identity, so that the value keeps its name and place). */
+static void produce(loader *L, kl_node *n, int i, kl_value *v)
+{
+    kl_value *out = n->outputs[i];
+    if (!out)
+        return;
+    kl_value *copy = scan_node(L, n, "Identity", 1, &v, 0, false);
+    kl_node *m = copy->producer;
+    copy->producer = NULL; /* made for nothing: the node writes the Scan's output instead */
+    m->outputs[0] = out;
+    out->producer = m;
+}
+
+static void unroll_scan(loader *L, kl_node *n, const Onnx__NodeProto *p)
+{
+    scan_form f = {0};
+    bool batched = n->opset < 9; /* opset 8: [batch, sequence, ...], sequence_lens first */
+    int first = batched ? 1 : 0;
+    int64_t m = scan_int(p, "num_scan_inputs", -1);
+    int n_vals = n->n_inputs - first;
+    for (size_t a = 0; a < p->n_attribute; a++)
+        if (p->attribute[a]->name && !strcmp(p->attribute[a]->name, "body"))
+            f.body = p->attribute[a]->g;
+    if (!f.body) {
+        kl_error(L->d, n, "attribute 'body' (a graph) is missing");
+        return;
+    }
+    if (m < 1 || m > n_vals || m > KL_MAX_RANK * 4 || n->n_outputs - (n_vals - m) < 0 ||
+        n->n_outputs - (n_vals - m) > KL_MAX_RANK * 4) {
+        kl_error(L->d, n, "num_scan_inputs %lld does not fit the node's %d inputs and %d outputs",
+                 (long long)m, n->n_inputs, n->n_outputs);
+        return;
+    }
+    if (batched && kl_node_input(n, 0)) {
+        kl_error(L->d, n, "input 'sequence_lens' is not supported (sequences of equal length "
+                 "only)");
+        return;
+    }
+    f.n_scan_in = (int)m;
+    f.n_state = n_vals - f.n_scan_in;
+    f.n_scan_out = n->n_outputs - f.n_state;
+    int64_t dirs[KL_MAX_RANK * 4];
+    if (!scan_ints(L, n, p, batched ? "directions" : "scan_input_directions", f.n_scan_in, 0,
+                   dirs) ||
+        !scan_ints(L, n, p, "scan_input_axes", f.n_scan_in, 0, f.in_axis) ||
+        !scan_ints(L, n, p, "scan_output_axes", f.n_scan_out, 0, f.out_axis))
+        return;
+    for (int j = 0; j < f.n_scan_in; j++)
+        f.in_rev[j] = dirs[j] != 0;
+    if (!scan_ints(L, n, p, "scan_output_directions", f.n_scan_out, 0, dirs))
+        return;
+    for (int k = 0; k < f.n_scan_out; k++)
+        f.out_rev[k] = dirs[k] != 0;
+    kl_value **state = n->inputs + first, **xs = n->inputs + first + f.n_state;
+    for (int i = 0; i < n_vals; i++)
+        if (!state[i]) {
+            kl_error(L->d, n, "input %d is missing", first + i);
+            return;
+        }
+    int64_t batch = 1, steps = -1;
+    for (int j = 0; j < f.n_scan_in; j++) {
+        int64_t len = known_dim(L, n, xs[j], batched ? 1 : f.in_axis[j]);
+        if (len < 0)
+            return;
+        if (steps >= 0 && len != steps) {
+            kl_error(L->d, n, "the scan inputs have sequences of %lld and %lld steps",
+                     (long long)steps, (long long)len);
+            return;
+        }
+        steps = len;
+        if (batched)
+            batch = known_dim(L, n, xs[j], 0);
+    }
+    if (steps < 1 || batch < 1 || steps * batch > SCAN_MAX_STEPS) {
+        kl_error(L->d, n, "%lld steps: kiln unrolls Scan over 1 to %d steps (batch x sequence)",
+                 (long long)(steps * batch), SCAN_MAX_STEPS);
+        return;
+    }
+    kl_value **last = kl_alloc_array(L->a, (size_t)f.n_state + 1, sizeof *last);
+    kl_value **stacked = kl_alloc_array(L->a, (size_t)f.n_scan_out + 1, sizeof *stacked);
+    if (!batched) {
+        if (!scan_sequence(L, n, &f, state, xs, steps, last, stacked))
+            return;
+    } else {
+        /* each batch entry is a sequence of its own; results stacked along the batch axis */
+        for (int j = 0; j < f.n_scan_in; j++)
+            f.in_axis[j] = 0; /* the sequence axis once the batch axis is taken */
+        for (int k = 0; k < f.n_scan_out; k++)
+            f.out_axis[k] = 0;
+        kl_value **per_b = kl_alloc_array(L->a, (size_t)(batch * n->n_outputs) + 1, sizeof *per_b);
+        kl_value **bs = kl_alloc_array(L->a, (size_t)n_vals + 1, sizeof *bs);
+        for (int64_t b = 0; b < batch; b++) {
+            for (int i = 0; i < n_vals; i++)
+                bs[i] = take(L, n, state[i], 0, b);
+            if (!scan_sequence(L, n, &f, bs, bs + f.n_state, steps, last, stacked))
+                return;
+            for (int i = 0; i < f.n_state; i++)
+                per_b[i * batch + b] = last[i];
+            for (int k = 0; k < f.n_scan_out; k++)
+                per_b[(f.n_state + k) * batch + b] = stacked[k];
+        }
+        for (int i = 0; i < f.n_state; i++)
+            last[i] = stack(L, n, per_b + i * batch, (int)batch, 0, false);
+        for (int k = 0; k < f.n_scan_out; k++)
+            stacked[k] = stack(L, n, per_b + (f.n_state + k) * batch, (int)batch, 0, false);
+    }
+    for (int i = 0; i < f.n_state; i++)
+        produce(L, n, i, last[i]);
+    for (int k = 0; k < f.n_scan_out; k++)
+        produce(L, n, f.n_state + k, stacked[k]);
+    drop_node(L, n);
 }
 
 static void load_value_info(loader *L, const Onnx__GraphProto *gp)
