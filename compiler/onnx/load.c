@@ -97,6 +97,7 @@ typedef struct loader {
     name_table all;            /* every value's graph name, so that inlined ones stay unique */
     scope *sc;                 /* the subgraph being inlined; NULL: the main graph */
     kl_guard *guard;           /* what the nodes being loaded run under (NULL: always) */
+    int unrolling;             /* > 0: inside a Loop or Scan body, which is read once a step */
 } loader;
 
 /* A value name as the node being loaded sees it: its own subgraph's first, then outward. */
@@ -245,6 +246,7 @@ static void load_initializers(loader *L, const Onnx__GraphProto *gp)
             .what = kl_sprintf(L->a, "initializer '%s'", name),
             .node = NULL,
             .base_dir = L->base_dir,
+            .keep = L->unrolling > 0,
         };
         kl_onnx_tensor_to_value(L->a, t, &origin, v, L->d);
     }
@@ -472,6 +474,7 @@ static bool load_tensor_attr(loader *L, const kl_node *n, const Onnx__AttributeP
         .what = kl_sprintf(L->a, "attribute '%s'", out->name),
         .node = n,
         .base_dir = L->base_dir,
+        .keep = L->unrolling > 0,
     };
     out->t = v;
     return kl_onnx_tensor_to_value(L->a, p->t, &origin, v, L->d);
@@ -569,6 +572,7 @@ static void link_inputs(loader *L, kl_node *n, const Onnx__NodeProto *p)
 
 static void inline_branches(loader *L, kl_node *n, const Onnx__NodeProto *p);
 static void unroll_scan(loader *L, kl_node *n, const Onnx__NodeProto *p);
+static void unroll_loop(loader *L, kl_node *n, const Onnx__NodeProto *p);
 
 /* The nodes of the graph being loaded (the main graph or an inlined subgraph), then the
  * branches of its If nodes, inlined once every value they may read is defined. */
@@ -586,6 +590,8 @@ static void load_nodes(loader *L, const Onnx__GraphProto *gp)
             inline_branches(L, nodes[i], gp->node[i]);
         else if (!strcmp(nodes[i]->op_type, "Scan"))
             unroll_scan(L, nodes[i], gp->node[i]);
+        else if (!strcmp(nodes[i]->op_type, "Loop"))
+            unroll_loop(L, nodes[i], gp->node[i]);
     }
 }
 
@@ -769,6 +775,7 @@ static bool inline_body(loader *L, kl_node *n, const Onnx__GraphProto *body, kl_
     scope inner = {.parent = L->sc};
     scope *saved = L->sc;
     L->sc = &inner;
+    L->unrolling++;
     int errors_before = L->d->n_errors;
     for (int i = 0; i < n_in; i++)
         names_put_as(L->a, &inner.names, kl_strdup(L->a, str_or_empty(body->input[i]->name)),
@@ -782,6 +789,7 @@ static bool inline_body(loader *L, kl_node *n, const Onnx__GraphProto *body, kl_
             kl_error(L->d, n, "output '%s' of the body is not produced by any node, input or "
                      "initializer", name);
     }
+    L->unrolling--;
     L->sc = saved;
     return L->d->n_errors == errors_before;
 }
@@ -986,6 +994,153 @@ static void unroll_scan(loader *L, kl_node *n, const Onnx__NodeProto *p)
         produce(L, n, i, last[i]);
     for (int k = 0; k < f.n_scan_out; k++)
         produce(L, n, f.n_state + k, stacked[k]);
+    drop_node(L, n);
+}
+
+/* ---- Loop: the body unrolled over a trip count known when the model loads --------------
+ *
+ * Iteration i runs under the guard of the condition it starts with (cond_i), so that a
+ * condition the body computes at run time ends the loop: the iteration's nodes are skipped,
+ * and an If node (the inlined form, see above) carries cond_{i+1} and the loop values on as
+ * cond_i ? (body's) : (false, the values unchanged). Conditions that fold (the usual "true"
+ * passed through) leave straight-line code. Scan outputs stack every iteration's values, so
+ * their length must not depend on the inputs: when the loop may end early, a trap (a branch
+ * left out, KILN_E_UNCOMPILED_BRANCH) catches it at run time. */
+
+/* The value of an int64 scalar known when the model loads (an initializer or a Constant
+ * node's tensor), or false. */
+static bool load_time_int(const kl_value *v, int64_t *out)
+{
+    const void *data = v ? v->data : NULL;
+    const kl_value *t = v;
+    if (!data && v && v->producer && !strcmp(v->producer->op_type, "Constant")) {
+        const kl_attr *a = kl_attr_find(v->producer, "value");
+        if (a && a->type == KL_ATTR_TENSOR && a->t && a->t->data) {
+            t = a->t;
+            data = a->t->data;
+        }
+    }
+    if (!data || t->dtype != KL_I64 || kl_shape_numel(&t->shape) != 1)
+        return false;
+    *out = *(const int64_t *)data;
+    return true;
+}
+
+static kl_value *const_bool(loader *L, const kl_node *n, bool x)
+{
+    kl_value *c = fresh_value(L, kl_sprintf(L->a, "%s/%s", n->name, x ? "true" : "false"));
+    bool *data = kl_alloc(L->a, sizeof *data);
+    *data = x;
+    c->dtype = KL_BOOL;
+    c->has_shape = true;
+    c->data = data;
+    return c;
+}
+
+/* out = If(cond) in the inlined form: then[i] when cond, else[i] otherwise. */
+static void carry_on(loader *L, const kl_node *n, kl_value *cond, kl_value **then_v,
+                     kl_value **else_v, int count, kl_value **out)
+{
+    kl_node *m = kl_node_new(L->g, "If", "", 13);
+    m->guard = L->guard;
+    m->name = kl_sprintf(L->a, "%s/carry_%d", n->name, m->id);
+    m->n_inputs = 1 + 2 * count;
+    m->inputs = kl_alloc_array(L->a, (size_t)m->n_inputs + 1, sizeof *m->inputs);
+    m->inputs[0] = cond;
+    for (int i = 0; i < count; i++) {
+        m->inputs[1 + i] = then_v[i];
+        m->inputs[1 + count + i] = else_v[i];
+    }
+    for (int i = 0; i < m->n_inputs; i++)
+        m->inputs[i]->n_uses++;
+    m->n_outputs = count;
+    m->outputs = kl_alloc_array(L->a, (size_t)count + 1, sizeof *m->outputs);
+    for (int i = 0; i < count; i++) {
+        out[i] = m->outputs[i] = fresh_value(L, kl_sprintf(L->a, "%s/carried", n->name));
+        out[i]->producer = m;
+    }
+}
+
+static void unroll_loop(loader *L, kl_node *n, const Onnx__NodeProto *p)
+{
+    const Onnx__GraphProto *body = NULL;
+    for (size_t a = 0; a < p->n_attribute; a++)
+        if (p->attribute[a]->name && !strcmp(p->attribute[a]->name, "body"))
+            body = p->attribute[a]->g;
+    if (!body) {
+        kl_error(L->d, n, "attribute 'body' (a graph) is missing");
+        return;
+    }
+    int64_t trips;
+    if (!load_time_int(kl_node_input(n, 0), &trips)) {
+        kl_error(L->d, n, "the trip count M must be an int64 constant (an initializer or a "
+                 "Constant): kiln unrolls Loop, and a run-time trip count is not supported yet");
+        return;
+    }
+    int n_vals = n->n_inputs - 2, n_scan = n->n_outputs - (n->n_inputs - 2);
+    if (n_vals < 0 || n_scan < 0) {
+        kl_error(L->d, n, "%d inputs and %d outputs do not make a Loop", n->n_inputs,
+                 n->n_outputs);
+        return;
+    }
+    if (trips < 0 || trips > SCAN_MAX_STEPS || (trips == 0 && n_scan > 0)) {
+        kl_error(L->d, n, "trip count %lld: kiln unrolls Loop over 0 to %d iterations (at "
+                 "least 1 with scan outputs)", (long long)trips, SCAN_MAX_STEPS);
+        return;
+    }
+    for (int i = 0; i < n_vals; i++)
+        if (!n->inputs[2 + i]) {
+            kl_error(L->d, n, "input %d is missing", 2 + i);
+            return;
+        }
+    kl_value *cond = kl_node_input(n, 1) ? n->inputs[1] : const_bool(L, n, true);
+    kl_value *no = const_bool(L, n, false);
+    int n_in = 2 + n_vals, n_out = 1 + n_vals + n_scan;
+    kl_value **v = kl_alloc_array(L->a, (size_t)n_vals + 2, sizeof *v);
+    kl_value **in = kl_alloc_array(L->a, (size_t)n_in + 1, sizeof *in);
+    kl_value **res = kl_alloc_array(L->a, (size_t)n_out + 1, sizeof *res);
+    kl_value **kept = kl_alloc_array(L->a, (size_t)n_vals + 2, sizeof *kept);
+    kl_value **per_step = kl_alloc_array(L->a, (size_t)(trips * n_scan) + 1, sizeof *per_step);
+    for (int i = 0; i < n_vals; i++)
+        v[i] = n->inputs[2 + i];
+    kl_guard *outer = L->guard;
+    for (int64_t t = 0; t < trips; t++) {
+        kl_guard *runs = kl_alloc(L->a, sizeof *runs);
+        *runs = (kl_guard){cond, true, outer, NULL};
+        if (n_scan > 0) { /* ending early would make the scan outputs shorter */
+            kl_guard *ends = kl_alloc(L->a, sizeof *ends);
+            *ends = (kl_guard){cond, false, outer, NULL};
+            ends->broken = kl_sprintf(L->a, "node '%s' (Loop): the loop ends after %lld of %lld "
+                                      "iterations, so its scan outputs would be shorter (a "
+                                      "length that depends on the inputs is not supported)",
+                                      n->name, (long long)t, (long long)trips);
+            kl_ptrvec_push(L->a, &L->g->broken_guards, ends);
+        }
+        in[0] = const_i64(L, n, 0, t);
+        in[1] = cond;
+        for (int i = 0; i < n_vals; i++)
+            in[2 + i] = v[i];
+        L->guard = runs;
+        bool ok = inline_body(L, n, body, in, n_in, res, n_out);
+        L->guard = outer;
+        if (!ok)
+            return;
+        for (int k = 0; k < n_scan; k++)
+            per_step[k * trips + t] = res[1 + n_vals + k];
+        /* then: the body's condition and values; else: stopped, the values as they were */
+        kept[0] = no;
+        for (int i = 0; i < n_vals; i++)
+            kept[1 + i] = v[i];
+        kl_value **next = kl_alloc_array(L->a, (size_t)n_vals + 2, sizeof *next);
+        carry_on(L, n, cond, res, kept, 1 + n_vals, next);
+        cond = next[0];
+        for (int i = 0; i < n_vals; i++)
+            v[i] = next[1 + i];
+    }
+    for (int i = 0; i < n_vals; i++)
+        produce(L, n, i, v[i]);
+    for (int k = 0; k < n_scan; k++)
+        produce(L, n, n_vals + k, stack(L, n, per_step + k * trips, (int)trips, 0, false));
     drop_node(L, n);
 }
 

@@ -199,6 +199,10 @@ kl_program *kl_lower_graph(kl_arena *a, kl_graph *g, kl_diag *d) {
         kl_trap *t = kl_alloc(a, sizeof *t);
         t->guard = kernel_guard(&L, gd, &memo);
         t->why = gd->broken;
+        if (!t->guard) { /* every level a constant that holds: taken whatever the inputs */
+            kl_error(d, NULL, "%s", gd->broken);
+            return NULL;
+        }
         kl_ptrvec_push(a, &L.prog->traps, t);
     }
     return L.prog;

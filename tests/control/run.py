@@ -14,6 +14,11 @@ Cases (each one model, one or two data sets):
                     true passes; with c false predict returns KILN_E_UNCOMPILED_BRANCH (-4).
   scan_directions   Scan (opset 11) with a reversed scan input, a reversed scan output stacked
                     along axis 1 and two states.
+  loop_*            Loop (opset 13, trip count an initializer): a condition that stays true
+                    (folded: straight-line code), one the body computes that ends the loop early
+                    at run time, a false condition from the start, scan outputs over every
+                    iteration, and scan outputs of a loop that ends early (predict returns
+                    KILN_E_UNCOMPILED_BRANCH: their length would depend on the inputs).
 Prints one line per case and "N passed, M failed"; exits 1 on any failure.
 """
 import argparse
@@ -140,6 +145,53 @@ def case_scan_directions(root):
     return write_case(root, "scan_directions", m, [([s0, p0, x], [s, p, z])]), 0
 
 
+def loop_model(trips, with_cond, cond_from_body, with_scan):
+    """Loop (opset 13) of y += x * i over x [2]: M an initializer, cond a graph input (or
+    none), the body's condition y_out[0] < 10 (or the one it got), scan output y_out."""
+    nodes = [helper.make_node("Cast", ["i"], ["i_f"], to=F, name="cast_i"),
+             helper.make_node("Mul", ["x", "i_f"], ["step"], name="mul_step"),
+             helper.make_node("Add", ["y_in", "step"], ["y_out"], name="add_step")]
+    if cond_from_body:
+        nodes += [helper.make_node("ReduceMax", ["y_out"], ["top"], keepdims=0, name="top"),
+                  helper.make_node("Less", ["top", "ten"], ["c_out"], name="less")]
+    else:
+        nodes.append(helper.make_node("Identity", ["c_in"], ["c_out"], name="pass_cond"))
+    outs = [vi("c_out", B, []), vi("y_out", F, [2])]
+    if with_scan:
+        nodes.append(helper.make_node("Identity", ["y_out"], ["z_out"], name="scan_id"))
+        outs.append(vi("z_out", F, [2]))
+    body = helper.make_graph(nodes, "body", [vi("i", TensorProto.INT64, []), vi("c_in", B, []),
+                                             vi("y_in", F, [2])], outs,
+                             [numpy_helper.from_array(np.array(10, np.float32), "ten")])
+    loop = helper.make_node("Loop", ["M", "c" if with_cond else "", "y0"],
+                            ["y"] + (["z"] if with_scan else []), name="loop0", body=body)
+    inputs = ([vi("c", B, [])] if with_cond else []) + [vi("y0", F, [2]), vi("x", F, [2])]
+    outputs = [vi("y", F, [2])] + ([vi("z", F, [trips, 2])] if with_scan else [])
+    return make_model([loop], inputs, outputs,
+                      initializers=[numpy_helper.from_array(np.array(trips, np.int64), "M")])
+
+
+def loop_reference(trips, cond, cond_from_body, y0, x):
+    y, zs = y0.copy(), []
+    for i in range(trips):
+        if not cond:
+            break
+        y = y + x * np.float32(i)
+        zs.append(y)
+        cond = bool(y.max() < 10) if cond_from_body else cond
+    return y, zs
+
+
+def case_loop(root, name, trips, with_cond, cond_from_body, with_scan, cond, x):
+    m = loop_model(trips, with_cond, cond_from_body, with_scan)
+    y0 = np.array([0.5, -1], np.float32)
+    y, zs = loop_reference(trips, cond, cond_from_body, y0, x)
+    ins = ([np.array(cond)] if with_cond else []) + [y0, x]
+    outs = [y] + ([np.stack(zs) if len(zs) == trips else np.zeros((trips, 2), np.float32)]
+                  if with_scan else [])
+    return write_case(root, name, m, [(ins, outs)]), 0
+
+
 def run_check(kiln, path, extra):
     r = subprocess.run([kiln, "check", path] + extra, capture_output=True, text=True,
                        timeout=300)
@@ -162,7 +214,22 @@ def main():
                  ("if_left_out taken branch", lambda: case_if_left_out(root, 0), 0, None),
                  ("if_left_out branch left out", lambda: case_if_left_out(root, 1), 1,
                   "error code -4"),
-                 ("scan_directions", lambda: case_scan_directions(root), 0, None)]
+                 ("scan_directions", lambda: case_scan_directions(root), 0, None),
+                 ("loop_constant_trips", lambda: case_loop(
+                     root, "loop_constant_trips", 4, False, False, True, True,
+                     np.array([1, 2], np.float32)), 0, None),
+                 ("loop_ends_early", lambda: case_loop(
+                     root, "loop_ends_early", 6, True, True, False, True,
+                     np.array([1, 2], np.float32)), 0, None),
+                 ("loop_cond_false", lambda: case_loop(
+                     root, "loop_cond_false", 3, True, True, False, False,
+                     np.array([1, 2], np.float32)), 0, None),
+                 ("loop_scan_all_steps", lambda: case_loop(
+                     root, "loop_scan_all_steps", 3, True, True, True, True,
+                     np.array([1, 1], np.float32)), 0, None),
+                 ("loop_scan_ends_early", lambda: case_loop(
+                     root, "loop_scan_ends_early", 6, True, True, True, True,
+                     np.array([1, 2], np.float32)), 1, "error code -4")]
         for name, make, want_rc, want_text in cases:
             path, _ = make()
             rc, out = run_check(os.path.abspath(a.kiln), path, extra)
