@@ -1111,9 +1111,9 @@ static void unroll_loop(loader *L, kl_node *n, const Onnx__NodeProto *p)
             kl_guard *ends = kl_alloc(L->a, sizeof *ends);
             *ends = (kl_guard){cond, false, outer, NULL};
             ends->broken = kl_sprintf(L->a, "node '%s' (Loop): the loop ends after %lld of %lld "
-                                      "iterations, so its scan outputs would be shorter (a "
-                                      "length that depends on the inputs is not supported)",
-                                      n->name, (long long)t, (long long)trips);
+                                      "iterations, and scan outputs shorter than the trip "
+                                      "count are not supported", n->name, (long long)t,
+                                      (long long)trips);
             kl_ptrvec_push(L->a, &L->g->broken_guards, ends);
         }
         in[0] = const_i64(L, n, 0, t);

@@ -105,6 +105,23 @@ static bool infer_node(kl_graph *g, kl_node *n, kl_diag *d) {
     return true;
 }
 
+/* A value n reads that no node computed, because a left-out branch is known by now to be taken
+ * whatever the inputs (a Loop whose constant condition ends it before its scan outputs are
+ * complete): that branch's reason is the error, not the missing shape it leads to. */
+static bool left_out_for_sure(const kl_graph *g, const kl_node *n, kl_diag *d) {
+    for (int i = 0; i < n->n_inputs; i++) {
+        if (!n->inputs[i] || n->inputs[i]->has_shape) continue;
+        for (int k = 0; k < g->broken_guards.n; k++) {
+            const kl_guard *gd = g->broken_guards.items[k];
+            if (kl_guard_state(gd) == 1) {
+                kl_error(d, NULL, "%s", gd->broken);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 bool pass_infer_shapes(kl_graph *g, kl_diag *d) {
     for (int i = 0; i < g->nodes.n; i++) {
         kl_node *n = g->nodes.items[i];
@@ -116,6 +133,7 @@ bool pass_infer_shapes(kl_graph *g, kl_diag *d) {
             continue;
         }
         if (!strcmp(n->op_type, "If") && !*n->domain && !kl_if_settle(g, n, d)) return false;
+        if (left_out_for_sure(g, n, d)) return false;
         if (!(state == 0 ? infer_guarded(g, n, d) : infer_node(g, n, d))) return false;
     }
     return true;

@@ -554,6 +554,37 @@ def case_scan_over_computed_value(d):
         "node 'scan0' (Scan", "no shape known when the model is loaded"]
 
 
+def loop_model(trip_input, cond_value):
+    """y, z = Loop(M, cond, y0) of y += 1 with scan output z; M a graph input or a constant."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["c_in"], ["c_out"], name="pass_cond"),
+         helper.make_node("Add", ["y_in", "one"], ["y_out"], name="add_one"),
+         helper.make_node("Identity", ["y_out"], ["z_out"], name="scan_id")], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("c_in", TensorProto.BOOL, []), tensor_in("y_in", [2])],
+        [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []), tensor_in("y_out", [2]),
+         tensor_in("z_out", [2])],
+        [numpy_helper.from_array(np.ones(2, np.float32), "one")])
+    inits = [numpy_helper.from_array(np.array(cond_value), "c")]
+    inputs = [tensor_in("y0", [2])]
+    if trip_input:
+        inputs.append(helper.make_tensor_value_info("M", TensorProto.INT64, []))
+    else:
+        inits.append(numpy_helper.from_array(np.array(3, np.int64), "M"))
+    node = helper.make_node("Loop", ["M", "c", "y0"], ["y", "z"], name="loop0", body=body)
+    return model([node], inputs, [tensor_in("y", None), tensor_in("z", None)], inits)
+
+
+def case_loop_runtime_trip_count(d):
+    return save(loop_model(True, True), d), [], [
+        "node 'loop0' (Loop", "trip count M must be an int64 constant"]
+
+
+def case_loop_scan_outputs_of_no_iteration(d):
+    return save(loop_model(False, False), d), [], [
+        "node 'loop0' (Loop", "ends after 0 of 3 iterations", "scan outputs"]
+
+
 def case_if_branch_missing(d):
     m = if_model([helper.make_node("Relu", ["x"], ["a"], name="relu_then")],
                  tensor_in("a", None), [], tensor_in("x", None))
