@@ -98,6 +98,7 @@ typedef struct loader {
     scope *sc;                 /* the subgraph being inlined; NULL: the main graph */
     kl_guard *guard;           /* what the nodes being loaded run under (NULL: always) */
     int unrolling;             /* > 0: inside a Loop or Scan body, which is read once a step */
+    int64_t steps_inlined;     /* bodies inlined so far, nested ones included */
 } loader;
 
 /* A value name as the node being loaded sees it: its own subgraph's first, then outward. */
@@ -695,6 +696,9 @@ static kl_dtype declared_dtype(const Onnx__TypeProto *tp)
  * (Unsqueeze + Concat). Opset 8's batch dim is unrolled the same way. At most
  * SCAN_MAX_STEPS steps (batch x sequence), like the recurrent operators' unrolling. */
 enum { SCAN_MAX_STEPS = 256 };
+/* All bodies inlined in one model, nested Loops and Scans multiplying: beyond this the model's
+ * code would grow past reason (and a crafted model could make it grow exponentially). */
+enum { MAX_STEPS_INLINED = 4096 };
 
 static kl_value *fresh_value(loader *L, const char *base)
 {
@@ -772,6 +776,10 @@ static bool inline_body(loader *L, kl_node *n, const Onnx__GraphProto *body, kl_
     if ((int)body->n_input != n_in || (int)body->n_output != n_out)
         return kl_error(L->d, n, "the body has %zu inputs and %zu outputs; the node needs %d and "
                         "%d", body->n_input, body->n_output, n_in, n_out);
+    if (++L->steps_inlined > MAX_STEPS_INLINED)
+        return kl_error(L->d, n, "more than %d steps of Loop and Scan bodies in all (nested ones "
+                        "multiply): kiln unrolls them, and this model would grow too large",
+                        MAX_STEPS_INLINED);
     scope inner = {.parent = L->sc};
     scope *saved = L->sc;
     L->sc = &inner;

@@ -585,6 +585,26 @@ def case_loop_scan_outputs_of_no_iteration(d):
         "node 'loop0' (Loop", "ends after 0 of 3 iterations", "scan outputs"]
 
 
+def case_loop_nested_too_many_steps(d):
+    """Loop of 100 iterations whose body holds a Loop of 100: 10,100 bodies to inline."""
+    def body_of(inner):
+        nodes = [helper.make_node("Identity", ["c_in"], ["c_out"], name="pass_cond")]
+        if inner:
+            nodes.append(helper.make_node("Loop", ["M", "", "y_in"], ["y_out"], name="inner",
+                                          body=body_of(False)))
+        else:
+            nodes.append(helper.make_node("Neg", ["y_in"], ["y_out"], name="neg"))
+        return helper.make_graph(
+            nodes, "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                            helper.make_tensor_value_info("c_in", TensorProto.BOOL, []),
+                            tensor_in("y_in", [2])],
+            [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []), tensor_in("y_out", [2])])
+    node = helper.make_node("Loop", ["M", "", "y0"], ["y"], name="outer", body=body_of(True))
+    m = model([node], [tensor_in("y0", [2])], [tensor_in("y", None)],
+              [numpy_helper.from_array(np.array(100, np.int64), "M")])
+    return save(m, d), [], ["(Loop", "more than 4096 steps of Loop and Scan bodies"]
+
+
 def case_if_branch_missing(d):
     m = if_model([helper.make_node("Relu", ["x"], ["a"], name="relu_then")],
                  tensor_in("a", None), [], tensor_in("x", None))
