@@ -99,6 +99,7 @@ typedef struct loader {
     kl_guard *guard;           /* what the nodes being loaded run under (NULL: always) */
     int unrolling;             /* > 0: inside a Loop or Scan body, which is read once a step */
     int64_t steps_inlined;     /* bodies inlined so far, nested ones included */
+    int next_suffix;           /* for renamed values: one counter, so that no search grows */
 } loader;
 
 /* A value name as the node being loaded sees it: its own subgraph's first, then outward. */
@@ -146,8 +147,8 @@ static kl_value *define_value(loader *L, const char *name, const kl_node *by, co
     }
     /* a subgraph may reuse a name of another scope (both branches of an If often do) */
     const char *unique = name;
-    for (int k = 1; names_get(&L->all, unique); k++)
-        unique = kl_sprintf(L->a, "%s__sub%d", name, k);
+    while (names_get(&L->all, unique))
+        unique = kl_sprintf(L->a, "%s__sub%d", name, ++L->next_suffix);
     kl_value *v = kl_value_new(L->g, unique);
     names_put_as(L->a, own, name, v);
     names_put(L->a, &L->all, v);
@@ -703,8 +704,8 @@ enum { MAX_STEPS_INLINED = 4096 };
 static kl_value *fresh_value(loader *L, const char *base)
 {
     const char *unique = base;
-    for (int k = 1; names_get(&L->all, unique); k++)
-        unique = kl_sprintf(L->a, "%s__%d", base, k);
+    while (names_get(&L->all, unique))
+        unique = kl_sprintf(L->a, "%s__%d", base, ++L->next_suffix);
     kl_value *v = kl_value_new(L->g, unique);
     names_put(L->a, &L->all, v);
     return v;
