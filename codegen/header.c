@@ -317,6 +317,14 @@ static void put_prototypes(FILE *f, kl_arena *a, const kl_program *p, const kl_c
     fputs("/* Runs the model: returns KILN_OK (0), or KILN_E_NULL_ARGUMENT / KILN_E_MISALIGNED", f);
     put_data_errors(f, p);
     fputs(".\n * Never allocates, prints or aborts; all mutable state lives in `workspace`. */\n", f);
+    for (int i = 0; i < p->traps.n; i++) {
+        char *why = kl_sprintf(a, "%s", ((const kl_trap *)p->traps.items[i])->why);
+        for (char *c = why; *c; c++) /* it quotes the model's names: no "*" "/" ends the comment */
+            if (c[0] == '*' && c[1] == '/') c[0] = '+';
+        fprintf(f, "/* KILN_E_UNCOMPILED_BRANCH when the inputs take an If's branch that could not "
+                   "be compiled\n * for the bound shapes: %s */\n", why);
+    }
+
     fprintf(f, "int %s_predict(", o->name);
     for (int i = 0; i < n; i++) {
         const kl_buffer *b = i < n_in ? p->inputs.items[i] : p->outputs.items[i - n_in];

@@ -192,7 +192,11 @@ static bool run_model(const kiln_model *m, kl_cuda_run *gpu, kl_run_buffers *b, 
     if (gpu) return kl_cuda_run_host(gpu, b, d);
     int rc = m->run((const void *const *)b->inputs, b->outputs, b->workspace);
     if (rc == KILN_OK) return true;
-    return kl_error(d, NULL, "data set '%s': predict returned error code %d", set, rc);
+    return kl_error(d, NULL, "data set '%s': predict returned error code %d%s", set, rc,
+                    rc == KILN_E_UNCOMPILED_BRANCH
+                        ? " (KILN_E_UNCOMPILED_BRANCH: the inputs take an If's branch that could "
+                          "not be compiled for the bound shapes; the header says which)"
+                        : "");
 }
 
 /* Runs one data set. Returns 0 pass, 1 mismatch, -1 error (diag recorded). */

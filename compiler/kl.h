@@ -214,6 +214,27 @@ typedef struct kl_attr {
     kl_graph *g;          /* GRAPH: subgraph (loaded but not yet compiled; issue 3) */
 } kl_attr;
 
+/* A guard: the node runs only when every level holds (cond's one bool element == when).
+ * The loader inlines an If's branches into the graph and gives each branch's nodes the guard
+ * of its side (nested Ifs chain through `outer`); shape inference kills the nodes of a side
+ * whose condition folded to the other value, and what stays guarded by a run-time condition
+ * is lowered to kernels the generated code skips (kl_kernel.guard). */
+typedef struct kl_guard {
+    kl_value *cond;
+    bool when;
+    struct kl_guard *outer;
+    /* Set by shape inference when a node of this branch (condition decided at run time) cannot
+     * be inferred for the bound shapes: the message. The branch is then left out, and the
+     * generated code returns KILN_E_UNCOMPILED_BRANCH when the inputs take it (a run-time error,
+     * as in ONNX Runtime, which runs only the branch taken). */
+    const char *broken;
+} kl_guard;
+/* Whether g or an outer level of it is broken. */
+bool kl_guard_broken(const kl_guard *g);
+/* -1: some level's condition is a constant that fails (the node never runs); 1: every level
+ * is a constant that holds (NULL too); 0: some level depends on a run-time value. */
+int kl_guard_state(const kl_guard *g);
+
 struct kl_op;
 struct kl_node {
     const char *name;     /* never NULL: the model's name, or "<op_type>_<index>" when empty */
@@ -228,6 +249,7 @@ struct kl_node {
     kl_attr *attrs;
     const struct kl_op *op; /* resolved by the op table; NULL until then */
     bool dead;            /* removed by a pass (folded or unused) */
+    kl_guard *guard;      /* NULL: always runs (see kl_guard) */
     int id;
 };
 
@@ -257,6 +279,7 @@ struct kl_graph {
     kl_ptrvec values;       /* kl_value*, every value of the graph */
     kl_ptrvec inputs;       /* kl_value*, real inputs (initializers excluded) */
     kl_ptrvec outputs;      /* kl_value*, graph outputs in order */
+    kl_ptrvec broken_guards; /* kl_guard*, the branches left out (kl_guard.broken) */
     kl_model_meta meta;
 };
 
@@ -471,8 +494,18 @@ typedef struct kl_micro {
     int merged;
 } kl_micro;
 
+/* A kernel's guard: it runs only when the one bool element of every level's `cond` equals
+ * `when` (the run-time levels of its node's kl_guard; constant levels are settled before
+ * lowering). Back ends test it before the kernel; passes never move work across guards. */
+typedef struct kl_kernel_guard {
+    struct kl_buffer *cond;
+    bool when;
+    const struct kl_kernel_guard *outer;
+} kl_kernel_guard;
+
 typedef struct kl_kernel {
     const char *name;        /* unique C identifier, e.g. "k12_conv1" */
+    const kl_kernel_guard *guard; /* NULL: always runs */
     const kl_node *node;     /* the node it came from (diagnostics, dumps) */
     int n_loops, n_par;      /* loops [0, n_par) parallel, [n_par, n_loops) reduction */
     int64_t extent[KL_MAX_LOOPS];
@@ -500,6 +533,13 @@ typedef struct kl_kernel {
     int error_code;
 } kl_kernel;
 
+/* A branch left out of the program (kl_guard.broken): after the last kernel, predict returns
+ * KILN_E_UNCOMPILED_BRANCH when `guard` holds (its conditions stay live to the end). */
+typedef struct kl_trap {
+    const kl_kernel_guard *guard;
+    const char *why;         /* the If node and what failed, for the header */
+} kl_trap;
+
 /* A lowered model: kernels in execution order over buffers. */
 typedef struct kl_program {
     kl_arena *arena;
@@ -507,6 +547,7 @@ typedef struct kl_program {
     kl_ptrvec buffers;       /* kl_buffer* (all kinds) */
     kl_ptrvec inputs;        /* kl_buffer* in graph-input order */
     kl_ptrvec outputs;       /* kl_buffer* in graph-output order */
+    kl_ptrvec traps;         /* kl_trap* */
     int64_t workspace_size;  /* set by the planner */
     int64_t intermediates_total; /* sum of all workspace buffers (no reuse), set by the planner */
 } kl_program;
@@ -543,8 +584,11 @@ kl_kernel *kl_kernel_new(kl_program *p, const kl_node *node, const char *tag);
 /* Floating-point work of a kernel as profilers count it: 2 x multiply-adds of a sum of
  * products (a contraction), 0 for any other kernel. */
 int64_t kl_kernel_flops(const kl_kernel *k);
-/* Whether k loads from root's storage anywhere (values, indices; root: a buffer, not a view). */
+/* Whether k loads from root's storage anywhere (values, indices, its guard's conditions;
+ * root: a buffer, not a view). */
 bool kl_kernel_reads(const kl_kernel *k, const kl_buffer *root);
+/* Whether some level of g tests root's storage. */
+bool kl_guard_reads(const kl_kernel_guard *g, const kl_buffer *root);
 void kl_program_add_kernel(kl_program *p, kl_kernel *k);
 void kl_kernel_dump(const kl_kernel *k, FILE *f);
 void kl_program_dump(const kl_program *p, FILE *f);
@@ -671,6 +715,10 @@ bool kl_lower_copy(kl_lower *L, const kl_node *n, kl_buffer *src, kl_buffer *dst
 bool kl_lower_view(kl_lower *L, const kl_node *n, kl_value *in, kl_value *out);
 /* Lower a whole graph (after passes) to a program. */
 kl_program *kl_lower_graph(kl_arena *a, kl_graph *g, kl_diag *d);
+
+/* ops/control.c — an If whose condition folded to a constant drops the other branch's
+ * outputs from its inputs (shape inference calls it before inferring the node). */
+bool kl_if_settle(kl_graph *g, kl_node *n, kl_diag *d);
 
 /* ops/infer_util.c — shared shape-inference helpers */
 bool kl_infer_same_as_input(kl_node *n, kl_diag *d);       /* out0 = in0 type & shape */

@@ -68,6 +68,9 @@ extern "C" {
 #define KILN_E_INDEX_OUT_OF_RANGE (-3) /* a data-dependent index (Gather, ...) was out of range */
 #define KILN_E_SHAPE (-4)            /* a shape-carrying input (e.g. Reduce's axes) given at run
                                         time asks for another shape than the model declares */
+/* the inputs took a branch of an If that kiln could not compile for the bound shapes (the
+ * header names it); the outputs are undefined */
+#define KILN_E_UNCOMPILED_BRANCH (-5)
 /* CUDA models: a driver call failed with CUresult r > 0; the code is KILN_E_CUDA - r. */
 #define KILN_E_CUDA (-1000)
 #define KILN_CUDA_RESULT(code) ((code) < KILN_E_CUDA ? KILN_E_CUDA - (code) : 0)

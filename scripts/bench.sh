@@ -35,7 +35,6 @@ all_models=(mlp squeezenet1_1 mobilenet_v2 shufflenet_v2 resnet18 transformer_en
 # Operators kiln does not compile yet; these models are listed with a note instead of timed.
 skip_reason() {
     case $1 in
-        silero_vad_v5) echo "If is not supported yet" ;;
         *) echo "" ;;
     esac
 }
@@ -45,6 +44,7 @@ shape_args() {
     case $1 in
         ppocr_cls) echo "--shape x:1x3x48x192" ;;
         ppocr_det) echo "--shape x:1x3x320x320" ;;
+        silero_vad_v5) echo "--shape input:1x512 --shape state:2x1x128" ;;
         *) echo "" ;;
     esac
 }

@@ -393,11 +393,21 @@ bool kl_cu_plan(const kl_program *p, const kl_target *t, kl_cu_program *cp, kl_d
     cp->launch = kl_alloc_array(p->arena, (size_t)n + 1, sizeof *cp->launch);
     cp->names = kl_alloc_array(p->arena, (size_t)n + 1, sizeof *cp->names);
     bool ok = true;
+    if (p->traps.n)
+        return kl_error(d, NULL, "codegen (CUDA): the model has a branch of an If left out for "
+                        "the bound shapes, which the CUDA back end does not support yet");
     for (int i = 0; i < n; i++) {
         const kl_kernel *k = p->kernels.items[i];
         if (!k->out || (!k->value && !k->result)) {
             ok = kl_error(d, k->node, "codegen (CUDA): kernel '%s' has no output or value", k->name);
             continue;
+        }
+        if (k->guard) { /* the host stub launches every kernel: it cannot skip one yet */
+            ok = kl_error(d, k->node, "codegen (CUDA): this node belongs to a branch of an If "
+                          "whose condition is only known at run time, which the CUDA back end "
+                          "does not support yet (compile for a CPU target, or bind the inputs "
+                          "that decide the condition)");
+            break;
         }
         ok = plan_kernel(p->arena, k, t, &cp->launch[i], d) && ok;
         cp->names[i] = kl_sprintf(p->arena, "%s_%d", k->name ? k->name : "kernel", i);

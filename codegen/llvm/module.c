@@ -409,6 +409,19 @@ static void call_profile(kl_cg *cg, entry *e, int k, int phase) {
     LLVMBuildCall2(cg->b, LLVMFunctionType(cg->void_t, params, 3, 0), fn, args, 3, "");
 }
 
+/* Whether a guarded kernel runs: every level's bool condition (one byte) equals its `when`. */
+static LLVMValueRef guard_holds(kl_cg *cg, entry *e, const kl_kernel_guard *g) {
+    LLVMValueRef all = LLVMConstInt(cg->i1, 1, 0);
+    for (; g; g = g->outer) {
+        LLVMValueRef at = buffer_pointer(cg, e, kl_buffer_root(g->cond));
+        if (!at) return NULL;
+        LLVMValueRef set = LLVMBuildICmp(cg->b, LLVMIntNE, LLVMBuildLoad2(cg->b, cg->i8, at, ""),
+                                         LLVMConstInt(cg->i8, 0, 0), "");
+        all = LLVMBuildAnd(cg->b, all, g->when ? set : LLVMBuildNot(cg->b, set, ""), "");
+    }
+    return all;
+}
+
 static const char *const entry_names[] = {"predict", "predict_parallel", "predict_profiled"};
 
 /* NAME_predict(in..., out..., ws [, par | , fn, ctx]) */
@@ -441,6 +454,15 @@ static LLVMValueRef emit_predict(kl_cg *cg, kl_cg_kernel *kernels, entry_mode mo
         for (int i = 0; i < ck->n_bufs; i++)
             if (!(args[i] = buffer_pointer(cg, &e, ck->bufs[i])))
                 return NULL;
+        LLVMBasicBlockRef after = NULL;
+        if (kn->guard) { /* a kernel of an If's branch: skipped unless the branch is taken */
+            LLVMValueRef runs = guard_holds(cg, &e, kn->guard);
+            if (!runs) return NULL;
+            LLVMBasicBlockRef body = LLVMAppendBasicBlockInContext(cg->ctx, e.fn, "guarded");
+            after = LLVMAppendBasicBlockInContext(cg->ctx, e.fn, "after_guard");
+            LLVMBuildCondBr(cg->b, runs, body, after);
+            LLVMPositionBuilderAtEnd(cg->b, body);
+        }
         int64_t tasks = kn->task_loop >= 0 ? kn->extent[kn->task_loop] : 0;
         args[ck->n_bufs] = LLVMConstInt(cg->i64, 0, 0);
         args[ck->n_bufs + 1] = LLVMConstInt(cg->i64, (unsigned long long)tasks, 0);
@@ -452,10 +474,21 @@ static LLVMValueRef emit_predict(kl_cg *cg, kl_cg_kernel *kernels, entry_mode mo
             LLVMBuildCall2(cg->b, ck->fn_type, ck->fn, args, (unsigned)ck->n_bufs + 2, "");
         if (mode == ENTRY_PROFILED)
             call_profile(cg, &e, k, 1);
-        if (kn->error_code && !return_on_flag(cg, &e, kn))
+        if (kn->error_code && !return_on_flag(cg, &e, kn)) /* only where the kernel ran */
             return NULL;
+        if (after) {
+            LLVMBuildBr(cg->b, after);
+            LLVMPositionBuilderAtEnd(cg->b, after);
+        }
     }
-    LLVMBuildRet(cg->b, LLVMConstInt(cg->i32, 0, 0));
+    LLVMValueRef rc = LLVMConstInt(cg->i32, 0, 0);
+    for (int i = 0; i < p->traps.n; i++) { /* a branch left out was taken */
+        LLVMValueRef taken = guard_holds(cg, &e, ((const kl_trap *)p->traps.items[i])->guard);
+        if (!taken) return NULL;
+        rc = LLVMBuildSelect(cg->b, taken, LLVMConstInt(cg->i32, (unsigned long long)-5, 1), rc,
+                             ""); /* KILN_E_UNCOMPILED_BRANCH */
+    }
+    LLVMBuildRet(cg->b, rc);
     return e.fn;
 }
 

@@ -70,6 +70,8 @@ void kl_graph_dump(const kl_graph *g, FILE *f) {
             }
             fputs("}", f);
         }
+        for (const kl_guard *g = n->guard; g; g = g->outer) /* an If's branch: runs when */
+            fprintf(f, " %s %s", g->when ? "if" : "unless", g->cond ? g->cond->name : "?");
         fprintf(f, "  # %s\n", n->name);
     }
     for (int i = 0; i < g->outputs.n; i++) {

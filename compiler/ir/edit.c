@@ -161,6 +161,15 @@ enum { UNSEEN, OPEN, PLACED };
 
 /* Depth-first from each node in the present order, placing a node once every producer of its
  * inputs is placed. Nodes are numbered by position first (ids only name nodes). */
+/* Input k of n's producer, or for k past the inputs the producer of a guard's condition
+ * (which must run first too). */
+static kl_node *guard_or_input(const kl_node *n, int k) {
+    if (k < n->n_inputs) return n->inputs[k] ? n->inputs[k]->producer : NULL;
+    const kl_guard *gd = n->guard;
+    for (k -= n->n_inputs; k > 0; k--) gd = gd->outer;
+    return gd->cond ? gd->cond->producer : NULL;
+}
+
 bool kl_graph_sort(kl_graph *g, kl_diag *d) {
     int count = g->nodes.n;
     kl_node **old = kl_alloc_array(g->arena, (size_t)count + 1, sizeof *old);
@@ -177,8 +186,10 @@ bool kl_graph_sort(kl_graph *g, kl_diag *d) {
         while (top) {
             kl_node *n = stack[top - 1];
             kl_node *next = NULL;
-            for (int k = 0; k < n->n_inputs && !next; k++) {
-                kl_node *p = n->inputs[k] ? n->inputs[k]->producer : NULL;
+            int n_guards = 0;
+            for (const kl_guard *gd = n->guard; gd; gd = gd->outer) n_guards++;
+            for (int k = 0; k < n->n_inputs + n_guards && !next; k++) {
+                kl_node *p = guard_or_input(n, k);
                 if (!p || p->dead || p->id >= count || old[p->id] != p || state[p->id] == PLACED)
                     continue;
                 if (state[p->id] == OPEN)

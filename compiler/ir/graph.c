@@ -107,3 +107,21 @@ double kl_value_const_float(const kl_value *v, int64_t i) {
     default: return (double)kl_value_const_int(v, i);
     }
 }
+
+bool kl_guard_broken(const kl_guard *g) {
+    for (; g; g = g->outer)
+        if (g->broken) return true;
+    return false;
+}
+
+int kl_guard_state(const kl_guard *g) {
+    int state = 1;
+    for (; g; g = g->outer) {
+        if (!g->cond || !g->cond->data || kl_shape_numel(&g->cond->shape) != 1) {
+            state = 0; /* decided at run time, unless another level fails for sure */
+            continue;
+        }
+        if ((kl_value_const_int(g->cond, 0) != 0) != g->when) return -1;
+    }
+    return state;
+}

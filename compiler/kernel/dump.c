@@ -106,6 +106,8 @@ static void loops(const kl_kernel *k, int lo, int hi, FILE *f) {
 void kl_kernel_dump(const kl_kernel *k, FILE *f) {
     fprintf(f, "kernel %s", k->name);
     if (k->node) fprintf(f, "  (node '%s' %s)", k->node->name, k->node->op_type);
+    for (const kl_kernel_guard *g = k->guard; g; g = g->outer) /* skipped unless each holds */
+        fprintf(f, " %s %s", g->when ? "if" : "unless", g->cond->name);
     fputs("\n", f);
     const char *ind = "  ";
     if (k->n_par) {

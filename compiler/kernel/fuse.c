@@ -23,7 +23,9 @@
  *   C calls the runtime (see try_epilogue).
  *
  * Both keep the order of effects: the kernels between producer and consumer must not write
- * what the moved computation reads, nor touch what it writes. Graph outputs and buffers read
+ * what the moved computation reads, nor touch what it writes. Neither moves work across an
+ * If's guard (kl_kernel_guard): an inlined producer is unguarded or has its consumer's guard,
+ * an epilogue's consumer has its producer's, and a buffer a guard tests stays a buffer. Graph outputs and buffers read
  * through another shape (a view) stay as they are.
  */
 #include <string.h>
@@ -194,7 +196,10 @@ static bool try_inline(kl_program *p, kl_ptrvec *ks, int i) {
         load_count c = {y, &pk->out->shape, 0, 0};
         count_kernel_loads(ck, &c);
         if (written(ck) == y) return false; /* written again: not a plain value */
+        if (kl_guard_reads(ck->guard, y)) return false; /* a condition stays a buffer */
         if (c.plain + c.other == 0) continue;
+        /* P's work may move under a guard, never out from under one */
+        if (pk->guard && ck->guard != pk->guard) return false;
         if (c.other || (!copy && ck->reduce != KL_RED_NONE)) return false;
         if (!quiet_between(ks, i, j, &reads, NULL)) return false;
         uses += c.plain;
@@ -312,6 +317,8 @@ static bool try_epilogue(kl_program *p, kl_ptrvec *ks, int i) {
     if (j < 0) return false;
     kl_kernel *ck = ks->items[j];
     if (!walks_shape(ck, &pk->out->shape)) return false;
+    for (int w = 0; w < writers.n; w++) /* C's work runs exactly when it did */
+        if (((const kl_kernel *)writers.items[w])->guard != ck->guard) return false;
     load_count c = {y, &pk->out->shape, 0, 0};
     count_kernel_loads(ck, &c);
     if (c.other || !loads_at_own_element(ck->value, y)) return false;
@@ -331,6 +338,13 @@ static bool try_epilogue(kl_program *p, kl_ptrvec *ks, int i) {
 
 /* ---------------------------------------------------------------- the pass */
 
+/* Whether a trap tests what k writes (which must then stay a buffer). */
+static bool tests_trap(const kl_program *p, const kl_kernel *k) {
+    for (int t = 0; t < p->traps.n; t++)
+        if (kl_guard_reads(((const kl_trap *)p->traps.items[t])->guard, written(k))) return true;
+    return false;
+}
+
 bool kpass_fuse(kl_program *p, const kl_kernel_opts *o, kl_diag *d) {
     (void)o;
     (void)d;
@@ -338,12 +352,12 @@ bool kpass_fuse(kl_program *p, const kl_kernel_opts *o, kl_diag *d) {
     for (bool changed = true; changed;) {
         changed = false;
         for (int i = 0; i < ks->n; i++)
-            if (try_inline(p, ks, i)) {
+            if (!tests_trap(p, ks->items[i]) && try_inline(p, ks, i)) {
                 changed = true;
                 i--;
             }
         for (int i = 0; i < ks->n; i++)
-            while (try_epilogue(p, ks, i)) changed = true;
+            while (!tests_trap(p, ks->items[i]) && try_epilogue(p, ks, i)) changed = true;
     }
     return true;
 }

@@ -285,7 +285,10 @@ static void apply(kl_program *p, halo *h) {
     for (int i = 0; i < p->kernels.n; i++) {
         kl_kernel *k = p->kernels.items[i];
         if (k->out == h->buf && !filled) {
+            int first = out.n;
             fill_halo(p, h, &out);
+            for (int f = first; f < out.n; f++) /* filled when (if) the producer runs */
+                ((kl_kernel *)out.items[f])->guard = k->guard;
             filled = true;
         }
         kl_kernel_rewrite(a, k, none, rewrite_node, &ctx);

@@ -404,17 +404,37 @@ bool kl_interp_kernel(const kl_kernel *k, kl_diag *d) {
     return !in.failed;
 }
 
-/* A check kernel's verdict (ops/index_check.c): what predict would return, as a diagnostic. */
+/* A check kernel's verdict (ops/index_check.c, ops/shape_check.c): what predict would return,
+ * as a diagnostic. */
 static bool check_passed(const kl_kernel *k, kl_diag *d) {
     const void *flag = storage(k->out);
     if (!k->error_code || !flag || read_elem(flag, k->out->dtype, 0).i == 0) return true;
+    if (k->error_code == -4)
+        return kl_error(d, k->node, "a shape input asks for another shape than the model "
+                        "declares (the compiled model would return error -4, KILN_E_SHAPE)");
     return kl_error(d, k->node, "an index is out of range (the compiled model would return "
                     "error %d, KILN_E_INDEX_OUT_OF_RANGE)", k->error_code);
 }
 
+/* Whether every level of a kernel's guard holds (its conditions computed by then). */
+static bool guard_holds(const kl_kernel_guard *g) {
+    for (; g; g = g->outer) {
+        const unsigned char *c = storage(g->cond);
+        if (!c || (*c != 0) != g->when) return false;
+    }
+    return true;
+}
+
 bool kl_interp_program(const kl_program *p, kl_diag *d) {
-    for (int i = 0; i < p->kernels.n; i++)
-        if (!kl_interp_kernel(p->kernels.items[i], d) || !check_passed(p->kernels.items[i], d))
+    for (int i = 0; i < p->kernels.n; i++) {
+        const kl_kernel *k = p->kernels.items[i];
+        if (guard_holds(k->guard) && (!kl_interp_kernel(k, d) || !check_passed(k, d)))
             return false;
+    }
+    for (int i = 0; i < p->traps.n; i++) {
+        const kl_trap *t = p->traps.items[i];
+        if (guard_holds(t->guard))
+            return kl_error(d, NULL, "the inputs take a branch that was left out: %s", t->why);
+    }
     return true;
 }

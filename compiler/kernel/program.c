@@ -15,7 +15,14 @@ static bool expr_reads(const kl_expr *e, const kl_buffer *root) {
     return expr_reads(e->a, root) || expr_reads(e->b, root) || expr_reads(e->c, root);
 }
 
+bool kl_guard_reads(const kl_kernel_guard *g, const kl_buffer *root) {
+    for (; g; g = g->outer)
+        if (kl_buffer_root(g->cond) == root) return true;
+    return false;
+}
+
 bool kl_kernel_reads(const kl_kernel *k, const kl_buffer *root) {
+    if (kl_guard_reads(k->guard, root)) return true;
     if (expr_reads(k->init, root) || expr_reads(k->value, root) || expr_reads(k->result, root))
         return true;
     for (int d = 0; d < k->out->shape.rank; d++)

@@ -61,26 +61,57 @@ static kl_value *names_get(const name_table *t, const char *name)
     return t->cap ? find_slot(t->slots, t->cap, name)->value : NULL;
 }
 
-static void names_put(kl_arena *a, name_table *t, kl_value *v)
+/* v under `name` (a subgraph's values are found by their names in the model, which need not
+ * be the names they get in the graph). */
+static void names_put_as(kl_arena *a, name_table *t, const char *name, kl_value *v)
 {
     if (2 * (t->n + 1) > t->cap)
         names_grow(a, t);
-    name_slot *s = find_slot(t->slots, t->cap, v->name);
+    name_slot *s = find_slot(t->slots, t->cap, name);
     if (!s->name)
         t->n++;
-    s->name = v->name;
+    s->name = name;
     s->value = v;
 }
 
+static void names_put(kl_arena *a, name_table *t, kl_value *v)
+{
+    names_put_as(a, t, v->name, v);
+}
+
 /* ---- the loader's state --------------------------------------------------------------- */
+
+/* The values of one subgraph (an If's branch) by their names in the model; lookups fall back
+ * to the enclosing graphs, which is how a branch reads outer values. */
+typedef struct scope {
+    name_table names;
+    struct scope *parent;      /* NULL: the main graph's (loader.names) */
+} scope;
 
 typedef struct loader {
     kl_arena *a;
     kl_graph *g;
     kl_diag *d;
     const char *base_dir;      /* external data is relative to the model's folder */
-    name_table names;
+    name_table names;          /* the main graph's values */
+    name_table all;            /* every value's graph name, so that inlined ones stay unique */
+    scope *sc;                 /* the subgraph being inlined; NULL: the main graph */
+    kl_guard *guard;           /* what the nodes being loaded run under (NULL: always) */
+    int unrolling;             /* > 0: inside a Loop or Scan body, which is read once a step */
+    int64_t steps_inlined;     /* bodies inlined so far, nested ones included */
+    int next_suffix;           /* for renamed values: one counter, so that no search grows */
 } loader;
+
+/* A value name as the node being loaded sees it: its own subgraph's first, then outward. */
+static kl_value *lookup(const loader *L, const char *name)
+{
+    for (const scope *sc = L->sc; sc; sc = sc->parent) {
+        kl_value *v = names_get(&sc->names, name);
+        if (v)
+            return v;
+    }
+    return names_get(&L->names, name);
+}
 
 static const char *str_or_empty(const char *s) { return s ? s : ""; }
 
@@ -106,15 +137,21 @@ static const char *describe_definer(loader *L, const kl_value *v)
  * node defining it, or NULL with `what` saying what does ("an initializer"). */
 static kl_value *define_value(loader *L, const char *name, const kl_node *by, const char *what)
 {
-    kl_value *old = names_get(&L->names, name);
+    name_table *own = L->sc ? &L->sc->names : &L->names;
+    kl_value *old = names_get(own, name);
     if (old) {
         const char *now = by ? kl_sprintf(L->a, "node '%s' (%s)", by->name, by->op_type) : what;
         kl_error(L->d, by, "value '%s' is defined twice: by %s and by %s", name,
                  describe_definer(L, old), now);
         return NULL;
     }
-    kl_value *v = kl_value_new(L->g, name);
-    names_put(L->a, &L->names, v);
+    /* a subgraph may reuse a name of another scope (both branches of an If often do) */
+    const char *unique = name;
+    while (names_get(&L->all, unique))
+        unique = kl_sprintf(L->a, "%s__sub%d", name, ++L->next_suffix);
+    kl_value *v = kl_value_new(L->g, unique);
+    names_put_as(L->a, own, name, v);
+    names_put(L->a, &L->all, v);
     return v;
 }
 
@@ -211,6 +248,7 @@ static void load_initializers(loader *L, const Onnx__GraphProto *gp)
             .what = kl_sprintf(L->a, "initializer '%s'", name),
             .node = NULL,
             .base_dir = L->base_dir,
+            .keep = L->unrolling > 0,
         };
         kl_onnx_tensor_to_value(L->a, t, &origin, v, L->d);
     }
@@ -438,6 +476,7 @@ static bool load_tensor_attr(loader *L, const kl_node *n, const Onnx__AttributeP
         .what = kl_sprintf(L->a, "attribute '%s'", out->name),
         .node = n,
         .base_dir = L->base_dir,
+        .keep = L->unrolling > 0,
     };
     out->t = v;
     return kl_onnx_tensor_to_value(L->a, p->t, &origin, v, L->d);
@@ -488,6 +527,7 @@ static kl_node *load_node(loader *L, const Onnx__NodeProto *p)
     const char *op_type = str_or_empty(p->op_type);
     int64_t opset = opset_of(&L->g->meta, domain);
     kl_node *n = kl_node_new(L->g, op_type, domain, opset > 0 ? (int)opset : 0);
+    n->guard = L->guard;
     if (p->name && *p->name)
         n->name = kl_strdup(L->a, p->name);
     if (opset < 0)
@@ -521,7 +561,7 @@ static void link_inputs(loader *L, kl_node *n, const Onnx__NodeProto *p)
         const char *name = str_or_empty(p->input[i]);
         if (!*name)
             continue; /* omitted optional input */
-        kl_value *v = names_get(&L->names, name);
+        kl_value *v = lookup(L, name);
         if (!v) {
             kl_error(L->d, n, "input '%s' of this node is not produced by any node, graph input "
                      "or initializer", name);
@@ -532,6 +572,12 @@ static void link_inputs(loader *L, kl_node *n, const Onnx__NodeProto *p)
     }
 }
 
+static void inline_branches(loader *L, kl_node *n, const Onnx__NodeProto *p);
+static void unroll_scan(loader *L, kl_node *n, const Onnx__NodeProto *p);
+static void unroll_loop(loader *L, kl_node *n, const Onnx__NodeProto *p);
+
+/* The nodes of the graph being loaded (the main graph or an inlined subgraph), then the
+ * branches of its If nodes, inlined once every value they may read is defined. */
 static void load_nodes(loader *L, const Onnx__GraphProto *gp)
 {
     kl_node **nodes = kl_alloc_array(L->a, gp->n_node + 1, sizeof *nodes);
@@ -539,6 +585,97 @@ static void load_nodes(loader *L, const Onnx__GraphProto *gp)
         nodes[i] = load_node(L, gp->node[i]);
     for (size_t i = 0; i < gp->n_node; i++)
         link_inputs(L, nodes[i], gp->node[i]);
+    for (size_t i = 0; i < gp->n_node; i++) {
+        if (*nodes[i]->domain)
+            continue;
+        if (!strcmp(nodes[i]->op_type, "If"))
+            inline_branches(L, nodes[i], gp->node[i]);
+        else if (!strcmp(nodes[i]->op_type, "Scan"))
+            unroll_scan(L, nodes[i], gp->node[i]);
+        else if (!strcmp(nodes[i]->op_type, "Loop"))
+            unroll_loop(L, nodes[i], gp->node[i]);
+    }
+}
+
+/* ---- If: both branches inlined into the graph ------------------------------------------
+ *
+ * A branch's nodes join the graph under a guard (the If's condition, and which value of it
+ * runs the branch; nested Ifs chain their guards), its values are renamed where they clash
+ * with others, and it reads outer values by name. The If node is left choosing between the
+ * branches' outputs: its inputs become [cond, then outputs..., else outputs...]
+ * (ops/control.c infers and lowers that form). */
+
+static const Onnx__GraphProto *branch_proto(loader *L, const kl_node *n,
+                                            const Onnx__NodeProto *p, const char *name)
+{
+    for (size_t i = 0; i < p->n_attribute; i++)
+        if (p->attribute[i]->name && !strcmp(p->attribute[i]->name, name)) {
+            if (p->attribute[i]->g)
+                return p->attribute[i]->g;
+            break;
+        }
+    kl_error(L->d, n, "attribute '%s' (a graph) is missing", name);
+    return NULL;
+}
+
+static void load_value_info(loader *L, const Onnx__GraphProto *gp);
+
+/* The branch's nodes into the graph under `guard`; its outputs into out[0..n_out). */
+static bool inline_branch(loader *L, kl_node *n, const Onnx__GraphProto *gp, const char *side,
+                          kl_guard *guard, kl_value **out)
+{
+    if (gp->n_input)
+        return kl_error(L->d, n, "%s has %zu inputs; an If branch takes none", side,
+                        gp->n_input);
+    if ((int)gp->n_output != n->n_outputs)
+        return kl_error(L->d, n, "%s has %zu outputs but the node has %d", side, gp->n_output,
+                        n->n_outputs);
+    scope inner = {.parent = L->sc};
+    scope *saved_scope = L->sc;
+    kl_guard *saved_guard = L->guard;
+    L->sc = &inner;
+    L->guard = guard;
+    int errors_before = L->d->n_errors;
+    load_initializers(L, gp);
+    load_nodes(L, gp);
+    load_value_info(L, gp);
+    for (size_t i = 0; i < gp->n_output; i++) {
+        const char *name = str_or_empty(gp->output[i]->name);
+        out[i] = lookup(L, name);
+        if (!out[i])
+            kl_error(L->d, n, "output '%s' of %s is not produced by any node, input or "
+                     "initializer", name, side);
+    }
+    L->sc = saved_scope;
+    L->guard = saved_guard;
+    return L->d->n_errors == errors_before;
+}
+
+static void inline_branches(loader *L, kl_node *n, const Onnx__NodeProto *p)
+{
+    kl_value *cond = kl_node_input(n, 0);
+    if (!cond) {
+        kl_error(L->d, n, "input 0 (the condition) is missing");
+        return;
+    }
+    const Onnx__GraphProto *then_g = branch_proto(L, n, p, "then_branch");
+    const Onnx__GraphProto *else_g = branch_proto(L, n, p, "else_branch");
+    if (!then_g || !else_g)
+        return;
+    int k = n->n_outputs;
+    kl_value **in = kl_alloc_array(L->a, 2 * (size_t)k + 1, sizeof *in);
+    in[0] = cond;
+    kl_guard *on_true = kl_alloc(L->a, sizeof *on_true);
+    kl_guard *on_false = kl_alloc(L->a, sizeof *on_false);
+    *on_true = (kl_guard){cond, true, L->guard, NULL};
+    *on_false = (kl_guard){cond, false, L->guard, NULL};
+    if (!inline_branch(L, n, then_g, "then_branch", on_true, in + 1) ||
+        !inline_branch(L, n, else_g, "else_branch", on_false, in + 1 + k))
+        return;
+    for (int i = 0; i < 2 * k; i++)
+        in[1 + i]->n_uses++;
+    n->n_inputs = 1 + 2 * k;
+    n->inputs = in;
 }
 
 /* ---- value_info and graph outputs ----------------------------------------------------- */
@@ -551,10 +688,475 @@ static kl_dtype declared_dtype(const Onnx__TypeProto *tp)
     return (kl_dtype)tp->tensor_type->elem_type;
 }
 
+/* ---- Scan: the body unrolled over the sequence -----------------------------------------
+ *
+ * The sequence length is a dim of the scan inputs, so it must be known when the model loads
+ * (a graph input bound by --shape, or a constant). Every step inlines the body once (its inputs
+ * bound to the state values and to the step's slice of each scan input, a Gather at the step's
+ * index), and the Scan's outputs become the last states and the steps' outputs stacked
+ * (Unsqueeze + Concat). Opset 8's batch dim is unrolled the same way. At most
+ * SCAN_MAX_STEPS steps (batch x sequence), like the recurrent operators' unrolling. */
+enum { SCAN_MAX_STEPS = 256 };
+/* All bodies inlined in one model, nested Loops and Scans multiplying: beyond this the model's
+ * code would grow past reason (and a crafted model could make it grow exponentially). */
+enum { MAX_STEPS_INLINED = 4096 };
+
+static kl_value *fresh_value(loader *L, const char *base)
+{
+    const char *unique = base;
+    while (names_get(&L->all, unique))
+        unique = kl_sprintf(L->a, "%s__%d", base, ++L->next_suffix);
+    kl_value *v = kl_value_new(L->g, unique);
+    names_put(L->a, &L->all, v);
+    return v;
+}
+
+/* An int64 constant: a scalar (rank 0) or a one-element list (rank 1). */
+static kl_value *const_i64(loader *L, const kl_node *n, int rank, int64_t x)
+{
+    kl_value *c = fresh_value(L, kl_sprintf(L->a, "%s/k", n->name));
+    int64_t *data = kl_alloc(L->a, sizeof *data);
+    *data = x;
+    c->dtype = KL_I64;
+    c->shape.rank = rank;
+    c->shape.dim[0] = 1;
+    c->has_shape = true;
+    c->data = data;
+    return c;
+}
+
+/* A node of the unrolled Scan writing a fresh value, with the attribute `axis` when has_axis.
+ * The forms are opset 13's whatever the model imports (Unsqueeze takes its axes as an input). */
+static kl_value *scan_node(loader *L, const kl_node *n, const char *op, int n_in, kl_value **in,
+                           int64_t axis, bool has_axis)
+{
+    kl_node *m = kl_node_new(L->g, op, "", 13);
+    m->guard = L->guard;
+    m->name = kl_sprintf(L->a, "%s/%s_%d", n->name, op, m->id);
+    m->n_inputs = n_in;
+    m->inputs = kl_alloc_array(L->a, (size_t)n_in + 1, sizeof *m->inputs);
+    for (int i = 0; i < n_in; i++) {
+        m->inputs[i] = in[i];
+        in[i]->n_uses++;
+    }
+    if (has_axis) {
+        m->n_attrs = 1;
+        m->attrs = kl_alloc_array(L->a, 1, sizeof *m->attrs);
+        m->attrs[0] = (kl_attr){.name = "axis", .type = KL_ATTR_INT, .i = axis};
+    }
+    m->n_outputs = 1;
+    m->outputs = kl_alloc_array(L->a, 2, sizeof *m->outputs);
+    m->outputs[0] = fresh_value(L, kl_sprintf(L->a, "%s/%s_out", n->name, op));
+    m->outputs[0]->producer = m;
+    return m->outputs[0];
+}
+
+/* x[..., index, ...] along axis, the axis removed */
+static kl_value *take(loader *L, const kl_node *n, kl_value *x, int64_t axis, int64_t index)
+{
+    kl_value *in[2] = {x, const_i64(L, n, 0, index)};
+    return scan_node(L, n, "Gather", 2, in, axis, true);
+}
+
+/* The values stacked along a new axis (in reverse order when `reverse`). */
+static kl_value *stack(loader *L, const kl_node *n, kl_value **v, int count, int64_t axis,
+                       bool reverse)
+{
+    kl_value **parts = kl_alloc_array(L->a, (size_t)count + 1, sizeof *parts);
+    for (int i = 0; i < count; i++) {
+        kl_value *in[2] = {v[reverse ? count - 1 - i : i], const_i64(L, n, 1, axis)};
+        parts[i] = scan_node(L, n, "Unsqueeze", 2, in, 0, false);
+    }
+    return scan_node(L, n, "Concat", count, parts, axis, true);
+}
+
+/* The body inlined once with its inputs bound to in[]; its outputs into out[]. */
+static bool inline_body(loader *L, kl_node *n, const Onnx__GraphProto *body, kl_value **in,
+                        int n_in, kl_value **out, int n_out)
+{
+    if ((int)body->n_input != n_in || (int)body->n_output != n_out)
+        return kl_error(L->d, n, "the body has %zu inputs and %zu outputs; the node needs %d and "
+                        "%d", body->n_input, body->n_output, n_in, n_out);
+    if (++L->steps_inlined > MAX_STEPS_INLINED)
+        return kl_error(L->d, n, "more than %d steps of Loop and Scan bodies in all (nested ones "
+                        "multiply): kiln unrolls them, and this model would grow too large",
+                        MAX_STEPS_INLINED);
+    scope inner = {.parent = L->sc};
+    scope *saved = L->sc;
+    L->sc = &inner;
+    L->unrolling++;
+    int errors_before = L->d->n_errors;
+    for (int i = 0; i < n_in; i++)
+        names_put_as(L->a, &inner.names, kl_strdup(L->a, str_or_empty(body->input[i]->name)),
+                     in[i]);
+    load_initializers(L, body);
+    load_nodes(L, body);
+    load_value_info(L, body);
+    for (int i = 0; i < n_out; i++) {
+        const char *name = str_or_empty(body->output[i]->name);
+        if (!(out[i] = lookup(L, name)))
+            kl_error(L->d, n, "output '%s' of the body is not produced by any node, input or "
+                     "initializer", name);
+    }
+    L->unrolling--;
+    L->sc = saved;
+    return L->d->n_errors == errors_before;
+}
+
+typedef struct scan_form {
+    const Onnx__GraphProto *body;
+    int n_state, n_scan_in, n_scan_out;
+    int64_t in_axis[KL_MAX_RANK * 4], out_axis[KL_MAX_RANK * 4];
+    bool in_rev[KL_MAX_RANK * 4], out_rev[KL_MAX_RANK * 4];
+} scan_form;
+
+/* One sequence: states and scan inputs (whole sequences) in; last states and stacked scan
+ * outputs out. */
+static bool scan_sequence(loader *L, kl_node *n, const scan_form *f, kl_value **state,
+                          kl_value **xs, int64_t steps, kl_value **last, kl_value **stacked)
+{
+    int n_in = f->n_state + f->n_scan_in, n_out = f->n_state + f->n_scan_out;
+    kl_value **cur = kl_alloc_array(L->a, (size_t)n_in + 1, sizeof *cur);
+    kl_value **res = kl_alloc_array(L->a, (size_t)n_out + 1, sizeof *res);
+    kl_value **per_step = kl_alloc_array(L->a, (size_t)(steps * f->n_scan_out) + 1, sizeof *res);
+    for (int i = 0; i < f->n_state; i++)
+        cur[i] = state[i];
+    for (int64_t t = 0; t < steps; t++) {
+        for (int j = 0; j < f->n_scan_in; j++)
+            cur[f->n_state + j] = take(L, n, xs[j], f->in_axis[j], f->in_rev[j] ? steps - 1 - t : t);
+        if (!inline_body(L, n, f->body, cur, n_in, res, n_out))
+            return false;
+        for (int i = 0; i < f->n_state; i++)
+            cur[i] = res[i];
+        for (int k = 0; k < f->n_scan_out; k++)
+            per_step[k * steps + t] = res[f->n_state + k];
+    }
+    for (int i = 0; i < f->n_state; i++)
+        last[i] = cur[i];
+    for (int k = 0; k < f->n_scan_out; k++)
+        stacked[k] = stack(L, n, per_step + k * steps, (int)steps, f->out_axis[k], f->out_rev[k]);
+    return true;
+}
+
+/* INTS attribute `name` into out[0..count) (default `def`); false if it has another length. */
+static bool scan_ints(loader *L, const kl_node *n, const Onnx__NodeProto *p, const char *name,
+                      int count, int64_t def, int64_t *out)
+{
+    for (int i = 0; i < count; i++)
+        out[i] = def;
+    for (size_t a = 0; a < p->n_attribute; a++) {
+        if (!p->attribute[a]->name || strcmp(p->attribute[a]->name, name))
+            continue;
+        if ((int)p->attribute[a]->n_ints != count)
+            return kl_error(L->d, n, "attribute '%s' has %zu values; the node needs %d", name,
+                            p->attribute[a]->n_ints, count);
+        for (int i = 0; i < count; i++)
+            out[i] = p->attribute[a]->ints[i];
+    }
+    return true;
+}
+
+static int64_t scan_int(const Onnx__NodeProto *p, const char *name, int64_t def)
+{
+    for (size_t a = 0; a < p->n_attribute; a++)
+        if (p->attribute[a]->name && !strcmp(p->attribute[a]->name, name))
+            return p->attribute[a]->i;
+    return def;
+}
+
+/* The length of dim `axis` of x, which must be known now; -1 after a diagnostic. */
+static int64_t known_dim(loader *L, const kl_node *n, const kl_value *x, int64_t axis)
+{
+    int a;
+    if (!x->has_shape && !x->data)
+        return kl_error(L->d, n, "input '%s' has no shape known when the model is loaded: kiln "
+                        "unrolls Scan over graph inputs (bound with --shape) and constants only",
+                        x->name) - 1;
+    if (!kl_axis_normalize(axis, x->shape.rank, &a))
+        return kl_error(L->d, n, "axis %lld is out of range for input '%s' of rank %d",
+                        (long long)axis, x->name, x->shape.rank) - 1;
+    return x->shape.dim[a];
+}
+
+/* The Scan node leaves the graph: its outputs are made by the unrolled nodes. */
+static void drop_node(loader *L, kl_node *n)
+{
+    kl_ptrvec *v = &L->g->nodes;
+    for (int i = 0; i < v->n; i++)
+        if (v->items[i] == n) {
+            memmove(&v->items[i], &v->items[i + 1], (size_t)(v->n - i - 1) * sizeof *v->items);
+            v->n--;
+            break;
+        }
+    for (int i = 0; i < n->n_inputs; i++)
+        if (n->inputs[i])
+            n->inputs[i]->n_uses--;
+}
+
+/* Output i of n := v (an Identity, so that the value keeps its name and place). */
+static void produce(loader *L, kl_node *n, int i, kl_value *v)
+{
+    kl_value *out = n->outputs[i];
+    if (!out)
+        return;
+    kl_value *copy = scan_node(L, n, "Identity", 1, &v, 0, false);
+    kl_node *m = copy->producer;
+    copy->producer = NULL; /* made for nothing: the node writes the Scan's output instead */
+    m->outputs[0] = out;
+    out->producer = m;
+}
+
+static void unroll_scan(loader *L, kl_node *n, const Onnx__NodeProto *p)
+{
+    scan_form f = {0};
+    bool batched = n->opset < 9; /* opset 8: [batch, sequence, ...], sequence_lens first */
+    int first = batched ? 1 : 0;
+    int64_t m = scan_int(p, "num_scan_inputs", -1);
+    int n_vals = n->n_inputs - first;
+    for (size_t a = 0; a < p->n_attribute; a++)
+        if (p->attribute[a]->name && !strcmp(p->attribute[a]->name, "body"))
+            f.body = p->attribute[a]->g;
+    if (!f.body) {
+        kl_error(L->d, n, "attribute 'body' (a graph) is missing");
+        return;
+    }
+    if (m < 1 || m > n_vals || m > KL_MAX_RANK * 4 || n->n_outputs - (n_vals - m) < 0 ||
+        n->n_outputs - (n_vals - m) > KL_MAX_RANK * 4) {
+        kl_error(L->d, n, "num_scan_inputs %lld does not fit the node's %d inputs and %d outputs",
+                 (long long)m, n->n_inputs, n->n_outputs);
+        return;
+    }
+    if (batched && kl_node_input(n, 0)) {
+        kl_error(L->d, n, "input 'sequence_lens' is not supported (sequences of equal length "
+                 "only)");
+        return;
+    }
+    f.n_scan_in = (int)m;
+    f.n_state = n_vals - f.n_scan_in;
+    f.n_scan_out = n->n_outputs - f.n_state;
+    int64_t dirs[KL_MAX_RANK * 4];
+    if (!scan_ints(L, n, p, batched ? "directions" : "scan_input_directions", f.n_scan_in, 0,
+                   dirs) ||
+        !scan_ints(L, n, p, "scan_input_axes", f.n_scan_in, 0, f.in_axis) ||
+        !scan_ints(L, n, p, "scan_output_axes", f.n_scan_out, 0, f.out_axis))
+        return;
+    for (int j = 0; j < f.n_scan_in; j++)
+        f.in_rev[j] = dirs[j] != 0;
+    if (!scan_ints(L, n, p, "scan_output_directions", f.n_scan_out, 0, dirs))
+        return;
+    for (int k = 0; k < f.n_scan_out; k++)
+        f.out_rev[k] = dirs[k] != 0;
+    kl_value **state = n->inputs + first, **xs = n->inputs + first + f.n_state;
+    for (int i = 0; i < n_vals; i++)
+        if (!state[i]) {
+            kl_error(L->d, n, "input %d is missing", first + i);
+            return;
+        }
+    int64_t batch = 1, steps = -1;
+    for (int j = 0; j < f.n_scan_in; j++) {
+        int64_t len = known_dim(L, n, xs[j], batched ? 1 : f.in_axis[j]);
+        if (len < 0)
+            return;
+        if (steps >= 0 && len != steps) {
+            kl_error(L->d, n, "the scan inputs have sequences of %lld and %lld steps",
+                     (long long)steps, (long long)len);
+            return;
+        }
+        steps = len;
+        if (batched)
+            batch = known_dim(L, n, xs[j], 0);
+    }
+    if (steps < 1 || batch < 1 || steps * batch > SCAN_MAX_STEPS) {
+        kl_error(L->d, n, "%lld steps: kiln unrolls Scan over 1 to %d steps (batch x sequence)",
+                 (long long)(steps * batch), SCAN_MAX_STEPS);
+        return;
+    }
+    kl_value **last = kl_alloc_array(L->a, (size_t)f.n_state + 1, sizeof *last);
+    kl_value **stacked = kl_alloc_array(L->a, (size_t)f.n_scan_out + 1, sizeof *stacked);
+    if (!batched) {
+        if (!scan_sequence(L, n, &f, state, xs, steps, last, stacked))
+            return;
+    } else {
+        /* each batch entry is a sequence of its own; results stacked along the batch axis */
+        for (int j = 0; j < f.n_scan_in; j++)
+            f.in_axis[j] = 0; /* the sequence axis once the batch axis is taken */
+        for (int k = 0; k < f.n_scan_out; k++)
+            f.out_axis[k] = 0;
+        kl_value **per_b = kl_alloc_array(L->a, (size_t)(batch * n->n_outputs) + 1, sizeof *per_b);
+        kl_value **bs = kl_alloc_array(L->a, (size_t)n_vals + 1, sizeof *bs);
+        for (int64_t b = 0; b < batch; b++) {
+            for (int i = 0; i < n_vals; i++)
+                bs[i] = take(L, n, state[i], 0, b);
+            if (!scan_sequence(L, n, &f, bs, bs + f.n_state, steps, last, stacked))
+                return;
+            for (int i = 0; i < f.n_state; i++)
+                per_b[i * batch + b] = last[i];
+            for (int k = 0; k < f.n_scan_out; k++)
+                per_b[(f.n_state + k) * batch + b] = stacked[k];
+        }
+        for (int i = 0; i < f.n_state; i++)
+            last[i] = stack(L, n, per_b + i * batch, (int)batch, 0, false);
+        for (int k = 0; k < f.n_scan_out; k++)
+            stacked[k] = stack(L, n, per_b + (f.n_state + k) * batch, (int)batch, 0, false);
+    }
+    for (int i = 0; i < f.n_state; i++)
+        produce(L, n, i, last[i]);
+    for (int k = 0; k < f.n_scan_out; k++)
+        produce(L, n, f.n_state + k, stacked[k]);
+    drop_node(L, n);
+}
+
+/* ---- Loop: the body unrolled over a trip count known when the model loads --------------
+ *
+ * Iteration i runs under the guard of the condition it starts with (cond_i), so that a
+ * condition the body computes at run time ends the loop: the iteration's nodes are skipped,
+ * and an If node (the inlined form, see above) carries cond_{i+1} and the loop values on as
+ * cond_i ? (body's) : (false, the values unchanged). Conditions that fold (the usual "true"
+ * passed through) leave straight-line code. Scan outputs stack every iteration's values, so
+ * their length must not depend on the inputs: when the loop may end early, a trap (a branch
+ * left out, KILN_E_UNCOMPILED_BRANCH) catches it at run time. */
+
+/* The value of an int64 scalar known when the model loads (an initializer or a Constant
+ * node's tensor), or false. */
+static bool load_time_int(const kl_value *v, int64_t *out)
+{
+    const void *data = v ? v->data : NULL;
+    const kl_value *t = v;
+    if (!data && v && v->producer && !strcmp(v->producer->op_type, "Constant")) {
+        const kl_attr *a = kl_attr_find(v->producer, "value");
+        if (a && a->type == KL_ATTR_TENSOR && a->t && a->t->data) {
+            t = a->t;
+            data = a->t->data;
+        }
+    }
+    if (!data || t->dtype != KL_I64 || kl_shape_numel(&t->shape) != 1)
+        return false;
+    *out = *(const int64_t *)data;
+    return true;
+}
+
+static kl_value *const_bool(loader *L, const kl_node *n, bool x)
+{
+    kl_value *c = fresh_value(L, kl_sprintf(L->a, "%s/%s", n->name, x ? "true" : "false"));
+    bool *data = kl_alloc(L->a, sizeof *data);
+    *data = x;
+    c->dtype = KL_BOOL;
+    c->has_shape = true;
+    c->data = data;
+    return c;
+}
+
+/* out = If(cond) in the inlined form: then[i] when cond, else[i] otherwise. */
+static void carry_on(loader *L, const kl_node *n, kl_value *cond, kl_value **then_v,
+                     kl_value **else_v, int count, kl_value **out)
+{
+    kl_node *m = kl_node_new(L->g, "If", "", 13);
+    m->guard = L->guard;
+    m->name = kl_sprintf(L->a, "%s/carry_%d", n->name, m->id);
+    m->n_inputs = 1 + 2 * count;
+    m->inputs = kl_alloc_array(L->a, (size_t)m->n_inputs + 1, sizeof *m->inputs);
+    m->inputs[0] = cond;
+    for (int i = 0; i < count; i++) {
+        m->inputs[1 + i] = then_v[i];
+        m->inputs[1 + count + i] = else_v[i];
+    }
+    for (int i = 0; i < m->n_inputs; i++)
+        m->inputs[i]->n_uses++;
+    m->n_outputs = count;
+    m->outputs = kl_alloc_array(L->a, (size_t)count + 1, sizeof *m->outputs);
+    for (int i = 0; i < count; i++) {
+        out[i] = m->outputs[i] = fresh_value(L, kl_sprintf(L->a, "%s/carried", n->name));
+        out[i]->producer = m;
+    }
+}
+
+static void unroll_loop(loader *L, kl_node *n, const Onnx__NodeProto *p)
+{
+    const Onnx__GraphProto *body = NULL;
+    for (size_t a = 0; a < p->n_attribute; a++)
+        if (p->attribute[a]->name && !strcmp(p->attribute[a]->name, "body"))
+            body = p->attribute[a]->g;
+    if (!body) {
+        kl_error(L->d, n, "attribute 'body' (a graph) is missing");
+        return;
+    }
+    int64_t trips;
+    if (!load_time_int(kl_node_input(n, 0), &trips)) {
+        kl_error(L->d, n, "the trip count M must be an int64 constant (an initializer or a "
+                 "Constant): kiln unrolls Loop, and a run-time trip count is not supported yet");
+        return;
+    }
+    int n_vals = n->n_inputs - 2, n_scan = n->n_outputs - (n->n_inputs - 2);
+    if (n_vals < 0 || n_scan < 0) {
+        kl_error(L->d, n, "%d inputs and %d outputs do not make a Loop", n->n_inputs,
+                 n->n_outputs);
+        return;
+    }
+    if (trips < 0 || trips > SCAN_MAX_STEPS || (trips == 0 && n_scan > 0)) {
+        kl_error(L->d, n, "trip count %lld: kiln unrolls Loop over 0 to %d iterations (at "
+                 "least 1 with scan outputs)", (long long)trips, SCAN_MAX_STEPS);
+        return;
+    }
+    for (int i = 0; i < n_vals; i++)
+        if (!n->inputs[2 + i]) {
+            kl_error(L->d, n, "input %d is missing", 2 + i);
+            return;
+        }
+    kl_value *cond = kl_node_input(n, 1) ? n->inputs[1] : const_bool(L, n, true);
+    kl_value *no = const_bool(L, n, false);
+    int n_in = 2 + n_vals, n_out = 1 + n_vals + n_scan;
+    kl_value **v = kl_alloc_array(L->a, (size_t)n_vals + 2, sizeof *v);
+    kl_value **in = kl_alloc_array(L->a, (size_t)n_in + 1, sizeof *in);
+    kl_value **res = kl_alloc_array(L->a, (size_t)n_out + 1, sizeof *res);
+    kl_value **kept = kl_alloc_array(L->a, (size_t)n_vals + 2, sizeof *kept);
+    kl_value **per_step = kl_alloc_array(L->a, (size_t)(trips * n_scan) + 1, sizeof *per_step);
+    for (int i = 0; i < n_vals; i++)
+        v[i] = n->inputs[2 + i];
+    kl_guard *outer = L->guard;
+    for (int64_t t = 0; t < trips; t++) {
+        kl_guard *runs = kl_alloc(L->a, sizeof *runs);
+        *runs = (kl_guard){cond, true, outer, NULL};
+        if (n_scan > 0) { /* ending early would make the scan outputs shorter */
+            kl_guard *ends = kl_alloc(L->a, sizeof *ends);
+            *ends = (kl_guard){cond, false, outer, NULL};
+            ends->broken = kl_sprintf(L->a, "node '%s' (Loop): the loop ends after %lld of %lld "
+                                      "iterations, and scan outputs shorter than the trip "
+                                      "count are not supported", n->name, (long long)t,
+                                      (long long)trips);
+            kl_ptrvec_push(L->a, &L->g->broken_guards, ends);
+        }
+        in[0] = const_i64(L, n, 0, t);
+        in[1] = cond;
+        for (int i = 0; i < n_vals; i++)
+            in[2 + i] = v[i];
+        L->guard = runs;
+        bool ok = inline_body(L, n, body, in, n_in, res, n_out);
+        L->guard = outer;
+        if (!ok)
+            return;
+        for (int k = 0; k < n_scan; k++)
+            per_step[k * trips + t] = res[1 + n_vals + k];
+        /* then: the body's condition and values; else: stopped, the values as they were */
+        kept[0] = no;
+        for (int i = 0; i < n_vals; i++)
+            kept[1 + i] = v[i];
+        kl_value **next = kl_alloc_array(L->a, (size_t)n_vals + 2, sizeof *next);
+        carry_on(L, n, cond, res, kept, 1 + n_vals, next);
+        cond = next[0];
+        for (int i = 0; i < n_vals; i++)
+            v[i] = next[1 + i];
+    }
+    for (int i = 0; i < n_vals; i++)
+        produce(L, n, i, v[i]);
+    for (int k = 0; k < n_scan; k++)
+        produce(L, n, n_vals + k, stack(L, n, per_step + k * trips, (int)trips, 0, false));
+    drop_node(L, n);
+}
+
 static void load_value_info(loader *L, const Onnx__GraphProto *gp)
 {
     for (size_t i = 0; i < gp->n_value_info; i++) {
-        kl_value *v = names_get(&L->names, str_or_empty(gp->value_info[i]->name));
+        kl_value *v = lookup(L, str_or_empty(gp->value_info[i]->name));
         if (v && v->producer && v->dtype == KL_UNDEFINED)
             v->dtype = declared_dtype(gp->value_info[i]->type);
     }
@@ -647,22 +1249,41 @@ typedef struct edges {
     int *target;
 } edges;
 
+/* What node n waits for: input k < n_inputs, then the conditions of its guard. */
+static int n_deps(const kl_node *n)
+{
+    int count = n->n_inputs;
+    for (const kl_guard *g = n->guard; g; g = g->outer)
+        count++;
+    return count;
+}
+
+static const kl_node *dep_producer(const kl_node *n, int k)
+{
+    if (k < n->n_inputs)
+        return n->inputs[k] ? n->inputs[k]->producer : NULL;
+    const kl_guard *g = n->guard;
+    for (k -= n->n_inputs; k > 0; k--)
+        g = g->outer;
+    return g->cond ? g->cond->producer : NULL;
+}
+
 static edges build_edges(kl_arena *a, kl_node **nodes, int n)
 {
     edges e = {kl_alloc_array(a, (size_t)n + 1, sizeof(int)), NULL};
     for (int i = 0; i < n; i++)
-        for (int k = 0; k < nodes[i]->n_inputs; k++)
-            if (nodes[i]->inputs[k] && nodes[i]->inputs[k]->producer)
-                e.start[nodes[i]->inputs[k]->producer->id + 1]++;
+        for (int k = 0; k < n_deps(nodes[i]); k++)
+            if (dep_producer(nodes[i], k))
+                e.start[dep_producer(nodes[i], k)->id + 1]++;
     for (int i = 0; i < n; i++)
         e.start[i + 1] += e.start[i];
     e.target = kl_alloc_array(a, (size_t)e.start[n] + 1, sizeof(int));
     int *fill = kl_alloc_array(a, (size_t)n + 1, sizeof(int));
     memcpy(fill, e.start, (size_t)n * sizeof(int));
     for (int i = 0; i < n; i++)
-        for (int k = 0; k < nodes[i]->n_inputs; k++)
-            if (nodes[i]->inputs[k] && nodes[i]->inputs[k]->producer)
-                e.target[fill[nodes[i]->inputs[k]->producer->id]++] = i;
+        for (int k = 0; k < n_deps(nodes[i]); k++)
+            if (dep_producer(nodes[i], k))
+                e.target[fill[dep_producer(nodes[i], k)->id]++] = i;
     return e;
 }
 

@@ -25,6 +25,8 @@ typedef struct kl_tensor_origin {
     const char *what;        /* e.g. "initializer 'W'" */
     const kl_node *node;     /* the node owning the tensor (attribute), or NULL */
     const char *base_dir;    /* folder that external data locations are relative to */
+    bool keep;               /* the tensor is read again (a Loop or Scan body, once a step):
+                                raw_data is copied, not taken over */
 } kl_tensor_origin;
 
 /* Fill `v` (dtype, shape, has_shape, data) from a TensorProto. The name is not touched. Every

@@ -492,10 +492,15 @@ bool kl_onnx_tensor_to_value(kl_arena *a, Onnx__TensorProto *t,
     if (t->has_raw_data) {
         if (t->raw_data.len != (size_t)numel * elem)
             return size_mismatch(a, o, &v->shape, (int64_t)(t->raw_data.len / elem), numel, d);
-        if (numel > 0)
+        if (numel > 0 && !o->keep) {
             take_raw_data(a, t, v, elem);
-        else
+        } else {
             alloc_data(a, v, numel);
+            if (numel > 0) {
+                memcpy(v->data, t->raw_data.data, t->raw_data.len);
+                to_host_order(v->data, t->raw_data.len, elem);
+            }
+        }
         normalize_bools(v->dtype, v->data, numel);
         return true;
     }

@@ -152,11 +152,32 @@ static void collect_arguments(kl_lower *L, kl_graph *g) {
         kl_ptrvec_push(L->arena, &L->prog->outputs, kl_lower_buffer(L, g->outputs.items[i]));
 }
 
+/* A node's guard as its kernels' guard: the run-time levels only (a constant level holds,
+ * shape inference killed the nodes of those that fail). One kernel guard per graph guard, so
+ * that the kernels of one branch share it and passes compare guards by pointer. */
+typedef struct guard_memo {
+    kl_ptrvec from, to;
+} guard_memo;
+
+static const kl_kernel_guard *kernel_guard(kl_lower *L, const kl_guard *g, guard_memo *m) {
+    if (!g) return NULL;
+    const kl_kernel_guard *outer = kernel_guard(L, g->outer, m);
+    if (g->cond->data) return outer;
+    for (int i = 0; i < m->from.n; i++)
+        if (m->from.items[i] == g) return m->to.items[i];
+    kl_kernel_guard *k = kl_alloc(L->arena, sizeof *k);
+    *k = (kl_kernel_guard){kl_lower_buffer(L, g->cond), g->when, outer};
+    kl_ptrvec_push(L->arena, &m->from, (void *)g);
+    kl_ptrvec_push(L->arena, &m->to, k);
+    return k;
+}
+
 kl_program *kl_lower_graph(kl_arena *a, kl_graph *g, kl_diag *d) {
     kl_lower L = {.arena = a, .prog = kl_program_new(a), .n_values = g->values.n};
     L.buf_of_value = kl_alloc_array(a, (size_t)g->values.n + 1, sizeof *L.buf_of_value);
     collect_arguments(&L, g);
     alias_into_outputs(&L, g);
+    guard_memo memo = {0};
     for (int i = 0; i < g->nodes.n; i++) {
         kl_node *n = g->nodes.items[i];
         if (n->dead) continue;
@@ -164,9 +185,25 @@ kl_program *kl_lower_graph(kl_arena *a, kl_graph *g, kl_diag *d) {
             kl_error(d, n, "operator has no lowering");
             continue;
         }
+        int first = L.prog->kernels.n;
         n->op->lower(&L, n, d);
+        const kl_kernel_guard *guard = kernel_guard(&L, n->guard, &memo);
+        for (int k = first; k < L.prog->kernels.n; k++)
+            ((kl_kernel *)L.prog->kernels.items[k])->guard = guard;
     }
     if (kl_diag_failed(d)) return NULL;
     lower_outputs_not_written(&L, g);
+    for (int i = 0; i < g->broken_guards.n; i++) {
+        const kl_guard *gd = g->broken_guards.items[i];
+        if (kl_guard_state(gd) < 0) continue; /* under a branch ruled out anyway */
+        kl_trap *t = kl_alloc(a, sizeof *t);
+        t->guard = kernel_guard(&L, gd, &memo);
+        t->why = gd->broken;
+        if (!t->guard) { /* every level a constant that holds: taken whatever the inputs */
+            kl_error(d, NULL, "%s", gd->broken);
+            return NULL;
+        }
+        kl_ptrvec_push(a, &L.prog->traps, t);
+    }
     return L.prog;
 }

@@ -24,6 +24,8 @@ bool pass_dead_nodes(kl_graph *g, kl_diag *d) {
         }
         for (int in = 0; in < n->n_inputs; in++)
             if (n->inputs[in]) needed[n->inputs[in]->id] = true;
+        for (const kl_guard *gd = n->guard; gd; gd = gd->outer)
+            if (gd->cond) needed[gd->cond->id] = true;
     }
     (void)d;
     return true;

@@ -5,6 +5,8 @@
  * the Shape -> Gather -> Concat chain feeding it has been folded to a constant, and folding a
  * node needs its inferred output shapes.
  */
+#include <string.h>
+
 #include "kl.h"
 
 /* Folding runs in the interpreter; beyond this many output elements the node is left for the
@@ -42,6 +44,42 @@ static bool outputs_known(kl_arena *a, const kl_node *n, bool *all_const, int64_
     return true;
 }
 
+/* A node whose guard is decided at run time may never run, so folding it must not fail the
+ * compilation (a Gather of the branch the condition rules out may index out of range): when it
+ * does, the node stays for the generated code, which skips it or clamps. */
+static bool fold_guarded(kl_graph *g, kl_node *n, const kl_diag *d) {
+    kl_diag scratch;
+    kl_diag_init(&scratch, d->file);
+    kl_fold_node(g, n, &scratch); /* outputs get their data only when it succeeds */
+    kl_diag_free(&scratch);
+    return true;
+}
+
+static bool infer_node(kl_graph *g, kl_node *n, kl_diag *d);
+
+/* A node of a branch chosen at run time: when it cannot be inferred for the bound shapes (the
+ * branch of silero_vad's If meant for the other sample rate), its branch is left out (the
+ * nearest level of its guard decided at run time is marked broken) instead of failing the
+ * whole model, as ONNX Runtime fails only when it runs that branch. */
+static bool infer_guarded(kl_graph *g, kl_node *n, const kl_diag *d) {
+    kl_diag scratch;
+    kl_diag_init(&scratch, d->file);
+    if (!infer_node(g, n, &scratch)) {
+        kl_guard *gd = n->guard;
+        while (gd->cond->data) gd = gd->outer; /* state 0: some level is decided at run time */
+        size_t len = scratch.len;
+        while (len && scratch.text[len - 1] == '\n') len--;
+        char *why = kl_strndup(g->arena, scratch.text ? scratch.text : "", len);
+        for (char *c = why; *c; c++) /* one line, for the message that may quote it */
+            if (*c == '\n') *c = ' ';
+        gd->broken = why;
+        kl_ptrvec_push(g->arena, &g->broken_guards, gd);
+        kl_node_kill(n);
+    }
+    kl_diag_free(&scratch);
+    return true;
+}
+
 static bool infer_node(kl_graph *g, kl_node *n, kl_diag *d) {
     /* every operator kiln has defines output 0 (later outputs may be optional); checked once
        here, so that no operator reads an omitted one */
@@ -63,15 +101,40 @@ static bool infer_node(kl_graph *g, kl_node *n, kl_diag *d) {
     int64_t elements;
     if (!outputs_known(g->arena, n, &all_const, &elements, d)) return false;
     if (!all_const && all_inputs_constant(n) && elements <= FOLD_MAX_ELEMENTS && n->op->lower)
-        return kl_fold_node(g, n, d);
+        return kl_guard_state(n->guard) == 0 ? fold_guarded(g, n, d) : kl_fold_node(g, n, d);
     return true;
+}
+
+/* A value n reads that no node computed, because a left-out branch is known by now to be taken
+ * whatever the inputs (a Loop whose constant condition ends it before its scan outputs are
+ * complete): that branch's reason is the error, not the missing shape it leads to. */
+static bool left_out_for_sure(const kl_graph *g, const kl_node *n, kl_diag *d) {
+    for (int i = 0; i < n->n_inputs; i++) {
+        if (!n->inputs[i] || n->inputs[i]->has_shape) continue;
+        for (int k = 0; k < g->broken_guards.n; k++) {
+            const kl_guard *gd = g->broken_guards.items[k];
+            if (kl_guard_state(gd) == 1) {
+                kl_error(d, NULL, "%s", gd->broken);
+                return true;
+            }
+        }
+    }
+    return false;
 }
 
 bool pass_infer_shapes(kl_graph *g, kl_diag *d) {
     for (int i = 0; i < g->nodes.n; i++) {
         kl_node *n = g->nodes.items[i];
         if (n->dead) continue;
-        if (!infer_node(g, n, d)) return false;
+        /* a branch its If's (folded) condition rules out, or one left out: never computed */
+        int state = kl_guard_state(n->guard);
+        if (state < 0 || kl_guard_broken(n->guard)) {
+            kl_node_kill(n);
+            continue;
+        }
+        if (!strcmp(n->op_type, "If") && !*n->domain && !kl_if_settle(g, n, d)) return false;
+        if (left_out_for_sure(g, n, d)) return false;
+        if (!(state == 0 ? infer_guarded(g, n, d) : infer_node(g, n, d))) return false;
     }
     return true;
 }

@@ -298,6 +298,7 @@ static bool convert_window_op(layout_pass *lp, kl_node *n, const char *op, kl_va
     kl_value *y_cl = kl_value_make(g, y->name, y->dtype, &ys, NULL);
     kl_node *c = kl_node_add(g, "kiln", op, 1, n->name, n->n_inputs, in, 1, &y_cl);
     if (!c) return kl_error(lp->d, n, "internal error: no kiln.%s in the op table", op);
+    c->guard = n->guard; /* an If's branch: still skipped with it */
     c->attrs = n->attrs; /* same attributes; never written in place (ir/edit.c) */
     c->n_attrs = n->n_attrs;
     if (!c->op->infer(c, lp->d)) return false;
@@ -324,6 +325,7 @@ static bool convert_global_pool(layout_pass *lp, kl_node *n) {
     kl_value *in[2] = {x, axes_input ? int_list(lp, "axes", count, axes) : NULL};
     kl_node *r = kl_node_add(g, "", op, n->opset, n->name, axes_input ? 2 : 1, in, 1, &y);
     if (!r) return kl_error(lp->d, n, "internal error: no %s in the op table", op);
+    r->guard = n->guard;
     if (!axes_input) kl_node_set_attr_ints(g, r, "axes", count, axes);
     kl_node_set_attr_int(g, r, "keepdims", 1);
     kl_node_kill(n);
@@ -696,6 +698,7 @@ static bool sink_through(layout_pass *lp, kl_node *c, const perm *p) {
     }
     r.made = kl_node_add(g, "", c->op_type, c->opset, c->name, r.n_in, r.in, n_out, outs);
     if (!r.made) return false;
+    r.made->guard = c->guard;
     r.made->attrs = c->attrs; /* shared until a remap gives the new node its own copy */
     r.made->n_attrs = c->n_attrs;
     bool ok = true;
@@ -890,6 +893,7 @@ static int sink_through_reshape(layout_pass *lp, kl_node *c, kl_node *t, const p
     kl_value *y = plain ? o : kl_value_make(g, o->name, o->dtype, &xs, NULL);
     kl_node_kill(c);
     kl_node *r = kl_node_add(g, "", "Reshape", 13, c->name, 2, in, 1, &y);
+    if (r) r->guard = c->guard;
     if (!r || !infer_quietly(lp, r) || !kl_shape_equal(&y->shape, plain ? &o->shape : &xs))
         return -1;
     if (!plain) {

@@ -38,11 +38,15 @@ static void liveness(kl_program *p) {
     for (int k = 0; k < p->kernels.n; k++) {
         const kl_kernel *kn = p->kernels.items[k];
         touch(kn->out, k);
+        for (const kl_kernel_guard *g = kn->guard; g; g = g->outer) touch(g->cond, k);
         for (int i = 0; i < kn->out->shape.rank; i++) touch_expr(kn->out_idx[i], k);
         touch_expr(kn->init, k);
         touch_expr(kn->value, k);
         touch_expr(kn->result, k);
     }
+    for (int i = 0; i < p->traps.n; i++) /* tested after the last kernel */
+        for (const kl_kernel_guard *g = ((const kl_trap *)p->traps.items[i])->guard; g; g = g->outer)
+            touch(g->cond, p->kernels.n > 0 ? p->kernels.n - 1 : 0);
 }
 
 static int64_t aligned(int64_t x) { return (x + ALIGN - 1) / ALIGN * ALIGN; }

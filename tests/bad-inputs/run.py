@@ -497,6 +497,7 @@ def case_external_no_location(d):
     return save(m, d), [], ["initializer 'W'", "external data has no location"]
 
 
+<<<<<<< HEAD
 def bitcast_model(to):
     return model([helper.make_node("BitCast", ["x"], ["y"], name="bitcast0", to=to)],
                  [tensor_in("x", [2, 3])], [tensor_in("y", None)], opset=26)
@@ -709,6 +710,129 @@ def case_int4_initializer_too_short(d):
     m = model([helper.make_node("Cast", ["W"], ["y"], name="cast0", to=F)],
               [], [tensor_in("y", [5])], [w], opset=25)
     return save(m, d), [], ["initializer 'W'", "holds 4 values", "needs 5"]
+=======
+def if_model(then_nodes, then_out, else_nodes, else_out, initializers=()):
+    """y = If(c) over x[2,3], the condition a run-time input."""
+    then_g = helper.make_graph(then_nodes, "then", [], [then_out])
+    else_g = helper.make_graph(else_nodes, "else", [], [else_out])
+    node = helper.make_node("If", ["c"], ["y"], name="if0", then_branch=then_g,
+                            else_branch=else_g)
+    return model([node], [helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+                          tensor_in("x", [2, 3])], [tensor_in("y", None)], initializers)
+
+
+def case_if_branches_disagree_on_shape(d):
+    w = numpy_helper.from_array(np.ones(3, np.float32), "w")
+    m = if_model([helper.make_node("Relu", ["x"], ["a"], name="relu_then")],
+                 tensor_in("a", None),
+                 [helper.make_node("Relu", ["w"], ["b"], name="relu_else")],
+                 tensor_in("b", None), [w])
+    return save(m, d), [], ["node 'if0' (If", "output 0 has shape [2,3] in then_branch but [3] "
+                            "in else_branch", "bounded shapes"]
+
+
+def case_if_neither_branch_compiles(d):
+    w = numpy_helper.from_array(np.ones((4, 5), np.float32), "w")
+    m = if_model([helper.make_node("Add", ["x", "w"], ["a"], name="add_then")],
+                 tensor_in("a", None),
+                 [helper.make_node("Sub", ["x", "w"], ["b"], name="sub_else")],
+                 tensor_in("b", None), [w])
+    return save(m, d), [], ["node 'if0' (If", "neither branch can be compiled",
+                            "node 'add_then' (Add", "node 'sub_else' (Sub"]
+
+
+def case_if_runtime_condition_for_cuda(d):
+    m = if_model([helper.make_node("Relu", ["x"], ["a"], name="relu_then")],
+                 tensor_in("a", None),
+                 [helper.make_node("Neg", ["x"], ["b"], name="neg_else")],
+                 tensor_in("b", None))
+    return save(m, d), ["--target", "cuda-sm80"], [
+        "branch of an If whose condition is only known at run time",
+        "CUDA back end does not support"]
+
+
+def scan_model(x_shape, x_input=True):
+    """z = Scan over x (opset 9) of a running sum; x a graph input, or computed by a Relu."""
+    body = helper.make_graph(
+        [helper.make_node("Add", ["s_in", "next"], ["s_out"], name="add_body"),
+         helper.make_node("Identity", ["s_out"], ["z_out"], name="id_body")], "body",
+        [tensor_in("s_in", [2]), tensor_in("next", [2])],
+        [tensor_in("s_out", [2]), tensor_in("z_out", [2])])
+    nodes = [] if x_input else [helper.make_node("Relu", ["x"], ["xr"], name="relu0")]
+    nodes.append(helper.make_node("Scan", ["s0", "x" if x_input else "xr"], ["s", "z"],
+                                  name="scan0", body=body, num_scan_inputs=1))
+    return model(nodes, [tensor_in("s0", [2]), tensor_in("x", x_shape)],
+                 [tensor_in("s", None), tensor_in("z", None)], opset=11)
+
+
+def case_scan_too_many_steps(d):
+    return save(scan_model([300, 2]), d), [], ["node 'scan0' (Scan", "300 steps",
+                                               "1 to 256 steps"]
+
+
+def case_scan_over_computed_value(d):
+    return save(scan_model([3, 2], x_input=False), d), [], [
+        "node 'scan0' (Scan", "no shape known when the model is loaded"]
+
+
+def loop_model(trip_input, cond_value):
+    """y, z = Loop(M, cond, y0) of y += 1 with scan output z; M a graph input or a constant."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["c_in"], ["c_out"], name="pass_cond"),
+         helper.make_node("Add", ["y_in", "one"], ["y_out"], name="add_one"),
+         helper.make_node("Identity", ["y_out"], ["z_out"], name="scan_id")], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("c_in", TensorProto.BOOL, []), tensor_in("y_in", [2])],
+        [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []), tensor_in("y_out", [2]),
+         tensor_in("z_out", [2])],
+        [numpy_helper.from_array(np.ones(2, np.float32), "one")])
+    inits = [numpy_helper.from_array(np.array(cond_value), "c")]
+    inputs = [tensor_in("y0", [2])]
+    if trip_input:
+        inputs.append(helper.make_tensor_value_info("M", TensorProto.INT64, []))
+    else:
+        inits.append(numpy_helper.from_array(np.array(3, np.int64), "M"))
+    node = helper.make_node("Loop", ["M", "c", "y0"], ["y", "z"], name="loop0", body=body)
+    return model([node], inputs, [tensor_in("y", None), tensor_in("z", None)], inits)
+
+
+def case_loop_runtime_trip_count(d):
+    return save(loop_model(True, True), d), [], [
+        "node 'loop0' (Loop", "trip count M must be an int64 constant"]
+
+
+def case_loop_scan_outputs_of_no_iteration(d):
+    return save(loop_model(False, False), d), [], [
+        "node 'loop0' (Loop", "ends after 0 of 3 iterations", "scan outputs"]
+
+
+def case_loop_nested_too_many_steps(d):
+    """Loop of 100 iterations whose body holds a Loop of 100: 10,100 bodies to inline."""
+    def body_of(inner):
+        nodes = [helper.make_node("Identity", ["c_in"], ["c_out"], name="pass_cond")]
+        if inner:
+            nodes.append(helper.make_node("Loop", ["M", "", "y_in"], ["y_out"], name="inner",
+                                          body=body_of(False)))
+        else:
+            nodes.append(helper.make_node("Neg", ["y_in"], ["y_out"], name="neg"))
+        return helper.make_graph(
+            nodes, "body", [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+                            helper.make_tensor_value_info("c_in", TensorProto.BOOL, []),
+                            tensor_in("y_in", [2])],
+            [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []), tensor_in("y_out", [2])])
+    node = helper.make_node("Loop", ["M", "", "y0"], ["y"], name="outer", body=body_of(True))
+    m = model([node], [tensor_in("y0", [2])], [tensor_in("y", None)],
+              [numpy_helper.from_array(np.array(100, np.int64), "M")])
+    return save(m, d), [], ["(Loop", "more than 4096 steps of Loop and Scan bodies"]
+
+
+def case_if_branch_missing(d):
+    m = if_model([helper.make_node("Relu", ["x"], ["a"], name="relu_then")],
+                 tensor_in("a", None), [], tensor_in("x", None))
+    attrs = m.graph.node[0].attribute
+    del attrs[[a.name for a in attrs].index("else_branch")]
+    return save(m, d), [], ["node 'if0' (If", "attribute 'else_branch' (a graph) is missing"]
+>>>>>>> flow
 
 
 # ---- regression inputs the fuzz targets found (tests/bad-inputs/fuzz/expected.txt) ----------

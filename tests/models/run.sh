@@ -23,7 +23,7 @@ models_dir=${KILN_MODELS:-$(dirname "$repo")/shared/models}
 if [ $# -gt 0 ]; then
     models="$*"
 else
-    models=${MODELS:-"mlp squeezenet1_1 mobilenet_v2 shufflenet_v2 resnet18 transformer_encoder ppocr_cls ppocr_det lstm"}
+    models=${MODELS:-"mlp squeezenet1_1 mobilenet_v2 shufflenet_v2 resnet18 transformer_encoder ppocr_cls ppocr_det lstm silero_vad_v5"}
 fi
 
 if [ ! -d "$models_dir" ]; then

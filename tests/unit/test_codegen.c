@@ -361,6 +361,43 @@ Test(codegen, gather_through_workspace) {
     kl_arena_free(a);
 }
 
+/* An If's branches as guarded kernels: y = c ? 2x : x + 100, each written by its own kernel,
+ * so y shows which ran; the else side also carries a trap (a branch left out), which makes
+ * predict return KILN_E_UNCOMPILED_BRANCH after running it. */
+Test(codegen, guarded_kernels_and_traps) {
+    kl_arena *a = kl_arena_new();
+    kl_program *p = kl_program_new(a);
+    kl_shape scalar = {0};
+    kl_buffer *c = input(p, "c", KL_BOOL, scalar);
+    kl_buffer *x = input(p, "x", KL_F32, shape1(4));
+    kl_buffer *y = output(p, "y", KL_F32, shape1(4));
+    kl_kernel_guard on_true = {c, true, NULL}, on_false = {c, false, NULL};
+    kl_kernel *k1 = kernel_over(p, y, "then");
+    k1->value = kl_e_binary(a, KL_MUL, kl_e_load(a, x, ivs(a, 1)), kl_e_const_f(a, KL_F32, 2));
+    k1->guard = &on_true;
+    kl_program_add_kernel(p, k1);
+    kl_kernel *k2 = kernel_over(p, y, "else");
+    k2->value = kl_e_binary(a, KL_ADD, kl_e_load(a, x, ivs(a, 1)), kl_e_const_f(a, KL_F32, 100));
+    k2->guard = &on_false;
+    kl_program_add_kernel(p, k2);
+    kl_trap trap = {&on_false, "else_branch"};
+    kl_ptrvec_push(a, &p->traps, &trap);
+    built b;
+    build(p, "guards", 2, &b);
+    predict3 f = (predict3)sym(&b, "guards_predict");
+    bool yes = true, no = false;
+    float xs[4] = {1, 2, 3, 4}, out[4];
+    _Alignas(64) unsigned char ws[64];
+    cr_assert_eq(f(&yes, xs, out, ws), KILN_OK);
+    for (int i = 0; i < 4; i++)
+        cr_expect_float_eq(out[i], 2 * xs[i], 0);
+    cr_assert_eq(f(&no, xs, out, ws), KILN_E_UNCOMPILED_BRANCH);
+    for (int i = 0; i < 4; i++)
+        cr_expect_float_eq(out[i], xs[i] + 100, 0);
+    done(&b);
+    kl_arena_free(a);
+}
+
 /* Integer division and remainders never trap; Mod has the sign of the divisor. */
 Test(codegen, integer_division) {
     kl_arena *a = kl_arena_new();
