@@ -497,7 +497,6 @@ def case_external_no_location(d):
     return save(m, d), [], ["initializer 'W'", "external data has no location"]
 
 
-<<<<<<< HEAD
 def bitcast_model(to):
     return model([helper.make_node("BitCast", ["x"], ["y"], name="bitcast0", to=to)],
                  [tensor_in("x", [2, 3])], [tensor_in("y", None)], opset=26)
@@ -710,7 +709,8 @@ def case_int4_initializer_too_short(d):
     m = model([helper.make_node("Cast", ["W"], ["y"], name="cast0", to=F)],
               [], [tensor_in("y", [5])], [w], opset=25)
     return save(m, d), [], ["initializer 'W'", "holds 4 values", "needs 5"]
-=======
+
+
 def if_model(then_nodes, then_out, else_nodes, else_out, initializers=()):
     """y = If(c) over x[2,3], the condition a run-time input."""
     then_g = helper.make_graph(then_nodes, "then", [], [then_out])
@@ -832,7 +832,6 @@ def case_if_branch_missing(d):
     attrs = m.graph.node[0].attribute
     del attrs[[a.name for a in attrs].index("else_branch")]
     return save(m, d), [], ["node 'if0' (If", "attribute 'else_branch' (a graph) is missing"]
->>>>>>> flow
 
 
 # ---- regression inputs the fuzz targets found (tests/bad-inputs/fuzz/expected.txt) ----------
