@@ -191,11 +191,12 @@ kl_program *kl_compile_graph(kl_arena *a, kl_graph *g, const kl_target *t,
 enum { DISPATCH_MIN_FLOPS = 10 * 1000 * 1000 };
 #define DISPATCH_MAX_WEIGHT_BYTES ((size_t)64 << 20)
 
+/* The constants the graph still reads (those that folding replaced are not counted). */
 static size_t graph_weight_bytes(const kl_graph *g) {
     size_t total = 0;
     for (int i = 0; i < g->values.n; i++) {
         const kl_value *v = g->values.items[i];
-        if (v->data) total += kl_value_bytes(v);
+        if (v->data && (v->n_uses > 0 || v->output_index >= 0)) total += kl_value_bytes(v);
     }
     return total;
 }
