@@ -122,7 +122,38 @@ static bool left_out_for_sure(const kl_graph *g, const kl_node *n, kl_diag *d) {
     return false;
 }
 
+/* Operators whose output 0 has the shape of input 0, whatever else they read. */
+static bool keeps_input_shape(const kl_node *n) {
+    static const char *const ops[] = {"Identity", "Cast", "CastLike", "Log", "Exp", "Sqrt",
+                                      "Abs", "Neg", "Relu", "Sigmoid", "Tanh", "Reciprocal",
+                                      "Floor", "Ceil", "Erf", NULL};
+    if (*n->domain || n->n_inputs < 1 || n->n_outputs != 1) return false;
+    for (int i = 0; ops[i]; i++)
+        if (!strcmp(n->op_type, ops[i])) return true;
+    return false;
+}
+
+/* A declared output shape holds also for the value a chain of shape-keeping operators takes
+ * it from (ReduceL2's expansion: ReduceSum -> Sqrt -> CastLike -> output), so that a shape
+ * operand given at run time there can be checked against it (ops/shape_check.c). */
+static void declare_back_through_unary(kl_graph *g) {
+    for (int o = 0; o < g->outputs.n; o++) {
+        const kl_value *y = g->outputs.items[o];
+        if (!y->shape_declared) continue;
+        for (kl_node *p = y->producer; p && !p->dead && keeps_input_shape(p);) {
+            kl_value *x = p->inputs[0];
+            if (!x || x->data || x->input_index >= 0 || x->shape_declared || x->n_uses != 1 ||
+                !x->producer)
+                break;
+            x->shape = y->shape;
+            x->shape_declared = true;
+            p = x->producer;
+        }
+    }
+}
+
 bool pass_infer_shapes(kl_graph *g, kl_diag *d) {
+    declare_back_through_unary(g);
     for (int i = 0; i < g->nodes.n; i++) {
         kl_node *n = g->nodes.items[i];
         if (n->dead) continue;
