@@ -29,7 +29,9 @@ typedef struct dft {
     bool inverse, onesided;
 } dft;
 
-static bool dft_shape(kl_node *n, dft *f, kl_shape *os, kl_diag *d) {
+/* The transform's plan along `forced` (an axis given at run time), or along the axis the node
+ * names when forced < 0. */
+static bool dft_shape_along(kl_node *n, int forced, dft *f, kl_shape *os, kl_diag *d) {
     if (!kl_arith_need_float(n, 0, d)) return false;
     const kl_shape *x = &n->inputs[0]->shape;
     int r = x->rank;
@@ -38,7 +40,9 @@ static bool dft_shape(kl_node *n, dft *f, kl_shape *os, kl_diag *d) {
     int64_t axis = kl_attr_int(n, "axis", 1);
     if (n->opset >= 20) {
         axis = -2;
-        if (kl_node_input(n, 2)) {
+        if (forced >= 0) {
+            axis = forced;
+        } else if (kl_node_input(n, 2)) {
             if (!kl_infer_need_const(n, 2, d)) return false;
             axis = kl_value_const_int(n->inputs[2], 0);
         }
@@ -71,9 +75,40 @@ static bool dft_shape(kl_node *n, dft *f, kl_shape *os, kl_diag *d) {
     return true;
 }
 
+static bool dft_shape(kl_node *n, dft *f, kl_shape *os, kl_diag *d) {
+    return dft_shape_along(n, -1, f, os, d);
+}
+
+static bool axis_at_run_time(kl_node *n) { return n->opset >= 20 && kl_input_at_run_time(n, 2); }
+
+/* The axis given at run time: the signal axes along which the transform gives the declared
+ * shape (a bit per axis; 0 with a diagnostic when none does). */
+static unsigned candidate_axes(kl_node *n, kl_diag *d) {
+    const kl_value *y = n->outputs[0];
+    if (!y->shape_declared && !y->has_shape) return kl_infer_declared(n, 2, d), 0u;
+    unsigned axes = 0;
+    for (int a = 0; a < n->inputs[0]->shape.rank - 1; a++) {
+        dft f;
+        kl_shape os;
+        kl_diag scratch;
+        kl_diag_init(&scratch, d->file);
+        if (dft_shape_along(n, a, &f, &os, &scratch) && kl_shape_equal(&os, &y->shape))
+            axes |= 1u << a;
+        kl_diag_free(&scratch);
+    }
+    if (!axes) kl_error(d, n, "no axis gives the declared output shape");
+    return axes;
+}
+
 static bool infer_dft(kl_node *n, kl_diag *d) {
     dft f;
     kl_shape os;
+    if (axis_at_run_time(n)) {
+        if (!kl_arith_need_float(n, 0, d) || kl_shape_numel(&n->inputs[2]->shape) != 1)
+            return kl_error(d, n, "axis must be a scalar");
+        kl_shape declared = n->outputs[0]->shape;
+        return candidate_axes(n, d) && kl_infer_set(n, 0, n->inputs[0]->dtype, &declared);
+    }
     return dft_shape(n, &f, &os, d) && kl_infer_set(n, 0, n->inputs[0]->dtype, &os);
 }
 
@@ -96,12 +131,9 @@ static kl_buffer *twiddles(kl_lower *L, const kl_node *n, const dft *f, kl_dtype
     return b;
 }
 
-static bool lower_dft(kl_lower *L, kl_node *n, kl_diag *d) {
-    dft f;
-    kl_shape os;
-    if (!dft_shape(n, &f, &os, d)) return false;
+static void lower_dft_into(kl_lower *L, kl_node *n, dft f, kl_shape os, kl_buffer *out) {
     kl_arena *a = L->arena;
-    kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *out = kl_lower_buffer(L, n->outputs[0]);
+    kl_buffer *x = kl_lower_buffer(L, n->inputs[0]);
     kl_dtype u = KL_F64;
     bool irfft = f.inverse && f.onesided;
     int r = os.rank, m = r; /* loop r: the signal position m */
@@ -149,6 +181,51 @@ static bool lower_dft(kl_lower *L, kl_node *n, kl_diag *d) {
     if (f.inverse) y = kl_e_binary(a, KL_DIV, y, kl_arith_const(a, u, (double)f.len));
     k->result = kl_e_cast(a, x->dtype, y);
     kl_program_add_kernel(L->prog, k);
+}
+
+/* The axis given at run time: the transform along every axis that gives the declared shape,
+ * the given one chosen (any other: KILN_E_SHAPE). */
+static bool lower_dft_any_axis(kl_lower *L, kl_node *n, kl_diag *d) {
+    kl_arena *a = L->arena;
+    unsigned axes = candidate_axes(n, d);
+    if (!axes) return false;
+    kl_buffer *out = kl_lower_buffer(L, n->outputs[0]);
+    int r = n->inputs[0]->shape.rank, count = __builtin_popcount(axes);
+    kl_expr *given = kl_lower_int_at(L, n, 2, 0);
+    kl_expr *axis = kl_e_select(a, kl_e_binary(a, KL_LT, given, kl_e_idx(a, 0)),
+                                kl_e_addc(a, given, r), given);
+    kl_expr *ok = NULL, *v = NULL;
+    for (int ax = r - 2; ax >= 0; ax--) {
+        if (!((axes >> ax) & 1u)) continue;
+        dft f;
+        kl_shape os;
+        if (!dft_shape_along(n, ax, &f, &os, d)) return false;
+        kl_buffer *along = count == 1 ? out : kl_lower_temp(L, "dft", out->dtype, &out->shape);
+        lower_dft_into(L, n, f, os, along);
+        kl_expr *is = kl_e_binary(a, KL_EQ, axis, kl_e_idx(a, ax));
+        ok = ok ? kl_e_binary(a, KL_OR, ok, is) : is;
+        kl_expr *load = kl_e_load(a, along, kl_lower_ivs(L, out->shape.rank));
+        v = v ? kl_e_select(a, is, load, v) : load;
+    }
+    kl_lower_shape_check(L, n, ok);
+    if (count > 1) {
+        kl_kernel *k = kl_kernel_new(L->prog, n, "dft_axis");
+        k->n_loops = k->n_par = out->shape.rank;
+        for (int i = 0; i < out->shape.rank; i++) k->extent[i] = out->shape.dim[i];
+        k->out = out;
+        k->out_idx = kl_lower_ivs(L, out->shape.rank);
+        k->value = v;
+        kl_program_add_kernel(L->prog, k);
+    }
+    return true;
+}
+
+static bool lower_dft(kl_lower *L, kl_node *n, kl_diag *d) {
+    if (axis_at_run_time(n)) return lower_dft_any_axis(L, n, d);
+    dft f;
+    kl_shape os;
+    if (!dft_shape(n, &f, &os, d)) return false;
+    lower_dft_into(L, n, f, os, kl_lower_buffer(L, n->outputs[0]));
     return true;
 }
 
