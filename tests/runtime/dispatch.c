@@ -40,5 +40,9 @@ int main(void) {
     }
     printf("level %d\n", level);
     for (size_t i = 0; i < out_n; i++) printf("%.9g\n", y[i]);
+    free(w);
+    free(x);
+    free(y);
+    free(again);
     return 0;
 }
