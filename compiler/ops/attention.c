@@ -180,6 +180,7 @@ static kl_expr *kv_at(att *A, bool value, kl_expr *b, kl_expr *kh, kl_expr *j, k
 /* The cache and the new keys (or values) into `all` [B, kvh, total, size]. */
 static void lower_concat(att *A, kl_buffer *past, kl_buffer *cur, kl_buffer *all, int64_t size) {
     for (int part = 0; part < 2; part++) {
+        if (!part && (!past || A->past == 0)) continue; /* no cache: only the new keys */
         kl_kernel *k = kl_kernel_new(A->L->prog, A->n, part ? "present_new" : "present_past");
         k->n_loops = k->n_par = 4;
         k->extent[0] = A->B;
