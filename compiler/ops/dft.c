@@ -208,15 +208,7 @@ static bool lower_dft_any_axis(kl_lower *L, kl_node *n, kl_diag *d) {
         v = v ? kl_e_select(a, is, load, v) : load;
     }
     kl_lower_shape_check(L, n, ok);
-    if (count > 1) {
-        kl_kernel *k = kl_kernel_new(L->prog, n, "dft_axis");
-        k->n_loops = k->n_par = out->shape.rank;
-        for (int i = 0; i < out->shape.rank; i++) k->extent[i] = out->shape.dim[i];
-        k->out = out;
-        k->out_idx = kl_lower_ivs(L, out->shape.rank);
-        k->value = v;
-        kl_program_add_kernel(L->prog, k);
-    }
+    if (count > 1) kl_arith_map(L, n, "dft_axis", out, v);
     return true;
 }
 

@@ -288,7 +288,7 @@ static bool lower_runtime_axes(kl_lower *L, kl_node *n, const red_row *r, kl_buf
     if (!runtime_axes_of(n, &ra, d)) return false;
     kl_arena *a = L->arena;
     kl_buffer *which = which_group(L, n, &ra);
-    kl_buffer *results[MAX_AXES_GROUPS];
+    kl_buffer *results[MAX_AXES_GROUPS] = {0};
     for (int g = 0; g < ra.n_groups; g++) {
         bool reduced[KL_MAX_RANK];
         mask_to_reduced(ra.groups[g].key, reduced);
@@ -296,18 +296,12 @@ static bool lower_runtime_axes(kl_lower *L, kl_node *n, const red_row *r, kl_buf
         lower_reduce_into(L, n, r, x, reduced, results[g]);
     }
     if (ra.n_groups == 1) return true;
-    kl_kernel *k = kl_kernel_new(L->prog, n, "axes_select");
-    k->n_loops = k->n_par = out->shape.rank;
-    for (int i = 0; i < out->shape.rank; i++) k->extent[i] = out->shape.dim[i];
-    k->out = out;
-    k->out_idx = kl_lower_ivs(L, out->shape.rank);
     kl_expr *group = kl_e_load(a, which, kl_lower_ivs(L, 0));
     kl_expr *v = kl_e_load(a, results[ra.n_groups - 1], kl_lower_ivs(L, out->shape.rank));
     for (int g = ra.n_groups - 2; g >= 0; g--)
         v = kl_e_select(a, kl_e_binary(a, KL_EQ, group, kl_e_const_i(a, KL_I32, g + 1)),
                         kl_e_load(a, results[g], kl_lower_ivs(L, out->shape.rank)), v);
-    k->value = v;
-    if (kl_shape_numel(&out->shape) > 0) kl_program_add_kernel(L->prog, k);
+    if (kl_shape_numel(&out->shape) > 0) kl_arith_map(L, n, "axes_select", out, v);
     return true;
 }
 
