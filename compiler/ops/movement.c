@@ -364,14 +364,128 @@ static bool slice_make_plan(kl_node *n, slice_plan *p, kl_diag *d) {
     return true;
 }
 
+/* ---- starts, ends, axes or steps given at run time, where the output's shape is declared:
+ * the kernel reads from positions computed from the given values (numpy's rules, as
+ * slice_axis), and a check holds their lengths to the declared shape (KILN_E_SHAPE). */
+
+static bool slice_at_run_time(kl_node *n) {
+    if (n->opset < 10) return false;
+    for (int i = 1; i <= 4; i++)
+        if (kl_input_at_run_time(n, i)) return true;
+    return false;
+}
+
+static bool slice_infer_declared(kl_node *n, kl_diag *d) {
+    const kl_value *starts = kl_node_input(n, 1);
+    if (!starts || starts->shape.rank != 1) return kl_error(d, n, "starts must be a 1-D tensor");
+    for (int i = 1; i <= 4; i++) {
+        const kl_value *v = kl_node_input(n, i);
+        if (v && (v->shape.rank != 1 || v->shape.dim[0] != starts->shape.dim[0] ||
+                  !kl_dtype_is_signed_int(v->dtype)))
+            return kl_error(d, n, "starts, ends, axes and steps must be integer 1-D tensors of "
+                            "one length");
+    }
+    if (starts->shape.dim[0] > n->inputs[0]->shape.rank)
+        return kl_error(d, n, "%lld slice entries for %d axes", (long long)starts->shape.dim[0],
+                        n->inputs[0]->shape.rank);
+    int at = 1;
+    while (at < 4 && !kl_input_at_run_time(n, at)) at++;
+    if (!kl_infer_declared(n, at, d)) return false;
+    const kl_shape *in = &n->inputs[0]->shape, *out = &n->outputs[0]->shape;
+    for (int i = 0; i < in->rank; i++)
+        if (out->rank != in->rank || out->dim[i] > in->dim[i])
+            return kl_error(d, n, "the declared output %s is no slice of %s", KL_SHAPE_TEXT(out),
+                            KL_SHAPE_TEXT(in));
+    return true;
+}
+
+/* Entry k of input i (a run-time or constant int list), or `absent` without the input. */
+static kl_expr *slice_entry(kl_lower *L, kl_node *n, int i, int k, int64_t absent) {
+    const kl_value *v = kl_node_input(n, i);
+    if (!v) return kl_e_idx(L->arena, absent);
+    if (v->data) return kl_e_idx(L->arena, kl_value_const_int(v, k));
+    return kl_lower_int_at(L, n, i, k);
+}
+
+static kl_expr *clamp_e(kl_arena *a, kl_expr *x, int64_t lo, int64_t hi) {
+    return kl_e_binary(a, KL_MIN, kl_e_binary(a, KL_MAX, x, kl_e_idx(a, lo)), kl_e_idx(a, hi));
+}
+
+/* ceil(span / step) for span > 0, else 0 (step > 0) */
+static kl_expr *ceil_count(kl_arena *a, kl_expr *span, kl_expr *step) {
+    kl_expr *z = kl_e_idx(a, 0);
+    kl_expr *q = kl_e_add(a, kl_e_binary(a, KL_DIV, span, step),
+                          kl_e_select(a, kl_e_binary(a, KL_NE, kl_e_binary(a, KL_MOD, span, step), z),
+                                      kl_e_idx(a, 1), z));
+    return kl_e_select(a, kl_e_binary(a, KL_GT, span, z), q, z);
+}
+
+static void slice_lower_declared(kl_lower *L, kl_node *n) {
+    kl_arena *a = L->arena;
+    kl_buffer *in = kl_lower_buffer(L, n->inputs[0]);
+    const kl_shape *out = &n->outputs[0]->shape;
+    int rank = in->shape.rank, m = (int)n->inputs[1]->shape.dim[0];
+    kl_expr *z = kl_e_idx(a, 0), *ok = NULL, *idx[KL_MAX_RANK];
+    kl_expr *axis[KL_MAX_RANK];
+    for (int k = 0; k < m; k++) {
+        kl_expr *given = slice_entry(L, n, 3, k, k);
+        axis[k] = kl_e_select(a, kl_e_binary(a, KL_LT, given, z), kl_e_addc(a, given, rank), given);
+        ok = kl_e_and(a, ok, kl_e_in_range(a, axis[k], rank));
+    }
+    for (int dd = 0; dd < rank; dd++) {
+        int64_t dim = in->shape.dim[dd];
+        kl_expr *start = z, *end = kl_e_idx(a, dim), *step = kl_e_idx(a, 1), *times = z;
+        for (int k = m - 1; k >= 0; k--) {
+            kl_expr *hit = kl_e_binary(a, KL_EQ, axis[k], kl_e_idx(a, dd));
+            start = kl_e_select(a, hit, slice_entry(L, n, 1, k, 0), start);
+            end = kl_e_select(a, hit, slice_entry(L, n, 2, k, 0), end);
+            step = kl_e_select(a, hit, slice_entry(L, n, 4, k, 1), step);
+            times = kl_e_add(a, times, kl_e_select(a, hit, kl_e_idx(a, 1), z));
+        }
+        ok = kl_e_and(a, ok, kl_e_binary(a, KL_LE, times, kl_e_idx(a, 1))); /* sliced once */
+        ok = kl_e_and(a, ok, kl_e_binary(a, KL_NE, step, z));
+        if (dim == 0) {
+            ok = kl_e_and(a, ok, kl_e_binary(a, KL_EQ, kl_e_idx(a, out->dim[dd]), z));
+            idx[dd] = kl_e_iv(a, dd);
+            continue;
+        }
+        start = kl_e_select(a, kl_e_binary(a, KL_LT, start, z), kl_e_addc(a, start, dim), start);
+        end = kl_e_select(a, kl_e_binary(a, KL_LT, end, z), kl_e_addc(a, end, dim), end);
+        kl_expr *forward = kl_e_binary(a, KL_GT, step, z);
+        kl_expr *sf = clamp_e(a, start, 0, dim), *ef = clamp_e(a, end, 0, dim);
+        kl_expr *sb = clamp_e(a, start, 0, dim - 1), *eb = clamp_e(a, end, -1, dim - 1);
+        kl_expr *safe = kl_e_select(a, forward, step, kl_e_idx(a, 1));
+        /* |step| without negating INT64_MIN: any step below -dim takes one element */
+        kl_expr *back = kl_e_select(a, kl_e_binary(a, KL_LT, step, kl_e_idx(a, -dim)),
+                                    kl_e_idx(a, dim),
+                                    kl_e_select(a, forward, kl_e_idx(a, 1),
+                                                kl_e_binary(a, KL_SUB, z, step)));
+        kl_expr *count = kl_e_select(a, forward,
+                                     ceil_count(a, kl_e_binary(a, KL_SUB, ef, sf), safe),
+                                     ceil_count(a, kl_e_binary(a, KL_SUB, sb, eb), back));
+        ok = kl_e_and(a, ok, kl_e_binary(a, KL_EQ, count, kl_e_idx(a, out->dim[dd])));
+        kl_expr *first = kl_e_select(a, forward, sf, sb);
+        idx[dd] = kl_e_add(a, first, kl_e_binary(a, KL_MUL, kl_e_iv(a, dd), step));
+    }
+    kl_lower_shape_check(L, n, ok);
+    kl_kernel *k = kl_move_kernel(L, n, "slice", kl_lower_buffer(L, n->outputs[0]));
+    k->value = kl_e_load(a, in, idx);
+    kl_move_add_kernel(L, k);
+}
+
 static bool slice_infer(kl_node *n, kl_diag *d) {
     slice_plan p;
+    if (slice_at_run_time(n)) return kl_move_need_data(n, 0, d) && slice_infer_declared(n, d);
     if (!slice_make_plan(n, &p, d)) return false;
     return kl_infer_set(n, 0, n->inputs[0]->dtype, &p.out);
 }
 
 static bool slice_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     slice_plan p;
+    if (slice_at_run_time(n)) {
+        slice_lower_declared(L, n);
+        return true;
+    }
     if (!slice_make_plan(n, &p, d)) return false;
     kl_buffer *in = kl_lower_buffer(L, n->inputs[0]);
     kl_kernel *k = kl_move_kernel(L, n, "slice", kl_lower_buffer(L, n->outputs[0]));
