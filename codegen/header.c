@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "kiln.h"
 #include "kl.h"
 
 /* ---------------------------------------------------------------- atomic files */
@@ -303,8 +304,8 @@ static void put_data_errors(FILE *f, const kl_program *p) {
     bool index = false, shape = false;
     for (int i = 0; i < p->kernels.n; i++) {
         const kl_kernel *k = p->kernels.items[i];
-        index = index || k->error_code == -3;
-        shape = shape || k->error_code == -4;
+        index = index || k->error_code == KILN_E_INDEX_OUT_OF_RANGE;
+        shape = shape || k->error_code == KILN_E_SHAPE;
     }
     if (index) fputs(",\n * KILN_E_INDEX_OUT_OF_RANGE when index data lies outside its axis", f);
     if (shape) fputs(",\n * KILN_E_SHAPE when a shape-carrying input asks for another shape than declared", f);

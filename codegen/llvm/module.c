@@ -29,6 +29,7 @@
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 
+#include "kiln.h"
 #include "llvm_internal.h"
 
 /* ---------------------------------------------------------------- small helpers */
@@ -485,8 +486,8 @@ static LLVMValueRef emit_predict(kl_cg *cg, kl_cg_kernel *kernels, entry_mode mo
     for (int i = 0; i < p->traps.n; i++) { /* a branch left out was taken */
         LLVMValueRef taken = guard_holds(cg, &e, ((const kl_trap *)p->traps.items[i])->guard);
         if (!taken) return NULL;
-        rc = LLVMBuildSelect(cg->b, taken, LLVMConstInt(cg->i32, (unsigned long long)-5, 1), rc,
-                             ""); /* KILN_E_UNCOMPILED_BRANCH */
+        rc = LLVMBuildSelect(cg->b, taken, LLVMConstInt(cg->i32, (unsigned long long)KILN_E_UNCOMPILED_BRANCH, 1),
+                             rc, "");
     }
     LLVMBuildRet(cg->b, rc);
     return e.fn;

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kiln.h"
 #include "kl.h"
 
 typedef union val {
@@ -409,7 +410,7 @@ bool kl_interp_kernel(const kl_kernel *k, kl_diag *d) {
 static bool check_passed(const kl_kernel *k, kl_diag *d) {
     const void *flag = storage(k->out);
     if (!k->error_code || !flag || read_elem(flag, k->out->dtype, 0).i == 0) return true;
-    if (k->error_code == -4)
+    if (k->error_code == KILN_E_SHAPE)
         return kl_error(d, k->node, "a shape input asks for another shape than the model "
                         "declares (the compiled model would return error -4, KILN_E_SHAPE)");
     return kl_error(d, k->node, "an index is out of range (the compiled model would return "

@@ -10,9 +10,8 @@
  * tells the back end to test the flag right after it and return KILN_E_INDEX_OUT_OF_RANGE
  * from predict; the interpreter (constant folding) reports it as a diagnostic instead.
  */
+#include "kiln.h"
 #include "kl.h"
-
-enum { KILN_E_INDEX_OUT_OF_RANGE_CODE = -3 }; /* runtime-min/kiln.h */
 
 /* The limit of the index at iv_last along the last axis of the indices: the one limit, or the
  * element of a constant table of limits (index tuples: GatherND, ScatterND). */
@@ -72,7 +71,7 @@ bool kl_lower_index_check(kl_lower *L, const kl_node *n, kl_buffer *ind, const i
     k->value = kl_e_select(a, bad, kl_e_const_i(a, KL_I32, 1), kl_e_const_i(a, KL_I32, 0));
     k->out = flag;
     k->out_idx = kl_lower_ivs(L, 0);
-    k->error_code = KILN_E_INDEX_OUT_OF_RANGE_CODE;
+    k->error_code = KILN_E_INDEX_OUT_OF_RANGE;
     kl_program_add_kernel(L->prog, k);
     return true;
 }

@@ -10,13 +10,12 @@
  * makes predict return KILN_E_SHAPE (the same error-exit as KILN_E_INDEX_OUT_OF_RANGE:
  * kl_kernel.error_code). The interpreter reports it as a diagnostic instead.
  */
+#include "kiln.h"
 #include "kl.h"
-
-enum { KILN_E_SHAPE_CODE = -4 }; /* runtime-min/kiln.h */
 
 bool kl_input_at_run_time(kl_node *n, int i) {
     const kl_value *v = kl_node_input(n, i);
-    return v && !v->data && n->opset > 0;
+    return v && !v->data;
 }
 
 bool kl_infer_declared(kl_node *n, int input, kl_diag *d) {
@@ -46,7 +45,7 @@ void kl_lower_shape_check(kl_lower *L, const kl_node *n, kl_expr *ok) {
     k->out_idx = kl_lower_ivs(L, 0);
     k->value = kl_e_select(a, ok ? ok : kl_e_const_i(a, KL_BOOL, 1), kl_e_const_i(a, KL_I32, 0),
                            kl_e_const_i(a, KL_I32, 1));
-    k->error_code = KILN_E_SHAPE_CODE;
+    k->error_code = KILN_E_SHAPE;
     kl_program_add_kernel(L->prog, k);
 }
 

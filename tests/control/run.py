@@ -3,7 +3,7 @@
 computed here with numpy (from the operators' definitions), checked with `kiln check` at the
 default target (or the one given with --target).
 
-Usage: run.py KILN [--target T] [--sanitize address]   (run.sh finds a Python with onnx)
+Usage: run.py KILN [--target T] [--sanitize address]   (tests/onnx_python.sh finds a Python with onnx)
 
 Cases (each one model, one or two data sets):
   if_runtime        If(c) over x: then 2x, else x + 100; data sets with c true and c false, so
