@@ -226,13 +226,17 @@ static void put_model_comment(FILE *f, const kl_graph *g, const kl_codegen_opts 
 
 /* input 0 "Input3": float32 [1,1,28,28] (dim 0 = 'N' bound to 1) */
 static void put_tensor(FILE *f, const char *macro, const char *what, int i, const kl_buffer *b,
-                       const char *name, const kl_value *v) {
+                       const char *name, const kl_value *v, const kl_program *p) {
     fprintf(f, "/* %s %d \"", what, i);
     put_comment_text(f, name, "   ");
     const char *tn = kl_dtype_name(b->dtype);
     fprintf(f, "\": %s [", tn ? tn : "?");
-    for (int d = 0; d < b->shape.rank; d++)
-        fprintf(f, "%s%lld", d ? "," : "", (long long)b->shape.dim[d]);
+    for (int d = 0; d < b->shape.rank; d++) {
+        fprintf(f, "%s", d ? "," : "");
+        if (b->dyn_a && b->dyn_a[d]) /* a bounded dim: its range */
+            fprintf(f, "%lld..", (long long)(b->dyn_a[d] * p->bounded_min + b->dyn_b[d]));
+        fprintf(f, "%lld", (long long)b->shape.dim[d]);
+    }
     fputc(']', f);
     bool first = true;
     for (int d = 0; v && d < b->shape.rank; d++) {
@@ -240,7 +244,8 @@ static void put_tensor(FILE *f, const char *macro, const char *what, int i, cons
             continue;
         fprintf(f, "%sdim %d = '", first ? " (" : ", ", d);
         put_comment_text(f, v->dim_param[d], "   ");
-        fprintf(f, "' bound to %lld", (long long)b->shape.dim[d]);
+        fprintf(f, b->dyn_a && b->dyn_a[d] ? "' at most %lld" : "' bound to %lld",
+                (long long)b->shape.dim[d]);
         first = false;
     }
     fprintf(f, "%s */\n", first ? "" : ")");
@@ -343,6 +348,22 @@ static void put_prototypes(FILE *f, kl_arena *a, const kl_program *p, const kl_c
     fprintf(f, "/* The same, with inputs and outputs as arrays in the order above. */\n"
                "int %s_run(const void *const *inputs, void *const *outputs, void *workspace);\n\n",
             o->name);
+    if (p->dims) {
+        fputs("/* Bounded dim ", f);
+        put_comment_text(f, p->bounded_name, " * ");
+        fprintf(f, " in %lld..%lld: predict runs the model at the bounds (the shapes\n"
+                   " * above); predict_dynamic at each input's run-time dims (NAME_shape: rank values),\n"
+                   " * dense data of those shapes, and writes each output's dims. KILN_E_SHAPE when a\n"
+                   " * dim is outside its range or the dims disagree. */\n"
+                   "int %s_predict_dynamic(", (long long)p->bounded_min,
+                (long long)p->bounded_max, o->name);
+        for (int i = 0; i < n; i++) {
+            const kl_buffer *b = i < n_in ? p->inputs.items[i] : p->outputs.items[i - n_in];
+            fprintf(f, "%s%s *%s, %sint64_t *%s_shape, ", i < n_in ? "const " : "",
+                    c_type(b->dtype), names[i], i < n_in ? "const " : "", names[i]);
+        }
+        fputs("void *workspace);\n\n", f);
+    }
     fprintf(f, "/* Names, types, shapes, metadata and the generic entry point. */\n"
                "extern const kiln_model %s_model;\n",
             o->name);
@@ -443,7 +464,7 @@ bool kl_write_header(const kl_program *p, const kl_graph *g, const kl_codegen_op
         const kl_buffer *b = out ? p->outputs.items[idx] : p->inputs.items[idx];
         const kl_value *v = graph_value(g, out, idx);
         onnx_names[i] = v && v->name ? v->name : b->name;
-        put_tensor(f, macro, out ? "output" : "input", idx, b, onnx_names[i], v);
+        put_tensor(f, macro, out ? "output" : "input", idx, b, onnx_names[i], v, p);
     }
     fputc('\n', f);
     if (cuda)

@@ -143,12 +143,20 @@ static void compare_elements(const void *got, const void *want, kl_dtype t, int6
     }
 }
 
-/* Compare one output; prints its line; false on mismatch (no diag: a mismatch is a result). */
+/* Compare one output; prints its line; false on mismatch (no diag: a mismatch is a result).
+ * `run_shape`: the shape a bounded model wrote for it (NULL: the compiled one). */
 static bool check_output(kl_arena *a, const char *set_name, const kiln_tensor_desc *t,
-                         const void *got, const kl_value *want, const kl_check_opts *o,
-                         FILE *out) {
+                         const int64_t *run_shape, const void *got, const kl_value *want,
+                         const kl_check_opts *o, FILE *out) {
     const char *dtype = kl_dtype_name((kl_dtype)t->dtype);
     const char *shape = kl_desc_shape_str(a, t);
+    int64_t bytes = t->size_bytes;
+    if (run_shape) {
+        kl_shape s = {.rank = t->rank};
+        for (int i = 0; i < t->rank; i++) s.dim[i] = run_shape[i];
+        shape = kl_shape_str(a, &s);
+        bytes = kl_shape_numel(&s) * (int64_t)kl_dtype_size((kl_dtype)t->dtype);
+    }
     fprintf(out, "%s output '%s' %s%s: ", set_name, t->name, dtype, shape);
     if ((kl_dtype)t->dtype != want->dtype) {
         fprintf(out, "expected element type %s FAIL\n", kl_dtype_name(want->dtype));
@@ -156,7 +164,7 @@ static bool check_output(kl_arena *a, const char *set_name, const kiln_tensor_de
     }
     int64_t n = kl_shape_numel(&want->shape);
     size_t esize = kl_dtype_size(want->dtype);
-    if (esize == 0 || (int64_t)esize * n != t->size_bytes) {
+    if (esize == 0 || (int64_t)esize * n != bytes) {
         fprintf(out, "expected %lld elements %s FAIL\n", (long long)n,
                 kl_shape_str(a, &want->shape));
         return false;
@@ -176,7 +184,7 @@ static bool check_output(kl_arena *a, const char *set_name, const kiln_tensor_de
                 "  %lld of %lld elements differ; first at flat index %lld: got %.9g, want %.9g\n",
                 (long long)c.n_bad, (long long)n, (long long)c.first_bad, c.first_got,
                 c.first_want);
-    if (!kl_desc_fits_value(t, want))
+    if (!run_shape && !kl_desc_fits_value(t, want))
         fprintf(out, "  note: expected shape %s, compiled %s\n", kl_shape_str(a, &want->shape),
                 shape);
     return pass;
@@ -186,17 +194,51 @@ static bool check_output(kl_arena *a, const char *set_name, const kiln_tensor_de
  * Running one data set
  * --------------------------------------------------------------------------------------- */
 
+static bool predict_failed(const char *set, int rc, kl_diag *d) {
+    return kl_error(d, NULL, "data set '%s': predict returned error code %d%s", set, rc,
+                    rc == KILN_E_UNCOMPILED_BRANCH
+                        ? " (KILN_E_UNCOMPILED_BRANCH: the inputs take an If's branch that could "
+                          "not be compiled for the bound shapes; the header says which)"
+                    : rc == KILN_E_SHAPE
+                        ? " (KILN_E_SHAPE: the inputs' shapes are outside the compiled bounds, or "
+                          "a shape-carrying input asks for another shape than declared)"
+                        : "");
+}
+
 /* One call of the model on b: predict on the CPU, or through the GPU (gpu non-NULL). */
 static bool run_model(const kiln_model *m, kl_cuda_run *gpu, kl_run_buffers *b, const char *set,
                       kl_diag *d) {
     if (gpu) return kl_cuda_run_host(gpu, b, d);
     int rc = m->run((const void *const *)b->inputs, b->outputs, b->workspace);
-    if (rc == KILN_OK) return true;
-    return kl_error(d, NULL, "data set '%s': predict returned error code %d%s", set, rc,
-                    rc == KILN_E_UNCOMPILED_BRANCH
-                        ? " (KILN_E_UNCOMPILED_BRANCH: the inputs take an If's branch that could "
-                          "not be compiled for the bound shapes; the header says which)"
-                        : "");
+    return rc == KILN_OK || predict_failed(set, rc, d);
+}
+
+/* A bounded model (kiln.h's run_dynamic) at the data set's own shapes: the inputs copied
+ * densely into the buffers (allocated for the bounds), each output's shape into run_shapes. */
+static bool run_bounded(kl_arena *a, const kiln_model *m, kl_run_buffers *b,
+                        const kl_ptrvec *inputs, int64_t **run_shapes, const char *set,
+                        kl_diag *d) {
+    if ((uint32_t)inputs->n != m->n_inputs)
+        return kl_error(d, NULL, "data set '%s' has %d inputs, the compiled model takes %u", set,
+                        inputs->n, m->n_inputs);
+    const int64_t **in_shapes = kl_alloc_array(a, m->n_inputs + 1, sizeof *in_shapes);
+    for (uint32_t i = 0; i < m->n_inputs; i++) {
+        const kiln_tensor_desc *t = &m->inputs[i];
+        const kl_value *v = inputs->items[i];
+        int64_t bytes = kl_shape_numel(&v->shape) * (int64_t)kl_dtype_size(v->dtype);
+        if ((kl_dtype)t->dtype != v->dtype || t->rank != v->shape.rank || bytes > t->size_bytes)
+            return kl_error(d, NULL, "data set '%s': input_%u.pb is %s%s, but input '%s' is "
+                            "compiled as %s%s (at most)", set, i, kl_dtype_name(v->dtype),
+                            kl_shape_str(a, &v->shape), t->name,
+                            kl_dtype_name((kl_dtype)t->dtype), kl_desc_shape_str(a, t));
+        if (v->data) memcpy(b->inputs[i], v->data, (size_t)bytes);
+        in_shapes[i] = v->shape.dim;
+    }
+    for (uint32_t i = 0; i < m->n_outputs; i++)
+        run_shapes[i] = kl_alloc_array(a, (size_t)m->outputs[i].rank + 1, sizeof **run_shapes);
+    int rc = m->run_dynamic((const void *const *)b->inputs, in_shapes, b->outputs, run_shapes,
+                            b->workspace);
+    return rc == KILN_OK || predict_failed(set, rc, d);
 }
 
 /* Runs one data set. Returns 0 pass, 1 mismatch, -1 error (diag recorded). */
@@ -214,17 +256,22 @@ static int run_data_set(kl_arena *a, const char *dir, const kiln_model *m, kl_cu
     }
     kl_run_buffers b;
     if (!kl_run_buffers_alloc(m, &b, d)) return -1;
+    int64_t **run_shapes = m->bounded ? kl_alloc_array(a, m->n_outputs + 1, sizeof *run_shapes)
+                                      : NULL;
     const char *why = NULL;
-    if (!kl_run_buffers_set_inputs(a, m, &b, &inputs, &why)) {
+    if (!m->bounded && !kl_run_buffers_set_inputs(a, m, &b, &inputs, &why)) {
         kl_error(d, NULL, "data set '%s': %s", set, why);
         kl_run_buffers_free(&b);
         return -1;
     }
     int result = -1;
-    if (run_model(m, gpu, &b, set, d)) {
+    bool ran = m->bounded ? run_bounded(a, m, &b, &inputs, run_shapes, set, d)
+                          : run_model(m, gpu, &b, set, d);
+    if (ran) {
         result = 0;
         for (uint32_t i = 0; i < m->n_outputs; i++)
-            if (!check_output(a, set, &m->outputs[i], b.outputs[i], expected.items[i], o, out))
+            if (!check_output(a, set, &m->outputs[i], run_shapes ? run_shapes[i] : NULL,
+                              b.outputs[i], expected.items[i], o, out))
                 result = 1;
     }
     kl_run_buffers_free(&b);
@@ -256,7 +303,7 @@ static int run_emulated_set(kl_arena *a, const char *dir, kl_emulated *e,
     }
     int result = 0;
     for (uint32_t i = 0; i < r.n_outputs; i++)
-        if (!check_output(a, set, &r.outputs[i], r.data[i], expected.items[i], o, out))
+        if (!check_output(a, set, &r.outputs[i], NULL, r.data[i], expected.items[i], o, out))
             result = 1;
     return result;
 }
@@ -268,6 +315,11 @@ static int check_emulated(kl_arena *a, const kl_check_opts *o, const kl_ptrvec *
                           .target = o->target, .opt_level = o->opt_level,
                           .microkernels = o->microkernels, .no_dispatch = o->no_dispatch, .purpose = "check", .out = out,
                           .optimize_for = o->optimize_for};
+    if (kl_bindings_bounded(o->bindings, o->n_bindings))
+        return kl_error(d, NULL, "kiln check runs a model with a bounded dim on the host's "
+                        "targets only (the emulated targets' driver runs a model at its "
+                        "compiled shapes); its object for '%s' works the same", o->target->name),
+               1;
     kl_emulated e;
     bool ok = kl_emulated_open(a, &lo, &e, d);
     if (ok)

@@ -149,6 +149,23 @@ static kl_optimize_for resolve_goal(kl_optimize_for asked, const kl_target *t) {
     return t->optimize_for == KL_FOR_SIZE ? KL_FOR_SIZE : KL_FOR_SPEED;
 }
 
+/* The model loaded again with other sizes of its bounded dim, through the same graph passes
+ * (kernel/bounded.c compares the programs). */
+typedef struct probe_ctx {
+    const kl_compile_opts *o;
+    kl_optimize_for goal;
+} probe_ctx;
+
+static kl_graph *load_for_probe(void *ctx, kl_arena *a, const kl_shape_binding *b, int n,
+                                kl_diag *d) {
+    const probe_ctx *pc = ctx;
+    kl_compile_opts o = *pc->o;
+    o.dump_ir_after = NULL;
+    kl_graph *g = kl_onnx_load(a, o.model_path, b, n, d);
+    if (!g || kl_diag_failed(d)) return NULL;
+    return run_passes(g, &o, pc->goal, d) ? g : NULL;
+}
+
 /* The graph (after its passes) to a planned program for target t. With keep_sources the
  * graph's weights stay intact, so that it can be lowered again for another target; with `ph`
  * NULL the phases are not reported, and --dump-ir prints only when `dump` says so. */
@@ -160,6 +177,12 @@ static kl_program *lower_and_plan(kl_arena *a, kl_graph *g, const kl_target *t,
     kl_phase(ph, "lowering");
     kl_program *p = kl_lower_graph(a, g, d);
     if (!p) return NULL;
+    if (kl_bindings_bounded(o->bindings, o->n_bindings)) {
+        kl_phase(ph, "bounded dims");
+        probe_ctx pc = {o, goal};
+        if (!kl_bounded_annotate(p, o->bindings, o->n_bindings, load_for_probe, &pc, d))
+            return NULL;
+    }
     if (dump_after && !strcmp(dump_after, "lower")) kl_program_dump(p, to);
     kl_phase(ph, "kernel passes");
     kl_kernel_opts ko = {t, o->microkernels, goal, keep_sources};
@@ -204,7 +227,9 @@ static size_t graph_weight_bytes(const kl_graph *g) {
 static bool dispatch_possible(const kl_graph *g, const kl_codegen_opts *cg,
                               const kl_compile_opts *o) {
     const kl_target *t = cg->target;
+    /* a bounded model's variants would need their own probes: it stays one program */
     return t->dispatch && t->dispatch[0] && !o->no_dispatch && cg->optimize_for == KL_FOR_SPEED &&
+           !kl_bindings_bounded(o->bindings, o->n_bindings) &&
            (cg->emit == KL_EMIT_OBJ || cg->emit == KL_EMIT_SO) &&
            kl_relocatable_linker(t->triple) && graph_weight_bytes(g) <= DISPATCH_MAX_WEIGHT_BYTES;
 }
@@ -272,6 +297,11 @@ bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
     kl_program *p = lower_and_plan(a, g, cg.target, o, cg.optimize_for, dispatch, cg.phases,
                                    true, d);
     if (!p) goto done;
+    if (p->dims && cg.target->backend == KL_BACKEND_CUDA) {
+        kl_error(d, NULL, "bounded dim %s: the CUDA back end compiles fixed shapes only for now "
+                 "(bind the dim to one size, or compile for a CPU target)", p->bounded_name);
+        goto done;
+    }
     if (dispatch && program_flops(p) >= DISPATCH_MIN_FLOPS) {
         if (!plan_variants(a, g, p, &cg, o, d)) goto done;
     } else {

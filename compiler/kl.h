@@ -357,8 +357,14 @@ void kl_graph_snapshot_restore(kl_graph *g, const kl_graph_snapshot *s);
  * for cycles and sorts nodes topologically. NULL on error (diagnostic recorded). */
 typedef struct kl_shape_binding {
     const char *input;     /* graph input name */
-    kl_shape shape;        /* full shape */
+    kl_shape shape;        /* full shape (a bounded dim: its upper bound) */
+    /* Bounded dims (`--shape x:1x1..512`): dim d varies at run time in [min_dim[d],
+     * shape.dim[d]] when bounded[d]. */
+    bool bounded[KL_MAX_RANK];
+    int64_t min_dim[KL_MAX_RANK];
 } kl_shape_binding;
+/* Whether any binding has a bounded dim. */
+bool kl_bindings_bounded(const kl_shape_binding *b, int n);
 kl_graph *kl_onnx_load(kl_arena *a, const char *path, const kl_shape_binding *bindings,
                        int n_bindings, kl_diag *d);
 /* The same from the file's bytes (the fuzz targets feed them): `path` names the model in
@@ -410,6 +416,10 @@ typedef struct kl_buffer {
                                   Back ends take the pointer of view_of; the planner gives
                                   view_of the union of both lifetimes. */
     int id;
+    /* Bounded models (kl_program.bounded), inputs and outputs: dim d is dyn_a[d] * n +
+     * dyn_b[d] at run time, n being the bounded dim's value (dyn_a[d] == 0: fixed). NULL for
+     * every buffer of a static model. */
+    const int64_t *dyn_a, *dyn_b;
 } kl_buffer;
 int64_t kl_buffer_bytes(const kl_buffer *b);
 /* The buffer that owns the storage (b itself unless b is a view). */
@@ -509,6 +519,9 @@ typedef struct kl_kernel {
     const kl_node *node;     /* the node it came from (diagnostics, dumps) */
     int n_loops, n_par;      /* loops [0, n_par) parallel, [n_par, n_loops) reduction */
     int64_t extent[KL_MAX_LOOPS];
+    /* Bounded models: NULL, or loop l's extent at run time, an int64 expression over the
+     * program's `dims` buffer (never above extent[l], the extent at the bound; it may be 0). */
+    kl_expr *extent_expr[KL_MAX_LOOPS];
     /* Schedule, set by the tile pass (kernel/tile.c). The last n_block parallel loops form the
      * register block: each is UNROLL or VECTOR (at most one VECTOR), and the back end jams them
      * into the reduction, so the innermost body updates one accumulator per point of the
@@ -550,7 +563,25 @@ typedef struct kl_program {
     kl_ptrvec traps;         /* kl_trap* */
     int64_t workspace_size;  /* set by the planner */
     int64_t intermediates_total; /* sum of all workspace buffers (no reuse), set by the planner */
+    /* A model with a bounded dim (kernel/bounded.c): `dims` is the int64 workspace slot that
+     * holds its run-time value (entries write it before the first kernel, kernels read it);
+     * NULL for a static model. */
+    kl_buffer *dims;
+    const char *bounded_name;   /* the dim's name for messages and the header */
+    int64_t bounded_min, bounded_max;
 } kl_program;
+/* Whether k depends on the run-time value of a bounded dim (an extent or a load of p->dims):
+ * the kernel passes that reshape loops leave such kernels alone. */
+bool kl_kernel_bounded(const kl_program *p, const kl_kernel *k);
+
+/* kernel/bounded.c — a bounded dim's run-time value through the program. `load` loads the
+ * model with the given bindings and runs the graph passes (the driver's first phases); the
+ * program p, lowered at the bound, gets its extents, constants and interface dims as
+ * expressions of the run-time value, and its `dims` slot. */
+typedef kl_graph *(*kl_probe_fn)(void *ctx, kl_arena *a, const kl_shape_binding *b, int n,
+                                 kl_diag *d);
+bool kl_bounded_annotate(kl_program *p, const kl_shape_binding *b, int n, kl_probe_fn load,
+                         void *ctx, kl_diag *d);
 
 /* kernel/expr.c — builders (all allocate from the arena) */
 kl_expr *kl_e_const_f(kl_arena *a, kl_dtype t, double v);

@@ -35,7 +35,10 @@ static const char usage[] =
     "  --emit obj|so|asm|llvm-ir|cuda|ptx|cubin  what to write (default: from OUT's suffix\n"
     "                         .o .so .s .ll .cu .ptx .cubin; cuda, ptx and cubin: CUDA targets)\n"
     "  --name NAME            C prefix of the generated symbols (default: from MODEL's file name)\n"
-    "  --shape INPUT:DIMS     bind an input's shape, e.g. --shape x:1x3x224x224 (repeatable)\n"
+    "  --shape INPUT:DIMS     bind an input's shape, e.g. --shape x:1x3x224x224 (repeatable);\n"
+    "                         a dim LO..HI (or ..HI, from 1) varies at run time up to HI, e.g.\n"
+    "                         --shape ids:1x1..512: the object also exports NAME_predict_dynamic\n"
+    "                         (see \"Bounded dims\" in the README); one such range per model\n"
     "  --target T             target: x86-64 (default), x86-64-v2..v4, native, aarch64-linux,\n"
     "                         riscv64-linux, cortex-m4, ..., cuda-sm90 (see `kiln targets`)\n"
     "  -O0 .. -O3             optimization level (default -O2)\n"
@@ -104,8 +107,31 @@ static int fail(const char *msg, const char *arg) {
     return 1;
 }
 
-/* "x:1x3x224x224" (also "x:1,3,224,224"; "x:" is a scalar). The name is everything before the
- * last ':' so input names holding ':' still work. */
+/* One dim: "224", or a bounded one, "1..512" or "..512" (from 1). */
+static const char *parse_dim(const char *p, kl_shape_binding *b) {
+    int r = b->shape.rank;
+    long long lo = -1, hi;
+    char *end;
+    errno = 0; /* a number past int64 saturates with ERANGE: refused, not clamped */
+    if (strncmp(p, "..", 2) != 0) {
+        lo = strtoll(p, &end, 10);
+        if (end == p || errno || lo < 0) return NULL;
+        p = end;
+    }
+    if (strncmp(p, "..", 2) != 0) {
+        b->shape.dim[r] = lo;
+        return p;
+    }
+    hi = strtoll(p + 2, &end, 10);
+    if (end == p + 2 || errno || hi < 1 || (lo >= 0 && (lo < 1 || lo > hi))) return NULL;
+    b->bounded[r] = true;
+    b->min_dim[r] = lo >= 0 ? lo : 1;
+    b->shape.dim[r] = hi;
+    return end;
+}
+
+/* "x:1x3x224x224" (also "x:1,3,224,224"; "x:" is a scalar; "x:1x1..512" bounds a dim). The
+ * name is everything before the last ':' so input names holding ':' still work. */
 static bool parse_binding(const char *s, kl_shape_binding *b, char *name_buf, size_t cap) {
     const char *colon = strrchr(s, ':');
     if (!colon || colon == s || (size_t)(colon - s) >= cap) return false;
@@ -115,12 +141,8 @@ static bool parse_binding(const char *s, kl_shape_binding *b, char *name_buf, si
     b->shape.rank = 0;
     const char *p = colon + 1;
     while (*p) {
-        char *end;
-        errno = 0; /* a number past int64 saturates with ERANGE: refused, not clamped */
-        long long v = strtoll(p, &end, 10);
-        if (end == p || errno || v < 0 || b->shape.rank == KL_MAX_RANK) return false;
-        b->shape.dim[b->shape.rank++] = v;
-        p = end;
+        if (b->shape.rank == KL_MAX_RANK || !(p = parse_dim(p, b))) return false;
+        b->shape.rank++;
         if (*p == 'x' || *p == 'X' || *p == ',') {
             p++;
             if (!*p) return false;
@@ -190,7 +212,8 @@ static int parse_args(int argc, char **argv, cli *c) {
             if (c->n_bindings == MAX_BINDINGS) return fail("too many --shape options", NULL);
             if (!parse_binding(next, &c->bindings[c->n_bindings], c->binding_names[c->n_bindings],
                                sizeof c->binding_names[0]))
-                return fail("bad --shape (expected INPUT:DIMxDIM..., e.g. x:1x3x224x224)", next);
+                return fail("bad --shape (expected INPUT:DIMxDIM..., e.g. x:1x3x224x224, a "
+                            "bounded dim as LO..HI with 1 <= LO <= HI, e.g. x:1x1..512)", next);
             c->n_bindings++;
             i++;
         } else if (!strcmp(a, "--data")) {

@@ -47,8 +47,20 @@
  * input and output); it copies the inputs in, queues the kernels, copies the outputs back and
  * waits for the stream. Driver errors come back as KILN_E_CUDA - CUresult.
  *
+ * Bounded dims (compiled with `--shape x:1x1..512`: a dim that varies at run time up to a
+ * bound): the shapes in the tables are the upper bounds, the workspace is planned for them, and
+ * the model also exports
+ *   int NAME_predict_dynamic(const T *in0, const int64_t *in0_shape, ...,
+ *                            T *out0, int64_t *out0_shape, ..., void *workspace);
+ * which takes each input's run-time dims (rank values each; dense row-major data of that
+ * shape), and writes each output's dims before returning KILN_OK (its data dense at that
+ * shape). A dim outside its range, or sizes that disagree where the model needs them equal,
+ * return KILN_E_SHAPE before anything is read or written. Buffers need only be as large as
+ * their run-time shapes; predict() runs the model at the bounds.
+ *
  * ABI history: 1 — predict, run and the model table; 2 — the parallel entry, the kernel table,
- * the profiling entry and the target fields; 3 — the device field and the CUDA entries.
+ * the profiling entry and the target fields; 3 — the device field and the CUDA entries;
+ * 4 — bounded dims (predict_dynamic, run_dynamic, input_min_shapes).
  */
 #ifndef KILN_H
 #define KILN_H
@@ -59,7 +71,7 @@
 extern "C" {
 #endif
 
-#define KILN_ABI_VERSION 3
+#define KILN_ABI_VERSION 4
 
 /* Return codes of predict() / run(). */
 #define KILN_OK 0
@@ -67,7 +79,8 @@ extern "C" {
 #define KILN_E_MISALIGNED (-2)       /* the workspace is not KILN_WORKSPACE_ALIGN-aligned */
 #define KILN_E_INDEX_OUT_OF_RANGE (-3) /* a data-dependent index (Gather, ...) was out of range */
 #define KILN_E_SHAPE (-4)            /* a shape-carrying input (e.g. Reduce's axes) given at run
-                                        time asks for another shape than the model declares */
+                                        time asks for another shape than the model declares, or
+                                        a run-time dim is outside its bounds (predict_dynamic) */
 /* the inputs took a branch of an If that kiln could not compile for the bound shapes (the
  * header names it); the outputs are undefined */
 #define KILN_E_UNCOMPILED_BRANCH (-5)
@@ -188,6 +201,15 @@ typedef struct kiln_model {
                     void *stream, const void *state);
     int (*cuda_run_host)(const void *const *inputs, void *const *outputs, void *workspace,
                          void *stream, const void *state);
+    /* ---- ABI 4 ---- */
+    /* Bounded dims: nonzero when some input dim varies at run time (the tables' shapes are then
+     * the upper bounds). input_min_shapes[i]: input i's smallest dims (rank values). */
+    uint32_t bounded;
+    const int64_t *const *input_min_shapes;    /* NULL unless bounded */
+    /* NAME_predict_dynamic with arrays: input_shapes[i] holds input i's rank dims, and
+     * output_shapes[i] receives output i's. NULL unless bounded. */
+    int (*run_dynamic)(const void *const *inputs, const int64_t *const *input_shapes,
+                       void *const *outputs, int64_t *const *output_shapes, void *workspace);
 } kiln_model;
 
 #ifdef __cplusplus

@@ -91,10 +91,39 @@ static void loop_range_begin(kgen *kg, int l, LLVMValueRef begin, LLVMValueRef e
     kg->iv[l] = L->phi;
 }
 
+/* (a run-time extent is known to be positive here: see skip_if_empty) */
 static void loop_begin(kgen *kg, int l, loop *L) {
     LLVMValueRef zero = LLVMConstInt(kg->cg->i64, 0, 0);
-    loop_range_begin(kg, l, zero,
-                     LLVMConstInt(kg->cg->i64, (unsigned long long)kg->k->extent[l], 0), L);
+    LLVMValueRef end = kg->run_extent[l]
+                           ? kg->run_extent[l]
+                           : LLVMConstInt(kg->cg->i64, (unsigned long long)kg->k->extent[l], 0);
+    loop_range_begin(kg, l, zero, end, L);
+}
+
+/* Loops [first, last) with a run-time extent: when one of them is empty, jump to a block
+ * that follows (returned; the caller ends the nest there), else continue in a fresh block.
+ * NULL when every extent there is fixed. */
+static LLVMBasicBlockRef skip_if_empty(kgen *kg, int first, int last) {
+    kl_cg *cg = kg->cg;
+    LLVMValueRef empty = NULL;
+    for (int l = first; l < last; l++) {
+        if (!kg->run_extent[l]) continue;
+        LLVMValueRef e = LLVMBuildICmp(kg->b, LLVMIntSLE, kg->run_extent[l],
+                                       LLVMConstInt(cg->i64, 0, 0), "");
+        empty = empty ? LLVMBuildOr(kg->b, empty, e, "") : e;
+    }
+    if (!empty) return NULL;
+    LLVMBasicBlockRef run = LLVMAppendBasicBlockInContext(cg->ctx, kg->fn, "nonempty");
+    LLVMBasicBlockRef skip = LLVMAppendBasicBlockInContext(cg->ctx, kg->fn, "empty");
+    LLVMBuildCondBr(kg->b, empty, skip, run);
+    LLVMPositionBuilderAtEnd(kg->b, run);
+    return skip;
+}
+
+static void join_skip(kgen *kg, LLVMBasicBlockRef skip) {
+    if (!skip) return;
+    LLVMBuildBr(kg->b, skip);
+    LLVMPositionBuilderAtEnd(kg->b, skip);
 }
 
 static void loop_end(kgen *kg, int l, loop *L) {
@@ -251,6 +280,7 @@ static bool block_reduce(kgen *kg, const block *B) {
         if (k->extent[l] <= 0)
             return true; /* empty reduction: acc stays at init */
     loop loops[KL_MAX_LOOPS];
+    LLVMBasicBlockRef skip = skip_if_empty(kg, k->n_par, k->n_loops);
     for (int l = k->n_par; l < k->n_loops; l++)
         loop_begin(kg, l, &loops[l]);
     for (int p = 0; p < B->points; p++)
@@ -259,6 +289,7 @@ static bool block_reduce(kgen *kg, const block *B) {
     block_leave(kg, B);
     for (int l = k->n_loops - 1; l >= k->n_par; l--)
         loop_end(kg, l, &loops[l]);
+    join_skip(kg, skip);
     return true;
 }
 
@@ -401,6 +432,8 @@ static bool check_schedule(kgen *kg) {
             return kl_kg_fail(kg, "a serial loop inside the register block", NULL, NULL) != NULL;
         if (!in_block)
             continue;
+        if (k->extent_expr[l])
+            return kl_kg_fail(kg, "a run-time extent inside the register block", NULL, NULL) != NULL;
         if (k->extent[l] <= 0)
             return kl_kg_fail(kg, "an empty loop inside the register block", NULL, NULL) != NULL;
         if (k->kind[l] == KL_LOOP_VECTOR) {
@@ -414,6 +447,11 @@ static bool check_schedule(kgen *kg) {
     }
     if (vectors > 1 || points > 256)
         return kl_kg_fail(kg, "register block too large", NULL, NULL) != NULL;
+    for (int l = k->n_par; k->micro && l < k->n_loops; l++)
+        if (k->extent_expr[l])
+            return kl_kg_fail(kg, "a micro-kernel with a run-time reduction extent", NULL, NULL) != NULL;
+    if (k->task_loop >= 0 && k->extent_expr[k->task_loop])
+        return kl_kg_fail(kg, "a task loop with a run-time extent", NULL, NULL) != NULL;
     if (k->task_loop >= k->n_par - k->n_block)
         return kl_kg_fail(kg, "the task loop must be an outer parallel loop", NULL, NULL) != NULL;
     return true;
@@ -446,6 +484,8 @@ static void declare_function(kgen *kg, kl_cg_kernel *out) {
     collect_buffers(cg->arena, &bufs, k->init);
     collect_buffers(cg->arena, &bufs, k->value);
     collect_buffers(cg->arena, &bufs, k->result);
+    for (int l = 0; l < k->n_loops; l++)
+        collect_buffers(cg->arena, &bufs, k->extent_expr[l]);
     for (int d = 0; d < k->out->shape.rank; d++)
         collect_buffers(cg->arena, &bufs, k->out_idx[d]);
     kl_buffer *out_root = kl_buffer_root(k->out);
@@ -529,6 +569,11 @@ bool kl_cg_emit_kernel(kl_cg *cg, const kl_kernel *k, kl_cg_kernel *out) {
     bool empty = false;
     for (int l = 0; l < k->n_par; l++)
         empty = empty || k->extent[l] <= 0;
+    for (int l = 0; l < k->n_loops && !empty; l++) /* in the entry block: dominates all */
+        if (k->extent_expr[l] && !(kg.run_extent[l] = kl_kg_emit(&kg, k->extent_expr[l])))
+            return false;
+    kg.n_memo = 0;
+    LLVMBasicBlockRef skip = empty ? NULL : skip_if_empty(&kg, 0, k->n_par);
     if (k->task_loop >= 0) {
         /* an empty task range (a thread with nothing to do) runs nothing */
         LLVMValueRef lo = LLVMGetParam(out->fn, (unsigned)out->n_bufs);
@@ -542,6 +587,7 @@ bool kl_cg_emit_kernel(kl_cg *cg, const kl_kernel *k, kl_cg_kernel *out) {
     }
     if (!empty && !emit_body(&kg, &B))
         return false;
+    join_skip(&kg, skip);
     LLVMBuildRetVoid(cg->b);
     return true;
 }

@@ -24,6 +24,9 @@ typedef struct kgen {
     LLVMValueRef *buf_ptr;
     /* Scalar i64 value of each loop variable in scope; for the VECTOR loop, the first lane's. */
     LLVMValueRef iv[KL_MAX_LOOPS];
+    /* i64 run-time extent of each loop with kl_kernel.extent_expr (a bounded dim), else NULL;
+     * computed in the entry block */
+    LLVMValueRef run_extent[KL_MAX_LOOPS];
     int vloop;          /* the VECTOR loop of the current block point, or -1 (scalar code) */
     int lanes;          /* lanes of every vector value */
     int active;         /* lanes of the current vector chunk inside the loop (<= lanes) */

@@ -91,6 +91,7 @@ void kl_cg_dispatch(kl_cg *cg, LLVMValueRef fn, int workspace_param, const char 
  * model (codegen/cuda/host.c) has only the cuda_* ones and its sizes. */
 typedef struct kl_cg_entries {
     LLVMValueRef predict, predict_parallel, run, run_parallel, run_profiled;
+    LLVMValueRef run_dynamic;   /* bounded dims only */
     LLVMValueRef cuda_load, cuda_unload, cuda_run, cuda_run_host;
     int64_t cuda_state_size, cuda_host_workspace_size;
 } kl_cg_entries;

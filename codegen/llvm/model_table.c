@@ -144,6 +144,21 @@ static LLVMValueRef kernel_table(kl_cg *cg, int64_t *total) {
     return const_array(cg, t, items, n, "kernels");
 }
 
+/* Each input's smallest dims (bounded dims at the bottom of their range). */
+static LLVMValueRef min_shapes(kl_cg *cg) {
+    const kl_program *p = cg->p;
+    LLVMValueRef *rows = kl_alloc_array(cg->arena, (size_t)p->inputs.n + 1, sizeof *rows);
+    for (int i = 0; i < p->inputs.n; i++) {
+        const kl_buffer *b = p->inputs.items[i];
+        LLVMValueRef dims[KL_MAX_RANK];
+        for (int d = 0; d < b->shape.rank; d++)
+            dims[d] = i64c(cg, b->dyn_a && b->dyn_a[d] ? b->dyn_a[d] * p->bounded_min + b->dyn_b[d]
+                                                       : b->shape.dim[d]);
+        rows[i] = const_array(cg, cg->i64, dims, b->shape.rank, "min_shape");
+    }
+    return const_array(cg, cg->ptr, rows, p->inputs.n, "input_min_shapes");
+}
+
 bool kl_cg_emit_model_table(kl_cg *cg, const kl_cg_entries *entries) {
     const kl_model_meta *m = cg->g ? &cg->g->meta : NULL;
     const kl_program *p = cg->p;
@@ -160,6 +175,7 @@ bool kl_cg_emit_model_table(kl_cg *cg, const kl_cg_entries *entries) {
         P, P, P,               /* target, cpu, cpu_features */
         I32, I32, I64, I64,    /* ABI 3: device, cuda_sm, cuda_state_size, cuda_host_workspace_size */
         P, P, P, P,            /* cuda_load, cuda_unload, cuda_run, cuda_run_host */
+        I32, P, P,             /* ABI 4: bounded, input_min_shapes, run_dynamic */
     };
     int n_fields = (int)(sizeof fields / sizeof *fields);
     LLVMTypeRef model_t = LLVMStructTypeInContext(cg->ctx, fields, (unsigned)n_fields, 0);
@@ -169,7 +185,7 @@ bool kl_cg_emit_model_table(kl_cg *cg, const kl_cg_entries *entries) {
     bool cuda = t->backend == KL_BACKEND_CUDA;
     LLVMValueRef null = LLVMConstPointerNull(cg->ptr);
     LLVMValueRef v[] = {
-        i32c(cg, 3), /* KILN_ABI_VERSION */
+        i32c(cg, 4), /* KILN_ABI_VERSION */
         kl_cg_const_string(cg, cg->o->name, "model_name"),
         i32c(cg, p->inputs.n), i32c(cg, p->outputs.n),
         tensor_table(cg, &p->inputs, false), tensor_table(cg, &p->outputs, true),
@@ -195,6 +211,8 @@ bool kl_cg_emit_model_table(kl_cg *cg, const kl_cg_entries *entries) {
         entries->cuda_unload ? entries->cuda_unload : null,
         entries->cuda_run ? entries->cuda_run : null,
         entries->cuda_run_host ? entries->cuda_run_host : null,
+        i32c(cg, p->dims ? 1 : 0), p->dims ? min_shapes(cg) : null,
+        entries->run_dynamic ? entries->run_dynamic : null,
     };
     LLVMValueRef init = LLVMConstStructInContext(cg->ctx, v, (unsigned)n_fields, 0);
     LLVMValueRef g = LLVMAddGlobal(cg->mod, model_t, kl_sprintf(cg->arena, "%s_model", cg->o->name));

@@ -203,6 +203,8 @@ typedef enum entry_mode {
     ENTRY_SERIAL,    /* NAME_predict: every kernel on the calling thread */
     ENTRY_PARALLEL,  /* NAME_predict_parallel: kernels with a task loop through parallel_for */
     ENTRY_PROFILED,  /* the profiling entry: a callback around every kernel */
+    ENTRY_SIZED,     /* bounded dims: the serial entry behind predict_dynamic, which has
+                        written the dim's run-time value already (internal) */
 } entry_mode;
 
 enum { TASKS_PER_THREAD = 4 };
@@ -423,13 +425,20 @@ static LLVMValueRef guard_holds(kl_cg *cg, entry *e, const kl_kernel_guard *g) {
     return all;
 }
 
-static const char *const entry_names[] = {"predict", "predict_parallel", "predict_profiled"};
+static const char *const entry_names[] = {"predict", "predict_parallel", "predict_profiled",
+                                          "predict_sized"};
+
+/* Bounded dims: the dim's value n into the workspace's slot, where the kernels read it. */
+static LLVMValueRef dims_slot(kl_cg *cg, LLVMValueRef workspace) {
+    LLVMValueRef off = LLVMConstInt(cg->i64, (unsigned long long)cg->p->dims->offset, 0);
+    return LLVMBuildInBoundsGEP2(cg->b, cg->i8, workspace, &off, 1, "dims");
+}
 
 /* NAME_predict(in..., out..., ws [, par | , fn, ctx]) */
 static LLVMValueRef emit_predict(kl_cg *cg, kl_cg_kernel *kernels, entry_mode mode) {
     const kl_program *p = cg->p;
     int n_args = p->inputs.n + p->outputs.n + 1;
-    int n_extra = mode == ENTRY_SERIAL ? 0 : mode == ENTRY_PARALLEL ? 1 : 2;
+    int n_extra = mode == ENTRY_SERIAL || mode == ENTRY_SIZED ? 0 : mode == ENTRY_PARALLEL ? 1 : 2;
     LLVMTypeRef *params = kl_alloc_array(cg->arena, (size_t)(n_args + n_extra), sizeof *params);
     for (int i = 0; i < n_args + n_extra; i++)
         params[i] = cg->ptr;
@@ -441,6 +450,8 @@ static LLVMValueRef emit_predict(kl_cg *cg, kl_cg_kernel *kernels, entry_mode mo
     entry e = {LLVMAddFunction(cg->mod, exported(cg, entry_names[mode]), ft), mode, n_args,
                cg->const_globals, NULL, NULL};
     kl_cg_add_fn_attr(cg, e.fn, "nounwind");
+    if (mode == ENTRY_SIZED)
+        LLVMSetLinkage(e.fn, LLVMInternalLinkage);
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, e.fn, "entry"));
     if (mode == ENTRY_PARALLEL) {
         e.closure_t = closure_type(cg, max_kernel_buffers(kernels, p->kernels.n));
@@ -448,6 +459,9 @@ static LLVMValueRef emit_predict(kl_cg *cg, kl_cg_kernel *kernels, entry_mode mo
     }
     check_arguments(cg, e.fn, n_args);
     kl_cg_dispatch(cg, e.fn, n_args - 1, entry_names[mode]);
+    if (p->dims && mode != ENTRY_SIZED) /* the fixed-shape entries run at the bounds */
+        LLVMBuildStore(cg->b, LLVMConstInt(cg->i64, (unsigned long long)p->bounded_max, 0),
+                       dims_slot(cg, LLVMGetParam(e.fn, (unsigned)(n_args - 1))));
     for (int k = 0; k < p->kernels.n; k++) {
         kl_cg_kernel *ck = &kernels[k];
         const kl_kernel *kn = p->kernels.items[k];
@@ -525,10 +539,136 @@ static LLVMValueRef emit_run(kl_cg *cg, LLVMValueRef predict, const char *name, 
     return fn;
 }
 
+/* ---------------------------------------------------------------- bounded dims */
+
+static LLVMValueRef i64_const(kl_cg *cg, int64_t v) {
+    return LLVMConstInt(cg->i64, (unsigned long long)v, 1);
+}
+
+/* Dim d of an interface buffer at run time: dyn_a * n + dyn_b, or the fixed dim. */
+static LLVMValueRef dim_at_run_time(kl_cg *cg, const kl_buffer *b, int d, LLVMValueRef n) {
+    if (!b->dyn_a || !b->dyn_a[d])
+        return i64_const(cg, b->shape.dim[d]);
+    return LLVMBuildAdd(cg->b, LLVMBuildMul(cg->b, n, i64_const(cg, b->dyn_a[d]), ""),
+                        i64_const(cg, b->dyn_b[d]), "");
+}
+
+/* n from the inputs' dims (the first varying one gives it, the others must agree), and
+ * whether any dim breaks its range or fixed value. */
+static LLVMValueRef dims_of_inputs(kl_cg *cg, LLVMValueRef fn, LLVMValueRef *bad) {
+    const kl_program *p = cg->p;
+    LLVMValueRef n = NULL;
+    *bad = LLVMConstInt(cg->i1, 0, 0);
+    for (int i = 0; i < p->inputs.n; i++) {
+        const kl_buffer *b = p->inputs.items[i];
+        LLVMValueRef shape = LLVMGetParam(fn, (unsigned)(2 * i + 1));
+        for (int d = 0; d < b->shape.rank; d++) {
+            LLVMValueRef at = i64_const(cg, d);
+            LLVMValueRef v = LLVMBuildLoad2(cg->b, cg->i64,
+                                            LLVMBuildInBoundsGEP2(cg->b, cg->i64, shape, &at, 1, ""), "");
+            LLVMValueRef wrong;
+            if (b->dyn_a && b->dyn_a[d] && !n) {
+                LLVMValueRef rest = LLVMBuildSub(cg->b, v, i64_const(cg, b->dyn_b[d]), "");
+                n = LLVMBuildSDiv(cg->b, rest, i64_const(cg, b->dyn_a[d]), "n");
+                wrong = LLVMBuildICmp(cg->b, LLVMIntNE, LLVMBuildSRem(cg->b, rest, i64_const(cg, b->dyn_a[d]), ""),
+                                      i64_const(cg, 0), "");
+            } else {
+                wrong = LLVMBuildICmp(cg->b, LLVMIntNE, v, dim_at_run_time(cg, b, d, n), "");
+            }
+            *bad = LLVMBuildOr(cg->b, *bad, wrong, "");
+        }
+    }
+    if (!n) {
+        kl_error(cg->d, NULL, "codegen: the bounded dim %s is no input's dim", p->bounded_name);
+        return NULL;
+    }
+    LLVMValueRef low = LLVMBuildICmp(cg->b, LLVMIntSLT, n, i64_const(cg, p->bounded_min), "");
+    LLVMValueRef high = LLVMBuildICmp(cg->b, LLVMIntSGT, n, i64_const(cg, p->bounded_max), "");
+    *bad = LLVMBuildOr(cg->b, *bad, LLVMBuildOr(cg->b, low, high, ""), "");
+    return n;
+}
+
+/* NAME_predict_dynamic(in0, in0_shape, ..., out0, out0_shape, ..., ws): checks the dims,
+ * writes n into the workspace, runs the sized entry, writes the outputs' dims. */
+static LLVMValueRef emit_predict_dynamic(kl_cg *cg, LLVMValueRef sized) {
+    const kl_program *p = cg->p;
+    int n_in = p->inputs.n, n_out = p->outputs.n, n_args = 2 * (n_in + n_out) + 1;
+    LLVMTypeRef *params = kl_alloc_array(cg->arena, (size_t)n_args, sizeof *params);
+    for (int i = 0; i < n_args; i++)
+        params[i] = cg->ptr;
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, exported(cg, "predict_dynamic"),
+                                      LLVMFunctionType(cg->i32, params, (unsigned)n_args, 0));
+    kl_cg_add_fn_attr(cg, fn, "nounwind");
+    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    check_arguments(cg, fn, n_args);
+    LLVMValueRef bad, n = dims_of_inputs(cg, fn, &bad);
+    if (!n)
+        return NULL;
+    return_if(cg, fn, bad, KILN_E_SHAPE);
+    LLVMValueRef ws = LLVMGetParam(fn, (unsigned)(n_args - 1));
+    LLVMBuildStore(cg->b, n, dims_slot(cg, ws));
+    int n_sized = n_in + n_out + 1;
+    LLVMValueRef *args = kl_alloc_array(cg->arena, (size_t)n_sized, sizeof *args);
+    for (int i = 0; i < n_in + n_out; i++)
+        args[i] = LLVMGetParam(fn, (unsigned)(2 * i));
+    args[n_in + n_out] = ws;
+    LLVMValueRef rc = LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(sized), sized, args,
+                                     (unsigned)n_sized, "");
+    LLVMBasicBlockRef failed = LLVMAppendBasicBlockInContext(cg->ctx, fn, "failed");
+    LLVMBasicBlockRef ran = LLVMAppendBasicBlockInContext(cg->ctx, fn, "ran");
+    LLVMBuildCondBr(cg->b, LLVMBuildICmp(cg->b, LLVMIntNE, rc, LLVMConstInt(cg->i32, 0, 0), ""),
+                    failed, ran);
+    LLVMPositionBuilderAtEnd(cg->b, failed);
+    LLVMBuildRet(cg->b, rc); /* the outputs' dims are written only for a result */
+    LLVMPositionBuilderAtEnd(cg->b, ran);
+    for (int o = 0; o < n_out; o++) {
+        const kl_buffer *b = p->outputs.items[o];
+        LLVMValueRef shape = LLVMGetParam(fn, (unsigned)(2 * (n_in + o) + 1));
+        for (int d = 0; d < b->shape.rank; d++) {
+            LLVMValueRef at = i64_const(cg, d);
+            LLVMBuildStore(cg->b, dim_at_run_time(cg, b, d, n),
+                           LLVMBuildInBoundsGEP2(cg->b, cg->i64, shape, &at, 1, ""));
+        }
+    }
+    LLVMBuildRet(cg->b, LLVMConstInt(cg->i32, 0, 0));
+    return fn;
+}
+
+/* run_dynamic(inputs[], input_shapes[], outputs[], output_shapes[], ws) */
+static LLVMValueRef emit_run_dynamic(kl_cg *cg, LLVMValueRef dynamic) {
+    const kl_program *p = cg->p;
+    int n_in = p->inputs.n, n_out = p->outputs.n, n_args = 2 * (n_in + n_out) + 1;
+    LLVMTypeRef params[5] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr};
+    LLVMValueRef fn = LLVMAddFunction(cg->mod, exported(cg, "run_dynamic"),
+                                      LLVMFunctionType(cg->i32, params, 5, 0));
+    kl_cg_add_fn_attr(cg, fn, "nounwind");
+    LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
+    LLVMValueRef null_table = LLVMConstInt(cg->i1, 0, 0);
+    for (unsigned t = 0; t < 4; t++)
+        if ((t < 2 ? n_in : n_out) > 0)
+            null_table = LLVMBuildOr(cg->b, null_table, LLVMBuildIsNull(cg->b, LLVMGetParam(fn, t), ""), "");
+    return_if(cg, fn, null_table, -1 /* KILN_E_NULL_ARGUMENT */);
+    LLVMValueRef *args = kl_alloc_array(cg->arena, (size_t)n_args, sizeof *args);
+    for (int i = 0; i < n_in + n_out; i++) {
+        bool in = i < n_in;
+        LLVMValueRef idx = i64_const(cg, in ? i : i - n_in);
+        for (unsigned s = 0; s < 2; s++) {
+            LLVMValueRef table = LLVMGetParam(fn, (in ? 0 : 2) + s);
+            args[2 * i + (int)s] = LLVMBuildLoad2(cg->b, cg->ptr,
+                                                  LLVMBuildInBoundsGEP2(cg->b, cg->ptr, table, &idx, 1, ""), "");
+        }
+    }
+    args[n_args - 1] = LLVMGetParam(fn, 4);
+    LLVMBuildRet(cg->b, LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(dynamic), dynamic, args,
+                                       (unsigned)n_args, ""));
+    return fn;
+}
+
 /* ---------------------------------------------------------------- linkage */
 
 static bool is_exported(kl_cg *cg, const char *name) {
-    static const char *const suffixes[] = {"predict", "predict_parallel", "run", "model"};
+    static const char *const suffixes[] = {"predict", "predict_parallel", "run", "model",
+                                           "predict_dynamic"};
     /* an ISA variant's entries are called by the baseline's (dispatch.c) */
     static const char *const variant_suffixes[] = {"predict", "predict_parallel",
                                                    "predict_profiled"};
@@ -538,7 +678,7 @@ static bool is_exported(kl_cg *cg, const char *name) {
     if (strncmp(name, cg->o->name, n) != 0 || name[n] != '_')
         return false;
     const char *const *list = cg->o->is_variant ? variant_suffixes : suffixes;
-    for (size_t i = 0; i < (cg->o->is_variant ? 3u : 4u); i++)
+    for (size_t i = 0; i < (cg->o->is_variant ? 3u : 5u); i++)
         if (strcmp(name + n + 1, list[i]) == 0)
             return true;
     return false;
@@ -769,6 +909,13 @@ static bool build_module(kl_cg *cg) {
         return true;
     }
     entries.run = emit_run(cg, entries.predict, "run", 0);
+    if (p->dims) {
+        LLVMValueRef sized = emit_predict(cg, kernels, ENTRY_SIZED);
+        LLVMValueRef dynamic = sized ? emit_predict_dynamic(cg, sized) : NULL;
+        if (!dynamic)
+            return false;
+        entries.run_dynamic = emit_run_dynamic(cg, dynamic);
+    }
     entries.run_parallel = emit_run(cg, entries.predict_parallel, "run_parallel", 1);
     if (cg->o->profile) {
         LLVMValueRef profiled = emit_predict(cg, kernels, ENTRY_PROFILED);

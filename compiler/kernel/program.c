@@ -30,6 +30,12 @@ bool kl_kernel_reads(const kl_kernel *k, const kl_buffer *root) {
     return false;
 }
 
+bool kl_kernel_bounded(const kl_program *p, const kl_kernel *k) {
+    for (int l = 0; l < k->n_loops; l++)
+        if (k->extent_expr[l]) return true;
+    return p->dims && kl_kernel_reads(k, p->dims);
+}
+
 kl_program *kl_program_new(kl_arena *a) {
     kl_program *p = kl_alloc(a, sizeof *p);
     p->arena = a;

@@ -228,7 +228,9 @@ void kl_kernel_offset_loop(kl_arena *a, kl_kernel *k, int l, int64_t begin, int6
 }
 
 bool kl_kernel_split_loop(kl_arena *a, kl_kernel *k, int l, int64_t inner) {
-    if (k->n_loops >= KL_MAX_LOOPS || inner <= 0 || k->extent[l] % inner != 0) return false;
+    if (k->n_loops >= KL_MAX_LOOPS || inner <= 0 || k->extent[l] % inner != 0 ||
+        k->extent_expr[l])
+        return false; /* (a run-time extent is not a multiple of anything) */
     /* loops after l move up by one; l becomes the outer loop, l + 1 the inner */
     kl_expr *map[KL_MAX_LOOPS] = {0};
     for (int j = l + 1; j < k->n_loops; j++) map[j] = kl_e_iv(a, j + 1);
@@ -236,8 +238,10 @@ bool kl_kernel_split_loop(kl_arena *a, kl_kernel *k, int l, int64_t inner) {
     kl_kernel_subst(a, k, map);
     for (int j = k->n_loops; j > l + 1; j--) {
         k->extent[j] = k->extent[j - 1];
+        k->extent_expr[j] = k->extent_expr[j - 1];
         k->kind[j] = k->kind[j - 1];
     }
+    k->extent_expr[l + 1] = NULL;
     k->extent[l + 1] = inner;
     k->extent[l] /= inner;
     k->kind[l + 1] = k->kind[l];
@@ -251,16 +255,19 @@ void kl_kernel_permute_loops(kl_arena *a, kl_kernel *k, const int *order) {
     /* order[new position] = old loop */
     kl_expr *map[KL_MAX_LOOPS] = {0};
     int64_t extent[KL_MAX_LOOPS];
+    kl_expr *extent_expr[KL_MAX_LOOPS] = {0};
     kl_loop_kind kind[KL_MAX_LOOPS];
     int task = -1;
     for (int i = 0; i < k->n_loops; i++) {
         map[order[i]] = kl_e_iv(a, i);
         extent[i] = k->extent[order[i]];
+        extent_expr[i] = k->extent_expr[order[i]];
         kind[i] = k->kind[order[i]];
         if (order[i] == k->task_loop) task = i;
     }
     kl_kernel_subst(a, k, map);
     memcpy(k->extent, extent, sizeof extent);
+    memcpy(k->extent_expr, extent_expr, sizeof extent_expr);
     memcpy(k->kind, kind, sizeof kind);
     k->task_loop = task;
 }

@@ -186,6 +186,7 @@ static void interior_walk(const kl_kernel *k, const kl_expr *e, int l, interior 
 static void split_regions(tile_ctx *c, kl_kernel *k, int l, kl_ptrvec *out) {
     kl_arena *a = c->p->arena;
     for (; l < k->n_par; l++) {
+        if (k->extent_expr[l]) continue; /* a bounded dim's loop stays whole */
         interior in = {0, k->extent[l], false};
         interior_walk(k, k->value, l, &in);
         interior_walk(k, k->init, l, &in);
@@ -371,13 +372,16 @@ static bool plan_block(const tile_ctx *c, const kl_kernel *k, const kl_ptrvec *l
     bp->lanes = lanes;
     /* the innermost qualifying parallel loop */
     int v = -1;
+    /* (a bounded dim's loop runs to a run-time extent: never part of the block) */
     for (int l = k->n_par - 1; l >= 0 && v < 0; l--)
-        if (k->extent[l] * MIN_VECTOR_EXTENT_DIV >= lanes && vector_candidate(k, loads, l)) v = l;
+        if (!k->extent_expr[l] && k->extent[l] * MIN_VECTOR_EXTENT_DIV >= lanes &&
+            vector_candidate(k, loads, l))
+            v = l;
     if (v < 0) return false;
     /* the loops whose unrolling shares the most, best first */
     int u[2] = {-1, -1}, score[2] = {0, 0};
     for (int l = k->n_par - 1; l >= 0; l--) {
-        if (l == v || k->extent[l] < 2) continue;
+        if (l == v || k->extent[l] < 2 || k->extent_expr[l]) continue;
         int s = sharing_score(loads, v, l);
         if (s > score[0]) {
             u[1] = u[0];
@@ -391,7 +395,7 @@ static bool plan_block(const tile_ctx *c, const kl_kernel *k, const kl_ptrvec *l
     }
     /* nothing to share: unroll the innermost other loop anyway, for independent chains */
     for (int l = k->n_par - 1; l >= 0 && u[0] < 0; l--)
-        if (l != v && k->extent[l] >= 2) u[0] = l;
+        if (l != v && k->extent[l] >= 2 && !k->extent_expr[l]) u[0] = l;
     bp->n = 0;
     if (u[1] >= 0) bp->loop[bp->n++] = u[1];
     if (u[0] >= 0) bp->loop[bp->n++] = u[0];
@@ -498,6 +502,8 @@ static const kl_expr *strip_cast(const kl_expr *e) {
 static bool match_micro(const kl_kernel *k, kl_micro *mk) {
     if (k->reduce != KL_RED_SUM || k->acc_dtype != KL_F32 || k->n_block < 1 || k->n_block > 2)
         return false;
+    for (int l = k->n_par; l < k->n_loops; l++) /* its k is fixed in the generated code */
+        if (k->extent_expr[l]) return false;
     const kl_expr *v = k->value;
     if (v->kind != KL_E_BINARY || v->op != KL_MUL) return false;
     const kl_expr *x = strip_cast(v->a), *y = strip_cast(v->b);

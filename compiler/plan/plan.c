@@ -43,6 +43,11 @@ static void liveness(kl_program *p) {
         touch_expr(kn->init, k);
         touch_expr(kn->value, k);
         touch_expr(kn->result, k);
+        for (int l = 0; l < kn->n_loops; l++) touch_expr(kn->extent_expr[l], k);
+    }
+    if (p->dims) { /* the entries write it before the first kernel */
+        p->dims->first_kernel = 0;
+        p->dims->last_kernel = p->kernels.n > 0 ? p->kernels.n - 1 : 0;
     }
     for (int i = 0; i < p->traps.n; i++) /* tested after the last kernel */
         for (const kl_kernel_guard *g = ((const kl_trap *)p->traps.items[i])->guard; g; g = g->outer)

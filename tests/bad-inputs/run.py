@@ -107,6 +107,47 @@ def case_shape_binding_contradicts(d):
     return save(m, d), ["--shape", "x:4x5"], ["shape mismatch", "'x'", "[4,5]", "[2,3]"]
 
 
+def case_bounded_range_too_small(d):
+    m = model([helper.make_node("Relu", ["x"], ["y"], name="relu0")],
+              [tensor_in("x", ["n", 3])], [tensor_in("y", ["n", 3])])
+    return save(m, d), ["--shape", "x:1..3x3"], ["range 1..3 of x[0] is too small",
+                                                  "one object per size"]
+
+
+def case_bounded_two_ranges(d):
+    m = model([helper.make_node("Relu", ["a"], ["y"], name="relu0"),
+               helper.make_node("Relu", ["b"], ["z"], name="relu1")],
+              [tensor_in("a", ["n", 3]), tensor_in("b", ["m", 3])],
+              [tensor_in("y", None), tensor_in("z", None)])
+    return save(m, d), ["--shape", "a:1..8x3", "--shape", "b:1..9x3"], [
+        "bounded dims a[0] (1..8) and b[0] (1..9) differ", "one bounded dim per model"]
+
+
+def case_bounded_dim_fixed_by_reshape(d):
+    shape = numpy_helper.from_array(np.array([8, 3], np.int64), "shape")
+    m = model([helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape_fixed")],
+              [tensor_in("x", ["n", 3])], [tensor_in("y", None)], [shape])
+    return save(m, d), ["--shape", "x:1..8x3"], [
+        "bounded dim x[0]: the model does not compile when it is 7", "node 'reshape_fixed'"]
+
+
+def case_bounded_slice_clamps(d):
+    # the last 3 rows: min(n, 3) of them, which no affine function of n gives
+    consts = [numpy_helper.from_array(np.array(v, np.int64), k)
+              for k, v in (("starts", [-3]), ("ends", [2**62]), ("axes", [0]))]
+    m = model([helper.make_node("Slice", ["x", "starts", "ends", "axes"], ["y"], name="tail")],
+              [tensor_in("x", ["n", 3])], [tensor_in("y", None)], consts)
+    return save(m, d), ["--shape", "x:1..16x3"], [
+        "bounded dim x[0]: the shape of output 'y' changes with the dim's value"]
+
+
+def case_bounded_dim_not_leading(d):
+    m = model([helper.make_node("Relu", ["x"], ["y"], name="relu0")],
+              [tensor_in("x", [4, "n"])], [tensor_in("y", [4, "n"])])
+    return save(m, d), ["--shape", "x:4x1..16"], [
+        "input 'x' has shape [4,16] with the dim behind a dim larger than 1"]
+
+
 def case_unbound_symbolic_dim(d):
     m = model([helper.make_node("Relu", ["x"], ["y"], name="relu0")],
               [tensor_in("x", ["batch", 3])], [tensor_in("y", ["batch", 3])])
