@@ -467,11 +467,58 @@ int64_t kiln_rt_ipow(int64_t base, int64_t e) {
 
 /* ---- float entry points: compute in double, round once ---- */
 
-float kiln_rt_expf(float x) { return (float)kiln_rt_exp(x); }
+/* ---- branch-free float entries: exp, sigmoid, tanh ----
+ * A kernel's loop over these vectorizes only when the call inlines into it as straight-line
+ * code (an LSTM's gates spend most of their time here otherwise). They compute in double like
+ * the entries above and round once at the end, but without a branch: the argument is clamped
+ * where the float result has saturated, the power of two comes from the bits of the rounding
+ * constant, and a NaN flows through the arithmetic (every clamp compares false on it). */
+
+/* (clang builds the bitcode; GCC compiles this file for the unit tests, where it may decide) */
+#if defined(__clang__)
+#define INLINE_INTO_KERNELS __attribute__((always_inline))
+#else
+#define INLINE_INTO_KERNELS
+#endif
+
+#define ROUND_SHIFT 6755399441055744.0 /* 1.5 * 2^52: t = v + it holds round(v) in its low bits */
+
+/* e^x for |x| <= 700. */
+static inline double exp_straight(double x) {
+    double t = x * INV_LN2 + ROUND_SHIFT;
+    double k = t - ROUND_SHIFT;
+    double r = (x - k * LN2_HI) - k * LN2_LO;
+    /* t's low mantissa bits are 2^51 + k: adding the bias and shifting leaves k + 1023 in
+       the exponent field (k is within +-1022 here) */
+    double scale = u2d((d2u(t) + 1023) << 52);
+    return (1.0 + expm1_small(r)) * scale;
+}
+
+static inline double clamp_above(double x, double hi) { return x > hi ? hi : x; }
+static inline double clamp_below(double x, double lo) { return x < lo ? lo : x; }
+
+INLINE_INTO_KERNELS float kiln_rt_expf(float x) {
+    /* below -110 the float result is 0, above 90 infinite */
+    return (float)exp_straight(clamp_above(clamp_below(x, -110.0), 90.0));
+}
+
+INLINE_INTO_KERNELS float kiln_rt_sigmoidf(float x) {
+    double a = clamp_above(d_abs(x), 120.0); /* sigmoid(-120) is 0 in float */
+    double e = exp_straight(-a);
+    return (float)(x >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e));
+}
+
+INLINE_INTO_KERNELS float kiln_rt_tanhf(float x) {
+    double a = clamp_above(d_abs(x), 10.0); /* tanh(10) is 1 in float */
+    double a2 = a * a; /* |x| < 2^-10: Taylor to a^5, relative error below 2^-72 */
+    double small = a + a * a2 * (-1.0 / 3.0 + a2 * (2.0 / 15.0));
+    double e = exp_straight(2.0 * a) - 1.0;
+    double t = a < 0x1p-10 ? small : e / (e + 2.0);
+    return (float)d_copysign(t, x);
+}
+
 float kiln_rt_logf(float x) { return (float)kiln_rt_log(x); }
-float kiln_rt_tanhf(float x) { return (float)kiln_rt_tanh(x); }
 float kiln_rt_erff(float x) { return (float)kiln_rt_erf(x); }
-float kiln_rt_sigmoidf(float x) { return (float)kiln_rt_sigmoid(x); }
 float kiln_rt_sinf(float x) { return (float)kiln_rt_sin(x); }
 float kiln_rt_cosf(float x) { return (float)kiln_rt_cos(x); }
 float kiln_rt_powf(float x, float y) { return (float)kiln_rt_pow(x, y); }
