@@ -101,8 +101,13 @@ static bool col2im_plan(kl_node *n, col2im *c, kl_diag *d) {
                             (long long)x->dim[1], (long long)b);
         if (!c->image_at_run_time) c->out.dim[1] = x->dim[1] / b;
     } else if (!c->image_at_run_time) {
-        return kl_error(d, n, "block_shape is given at run time: the model must declare the "
-                        "output's shape (its channels), or give block_shape as a constant");
+        /* the channels come from the declared output, the image from image_shape */
+        const kl_value *y = n->outputs[0];
+        if (!y->shape_declared && !y->has_shape) return kl_infer_declared(n, 2, d);
+        for (int i = 0; i < c->k; i++)
+            if (y->shape.rank != c->out.rank || y->shape.dim[2 + i] != c->out.dim[2 + i])
+                return kl_error(d, n, "the declared output is not [N, C] and image_shape");
+        c->out.dim[1] = y->shape.dim[1];
     }
     c->channels = c->out.dim[1];
     if (c->channels < 1 || x->dim[1] % c->channels)
