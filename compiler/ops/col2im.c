@@ -54,6 +54,21 @@ static bool shape_input(kl_node *n, int i, const char *what, int64_t *count, kl_
     return true;
 }
 
+/* A constant block shape: the block positions in the padded image are the input's columns
+ * (a block shape given at run time is checked by the kernel of lower_col2im). */
+static bool positions_fit(kl_node *n, const col2im *c, kl_diag *d) {
+    int64_t l = 1;
+    for (int i = 0; i < c->k; i++) {
+        int64_t b = kl_value_const_int(n->inputs[2], i);
+        int64_t room = c->out.dim[2 + i] + c->pad_begin[i] + c->pad_end[i] - (b - 1) * c->dil[i] - 1;
+        l *= room < 0 ? 0 : room / c->stride[i] + 1;
+    }
+    if (l != c->positions)
+        return kl_error(d, n, "the blocks fit %lld times into the padded image, but the input "
+                        "has %lld columns", (long long)l, (long long)c->positions);
+    return true;
+}
+
 static bool col2im_plan(kl_node *n, col2im *c, kl_diag *d) {
     int64_t k, kb;
     if (!kl_arith_need_input(n, 0, d) || !shape_input(n, 1, "image_shape", &k, d) ||
@@ -115,7 +130,7 @@ static bool col2im_plan(kl_node *n, col2im *c, kl_diag *d) {
                         (long long)x->dim[1], (long long)c->channels);
     c->block_elems = x->dim[1] / c->channels;
     c->positions = x->dim[2];
-    return true;
+    return kl_input_at_run_time(n, 2) || positions_fit(n, c, d);
 }
 
 static bool infer_col2im(kl_node *n, kl_diag *d) {
@@ -163,16 +178,6 @@ static bool lower_col2im(kl_lower *L, kl_node *n, kl_diag *d) {
         ok = kl_e_and(a, ok, kl_e_binary(a, KL_EQ, b, kl_e_idx(a, c.block_elems)));
         ok = kl_e_and(a, ok, kl_e_binary(a, KL_EQ, l, kl_e_idx(a, c.positions)));
         kl_lower_shape_check(L, n, ok);
-    } else {
-        int64_t l = 1;
-        for (int i = 0; i < c.k; i++) {
-            int64_t b = kl_value_const_int(n->inputs[2], i);
-            int64_t room = c.out.dim[2 + i] + c.pad_begin[i] + c.pad_end[i] - (b - 1) * c.dil[i] - 1;
-            l *= room < 0 ? 0 : room / c.stride[i] + 1;
-        }
-        if (l != c.positions)
-            return kl_error(d, n, "the blocks fit %lld times into the padded image, but the "
-                            "input has %lld columns", (long long)l, (long long)c.positions);
     }
     kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *y = kl_lower_buffer(L, n->outputs[0]);
     int r = c.out.rank, off = r; /* loop r: the flat block offset */
