@@ -61,7 +61,8 @@ static bool positions_fit(kl_node *n, const col2im *c, kl_diag *d) {
     for (int i = 0; i < c->k; i++) {
         int64_t b = kl_value_const_int(n->inputs[2], i);
         int64_t room = c->out.dim[2 + i] + c->pad_begin[i] + c->pad_end[i] - (b - 1) * c->dil[i] - 1;
-        l *= room < 0 ? 0 : room / c->stride[i] + 1;
+        if (!kl_mul_checked(l, room < 0 ? 0 : room / c->stride[i] + 1, &l))
+            return kl_error(d, n, "the block positions overflow");
     }
     if (l != c->positions)
         return kl_error(d, n, "the blocks fit %lld times into the padded image, but the input "
@@ -156,27 +157,44 @@ static kl_expr *positions_along(kl_arena *a, const col2im *c, int i, kl_expr *b)
     return kl_e_select(a, fits, count, kl_e_idx(a, 0));
 }
 
+/* 1 <= f and f divides q (both int64 expressions) */
+static kl_expr *divides(kl_arena *a, kl_expr *f, kl_expr *q) {
+    kl_expr *positive = kl_e_binary(a, KL_GE, f, kl_e_idx(a, 1));
+    return kl_e_binary(a, KL_AND, positive, kl_e_binary(a, KL_EQ, kl_e_binary(a, KL_MOD, q, f),
+                                                        kl_e_idx(a, 0)));
+}
+
 static bool lower_col2im(kl_lower *L, kl_node *n, kl_diag *d) {
     col2im c;
     if (!col2im_plan(n, &c, d)) return false;
     kl_arena *a = L->arena;
-    kl_expr *blk[KL_MAX_RANK], *len[KL_MAX_RANK];
+    /* the block's entries as given, and kept in [1, B] for the arithmetic (a value outside
+       fails the check below before any kernel uses it) */
+    kl_expr *given[KL_MAX_RANK], *blk[KL_MAX_RANK], *len[KL_MAX_RANK];
     for (int i = 0; i < c.k; i++) {
-        blk[i] = block_dim(L, n, i);
+        given[i] = blk[i] = block_dim(L, n, i);
+        if (kl_input_at_run_time(n, 2))
+            blk[i] = kl_e_select(a, kl_e_binary(a, KL_AND, kl_e_binary(a, KL_GE, given[i], kl_e_idx(a, 1)),
+                                                kl_e_binary(a, KL_LE, given[i],
+                                                            kl_e_idx(a, c.block_elems))),
+                                 given[i], kl_e_idx(a, 1));
         len[i] = positions_along(a, &c, i, blk[i]);
     }
     if (kl_input_at_run_time(n, 1) || kl_input_at_run_time(n, 2)) {
-        kl_expr *ok = NULL, *b = kl_e_idx(a, 1), *l = kl_e_idx(a, 1);
+        /* the products of the block's entries and of the positions must be the input's B and
+           L: divided out one factor at a time, so that no product of given values overflows */
+        kl_expr *ok = NULL, *b = kl_e_idx(a, c.block_elems), *l = kl_e_idx(a, c.positions);
         for (int i = 0; i < c.k; i++) {
             if (kl_input_at_run_time(n, 1))
                 ok = kl_e_and(a, ok, kl_e_binary(a, KL_EQ, kl_lower_int_at(L, n, 1, i),
                                                  kl_e_idx(a, c.out.dim[2 + i])));
-            ok = kl_e_and(a, ok, kl_e_binary(a, KL_GE, blk[i], kl_e_idx(a, 1)));
-            b = kl_e_mul(a, b, blk[i]);
-            l = kl_e_mul(a, l, len[i]);
+            ok = kl_e_and(a, ok, divides(a, given[i], b));
+            ok = kl_e_and(a, ok, divides(a, len[i], l));
+            b = kl_e_binary(a, KL_DIV, b, given[i]);
+            l = kl_e_binary(a, KL_DIV, l, len[i]);
         }
-        ok = kl_e_and(a, ok, kl_e_binary(a, KL_EQ, b, kl_e_idx(a, c.block_elems)));
-        ok = kl_e_and(a, ok, kl_e_binary(a, KL_EQ, l, kl_e_idx(a, c.positions)));
+        ok = kl_e_and(a, ok, kl_e_binary(a, KL_EQ, b, kl_e_idx(a, 1)));
+        ok = kl_e_and(a, ok, kl_e_binary(a, KL_EQ, l, kl_e_idx(a, 1)));
         kl_lower_shape_check(L, n, ok);
     }
     kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *y = kl_lower_buffer(L, n->outputs[0]);

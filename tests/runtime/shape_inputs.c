@@ -112,6 +112,10 @@ int main(void) {
     expect(run(g) == KILN_E_SHAPE, "Col2Im block [1, 4] (4 of 5 rows): KILN_E_SHAPE");
     g = valid(), g.block[0] = 0, g.block[1] = 0;
     expect(run(g) == KILN_E_SHAPE, "Col2Im block [0, 0]: KILN_E_SHAPE");
+    g = valid(), g.block[0] = -1, g.block[1] = -5;
+    expect(run(g) == KILN_E_SHAPE, "Col2Im block [-1, -5] (product 5): KILN_E_SHAPE");
+    g = valid(), g.block[0] = (int64_t)1 << 62, g.block[1] = 5;
+    expect(run(g) == KILN_E_SHAPE, "Col2Im block [2^62, 5]: KILN_E_SHAPE");
     g = valid(), g.step = 3;
     expect(run(g) == KILN_E_SHAPE, "STFT step 3 with length 4 (5 frames): KILN_E_SHAPE");
     g = valid(), g.step = 0;
