@@ -66,8 +66,8 @@ static kl_expr *base_coordinate(kl_arena *a, kl_expr *iv, int64_t s, bool align_
     kl_expr *i = kl_e_cast(a, KL_F64, iv);
     if (align_corners) {
         if (s <= 1) return kl_e_const_f(a, KL_F64, -1);
-        return kl_e_binary(a, KL_ADD, kl_e_const_f(a, KL_F64, -1),
-                           kl_e_binary(a, KL_MUL, i, kl_e_const_f(a, KL_F64, 2.0 / (double)(s - 1))));
+        kl_expr *step = kl_e_const_f(a, KL_F64, 2.0 / (double)(s - 1));
+        return kl_e_binary(a, KL_ADD, kl_e_const_f(a, KL_F64, -1), kl_e_binary(a, KL_MUL, i, step));
     }
     kl_expr *centre = kl_e_binary(a, KL_ADD, kl_e_binary(a, KL_MUL, i, kl_e_const_f(a, KL_F64, 2)),
                                   kl_e_const_f(a, KL_F64, 1));

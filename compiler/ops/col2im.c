@@ -60,7 +60,8 @@ static bool positions_fit(kl_node *n, const col2im *c, kl_diag *d) {
     int64_t l = 1;
     for (int i = 0; i < c->k; i++) {
         int64_t b = kl_value_const_int(n->inputs[2], i);
-        int64_t room = c->out.dim[2 + i] + c->pad_begin[i] + c->pad_end[i] - (b - 1) * c->dil[i] - 1;
+        int64_t padded = c->out.dim[2 + i] + c->pad_begin[i] + c->pad_end[i];
+        int64_t room = padded - (b - 1) * c->dil[i] - 1;
         if (!kl_mul_checked(l, room < 0 ? 0 : room / c->stride[i] + 1, &l))
             return kl_error(d, n, "the block positions overflow");
     }
@@ -141,7 +142,8 @@ static bool infer_col2im(kl_node *n, kl_diag *d) {
 
 /* block_shape[i]: its constant, or the value read at run time. */
 static kl_expr *block_dim(kl_lower *L, kl_node *n, int i) {
-    if (!kl_input_at_run_time(n, 2)) return kl_e_idx(L->arena, kl_value_const_int(n->inputs[2], i));
+    if (!kl_input_at_run_time(n, 2))
+        return kl_e_idx(L->arena, kl_value_const_int(n->inputs[2], i));
     return kl_lower_int_at(L, n, 2, i);
 }
 
@@ -174,9 +176,7 @@ static bool lower_col2im(kl_lower *L, kl_node *n, kl_diag *d) {
     for (int i = 0; i < c.k; i++) {
         given[i] = blk[i] = block_dim(L, n, i);
         if (kl_input_at_run_time(n, 2))
-            blk[i] = kl_e_select(a, kl_e_binary(a, KL_AND, kl_e_binary(a, KL_GE, given[i], kl_e_idx(a, 1)),
-                                                kl_e_binary(a, KL_LE, given[i],
-                                                            kl_e_idx(a, c.block_elems))),
+            blk[i] = kl_e_select(a, kl_e_in_range(a, kl_e_addc(a, given[i], -1), c.block_elems),
                                  given[i], kl_e_idx(a, 1));
         len[i] = positions_along(a, &c, i, blk[i]);
     }
@@ -224,7 +224,8 @@ static bool lower_col2im(kl_lower *L, kl_node *n, kl_diag *d) {
                        kl_e_add(a, kl_e_mulc(a, kl_e_iv(a, 1), c.block_elems), kl_e_iv(a, off)),
                        col};
     kl_dtype u = kl_arith_compute_dtype(x->dtype);
-    k->value = kl_e_select(a, inside, kl_e_cast(a, u, kl_e_load(a, x, idx)), kl_arith_const(a, u, 0));
+    k->value = kl_e_select(a, inside, kl_e_cast(a, u, kl_e_load(a, x, idx)),
+                           kl_arith_const(a, u, 0));
     k->reduce = KL_RED_SUM;
     k->acc_dtype = u;
     k->result = kl_e_cast(a, x->dtype, kl_e_acc(a, u));

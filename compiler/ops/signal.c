@@ -1,5 +1,5 @@
 /*
- * signal.c — the window functions HannWindow, HammingWindow, BlackmanWindow (opset 17).
+ * signal.c — the window functions HannWindow, HammingWindow, BlackmanWindow, and STFT (opset 17).
  *
  * Each is a sum of cosines over n < size,
  *     w[n] = a0 - a1 cos(2 pi n / D) + a2 cos(4 pi n / D)
@@ -24,6 +24,8 @@
 #include <string.h>
 
 #include "arith_util.h"
+
+static const double two_pi = 2 * 3.14159265358979323846;
 
 typedef struct window_fn {
     double a0, a1, a2;
@@ -87,7 +89,7 @@ static bool lower_window(kl_lower *L, kl_node *n, kl_diag *d) {
     double span = (double)(periodic ? w.size : w.size - 1);
     kl_expr *m = kl_e_cast(a, KL_F64, kl_e_iv(a, 0));
     kl_expr *angle = kl_e_binary(a, KL_DIV, kl_e_binary(a, KL_MUL, m,
-                                                        kl_e_const_f(a, KL_F64, 2 * 3.14159265358979323846)),
+                                                        kl_e_const_f(a, KL_F64, two_pi)),
                                  kl_e_const_f(a, KL_F64, span));
     kl_expr *v = kl_e_binary(a, KL_SUB, kl_e_const_f(a, KL_F64, c.a0),
                              kl_e_binary(a, KL_MUL, kl_e_const_f(a, KL_F64, c.a1),
@@ -244,7 +246,7 @@ static bool lower_stft(kl_lower *L, kl_node *n, kl_diag *d) {
     /* exp(-2 pi i j / L), j = (k m) mod L keeps the angle below 2 pi */
     kl_expr *j = kl_e_binary(a, KL_MOD, kl_e_mul(a, kl_e_iv(a, 2), kl_e_iv(a, m)), len);
     kl_expr *angle = kl_e_binary(a, KL_DIV, kl_e_binary(a, KL_MUL, kl_e_cast(a, u, j),
-                                                        kl_e_const_f(a, u, -2 * 3.14159265358979323846)),
+                                                        kl_e_const_f(a, u, -two_pi)),
                                  kl_e_cast(a, u, len));
     kl_expr *c = kl_e_unary(a, KL_COS, angle), *sn = kl_e_unary(a, KL_SIN, angle);
     kl_expr *real = kl_e_binary(a, KL_SUB, kl_e_binary(a, KL_MUL, re, c),

@@ -51,7 +51,8 @@ static int image_is(int b0, int b1) {
     for (int i = 0; i < b0; i++)
         for (int j = 0; j < b1; j++)
             for (int p = 0; p < l0; p++)
-                for (int q = 0; q < l1; q++) want[(p + i) * 5 + q + j] += cols[(i * b1 + j) * 5 + p * l1 + q];
+                for (int q = 0; q < l1; q++)
+                    want[(p + i) * 5 + q + j] += cols[(i * b1 + j) * 5 + p * l1 + q];
     for (int i = 0; i < 25; i++)
         if (!close_to(image[i], want[i])) return 0;
     return 1;
@@ -68,8 +69,8 @@ static int spectrum_is(int len, int step) {
                 re += signal[f * step + m] * cos(t);
                 im += signal[f * step + m] * sin(t);
             }
-            if (!close_to(spectrum[(f * 3 + k) * 2], re) || !close_to(spectrum[(f * 3 + k) * 2 + 1], im))
-                return 0;
+            const float *got = &spectrum[(f * 3 + k) * 2];
+            if (!close_to(got[0], re) || !close_to(got[1], im)) return 0;
         }
     return 1;
 }
@@ -95,8 +96,9 @@ int main(void) {
     for (int h = 0; h < 2; h++)
         for (int w = 0; w < 3; w++)
             for (int j = 0; j < 2; j++)
-                grid_ok &= close_to(grid[(h * 3 + w) * 2 + j],
-                                    theta[3 * j] * xs[w] + theta[3 * j + 1] * ys[h] + theta[3 * j + 2]);
+                grid_ok &= close_to(grid[(h * 3 + w) * 2 + j], theta[3 * j] * xs[w] +
+                                                                    theta[3 * j + 1] * ys[h] +
+                                                                    theta[3 * j + 2]);
     expect(grid_ok, "AffineGrid: align_corners, 2 x 3");
 
     g.block[0] = 5, g.block[1] = 1;
