@@ -44,6 +44,11 @@ extern const kl_op kl_ops_center_crop_pad[]; /* center_crop_pad.c: CenterCropPad
 extern const kl_op kl_ops_gridsample[];  /* gridsample.c: GridSample */
 extern const kl_op kl_ops_einsum[];      /* einsum.c: Einsum */
 extern const kl_op kl_ops_dft[];         /* dft.c: DFT */
+extern const kl_op kl_ops_topk[];        /* topk.c: TopK */
+extern const kl_op kl_ops_signal[];      /* signal.c: HannWindow HammingWindow BlackmanWindow
+                                             STFT */
+extern const kl_op kl_ops_col2im[];      /* col2im.c: Col2Im */
+extern const kl_op kl_ops_affine_grid[]; /* affine_grid.c: AffineGrid */
 extern const kl_op kl_ops_roialign[];    /* roialign.c: RoiAlign */
 extern const kl_op kl_ops_det[];         /* det.c: Det */
 extern const kl_op kl_ops_quantize[];    /* quantize.c: QuantizeLinear DequantizeLinear

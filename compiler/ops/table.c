@@ -16,7 +16,8 @@ static const kl_op *const families[] = {
     kl_ops_linear_attention, kl_ops_tfidf, kl_ops_trees, kl_ops_center_crop_pad,
     kl_ops_gridsample,  kl_ops_einsum,     kl_ops_dft,        kl_ops_roialign,
     kl_ops_quantize,    kl_ops_training,   kl_ops_ml,         kl_ops_det,
-    kl_ops_control,
+    kl_ops_control,     kl_ops_topk,       kl_ops_signal,     kl_ops_col2im,
+    kl_ops_affine_grid,
     NULL,
 };
 

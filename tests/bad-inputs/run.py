@@ -728,6 +728,69 @@ def case_attr_center_crop_pad_shape_count(d):
         "node 'ccp0' (CenterCropPad", "shape has 2 entries for 1 axes"]
 
 
+def topk_model(k, **attrs):
+    kk = numpy_helper.from_array(np.array([k], np.int64), "k")
+    return model([helper.make_node("TopK", ["x", "k"], ["v", "i"], name="topk0", **attrs)],
+                 [tensor_in("x", [3, 4])],
+                 [tensor_in("v", None), helper.make_tensor_value_info("i", TensorProto.INT64, None)],
+                 [kk], opset=11)
+
+
+def case_attr_topk_k_too_large(d):
+    return save(topk_model(5), d), [], ["node 'topk0' (TopK", "k = 5 is outside [0, 4]"]
+
+
+def case_attr_topk_axis_out_of_range(d):
+    return save(topk_model(2, axis=2), d), [], ["node 'topk0' (TopK", "axis 2 is out of range"]
+
+
+def case_topk_runtime_k_undeclared(d):
+    m = model([helper.make_node("TopK", ["x", "k"], ["v", "i"], name="topk0")],
+              [tensor_in("x", [3, 4]), helper.make_tensor_value_info("k", TensorProto.INT64, [1])],
+              [tensor_in("v", None), helper.make_tensor_value_info("i", TensorProto.INT64, None)],
+              opset=11)
+    return save(m, d), [], ["node 'topk0' (TopK", "given at run time", "declare the shape"]
+
+
+def case_attr_window_output_datatype(d):
+    size = numpy_helper.from_array(np.array(8, np.int64), "size")
+    m = model([helper.make_node("HannWindow", ["size"], ["y"], name="hann0", output_datatype=8)],
+              [], [tensor_in("y", None)], [size], opset=17)
+    return save(m, d), [], ["node 'hann0' (HannWindow", "output_datatype 8 is not a numeric"]
+
+
+def col2im_model(block, **attrs):
+    image = numpy_helper.from_array(np.array([5, 5], np.int64), "image")
+    blk = numpy_helper.from_array(np.array(block, np.int64), "block")
+    return model([helper.make_node("Col2Im", ["x", "image", "block"], ["y"], name="col0", **attrs)],
+                 [tensor_in("x", [1, 5, 5])], [tensor_in("y", None)], [image, blk], opset=18)
+
+
+def case_attr_col2im_dilations_count(d):
+    return save(col2im_model([1, 5], dilations=[1, 1, 1]), d), [], [
+        "node 'col0' (Col2Im", "attribute dilations has 3 values, expected 2"]
+
+
+def case_col2im_block_not_dividing(d):
+    return save(col2im_model([2, 2]), d), [], [
+        "node 'col0' (Col2Im", "not a multiple of the block size 4"]
+
+
+def case_affine_grid_theta_shape(d):
+    size = numpy_helper.from_array(np.array([2, 3, 5, 6], np.int64), "size")
+    m = model([helper.make_node("AffineGrid", ["theta", "size"], ["grid"], name="ag0")],
+              [tensor_in("theta", [2, 3, 4])], [tensor_in("grid", None)], [size], opset=20)
+    return save(m, d), [], ["node 'ag0' (AffineGrid", "theta must be [N, 2, 3]"]
+
+
+def case_attr_stft_zero_step(d):
+    step = numpy_helper.from_array(np.array(0, np.int64), "step")
+    length = numpy_helper.from_array(np.array(16, np.int64), "length")
+    m = model([helper.make_node("STFT", ["x", "step", "", "length"], ["y"], name="stft0")],
+              [tensor_in("x", [1, 64, 1])], [tensor_in("y", None)], [step, length], opset=17)
+    return save(m, d), [], ["node 'stft0' (STFT", "frame_step 0 must be positive"]
+
+
 # ---- the small element types (float8, float4, int4, int2) ----------------------------------
 
 def cast_model(to, **attrs):

@@ -175,6 +175,130 @@ CASES.update({
 })
 
 
+def topk_expected(x, k, axis, largest):
+    """TopK by sorting each line with a key: NaN above every number (numpy's sort order), then
+    the value, ties by the lower index."""
+    xs = np.moveaxis(x, axis, -1)
+    vals = np.empty(xs.shape[:-1] + (k,), x.dtype)
+    inds = np.empty(xs.shape[:-1] + (k,), np.int64)
+    for pos in np.ndindex(xs.shape[:-1]):
+        line = xs[pos]
+
+        def key(i):
+            v = line[i]
+            nan = bool(np.isnan(v)) if np.issubdtype(line.dtype, np.floating) else False
+            rank = 0 if nan else (-float(v) if largest else float(v))
+            return ((0 if nan else 1) if largest else (1 if nan else 0), rank, i)
+        order = sorted(range(len(line)), key=key)[:k]
+        inds[pos] = order
+        vals[pos] = line[order]
+    return np.moveaxis(vals, -1, axis), np.moveaxis(inds, -1, axis)
+
+
+def topk_case(x, k, axis, largest):
+    node = helper.make_node("TopK", ["x", "k"], ["values", "indices"], axis=axis,
+                            largest=largest)
+    v, i = topk_expected(x, k, axis if axis >= 0 else axis + x.ndim, largest)
+    kk = numpy_helper.from_array(np.array([k], np.int64), "k")
+    return [node], {"x": x}, {"values": v, "indices": i}, 11, [], [kk]
+
+
+def col2im_case(x, image, block, dilations, pads, strides):
+    """Col2Im: every element of every block added at the pixel its tap lands on."""
+    k = len(image)
+    node = helper.make_node("Col2Im", ["x", "image", "block"], ["y"], dilations=dilations,
+                            pads=pads, strides=strides)
+    counts = [(image[i] + pads[i] + pads[k + i] - dilations[i] * (block[i] - 1) - 1)
+              // strides[i] + 1 for i in range(k)]
+    n, cb, _ = x.shape
+    c = cb // int(np.prod(block))
+    y = np.zeros((n, c) + tuple(image), x.dtype)
+    for b in range(n):
+        for ch in range(c):
+            for bi, off in enumerate(np.ndindex(*block)):
+                for li, at in enumerate(np.ndindex(*counts)):
+                    pix = tuple(at[i] * strides[i] + off[i] * dilations[i] - pads[i]
+                                for i in range(k))
+                    if all(0 <= pix[i] < image[i] for i in range(k)):
+                        y[(b, ch) + pix] += x[b, ch * int(np.prod(block)) + bi, li]
+    init = [numpy_helper.from_array(np.array(image, np.int64), "image"),
+            numpy_helper.from_array(np.array(block, np.int64), "block")]
+    return [node], {"x": x}, {"y": y}, 18, [], init
+
+
+def stft_case(signal, step, window, onesided):
+    """STFT: numpy's FFT of each windowed frame."""
+    length = len(window)
+    sig = signal[..., 0] + (1j * signal[..., 1] if signal.shape[-1] == 2 else 0)
+    frames = (sig.shape[1] - length) // step + 1
+    spec = np.stack([np.fft.fft(sig[:, f * step:f * step + length] * window, axis=-1)
+                     for f in range(frames)], axis=1)
+    if onesided:
+        spec = spec[..., :length // 2 + 1]
+    y = np.stack([spec.real, spec.imag], axis=-1).astype(signal.dtype)
+    node = helper.make_node("STFT", ["signal", "step", "window"], ["y"], onesided=onesided)
+    st = numpy_helper.from_array(np.array(step, np.int64), "step")
+    return [node], {"signal": signal, "window": window}, {"y": y}, 17, [], [st]
+
+
+def window_case(op, size, periodic, dtype, onnx_type):
+    """The window functions from their definitions (cos sums), in float64."""
+    a = {"HannWindow": (0.5, 0.5, 0.0), "HammingWindow": (25 / 46, 21 / 46, 0.0),
+         "BlackmanWindow": (0.42, 0.5, 0.08)}[op]
+    span = size if periodic else size - 1
+    t = 2 * np.pi * np.arange(size) / span
+    y = (a[0] - a[1] * np.cos(t) + a[2] * np.cos(2 * t)).astype(dtype)
+    node = helper.make_node(op, ["size"], ["y"], periodic=periodic, output_datatype=onnx_type)
+    sz = numpy_helper.from_array(np.array(size, np.int32), "size")
+    return [node], {}, {"y": y}, 17, [], [sz]
+
+
+def affine_grid_case(theta, size, align_corners):
+    """AffineGrid: theta times the homogeneous base grid, coordinates in [-1, 1]."""
+    spatial = size[2:]
+
+    def axis(s):
+        if align_corners:
+            return np.linspace(-1, 1, s) if s > 1 else np.array([-1.0])
+        return (np.arange(s) * 2 + 1) / s - 1
+    coords = np.meshgrid(*[axis(s) for s in spatial], indexing="ij")
+    base = np.stack(coords[::-1] + [np.ones(spatial)], axis=-1)  # (x, y[, z], 1)
+    grid = np.einsum("...i,nji->n...j", base, theta.astype(np.float64)).astype(theta.dtype)
+    node = helper.make_node("AffineGrid", ["theta", "size"], ["grid"],
+                            align_corners=align_corners)
+    sz = numpy_helper.from_array(np.array(size, np.int64), "size")
+    return [node], {"theta": theta}, {"grid": grid}, 20, [], [sz]
+
+
+_rng = np.random.default_rng(7)
+_TOPK_X = np.array([[[3, 1], [np.nan, 2], [3, 2], [-1, np.nan], [0, 2], [3, 5]],
+                    [[1, 1], [1, 1], [np.nan, np.nan], [2, -2], [-0.0, 0.0], [7, 1]]])
+CASES.update({
+    "topk_float16_smallest_nan_axis1": lambda: topk_case(
+        _TOPK_X.astype(np.float16), 4, 1, 0),
+    "topk_float64_largest_nan_axis_minus2": lambda: topk_case(
+        _TOPK_X.astype(np.float64), 3, -2, 1),
+    "topk_int32_axis0_ties": lambda: topk_case(
+        np.array([[4, 1, 4], [4, 9, 0], [2, 9, 4], [4, 1, 8]], np.int32), 2, 0, 1),
+    "col2im_1d_pads_strides_dilations_int32": lambda: col2im_case(
+        np.arange(2 * 6 * 4, dtype=np.int32).reshape(2, 6, 4), [9], [3], [2], [1, 2], [2]),
+    "col2im_2d_two_channels_all_attrs": lambda: col2im_case(
+        _rng.standard_normal((1, 2 * 4, 8)).astype(np.float32), [4, 5], [2, 2], [1, 2],
+        [1, 0, 0, 1], [2, 1]),
+    "stft_complex_twosided_window_batch2": lambda: stft_case(
+        _rng.standard_normal((2, 20, 2)), 3, np.hanning(8), 0),
+    "stft_real_onesided_odd_length": lambda: stft_case(
+        _rng.standard_normal((1, 17, 1)).astype(np.float32), 4,
+        np.ones(7, np.float32), 1),
+    "hammingwindow_symmetric_float64": lambda: window_case("HammingWindow", 7, 0, np.float64, 11),
+    "blackmanwindow_periodic_float16": lambda: window_case("BlackmanWindow", 9, 1, np.float16, 10),
+    "affine_grid_2d_float64": lambda: affine_grid_case(
+        _rng.standard_normal((2, 2, 3)), [2, 4, 3, 1], 0),
+    "affine_grid_3d_align_corners_one_deep": lambda: affine_grid_case(
+        _rng.standard_normal((1, 3, 4)).astype(np.float32), [1, 1, 1, 3, 2], 1),
+})
+
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BACKEND = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(HERE))), "shared",
                        "onnx-backend-tests", "node")
@@ -215,7 +339,10 @@ if os.path.isdir(BACKEND):
               "linear_attention_gated_delta_gqa", "linear_attention_fp16",
               "linear_attention_prefill_with_past", "flexattention_gqa", "flexattention_fp16",
               "tfidfvectorizer_tf_batch_uniandbigrams_skip5",
-              "ai_onnx_ml_tree_ensemble_set_membership", "ai_onnx_ml_tree_ensemble_single_tree"):
+              "ai_onnx_ml_tree_ensemble_set_membership", "ai_onnx_ml_tree_ensemble_single_tree",
+              "top_k_smallest", "top_k_uint64", "hannwindow_symmetric", "blackmanwindow",
+              "col2im_5d", "col2im_pads", "stft", "stft_with_window", "affine_grid_3d",
+              "affine_grid_2d_align_corners"):
         CASES[f"{t}_folded"] = lambda t=t: frozen_input_case(f"test_{t}", None)
 
 
