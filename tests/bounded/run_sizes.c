@@ -15,7 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "te_seq.h"
+#ifndef MODEL_HEADER
+#define MODEL_HEADER "te_seq.h"
+#endif
+#include MODEL_HEADER
 
 #define VOCAB 1000
 #define RTOL 1e-3
