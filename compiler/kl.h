@@ -726,6 +726,8 @@ bool kl_input_at_run_time(kl_node *n, int i);
 bool kl_infer_declared(kl_node *n, int input, kl_diag *d);
 kl_expr *kl_lower_int_at(kl_lower *L, kl_node *n, int input, int64_t i);
 void kl_lower_shape_check(kl_lower *L, const kl_node *n, kl_expr *ok);
+/* The check that the scalar (or first element of) integer input `input` is `want`. */
+void kl_lower_check_int_input(kl_lower *L, kl_node *n, int input, int64_t want);
 /* The axes input (`input`, counted against `rank` dimensions) lists exactly the axes of `mask`
  * (bit d: axis d): its length must be the mask's size, so that none is listed twice. */
 kl_expr *kl_lower_axes_are(kl_lower *L, kl_node *n, int input, int rank, unsigned mask);

@@ -49,6 +49,11 @@ void kl_lower_shape_check(kl_lower *L, const kl_node *n, kl_expr *ok) {
     kl_program_add_kernel(L->prog, k);
 }
 
+void kl_lower_check_int_input(kl_lower *L, kl_node *n, int input, int64_t want) {
+    kl_lower_shape_check(L, n, kl_e_binary(L->arena, KL_EQ, kl_lower_int_at(L, n, input, 0),
+                                           kl_e_idx(L->arena, want)));
+}
+
 /* axes[i] of the axes input, negative values counted from the end of `rank` dimensions. */
 static kl_expr *axis_at(kl_lower *L, kl_node *n, int input, int i, int rank) {
     kl_arena *a = L->arena;

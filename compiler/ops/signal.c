@@ -81,8 +81,7 @@ static bool lower_window(kl_lower *L, kl_node *n, kl_diag *d) {
     if (!window_plan_of(n, &w, d)) return false;
     kl_arena *a = L->arena;
     if (w.at_run_time)
-        kl_lower_shape_check(L, n, kl_e_binary(a, KL_EQ, kl_lower_int_at(L, n, 0, 0),
-                                               kl_e_idx(a, w.size)));
+        kl_lower_check_int_input(L, n, 0, w.size);
     window_fn c = window_coefficients(n);
     bool periodic = kl_attr_int(n, "periodic", 1) != 0;
     /* a symmetric window of one sample divides 0 by 0, as the definition does (NaN) */
@@ -217,8 +216,7 @@ static bool lower_stft(kl_lower *L, kl_node *n, kl_diag *d) {
         ok = kl_e_and(a, ok, kl_e_binary(a, KL_EQ, frames, kl_e_idx(a, s.frames)));
         kl_lower_shape_check(L, n, ok);
     } else if (kl_node_input(n, 3) && kl_input_at_run_time(n, 3)) {
-        kl_lower_shape_check(L, n, kl_e_binary(a, KL_EQ, kl_lower_int_at(L, n, 3, 0),
-                                               kl_e_idx(a, s.len)));
+        kl_lower_check_int_input(L, n, 3, s.len);
     }
     kl_buffer *x = kl_lower_buffer(L, n->inputs[0]);
     kl_kernel *k = kl_kernel_new(L->prog, n, NULL);

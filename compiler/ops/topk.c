@@ -154,8 +154,7 @@ static bool lower_topk(kl_lower *L, kl_node *n, kl_diag *d) {
     if (!topk_plan(n, &t, d)) return false;
     kl_arena *a = L->arena;
     if (t.k_at_run_time)
-        kl_lower_shape_check(L, n, kl_e_binary(a, KL_EQ, kl_lower_int_at(L, n, 1, 0),
-                                               kl_e_idx(a, t.k)));
+        kl_lower_check_int_input(L, n, 1, t.k);
     kl_buffer *x = kl_lower_buffer(L, n->inputs[0]);
     kl_buffer *values = kl_lower_buffer(L, n->outputs[0]);
     kl_value *iv = kl_node_output(n, 1);

@@ -10,13 +10,14 @@ MODELS_DIR lacks the models).
 """
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
+
+from checks import run_check
 
 MODELS = {"ppocr_cls": "x:1..4x3x48x192", "ppocr_det": "x:1..4x3x320x320"}
 
@@ -53,17 +54,11 @@ def main():
                 stacked_set(base, sets, d)
                 dirs += ["--data", d]
             dirs += ["--data", os.path.join(base, "test_data_set_1")]
-            cmd = [os.path.abspath(a.kiln), "check", os.path.join(base, "model.onnx"),
-                   "--shape", shape, "--rtol", "1e-3", "--atol", "1e-4"] + dirs
-            if a.sanitize:
-                cmd += ["--sanitize", a.sanitize]
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
-            ok = r.returncode == 0 and r.stdout.rstrip().endswith("PASS")
+            args = ["--shape", shape, "--rtol", "1e-3", "--atol", "1e-4"] + dirs
+            ok = run_check(a.kiln, os.path.join(base, "model.onnx"), args,
+                           f"{name} ({shape}; batch 3, 2, 1)", a.sanitize)
             passed += ok
             failed += not ok
-            print(f"{'PASS' if ok else 'FAIL'} {name} ({shape}; batch 3, 2, 1)")
-            if not ok:
-                print("     " + (r.stdout + r.stderr).strip().replace("\n", "\n     "))
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

@@ -11,12 +11,13 @@ Prints one line per case and "N passed, M failed"; exits 1 on any failure.
 """
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
+
+from checks import run_check
 
 F = TensorProto.FLOAT
 I64 = TensorProto.INT64
@@ -134,18 +135,12 @@ def main():
         for name, make in CASES.items():
             m, shapes, data = make(rng)
             path, dirs = write_sets(root, name, m, data)
-            cmd = [os.path.abspath(a.kiln), "check", path, "--atol", "1e-5"] + dirs
+            args = ["--atol", "1e-5"] + dirs
             for s in shapes:
-                cmd += ["--shape", s]
-            if a.sanitize:
-                cmd += ["--sanitize", a.sanitize]
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-            ok = r.returncode == 0 and r.stdout.rstrip().endswith("PASS")
+                args += ["--shape", s]
+            ok = run_check(a.kiln, path, args, name, a.sanitize)
             passed += ok
             failed += not ok
-            print(f"{'PASS' if ok else 'FAIL'} {name}")
-            if not ok:
-                print("     " + (r.stdout + r.stderr).strip().replace("\n", "\n     "))
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 
