@@ -416,8 +416,8 @@ typedef struct kl_buffer {
                                   Back ends take the pointer of view_of; the planner gives
                                   view_of the union of both lifetimes. */
     int id;
-    /* Bounded models (kl_program.bounded), inputs and outputs: dim d is dyn_a[d] * n +
-     * dyn_b[d] at run time, n being the bounded dim's value (dyn_a[d] == 0: fixed). NULL for
+    /* Bounded models (kl_program.dims), every buffer the lowering made: dim d is dyn_a[d] * n
+     * + dyn_b[d] at run time, n being the bounded dim's value (dyn_a[d] == 0: fixed). NULL for
      * every buffer of a static model. */
     const int64_t *dyn_a, *dyn_b;
 } kl_buffer;

@@ -13,8 +13,9 @@
  * weights change with it — is refused with a message that names it.
  *
  * The caller's tensors are dense at their run-time shape. That is the padded layout exactly
- * when the varying dim is the first dim that is not 1, so that is required of inputs, outputs
- * and of every buffer read through another shape (a view).
+ * when the varying dim is the first dim that is not 1, so that is required of inputs and
+ * outputs; a buffer read through another shape (a view) must keep the dim where its padding
+ * means the same (view_follows_root).
  */
 #include <math.h>
 #include <string.h>
@@ -271,12 +272,6 @@ static bool annotate_kernel(bounded *B, int k) {
 
 /* ---------------------------------------------------------------- buffers */
 
-static bool has_views(const kl_program *p, const kl_buffer *b) {
-    for (int i = 0; i < p->buffers.n; i++)
-        if (((const kl_buffer *)p->buffers.items[i])->view_of == b) return true;
-    return false;
-}
-
 /* Dense at run time is the padded layout only when the varying dim comes first (after 1s). */
 static bool dense_compatible(const kl_buffer *b, const int64_t *a) {
     int varying = 0;
@@ -348,15 +343,51 @@ static bool annotate_buffer(bounded *B, int i) {
                 return refuse(B, kl_sprintf(B->p->arena, "constant '%s' (computed from the "
                                             "dim's value, and read at run time)", b->name));
     }
-    bool interface = b->kind == KL_BUF_INPUT || b->kind == KL_BUF_OUTPUT;
-    if (varies && (interface || b->view_of || has_views(B->p, b)) && !dense_compatible(b, da))
+    /* (a view of an input or output is checked against it: view_follows_root) */
+    bool interface = (b->kind == KL_BUF_INPUT || b->kind == KL_BUF_OUTPUT) && !b->view_of;
+    if (varies && interface && !dense_compatible(b, da))
         return kl_error(B->d, NULL, "bounded dim %s: %s '%s' has shape %s with the dim behind "
                         "a dim larger than 1 (or more than once); kiln needs it to be the first "
-                        "dim that is not 1 where a tensor is passed in or out or reshaped",
+                        "dim that is not 1 of the model's inputs and outputs",
                         B->p->bounded_name, buffer_role(b), b->name,
                         kl_shape_str(B->p->arena, &b->shape));
-    if (interface) b->dyn_a = da, b->dyn_b = db;
+    b->dyn_a = da, b->dyn_b = db;
     return true;
+}
+
+/* Where buffer b's varying dim is (-1: none; -2: more than one), and the products of the dims
+ * before and after it. */
+static int varying_dim(const kl_buffer *b, int64_t *outer, int64_t *inner) {
+    int at = -1;
+    *outer = *inner = 1;
+    for (int d = 0; d < b->shape.rank; d++) {
+        if (b->dyn_a[d]) {
+            if (at >= 0) return -2;
+            at = d;
+        } else if (at < 0) {
+            *outer *= b->shape.dim[d];
+        } else {
+            *inner *= b->shape.dim[d];
+        }
+    }
+    return at;
+}
+
+/* A view reads its root's bytes with another shape: right at every size only when both hold
+ * the varying dim once, behind the same fixed outer dims, and it splits or merges only with
+ * fixed dims inside it ([1,64,n] as [64,n], [n,64] as [64n]; not [4,n] as [4n]). */
+static bool view_follows_root(bounded *B, const kl_buffer *v) {
+    const kl_buffer *r = v->view_of;
+    int64_t vo, vi, ro, ri;
+    int pv = varying_dim(v, &vo, &vi), pr = varying_dim(r, &ro, &ri);
+    if (pv == -1 && pr == -1) return true;
+    bool same = pv >= 0 && pr >= 0 && vo == ro && v->dyn_a[pv] * vi == r->dyn_a[pr] * ri &&
+                v->dyn_b[pv] * vi == r->dyn_b[pr] * ri;
+    return same || kl_error(B->d, NULL, "bounded dim %s: value '%s' %s is read as %s, which "
+                            "moves the dim's elements at sizes below the bound (kiln keeps a "
+                            "varying dim padded to its bound)", B->p->bounded_name, r->name,
+                            kl_shape_str(B->p->arena, &r->shape),
+                            kl_shape_str(B->p->arena, &v->shape));
 }
 
 /* ---------------------------------------------------------------- probing */
@@ -460,6 +491,10 @@ bool kl_bounded_annotate(kl_program *p, const kl_shape_binding *b, int n, kl_pro
         B.n = kl_e_load(p->arena, p->dims, (kl_expr *[]){kl_e_idx(p->arena, 0)});
         int n_buffers = p->buffers.n - 1; /* the probes have no dims slot */
         for (int i = 0; ok && i < n_buffers; i++) ok = annotate_buffer(&B, i);
+        for (int i = 0; ok && i < n_buffers; i++) {
+            const kl_buffer *v = p->buffers.items[i];
+            ok = !v->view_of || view_follows_root(&B, v);
+        }
         for (int k = 0; ok && k < p->kernels.n; k++) ok = annotate_kernel(&B, k);
     }
     for (int i = 1; i < ps.n; i++)

@@ -4,7 +4,8 @@
 numpy. They cover what the run-time value of n reaches inside kernels: loops to n, reductions
 over n (a mean's 1/n), Softmax along n, a contraction over n, Concat and Pad along n (offsets
 n, n + 1), a Slice of n - 1 rows, a Gather along n with index data, a Transpose
-and a Flatten (a view) of a tensor holding n, CumSum and ArgMax along n.
+and a Flatten (a view) of a tensor holding n, CumSum and ArgMax along n, and a 1-D
+convolution over time whose activations hold n behind the channels.
 
 Usage: ops.py KILN [--sanitize address]   (tests/onnx_python.sh finds a Python with onnx)
 Prints one line per case and "N passed, M failed"; exits 1 on any failure.
@@ -101,7 +102,31 @@ def case_indexing(rng):
     return m, ["x:" + RANGE + "x4", "idx:" + RANGE], data
 
 
-CASES = {"reductions": case_reductions, "movement": case_movement, "indexing": case_indexing}
+def case_conv_time(rng):
+    """x [1, n] (samples): a 1-D convolution over time (8 channels, kernel 3, pads 1) whose
+    activations [1, 8, n] hold the dim behind the channels, read as [8, n] (a view), then
+    transposed to [n, 8] and averaged over time."""
+    w = rng.standard_normal((8, 1, 3)).astype(np.float32)
+    m = model([helper.make_node("Unsqueeze", ["x", "ax1"], ["x3"]),
+               helper.make_node("Conv", ["x3", "w"], ["c"], pads=[1, 1]),
+               helper.make_node("Relu", ["c"], ["r"]),
+               helper.make_node("Reshape", ["r", "shape2"], ["r2"]),
+               helper.make_node("Transpose", ["r2"], ["frames"], perm=[1, 0]),
+               helper.make_node("ReduceMean", ["r2"], ["mean"], axes=[1], keepdims=0)],
+              [vi("x", F, [1, "n"])], [vi("frames", F, ["n", 8]), vi("mean", F, [8])],
+              [numpy_helper.from_array(w, "w"), const("ax1", [1]), const("shape2", [8, -1])])
+
+    def data(n):
+        x = rng.standard_normal((1, n)).astype(np.float32)
+        xp = np.pad(x[0], 1)
+        c = np.stack([np.convolve(xp, w[o, 0, ::-1], mode="valid") for o in range(8)])
+        r = np.maximum(c, 0).astype(np.float32)
+        return [x], [r.T, r.mean(axis=1)]
+    return m, ["x:1x" + RANGE], data
+
+
+CASES = {"reductions": case_reductions, "movement": case_movement, "indexing": case_indexing,
+         "conv_time": case_conv_time}
 
 
 def write_sets(root, name, m, data):
