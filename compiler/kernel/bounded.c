@@ -13,9 +13,9 @@
  * weights change with it — is refused with a message that names it.
  *
  * The caller's tensors are dense at their run-time shape. That is the padded layout exactly
- * when the varying dim is the first dim that is not 1, so that is required of inputs and
- * outputs; a buffer read through another shape (a view) must keep the dim where its padding
- * means the same (view_follows_root).
+ * when the varying dim is the first dim that is not 1; other inputs and outputs are copied in
+ * and out of the padded layout (kernel/bounded_io.c). A buffer read through another shape (a
+ * view) must keep the dim where its padding means the same (view_follows_root).
  */
 #include <math.h>
 #include <string.h>
@@ -110,8 +110,9 @@ static kl_expr *float_of_n(bounded *B, kl_dtype t, const fit *f) {
 static bool refuse(bounded *B, const char *what) {
     if (!B->failed)
         kl_error(B->d, B->kernel ? B->kernel->node : NULL,
-                 "bounded dim %s: %s changes with the dim's value in a way kiln cannot follow "
-                 "at run time (compile one object per size instead)", B->p->bounded_name, what);
+                 "bounded dim %s: %s%s%s changes with the dim's value in a way kiln cannot "
+                 "follow at run time (compile one object per size instead)", B->p->bounded_name,
+                 what, B->kernel ? " " : "", B->kernel ? B->kernel->name : "");
     B->failed = true;
     return false;
 }
@@ -272,20 +273,6 @@ static bool annotate_kernel(bounded *B, int k) {
 
 /* ---------------------------------------------------------------- buffers */
 
-/* Dense at run time is the padded layout only when the varying dim comes first (after 1s). */
-static bool dense_compatible(const kl_buffer *b, const int64_t *a) {
-    int varying = 0;
-    bool before_is_one = true;
-    for (int d = 0; d < b->shape.rank; d++) {
-        if (a[d] != 0) {
-            if (varying++ || !before_is_one) return false;
-        } else if (b->shape.dim[d] != 1 && !varying) {
-            before_is_one = false;
-        }
-    }
-    return true;
-}
-
 static bool same_buffer_shape(const kl_buffer *x, const kl_buffer *y) {
     return x->kind == y->kind && x->dtype == y->dtype && x->shape.rank == y->shape.rank &&
            !x->view_of == !y->view_of && (!x->view_of || x->view_of->id == y->view_of->id);
@@ -343,14 +330,6 @@ static bool annotate_buffer(bounded *B, int i) {
                 return refuse(B, kl_sprintf(B->p->arena, "constant '%s' (computed from the "
                                             "dim's value, and read at run time)", b->name));
     }
-    /* (a view of an input or output is checked against it: view_follows_root) */
-    bool interface = (b->kind == KL_BUF_INPUT || b->kind == KL_BUF_OUTPUT) && !b->view_of;
-    if (varies && interface && !dense_compatible(b, da))
-        return kl_error(B->d, NULL, "bounded dim %s: %s '%s' has shape %s with the dim behind "
-                        "a dim larger than 1 (or more than once); kiln needs it to be the first "
-                        "dim that is not 1 of the model's inputs and outputs",
-                        B->p->bounded_name, buffer_role(b), b->name,
-                        kl_shape_str(B->p->arena, &b->shape));
     b->dyn_a = da, b->dyn_b = db;
     return true;
 }
@@ -496,6 +475,7 @@ bool kl_bounded_annotate(kl_program *p, const kl_shape_binding *b, int n, kl_pro
             ok = !v->view_of || view_follows_root(&B, v);
         }
         for (int k = 0; ok && k < p->kernels.n; k++) ok = annotate_kernel(&B, k);
+        ok = ok && kl_bounded_copy_io(p, d); /* (kernels of its own: after the comparison) */
     }
     for (int i = 1; i < ps.n; i++)
         if (ps.arena[i]) kl_arena_free(ps.arena[i]);

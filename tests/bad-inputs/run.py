@@ -151,13 +151,6 @@ def case_bounded_view_moves_dim(d):
         "bounded dim x[0]: value 'y' [64] is read as [4,16]", "padded to its bound"]
 
 
-def case_bounded_dim_not_leading(d):
-    m = model([helper.make_node("Relu", ["x"], ["y"], name="relu0")],
-              [tensor_in("x", [4, "n"])], [tensor_in("y", [4, "n"])])
-    return save(m, d), ["--shape", "x:4x1..16"], [
-        "input 'x' has shape [4,16] with the dim behind a dim larger than 1"]
-
-
 def case_unbound_symbolic_dim(d):
     m = model([helper.make_node("Relu", ["x"], ["y"], name="relu0")],
               [tensor_in("x", ["batch", 3])], [tensor_in("y", ["batch", 3])])

@@ -4,8 +4,9 @@
 numpy. They cover what the run-time value of n reaches inside kernels: loops to n, reductions
 over n (a mean's 1/n), Softmax along n, a contraction over n, Concat and Pad along n (offsets
 n, n + 1), a Slice of n - 1 rows, a Gather along n with index data, a Transpose
-and a Flatten (a view) of a tensor holding n, CumSum and ArgMax along n, and a 1-D
-convolution over time whose activations hold n behind the channels.
+and a Flatten (a view) of a tensor holding n, CumSum and ArgMax along n, a 1-D
+convolution over time whose activations hold n behind the channels, and inputs and outputs
+that hold n behind a fixed dim or twice (copied in and out of the padded layout).
 
 Usage: ops.py KILN [--sanitize address]   (tests/onnx_python.sh finds a Python with onnx)
 Prints one line per case and "N passed, M failed"; exits 1 on any failure.
@@ -125,7 +126,24 @@ def case_conv_time(rng):
     return m, ["x:1x" + RANGE], data
 
 
-CASES = {"reductions": case_reductions, "movement": case_movement, "indexing": case_indexing,
+def case_layouts(rng):
+    """x [3, n]: the dim behind a fixed dim, at the interface (copied in and out of the padded
+    layout): 2x as [3, n], its transpose [n, 3], x x^T [3, 3] and x^T x [n, n] (n twice)."""
+    m = model([helper.make_node("Add", ["x", "x"], ["twice"]),
+               helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0]),
+               helper.make_node("MatMul", ["x", "xt"], ["small"]),
+               helper.make_node("MatMul", ["xt", "x"], ["outer"])],
+              [vi("x", F, [3, "n"])],
+              [vi("twice", F, [3, "n"]), vi("xt", F, ["n", 3]), vi("small", F, [3, 3]),
+               vi("outer", F, ["n", "n"])])
+
+    def data(n):
+        x = rng.standard_normal((3, n)).astype(np.float32)
+        return [x], [2 * x, x.T, x @ x.T, x.T @ x]
+    return m, ["x:3x" + RANGE], data
+
+
+CASES = {"layouts": case_layouts, "reductions": case_reductions, "movement": case_movement, "indexing": case_indexing,
          "conv_time": case_conv_time}
 
 
