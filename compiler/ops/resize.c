@@ -337,8 +337,10 @@ static bool build_tables(kl_lower *L, const kl_node *n, const resize_plan *p, in
  * give that shape (floor(length * scale), ONNX's rule; sizes equal to it, or through
  * keep_aspect_ratio_policy), and the per-axis tables are computed by small kernels from the
  * run-time values (the same arithmetic as the compile-time tables above, in double precision)
- * instead of being constants. An axis whose declared length equals the input's is taken as
- * not resized: its scale must be 1 (and its roi the whole axis), which the check verifies.
+ * instead of being constants. In linear and cubic modes with scales (or sizes under the
+ * stretch policy) an axis whose declared length equals the input's is taken as not resized:
+ * its scale must be 1 (and its roi the whole axis), which the check verifies; nearest mode and
+ * the other policies resize every listed axis by its table.
  * Every table index is clamped into the input, so refused values never read outside it. */
 
 typedef struct resize_rt {
@@ -607,7 +609,14 @@ static bool resize_rt_plan(kl_node *n, resize_plan *p, resize_rt *r, kl_diag *d)
         return false;
     p->in = n->inputs[0]->shape;
     p->out = n->outputs[0]->shape;
+    /* a nearest table costs one load per axis: every listed axis gets one; linear and cubic
+     * ones multiply the taps, so there an axis the declared shape keeps is taken as kept,
+     * unless keep_aspect_ratio_policy gives all listed axes one scale */
     for (int i = 0; i < p->in.rank; i++) p->resized[i] = p->out.dim[i] != p->in.dim[i];
+    const char *policy = kl_attr_string(n, "keep_aspect_ratio_policy", "stretch");
+    bool common_scale = r->sizes >= 0 && strcmp(policy, "stretch"); /* may differ from 1 */
+    for (int64_t k = 0; (p->mode == RESIZE_NEAREST || common_scale) && k < r->count; k++)
+        p->resized[r->axes[k]] = true;
     return true;
 }
 
