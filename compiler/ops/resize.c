@@ -393,8 +393,10 @@ static bool resize_infer_declared(kl_node *n, kl_diag *d) {
     memset(&p, 0, sizeof p);
     if (!kl_move_need_data(n, 0, d) || !resize_mode_of(n, &p, d) || !resize_rt_operands(n, &r, d))
         return false;
-    int first = 1;
-    while (!(kl_node_input(n, first) && kl_input_at_run_time(n, first))) first++;
+    int first = -1; /* the operand the message names */
+    for (int slot = 1; slot <= 3 && first < 0; slot++)
+        if ((slot == r.roi || slot == r.scales || slot == r.sizes) && kl_input_at_run_time(n, slot))
+            first = slot;
     if (!kl_infer_declared(n, first, d)) return false;
     const kl_shape *in = &n->inputs[0]->shape, *out = &n->outputs[0]->shape;
     if (out->rank != in->rank)
