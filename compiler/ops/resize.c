@@ -13,6 +13,9 @@
  * with one reduction loop per resized axis. The tables follow the ONNX reference
  * (onnx/reference/ops/op_resize.py): taps are the n input positions nearest to x_original,
  * preferring the left, clamped to the axis (edge padding).
+ * When scales, sizes or roi arrive only at run time (the output shape declared by the model),
+ * small kernels compute the same tables from the given values before the gather, and a check
+ * kernel holds the values to the declared shape (section "operands given at run time").
  */
 #include <math.h>
 #include <string.h>
