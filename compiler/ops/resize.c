@@ -457,13 +457,16 @@ static kl_expr *resize_rt_values(kl_lower *L, kl_node *n, const resize_plan *p,
         ax[i] = (resize_rt_axis){f64(a, 1), f64(a, 0), f64(a, 1)};
     for (int64_t k = 0; k < r->count; k++) {
         int ai = r->axes[k];
-        if (r->roi >= 0)
-            ax[ai].roi_start = float_at(L, n, r->roi, k), ax[ai].roi_end = float_at(L, n, r->roi, k + r->count);
+        if (r->roi >= 0) {
+            ax[ai].roi_start = float_at(L, n, r->roi, k);
+            ax[ai].roi_end = float_at(L, n, r->roi, k + r->count);
+        }
         if (r->sizes >= 0) {
             kl_expr *want = int_at(L, n, r->sizes, k);
             double in = (double)p->in.dim[ai];
             ax[ai].scale = in ? fop(a, KL_DIV, kl_e_cast(a, KL_F64, want), f64(a, in)) : f64(a, 1);
-            if (stretch) ok = kl_e_and(a, ok, kl_e_binary(a, KL_EQ, want, kl_e_idx(a, p->out.dim[ai])));
+            if (stretch)
+                ok = kl_e_and(a, ok, kl_e_binary(a, KL_EQ, want, kl_e_idx(a, p->out.dim[ai])));
             common = !common ? ax[ai].scale
                              : kl_e_binary(a, larger ? KL_MAX : KL_MIN, common, ax[ai].scale);
         } else {
@@ -475,7 +478,8 @@ static kl_expr *resize_rt_values(kl_lower *L, kl_node *n, const resize_plan *p,
         kl_expr *len = f64(a, (double)p->in.dim[ai]), *want = f64(a, (double)p->out.dim[ai]);
         if (r->sizes >= 0 && !stretch) {
             ax[ai].scale = common;
-            kl_expr *got = kl_e_unary(a, KL_FLOOR, fop(a, KL_ADD, fop(a, KL_MUL, common, len), f64(a, 0.5)));
+            kl_expr *rounded = fop(a, KL_ADD, fop(a, KL_MUL, common, len), f64(a, 0.5));
+            kl_expr *got = kl_e_unary(a, KL_FLOOR, rounded);
             ok = kl_e_and(a, ok, fop(a, KL_EQ, got, want));
         } else if (r->scales >= 0) {
             if (crop) len = fop(a, KL_MUL, len, fop(a, KL_SUB, ax[ai].roi_end, ax[ai].roi_start));
@@ -503,7 +507,8 @@ static kl_expr *original_coordinate_e(kl_arena *a, const resize_plan *p, int ai,
     const char *m = p->coord;
     if (!strcmp(m, "align_corners"))
         return kl_e_select(a, fop(a, KL_EQ, out_f, one), f64(a, 0),
-                           fop(a, KL_DIV, fop(a, KL_MUL, x, f64(a, in_d - 1)), fop(a, KL_SUB, out_f, one)));
+                           fop(a, KL_DIV, fop(a, KL_MUL, x, f64(a, in_d - 1)),
+                               fop(a, KL_SUB, out_f, one)));
     if (!strcmp(m, "asymmetric")) return fop(a, KL_DIV, x, scale);
     if (!strcmp(m, "pytorch_half_pixel"))
         return kl_e_select(a, fop(a, KL_EQ, out_f, one), f64(a, -0.5), half_pixel);
@@ -541,8 +546,10 @@ static kl_expr *tap_weight_e(kl_arena *a, const resize_plan *p, kl_expr *ratio, 
                  : j == 1 ? ratio
                  : j == 2 ? fop(a, KL_SUB, one, ratio)
                           : fop(a, KL_SUB, f64(a, 2), ratio);
-    if (j == 1 || j == 2)
-        return fop(a, KL_ADD, fop(a, KL_MUL, fop(a, KL_MUL, fop(a, KL_SUB, fop(a, KL_MUL, f64(a, c + 2), t), f64(a, c + 3)), t), t), one);
+    if (j == 1 || j == 2) {
+        kl_expr *inner = fop(a, KL_SUB, fop(a, KL_MUL, f64(a, c + 2), t), f64(a, c + 3));
+        return fop(a, KL_ADD, fop(a, KL_MUL, fop(a, KL_MUL, inner, t), t), one);
+    }
     kl_expr *e = fop(a, KL_SUB, fop(a, KL_MUL, f64(a, c), t), f64(a, 5 * c));
     e = fop(a, KL_ADD, fop(a, KL_MUL, e, t), f64(a, 8 * c));
     return fop(a, KL_SUB, fop(a, KL_MUL, e, t), f64(a, 4 * c));
@@ -582,7 +589,8 @@ static void rt_tables(kl_lower *L, const kl_node *n, const resize_plan *p, int a
         kl_expr *pick = kl_e_add(a, kl_e_cast(a, KL_I64, fl),
                                  kl_e_select(a, up, kl_e_idx(a, 1), kl_e_idx(a, 0)));
         tab->taps = 1;
-        tab->index = table_kernel(L, n, "index", ai, KL_I64, (kl_shape){1, {outs}}, clamp_i(a, pick, in));
+        tab->index = table_kernel(L, n, "index", ai, KL_I64, (kl_shape){1, {outs}},
+                                  clamp_i(a, pick, in));
         return;
     }
     double w0[4];
@@ -596,7 +604,8 @@ static void rt_tables(kl_lower *L, const kl_node *n, const resize_plan *p, int a
     for (int j = tab->taps - 1; j >= 0; j--) {
         kl_expr *wj = tap_weight_e(a, p, ratio, j);
         if (p->exclude_outside)
-            wj = kl_e_select(a, kl_e_in_range(a, kl_e_addc(a, base_i, first + j), in), wj, f64(a, 0));
+            wj = kl_e_select(a, kl_e_in_range(a, kl_e_addc(a, base_i, first + j), in), wj,
+                             f64(a, 0));
         total = fop(a, KL_ADD, total, wj);
         w = kl_e_select(a, kl_e_binary(a, KL_EQ, t, kl_e_idx(a, j)), wj, w);
     }
