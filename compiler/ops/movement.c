@@ -758,7 +758,8 @@ static bool pad_at_run_time(kl_node *n) {
 static bool pad_infer_declared(kl_node *n, kl_diag *d) {
     pad_mode mode;
     if (!kl_move_need_data(n, 0, d) || !pad_mode_of(n, &mode, d)) return false;
-    const kl_value *pads = kl_node_input(n, 1), *axes = n->opset >= 18 ? kl_node_input(n, 3) : NULL;
+    const kl_value *pads = kl_node_input(n, 1);
+    const kl_value *axes = n->opset >= 18 ? kl_node_input(n, 3) : NULL;
     const kl_shape *in = &n->inputs[0]->shape;
     if (!pads) return kl_error(d, n, "input 1 (pads) is required");
     if (pads->shape.rank != 1 || !kl_dtype_is_signed_int(pads->dtype) ||
@@ -803,10 +804,12 @@ static bool pad_lower_declared(kl_lower *L, kl_node *n, kl_diag *d) {
     int64_t m = has_axes ? n->inputs[3]->shape.dim[0] : rank;
     /* the model's pads may be anything: bounded before their sum, which must not overflow */
     const int64_t bound = INT64_C(1) << 40;
-    kl_expr *z = kl_e_idx(a, 0), *ok = NULL, *axis[KL_MAX_RANK], *idx[KL_MAX_RANK], *inside = NULL;
+    kl_expr *z = kl_e_idx(a, 0), *ok = NULL, *inside = NULL;
+    kl_expr *axis[KL_MAX_RANK], *idx[KL_MAX_RANK];
     for (int64_t k = 0; k < m; k++) {
         kl_expr *given = has_axes ? pad_entry(L, n, 3, k) : kl_e_idx(a, k);
-        axis[k] = kl_e_select(a, kl_e_binary(a, KL_LT, given, z), kl_e_addc(a, given, rank), given);
+        kl_expr *negative = kl_e_binary(a, KL_LT, given, z);
+        axis[k] = kl_e_select(a, negative, kl_e_addc(a, given, rank), given);
         ok = kl_e_and(a, ok, kl_e_in_range(a, axis[k], rank));
     }
     for (int dd = 0; dd < rank; dd++) {
@@ -819,7 +822,8 @@ static bool pad_lower_declared(kl_lower *L, kl_node *n, kl_diag *d) {
             times = kl_e_add(a, times, kl_e_select(a, hit, kl_e_idx(a, 1), z));
         }
         ok = kl_e_and(a, ok, kl_e_binary(a, KL_LE, times, kl_e_idx(a, 1))); /* named once */
-        ok = kl_e_and(a, ok, kl_e_and(a, pad_bounded(a, begin, bound), pad_bounded(a, end, bound)));
+        ok = kl_e_and(a, ok, pad_bounded(a, begin, bound));
+        ok = kl_e_and(a, ok, pad_bounded(a, end, bound));
         kl_expr *length = kl_e_addc(a, kl_e_add(a, begin, end), dim);
         ok = kl_e_and(a, ok, kl_e_binary(a, KL_EQ, length, kl_e_idx(a, out->dim[dd])));
         kl_expr *src = kl_e_binary(a, KL_SUB, kl_e_iv(a, dd), begin);

@@ -12,7 +12,9 @@
  *     linear / cubic: y[o] = sum over taps t of x[idx_a[o_a, t_a] ...] * prod_a w_a[o_a, t_a]
  * with one reduction loop per resized axis. The tables follow the ONNX reference
  * (onnx/reference/ops/op_resize.py): taps are the n input positions nearest to x_original,
- * preferring the left, clamped to the axis (edge padding).
+ * preferring the left, clamped to the axis (edge padding). With antialias, downscaling
+ * (scale < 1) stretches the linear or cubic filter by 1 / scale: more taps, weights from the
+ * filter at scale * distance, normalized to sum 1 (the reference's *_coeffs_antialias).
  * When scales, sizes or roi arrive only at run time (the output shape declared by the model),
  * small kernels compute the same tables from the given values before the gather, and a check
  * kernel holds the values to the declared shape (section "operands given at run time").
@@ -36,6 +38,7 @@ typedef struct resize_plan {
     const char *nearest;      /* nearest_mode */
     double cubic_a, extrapolation;
     bool exclude_outside;
+    bool antialias;           /* linear / cubic: the filter stretched by 1 / scale downscaling */
     bool resized[KL_MAX_RANK];
     double scale[KL_MAX_RANK];
     double roi_start[KL_MAX_RANK], roi_end[KL_MAX_RANK];
@@ -65,8 +68,8 @@ static bool resize_mode_of(kl_node *n, resize_plan *p, kl_diag *d) {
     if (strcmp(p->nearest, "round_prefer_floor") && strcmp(p->nearest, "round_prefer_ceil") &&
         strcmp(p->nearest, "floor") && strcmp(p->nearest, "ceil"))
         return kl_error(d, n, "unknown nearest_mode '%s'", p->nearest);
-    if (kl_attr_int(n, "antialias", 0) && p->mode != RESIZE_NEAREST)
-        return kl_error(d, n, "antialias is not supported yet");
+    /* nearest mode has no filter to stretch: antialias leaves it alone, as in the reference */
+    p->antialias = kl_attr_int(n, "antialias", 0) != 0 && p->mode != RESIZE_NEAREST;
     return true;
 }
 
@@ -245,6 +248,33 @@ static int tap_weights(const resize_plan *p, double ratio, double w[4], int *fir
     return 4;
 }
 
+/* Antialiased downscaling (scale < 1) stretches the linear or cubic filter by 1 / scale: the
+ * taps are base + first .. base - first + 1 with first = floor(-support / scale) + 1 (support
+ * 1 for linear, 2 for cubic), each weighted by the filter at scale * (tap - x), normalized to
+ * sum 1. Returns the number of taps, 2 - 2 first. */
+static int64_t antialias_window(const resize_plan *p, double scale, int64_t *first) {
+    double support = p->mode == RESIZE_LINEAR ? 1 : 2;
+    double f = floor(-support / scale) + 1;
+    *first = f < -(double)(INT64_C(1) << 40) ? -(INT64_C(1) << 40) : (int64_t)f;
+    return 2 - 2 * *first;
+}
+
+/* The filter at distance v (already multiplied by the scale). */
+static double antialias_filter(const resize_plan *p, double v) {
+    double x = fabs(v), a = p->cubic_a;
+    if (p->mode == RESIZE_LINEAR) return x < 1 ? 1 - x : 0;
+    if (x <= 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+    return x < 2 ? ((a * x - 5 * a) * x + 8 * a) * x - 4 * a : 0;
+}
+
+static void antialias_weights(const resize_plan *p, double scale, double ratio, int64_t taps,
+                              int64_t first, double *w) {
+    double total = 0;
+    for (int64_t t = 0; t < taps; t++)
+        total += w[t] = antialias_filter(p, scale * ((double)(first + t) - ratio));
+    for (int64_t t = 0; t < taps; t++) w[t] = total != 0 ? w[t] / total : w[t];
+}
+
 static int64_t clamp_to(int64_t v, int64_t n) { return v < 0 ? 0 : v >= n ? n - 1 : v; }
 
 /* Nearest: the one input position output o reads. */
@@ -264,7 +294,7 @@ static int64_t nearest_index(const resize_plan *p, int a, int64_t o) {
 
 typedef struct axis_tables {
     kl_buffer *index, *weight, *inside; /* [out, taps], [out, taps], [out] */
-    int taps;
+    int64_t taps;
 } axis_tables;
 
 static kl_buffer *const_table(kl_lower *L, const kl_node *n, const char *what, int a, kl_dtype t,
@@ -291,23 +321,37 @@ static bool build_tables(kl_lower *L, const kl_node *n, const resize_plan *p, in
         tab->taps = 1;
         tab->index = const_table(L, n, "index", a, KL_I64, (kl_shape){1, {outs}}, index);
     } else {
-        double w[4];
-        int first;
-        tab->taps = tap_weights(p, 0.5, w, &first);
+        double w4[4], *w = w4;
+        int first4;
+        int64_t first;
+        bool stretched = p->antialias && p->scale[a] < 1;
+        int64_t cells;
+        if (stretched) {
+            tab->taps = antialias_window(p, p->scale[a], &first);
+            if (!kl_mul_checked(outs, tab->taps, &cells) || cells > KL_MAX_BUILT_BYTES / 16)
+                return kl_error(d, n, "antialiased axis %d (scale %g) needs %lld taps a position: "
+                                "its tables would exceed %lld bytes", a, p->scale[a],
+                                (long long)tab->taps, (long long)KL_MAX_BUILT_BYTES);
+            w = kl_alloc_array(L->arena, (size_t)tab->taps, sizeof *w);
+        } else {
+            tab->taps = tap_weights(p, 0.5, w4, &first4);
+            first = first4;
+        }
         int64_t *index = kl_alloc_array(L->arena, (size_t)(outs * tab->taps) + 1, sizeof *index);
         double *weight = kl_alloc_array(L->arena, (size_t)(outs * tab->taps) + 1, sizeof *weight);
         for (int64_t o = 0; o < outs; o++) {
             double x = original_coordinate(p, a, o);
             double base = ceil(x) - 1, ratio = x - base; /* ratio in (0, 1] */
-            tap_weights(p, ratio, w, &first);
+            if (stretched) antialias_weights(p, p->scale[a], ratio, tab->taps, first, w);
+            else tap_weights(p, ratio, w4, &first4);
             double total = 0;
-            for (int t = 0; t < tab->taps; t++) {
+            for (int64_t t = 0; t < tab->taps; t++) {
                 int64_t at = kl_index_from_double(base) + first + t;
                 if (p->exclude_outside && (at < 0 || at >= p->in.dim[a])) w[t] = 0;
                 total += w[t];
                 index[o * tab->taps + t] = clamp_to(at, p->in.dim[a]);
             }
-            for (int t = 0; t < tab->taps; t++)
+            for (int64_t t = 0; t < tab->taps; t++)
                 weight[o * tab->taps + t] = p->exclude_outside && total != 0 ? w[t] / total : w[t];
         }
         kl_shape s = {2, {outs, tab->taps}};
@@ -567,6 +611,70 @@ static kl_buffer *table_kernel(kl_lower *L, const kl_node *n, const char *name, 
     return b;
 }
 
+/* antialias_filter of the expression v (the distance times the scale). */
+static kl_expr *antialias_filter_e(kl_arena *a, const resize_plan *p, kl_expr *v) {
+    kl_expr *x = kl_e_unary(a, KL_ABS, v), *one = f64(a, 1), *zero = f64(a, 0);
+    if (p->mode == RESIZE_LINEAR)
+        return kl_e_select(a, fop(a, KL_LT, x, one), fop(a, KL_SUB, one, x), zero);
+    double c = p->cubic_a;
+    kl_expr *inner = fop(a, KL_SUB, fop(a, KL_MUL, f64(a, c + 2), x), f64(a, c + 3));
+    inner = fop(a, KL_ADD, fop(a, KL_MUL, fop(a, KL_MUL, inner, x), x), one);
+    kl_expr *outer = fop(a, KL_SUB, fop(a, KL_MUL, f64(a, c), x), f64(a, 5 * c));
+    outer = fop(a, KL_ADD, fop(a, KL_MUL, outer, x), f64(a, 8 * c));
+    outer = fop(a, KL_SUB, fop(a, KL_MUL, outer, x), f64(a, 4 * c));
+    return kl_e_select(a, fop(a, KL_LE, x, one), inner,
+                       kl_e_select(a, fop(a, KL_LT, x, f64(a, 2)), outer, zero));
+}
+
+/* Antialiased tables at run time: the window depends on the given scale, so the tables have
+ * the taps of the least scale the check admits (p->scale, resize_rt_plan) and a tap past the
+ * given scale's window weighs 0. Three kernels: raw weights, their sum per position, and the
+ * weights divided by it. */
+static void rt_antialias_tables(kl_lower *L, const kl_node *n, const resize_plan *p, int ai,
+                                const resize_rt_axis *v, kl_dtype wt, kl_expr *x,
+                                axis_tables *tab) {
+    kl_arena *a = L->arena;
+    int64_t outs = p->out.dim[ai], in = p->in.dim[ai], first_max;
+    tab->taps = antialias_window(p, p->scale[ai], &first_max);
+    kl_expr *one = f64(a, 1);
+    kl_expr *scale = kl_e_select(a, fop(a, KL_LT, v->scale, one), v->scale, one);
+    scale = clamp_f(a, scale, p->scale[ai], 1); /* a refused scale keeps to the window too */
+    double support = p->mode == RESIZE_LINEAR ? 1 : 2;
+    kl_expr *reach_of = kl_e_unary(a, KL_FLOOR, fop(a, KL_DIV, f64(a, -support), scale));
+    kl_expr *first = fop(a, KL_ADD, reach_of, one);
+    kl_expr *count = fop(a, KL_SUB, f64(a, 2), fop(a, KL_MUL, f64(a, 2), first));
+    /* beyond the window's reach every tap clamps to (or is excluded at) the same edge */
+    double reach = (double)tab->taps + 2;
+    kl_expr *xc = clamp_f(a, x, -reach, (double)in + reach);
+    kl_expr *base = fop(a, KL_SUB, kl_e_unary(a, KL_CEIL, xc), one);
+    kl_expr *ratio = fop(a, KL_SUB, xc, base);
+    kl_expr *t = kl_e_cast(a, KL_F64, kl_e_iv(a, 1)), *tap = fop(a, KL_ADD, first, t);
+    kl_expr *at = kl_e_cast(a, KL_I64, fop(a, KL_ADD, base, tap));
+    kl_expr *w = antialias_filter_e(a, p, fop(a, KL_MUL, scale, fop(a, KL_SUB, tap, ratio)));
+    kl_expr *used = fop(a, KL_LT, t, count);
+    if (p->exclude_outside) used = kl_e_and(a, used, kl_e_in_range(a, at, in));
+    w = kl_e_select(a, used, w, f64(a, 0));
+    kl_shape s = {2, {outs, tab->taps}};
+    kl_buffer *raw = table_kernel(L, n, "raw_weight", ai, KL_F64, s, w);
+    kl_buffer *total = kl_lower_temp(L, kl_sprintf(a, "%s_weight_sum%d", n->outputs[0]->name, ai),
+                                     KL_F64, &(kl_shape){1, {outs}});
+    kl_kernel *k = kl_move_kernel(L, n, "resize_table", total);
+    int loop = k->n_loops++;
+    k->extent[loop] = tab->taps;
+    k->reduce = KL_RED_SUM;
+    k->acc_dtype = KL_F64;
+    kl_expr *cell[2] = {kl_e_iv(a, 0), kl_e_iv(a, loop)};
+    k->value = kl_e_load(a, raw, cell);
+    k->result = kl_e_acc(a, KL_F64);
+    kl_move_add_kernel(L, k);
+    cell[1] = kl_e_iv(a, 1);
+    kl_expr *sum = kl_e_load(a, total, cell), *raw_w = kl_e_load(a, raw, cell);
+    tab->weight = table_kernel(L, n, "weight", ai, wt, s,
+                               kl_e_select(a, fop(a, KL_NE, sum, f64(a, 0)),
+                                           fop(a, KL_DIV, raw_w, sum), raw_w));
+    tab->index = table_kernel(L, n, "index", ai, KL_I64, s, clamp_i(a, at, in));
+}
+
 static void rt_tables(kl_lower *L, const kl_node *n, const resize_plan *p, int ai,
                       const resize_rt_axis *v, kl_dtype wt, axis_tables *tab) {
     kl_arena *a = L->arena;
@@ -591,6 +699,10 @@ static void rt_tables(kl_lower *L, const kl_node *n, const resize_plan *p, int a
         tab->taps = 1;
         tab->index = table_kernel(L, n, "index", ai, KL_I64, (kl_shape){1, {outs}},
                                   clamp_i(a, pick, in));
+        return;
+    }
+    if (p->antialias) {
+        rt_antialias_tables(L, n, p, ai, v, wt, x, tab);
         return;
     }
     double w0[4];
@@ -631,6 +743,23 @@ static bool resize_rt_plan(kl_node *n, resize_plan *p, resize_rt *r, kl_diag *d)
     bool common_scale = r->sizes >= 0 && strcmp(policy, "stretch"); /* may differ from 1 */
     for (int64_t k = 0; (p->mode == RESIZE_NEAREST || common_scale) && k < r->count; k++)
         p->resized[r->axes[k]] = true;
+    /* antialias: the least scale the check admits decides how many taps the tables hold */
+    for (int i = 0; i < p->in.rank; i++) {
+        double in = (double)p->in.dim[i], out = (double)p->out.dim[i];
+        double least = common_scale ? (out - 0.5) / in : out / in;
+        p->scale[i] = p->out.dim[i] > 0 && in > 0 ? fmin(least * (1 - 1e-9), 1) : 1;
+        bool crop = !strcmp(p->coord, "tf_crop_and_resize");
+        if (p->antialias && p->resized[i] && r->scales >= 0 && crop)
+            return kl_error(d, n, "antialias with tf_crop_and_resize and scales given at run "
+                            "time is not supported (the roi leaves the scale unbounded)");
+        int64_t first, cells;
+        if (p->antialias && p->resized[i] &&
+            (!kl_mul_checked(p->out.dim[i], antialias_window(p, p->scale[i], &first), &cells) ||
+             cells > KL_MAX_BUILT_BYTES / 16))
+            return kl_error(d, n, "antialiased axis %d resized to %lld positions: its tables "
+                            "would exceed %lld bytes", i, (long long)p->out.dim[i],
+                            (long long)KL_MAX_BUILT_BYTES);
+    }
     return true;
 }
 

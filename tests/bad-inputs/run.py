@@ -824,6 +824,15 @@ def case_runtime_resize_scales_changes_unlisted_axis(d):
     return save(m, d), [], ["node 'op0' (Resize", "changes axis 1, which is not resized"]
 
 
+def case_runtime_resize_antialias_crop_scales(d):
+    m = runtime_operand_model("Resize", [1, 1, 1, 1], mode="linear", antialias=1,
+                              coordinate_transformation_mode="tf_crop_and_resize")
+    roi = numpy_helper.from_array(np.array([0, 0, 0, 0, 1, 1, 1, 1], np.float32), "roi")
+    m.graph.initializer.append(roi)
+    m.graph.node[0].input[1] = "roi"
+    return save(m, d), [], ["node 'op0' (Resize", "antialias with tf_crop_and_resize and scales"]
+
+
 def case_runtime_pad_declared_rank(d):
     return save(runtime_operand_model("Pad", [1, 4, 5]), d), [], [
         "node 'op0' (Pad", "does not have the rank of the input"]

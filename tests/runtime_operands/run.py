@@ -10,7 +10,7 @@ with them as graph inputs, which takes the run-time path (ops/resize.c "operands
 time", ops/movement.c). Both are compiled to shared objects, run on the same x through ctypes,
 and must give the same output (Resize within 1e-5, Pad bit for bit). The draws cover every mode,
 coordinate_transformation_mode, nearest_mode, keep_aspect_ratio_policy, roi, exclude_outside,
-negative and named-axis pads. Resize cases that kiln refuses by design (linear or cubic with a
+antialias, negative and named-axis pads. Resize cases that kiln refuses by design (linear or cubic with a
 scale other than 1, or a partial roi, on an axis the declared shape keeps: KILN_E_SHAPE, README
 "Shapes given at run time") must return KILN_E_SHAPE and are counted apart.
 Prints one line per failing case and "N passed, M failed"; exits 1 on any failure.
@@ -99,6 +99,8 @@ def resize_case(rng):
     attrs = {"mode": mode, "coordinate_transformation_mode": coord}
     if mode == "cubic":
         attrs.update(cubic_coeff_a=rng.choice([-0.5, -0.75]), exclude_outside=rng.choice([0, 1]))
+    if mode != "nearest" and rng.random() < 0.4:
+        attrs["antialias"] = 1
     if mode == "nearest":
         attrs["nearest_mode"] = rng.choice(["round_prefer_floor", "round_prefer_ceil", "floor",
                                             "ceil"])
@@ -109,7 +111,8 @@ def resize_case(rng):
     if coord == "tf_crop_and_resize":
         roi = [0, 0, rng.uniform(-0.2, 0.5), rng.uniform(-0.2, 0.5),
                1, 1, rng.uniform(0.5, 1.2), rng.uniform(0.5, 1.2)]
-    if rng.random() < 0.4:
+    # (antialias with tf_crop_and_resize and run-time scales is refused: sizes there)
+    if rng.random() < 0.4 or (coord == "tf_crop_and_resize" and attrs.get("antialias")):
         sizes = [1, 2, rng.randint(1, 9), rng.randint(1, 9)]
         attrs["keep_aspect_ratio_policy"] = rng.choice(["stretch", "not_larger", "not_smaller"])
     else:
