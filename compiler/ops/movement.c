@@ -719,12 +719,6 @@ static bool pad_make_plan(kl_node *n, pad_plan *p, kl_diag *d) {
     return true;
 }
 
-static bool pad_infer(kl_node *n, kl_diag *d) {
-    pad_plan p;
-    if (!pad_make_plan(n, &p, d)) return false;
-    return kl_infer_set(n, 0, n->inputs[0]->dtype, &p.out);
-}
-
 /* Where output position `iv` of an axis reads from, for the modes that always read. */
 static kl_expr *pad_source(kl_arena *a, pad_mode mode, kl_expr *src, int64_t dim) {
     if (mode == PAD_EDGE) return clamp_index(a, src, dim);
@@ -752,8 +746,115 @@ static kl_expr *pad_fill(kl_lower *L, kl_node *n, kl_dtype t) {
     return kl_e_load(L->arena, b, zero);
 }
 
+/* ---- pads or axes given at run time (opset 11 on), where the output's shape is declared: the
+ * index expressions read the pad amounts from the pads buffer, and a check holds the lengths
+ * they give to the declared shape (KILN_E_SHAPE). Every read is clamped (or wrapped) into the
+ * input, so values the check refuses never read outside it. */
+
+static bool pad_at_run_time(kl_node *n) {
+    return n->opset >= 11 && (kl_input_at_run_time(n, 1) || kl_input_at_run_time(n, 3));
+}
+
+static bool pad_infer_declared(kl_node *n, kl_diag *d) {
+    pad_mode mode;
+    if (!kl_move_need_data(n, 0, d) || !pad_mode_of(n, &mode, d)) return false;
+    const kl_value *pads = kl_node_input(n, 1);
+    const kl_value *axes = n->opset >= 18 ? kl_node_input(n, 3) : NULL;
+    const kl_shape *in = &n->inputs[0]->shape;
+    if (!pads) return kl_error(d, n, "input 1 (pads) is required");
+    if (pads->shape.rank != 1 || !kl_dtype_is_signed_int(pads->dtype) ||
+        (axes && (axes->shape.rank != 1 || !kl_dtype_is_signed_int(axes->dtype))))
+        return kl_error(d, n, "pads and axes must be 1-D integer tensors");
+    int64_t n_axes = axes ? axes->shape.dim[0] : in->rank;
+    if (n_axes > in->rank || pads->shape.dim[0] != 2 * n_axes)
+        return kl_error(d, n, "pads has %" PRId64 " entries; %" PRId64 " axes need %" PRId64,
+                        pads->shape.dim[0], n_axes, 2 * n_axes);
+    if (!kl_infer_declared(n, kl_input_at_run_time(n, 1) ? 1 : 3, d)) return false;
+    const kl_shape *out = &n->outputs[0]->shape;
+    if (out->rank != in->rank)
+        return kl_error(d, n, "the declared output %s does not have the rank of the input %s",
+                        KL_SHAPE_TEXT(out), KL_SHAPE_TEXT(in));
+    for (int i = 0; i < in->rank; i++)
+        if (mode != PAD_CONSTANT && in->dim[i] == 0 && out->dim[i] > 0)
+            return kl_error(d, n, "cannot pad the empty axis %d in this mode", i);
+    return true;
+}
+
+/* Entry k of the integer input i, constant or read at run time. */
+static kl_expr *pad_entry(kl_lower *L, kl_node *n, int i, int64_t k) {
+    const kl_value *v = kl_node_input(n, i);
+    if (v->data) return kl_e_idx(L->arena, kl_value_const_int(v, k));
+    return kl_lower_int_at(L, n, i, k);
+}
+
+/* -bound <= v <= bound */
+static kl_expr *pad_bounded(kl_arena *a, kl_expr *v, int64_t bound) {
+    return kl_e_and(a, kl_e_binary(a, KL_GE, v, kl_e_idx(a, -bound)),
+                    kl_e_binary(a, KL_LE, v, kl_e_idx(a, bound)));
+}
+
+static bool pad_lower_declared(kl_lower *L, kl_node *n, kl_diag *d) {
+    kl_arena *a = L->arena;
+    pad_mode mode;
+    if (!pad_mode_of(n, &mode, d)) return false;
+    kl_buffer *in = kl_lower_buffer(L, n->inputs[0]);
+    const kl_shape *out = &n->outputs[0]->shape;
+    int rank = in->shape.rank;
+    bool has_axes = n->opset >= 18 && kl_node_input(n, 3);
+    int64_t m = has_axes ? n->inputs[3]->shape.dim[0] : rank;
+    /* the model's pads may be anything: bounded before their sum, which must not overflow */
+    const int64_t bound = INT64_C(1) << 40;
+    kl_expr *z = kl_e_idx(a, 0), *ok = NULL, *inside = NULL;
+    kl_expr *axis[KL_MAX_RANK], *idx[KL_MAX_RANK];
+    for (int64_t k = 0; k < m; k++) {
+        kl_expr *given = has_axes ? pad_entry(L, n, 3, k) : kl_e_idx(a, k);
+        kl_expr *negative = kl_e_binary(a, KL_LT, given, z);
+        axis[k] = kl_e_select(a, negative, kl_e_addc(a, given, rank), given);
+        ok = kl_e_and(a, ok, kl_e_in_range(a, axis[k], rank));
+    }
+    for (int dd = 0; dd < rank; dd++) {
+        int64_t dim = in->shape.dim[dd];
+        kl_expr *begin = z, *end = z, *times = z;
+        for (int64_t k = 0; k < m; k++) {
+            kl_expr *hit = kl_e_binary(a, KL_EQ, axis[k], kl_e_idx(a, dd));
+            begin = kl_e_select(a, hit, pad_entry(L, n, 1, k), begin);
+            end = kl_e_select(a, hit, pad_entry(L, n, 1, k + m), end);
+            times = kl_e_add(a, times, kl_e_select(a, hit, kl_e_idx(a, 1), z));
+        }
+        ok = kl_e_and(a, ok, kl_e_binary(a, KL_LE, times, kl_e_idx(a, 1))); /* named once */
+        ok = kl_e_and(a, ok, pad_bounded(a, begin, bound));
+        ok = kl_e_and(a, ok, pad_bounded(a, end, bound));
+        kl_expr *length = kl_e_addc(a, kl_e_add(a, begin, end), dim);
+        ok = kl_e_and(a, ok, kl_e_binary(a, KL_EQ, length, kl_e_idx(a, out->dim[dd])));
+        kl_expr *src = kl_e_binary(a, KL_SUB, kl_e_iv(a, dd), begin);
+        if (dim == 0) {
+            idx[dd] = z; /* constant mode only (inference): every position is fill */
+            inside = kl_e_and(a, inside, kl_e_const_i(a, KL_BOOL, 0));
+        } else if (mode == PAD_CONSTANT) {
+            inside = kl_e_and(a, inside, kl_e_in_range(a, src, dim));
+            idx[dd] = clamp_index(a, src, dim);
+        } else {
+            idx[dd] = pad_source(a, mode, src, dim);
+        }
+    }
+    kl_lower_shape_check(L, n, ok);
+    kl_kernel *k = kl_move_kernel(L, n, "pad", kl_lower_buffer(L, n->outputs[0]));
+    kl_expr *x = kl_e_load(a, in, idx);
+    k->value = inside ? kl_e_select(a, inside, x, pad_fill(L, n, in->dtype)) : x;
+    kl_move_add_kernel(L, k);
+    return true;
+}
+
+static bool pad_infer(kl_node *n, kl_diag *d) {
+    pad_plan p;
+    if (pad_at_run_time(n)) return pad_infer_declared(n, d);
+    if (!pad_make_plan(n, &p, d)) return false;
+    return kl_infer_set(n, 0, n->inputs[0]->dtype, &p.out);
+}
+
 static bool pad_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     pad_plan p;
+    if (pad_at_run_time(n)) return pad_lower_declared(L, n, d);
     if (!pad_make_plan(n, &p, d)) return false;
     kl_arena *a = L->arena;
     kl_buffer *in = kl_lower_buffer(L, n->inputs[0]);

@@ -908,6 +908,49 @@ def case_loop_runtime_trip_count(d):
         "node 'loop0' (Loop", "trip count M must be an int64 constant"]
 
 
+def runtime_operand_model(op, y_shape, opset=19, **attrs):
+    """Resize (scales) or Pad (pads) with the shape-carrying operand a graph input."""
+    if op == "Resize":
+        node = helper.make_node("Resize", ["x", "", "s"], ["y"], name="op0", **attrs)
+        operand = helper.make_tensor_value_info("s", F, [4 if "axes" not in attrs else 2])
+    else:
+        node = helper.make_node("Pad", ["x", "s"], ["y"], name="op0", **attrs)
+        operand = helper.make_tensor_value_info("s", TensorProto.INT64, [8])
+    return model([node], [tensor_in("x", [1, 1, 2, 2]), operand], [tensor_in("y", y_shape)],
+                 opset=opset)
+
+
+def case_runtime_resize_scales_undeclared(d):
+    return save(runtime_operand_model("Resize", None), d), [], [
+        "node 'op0' (Resize", "input 2 ('s') is given at run time",
+        "must declare the shape of output 'y'"]
+
+
+def case_runtime_resize_scales_changes_unlisted_axis(d):
+    m = runtime_operand_model("Resize", [1, 2, 4, 4], axes=[2, 3])
+    return save(m, d), [], ["node 'op0' (Resize", "changes axis 1, which is not resized"]
+
+
+def case_runtime_resize_antialias_crop_scales(d):
+    m = runtime_operand_model("Resize", [1, 1, 1, 1], mode="linear", antialias=1,
+                              coordinate_transformation_mode="tf_crop_and_resize")
+    roi = numpy_helper.from_array(np.array([0, 0, 0, 0, 1, 1, 1, 1], np.float32), "roi")
+    m.graph.initializer.append(roi)
+    m.graph.node[0].input[1] = "roi"
+    return save(m, d), [], ["node 'op0' (Resize", "antialias with tf_crop_and_resize and scales"]
+
+
+def case_runtime_pad_declared_rank(d):
+    return save(runtime_operand_model("Pad", [1, 4, 5]), d), [], [
+        "node 'op0' (Pad", "does not have the rank of the input"]
+
+
+def case_runtime_pad_reflect_empty_axis(d):
+    m = runtime_operand_model("Pad", [1, 1, 4, 5], mode="reflect")
+    m.graph.input[0].CopyFrom(tensor_in("x", [1, 0, 2, 2]))
+    return save(m, d), [], ["node 'op0' (Pad", "cannot pad the empty axis 1"]
+
+
 def case_loop_scan_outputs_of_no_iteration(d):
     return save(loop_model(False, False), d), [], [
         "node 'loop0' (Loop", "ends after 0 of 3 iterations", "scan outputs"]
