@@ -10,14 +10,13 @@ MODELS_DIR lacks the models).
 """
 import argparse
 import os
-import sys
 import tempfile
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from checks import run_check
+from checks import Tally, run_check
 
 MODELS = {"ppocr_cls": "x:1..4x3x48x192", "ppocr_det": "x:1..4x3x320x320"}
 
@@ -41,7 +40,7 @@ def main():
     ap.add_argument("models")
     ap.add_argument("--sanitize")
     a = ap.parse_args()
-    passed = failed = 0
+    tally = Tally()
     with tempfile.TemporaryDirectory(prefix="kiln-batch-") as root:
         for name, shape in MODELS.items():
             base = os.path.join(a.models, name)
@@ -57,10 +56,8 @@ def main():
             args = ["--shape", shape, "--rtol", "1e-3", "--atol", "1e-4"] + dirs
             ok = run_check(a.kiln, os.path.join(base, "model.onnx"), args,
                            f"{name} ({shape}; batch 3, 2, 1)", a.sanitize)
-            passed += ok
-            failed += not ok
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+            tally.add(ok)
+    tally.finish()
 
 
 if __name__ == "__main__":

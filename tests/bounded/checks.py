@@ -1,6 +1,7 @@
 """Shared by the bounded-dim scripts: one `kiln check` run, reported as a PASS/FAIL line."""
 import os
 import subprocess
+import sys
 
 
 def run_check(kiln, model, args, label, sanitize=None, timeout=1200):
@@ -14,3 +15,18 @@ def run_check(kiln, model, args, label, sanitize=None, timeout=1200):
     if not ok:
         print("     " + (r.stdout + r.stderr).strip().replace("\n", "\n     "))
     return ok
+
+
+class Tally:
+    """Counts the cases; `finish` prints "N passed, M failed" and exits 1 on any failure."""
+
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def add(self, ok):
+        self.passed += ok
+        self.failed += not ok
+
+    def finish(self):
+        print(f"{self.passed} passed, {self.failed} failed")
+        sys.exit(1 if self.failed else 0)

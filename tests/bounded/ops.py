@@ -13,13 +13,12 @@ Prints one line per case and "N passed, M failed"; exits 1 on any failure.
 """
 import argparse
 import os
-import sys
 import tempfile
 
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
-from checks import run_check
+from checks import Tally, run_check
 
 F = TensorProto.FLOAT
 I64 = TensorProto.INT64
@@ -173,7 +172,7 @@ def main():
     ap.add_argument("--sanitize")
     a = ap.parse_args()
     rng = np.random.default_rng(7)
-    passed = failed = 0
+    tally = Tally()
     with tempfile.TemporaryDirectory(prefix="kiln-bounded-") as root:
         for name, make in CASES.items():
             m, shapes, data = make(rng)
@@ -182,10 +181,8 @@ def main():
             for s in shapes:
                 args += ["--shape", s]
             ok = run_check(a.kiln, path, args, name, a.sanitize)
-            passed += ok
-            failed += not ok
-    print(f"{passed} passed, {failed} failed")
-    sys.exit(1 if failed else 0)
+            tally.add(ok)
+    tally.finish()
 
 
 if __name__ == "__main__":
