@@ -585,6 +585,9 @@ bool kl_bounded_annotate(kl_program *p, const kl_shape_binding *b, int n, kl_pro
 /* kernel/bounded_io.c — inputs and outputs whose dense layout differs from the padded one get
  * a padded workspace copy and copy kernels (called by kl_bounded_annotate). */
 bool kl_bounded_copy_io(kl_program *p, kl_diag *d);
+/* A view whose padded layout differs from its root's becomes a buffer of its own: a kernel
+ * copies the root in (dense order) before its first reader, and back after its last writer. */
+void kl_bounded_materialize_view(kl_program *p, kl_buffer *view);
 
 /* kernel/expr.c — builders (all allocate from the arena) */
 kl_expr *kl_e_const_f(kl_arena *a, kl_dtype t, double v);

@@ -15,7 +15,8 @@
  * The caller's tensors are dense at their run-time shape. That is the padded layout exactly
  * when the varying dim is the first dim that is not 1; other inputs and outputs are copied in
  * and out of the padded layout (kernel/bounded_io.c). A buffer read through another shape (a
- * view) must keep the dim where its padding means the same (view_follows_root).
+ * view) stays a view where the padding means the same in both shapes (view_follows_root), and
+ * becomes a dense copy of its own otherwise (bounded_io.c).
  */
 #include <math.h>
 #include <string.h>
@@ -354,19 +355,15 @@ static int varying_dim(const kl_buffer *b, int64_t *outer, int64_t *inner) {
 
 /* A view reads its root's bytes with another shape: right at every size only when both hold
  * the varying dim once, behind the same fixed outer dims, and it splits or merges only with
- * fixed dims inside it ([1,64,n] as [64,n], [n,64] as [64n]; not [4,n] as [4n]). */
-static bool view_follows_root(bounded *B, const kl_buffer *v) {
+ * fixed dims inside it ([1,64,n] as [64,n], [n,64] as [64n]; not [4,n] as [4n]: that one gets
+ * a copy). */
+static bool view_follows_root(const kl_buffer *v) {
     const kl_buffer *r = v->view_of;
     int64_t vo, vi, ro, ri;
     int pv = varying_dim(v, &vo, &vi), pr = varying_dim(r, &ro, &ri);
     if (pv == -1 && pr == -1) return true;
-    bool same = pv >= 0 && pr >= 0 && vo == ro && v->dyn_a[pv] * vi == r->dyn_a[pr] * ri &&
-                v->dyn_b[pv] * vi == r->dyn_b[pr] * ri;
-    return same || kl_error(B->d, NULL, "bounded dim %s: value '%s' %s is read as %s, which "
-                            "moves the dim's elements at sizes below the bound (kiln keeps a "
-                            "varying dim padded to its bound)", B->p->bounded_name, r->name,
-                            kl_shape_str(B->p->arena, &r->shape),
-                            kl_shape_str(B->p->arena, &v->shape));
+    return pv >= 0 && pr >= 0 && vo == ro && v->dyn_a[pv] * vi == r->dyn_a[pr] * ri &&
+           v->dyn_b[pv] * vi == r->dyn_b[pr] * ri;
 }
 
 /* ---------------------------------------------------------------- probing */
@@ -470,12 +467,15 @@ bool kl_bounded_annotate(kl_program *p, const kl_shape_binding *b, int n, kl_pro
         B.n = kl_e_load(p->arena, p->dims, (kl_expr *[]){kl_e_idx(p->arena, 0)});
         int n_buffers = p->buffers.n - 1; /* the probes have no dims slot */
         for (int i = 0; ok && i < n_buffers; i++) ok = annotate_buffer(&B, i);
+        kl_ptrvec moved = {0}; /* views that do not keep the layout: given storage of their own */
         for (int i = 0; ok && i < n_buffers; i++) {
-            const kl_buffer *v = p->buffers.items[i];
-            ok = !v->view_of || view_follows_root(&B, v);
+            kl_buffer *v = p->buffers.items[i];
+            if (v->view_of && !view_follows_root(v)) kl_ptrvec_push(p->arena, &moved, v);
         }
         for (int k = 0; ok && k < p->kernels.n; k++) ok = annotate_kernel(&B, k);
-        ok = ok && kl_bounded_copy_io(p, d); /* (kernels of its own: after the comparison) */
+        /* (kernels of their own: after the comparison) */
+        for (int i = 0; ok && i < moved.n; i++) kl_bounded_materialize_view(p, moved.items[i]);
+        ok = ok && kl_bounded_copy_io(p, d);
     }
     for (int i = 1; i < ps.n; i++)
         if (ps.arena[i]) kl_arena_free(ps.arena[i]);

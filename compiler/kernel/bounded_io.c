@@ -8,7 +8,13 @@
  * each such input in, one after the last copies each such output out, both over the run-time
  * extents with the dense offsets computed from the run-time dims. (The fuse pass may inline the
  * copy-in into its readers, which then read the caller's tensor directly.)
+ *
+ * A view whose padded layout is not its root's ([4, n] read as [4n]) gets the same treatment
+ * inside the program: a buffer of its own, filled from the root in dense order before its
+ * first reader, and copied back after its last writer.
  */
+#include <string.h>
+
 #include "kl.h"
 
 /* Dim d of b at run time: an int64 expression over the program's dims slot. */
@@ -62,6 +68,75 @@ static kl_buffer *move_to_workspace(kl_program *p, kl_buffer *b, kl_ptrvec *list
     kl_shape all = {.rank = 1, .dim = {kl_shape_numel(&b->shape)}};
     *flat = kl_program_view(p, outside, &all);
     return outside;
+}
+
+/* ---------------------------------------------------------------- views */
+
+/* The index of root's element at dense position `at` of its run-time shape. */
+static kl_expr **root_index(kl_program *p, const kl_buffer *root, kl_expr *at) {
+    kl_arena *a = p->arena;
+    int rank = root->shape.rank;
+    kl_expr **idx = kl_alloc_array(a, (size_t)rank + 1, sizeof *idx);
+    for (int d = rank - 1; d > 0; d--) {
+        kl_expr *dim = dim_at_run_time(p, root, d);
+        idx[d] = kl_e_binary(a, KL_MOD, at, dim);
+        at = kl_e_binary(a, KL_DIV, at, dim);
+    }
+    if (rank > 0) idx[0] = at;
+    return idx;
+}
+
+typedef struct swap_ctx {
+    const kl_buffer *from;
+    kl_buffer *to;
+} swap_ctx;
+
+static kl_expr *swap_load(void *ctx, kl_arena *a, const kl_expr *e) {
+    const swap_ctx *c = ctx;
+    return e->kind == KL_E_LOAD && e->buf == c->from ? kl_e_load(a, c->to, e->idx) : NULL;
+}
+
+static void insert_kernel(kl_program *p, kl_kernel *k, int at) {
+    kl_ptrvec *ks = &p->kernels;
+    kl_program_add_kernel(p, k); /* grows the vector; then moved into place */
+    memmove(&ks->items[at + 1], &ks->items[at], (size_t)(ks->n - 1 - at) * sizeof *ks->items);
+    ks->items[at] = k;
+}
+
+void kl_bounded_materialize_view(kl_program *p, kl_buffer *v) {
+    kl_arena *a = p->arena;
+    kl_buffer *root = v->view_of;
+    kl_buffer *own = kl_program_buffer(p, kl_sprintf(a, "%s_dense", v->name), KL_BUF_WORKSPACE,
+                                       v->dtype, &v->shape);
+    own->dyn_a = v->dyn_a, own->dyn_b = v->dyn_b;
+    swap_ctx c = {v, own};
+    kl_expr *none[KL_MAX_LOOPS] = {0};
+    int first_reader = -1, last_writer = -1;
+    for (int i = 0; i < p->kernels.n; i++) {
+        kl_kernel *k = p->kernels.items[i];
+        if (k->out == v) {
+            k->out = own;
+            last_writer = i;
+        }
+        kl_kernel_rewrite(a, k, none, swap_load, &c);
+        if (first_reader < 0 && kl_kernel_reads(k, own)) first_reader = i;
+    }
+    kl_expr *at = dense_offset(p, v);
+    if (first_reader >= 0) { /* own = the root's elements in dense order */
+        kl_kernel *k = copy_kernel(p, v, kl_sprintf(a, "dense_%s", v->name));
+        k->value = kl_e_load(a, root, root_index(p, root, at));
+        k->out = own;
+        k->out_idx = ivs(a, v->shape.rank);
+        insert_kernel(p, k, first_reader);
+        if (last_writer >= first_reader) last_writer++;
+    }
+    if (last_writer >= 0) { /* and back, after the last kernel that wrote through the view */
+        kl_kernel *k = copy_kernel(p, v, kl_sprintf(a, "undense_%s", v->name));
+        k->value = kl_e_load(a, own, ivs(a, v->shape.rank));
+        k->out = root;
+        k->out_idx = root_index(p, root, at);
+        insert_kernel(p, k, last_writer + 1);
+    }
 }
 
 /* Whether b's dense layout at a run-time shape differs from its padded one: some varying dim

@@ -141,16 +141,6 @@ def case_bounded_slice_clamps(d):
         "bounded dim x[0]: the shape of output 'y' changes with the dim's value"]
 
 
-def case_bounded_view_moves_dim(d):
-    # [4, n] read as [4n]: at n below the bound the padded rows would not be contiguous
-    shape = numpy_helper.from_array(np.array([-1], np.int64), "flat")
-    m = model([helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0], name="t"),
-               helper.make_node("Reshape", ["xt", "flat"], ["y"], name="flatten")],
-              [tensor_in("x", ["n", 4])], [tensor_in("y", None)], [shape])
-    return save(m, d), ["--shape", "x:1..16x4"], [
-        "bounded dim x[0]: value 'y' [64] is read as [4,16]", "padded to its bound"]
-
-
 def case_unbound_symbolic_dim(d):
     m = model([helper.make_node("Relu", ["x"], ["y"], name="relu0")],
               [tensor_in("x", ["batch", 3])], [tensor_in("y", ["batch", 3])])

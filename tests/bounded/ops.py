@@ -142,7 +142,22 @@ def case_layouts(rng):
     return m, ["x:3x" + RANGE], data
 
 
-CASES = {"layouts": case_layouts, "reductions": case_reductions, "movement": case_movement, "indexing": case_indexing,
+def case_moved_view(rng):
+    """x [n, 4] transposed to [4, n] and read flat as [4n] (a Reshape: at n below the bound the
+    padded rows are not contiguous, so the flat value is a dense copy of its own)."""
+    m = model([helper.make_node("Transpose", ["x"], ["xt"], perm=[1, 0]),
+               helper.make_node("Reshape", ["xt", "flat"], ["y"]),
+               helper.make_node("Neg", ["y"], ["z"])],
+              [vi("x", F, ["n", 4])], [vi("y", F, ["n4"]), vi("z", F, ["n4"])],
+              [const("flat", [-1])])
+
+    def data(n):
+        x = rng.standard_normal((n, 4)).astype(np.float32)
+        return [x], [x.T.reshape(-1), -x.T.reshape(-1)]
+    return m, ["x:" + RANGE + "x4"], data
+
+
+CASES = {"layouts": case_layouts, "moved_view": case_moved_view, "reductions": case_reductions, "movement": case_movement, "indexing": case_indexing,
          "conv_time": case_conv_time}
 
 
