@@ -582,6 +582,8 @@ typedef kl_graph *(*kl_probe_fn)(void *ctx, kl_arena *a, const kl_shape_binding 
                                  kl_diag *d);
 bool kl_bounded_annotate(kl_program *p, const kl_shape_binding *b, int n, kl_probe_fn load,
                          void *ctx, kl_diag *d);
+/* a * n + b as an int64 expression, n the bounded dim's run-time value (p->dims). */
+kl_expr *kl_bounded_affine(kl_program *p, int64_t a, int64_t b);
 /* kernel/bounded_io.c — inputs and outputs whose dense layout differs from the padded one get
  * a padded workspace copy and copy kernels (called by kl_bounded_annotate). */
 bool kl_bounded_copy_io(kl_program *p, kl_diag *d);

@@ -93,9 +93,13 @@ static bool fit_float(const probe_set *ps, const double *y, fit *f) {
 
 /* ---------------------------------------------------------------- expressions of n */
 
+kl_expr *kl_bounded_affine(kl_program *p, int64_t a, int64_t b) {
+    kl_expr *n = kl_e_load(p->arena, p->dims, (kl_expr *[]){kl_e_idx(p->arena, 0)});
+    return kl_e_addc(p->arena, kl_e_mulc(p->arena, n, a), b);
+}
+
 static kl_expr *int_of_n(bounded *B, kl_dtype t, const fit *f) {
-    kl_arena *a = B->p->arena;
-    return kl_e_cast(a, t, kl_e_addc(a, kl_e_mulc(a, B->n, f->a), f->b));
+    return kl_e_cast(B->p->arena, t, kl_bounded_affine(B->p, f->a, f->b));
 }
 
 static kl_expr *float_of_n(bounded *B, kl_dtype t, const fit *f) {
@@ -464,7 +468,7 @@ bool kl_bounded_annotate(kl_program *p, const kl_shape_binding *b, int n, kl_pro
         kl_shape one = {.rank = 1, .dim = {1}};
         p->dims = kl_program_buffer(p, "bounded_dims", KL_BUF_WORKSPACE, KL_I64, &one);
         bounded B = {.p = p, .ps = &ps, .d = d};
-        B.n = kl_e_load(p->arena, p->dims, (kl_expr *[]){kl_e_idx(p->arena, 0)});
+        B.n = kl_bounded_affine(p, 1, 0);
         int n_buffers = p->buffers.n - 1; /* the probes have no dims slot */
         for (int i = 0; ok && i < n_buffers; i++) ok = annotate_buffer(&B, i);
         kl_ptrvec moved = {0}; /* views that do not keep the layout: given storage of their own */

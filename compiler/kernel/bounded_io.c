@@ -19,10 +19,8 @@
 
 /* Dim d of b at run time: an int64 expression over the program's dims slot. */
 static kl_expr *dim_at_run_time(kl_program *p, const kl_buffer *b, int d) {
-    kl_arena *a = p->arena;
-    if (!b->dyn_a[d]) return kl_e_idx(a, b->shape.dim[d]);
-    kl_expr *n = kl_e_load(a, p->dims, (kl_expr *[]){kl_e_idx(a, 0)});
-    return kl_e_addc(a, kl_e_mulc(a, n, b->dyn_a[d]), b->dyn_b[d]);
+    if (!b->dyn_a[d]) return kl_e_idx(p->arena, b->shape.dim[d]);
+    return kl_bounded_affine(p, b->dyn_a[d], b->dyn_b[d]);
 }
 
 /* The dense row-major offset of element (iv_0, ..., iv_{rank-1}) at the run-time shape. */
