@@ -14,11 +14,34 @@
 #ifndef KIL_ARITH_UTIL_H
 #define KIL_ARITH_UTIL_H
 
+#include <math.h>
+
 #include "ops.h"
 
-/* A constant of element type t: floats keep v, integers and bool truncate it. */
+/* v truncated toward zero and saturated to the range of integer type t; NaN gives 0. An
+ * attribute such as Shrink's lambd may be an infinity or 1e30 on an int16 input, and a plain
+ * cast of those is undefined behaviour in C. */
+static inline int64_t kl_arith_saturate_int(kl_dtype t, double v) {
+    if (v != v) return 0;
+    int bits = t == KL_BOOL ? 1 : kl_dtype_bits(t);
+    if (bits < 1 || bits > 64) bits = 64;
+    double hi, lo;
+    if (kl_dtype_is_unsigned_int(t) || t == KL_BOOL) {
+        lo = 0;
+        hi = bits == 64 ? 18446744073709551615.0 : (double)((UINT64_C(1) << bits) - 1);
+    } else {
+        lo = -ldexp(1.0, bits - 1);
+        hi = bits == 64 ? 9223372036854775807.0 : ldexp(1.0, bits - 1) - 1;
+    }
+    if (v <= lo) return bits == 64 && lo < 0 ? INT64_MIN : (int64_t)lo;
+    if (v >= hi) return bits == 64 ? (lo < 0 ? INT64_MAX : (int64_t)UINT64_MAX) : (int64_t)hi;
+    return (int64_t)v;
+}
+
+/* A constant of element type t: floats keep v, integers and bool truncate it (saturating). */
 static inline kl_expr *kl_arith_const(kl_arena *a, kl_dtype t, double v) {
-    return kl_dtype_is_float(t) ? kl_e_const_f(a, t, v) : kl_e_const_i(a, t, (int64_t)v);
+    return kl_dtype_is_float(t) ? kl_e_const_f(a, t, v)
+                                : kl_e_const_i(a, t, kl_arith_saturate_int(t, v));
 }
 
 /* The type arithmetic on t runs in: float16 and bfloat16 compute in float32 and round once at
