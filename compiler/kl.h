@@ -620,6 +620,8 @@ kl_buffer *kl_program_buffer(kl_program *p, const char *name, kl_buffer_kind kin
 /* A view of `base` (or of base's root) with another shape of the same byte size. */
 kl_buffer *kl_program_view(kl_program *p, kl_buffer *base, const kl_shape *s);
 kl_kernel *kl_kernel_new(kl_program *p, const kl_node *node, const char *tag);
+/* Iterations of k's whole loop nest (saturating). */
+int64_t kl_kernel_iterations(const kl_kernel *k);
 /* Floating-point work of a kernel as profilers count it: 2 x multiply-adds of a sum of
  * products (a contraction), 0 for any other kernel. */
 int64_t kl_kernel_flops(const kl_kernel *k);
@@ -949,6 +951,8 @@ typedef struct kl_size_stats {
     int64_t data, bss;         /* writable data: 0 for every kiln object */
     char weights_section[96];  /* where the large weights went ("": .rodata, inline) */
     bool weights_large;        /* in x86-64's large data section, reached with 64-bit addresses */
+    int variants;              /* ISA variants joined in (--dispatch), counted in the figures */
+    int64_t variant_weights;   /* of the weights, the variants' own packed copies */
 } kl_size_stats;
 /* Testing only (--sanitize): the generated code instrumented by LLVM's AddressSanitizer or
  * ThreadSanitizer. Such an object calls __asan_* / __tsan_* and runs only in a process that

@@ -366,6 +366,9 @@ static void print_stats(const cli *c, const kl_target *t, const kl_compile_stats
     printf("weights         %10lld bytes (%s%s)\n", (long long)z->weights, section,
            z->weights_large ? ", large data: 64-bit addresses, past the small code model's 2 GiB"
                             : "");
+    if (z->variants)
+        printf("                %10s of which %lld bytes are the weights of %d ISA variants "
+               "(--dispatch off: none)\n", "", (long long)z->variant_weights, z->variants);
     printf("other rodata    %10lld bytes (model table, names, shapes)\n",
            (long long)(z->rodata - z->weights));
     printf("data + bss      %10lld bytes\n", (long long)(z->data + z->bss));

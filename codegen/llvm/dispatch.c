@@ -47,15 +47,37 @@ bool kl_cg_variants_compile(kl_cg *cg, const char *out_path) {
         vo.n_variants = 0;
         vo.is_variant = true;
         vo.profile_kernel_base = kernel_base;
-        vo.sizes = NULL;
+        kl_size_stats vs = {0};
+        vo.sizes = o->sizes ? &vs : NULL;
         vo.phases = NULL;
         char *file = kl_cg_temp_beside(cg, out_path, ".o");
         if (!file) return false;
         cg->variant_files[cg->n_variant_files++] = file;
         if (!kl_codegen_llvm(v->p, cg->g, &vo, file, cg->d)) return false;
         kernel_base += v->p->kernels.n;
+        kl_size_stats *sum = &cg->variant_sizes;
+        sum->text += vs.text;
+        sum->text_runtime += vs.text_runtime;
+        sum->rodata += vs.rodata;
+        sum->weights += vs.weights;
+        sum->data += vs.data;
+        sum->bss += vs.bss;
     }
     return true;
+}
+
+/* The joined object holds the variants' code and weights too: --stats counts what links. */
+void kl_cg_variants_add_sizes(kl_cg *cg, kl_size_stats *sizes) {
+    if (!sizes || !sizes->measured || cg->n_variant_files == 0) return;
+    const kl_size_stats *v = &cg->variant_sizes;
+    sizes->text += v->text;
+    sizes->text_runtime += v->text_runtime;
+    sizes->rodata += v->rodata;
+    sizes->weights += v->weights;
+    sizes->data += v->data;
+    sizes->bss += v->bss;
+    sizes->variants = cg->n_variant_files;
+    sizes->variant_weights = v->weights;
 }
 
 bool kl_cg_variants_join(kl_cg *cg, const char *code) {

@@ -42,6 +42,7 @@ typedef struct kl_cg {
     bool part_kernels;           /* this module is a part: its kernels stay visible */
     const char **variant_files;  /* the ISA variants' objects, to join (dispatch.c) */
     int n_variant_files;
+    kl_size_stats variant_sizes; /* their sections together, added to --stats' figures */
 } kl_cg;
 
 
@@ -83,6 +84,7 @@ void kl_cg_parts_close(kl_cg *cg);
  * files; and, at the start of an entry `fn` of the main module, call the best variant's entry
  * of the same name (`entry`: "predict", ...) that the CPU runs and return its result. */
 bool kl_cg_variants_compile(kl_cg *cg, const char *out_path);
+void kl_cg_variants_add_sizes(kl_cg *cg, kl_size_stats *sizes);
 bool kl_cg_variants_join(kl_cg *cg, const char *code);
 void kl_cg_variants_close(kl_cg *cg);
 void kl_cg_dispatch(kl_cg *cg, LLVMValueRef fn, int workspace_param, const char *entry);

@@ -965,6 +965,7 @@ bool kl_codegen_llvm(const kl_program *p, const kl_graph *g, const kl_codegen_op
         ok = kl_cg_parts_open(&cg); /* the kernels in parts, compiled in parallel */
     }
     ok = ok && build_module(&cg) && kl_cg_write(&cg, out_path);
+    if (ok) kl_cg_variants_add_sizes(&cg, o->sizes);
     kl_cg_parts_close(&cg);
     kl_cg_close(&cg);
     kl_cg_variants_close(&cg);

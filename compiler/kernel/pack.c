@@ -28,6 +28,10 @@ enum { PACK_MAX_GROWTH = 2 };
 typedef struct packed {
     kl_buffer *src;      /* the original constant (root) */
     kl_buffer *buf;      /* its packed copy */
+    /* buf[j...] = src[base + sum of stride[d] * j_d] where that is inside src */
+    int64_t stride[KL_MAX_RANK], base;
+    bool reusable;       /* read from src itself, with positive strides */
+    int64_t work;        /* iterations of the kernel it was made for */
 } packed;
 
 /* The loops of k in the order the back end nests them: outer parallel, reduction, block. */
@@ -96,6 +100,85 @@ static kl_buffer *find_packed(kl_ptrvec *packs, const kl_buffer *src, const kl_s
     return NULL;
 }
 
+/* ---------------------------------------------------------------- reading an existing copy */
+
+static int vector_loop(const kl_kernel *k) {
+    for (int l = 0; l < k->n_par; l++)
+        if (k->kind[l] == KL_LOOP_VECTOR) return l;
+    return -1;
+}
+
+/* The indices into r->buf that read, at every iteration of k, the element of src at offset
+ * `off`; false when r's layout cannot give them with in-range indices and with k's VECTOR loop
+ * walking r's innermost dim contiguously. Each loop's coefficient is carried by the dim of
+ * the largest stride dividing it, so that the remainder kernels of a contraction (blocked
+ * differently from its main kernel, e.g. 2x16 channels instead of 16 channels x 2 pixels) read
+ * the main kernel's copy instead of a second copy of the whole weight. */
+static bool express_in(kl_arena *a, const packed *r, const kl_affine *off, const kl_kernel *k,
+                       kl_expr ***idx_out) {
+    const kl_shape *ps = &r->buf->shape;
+    kl_affine part[KL_MAX_RANK];
+    memset(part, 0, sizeof part);
+    for (int l = 0; l < k->n_loops; l++) {
+        if (off->coef[l] == 0) continue;
+        int best = -1;
+        for (int d = 0; d < ps->rank; d++)
+            if (off->coef[l] % r->stride[d] == 0 && off->coef[l] / r->stride[d] > 0 &&
+                (best < 0 || r->stride[d] > r->stride[best]))
+                best = d;
+        if (best < 0) return false;
+        part[best].coef[l] = off->coef[l] / r->stride[best];
+    }
+    int64_t rest = off->c - r->base;
+    if (rest < 0) return false;
+    for (int pass = 0; pass < ps->rank; pass++) { /* the constant: largest strides first */
+        int d = -1;
+        for (int e = 0; e < ps->rank; e++)
+            if (!part[e].c && (d < 0 || r->stride[e] > r->stride[d]) && r->stride[e] <= rest &&
+                rest / r->stride[e] > 0)
+                d = e;
+        if (d < 0) break;
+        part[d].c = rest / r->stride[d];
+        rest -= part[d].c * r->stride[d];
+    }
+    if (rest != 0) return false;
+    for (int d = 0; d < ps->rank; d++) {
+        int64_t lo, hi;
+        kl_affine_range(&part[d], k->extent, k->n_loops, &lo, &hi);
+        if (lo < 0 || hi >= ps->dim[d]) return false;
+    }
+    int v = vector_loop(k);
+    if (v >= 0 && off->coef[v] != 0 && part[ps->rank - 1].coef[v] != 1) return false;
+    kl_expr **idx = kl_alloc_array(a, (size_t)ps->rank, sizeof *idx);
+    for (int d = 0; d < ps->rank; d++) {
+        kl_expr *e = kl_e_idx(a, part[d].c);
+        for (int l = 0; l < k->n_loops; l++)
+            if (part[d].coef[l]) e = kl_e_add(a, e, kl_e_mulc(a, kl_e_iv(a, l), part[d].coef[l]));
+        idx[d] = e;
+    }
+    *idx_out = idx;
+    return true;
+}
+
+/* A copy of src made for a kernel at least as heavy as k, read through new indices: a
+ * remainder kernel never costs a second copy, nor imposes its layout on the main kernel. */
+static bool reuse_packed(kl_arena *a, kl_ptrvec *packs, kl_kernel *k, kl_expr *ld,
+                         const kl_affine *off) {
+    kl_buffer *src = kl_buffer_root(ld->buf);
+    if (ld->buf != src) return false;
+    int64_t work = kl_kernel_iterations(k);
+    for (int i = 0; i < packs->n; i++) {
+        packed *r = packs->items[i];
+        kl_expr **idx;
+        if (r->src != src || !r->reusable || r->work < work) continue;
+        if (!express_in(a, r, off, k, &idx)) continue;
+        ld->buf = r->buf;
+        ld->idx = idx;
+        return true;
+    }
+    return false;
+}
+
 static void pack_load(kl_program *p, kl_kernel *k, kl_expr *ld, kl_ptrvec *packs) {
     kl_arena *a = p->arena;
     kl_affine off;
@@ -116,6 +199,7 @@ static void pack_load(kl_program *p, kl_kernel *k, kl_expr *ld, kl_ptrvec *packs
         count > PACK_MAX_GROWTH * kl_shape_numel(&src->shape) + 64 ||
         count * (int64_t)kl_dtype_size(src->dtype) > KL_MAX_BUILT_BYTES)
         return;
+    if (reuse_packed(a, packs, k, ld, &off)) return;
     kl_shape ps = {.rank = n};
     for (int i = 0; i < n; i++) ps.dim[i] = k->extent[dims[i]];
     void *data = pack_data(a, ld->buf, &off, k, dims, n, count);
@@ -127,8 +211,12 @@ static void pack_load(kl_program *p, kl_kernel *k, kl_expr *ld, kl_ptrvec *packs
         pb->data = data;
         pb->host = data; /* readable by the interpreter */
         packed *rec = kl_alloc(a, sizeof *rec);
-        rec->src = src;
-        rec->buf = pb;
+        *rec = (packed){.src = src, .buf = pb, .base = off.c, .work = kl_kernel_iterations(k),
+                        .reusable = ld->buf == src};
+        for (int i = 0; i < n; i++) {
+            rec->stride[i] = off.coef[dims[i]];
+            rec->reusable = rec->reusable && rec->stride[i] > 0;
+        }
         kl_ptrvec_push(a, packs, rec);
     }
     kl_expr **idx = kl_alloc_array(a, (size_t)n, sizeof *idx);

@@ -94,13 +94,17 @@ kl_buffer *kl_program_view(kl_program *p, kl_buffer *base, const kl_shape *s) {
     return v;
 }
 
-int64_t kl_kernel_flops(const kl_kernel *k) {
-    const kl_expr *v = k->value;
-    if (k->reduce != KL_RED_SUM || !v || v->kind != KL_E_BINARY || v->op != KL_MUL) return 0;
+int64_t kl_kernel_iterations(const kl_kernel *k) {
     /* every extent is a tensor's dim, but their product over a whole nest need not fit:
-       saturate (the figure only informs the profiler) */
+       saturate (the figure only ranks and informs) */
     int64_t points = 1;
     for (int l = 0; l < k->n_loops; l++)
         points = kl_mul_saturate(points, k->extent[l] > 0 ? k->extent[l] : 0);
-    return kl_mul_saturate(2, points);
+    return points;
+}
+
+int64_t kl_kernel_flops(const kl_kernel *k) {
+    const kl_expr *v = k->value;
+    if (k->reduce != KL_RED_SUM || !v || v->kind != KL_E_BINARY || v->op != KL_MUL) return 0;
+    return kl_mul_saturate(2, kl_kernel_iterations(k));
 }

@@ -565,6 +565,17 @@ static void choose_micro(tile_ctx *c, kl_kernel *k) {
 
 /* ---------------------------------------------------------------- the pass */
 
+/* Heaviest first; equal ones keep their order (an insertion sort: a handful of pieces). */
+static void sort_by_work(kl_ptrvec *v) {
+    for (int i = 1; i < v->n; i++) {
+        void *x = v->items[i];
+        int64_t w = kl_kernel_iterations(x);
+        int j = i;
+        for (; j > 0 && kl_kernel_iterations(v->items[j - 1]) < w; j--) v->items[j] = v->items[j - 1];
+        v->items[j] = x;
+    }
+}
+
 static void tile_kernel(tile_ctx *c, kl_kernel *k, kl_ptrvec *out) {
     kl_arena *a = c->p->arena;
     if (!eligible(k)) {
@@ -572,7 +583,7 @@ static void tile_kernel(tile_ctx *c, kl_kernel *k, kl_ptrvec *out) {
         return;
     }
     kl_kernel_simplify(a, k); /* bounds tests the loops' ranges already settle */
-    kl_ptrvec regions = {0};
+    kl_ptrvec regions = {0}, blocked = {0};
     split_regions(c, k, 0, &regions);
     for (int i = 0; i < regions.n; i++) {
         kl_ptrvec todo = {0};
@@ -580,12 +591,16 @@ static void tile_kernel(tile_ctx *c, kl_kernel *k, kl_ptrvec *out) {
         /* a remainder is blocked in turn (its own remainders are smaller) */
         for (int j = 0; j < todo.n; j++) {
             kl_kernel *piece = todo.items[j];
-            if (block_kernel(c, piece, &todo)) {
-                kl_pack_constants(c->p, piece, &c->packs);
-                choose_micro(c, piece);
-            }
+            if (block_kernel(c, piece, &todo)) kl_ptrvec_push(a, &blocked, piece);
             kl_ptrvec_push(a, out, piece);
         }
+    }
+    /* the heaviest piece packs the weights in its order first; the lighter ones (borders,
+       remainders) then read that copy where they can, instead of a copy of their own */
+    sort_by_work(&blocked);
+    for (int i = 0; i < blocked.n; i++) {
+        kl_pack_constants(c->p, blocked.items[i], &c->packs);
+        choose_micro(c, blocked.items[i]);
     }
 }
 

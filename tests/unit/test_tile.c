@@ -455,6 +455,44 @@ Test(tile, micro_conv_padded) { check_micro(conv_3x3_pad, true, true); }
 Test(tile, micro_matmul) { check_micro(mm_odd, true, false); }
 Test(tile, micro_gemv) { check_micro(gemv, false, false); }
 
+/* A contraction's remainder kernels (here the last pixel of each 7-pixel row, and the
+ * padded borders) are blocked differently from its main kernel, but read the main kernel's
+ * packed weights through their own indices: the weights are held once, not once per block
+ * shape (resnet18's layer4 held each 9.4 MB weight twice at x86-64). */
+static prog conv_7x7_remainders(void) { return conv_nhwc(9, 9, 8, 64, 3, 1, 0, 1); }
+
+static int64_t const_bytes(const kl_program *p, const char *prefix) {
+    int64_t bytes = 0;
+    for (int i = 0; i < p->buffers.n; i++) {
+        const kl_buffer *b = p->buffers.items[i];
+        if (b->kind == KL_BUF_CONST && strncmp(b->name, prefix, strlen(prefix)) == 0 &&
+            strstr(b->name, "_packed"))
+            bytes += kl_buffer_bytes(b);
+    }
+    return bytes;
+}
+
+Test(tile, remainders_share_packed_weights) {
+    const char *names[] = {"x86-64", "x86-64-v3"};
+    for (int i = 0; i < 2; i++) {
+        const kl_target *t = kl_target_find(names[i]);
+        check_tiled(conv_7x7_remainders, t, false, false);
+        prog g = conv_7x7_remainders();
+        int64_t weight_bytes = 64 * 8 * 3 * 3 * 4;
+        kl_diag d;
+        kl_diag_init(&d, "test");
+        cr_assert(kpass_tile(g.p, &(kl_kernel_opts){t, KL_MICRO_IR}, &d));
+        kl_diag_free(&d);
+        int pieces = 0;
+        for (int j = 0; j < g.p->kernels.n; j++)
+            pieces += ((const kl_kernel *)g.p->kernels.items[j])->n_block > 0;
+        cr_assert_gt(pieces, 1, "%s: no remainder or border kernel to share with", names[i]);
+        cr_assert_leq(const_bytes(g.p, "w"), weight_bytes, "%s: %lld bytes of packed weights",
+                      names[i], (long long)const_bytes(g.p, "w"));
+        kl_arena_free(g.a);
+    }
+}
+
 /* ---------------------------------------------------------------- edge targets */
 
 /* NEON, RVV (as 128-bit vectors) and Helium get register blocks of 4 float lanes, right by the
