@@ -58,6 +58,9 @@ extern const kl_op kl_ops_training[];    /* training.c: Adagrad Momentum Adam
 extern const kl_op kl_ops_control[];     /* control.c: If (branches inlined by the loader) */
 extern const kl_op kl_ops_ml[];          /* ml.c: Binarizer ArrayFeatureExtractor
                                              (ai.onnx.ml) */
+extern const kl_op kl_ops_ml_linear[];   /* ml_linear.c: LinearRegressor LinearClassifier
+                                             Scaler Normalizer (ai.onnx.ml) */
+extern const kl_op kl_ops_ml_encode[];   /* ml_encode.c: OneHotEncoder (ai.onnx.ml) */
 
 /* The newest ai.onnx opset kiln knows (the backend tests go up to 28): entries whose semantics
  * have not changed since their last version use it as `until`. */

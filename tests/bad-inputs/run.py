@@ -700,6 +700,49 @@ def case_attr_tree_membership_sets_missing(d):
         "node 'trees0' (ai.onnx.ml.TreeEnsemble", "no NaN-terminated set left"]
 
 
+def ml_model(op, x_shape, outputs, opset_ml=1, **attrs):
+    m = model([helper.make_node(op, ["x"], [o for o in outputs], name="ml0", domain="ai.onnx.ml",
+                                **attrs)],
+              [tensor_in("x", x_shape)], [tensor_in(o, None) for o in outputs])
+    m.opset_import.append(helper.make_opsetid("ai.onnx.ml", opset_ml))
+    return m
+
+
+def case_attr_linear_classifier_string_labels(d):
+    return save(ml_model("LinearClassifier", [2, 3], ["y", "z"], coefficients=[1.0] * 6,
+                         intercepts=[0.0, 1.0], classlabels_strings=["a", "b"]), d), [], [
+        "node 'ml0' (ai.onnx.ml.LinearClassifier", "classlabels_strings",
+        "string tensors"]
+
+
+def case_attr_linear_classifier_coefficient_count(d):
+    return save(ml_model("LinearClassifier", [2, 3], ["y", "z"], coefficients=[1.0] * 5,
+                         intercepts=[0.0, 1.0], classlabels_ints=[0, 1]), d), [], [
+        "node 'ml0' (ai.onnx.ml.LinearClassifier", "coefficients has 5 values",
+        "2 classes of 3 features need 6"]
+
+
+def case_attr_linear_regressor_post_transform(d):
+    return save(ml_model("LinearRegressor", [2, 3], ["y"], coefficients=[1.0] * 3,
+                         post_transform="SIGMOID"), d), [], [
+        "node 'ml0' (ai.onnx.ml.LinearRegressor", "post_transform 'SIGMOID'"]
+
+
+def case_attr_scaler_scale_count(d):
+    return save(ml_model("Scaler", [2, 3], ["y"], scale=[1.0, 2.0]), d), [], [
+        "node 'ml0' (ai.onnx.ml.Scaler", "scale has 2 values: one, or one per feature (3)"]
+
+
+def case_attr_normalizer_norm(d):
+    return save(ml_model("Normalizer", [2, 3], ["y"], norm="L3"), d), [], [
+        "node 'ml0' (ai.onnx.ml.Normalizer", "norm 'L3' is not MAX, L1 or L2"]
+
+
+def case_attr_one_hot_encoder_string_categories(d):
+    return save(ml_model("OneHotEncoder", [2, 3], ["y"], cats_strings=["a", "b"]), d), [], [
+        "node 'ml0' (ai.onnx.ml.OneHotEncoder", "cats_strings", "string tensors"]
+
+
 def center_crop_pad_model(shape, **attrs):
     sh = numpy_helper.from_array(np.array(shape, np.int64), "shape")
     return model([helper.make_node("CenterCropPad", ["x", "shape"], ["y"], name="ccp0", **attrs)],

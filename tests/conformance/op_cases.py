@@ -299,6 +299,145 @@ CASES.update({
 })
 
 
+# ---- ai.onnx.ml linear models and scalers, as ONNX Runtime computes them (float throughout;
+# post_transform per row of two or more scores, only PROBIT for one score; SOFTMAX_ZERO leaves
+# scores of magnitude <= 1e-7 out of the sum; PROBIT by Winitzki's erfinv approximation)
+
+def _probit(v):  # in float32, as ONNX Runtime computes it: the approximation cancels near 0.5
+    f = np.float32
+    x = f(2) * v.astype(f) - f(1)
+    ln = np.log((f(1) - x) * (f(1) + x))
+    t = f(2 / (3.14159 * 0.147)) + f(0.5) * ln
+    return f(1.41421356) * np.sign(x) * np.sqrt(np.sqrt(t * t - f(1 / 0.147) * ln) - t)
+
+
+def _transform(s, pt):
+    s = s.astype(np.float64)
+    if s.shape[1] == 1:
+        return _probit(s) if pt == "PROBIT" else s
+    if pt == "LOGISTIC":
+        return 1 / (1 + np.exp(-s))
+    if pt == "PROBIT":
+        return _probit(s)
+    if pt in ("SOFTMAX", "SOFTMAX_ZERO"):
+        e = np.exp(s - s.max(axis=1, keepdims=True))
+        if pt == "SOFTMAX_ZERO":
+            keep = np.abs(s) > 1e-7
+            e = np.where(keep, e, s * np.exp(-s.max(axis=1, keepdims=True)))
+            return e / np.where(keep, e, 0).sum(axis=1, keepdims=True)
+        return e / e.sum(axis=1, keepdims=True)
+    return s
+
+
+def _scores(x, coef, icpt):
+    x2 = x.reshape(1, -1) if x.ndim == 1 else x
+    c = np.asarray(coef, np.float64).reshape(-1, x2.shape[1])
+    s = x2.astype(np.float32).astype(np.float64) @ c.T
+    return s + (np.asarray(icpt, np.float64) if icpt is not None else 0)
+
+
+def linear_regressor_case(x, coef, icpt=None, targets=1, pt="NONE"):
+    attrs = dict(coefficients=coef, targets=targets, post_transform=pt)
+    if icpt is not None:
+        attrs["intercepts"] = icpt
+    node = helper.make_node("LinearRegressor", ["x"], ["y"], domain="ai.onnx.ml", **attrs)
+    y = _transform(_scores(x, coef, icpt), pt).astype(np.float32)
+    return [node], {"x": x}, {"y": y}, 17, [("ai.onnx.ml", 1)]
+
+
+def linear_classifier_case(x, coef, icpt, labels=None, pt="NONE"):
+    attrs = dict(coefficients=coef, intercepts=icpt, post_transform=pt)
+    if labels is not None:
+        attrs["classlabels_ints"] = labels
+    node = helper.make_node("LinearClassifier", ["x"], ["y", "z"], domain="ai.onnx.ml", **attrs)
+    s = _scores(x, coef, icpt).astype(np.float32).astype(np.float64)
+    if s.shape[1] > 1:
+        y = np.asarray(labels, np.int64)[np.argmax(s, axis=1)]
+        z = _transform(s, pt)
+    else:
+        two = labels is not None and len(labels) == 2
+        yes, no = (labels[1], labels[0]) if two else (1, 0)
+        y = np.where(s[:, 0] > 0, yes, no).astype(np.int64)
+        z = np.stack([1 - s[:, 0], s[:, 0]], axis=1) if two else _transform(s, pt)
+    return [node], {"x": x}, {"y": y, "z": z.astype(np.float32)}, 17, [("ai.onnx.ml", 1)]
+
+
+def scaler_case(x, offset=None, scale=None):
+    attrs = {}
+    if offset is not None:
+        attrs["offset"] = offset
+    if scale is not None:
+        attrs["scale"] = scale
+    node = helper.make_node("Scaler", ["x"], ["y"], domain="ai.onnx.ml", **attrs)
+    off = np.float32(0) if offset is None else np.asarray(offset, np.float32)
+    sc = np.float32(1) if scale is None else np.asarray(scale, np.float32)
+    y = ((x.astype(np.float32) - off) * sc).astype(np.float32)
+    return [node], {"x": x}, {"y": y}, 17, [("ai.onnx.ml", 1)]
+
+
+def normalizer_case(x, norm):
+    node = helper.make_node("Normalizer", ["x"], ["y"], domain="ai.onnx.ml", norm=norm)
+    v = x.astype(np.float32).astype(np.float64)
+    axis = v.ndim - 1
+    if norm == "MAX":
+        d = v.max(axis=axis, keepdims=True)
+    elif norm == "L1":
+        d = np.abs(v).sum(axis=axis, keepdims=True)
+    else:
+        d = np.sqrt((v * v).sum(axis=axis, keepdims=True))
+    return [node], {"x": x}, {"y": (v / d).astype(np.float32)}, 17, [("ai.onnx.ml", 1)]
+
+
+def one_hot_encoder_case(x, cats, zeros=1):
+    node = helper.make_node("OneHotEncoder", ["x"], ["y"], domain="ai.onnx.ml",
+                            cats_int64s=cats, zeros=zeros)
+    key = np.trunc(x).astype(np.int64) if x.dtype.kind == "f" else x.astype(np.int64)
+    y = (key[..., None] == np.asarray(cats, np.int64)).astype(np.float32)
+    return [node], {"x": x}, {"y": y}, 17, [("ai.onnx.ml", 1)]
+
+
+_X4 = _rng.standard_normal((5, 4)).astype(np.float32)
+_COEF3 = [0.5, -1.0, 0.25, 2.0, -0.5, 1.5, 0.0, -2.0, 1.0, 1.0, -1.0, 0.5]
+CASES.update({
+    "ml_linear_regressor_one_target": lambda: linear_regressor_case(
+        _X4, [0.5, -1.0, 0.25, 2.0], [0.75]),
+    "ml_linear_regressor_targets_softmax": lambda: linear_regressor_case(
+        _X4, _COEF3, [0.1, -0.2, 0.3], targets=3, pt="SOFTMAX"),
+    "ml_linear_regressor_int64_no_intercepts": lambda: linear_regressor_case(
+        np.array([[1, -2, 3], [4, 0, -6]], np.int64), [1.0, 0.5, -0.25, 2.0, 0.0, 1.0],
+        targets=2),
+    "ml_linear_classifier_three_classes": lambda: linear_classifier_case(
+        _X4, _COEF3, [0.1, -0.2, 0.3], [7, 8, 9]),
+    "ml_linear_classifier_logistic": lambda: linear_classifier_case(
+        _X4, _COEF3, [0.1, -0.2, 0.3], [0, 1, 2], "LOGISTIC"),
+    "ml_linear_classifier_softmax_zero": lambda: linear_classifier_case(
+        np.array([[1, 0, 0, 0], [0, 0, 0, 0], [2, -1, 0.5, 1]], np.float32),
+        [1.0, 0, 0, 0, 0, 0, 0, 0, 0.5, 0.5, 0.5, 0.5], [0.0, 0.0, 0.0], [3, 4, 5],
+        "SOFTMAX_ZERO"),
+    "ml_linear_classifier_probit_double": lambda: linear_classifier_case(
+        (_X4 * 0.1).astype(np.float64), [0.1, 0.2, -0.1, 0.3, 0.2, -0.2, 0.1, 0.1],
+        [0.5, 0.4], [1, 2], "PROBIT"),
+    "ml_linear_classifier_binary_two_labels": lambda: linear_classifier_case(
+        _X4, [0.5, -1.0, 0.25, 2.0], [0.1], [10, 20]),
+    "ml_linear_classifier_binary_no_labels_1d": lambda: linear_classifier_case(
+        np.array([0.5, -1.0, 2.0, 0.25], np.float32), [0.5, -1.0, 0.25, 2.0], [-0.1]),
+    "ml_scaler_per_feature_int32": lambda: scaler_case(
+        np.array([[1, 2, 3], [-4, 5, 6]], np.int32), [0.5, 1.0, -1.0], [2.0, 0.5, 1.5]),
+    "ml_scaler_one_value_3d": lambda: scaler_case(
+        _rng.standard_normal((2, 3, 4)).astype(np.float64), [0.25], [4.0]),
+    "ml_normalizer_max": lambda: normalizer_case(np.abs(_X4) + 0.5, "MAX"),
+    "ml_normalizer_max_negative_double": lambda: normalizer_case(
+        np.array([[-4.0, 2.0, 1.0], [-1.0, -3.0, 6.0]]), "MAX"),
+    "ml_normalizer_l1": lambda: normalizer_case(_X4, "L1"),
+    "ml_one_hot_encoder_int64_unknown": lambda: one_hot_encoder_case(
+        np.array([[1, 3, 9], [7, 1, 3]], np.int64), [3, 1, 7]),
+    "ml_one_hot_encoder_float_truncated_zeros0": lambda: one_hot_encoder_case(
+        np.array([2.7, -1.5, 4.0, 2.0], np.float32), [2, -1, 4], zeros=0),
+    "ml_one_hot_encoder_int32_1d": lambda: one_hot_encoder_case(
+        np.array([5, 6, 5], np.int32), [6, 5]),
+    "ml_normalizer_l2_int64_1d": lambda: normalizer_case(np.array([3, -4, 12], np.int64), "L2"),
+})
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BACKEND = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(HERE))), "shared",
                        "onnx-backend-tests", "node")

@@ -8,7 +8,9 @@ of reading by index:
   rows     int64 [2]     Gather(table, rows, axis 0)          -> picked   float [2, 3]
   cells    int64 [2, 2]  GatherND(table, cells)                -> cells_out float [2]
   targets  int32 [1, 3]  ScatterElements(table, targets, 100, axis 0) -> scattered float [5, 3]
-An index outside [-dim, dim) must make predict return KILN_E_INDEX_OUT_OF_RANGE.
+  codes    int64 [3]     OneHotEncoder(cats 4 and 8, zeros 0)  -> onehot float [3, 2]
+An index outside [-dim, dim), or a code of no category, must make predict return
+KILN_E_INDEX_OUT_OF_RANGE.
 """
 import sys
 
@@ -28,18 +30,23 @@ def build() -> onnx.ModelProto:
         helper.make_node("GatherND", ["table", "cells"], ["cells_out"]),
         helper.make_node("ScatterElements", ["table", "targets", "hundreds"], ["scattered"],
                          axis=0),
+        helper.make_node("OneHotEncoder", ["codes"], ["onehot"], domain="ai.onnx.ml",
+                         cats_int64s=[4, 8], zeros=0),
     ]
     graph = helper.make_graph(
         nodes, "gathers",
         [helper.make_tensor_value_info("rows", TensorProto.INT64, [2]),
          helper.make_tensor_value_info("cells", TensorProto.INT64, [2, 2]),
-         helper.make_tensor_value_info("targets", TensorProto.INT32, [1, 3])],
+         helper.make_tensor_value_info("targets", TensorProto.INT32, [1, 3]),
+         helper.make_tensor_value_info("codes", TensorProto.INT64, [3])],
         [helper.make_tensor_value_info("picked", TensorProto.FLOAT, [2, 3]),
          helper.make_tensor_value_info("cells_out", TensorProto.FLOAT, [2]),
-         helper.make_tensor_value_info("scattered", TensorProto.FLOAT, [5, 3])],
+         helper.make_tensor_value_info("scattered", TensorProto.FLOAT, [5, 3]),
+         helper.make_tensor_value_info("onehot", TensorProto.FLOAT, [3, 2])],
         initializers)
     model = helper.make_model(graph, producer_name="kiln-tests",
-                              opset_imports=[helper.make_opsetid("", 13)])
+                              opset_imports=[helper.make_opsetid("", 13),
+                                             helper.make_opsetid("ai.onnx.ml", 1)])
     model.ir_version = 7
     onnx.checker.check_model(model)
     return model
