@@ -779,8 +779,9 @@ kl_program *kl_lower_graph(kl_arena *a, kl_graph *g, kl_diag *d);
  * outputs from its inputs (shape inference calls it before inferring the node). */
 bool kl_if_settle(kl_graph *g, kl_node *n, kl_diag *d);
 /* ops/sequence.c — an If whose branches give sequences or optionals becomes an If over their
- * tensors (kills n and adds its replacement; nothing to do: n stays as it is). */
-bool kl_sequence_settle_if(kl_graph *g, kl_node *n, kl_diag *d);
+ * tensors, an Identity of one passes it on (n killed, a replacement added; nothing to do:
+ * n stays as it is). Shape inference calls it before inferring an If or an Identity. */
+bool kl_sequence_settle_carrier(kl_graph *g, kl_node *n, kl_diag *d);
 
 /* ops/infer_util.c — shared shape-inference helpers */
 bool kl_infer_same_as_input(kl_node *n, kl_diag *d);       /* out0 = in0 type & shape */

@@ -15,8 +15,9 @@
  *   ConcatFromSequence             Concat (new_axis=1: Unsqueeze each, then Concat);
  *   OptionalHasElement             Identity of a constant bool;
  *   OptionalGetElement             Identity of the tensor (or the sequence it holds).
- * An If whose branches give sequences or optionals becomes an If over their tensors
- * (kl_sequence_settle_if), when both branches agree on the structure.
+ * An If whose branches give sequences or optionals becomes an If over their tensors, when both
+ * branches agree on the structure; an Identity of one (Loop and Scan unrolled by the loader
+ * carry values through them) passes the structure on (kl_sequence_settle_carrier).
  * What is not known when compiling (a position computed at run time, branches giving sequences
  * of different lengths) is refused with a message naming the node and the value.
  * A sequence or optional as a graph input or output is refused (the generated interface takes
@@ -530,7 +531,15 @@ static bool join_branches(kl_graph *g, kl_node *n, int i, kl_value *t, kl_value 
     return true;
 }
 
-bool kl_sequence_settle_if(kl_graph *g, kl_node *n, kl_diag *d) {
+/* An Identity of a sequence or optional (the loader's unrolled Loops and Scans pass their
+ * carried values through one): the same structure. */
+static bool settle_identity(kl_node *n) {
+    kl_value *x = kl_node_input(n, 0);
+    if (!x || !x->compound || n->n_outputs < 1 || !n->outputs[0]) return true;
+    return records(n, x->compound);
+}
+
+static bool settle_if(kl_graph *g, kl_node *n, kl_diag *d) {
     int k = n->n_outputs;
     if (n->n_inputs != 1 + 2 * k || !n->inputs[0]) return true; /* if_infer says what is wrong */
     bool any = false;
@@ -575,6 +584,13 @@ bool kl_sequence_settle_if(kl_graph *g, kl_node *n, kl_diag *d) {
     m->guard = n->guard;
     m->n_attrs = n->n_attrs;
     m->attrs = n->attrs;
+    return true;
+}
+
+bool kl_sequence_settle_carrier(kl_graph *g, kl_node *n, kl_diag *d) {
+    if (*n->domain) return true;
+    if (!strcmp(n->op_type, "Identity")) return settle_identity(n);
+    if (!strcmp(n->op_type, "If")) return settle_if(g, n, d);
     return true;
 }
 

@@ -171,14 +171,14 @@ static void bring_forward(kl_graph *g, int at, int from) {
     for (int i = at; i < g->nodes.n; i++) ((kl_node *)items[i])->id = i;
 }
 
-/* Sequences and optionals (ops/sequence.c): an operator of theirs, or an If over them, is
- * settled before inference; *again: n was replaced, and position i must be visited anew. */
+/* Sequences and optionals (ops/sequence.c): an operator of theirs, or an If or Identity
+ * carrying them, is settled before inference; *again: n was replaced, and position i must be
+ * visited anew. */
 static bool settle_compound(kl_graph *g, kl_node *n, int i, bool *again, kl_diag *d) {
     int before = g->nodes.n;
     *again = false;
-    bool is_if = !strcmp(n->op_type, "If") && !*n->domain;
-    if (!n->op->settle && !is_if) return true;
-    if (!(n->op->settle ? n->op->settle(g, n, d) : kl_sequence_settle_if(g, n, d))) return false;
+    if (!(n->op->settle ? n->op->settle(g, n, d) : kl_sequence_settle_carrier(g, n, d)))
+        return false;
     *again = n->dead;
     bring_forward(g, i, before);
     return true;
