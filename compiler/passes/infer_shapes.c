@@ -61,21 +61,23 @@ static bool infer_node(kl_graph *g, kl_node *n, kl_diag *d);
  * branch of silero_vad's If meant for the other sample rate), its branch is left out (the
  * nearest level of its guard decided at run time is marked broken) instead of failing the
  * whole model, as ONNX Runtime fails only when it runs that branch. */
+static void leave_out_branch(kl_graph *g, kl_node *n, const kl_diag *scratch) {
+    kl_guard *gd = n->guard;
+    while (gd->cond->data) gd = gd->outer; /* state 0: some level is decided at run time */
+    size_t len = scratch->len;
+    while (len && scratch->text[len - 1] == '\n') len--;
+    char *why = kl_strndup(g->arena, scratch->text ? scratch->text : "", len);
+    for (char *c = why; *c; c++) /* one line, for the message that may quote it */
+        if (*c == '\n') *c = ' ';
+    gd->broken = why;
+    kl_ptrvec_push(g->arena, &g->broken_guards, gd);
+    kl_node_kill(n);
+}
+
 static bool infer_guarded(kl_graph *g, kl_node *n, const kl_diag *d) {
     kl_diag scratch;
     kl_diag_init(&scratch, d->file);
-    if (!infer_node(g, n, &scratch)) {
-        kl_guard *gd = n->guard;
-        while (gd->cond->data) gd = gd->outer; /* state 0: some level is decided at run time */
-        size_t len = scratch.len;
-        while (len && scratch.text[len - 1] == '\n') len--;
-        char *why = kl_strndup(g->arena, scratch.text ? scratch.text : "", len);
-        for (char *c = why; *c; c++) /* one line, for the message that may quote it */
-            if (*c == '\n') *c = ' ';
-        gd->broken = why;
-        kl_ptrvec_push(g->arena, &g->broken_guards, gd);
-        kl_node_kill(n);
-    }
+    if (!infer_node(g, n, &scratch)) leave_out_branch(g, n, &scratch);
     kl_diag_free(&scratch);
     return true;
 }
@@ -177,8 +179,16 @@ static void bring_forward(kl_graph *g, int at, int from) {
 static bool settle_compound(kl_graph *g, kl_node *n, int i, bool *again, kl_diag *d) {
     int before = g->nodes.n;
     *again = false;
-    if (!(n->op->settle ? n->op->settle(g, n, d) : kl_sequence_settle_carrier(g, n, d)))
-        return false;
+    /* a node of a branch chosen at run time that cannot be settled leaves its branch out, as
+       one that cannot be inferred does (infer_guarded) */
+    bool guarded = kl_guard_state(n->guard) == 0;
+    kl_diag scratch;
+    kl_diag_init(&scratch, d->file);
+    kl_diag *to = guarded ? &scratch : d;
+    bool ok = n->op->settle ? n->op->settle(g, n, to) : kl_sequence_settle_carrier(g, n, to);
+    if (!ok && guarded) leave_out_branch(g, n, &scratch);
+    kl_diag_free(&scratch);
+    if (!ok && !guarded) return false;
     *again = n->dead;
     bring_forward(g, i, before);
     return true;
