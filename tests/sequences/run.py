@@ -18,6 +18,9 @@ Cases:
                        SequenceEmpty, then ConcatFromSequence(new_axis=1).
   optional_tensor      Optional(x): OptionalHasElement is true, OptionalGetElement gives x;
                        Optional() of no input: OptionalHasElement is false.
+  if_left_out          a run-time If whose else-branch reads past the end of its sequence:
+                       that branch is left out; c true passes, c false makes predict return
+                       KILN_E_UNCOMPILED_BRANCH (-5).
 Prints one line per case and "N passed, M failed"; exits 1 on any failure.
 """
 import argparse
@@ -161,6 +164,24 @@ def case_optional_tensor(root):
                       [([X], [np.array(True), np.maximum(X, 0), np.array(False)])])
 
 
+def case_if_left_out(root, data_set):
+    # else: SequenceAt past the end of its sequence: that branch cannot be compiled and is
+    # left out (KILN_E_UNCOMPILED_BRANCH when the inputs take it), the then-branch runs
+    def branch(side, position):
+        return helper.make_graph(
+            [helper.make_node("SequenceConstruct", ["x"], [side + "_s"], name="seq_" + side),
+             helper.make_node("SequenceAt", [side + "_s", position], [side + "_y"],
+                              name="at_" + side)],
+            side, [], [vi(side + "_y", F, [2, 3])])
+    n = [helper.make_node("If", ["c"], ["y"], name="if0", then_branch=branch("then", "zero"),
+                          else_branch=branch("else", "five"))]
+    m = make_model(n, [vi("c", B, []), vi("x", F, [2, 3])], [vi("y", F, [2, 3])],
+                   initializers=[const("zero", np.array(0, np.int64)),
+                                 const("five", np.array(5, np.int64))])
+    sets = [([np.array(True), X], [X]), ([np.array(False), X], [X])]
+    return write_case(root, f"if_left_out_{data_set}", m, [sets[data_set]])
+
+
 def run_check(kiln, path, extra):
     r = subprocess.run([kiln, "check", path] + extra, capture_output=True, text=True,
                        timeout=300)
@@ -178,11 +199,16 @@ def main():
     root = tempfile.mkdtemp(prefix="kiln-sequences-")
     passed = failed = 0
     try:
-        for make in (case_concat_new_axis, case_split_scalar, case_if_runtime, case_loop_insert,
-                     case_optional_tensor):
-            name = make.__name__[len("case_"):]
-            rc, out = run_check(os.path.abspath(a.kiln), make(root), extra)
-            ok = rc == 0 and out.rstrip().endswith("PASS")
+        cases = [(make.__name__[len("case_"):], lambda make=make: make(root), 0, None)
+                 for make in (case_concat_new_axis, case_split_scalar, case_if_runtime,
+                              case_loop_insert, case_optional_tensor)]
+        cases += [("if_left_out taken branch", lambda: case_if_left_out(root, 0), 0, None),
+                  ("if_left_out branch left out", lambda: case_if_left_out(root, 1), 1,
+                   "error code -5")]
+        for name, make, want_rc, want_text in cases:
+            rc, out = run_check(os.path.abspath(a.kiln), make(), extra)
+            ok = rc == want_rc and (out.rstrip().endswith("PASS") if want_rc == 0
+                                    else want_text in out)
             print(f"{'PASS' if ok else 'FAIL'} {name}")
             if not ok:
                 print("     " + out.strip().replace("\n", "\n     "))
