@@ -62,8 +62,7 @@ static kl_value *const_i64_list(kl_graph *g, const kl_node *n, const int64_t *x,
 
 /* A value of no known shape yet (inference gives it one). */
 static kl_value *fresh_value(kl_graph *g, const char *base) {
-    kl_value *v = kl_value_new(g, kl_sprintf(g->arena, "%s__%d", base, g->values.n));
-    return v;
+    return kl_value_new(g, kl_sprintf(g->arena, "%s__%d", base, g->values.n));
 }
 
 /* A tensor node standing for `like` (same guard, name derived from it). */
