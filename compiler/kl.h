@@ -178,6 +178,19 @@ bool kl_check_tensor_size(kl_arena *a, const kl_shape *s, kl_dtype t, const stru
 typedef struct kl_node kl_node;
 typedef struct kl_graph kl_graph;
 
+/* A sequence or an optional whose structure is known when compiling (ops/sequence.c compiles
+ * them away during shape inference): which tensors it holds, in order. */
+struct kl_value;
+typedef struct kl_compound {
+    bool optional;             /* an optional: n is 0 (empty) or 1; else a sequence of n */
+    int64_t n;
+    struct kl_value **items;   /* n tensors (an optional's item may be a sequence value);
+                                  NULL while `split` is pending */
+    struct kl_node *split;     /* a SplitToSequence whose pieces are built when first read
+                                  (SequenceLength needs only their count) */
+    kl_dtype elem;             /* element type (SequenceEmpty's dtype for an empty one) */
+} kl_compound;
+
 typedef struct kl_value {
     const char *name;
     kl_dtype dtype;
@@ -191,6 +204,7 @@ typedef struct kl_value {
     int n_uses;                                /* number of node inputs referring to it */
     int input_index;                           /* index among graph inputs, or -1 */
     int output_index;                          /* index among graph outputs (first), or -1 */
+    kl_compound *compound;                     /* non-NULL: a sequence or optional, no tensor */
     int id;
 } kl_value;
 
@@ -701,6 +715,10 @@ typedef struct kl_op {
     /* Output 0 may be omitted (RNN, GRU, LSTM: Y): infer gives the node a fresh value for it,
      * so no pass ever meets a NULL output 0. */
     bool out0_optional;
+    /* Compile-time structure (sequences, optionals: ops/sequence.c): shape inference calls it
+     * instead of infer. It records the structure of the outputs or rewrites the node into
+     * tensor operators (new nodes, which inference takes next), and kills the node. */
+    bool (*settle)(kl_graph *g, kl_node *n, kl_diag *d);
 } kl_op;
 
 /* ops/table.c */
@@ -762,6 +780,10 @@ kl_program *kl_lower_graph(kl_arena *a, kl_graph *g, kl_diag *d);
 /* ops/control.c — an If whose condition folded to a constant drops the other branch's
  * outputs from its inputs (shape inference calls it before inferring the node). */
 bool kl_if_settle(kl_graph *g, kl_node *n, kl_diag *d);
+/* ops/sequence.c — an If whose branches give sequences or optionals becomes an If over their
+ * tensors, an Identity of one passes it on (n killed, a replacement added; nothing to do:
+ * n stays as it is). Shape inference calls it before inferring an If or an Identity. */
+bool kl_sequence_settle_carrier(kl_graph *g, kl_node *n, kl_diag *d);
 
 /* ops/infer_util.c — shared shape-inference helpers */
 bool kl_infer_same_as_input(kl_node *n, kl_diag *d);       /* out0 = in0 type & shape */

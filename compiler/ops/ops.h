@@ -56,6 +56,8 @@ extern const kl_op kl_ops_quantize[];    /* quantize.c: QuantizeLinear Dequantiz
 extern const kl_op kl_ops_training[];    /* training.c: Adagrad Momentum Adam
                                              (ai.onnx.preview.training) */
 extern const kl_op kl_ops_control[];     /* control.c: If (branches inlined by the loader) */
+extern const kl_op kl_ops_sequence[];    /* sequence.c: Sequence* SplitToSequence
+                                             ConcatFromSequence Optional*: compiled away */
 extern const kl_op kl_ops_ml[];          /* ml.c: Binarizer ArrayFeatureExtractor
                                              (ai.onnx.ml) */
 extern const kl_op kl_ops_ml_linear[];   /* ml_linear.c: LinearRegressor LinearClassifier

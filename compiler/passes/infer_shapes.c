@@ -61,21 +61,23 @@ static bool infer_node(kl_graph *g, kl_node *n, kl_diag *d);
  * branch of silero_vad's If meant for the other sample rate), its branch is left out (the
  * nearest level of its guard decided at run time is marked broken) instead of failing the
  * whole model, as ONNX Runtime fails only when it runs that branch. */
+static void leave_out_branch(kl_graph *g, kl_node *n, const kl_diag *scratch) {
+    kl_guard *gd = n->guard;
+    while (gd->cond->data) gd = gd->outer; /* state 0: some level is decided at run time */
+    size_t len = scratch->len;
+    while (len && scratch->text[len - 1] == '\n') len--;
+    char *why = kl_strndup(g->arena, scratch->text ? scratch->text : "", len);
+    for (char *c = why; *c; c++) /* one line, for the message that may quote it */
+        if (*c == '\n') *c = ' ';
+    gd->broken = why;
+    kl_ptrvec_push(g->arena, &g->broken_guards, gd);
+    kl_node_kill(n);
+}
+
 static bool infer_guarded(kl_graph *g, kl_node *n, const kl_diag *d) {
     kl_diag scratch;
     kl_diag_init(&scratch, d->file);
-    if (!infer_node(g, n, &scratch)) {
-        kl_guard *gd = n->guard;
-        while (gd->cond->data) gd = gd->outer; /* state 0: some level is decided at run time */
-        size_t len = scratch.len;
-        while (len && scratch.text[len - 1] == '\n') len--;
-        char *why = kl_strndup(g->arena, scratch.text ? scratch.text : "", len);
-        for (char *c = why; *c; c++) /* one line, for the message that may quote it */
-            if (*c == '\n') *c = ' ';
-        gd->broken = why;
-        kl_ptrvec_push(g->arena, &g->broken_guards, gd);
-        kl_node_kill(n);
-    }
+    if (!infer_node(g, n, &scratch)) leave_out_branch(g, n, &scratch);
     kl_diag_free(&scratch);
     return true;
 }
@@ -90,9 +92,15 @@ static bool infer_node(kl_graph *g, kl_node *n, kl_diag *d) {
         kl_node_set_output(g, n, 0, kl_value_make(g, kl_sprintf(g->arena, "%s_out0", n->name),
                                                   KL_UNDEFINED, &none, NULL));
     }
-    for (int i = 0; i < n->n_inputs; i++)
-        if (n->inputs[i] && !n->inputs[i]->has_shape)
-            return kl_error(d, n, "input '%s' has no known shape", n->inputs[i]->name);
+    for (int i = 0; i < n->n_inputs; i++) {
+        const kl_value *x = n->inputs[i];
+        if (x && x->compound)
+            return kl_error(d, n, "input '%s' is %s; %s takes tensors (kiln compiles sequences "
+                            "and optionals away: only their operators read them)", x->name,
+                            x->compound->optional ? "an optional" : "a sequence", n->op_type);
+        if (x && !x->has_shape)
+            return kl_error(d, n, "input '%s' has no known shape", x->name);
+    }
     if (!n->op->infer(n, d)) {
         if (!kl_diag_failed(d)) kl_error(d, n, "shape inference failed");
         return false;
@@ -152,6 +160,52 @@ static void declare_back_through_unary(kl_graph *g) {
     }
 }
 
+/* Nodes a settle step appended (positions from..end) move to position `at`, before the node
+ * settled, so that the loop infers them next and in order; ids follow positions again. */
+static void bring_forward(kl_graph *g, int at, int from) {
+    int added = g->nodes.n - from;
+    if (added <= 0) return;
+    void **items = g->nodes.items;
+    void **moved = kl_alloc_array(g->arena, (size_t)added, sizeof *moved);
+    memcpy(moved, items + from, (size_t)added * sizeof *moved);
+    memmove(items + at + added, items + at, (size_t)(from - at) * sizeof *items);
+    memcpy(items + at, moved, (size_t)added * sizeof *moved);
+    for (int i = at; i < g->nodes.n; i++) ((kl_node *)items[i])->id = i;
+}
+
+/* Sequences and optionals (ops/sequence.c): an operator of theirs, or an If or Identity
+ * carrying them, is settled before inference; *again: n was replaced, and position i must be
+ * visited anew. */
+static bool settle_compound(kl_graph *g, kl_node *n, int i, bool *again, kl_diag *d) {
+    int before = g->nodes.n;
+    *again = false;
+    /* a node of a branch chosen at run time that cannot be settled leaves its branch out, as
+       one that cannot be inferred does (infer_guarded) */
+    bool guarded = kl_guard_state(n->guard) == 0;
+    kl_diag scratch;
+    kl_diag_init(&scratch, d->file);
+    kl_diag *to = guarded ? &scratch : d;
+    bool ok = n->op->settle ? n->op->settle(g, n, to) : kl_sequence_settle_carrier(g, n, to);
+    if (!ok && guarded) leave_out_branch(g, n, &scratch);
+    kl_diag_free(&scratch);
+    if (!ok && !guarded) return false;
+    *again = n->dead;
+    bring_forward(g, i, before);
+    return true;
+}
+
+/* The generated interface takes and gives tensors: a sequence or optional output is refused. */
+static bool outputs_are_tensors(const kl_graph *g, kl_diag *d) {
+    for (int o = 0; o < g->outputs.n; o++) {
+        const kl_value *y = g->outputs.items[o];
+        if (y->compound)
+            kl_error(d, NULL, "graph output '%s' is %s; kiln compiles sequences and optionals "
+                     "away, and the generated interface gives tensors only", y->name,
+                     y->compound->optional ? "an optional" : "a sequence");
+    }
+    return !kl_diag_failed(d);
+}
+
 bool pass_infer_shapes(kl_graph *g, kl_diag *d) {
     declare_back_through_unary(g);
     for (int i = 0; i < g->nodes.n; i++) {
@@ -163,9 +217,15 @@ bool pass_infer_shapes(kl_graph *g, kl_diag *d) {
             kl_node_kill(n);
             continue;
         }
+        bool again;
+        if (!settle_compound(g, n, i, &again, d)) return false;
+        if (again) {
+            i--;
+            continue;
+        }
         if (!strcmp(n->op_type, "If") && !*n->domain && !kl_if_settle(g, n, d)) return false;
         if (left_out_for_sure(g, n, d)) return false;
         if (!(state == 0 ? infer_guarded(g, n, d) : infer_node(g, n, d))) return false;
     }
-    return true;
+    return outputs_are_tensors(g, d);
 }

@@ -1017,6 +1017,135 @@ def case_if_branch_missing(d):
     return save(m, d), [], ["node 'if0' (If", "attribute 'else_branch' (a graph) is missing"]
 
 
+# ---- sequences and optionals: compiled away, so their structure must be known -------------
+
+def seq_model(nodes, inputs, outputs, initializers=(), opset=18):
+    return model(nodes, inputs, outputs, initializers, opset=opset)
+
+
+def seq3(name="seq0"):
+    """s = SequenceConstruct(x, x, x) over x[2,3]"""
+    return helper.make_node("SequenceConstruct", ["x", "x", "x"], ["s"], name=name)
+
+
+def case_sequence_at_runtime_position(d):
+    m = seq_model([seq3(), helper.make_node("SequenceAt", ["s", "p"], ["y"], name="at0")],
+                  [tensor_in("x", [2, 3]), helper.make_tensor_value_info("p", TensorProto.INT64,
+                                                                         [])],
+                  [tensor_in("y", None)])
+    return save(m, d), [], ["node 'at0' (SequenceAt", "position 'p' is computed at run time",
+                            "must be a constant"]
+
+
+def case_sequence_at_out_of_range(d):
+    p = numpy_helper.from_array(np.array(3, np.int64), "p")
+    m = seq_model([seq3(), helper.make_node("SequenceAt", ["s", "p"], ["y"], name="at0")],
+                  [tensor_in("x", [2, 3])], [tensor_in("y", None)], [p])
+    return save(m, d), [], ["node 'at0' (SequenceAt", "position 3 ('p') is out of range for a "
+                            "sequence of 3 tensors"]
+
+
+def case_sequence_erase_empty(d):
+    m = seq_model([helper.make_node("SequenceEmpty", [], ["e"], name="empty0"),
+                   helper.make_node("SequenceErase", ["e"], ["s"], name="erase0"),
+                   helper.make_node("SequenceLength", ["s"], ["y"], name="len0")],
+                  [], [helper.make_tensor_value_info("y", TensorProto.INT64, [])])
+    return save(m, d), [], ["node 'erase0' (SequenceErase", "the sequence is empty"]
+
+
+def case_sequence_insert_wrong_type(d):
+    m = seq_model([seq3(), helper.make_node("Cast", ["x"], ["xi"], to=TensorProto.INT32,
+                                            name="cast0"),
+                   helper.make_node("SequenceInsert", ["s", "xi"], ["s2"], name="insert0"),
+                   helper.make_node("ConcatFromSequence", ["s2"], ["y"], axis=0, name="cat0")],
+                  [tensor_in("x", [2, 3])], [tensor_in("y", None)])
+    return save(m, d), [], ["node 'insert0' (SequenceInsert", "tensor 'xi' is int32 but the "
+                            "sequence holds float32"]
+
+
+def case_sequence_graph_output(d):
+    m = seq_model([seq3()], [tensor_in("x", [2, 3])],
+                  [helper.make_tensor_sequence_value_info("s", F, [2, 3])])
+    return save(m, d), [], ["graph output 's' is a sequence", "gives tensors only"]
+
+
+def case_sequence_read_as_tensor(d):
+    m = seq_model([seq3(), helper.make_node("Relu", ["s"], ["y"], name="relu0")],
+                  [tensor_in("x", [2, 3])], [tensor_in("y", None)])
+    return save(m, d), [], ["node 'relu0' (Relu", "input 's' is a sequence; Relu takes tensors"]
+
+
+def case_split_to_sequence_runtime_split(d):
+    m = seq_model([helper.make_node("SplitToSequence", ["x", "k"], ["s"], axis=1, name="split0"),
+                   helper.make_node("SequenceLength", ["s"], ["y"], name="len0")],
+                  [tensor_in("x", [2, 6]), helper.make_tensor_value_info("k", TensorProto.INT64,
+                                                                         [])],
+                  [helper.make_tensor_value_info("y", TensorProto.INT64, [])])
+    return save(m, d), [], ["node 'split0' (SplitToSequence", "split 'k' is computed at run "
+                            "time", "length depends on it"]
+
+
+def case_concat_from_sequence_new_axis_out_of_range(d):
+    m = seq_model([seq3(), helper.make_node("ConcatFromSequence", ["s"], ["y"], axis=-4,
+                                            new_axis=1, name="cat0")],
+                  [tensor_in("x", [2, 3])], [tensor_in("y", None)])
+    return save(m, d), [], ["node 'cat0' (ConcatFromSequence", "axis -4 is out of range for "
+                            "new_axis=1 on tensors of rank 2"]
+
+
+def seq_if_model(then_inputs, else_inputs):
+    """y = SequenceLength(If(c) { SequenceConstruct(then_inputs) } else { ... })"""
+    then_g = helper.make_graph([helper.make_node("SequenceConstruct", then_inputs, ["ts"],
+                                                 name="seq_then")], "then", [],
+                               [helper.make_tensor_sequence_value_info("ts", F, None)])
+    else_g = helper.make_graph([helper.make_node("SequenceConstruct", else_inputs, ["es"],
+                                                 name="seq_else")], "else", [],
+                               [helper.make_tensor_sequence_value_info("es", F, None)])
+    return seq_model([helper.make_node("If", ["c"], ["s"], name="if0", then_branch=then_g,
+                                       else_branch=else_g),
+                      helper.make_node("SequenceLength", ["s"], ["y"], name="len0")],
+                     [helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+                      tensor_in("x", [2, 3])],
+                     [helper.make_tensor_value_info("y", TensorProto.INT64, [])])
+
+
+def case_if_sequences_of_different_lengths(d):
+    return save(seq_if_model(["x"], ["x", "x"]), d), [], [
+        "node 'if0' (If", "output 0 ('s') is a sequence of 1 tensors in then_branch but 2 in "
+        "else_branch", "known only at run time (the condition 'c')"]
+
+
+def case_if_optional_empty_in_one_branch(d):
+    then_g = helper.make_graph([helper.make_node("Optional", ["x"], ["to"], name="opt_then")],
+                               "then", [], [helper.make_tensor_value_info("to", F, None)])
+    else_g = helper.make_graph([helper.make_node("Optional", [], ["eo"], name="opt_else",
+                                                 type=helper.make_tensor_type_proto(F, [2, 3]))],
+                               "else", [], [helper.make_tensor_value_info("eo", F, None)])
+    m = seq_model([helper.make_node("If", ["c"], ["o"], name="if0", then_branch=then_g,
+                                    else_branch=else_g),
+                   helper.make_node("OptionalHasElement", ["o"], ["y"], name="has0")],
+                  [helper.make_tensor_value_info("c", TensorProto.BOOL, []),
+                   tensor_in("x", [2, 3])],
+                  [helper.make_tensor_value_info("y", TensorProto.BOOL, [])])
+    return save(m, d), [], ["node 'if0' (If", "output 0 ('o') is an optional that is empty in "
+                            "else_branch but not in then_branch", "known only at run time"]
+
+
+def case_optional_get_element_empty(d):
+    m = seq_model([helper.make_node("Optional", [], ["o"], name="opt0",
+                                    type=helper.make_tensor_type_proto(F, [2, 3])),
+                   helper.make_node("OptionalGetElement", ["o"], ["y"], name="get0")],
+                  [], [tensor_in("y", None)])
+    return save(m, d), [], ["node 'get0' (OptionalGetElement", "optional 'o' is empty"]
+
+
+def case_sequence_graph_input(d):
+    m = seq_model([helper.make_node("SequenceLength", ["s"], ["y"], name="len0")],
+                  [helper.make_tensor_sequence_value_info("s", F, [2, 3])],
+                  [helper.make_tensor_value_info("y", TensorProto.INT64, [])])
+    return save(m, d), [], ["input 's' is a sequence", "kiln takes tensors only"]
+
+
 # ---- regression inputs the fuzz targets found (tests/bad-inputs/fuzz/expected.txt) ----------
 
 FUZZ_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzz")

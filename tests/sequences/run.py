@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Sequences and optionals end to end: models written with onnx's helpers, expected outputs
+computed here with numpy (from the operators' definitions), checked with `kiln check` at the
+default target (or the one given with --target). kiln compiles sequences away (ops/sequence.c);
+these cases cover what the ONNX backend tests do not.
+
+Usage: run.py KILN [--target T] [--sanitize address]   (tests/onnx_python.sh finds a Python with onnx)
+
+Cases:
+  concat_new_axis      ConcatFromSequence with new_axis=1 and negative axes (-1: last, -3:
+                       first of the rank+1 result), and with new_axis=0.
+  split_scalar         SplitToSequence with a constant scalar split that leaves a shorter last
+                       piece, SequenceAt(-1), SequenceErase(0) + ConcatFromSequence, and
+                       keepdims=0 (ignored when split is given: ONNX's rule).
+  if_runtime           If(c) whose branches give sequences of two tensors each: SequenceAt
+                       and SequenceLength of the result; data sets with c true and c false.
+  loop_insert          Loop (trip count 3) appending x * i to a sequence carried from
+                       SequenceEmpty, then ConcatFromSequence(new_axis=1).
+  optional_tensor      Optional(x): OptionalHasElement is true, OptionalGetElement gives x;
+                       Optional() of no input: OptionalHasElement is false.
+  if_left_out          a run-time If whose else-branch reads past the end of its sequence:
+                       that branch is left out; c true passes, c false makes predict return
+                       KILN_E_UNCOMPILED_BRANCH (-5).
+Prints one line per case and "N passed, M failed"; exits 1 on any failure.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+F = TensorProto.FLOAT
+B = TensorProto.BOOL
+I64 = TensorProto.INT64
+
+
+def vi(name, elem, shape):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def const(name, value):
+    return numpy_helper.from_array(np.asarray(value), name)
+
+
+def write_case(root, name, model, sets):
+    """model.onnx and test_data_set_K/{input,output}_I.pb under root/name."""
+    d = os.path.join(root, name)
+    os.mkdir(d)
+    with open(os.path.join(d, "model.onnx"), "wb") as f:
+        f.write(model.SerializeToString())
+    for k, (inputs, outputs) in enumerate(sets):
+        s = os.path.join(d, f"test_data_set_{k}")
+        os.mkdir(s)
+        for prefix, values, infos in (("input", inputs, model.graph.input),
+                                      ("output", outputs, model.graph.output)):
+            for i, (value, info) in enumerate(zip(values, infos)):
+                t = numpy_helper.from_array(np.asarray(value), info.name)
+                with open(os.path.join(s, f"{prefix}_{i}.pb"), "wb") as f:
+                    f.write(t.SerializeToString())
+    return os.path.join(d, "model.onnx")
+
+
+def make_model(nodes, inputs, outputs, opset=18, initializers=()):
+    g = helper.make_graph(nodes, "sequences", inputs, outputs, list(initializers))
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+X = np.arange(6, dtype=np.float32).reshape(2, 3) - 2.5
+Y = X * 3 + 1
+Z = -X
+
+
+def case_concat_new_axis(root):
+    n = [helper.make_node("SequenceConstruct", ["x", "y", "z"], ["s"], name="construct"),
+         helper.make_node("ConcatFromSequence", ["s"], ["last"], axis=-1, new_axis=1,
+                          name="cat_last"),
+         helper.make_node("ConcatFromSequence", ["s"], ["first"], axis=-3, new_axis=1,
+                          name="cat_first"),
+         helper.make_node("ConcatFromSequence", ["s"], ["joined"], axis=-1, name="cat_join")]
+    m = make_model(n, [vi("x", F, [2, 3]), vi("y", F, [2, 3]), vi("z", F, [2, 3])],
+                   [vi("last", F, [2, 3, 3]), vi("first", F, [3, 2, 3]),
+                    vi("joined", F, [2, 9])])
+    outs = [np.stack([X, Y, Z], axis=-1), np.stack([X, Y, Z], axis=0),
+            np.concatenate([X, Y, Z], axis=-1)]
+    return write_case(root, "concat_new_axis", m, [([X, Y, Z], outs)])
+
+
+def case_split_scalar(root):
+    a = np.arange(10, dtype=np.float32).reshape(5, 2)
+    n = [helper.make_node("SplitToSequence", ["a", "two"], ["s"], axis=0, keepdims=0,
+                          name="split"),
+         helper.make_node("SequenceAt", ["s", "minus_one"], ["tail"], name="at_tail"),
+         helper.make_node("SequenceErase", ["s", "zero"], ["rest"], name="erase_first"),
+         helper.make_node("ConcatFromSequence", ["rest"], ["joined"], axis=0, name="cat"),
+         helper.make_node("SequenceLength", ["s"], ["count"], name="length")]
+    m = make_model(n, [vi("a", F, [5, 2])],
+                   [vi("tail", F, [1, 2]), vi("joined", F, [3, 2]), vi("count", I64, [])],
+                   initializers=[const("two", np.array(2, np.int64)),
+                                 const("minus_one", np.array(-1, np.int64)),
+                                 const("zero", np.array(0, np.int32))])
+    return write_case(root, "split_scalar", m,
+                      [([a], [a[4:], a[2:], np.array(3, np.int64)])])
+
+
+def case_if_runtime(root):
+    then_g = helper.make_graph(
+        [helper.make_node("Mul", ["x", "two"], ["x2"], name="mul_then"),
+         helper.make_node("SequenceConstruct", ["x", "x2"], ["then_s"], name="seq_then")],
+        "then", [], [helper.make_tensor_sequence_value_info("then_s", F, [2, 3])])
+    else_g = helper.make_graph(
+        [helper.make_node("Add", ["x", "hundred"], ["x100"], name="add_else"),
+         helper.make_node("SequenceEmpty", [], ["empty"], dtype=F, name="empty_else"),
+         helper.make_node("SequenceInsert", ["empty", "x"], ["one"], name="insert_x"),
+         helper.make_node("SequenceInsert", ["one", "x100", "one_i"], ["else_s"],
+                          name="insert_x100")],
+        "else", [], [helper.make_tensor_sequence_value_info("else_s", F, [2, 3])])
+    n = [helper.make_node("If", ["c"], ["s"], name="if0", then_branch=then_g,
+                          else_branch=else_g),
+         helper.make_node("SequenceAt", ["s", "one_i"], ["second"], name="at_second"),
+         helper.make_node("SequenceLength", ["s"], ["count"], name="length")]
+    m = make_model(n, [vi("c", B, []), vi("x", F, [2, 3])],
+                   [vi("second", F, [2, 3]), vi("count", I64, [])],
+                   initializers=[const("two", np.array(2, np.float32)),
+                                 const("hundred", np.array(100, np.float32)),
+                                 const("one_i", np.array(1, np.int64))])
+    sets = [([np.array(True), X], [2 * X, np.array(2, np.int64)]),
+            ([np.array(False), X], [X + 100, np.array(2, np.int64)])]
+    return write_case(root, "if_runtime", m, sets)
+
+
+def case_loop_insert(root):
+    body = helper.make_graph(
+        [helper.make_node("Cast", ["i"], ["i_f"], to=F, name="cast_i"),
+         helper.make_node("Mul", ["x", "i_f"], ["step"], name="mul_step"),
+         helper.make_node("SequenceInsert", ["s_in", "step"], ["s_out"], name="append"),
+         helper.make_node("Identity", ["c_in"], ["c_out"], name="pass_cond")],
+        "body", [vi("i", I64, []), vi("c_in", B, []),
+                 helper.make_tensor_sequence_value_info("s_in", F, [2])],
+        [vi("c_out", B, []), helper.make_tensor_sequence_value_info("s_out", F, [2])])
+    n = [helper.make_node("SequenceEmpty", [], ["s0"], dtype=F, name="empty"),
+         helper.make_node("Loop", ["M", "", "s0"], ["s"], name="loop0", body=body),
+         helper.make_node("ConcatFromSequence", ["s"], ["y"], axis=0, new_axis=1, name="cat")]
+    m = make_model(n, [vi("x", F, [2])], [vi("y", F, [3, 2])],
+                   initializers=[const("M", np.array(3, np.int64))])
+    x = np.array([1.5, -2], np.float32)
+    return write_case(root, "loop_insert", m, [([x], [np.stack([x * i for i in range(3)])])])
+
+
+def case_optional_tensor(root):
+    n = [helper.make_node("Optional", ["x"], ["o"], name="wrap"),
+         helper.make_node("OptionalHasElement", ["o"], ["has"], name="has"),
+         helper.make_node("OptionalGetElement", ["o"], ["got"], name="get"),
+         helper.make_node("Relu", ["got"], ["y"], name="relu"),
+         helper.make_node("Optional", [], ["none"], name="nothing",
+                          type=helper.make_tensor_type_proto(F, [2, 3])),
+         helper.make_node("OptionalHasElement", ["none"], ["has_none"], name="has_none")]
+    m = make_model(n, [vi("x", F, [2, 3])],
+                   [vi("has", B, []), vi("y", F, [2, 3]), vi("has_none", B, [])])
+    return write_case(root, "optional_tensor", m,
+                      [([X], [np.array(True), np.maximum(X, 0), np.array(False)])])
+
+
+def case_if_left_out(root, data_set):
+    # else: SequenceAt past the end of its sequence: that branch cannot be compiled and is
+    # left out (KILN_E_UNCOMPILED_BRANCH when the inputs take it), the then-branch runs
+    def branch(side, position):
+        return helper.make_graph(
+            [helper.make_node("SequenceConstruct", ["x"], [side + "_s"], name="seq_" + side),
+             helper.make_node("SequenceAt", [side + "_s", position], [side + "_y"],
+                              name="at_" + side)],
+            side, [], [vi(side + "_y", F, [2, 3])])
+    n = [helper.make_node("If", ["c"], ["y"], name="if0", then_branch=branch("then", "zero"),
+                          else_branch=branch("else", "five"))]
+    m = make_model(n, [vi("c", B, []), vi("x", F, [2, 3])], [vi("y", F, [2, 3])],
+                   initializers=[const("zero", np.array(0, np.int64)),
+                                 const("five", np.array(5, np.int64))])
+    sets = [([np.array(True), X], [X]), ([np.array(False), X], [X])]
+    return write_case(root, f"if_left_out_{data_set}", m, [sets[data_set]])
+
+
+def run_check(kiln, path, extra):
+    r = subprocess.run([kiln, "check", path] + extra, capture_output=True, text=True,
+                       timeout=300)
+    return r.returncode, r.stdout + r.stderr
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("kiln")
+    ap.add_argument("--target")
+    ap.add_argument("--sanitize")
+    a = ap.parse_args()
+    extra = (["--target", a.target] if a.target else []) + \
+        (["--sanitize", a.sanitize] if a.sanitize else [])
+    root = tempfile.mkdtemp(prefix="kiln-sequences-")
+    passed = failed = 0
+    try:
+        cases = [(make.__name__[len("case_"):], lambda make=make: make(root), 0, None)
+                 for make in (case_concat_new_axis, case_split_scalar, case_if_runtime,
+                              case_loop_insert, case_optional_tensor)]
+        cases += [("if_left_out taken branch", lambda: case_if_left_out(root, 0), 0, None),
+                  ("if_left_out branch left out", lambda: case_if_left_out(root, 1), 1,
+                   "error code -5")]
+        for name, make, want_rc, want_text in cases:
+            rc, out = run_check(os.path.abspath(a.kiln), make(), extra)
+            ok = rc == want_rc and (out.rstrip().endswith("PASS") if want_rc == 0
+                                    else want_text in out)
+            print(f"{'PASS' if ok else 'FAIL'} {name}")
+            if not ok:
+                print("     " + out.strip().replace("\n", "\n     "))
+            passed, failed = passed + ok, failed + (not ok)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print(f"{passed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
