@@ -63,6 +63,7 @@ extern const kl_op kl_ops_ml[];          /* ml.c: Binarizer ArrayFeatureExtracto
 extern const kl_op kl_ops_ml_linear[];   /* ml_linear.c: LinearRegressor LinearClassifier
                                              Scaler Normalizer (ai.onnx.ml) */
 extern const kl_op kl_ops_ml_encode[];   /* ml_encode.c: OneHotEncoder (ai.onnx.ml) */
+extern const kl_op kl_ops_ml_svm[];      /* ml_svm.c: SVMRegressor SVMClassifier (ai.onnx.ml) */
 
 /* The newest ai.onnx opset kiln knows (the backend tests go up to 28): entries whose semantics
  * have not changed since their last version use it as `until`. */

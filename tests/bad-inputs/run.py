@@ -738,6 +738,21 @@ def case_attr_normalizer_norm(d):
         "node 'ml0' (ai.onnx.ml.Normalizer", "norm 'L3' is not MAX, L1 or L2"]
 
 
+def case_attr_svm_probability_estimates(d):
+    return save(ml_model("SVMClassifier", [2, 2], ["y", "z"], classlabels_ints=[0, 1],
+                         coefficients=[1.0, -1.0], rho=[0.5], support_vectors=[1.0, 0, 0, 1.0],
+                         vectors_per_class=[1, 1], kernel_params=[0.5, 0, 0], prob_a=[1.0],
+                         prob_b=[0.0]), d), [], [
+        "node 'ml0' (ai.onnx.ml.SVMClassifier", "prob_a / prob_b", "not supported"]
+
+
+def case_attr_svm_support_vector_count(d):
+    return save(ml_model("SVMRegressor", [2, 2], ["y"], coefficients=[1.0, -1.0], rho=[0.5],
+                         support_vectors=[1.0, 0, 0], n_supports=2), d), [], [
+        "node 'ml0' (ai.onnx.ml.SVMRegressor", "support_vectors has 3 values",
+        "2 vectors of 2 features need 4"]
+
+
 def case_attr_one_hot_encoder_string_categories(d):
     return save(ml_model("OneHotEncoder", [2, 3], ["y"], cats_strings=["a", "b"]), d), [], [
         "node 'ml0' (ai.onnx.ml.OneHotEncoder", "cats_strings", "string tensors"]

@@ -396,7 +396,79 @@ def one_hot_encoder_case(x, cats, zeros=1):
     return [node], {"x": x}, {"y": y}, 17, [("ai.onnx.ml", 1)]
 
 
+def _svm_kernel(x, sv, kind, params):
+    gamma, coef0, degree = params if params else (0.0, 0.0, 0.0)
+    x = x.astype(np.float32).astype(np.float64)
+    x = x.reshape(1, -1) if x.ndim == 1 else x
+    if kind == "RBF":
+        return np.exp(-gamma * ((x[:, None, :] - sv[None, :, :]) ** 2).sum(axis=2))
+    dot = x @ sv.T
+    if kind == "POLY":
+        return (gamma * dot + coef0) ** degree
+    if kind == "SIGMOID":
+        return np.tanh(gamma * dot + coef0)
+    return dot
+
+
+def svm_regressor_case(x, coef, rho, sv=None, kind="LINEAR", params=None, one_class=0):
+    # ONNX Runtime requires kernel_params even where the kernel ignores them
+    attrs = dict(coefficients=coef, rho=rho, kernel_type=kind, one_class=one_class,
+                 kernel_params=params or [0.0, 0.0, 0.0])
+    if sv is not None:
+        attrs.update(support_vectors=np.asarray(sv).ravel().tolist(), n_supports=len(sv))
+        y = _svm_kernel(x, np.asarray(sv, np.float64), kind, params) @ np.asarray(coef) + rho[0]
+    else:
+        y = _scores(x, coef, None)[:, 0] + rho[0]
+    if one_class:
+        y = np.where(y > 0, 1.0, -1.0)
+    node = helper.make_node("SVMRegressor", ["x"], ["y"], domain="ai.onnx.ml", **attrs)
+    return [node], {"x": x}, {"y": y.reshape(-1, 1).astype(np.float32)}, 17, [("ai.onnx.ml", 1)]
+
+
+def svm_classifier_case(x, labels, coef, rho, sv=None, per_class=None, kind="LINEAR",
+                        params=None, pt="NONE"):
+    attrs = dict(classlabels_ints=labels, coefficients=coef, rho=rho, kernel_type=kind,
+                 post_transform=pt, kernel_params=params or [0.0, 0.0, 0.0])
+    c = len(labels)
+    if sv is None:  # liblinear: a score per class, rho[0] added to each
+        s = _scores(x, coef, [rho[0]] * c).astype(np.float32).astype(np.float64)
+        if c == 2:
+            allpos = all(v >= 0 for v in coef)
+            hi = s.max(axis=1)
+            second = (hi >= 0.5) if allpos else (hi > 0)
+            cls = np.where(second | (s[:, 1] > s[:, 0]), 1, 0)
+        else:
+            cls = np.argmax(s, axis=1)
+        z = _transform(s, pt)
+    else:
+        attrs.update(support_vectors=np.asarray(sv).ravel().tolist(), vectors_per_class=per_class)
+        k = _svm_kernel(x, np.asarray(sv, np.float64), kind, params)
+        v = k.shape[1]
+        start = np.concatenate([[0], np.cumsum(per_class)[:-1]])
+        co = np.asarray(coef, np.float64).reshape(c - 1, v)
+        scores, votes, idx = [], np.zeros((k.shape[0], c)), 0
+        for i in range(c - 1):
+            for j in range(i + 1, c):
+                si, sj = slice(start[i], start[i] + per_class[i]), slice(start[j], start[j] + per_class[j])
+                sc = k[:, si] @ co[j - 1, si] + k[:, sj] @ co[i, sj] + rho[idx]
+                idx += 1
+                scores.append(sc)
+                votes[np.arange(len(sc)), np.where(sc > 0, i, j)] += 1
+        s = np.stack(scores, axis=1).astype(np.float32).astype(np.float64)
+        cls = np.argmax(votes, axis=1)
+        if c == 2:  # NONE: [-s, s]; LOGISTIC: [1 - sigmoid(s), sigmoid(s)]; else [1 - s, s]
+            t = 1 / (1 + np.exp(-s[:, 0])) if pt == "LOGISTIC" else s[:, 0]
+            z = np.stack([-t if pt == "NONE" else 1 - t, t], axis=1)
+        else:
+            z = _transform(s, pt)
+    node = helper.make_node("SVMClassifier", ["x"], ["y", "z"], domain="ai.onnx.ml", **attrs)
+    y = np.asarray(labels, np.int64)[cls]
+    return [node], {"x": x}, {"y": y, "z": z.astype(np.float32)}, 17, [("ai.onnx.ml", 1)]
+
+
 _X4 = _rng.standard_normal((5, 4)).astype(np.float32)
+_SV = [[0.5, -1.0, 0.2, 1.0], [1.0, 0.5, -0.5, 0.0], [-1.0, 0.0, 1.0, 0.5],
+       [0.0, 1.0, 0.5, -1.0], [0.3, 0.3, 0.3, 0.3], [-0.5, -0.5, 0.5, 0.5]]
 _COEF3 = [0.5, -1.0, 0.25, 2.0, -0.5, 1.5, 0.0, -2.0, 1.0, 1.0, -1.0, 0.5]
 CASES.update({
     "ml_linear_regressor_one_target": lambda: linear_regressor_case(
@@ -429,6 +501,30 @@ CASES.update({
     "ml_normalizer_max_negative_double": lambda: normalizer_case(
         np.array([[-4.0, 2.0, 1.0], [-1.0, -3.0, 6.0]]), "MAX"),
     "ml_normalizer_l1": lambda: normalizer_case(_X4, "L1"),
+    "ml_svm_regressor_rbf": lambda: svm_regressor_case(
+        _X4, [0.5, -1.0, 0.25], [0.1], _SV[:3], "RBF", [0.5, 0.0, 0.0]),
+    "ml_svm_regressor_poly_one_class": lambda: svm_regressor_case(
+        _X4, [0.5, -1.0, 0.25, 1.0], [-0.2], _SV[:4], "POLY", [0.3, 1.0, 2.0], one_class=1),
+    "ml_svm_regressor_linear_mode_double": lambda: svm_regressor_case(
+        _X4.astype(np.float64), [0.5, -1.0, 0.25, 2.0], [0.3]),
+    "ml_svm_classifier_three_classes_rbf": lambda: svm_classifier_case(
+        _X4, [4, 5, 6], [0.5, -0.3, 0.8, -0.2, 0.4, 0.1, 0.7, -0.6, 0.2, 0.3, -0.4, 0.9],
+        [0.1, -0.2, 0.05], _SV, [2, 2, 2], "RBF", [0.4, 0.0, 0.0]),
+    "ml_svm_classifier_three_classes_sigmoid_softmax": lambda: svm_classifier_case(
+        _X4, [0, 1, 2], [0.5, -0.3, 0.8, -0.2, 0.4, 0.1, 0.7, -0.6, 0.2, 0.3, -0.4, 0.9],
+        [0.1, -0.2, 0.05], _SV, [1, 3, 2], "SIGMOID", [0.2, 0.1, 0.0], "SOFTMAX"),
+    "ml_svm_classifier_binary_linear_kernel": lambda: svm_classifier_case(
+        _X4, [3, 7], [0.5, -0.3, 0.8, -0.2, 0.4], [0.1], _SV[:5], [2, 3]),
+    "ml_svm_classifier_binary_poly_logistic": lambda: svm_classifier_case(
+        _X4, [3, 7], [0.5, -0.3, 0.8, -0.2, 0.4], [0.1], _SV[:5], [3, 2], "POLY",
+        [0.5, 0.5, 3.0], "LOGISTIC"),
+    "ml_svm_classifier_binary_poly_softmax": lambda: svm_classifier_case(
+        _X4, [3, 7], [0.5, -0.3, 0.8, -0.2, 0.4], [0.1], _SV[:5], [3, 2], "POLY",
+        [0.5, 0.5, 3.0], "SOFTMAX"),
+    "ml_svm_classifier_liblinear_three": lambda: svm_classifier_case(
+        _X4, [1, 2, 3], _COEF3, [0.2]),
+    "ml_svm_classifier_liblinear_binary_positive": lambda: svm_classifier_case(
+        np.abs(_X4) * 0.2, [0, 1], [0.1, 0.2, 0.0, 0.3, 0.4, 0.1, 0.2, 0.0], [0.1]),
     "ml_one_hot_encoder_int64_unknown": lambda: one_hot_encoder_case(
         np.array([[1, 3, 9], [7, 1, 3]], np.int64), [3, 1, 7]),
     "ml_one_hot_encoder_float_truncated_zeros0": lambda: one_hot_encoder_case(
