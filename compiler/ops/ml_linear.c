@@ -1,6 +1,6 @@
 /*
- * ml_linear.c — the linear models and feature scalers of the ai.onnx.ml domain (opset 1):
- * LinearRegressor, LinearClassifier, Scaler, Normalizer.
+ * ml_linear.c — the linear models of the ai.onnx.ml domain (opset 1): LinearRegressor and
+ * LinearClassifier.
  *
  * They follow ONNX Runtime, the engine these models come from (scikit-learn through
  * skl2onnx), where its behaviour is more specific than the operator pages:
@@ -155,100 +155,8 @@ static bool lower_classifier(kl_lower *L, kl_node *n, kl_diag *d) {
     return true;
 }
 
-/* ---- Scaler: Y = (X - offset) * scale, per feature (the last axis) or one for all ---- */
-
-static const char *const scaler_attrs[] = {"offset", "scale", NULL};
-
-static bool scaler_table(kl_node *n, const char *name, const double **v, int *count, kl_diag *d) {
-    *count = kl_ml_floats_attr(n, name, v);
-    int64_t c = n->inputs[0]->shape.rank ? kl_ml_features(n->inputs[0]) : 1;
-    if (*v && *count != 1 && *count != c)
-        return kl_error(d, n, "%s has %d values: one, or one per feature (%lld)", name, *count,
-                        (long long)c);
-    return true;
-}
-
-static bool infer_scaler(kl_node *n, kl_diag *d) {
-    if (!kl_arith_need_input(n, 0, d)) return false;
-    kl_dtype t = n->inputs[0]->dtype;
-    if (!kl_dtype_is_float(t) && t != KL_I32 && t != KL_I64)
-        return kl_error(d, n, "X must be float, double, int32 or int64, not %s", kl_dtype_name(t));
-    const double *v;
-    int count;
-    if (!scaler_table(n, "offset", &v, &count, d) || !scaler_table(n, "scale", &v, &count, d))
-        return false;
-    return kl_infer_set(n, 0, KL_F32, &n->inputs[0]->shape);
-}
-
-/* offset or scale at the feature of the output element (absent: `none`). */
-static kl_expr *per_feature(kl_lower *L, const kl_node *n, const char *name, double none) {
-    kl_arena *a = L->arena;
-    const double *v;
-    int count = kl_ml_floats_attr(n, name, &v);
-    if (!v) return kl_e_const_f(a, KL_F32, none);
-    if (count == 1) return kl_e_const_f(a, KL_F32, (float)v[0]);
-    kl_buffer *b = kl_ml_const_floats(L, n, name, v, count, (kl_shape){.rank = 1, .dim = {count}});
-    kl_expr *f = kl_e_iv(a, n->inputs[0]->shape.rank - 1);
-    return kl_e_load(a, b, &f);
-}
-
-static bool lower_scaler(kl_lower *L, kl_node *n, kl_diag *d) {
-    kl_arena *a = L->arena;
-    kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *y = kl_lower_buffer(L, n->outputs[0]);
-    kl_expr *v = kl_e_cast(a, KL_F32, kl_e_load(a, x, kl_lower_ivs(L, x->shape.rank)));
-    kl_expr *shifted = kl_e_binary(a, KL_SUB, v, per_feature(L, n, "offset", 0));
-    kl_arith_map(L, n, NULL, y, kl_e_binary(a, KL_MUL, shifted, per_feature(L, n, "scale", 1)));
-    return true;
-}
-
-/* ---- Normalizer: each row divided by its max, L1 or L2 norm ---- */
-
-static const char *const normalizer_attrs[] = {"norm", NULL};
-
-typedef enum norm_kind { NORM_MAX, NORM_L1, NORM_L2 } norm_kind;
-
-static bool parse_norm(kl_node *n, norm_kind *k, kl_diag *d) {
-    const char *s = kl_attr_string(n, "norm", "MAX");
-    if (!strcmp(s, "MAX")) *k = NORM_MAX;
-    else if (!strcmp(s, "L1")) *k = NORM_L1;
-    else if (!strcmp(s, "L2")) *k = NORM_L2;
-    else return kl_error(d, n, "norm '%s' is not MAX, L1 or L2", s);
-    return true;
-}
-
-static bool infer_normalizer(kl_node *n, kl_diag *d) {
-    norm_kind k;
-    if (!kl_ml_need_features(n, d) || !parse_norm(n, &k, d)) return false;
-    return kl_infer_set(n, 0, KL_F32, &n->inputs[0]->shape);
-}
-
-static bool lower_normalizer(kl_lower *L, kl_node *n, kl_diag *d) {
-    kl_arena *a = L->arena;
-    norm_kind kind;
-    if (!parse_norm(n, &kind, d)) return false;
-    kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *y = kl_lower_buffer(L, n->outputs[0]);
-    int rank = x->shape.rank;
-    bool reduced[KL_MAX_RANK] = {0};
-    reduced[rank - 1] = true;
-    kl_shape ns = kl_arith_reduced_shape(&x->shape, reduced, true);
-    kl_buffer *norm = kl_lower_temp(L, "norm", KL_F32, &ns);
-    kl_kernel *k = kl_arith_reduce(L, n, "norm", x, reduced, norm,
-                                   kind == NORM_MAX ? KL_RED_MAX : KL_RED_SUM);
-    kl_expr *v = kl_e_cast(a, KL_F32, k->value);
-    k->value = kind == NORM_MAX ? v : kind == NORM_L1 ? kl_e_unary(a, KL_ABS, v)
-                                                       : kl_e_binary(a, KL_MUL, v, v);
-    k->acc_dtype = KL_F32;
-    if (kind == NORM_L2) k->result = kl_e_unary(a, KL_SQRT, kl_e_acc(a, KL_F32));
-    kl_program_add_kernel(L->prog, k);
-    kl_expr *xv = kl_e_cast(a, KL_F32, kl_e_load(a, x, kl_lower_ivs(L, rank)));
-    kl_arith_map(L, n, NULL, y, kl_e_binary(a, KL_DIV, xv, kl_lower_load_broadcast(L, norm, rank)));
-    return true;
-}
-
 const kl_op kl_ops_ml_linear[] = {
     {ML, "LinearRegressor", 1, 1, regressor_attrs, infer_regressor, lower_regressor},
     {ML, "LinearClassifier", 1, 1, classifier_attrs, infer_classifier, lower_classifier},
-    {ML, "Scaler", 1, 1, scaler_attrs, infer_scaler, lower_scaler},
-    {ML, "Normalizer", 1, 1, normalizer_attrs, infer_normalizer, lower_normalizer},
     {0},
 };

@@ -61,8 +61,9 @@ extern const kl_op kl_ops_sequence[];    /* sequence.c: Sequence* SplitToSequenc
 extern const kl_op kl_ops_ml[];          /* ml.c: Binarizer ArrayFeatureExtractor
                                              (ai.onnx.ml) */
 extern const kl_op kl_ops_ml_linear[];   /* ml_linear.c: LinearRegressor LinearClassifier
-                                             Scaler Normalizer (ai.onnx.ml) */
-extern const kl_op kl_ops_ml_encode[];   /* ml_encode.c: OneHotEncoder (ai.onnx.ml) */
+                                             (ai.onnx.ml) */
+extern const kl_op kl_ops_ml_features[]; /* ml_features.c: Scaler Normalizer Imputer
+                                             FeatureVectorizer OneHotEncoder (ai.onnx.ml) */
 extern const kl_op kl_ops_ml_svm[];      /* ml_svm.c: SVMRegressor SVMClassifier (ai.onnx.ml) */
 
 /* The newest ai.onnx opset kiln knows (the backend tests go up to 28): entries whose semantics

@@ -753,6 +753,18 @@ def case_attr_svm_support_vector_count(d):
         "2 vectors of 2 features need 4"]
 
 
+def case_attr_imputer_two_value_lists(d):
+    return save(ml_model("Imputer", [2, 3], ["y"], imputed_value_floats=[1.0],
+                         imputed_value_int64s=[1], replaced_value_float=0.0), d), [], [
+        "node 'ml0' (ai.onnx.ml.Imputer",
+        "give exactly one of imputed_value_floats and imputed_value_int64s"]
+
+
+def case_attr_feature_vectorizer_dimension_count(d):
+    return save(ml_model("FeatureVectorizer", [2, 3], ["y"], inputdimensions=[3, 1]), d), [], [
+        "node 'ml0' (ai.onnx.ml.FeatureVectorizer", "inputdimensions has 2 entries for 1 inputs"]
+
+
 def case_attr_one_hot_encoder_string_categories(d):
     return save(ml_model("OneHotEncoder", [2, 3], ["y"], cats_strings=["a", "b"]), d), [], [
         "node 'ml0' (ai.onnx.ml.OneHotEncoder", "cats_strings", "string tensors"]

@@ -388,6 +388,30 @@ def normalizer_case(x, norm):
     return [node], {"x": x}, {"y": (v / d).astype(np.float32)}, 17, [("ai.onnx.ml", 1)]
 
 
+def imputer_case(x, imputed, replaced):
+    is_float = x.dtype.kind == "f"
+    attrs = ({"imputed_value_floats": imputed, "replaced_value_float": replaced} if is_float
+             else {"imputed_value_int64s": imputed, "replaced_value_int64": replaced})
+    node = helper.make_node("Imputer", ["x"], ["y"], domain="ai.onnx.ml", **attrs)
+    hit = np.isnan(x) if is_float and np.isnan(replaced) else x == replaced
+    fill = np.asarray(imputed, x.dtype) if len(imputed) == x.shape[-1] else x.dtype.type(imputed[0])
+    y = np.where(hit, np.broadcast_to(fill, x.shape), x).astype(x.dtype)
+    return [node], {"x": x}, {"y": y}, 17, [("ai.onnx.ml", 1)]
+
+
+def feature_vectorizer_case(inputs, dims):
+    names = [f"x{i}" for i in range(len(inputs))]
+    node = helper.make_node("FeatureVectorizer", names, ["y"], domain="ai.onnx.ml",
+                            inputdimensions=dims)
+    rows = 1 if inputs[0].ndim == 1 else inputs[0].shape[0]
+    parts = []
+    for x, w in zip(inputs, dims):
+        flat = x.reshape(rows, -1).astype(np.float32)[:, :w]
+        parts.append(np.pad(flat, ((0, 0), (0, w - flat.shape[1]))))
+    return ([node], dict(zip(names, inputs)), {"y": np.concatenate(parts, axis=1)}, 17,
+            [("ai.onnx.ml", 1)])
+
+
 def one_hot_encoder_case(x, cats, zeros=1):
     node = helper.make_node("OneHotEncoder", ["x"], ["y"], domain="ai.onnx.ml",
                             cats_int64s=cats, zeros=zeros)
@@ -525,6 +549,18 @@ CASES.update({
         _X4, [1, 2, 3], _COEF3, [0.2]),
     "ml_svm_classifier_liblinear_binary_positive": lambda: svm_classifier_case(
         np.abs(_X4) * 0.2, [0, 1], [0.1, 0.2, 0.0, 0.3, 0.4, 0.1, 0.2, 0.0], [0.1]),
+    "ml_imputer_nan_per_feature": lambda: imputer_case(
+        np.array([[1.0, np.nan, 3.0], [np.nan, 5.0, np.nan]], np.float32), [10.0, 20.0, 30.0],
+        float("nan")),
+    "ml_imputer_value_one_for_all": lambda: imputer_case(
+        np.array([[1.0, -1.0], [-1.0, 2.0]], np.float32), [0.5], -1.0),
+    "ml_imputer_int64": lambda: imputer_case(
+        np.array([[0, 7, 0], [3, 0, 1]], np.int64), [9, 8, 7], 0),
+    "ml_feature_vectorizer_pad_and_cut": lambda: feature_vectorizer_case(
+        [_X4[:, :2], _rng.standard_normal((5, 3)).astype(np.float32),
+         _rng.standard_normal((5, 1, 2)).astype(np.float32)], [3, 2, 2]),
+    "ml_feature_vectorizer_int64_1d": lambda: feature_vectorizer_case(
+        [np.array([4, 5], np.int64), np.array([6, 7, 8], np.int64)], [2, 3]),
     "ml_one_hot_encoder_int64_unknown": lambda: one_hot_encoder_case(
         np.array([[1, 3, 9], [7, 1, 3]], np.int64), [3, 1, 7]),
     "ml_one_hot_encoder_float_truncated_zeros0": lambda: one_hot_encoder_case(
