@@ -575,6 +575,7 @@ static void link_inputs(loader *L, kl_node *n, const Onnx__NodeProto *p)
 static void inline_branches(loader *L, kl_node *n, const Onnx__NodeProto *p);
 static void unroll_scan(loader *L, kl_node *n, const Onnx__NodeProto *p);
 static void unroll_loop(loader *L, kl_node *n, const Onnx__NodeProto *p);
+static void expand_flex_attention(loader *L, kl_node *n, const Onnx__NodeProto *p);
 
 /* The nodes of the graph being loaded (the main graph or an inlined subgraph), then the
  * branches of its If nodes, inlined once every value they may read is defined. */
@@ -586,6 +587,9 @@ static void load_nodes(loader *L, const Onnx__GraphProto *gp)
     for (size_t i = 0; i < gp->n_node; i++)
         link_inputs(L, nodes[i], gp->node[i]);
     for (size_t i = 0; i < gp->n_node; i++) {
+        if (!strcmp(nodes[i]->domain, "ai.onnx.preview") &&
+            !strcmp(nodes[i]->op_type, "FlexAttention"))
+            expand_flex_attention(L, nodes[i], gp->node[i]);
         if (*nodes[i]->domain)
             continue;
         if (!strcmp(nodes[i]->op_type, "If"))
@@ -1003,6 +1007,73 @@ static void unroll_scan(loader *L, kl_node *n, const Onnx__NodeProto *p)
         produce(L, n, i, last[i]);
     for (int k = 0; k < f.n_scan_out; k++)
         produce(L, n, f.n_state + k, stacked[k]);
+    drop_node(L, n);
+}
+
+/* ---- FlexAttention with score_mod / prob_mod: the stages, the subgraphs between ---------
+ *
+ * FlexAttention(Q, K, V) becomes S = kiln.FlexScores(Q, K, V); S = score_mod(S);
+ * P = kiln.FlexSoftmax(S); P = prob_mod(P); Y = kiln.FlexOutput(P, Q, K, V), each subgraph
+ * inlined once with its one input bound (ops/attention.c has the stages). */
+
+/* A graph attribute of the node, or NULL when absent (not an error: the mods are optional). */
+static const Onnx__GraphProto *optional_graph(const Onnx__NodeProto *p, const char *name)
+{
+    for (size_t i = 0; i < p->n_attribute; i++)
+        if (p->attribute[i]->name && !strcmp(p->attribute[i]->name, name))
+            return p->attribute[i]->g;
+    return NULL;
+}
+
+/* A stage node of domain kiln with the FlexAttention's scale and softmax_precision. */
+static kl_value *flex_stage(loader *L, kl_node *n, const char *op, int n_in, kl_value **in)
+{
+    kl_node *m = kl_node_new(L->g, op, "kiln", 1);
+    m->guard = L->guard;
+    m->name = kl_sprintf(L->a, "%s/%s", n->name, op);
+    m->n_inputs = n_in;
+    m->inputs = kl_alloc_array(L->a, (size_t)n_in + 1, sizeof *m->inputs);
+    for (int i = 0; i < n_in; i++) {
+        m->inputs[i] = in[i];
+        in[i]->n_uses++;
+    }
+    m->attrs = kl_alloc_array(L->a, (size_t)n->n_attrs + 1, sizeof *m->attrs);
+    for (int i = 0; i < n->n_attrs; i++)
+        if (!strcmp(n->attrs[i].name, "scale") || !strcmp(n->attrs[i].name, "softmax_precision"))
+            m->attrs[m->n_attrs++] = n->attrs[i];
+    m->n_outputs = 1;
+    m->outputs = kl_alloc_array(L->a, 2, sizeof *m->outputs);
+    m->outputs[0] = fresh_value(L, kl_sprintf(L->a, "%s/%s_out", n->name, op));
+    m->outputs[0]->producer = m;
+    return m->outputs[0];
+}
+
+static void expand_flex_attention(loader *L, kl_node *n, const Onnx__NodeProto *p)
+{
+    const Onnx__GraphProto *score_mod = optional_graph(p, "score_mod");
+    const Onnx__GraphProto *prob_mod = optional_graph(p, "prob_mod");
+    if (!score_mod && !prob_mod)
+        return; /* the fused operator */
+    if (n->n_inputs != 3 || n->n_outputs != 1 || !n->inputs[0] || !n->inputs[1] ||
+        !n->inputs[2]) {
+        kl_error(L->d, n, "FlexAttention takes three inputs (Q, K, V) and has one output");
+        return;
+    }
+    kl_value *qkv[3] = {n->inputs[0], n->inputs[1], n->inputs[2]};
+    kl_value *s = flex_stage(L, n, "FlexScores", 3, qkv), *modded;
+    if (score_mod) {
+        if (!inline_body(L, n, score_mod, &s, 1, &modded, 1))
+            return;
+        s = modded;
+    }
+    kl_value *prob = flex_stage(L, n, "FlexSoftmax", 1, &s);
+    if (prob_mod) {
+        if (!inline_body(L, n, prob_mod, &prob, 1, &modded, 1))
+            return;
+        prob = modded;
+    }
+    kl_value *in[4] = {prob, qkv[0], qkv[1], qkv[2]};
+    produce(L, n, 0, flex_stage(L, n, "FlexOutput", 4, in));
     drop_node(L, n);
 }
 

@@ -292,16 +292,10 @@ static void masked_softmax(kl_lower *L, kl_node *n, kl_buffer *x, kl_buffer *out
 /* The heart of every softmax attention: scores = scale * Q K^T (+ bias), probabilities by a
  * softmax over the keys, and Y = P V, stored 4-D or packed 3-D into yb. Hands back the scores
  * and probabilities (float, [B, qh, sq, total]) for the outputs that show them. */
-static void lower_attention_core(att *A, kl_buffer *yb, kl_buffer **scores_out,
-                                 kl_buffer **probs_out) {
+/* Y[b, h, i, e] = sum over j of P[b, h, i, j] V[b, h / g, j, e], into yb (4-D, or 3-D). */
+static void pv_kernel(att *A, kl_buffer *probs, kl_buffer *yb) {
     kl_lower *L = A->L;
     kl_arena *a = A->a;
-    kl_shape ss = {.rank = 4, .dim = {A->B, A->qh, A->sq, A->total}};
-    kl_buffer *scores = kl_lower_temp(L, "scores", A->u, &ss);
-    scores_kernel(A, scores, true, "scores");
-    kl_buffer *probs = kl_lower_temp(L, "probs", A->u, &ss);
-    masked_softmax(L, A->n, scores, probs);
-
     kl_kernel *k = kl_kernel_new(L->prog, A->n, "pv");
     k->n_par = 4;
     k->n_loops = 5;
@@ -327,6 +321,17 @@ static void lower_attention_core(att *A, kl_buffer *yb, kl_buffer **scores_out,
     k->acc_dtype = A->u;
     k->result = kl_e_cast(a, A->t, kl_e_acc(a, A->u));
     kl_program_add_kernel(L->prog, k);
+}
+
+static void lower_attention_core(att *A, kl_buffer *yb, kl_buffer **scores_out,
+                                 kl_buffer **probs_out) {
+    kl_lower *L = A->L;
+    kl_shape ss = {.rank = 4, .dim = {A->B, A->qh, A->sq, A->total}};
+    kl_buffer *scores = kl_lower_temp(L, "scores", A->u, &ss);
+    scores_kernel(A, scores, true, "scores");
+    kl_buffer *probs = kl_lower_temp(L, "probs", A->u, &ss);
+    masked_softmax(L, A->n, scores, probs);
+    pv_kernel(A, probs, yb);
     *scores_out = scores;
     *probs_out = probs;
 }
@@ -381,21 +386,24 @@ static bool lower_attention(kl_lower *L, kl_node *n, kl_diag *d) {
 
 /* ---- FlexAttention (ai.onnx.preview, opset 1) ----
  *
- * Attention on 4-D Q, K, V with neither masks nor cache: the same core. Its score_mod and
- * prob_mod are subgraphs applied to the scores and the probabilities; kiln does not load
- * subgraphs yet (issue 3), so a node with either is refused. The scores are computed in float32
- * for float16 / bfloat16 inputs (or in the type softmax_precision names, when that is wider). */
+ * Attention on 4-D Q, K, V with neither masks nor cache: the same core. The scores are computed
+ * in float32 for float16 / bfloat16 inputs (or in the type softmax_precision names, when that
+ * is wider). Its score_mod and prob_mod are subgraphs applied to the scores and the
+ * probabilities: the loader expands such a node into the core's three stages as nodes of their
+ * own (domain kiln: FlexScores, FlexSoftmax, FlexOutput) with each subgraph inlined between
+ * them (onnx/load.c), so FlexAttention itself never sees one. */
 
 static const char *flex_attrs[] = {"prob_mod", "scale", "score_mod", "softmax_precision", NULL};
 
-static bool flex_shapes(kl_node *n, att *A, kl_diag *d) {
-    for (int i = 0; i < 3; i++)
+/* Q, K and V are inputs first, first + 1 and first + 2. */
+static bool flex_shapes_at(kl_node *n, int first, att *A, kl_diag *d) {
+    for (int i = first; i < first + 3; i++)
         if (!kl_infer_need_input(n, i, d)) return false;
-    if (n->n_inputs > 3) return kl_error(d, n, "FlexAttention takes three inputs");
+    if (n->n_inputs > first + 3) return kl_error(d, n, "%s takes %d inputs", n->op_type, first + 3);
     for (const char *const *g = (const char *const[]){"score_mod", "prob_mod", NULL}; *g; g++)
-        if (kl_attr_find(n, *g))
-            return kl_error(d, n, "%s is a subgraph, and subgraphs are not supported yet", *g);
-    kl_value *q = n->inputs[0], *k = n->inputs[1], *v = n->inputs[2];
+        if (kl_attr_find(n, *g)) /* the loader expands these; a node built otherwise */
+            return kl_error(d, n, "%s is a subgraph, which only the loader can expand", *g);
+    kl_value *q = n->inputs[first], *k = n->inputs[first + 1], *v = n->inputs[first + 2];
     A->t = q->dtype;
     if (!kl_dtype_is_float(A->t))
         return kl_error(d, n, "Q is %s; FlexAttention takes floating-point tensors",
@@ -428,6 +436,8 @@ static bool flex_shapes(kl_node *n, att *A, kl_diag *d) {
     return true;
 }
 
+static bool flex_shapes(kl_node *n, att *A, kl_diag *d) { return flex_shapes_at(n, 0, A, d); }
+
 static bool infer_flex_attention(kl_node *n, kl_diag *d) {
     att A = {0};
     if (!flex_shapes(n, &A, d)) return false;
@@ -444,6 +454,62 @@ static bool lower_flex_attention(kl_lower *L, kl_node *n, kl_diag *d) {
     A.v = kl_lower_buffer(L, n->inputs[2]);
     kl_buffer *scores, *probs;
     lower_attention_core(&A, kl_lower_buffer(L, n->outputs[0]), &scores, &probs);
+    return true;
+}
+
+/* The expanded form's stages. FlexScores(Q, K, V) -> S [B, heads, q_len, kv_len] in the
+ * softmax type; FlexSoftmax(S) -> P (0 on rows where every score is -inf); FlexOutput(P, Q, K,
+ * V) -> Y. */
+
+static bool infer_flex_scores(kl_node *n, kl_diag *d) {
+    att A = {0};
+    if (!flex_shapes(n, &A, d)) return false;
+    kl_shape s = {.rank = 4, .dim = {A.B, A.qh, A.sq, A.skv}};
+    return kl_infer_set(n, 0, A.u, &s);
+}
+
+static bool lower_flex_scores(kl_lower *L, kl_node *n, kl_diag *d) {
+    att A = {.L = L, .a = L->arena, .n = n};
+    if (!flex_shapes(n, &A, d)) return false;
+    A.q = kl_lower_buffer(L, n->inputs[0]);
+    A.k = kl_lower_buffer(L, n->inputs[1]);
+    scores_kernel(&A, kl_lower_buffer(L, n->outputs[0]), true, "scores");
+    return true;
+}
+
+static bool infer_flex_softmax(kl_node *n, kl_diag *d) {
+    if (!kl_infer_need_input(n, 0, d)) return false;
+    if (n->inputs[0]->shape.rank != 4 || !kl_dtype_is_float(n->inputs[0]->dtype))
+        return kl_error(d, n, "the scores must be a 4-D floating-point tensor");
+    return kl_infer_same_as_input(n, d);
+}
+
+static bool lower_flex_softmax(kl_lower *L, kl_node *n, kl_diag *d) {
+    masked_softmax(L, n, kl_lower_buffer(L, n->inputs[0]), kl_lower_buffer(L, n->outputs[0]));
+    return true;
+}
+
+static bool flex_output_shapes(kl_node *n, att *A, kl_diag *d) {
+    if (!kl_infer_need_input(n, 0, d) || !flex_shapes_at(n, 1, A, d)) return false;
+    const kl_value *p = n->inputs[0];
+    kl_shape want = {.rank = 4, .dim = {A->B, A->qh, A->sq, A->skv}};
+    if (!kl_shape_equal(&p->shape, &want) || p->dtype != A->u)
+        return kl_error(d, n, "prob_mod must keep the probabilities' shape and element type");
+    return true;
+}
+
+static bool infer_flex_output(kl_node *n, kl_diag *d) {
+    att A = {0};
+    if (!flex_output_shapes(n, &A, d)) return false;
+    kl_shape y = {.rank = 4, .dim = {A.B, A.qh, A.sq, A.vhd}};
+    return kl_infer_set(n, 0, A.t, &y);
+}
+
+static bool lower_flex_output(kl_lower *L, kl_node *n, kl_diag *d) {
+    att A = {.L = L, .a = L->arena, .n = n};
+    if (!flex_output_shapes(n, &A, d)) return false;
+    A.v = kl_lower_buffer(L, n->inputs[3]);
+    pv_kernel(&A, kl_lower_buffer(L, n->inputs[0]), kl_lower_buffer(L, n->outputs[0]));
     return true;
 }
 
@@ -580,5 +646,8 @@ const kl_op kl_ops_attention[] = {
     {"", "RotaryEmbedding", 23, KL_OPSET_LATEST, rotary_attrs, infer_rotary, lower_rotary},
     {"ai.onnx.preview", "FlexAttention", 1, 1, flex_attrs, infer_flex_attention,
      lower_flex_attention},
+    {"kiln", "FlexScores", 1, 1, flex_attrs, infer_flex_scores, lower_flex_scores},
+    {"kiln", "FlexSoftmax", 1, 1, flex_attrs, infer_flex_softmax, lower_flex_softmax},
+    {"kiln", "FlexOutput", 1, 1, flex_attrs, infer_flex_output, lower_flex_output},
     {0},
 };

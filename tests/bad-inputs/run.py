@@ -605,12 +605,12 @@ def case_attr_flex_attention_heads_not_multiple(d):
         "node 'flex0' (ai.onnx.preview.FlexAttention", "Q heads (4)", "multiple of K heads (3)"]
 
 
-def case_attr_flex_attention_score_mod_subgraph(d):
-    body = helper.make_graph([helper.make_node("Neg", ["s"], ["t"])], "mod",
-                             [tensor_in("s", None)], [tensor_in("t", None)])
+def case_attr_flex_attention_score_mod_two_inputs(d):
+    body = helper.make_graph([helper.make_node("Add", ["s", "u"], ["t"])], "mod",
+                             [tensor_in("s", None), tensor_in("u", None)], [tensor_in("t", None)])
     return save(flex_attention_model(score_mod=body), d), [], [
-        "node 'flex0' (ai.onnx.preview.FlexAttention", "score_mod is a subgraph",
-        "not supported yet"]
+        "node 'flex0' (ai.onnx.preview.FlexAttention", "the body has 2 inputs and 1 outputs",
+        "the node needs 1 and 1"]
 
 
 def tfidf_model(**attrs):
@@ -763,6 +763,14 @@ def case_attr_imputer_two_value_lists(d):
 def case_attr_feature_vectorizer_dimension_count(d):
     return save(ml_model("FeatureVectorizer", [2, 3], ["y"], inputdimensions=[3, 1]), d), [], [
         "node 'ml0' (ai.onnx.ml.FeatureVectorizer", "inputdimensions has 2 entries for 1 inputs"]
+
+
+def case_attr_flex_attention_prob_mod_changes_type(d):
+    body = helper.make_graph([helper.make_node("Cast", ["p"], ["p64"], to=TensorProto.DOUBLE)],
+                             "prob_mod", [helper.make_tensor_value_info("p", F, None)],
+                             [helper.make_tensor_value_info("p64", TensorProto.DOUBLE, None)])
+    return save(flex_attention_model(prob_mod=body), d), [], [
+        "node 'flex0/FlexOutput'", "prob_mod must keep the probabilities' shape and element type"]
 
 
 def case_attr_one_hot_encoder_string_categories(d):
