@@ -805,6 +805,10 @@ typedef struct kl_pass {
 extern const kl_pass kl_passes[];     /* the pass list, in order, NULL-terminated by name */
 bool pass_resolve_ops(kl_graph *g, kl_diag *d);   /* bind op table entries, list unsupported */
 bool pass_infer_shapes(kl_graph *g, kl_diag *d);  /* infer + fold constants, node by node */
+/* For the loader: the unguarded nodes that compute v inferred (and folded) now, ahead of the
+ * pass, so that a Scan over a computed tensor knows its length when it is unrolled. False,
+ * with diagnostics in d, when they cannot be yet; the pass infers them again either way. */
+bool kl_infer_value_now(kl_graph *g, kl_value *v, kl_diag *d);
 bool pass_dead_nodes(kl_graph *g, kl_diag *d);    /* drop folded and unused nodes */
 /* fold BatchNormalization / per-channel Mul, Add, Sub into the Conv before them */
 bool pass_fold_batchnorm(kl_graph *g, kl_diag *d);

@@ -869,12 +869,19 @@ static int64_t scan_int(const Onnx__NodeProto *p, const char *name, int64_t def)
 }
 
 /* The length of dim `axis` of x, which must be known now; -1 after a diagnostic. */
-static int64_t known_dim(loader *L, const kl_node *n, const kl_value *x, int64_t axis)
+static int64_t known_dim(loader *L, const kl_node *n, kl_value *x, int64_t axis)
 {
     int a;
+    if (!x->has_shape && !x->data) { /* computed: infer what computes it now */
+        kl_diag scratch;
+        kl_diag_init(&scratch, L->d->file);
+        kl_infer_value_now(L->g, x, &scratch);
+        kl_diag_free(&scratch);
+    }
     if (!x->has_shape && !x->data)
         return kl_error(L->d, n, "input '%s' has no shape known when the model is loaded: kiln "
-                        "unrolls Scan over graph inputs (bound with --shape) and constants only",
+                        "unrolls Scan over inputs whose shapes follow from the graph inputs "
+                        "(bound with --shape) and constants",
                         x->name) - 1;
     if (!kl_axis_normalize(axis, x->shape.rank, &a))
         return kl_error(L->d, n, "axis %lld is out of range for input '%s' of rank %d",

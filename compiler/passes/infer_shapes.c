@@ -113,6 +113,21 @@ static bool infer_node(kl_graph *g, kl_node *n, kl_diag *d) {
     return true;
 }
 
+/* The nodes computing v, inferred (and folded) ahead of the pass, deepest first. */
+static bool infer_upstream(kl_graph *g, kl_value *v, int depth, kl_diag *d) {
+    if (!v || v->has_shape || v->data) return true;
+    kl_node *n = v->producer;
+    if (!n || n->dead || n->guard || depth > 4096) return false;
+    for (int i = 0; i < n->n_inputs; i++)
+        if (!infer_upstream(g, n->inputs[i], depth + 1, d)) return false;
+    if (!n->op) n->op = kl_op_find(n->domain, n->op_type, n->opset);
+    return n->op && !n->op->settle && infer_node(g, n, d) && v->has_shape;
+}
+
+bool kl_infer_value_now(kl_graph *g, kl_value *v, kl_diag *d) {
+    return infer_upstream(g, v, 0, d);
+}
+
 /* A value n reads that no node computed, because a left-out branch is known by now to be taken
  * whatever the inputs (a Loop whose constant condition ends it before its scan outputs are
  * complete): that branch's reason is the error, not the missing shape it leads to. */
