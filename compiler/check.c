@@ -220,6 +220,9 @@ static bool predict_failed(const char *set, int rc, kl_diag *d) {
                     : rc == KILN_E_SHAPE
                         ? " (KILN_E_SHAPE: the inputs' shapes are outside the compiled bounds, or "
                           "a shape-carrying input asks for another shape than declared)"
+                    : rc == KILN_E_STRING_BYTES
+                        ? " (KILN_E_STRING_BYTES: the strings the run builds need more bytes than "
+                          "the model was compiled for; raise --string-bytes)"
                         : "");
 }
 
