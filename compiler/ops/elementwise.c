@@ -391,8 +391,12 @@ static bool lower_is_class(kl_lower *L, kl_node *n, kl_diag *d) {
 /* ---- Where ---- */
 
 static bool infer_where(kl_node *n, kl_diag *d) {
+    /* a selection: strings too (the pointers are selected) */
     for (int i = 0; i < 3; i++)
-        if (!kl_arith_need_input(n, i, d)) return false;
+        if (!(i > 0 && n->inputs[i] && n->inputs[i]->dtype == KL_STRING
+                  ? kl_infer_need_input(n, i, d)
+                  : kl_arith_need_input(n, i, d)))
+            return false;
     if (n->inputs[0]->dtype != KL_BOOL)
         return kl_error(d, n, "condition must be bool, not %s", kl_dtype_name(n->inputs[0]->dtype));
     if (!kl_arith_same_dtype(n, 1, 2, d)) return false;
