@@ -213,43 +213,45 @@ static kl_buffer *lower_sources(kl_lower *L, const kl_node *n, kl_buffer *stop, 
     return src;
 }
 
+/* The constant "", what ONNX keeps when no word is left. */
+static kl_expr *empty_string(kl_lower *L) {
+    static const char *const empty[] = {""};
+    kl_expr *zero[1] = {kl_e_idx(L->arena, 0)};
+    return kl_e_load(L->arena, string_table(L, "empty_string", empty, 1), zero);
+}
+
+/* Output word j (the last loop of a kernel over Y): the j-th word that is not a stopword, or ""
+ * when none is; predict returns KILN_E_SHAPE first when the kept words (at least the one "")
+ * are not as many as Y declares. */
+static kl_expr *kept_word(kl_lower *L, const kl_node *n, kl_buffer *x, kl_buffer *y) {
+    kl_arena *a = L->arena;
+    int rank = x->shape.rank;
+    int64_t c = x->shape.dim[rank - 1], out_c = y->shape.dim[rank - 1];
+    if (c == 0) return empty_string(L);
+    kl_buffer *stop = lower_stop_flags(L, n, x, c);
+    kl_buffer *kept = lower_kept_counts(L, n, stop, c);
+    kl_buffer *src = lower_sources(L, n, stop, kept, c, out_c);
+    kl_expr *last[1] = {kl_e_idx(a, c - 1)}, *j[1] = {kl_e_iv(a, rank - 1)};
+    kl_expr *total = kl_e_load(a, kept, last);
+    kl_expr *length = kl_e_binary(a, KL_MAX, total, kl_e_idx(a, 1));
+    kl_lower_shape_check(L, n, kl_e_binary(a, KL_EQ, length, kl_e_idx(a, out_c)));
+    kl_expr *none = kl_e_binary(a, KL_EQ, total, kl_e_idx(a, 0));
+    return kl_e_select(a, none, empty_string(L), word(L, x, kl_e_load(a, src, j)));
+}
+
 static bool lower_string_normalizer(kl_lower *L, kl_node *n, kl_diag *d) {
     (void)d;
     kl_arena *a = L->arena;
     kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *y = kl_lower_buffer(L, n->outputs[0]);
     int rank = x->shape.rank, change = case_change(n);
-    int64_t c = x->shape.dim[rank - 1], out_c = y->shape.dim[rank - 1];
-    kl_expr *w;
-    if (n_stopwords(n) == 0 || c == 0) {
-        w = word(L, x, kl_e_iv(a, rank - 1));
-        if (c == 0 && n_stopwords(n) > 0) { /* nothing to keep: the one "" */
-            static const char *const empty[] = {""};
-            kl_expr *zero[1] = {kl_e_idx(a, 0)};
-            w = kl_e_load(a, string_table(L, "empty_string", empty, 1), zero);
-        }
-    } else {
-        kl_buffer *stop = lower_stop_flags(L, n, x, c);
-        kl_buffer *kept = lower_kept_counts(L, n, stop, c);
-        kl_buffer *src = lower_sources(L, n, stop, kept, c, out_c);
-        kl_expr *last[1] = {kl_e_idx(a, c - 1)}, *j[1] = {kl_e_iv(a, rank - 1)};
-        kl_expr *total = kl_e_load(a, kept, last);
-        /* ONNX keeps one "" when every word is a stopword */
-        kl_expr *none = kl_e_binary(a, KL_EQ, total, kl_e_idx(a, 0));
-        kl_lower_shape_check(L, n, kl_e_binary(a, KL_EQ, kl_e_binary(a, KL_MAX, total,
-                                                                     kl_e_idx(a, 1)),
-                                               kl_e_idx(a, out_c)));
-        static const char *const empty[] = {""};
-        kl_expr *zero[1] = {kl_e_idx(a, 0)};
-        kl_expr *blank = kl_e_load(a, string_table(L, "empty_string", empty, 1), zero);
-        w = kl_e_select(a, none, blank, word(L, x, kl_e_load(a, src, j)));
-    }
+    kl_expr *w = n_stopwords(n) > 0 ? kept_word(L, n, x, y)
+                                    : word(L, x, kl_e_iv(a, rank - 1));
     if (change >= 0) w = kl_e_string(a, (kl_strop)change, kl_lower_string_arena(L), w, NULL);
-    kl_expr **ivs = kl_lower_ivs(L, rank);
     kl_kernel *k = kl_kernel_new(L->prog, n, NULL);
     k->n_loops = k->n_par = rank;
     for (int i = 0; i < rank; i++) k->extent[i] = y->shape.dim[i];
     k->out = y;
-    k->out_idx = ivs;
+    k->out_idx = kl_lower_ivs(L, rank);
     k->value = w;
     kl_program_add_kernel(L->prog, k);
     if (change >= 0) kl_lower_string_check(L, n);
