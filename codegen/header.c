@@ -224,6 +224,23 @@ static void put_model_comment(FILE *f, const kl_graph *g, const kl_codegen_opts 
     fputs("\n */\n", f);
 }
 
+static bool has_strings(const kl_program *p) {
+    for (int i = 0; i < p->inputs.n; i++)
+        if (((const kl_buffer *)p->inputs.items[i])->dtype == KL_STRING) return true;
+    for (int i = 0; i < p->outputs.n; i++)
+        if (((const kl_buffer *)p->outputs.items[i])->dtype == KL_STRING) return true;
+    return false;
+}
+
+/* One tensor parameter and ", ": a pointer to its elements, const for an input. A string
+ * element is itself a `const char *` (kiln.h). */
+static void put_param(FILE *f, kl_dtype t, bool input, const char *name) {
+    if (t == KL_STRING)
+        fprintf(f, "const char *%s*%s, ", input ? "const " : "", name);
+    else
+        fprintf(f, "%s%s *%s, ", input ? "const " : "", c_type(t), name);
+}
+
 /* input 0 "Input3": float32 [1,1,28,28] (dim 0 = 'N' bound to 1) */
 static void put_tensor(FILE *f, const char *macro, const char *what, int i, const kl_buffer *b,
                        const char *name, const kl_value *v, const kl_program *p) {
@@ -306,12 +323,15 @@ static void put_target(FILE *f, const kl_codegen_opts *o, const char *name) {
 /* The error codes the model's input data can cause (its check kernels), as a list to go on
  * "returns KILN_OK (0), or ...". */
 static void put_data_errors(FILE *f, const kl_program *p) {
-    bool index = false, shape = false;
+    bool index = false, shape = false, strings = false;
     for (int i = 0; i < p->kernels.n; i++) {
         const kl_kernel *k = p->kernels.items[i];
         index = index || k->error_code == KILN_E_INDEX_OUT_OF_RANGE;
         shape = shape || k->error_code == KILN_E_SHAPE;
+        strings = strings || k->error_code == KILN_E_STRING_BYTES;
     }
+    if (strings)
+        fputs(",\n * KILN_E_STRING_BYTES when the strings built need more than the string arena's bytes", f);
     if (index) fputs(",\n * KILN_E_INDEX_OUT_OF_RANGE when index data lies outside its axis", f);
     if (shape) fputs(",\n * KILN_E_SHAPE when a shape-carrying input asks for another shape than declared", f);
 }
@@ -334,7 +354,7 @@ static void put_prototypes(FILE *f, kl_arena *a, const kl_program *p, const kl_c
     fprintf(f, "int %s_predict(", o->name);
     for (int i = 0; i < n; i++) {
         const kl_buffer *b = i < n_in ? p->inputs.items[i] : p->outputs.items[i - n_in];
-        fprintf(f, "%s%s *%s, ", i < n_in ? "const " : "", c_type(b->dtype), names[i]);
+        put_param(f, b->dtype, i < n_in, names[i]);
     }
     fputs("void *workspace);\n\n", f);
     fprintf(f, "/* The same on the caller's threads: the heavy kernels go through par->parallel_for\n"
@@ -342,7 +362,7 @@ static void put_prototypes(FILE *f, kl_arena *a, const kl_program *p, const kl_c
                "int %s_predict_parallel(", o->name);
     for (int i = 0; i < n; i++) {
         const kl_buffer *b = i < n_in ? p->inputs.items[i] : p->outputs.items[i - n_in];
-        fprintf(f, "%s%s *%s, ", i < n_in ? "const " : "", c_type(b->dtype), names[i]);
+        put_param(f, b->dtype, i < n_in, names[i]);
     }
     fputs("void *workspace,\n        const kiln_parallel *par);\n\n", f);
     fprintf(f, "/* The same, with inputs and outputs as arrays in the order above. */\n"
@@ -359,8 +379,8 @@ static void put_prototypes(FILE *f, kl_arena *a, const kl_program *p, const kl_c
                 (long long)p->bounded_max, o->name);
         for (int i = 0; i < n; i++) {
             const kl_buffer *b = i < n_in ? p->inputs.items[i] : p->outputs.items[i - n_in];
-            fprintf(f, "%s%s *%s, %sint64_t *%s_shape, ", i < n_in ? "const " : "",
-                    c_type(b->dtype), names[i], i < n_in ? "const " : "", names[i]);
+            put_param(f, b->dtype, i < n_in, names[i]);
+            fprintf(f, "%sint64_t *%s_shape, ", i < n_in ? "const " : "", names[i]);
         }
         fputs("void *workspace);\n\n", f);
     }
@@ -374,7 +394,7 @@ static void put_params(FILE *f, const kl_program *p, char **names, const char *t
     int n_in = p->inputs.n, n = n_in + p->outputs.n;
     for (int i = 0; i < n; i++) {
         const kl_buffer *b = i < n_in ? p->inputs.items[i] : p->outputs.items[i - n_in];
-        fprintf(f, "%s%s *%s, ", i < n_in ? "const " : "", c_type(b->dtype), names[i]);
+        put_param(f, b->dtype, i < n_in, names[i]);
     }
     fputs(tail, f);
 }
@@ -458,6 +478,16 @@ bool kl_write_header(const kl_program *p, const kl_graph *g, const kl_codegen_op
                 (long long)p->workspace_size);
         fprintf(f, "#define %s_WORKSPACE_ALIGN 64 /* bytes */\n\n", macro);
     }
+    if (p->strings)
+        fprintf(f, "/* Strings the model builds go into the workspace: at most this many bytes a run\n"
+                   " * (terminating NULs included; kiln compile --string-bytes N), else predict returns\n"
+                   " * KILN_E_STRING_BYTES. Output strings stay valid until the workspace is reused\n"
+                   " * (kiln.h, KILN_STRING). */\n"
+                   "#define %s_STRING_BYTES %lld\n\n", macro,
+                (long long)kl_program_string_bytes(p));
+    else if (has_strings(p))
+        fputs("/* String elements are `const char *` (kiln.h, KILN_STRING): outputs point to the\n"
+              " * inputs' strings or to constants of the model (read-only data). */\n\n", f);
     for (int i = 0; i < n; i++) {
         bool out = i >= n_in;
         int idx = out ? i - n_in : i;

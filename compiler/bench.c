@@ -78,8 +78,9 @@ static uint64_t next_random(uint64_t *state) {
 }
 
 /* Floats in [-1, 1); integers in [0, 16), small enough to be valid indices of most Gathers;
- * bools 0 or 1. Types without numbers stay zero. */
+ * bools 0 or 1; strings one of a few words (never NULL). Types without numbers stay zero. */
 static void fill_random(void *data, kl_dtype t, int64_t n, uint64_t seed) {
+    static const char *const words[] = {"", "a", "kiln", "Monday", "\xe7\x9a\x84", "x y z"};
     for (int64_t i = 0; i < n; i++) {
         uint64_t r = next_random(&seed);
         float f = (float)((double)(r >> 11) * 0x1.0p-53 * 2.0 - 1.0);
@@ -95,6 +96,7 @@ static void fill_random(void *data, kl_dtype t, int64_t n, uint64_t seed) {
         case KL_U64: case KL_I64: ((uint64_t *)data)[i] = r & 15; break;
         case KL_U4: case KL_I4: ((uint8_t *)data)[i] = r & 7; break; /* one byte each */
         case KL_U2: case KL_I2: ((uint8_t *)data)[i] = r & 1; break;
+        case KL_STRING: ((const char **)data)[i] = words[r % (sizeof words / sizeof *words)]; break;
         default:
             if (!kl_dtype_is_minifloat(t)) return;
             ((uint8_t *)data)[i] = kl_f32_to_minifloat(t, t == KL_F8E8M0 ? f + 2.0f : f, 0);

@@ -56,7 +56,7 @@ static bool open_library(kl_arena *a, const kl_check_opts *o, const char *first_
                           .target = o->target, .opt_level = o->opt_level,
                           .microkernels = o->microkernels, .no_dispatch = o->no_dispatch, .purpose = "check", .out = out,
                           .cuda_emulate = o->cuda_emulate, .optimize_for = o->optimize_for,
-                          .sanitize = o->sanitize};
+                          .sanitize = o->sanitize, .string_bytes = o->string_bytes};
     if (!kl_library_open(a, &lo, lib, d)) return false;
     fprintf(out, "compiled in %.2f s: %d kernels, workspace %lld bytes\n", lib->compile_seconds,
             lib->stats.n_kernels, (long long)lib->stats.workspace_size);
@@ -143,6 +143,23 @@ static void compare_elements(const void *got, const void *want, kl_dtype t, int6
     }
 }
 
+/* String outputs match byte for byte (the model computes them exactly); the first mismatch is
+ * printed with its strings (a NULL element, which no run should leave, is a mismatch too). */
+static bool check_strings(const void *got, const void *want, int64_t n, FILE *out) {
+    const char *const *g = got, *const *w = want;
+    int64_t n_bad = 0, first = -1;
+    for (int64_t i = 0; i < n; i++)
+        if (!g[i] || strcmp(g[i], w[i]) != 0) {
+            if (n_bad++ == 0) first = i;
+        }
+    fprintf(out, "strings %s\n", n_bad ? "FAIL" : "PASS");
+    if (n_bad)
+        fprintf(out, "  %lld of %lld strings differ; first at flat index %lld: got \"%s\", "
+                "want \"%s\"\n", (long long)n_bad, (long long)n, (long long)first,
+                g[first] ? g[first] : "(null)", w[first]);
+    return n_bad == 0;
+}
+
 /* Compare one output; prints its line; false on mismatch (no diag: a mismatch is a result).
  * `run_shape`: the shape a bounded model wrote for it (NULL: the compiled one). */
 static bool check_output(kl_arena *a, const char *set_name, const kiln_tensor_desc *t,
@@ -169,6 +186,7 @@ static bool check_output(kl_arena *a, const char *set_name, const kiln_tensor_de
                 kl_shape_str(a, &want->shape));
         return false;
     }
+    if (want->dtype == KL_STRING) return check_strings(got, want->data, n, out);
     double probe;
     if (n > 0 && !element_as_double(want->data, want->dtype, 0, &probe)) {
         fprintf(out, "cannot compare elements of type %s FAIL\n", dtype);
@@ -202,6 +220,9 @@ static bool predict_failed(const char *set, int rc, kl_diag *d) {
                     : rc == KILN_E_SHAPE
                         ? " (KILN_E_SHAPE: the inputs' shapes are outside the compiled bounds, or "
                           "a shape-carrying input asks for another shape than declared)"
+                    : rc == KILN_E_STRING_BYTES
+                        ? " (KILN_E_STRING_BYTES: the strings the run builds need more bytes than "
+                          "the model was compiled for; raise --string-bytes)"
                         : "");
 }
 
@@ -314,7 +335,7 @@ static int check_emulated(kl_arena *a, const kl_check_opts *o, const kl_ptrvec *
                           .n_bindings = o->n_bindings, .bind_from = sets->items[0],
                           .target = o->target, .opt_level = o->opt_level,
                           .microkernels = o->microkernels, .no_dispatch = o->no_dispatch, .purpose = "check", .out = out,
-                          .optimize_for = o->optimize_for};
+                          .optimize_for = o->optimize_for, .string_bytes = o->string_bytes};
     if (kl_bindings_bounded(o->bindings, o->n_bindings))
         return kl_error(d, NULL, "kiln check runs a model with a bounded dim on the host's "
                         "targets only (the emulated targets' driver runs a model at its "

@@ -177,6 +177,7 @@ static kl_program *lower_and_plan(kl_arena *a, kl_graph *g, const kl_target *t,
     kl_phase(ph, "lowering");
     kl_program *p = kl_lower_graph(a, g, d);
     if (!p) return NULL;
+    if (o->string_bytes && !kl_program_size_strings(p, o->string_bytes, d)) return NULL;
     if (kl_bindings_bounded(o->bindings, o->n_bindings)) {
         kl_phase(ph, "bounded dims");
         probe_ctx pc = {o, goal};

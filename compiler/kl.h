@@ -451,7 +451,23 @@ typedef enum kl_expr_kind {
                      holds KL_CAST_* bits for float8/float4 targets (0: ONNX's default) */
     KL_E_BITCAST, /* a's bits read as dtype, of the same byte size (ONNX BitCast); bool is a
                      byte: to an integer 0 or 1, from one true where nonzero */
+    KL_E_STRING,  /* a string routine (kl_strop `op`) of runtime-min/kiln_string.h on string
+                     operands a (and b); the builders and KL_STR_FAILED use the program's
+                     string arena `buf` (kl_program.strings) */
 } kl_expr_kind;
+
+/* KL_E_STRING's routines. A string value is a `const char *` (NUL-terminated UTF-8). The
+ * builders write a new string into the arena and yield it; when the arena is full they yield
+ * "" and mark the arena failed, which the check after their kernel turns into
+ * KILN_E_STRING_BYTES (kl_lower_string_check). Case mapping is ASCII only. */
+typedef enum kl_strop {
+    KL_STR_EQ,        /* bool: a equals b, byte for byte */
+    KL_STR_EQ_NOCASE, /* bool: a equals b ignoring ASCII case */
+    KL_STR_CONCAT,    /* string: a then b (builder) */
+    KL_STR_LOWER,     /* string: a with ASCII A-Z lowered (builder) */
+    KL_STR_UPPER,     /* string: a with ASCII a-z raised (builder) */
+    KL_STR_FAILED,    /* int32: 1 when a builder ran out of arena since the last reset */
+} kl_strop;
 
 /* KL_E_CAST's op to a float8 / float4 type (the values of runtime-min/kiln_minifloat.h's
  * KILN_MF_* bits). Every other expression of such a type rounds as the default does. */
@@ -492,6 +508,8 @@ struct kl_expr {
     kl_expr **idx;      /* LOAD: buf->shape.rank index expressions */
     kl_expr *a, *b, *c; /* operands */
 };
+/* Whether a string expression writes into or reads the state of the string arena. */
+bool kl_strop_uses_arena(kl_strop op);
 
 typedef enum kl_reduce {
     KL_RED_NONE, KL_RED_SUM, KL_RED_PROD, KL_RED_MAX, KL_RED_MIN,
@@ -583,7 +601,25 @@ typedef struct kl_program {
     kl_buffer *dims;
     const char *bounded_name;   /* the dim's name for messages and the header */
     int64_t bounded_min, bounded_max;
+    /* A model whose operators build strings (StringConcat, StringNormalizer's case change):
+     * the workspace buffer their bytes go to (int64 [2 + capacity / 8]: bytes used, a failed
+     * flag, then the bytes), reset by the program's first kernel and alive to the end (the
+     * outputs point into it). NULL when no operator builds strings. */
+    kl_buffer *strings;
+    kl_kernel *strings_reset;   /* the kernel that resets it (kl_program_strings_first) */
 } kl_program;
+/* Bytes of new strings a run may build when the compile options say nothing (--string-bytes) */
+#define KL_STRING_BYTES_DEFAULT 65536
+/* The string arena's capacity in bytes (0 without one). */
+int64_t kl_program_string_bytes(const kl_program *p);
+/* Give the string arena (if any) `bytes` bytes of capacity (rounded up to 8); false with a
+ * diagnostic when that is not a size kiln plans. */
+bool kl_program_size_strings(kl_program *p, int64_t bytes, kl_diag *d);
+/* Put the string arena's reset kernel (if any) first, once every operator is lowered. */
+void kl_program_strings_first(kl_program *p);
+/* Whether k builds strings or reads or resets the arena's state: such a kernel keeps its place
+ * and its serial loops (no fusion, no threads). */
+bool kl_kernel_uses_string_arena(const kl_program *p, const kl_kernel *k);
 /* Whether k depends on the run-time value of a bounded dim (an extent or a load of p->dims):
  * the kernel passes that reshape loops leave such kernels alone. */
 bool kl_kernel_bounded(const kl_program *p, const kl_kernel *k);
@@ -618,6 +654,9 @@ kl_expr *kl_e_select(kl_arena *a, kl_expr *cond, kl_expr *x, kl_expr *y);
 kl_expr *kl_e_cast(kl_arena *a, kl_dtype t, kl_expr *x);  /* returns x when already of type t */
 /* x's bits as type t (sizes must match: kl_dtype_size(t) == kl_dtype_size(x->dtype)). */
 kl_expr *kl_e_bitcast(kl_arena *a, kl_dtype t, kl_expr *x);
+/* A string routine (kl_strop) on x (and y for the two-operand ones; else NULL); `arena` is the
+ * program's string arena for the ones that use it (kl_strop_uses_arena), else NULL. */
+kl_expr *kl_e_string(kl_arena *a, kl_strop op, kl_buffer *arena, kl_expr *x, kl_expr *y);
 /* Index arithmetic with constant folding of trivial cases (x*1, x+0, ...). */
 kl_expr *kl_e_add(kl_arena *a, kl_expr *x, kl_expr *y);
 kl_expr *kl_e_mul(kl_arena *a, kl_expr *x, kl_expr *y);
@@ -768,6 +807,11 @@ kl_expr **kl_lower_ivs(kl_lower *L, int rank);
  * broadcasting, combined by `fn`. */
 typedef kl_expr *(*kl_elementwise_fn)(kl_lower *L, const kl_node *n, kl_expr **in, int n_in);
 bool kl_lower_elementwise(kl_lower *L, kl_node *n, kl_elementwise_fn fn);
+/* ops/strings.c — the string arena: created (with the kernel that resets it, placed first) by
+ * the first operator that builds strings; and the check after a kernel that built strings,
+ * which makes predict return KILN_E_STRING_BYTES when the arena ran out. */
+kl_buffer *kl_lower_string_arena(kl_lower *L);
+void kl_lower_string_check(kl_lower *L, const kl_node *n);
 /* Copy a whole buffer into another of the same element count. */
 bool kl_lower_copy(kl_lower *L, const kl_node *n, kl_buffer *src, kl_buffer *dst);
 /* `out` holds `in`'s bytes in the same order (Reshape & co.): its buffer becomes a view of in's
@@ -1075,6 +1119,8 @@ typedef struct kl_compile_opts {
     FILE *dump_to;
     kl_microkernels microkernels;
     bool no_dispatch;          /* --dispatch off: no run-time ISA variants */
+    int64_t string_bytes;      /* --string-bytes: the string arena's capacity (0: the default,
+                                  KL_STRING_BYTES_DEFAULT) */
 } kl_compile_opts;
 /* util/phase.c — time and peak memory per compilation phase (--stats), progress on stderr. */
 typedef enum kl_progress_mode {
@@ -1155,6 +1201,7 @@ typedef struct kl_library_opts {
     const char *purpose;       /* names the folder: TMPDIR/kiln-PURPOSE-XXXXXX */
     FILE *out;                 /* "inputs bound from ..." goes here; NULL: silent */
     kl_optimize_for optimize_for;
+    int64_t string_bytes;      /* see kl_compile_opts */
 } kl_library_opts;
 typedef struct kl_library {
     char dir[256];             /* the private folder; empty when none */
@@ -1256,6 +1303,7 @@ typedef struct kl_check_opts {
     bool cuda_emulate;             /* CUDA targets: an emulator object (kl_codegen_opts) */
     kl_sanitizer sanitize;         /* see kl_codegen_opts */
     FILE *out;                     /* report */
+    int64_t string_bytes;          /* see kl_compile_opts */
 } kl_check_opts;
 /* 0: every output of every data set within tolerance; 1: a mismatch or an error (diag);
  * KL_CHECK_SKIPPED: a CUDA target and no CUDA driver or GPU to run it on (said in the report). */

@@ -120,6 +120,7 @@ static bool compile_to_library(kl_arena *a, const kl_library_opts *o,
     co.cg.sanitize = o->sanitize;
     co.microkernels = o->microkernels;
     co.no_dispatch = o->no_dispatch;
+    co.string_bytes = o->string_bytes;
     co.cg.cuda_emulate = o->cuda_emulate;
     co.bindings = bindings;
     co.n_bindings = n_bindings;

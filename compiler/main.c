@@ -54,6 +54,9 @@ static const char usage[] =
     "  --optimize-for size|speed  size: no extra workspace, no blocks or unrolling (the\n"
     "                         default on microcontrollers); speed: the default elsewhere\n"
     "  --weights-section NAME put the weights in ELF section NAME (firmware: a flash region)\n"
+    "  --string-bytes N       bytes of new strings (StringConcat, StringNormalizer's case\n"
+    "                         change) one run may build, in the workspace (default 65536);\n"
+    "                         past it predict returns KILN_E_STRING_BYTES\n"
     "  --dispatch auto|off    target x86-64: a model with over 10 MFLOP of contractions also\n"
     "                         carries code for x86-64-v4 and v3, chosen per call by CPUID\n"
     "                         (auto, the default); off: baseline code only\n"
@@ -65,8 +68,8 @@ static const char usage[] =
     "check options:\n"
     "  --data DIR             a test_data_set folder (repeatable; default: all beside MODEL)\n"
     "  --rtol X --atol Y      tolerance |got-want| <= atol + rtol*|want| (default 1e-3, 1e-7)\n"
-    "  --shape, --target, -O, --microkernels, --optimize-for, --dispatch, --cuda-emulate\n"
-    "                         as for compile;\n"
+    "  --shape, --target, -O, --microkernels, --optimize-for, --dispatch, --cuda-emulate,\n"
+    "  --string-bytes         as for compile;\n"
     "                         a target that is not the host runs under its emulator (QEMU); a\n"
     "                         CUDA target runs on the GPU (exit status 77 when there is no\n"
     "                         driver or GPU; KILN_LIBCUDA names another driver than libcuda.so.1)\n"
@@ -89,6 +92,7 @@ typedef struct cli {
         *dispatch,
         *weights_section, *header;
     int opt_level;
+    int64_t string_bytes;
     bool stats, progress;
     kl_shape_binding bindings[MAX_BINDINGS];
     char binding_names[MAX_BINDINGS][256];
@@ -240,6 +244,13 @@ static int parse_args(int argc, char **argv, cli *c) {
                 return fail("expected address or thread after", a);
             c->sanitize = !strcmp(next, "address") ? KL_SANITIZE_ADDRESS : KL_SANITIZE_THREAD;
             i++;
+        } else if (!strcmp(a, "--string-bytes")) {
+            char *end = NULL;
+            long long v = next ? strtoll(next, &end, 10) : 0;
+            if (!next || *end || v < 1 || v > (1ll << 40))
+                return fail("expected a byte count from 1 to 2^40 after", a);
+            c->string_bytes = v;
+            i++;
         } else if (!strcmp(a, "-O")) {
             if (!next || !parse_count(next, 0, 3, &c->opt_level))
                 return fail("expected 0, 1, 2 or 3 after", a);
@@ -379,7 +390,8 @@ static int cmd_compile(cli *c) {
     if (!c->out) return fail("no output file given (-o OUT)", NULL);
     kl_compile_opts o = {.model_path = c->model, .out_path = c->out, .header_path = c->header,
                          .bindings = c->bindings,
-                         .n_bindings = c->n_bindings, .dump_ir_after = c->dump_ir};
+                         .n_bindings = c->n_bindings, .dump_ir_after = c->dump_ir,
+                         .string_bytes = c->string_bytes};
     if (emit_kind(c, &o.cg.emit) || microkernel_policy(c, &o.microkernels) ||
         optimize_goal(c, &o.cg.optimize_for))
         return 1;
@@ -438,7 +450,7 @@ static int cmd_check(cli *c) {
                        .n_data_dirs = c->n_data_dirs, .bindings = c->bindings,
                        .n_bindings = c->n_bindings, .rtol = c->rtol, .atol = c->atol,
                        .opt_level = c->opt_level, .cuda_emulate = c->cuda_emulate,
-                       .sanitize = c->sanitize,
+                       .sanitize = c->sanitize, .string_bytes = c->string_bytes,
                        .out = stdout};
     if (harness_target(c, &o.target) || microkernel_policy(c, &o.microkernels) ||
         optimize_goal(c, &o.optimize_for) || dispatch_policy(c, &o.no_dispatch))

@@ -84,6 +84,10 @@ extern "C" {
 /* the inputs took a branch of an If that kiln could not compile for the bound shapes (the
  * header names it); the outputs are undefined */
 #define KILN_E_UNCOMPILED_BRANCH (-5)
+/* the strings a run builds (StringConcat, StringNormalizer's case change) need more bytes than
+ * the model was compiled for (`kiln compile --string-bytes N`; NAME_STRING_BYTES in the
+ * header); the outputs are undefined */
+#define KILN_E_STRING_BYTES (-6)
 /* CUDA models: a driver call failed with CUresult r > 0; the code is KILN_E_CUDA - r. */
 #define KILN_E_CUDA (-1000)
 #define KILN_CUDA_RESULT(code) ((code) < KILN_E_CUDA ? KILN_E_CUDA - (code) : 0)
@@ -107,6 +111,16 @@ typedef enum kiln_dtype {
     KILN_FLOAT8E5M2FNUZ = 20, KILN_UINT4 = 21, KILN_INT4 = 22, KILN_FLOAT4E2M1 = 23,
     KILN_FLOAT8E8M0 = 24, KILN_UINT2 = 25, KILN_INT2 = 26
 } kiln_dtype;
+/* KILN_STRING: an element is a `const char *` to NUL-terminated UTF-8 (8 bytes: string models
+ * compile for 64-bit targets only), so a string tensor is an array of pointers. Inputs are the
+ * caller's pointers, read during the call only. An output element points to one of:
+ *   - an input string (Identity, Gather, Reshape, Where, ... select strings): valid as long as
+ *     the caller keeps that input string;
+ *   - a constant of the model (LabelEncoder / CategoryMapper values, string initializers): in
+ *     read-only data, valid for ever;
+ *   - a string the run built (StringConcat, StringNormalizer's case change): in the workspace,
+ *     valid until the workspace is used again (the next call with it) or freed.
+ * Copy the strings out before reusing the workspace when they must live longer. */
 
 /* One input or output (what ONNX Runtime's NodeArg answers). */
 typedef struct kiln_tensor_desc {

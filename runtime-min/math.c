@@ -21,11 +21,13 @@
  *   sqrt   the FPU's where it has one, else an exact integer algorithm (no libm on bare metal).
  * Also: integer power (wrapping, never traps), float16 / bfloat16 <-> float conversions (LLVM
  * would otherwise call compiler-rt's __extendhfsf2 on targets without F16C), and the float8 /
- * float4 conversions of kiln_minifloat.h (shared with the compiler's constant folding).
+ * float4 conversions of kiln_minifloat.h (shared with the compiler's constant folding), and
+ * the string routines of kiln_string.h (likewise shared).
  */
 #include <stdint.h>
 
 #include "kiln_minifloat.h"
+#include "kiln_string.h"
 
 #define SIGN64 0x8000000000000000ull
 #define MANT64 0x000fffffffffffffull
@@ -575,3 +577,19 @@ uint32_t kiln_rt_f2mf(uint32_t kind, float x, uint32_t mode) {
 float kiln_rt_mfround(uint32_t kind, float x, uint32_t mode) {
     return kiln_mf_round_f32(kind, x, mode);
 }
+
+/* ---- strings (kiln_string.h, shared with the compiler's interpreter) ---- */
+
+int32_t kiln_rt_str_eq(const char *a, const char *b) { return kiln_str_eq(a, b, 0); }
+
+int32_t kiln_rt_str_eq_nocase(const char *a, const char *b) { return kiln_str_eq(a, b, 1); }
+
+const char *kiln_rt_str_concat(int64_t *arena, int64_t cap, const char *a, const char *b) {
+    return kiln_str_concat(arena, cap, a, b);
+}
+
+const char *kiln_rt_str_case(int64_t *arena, int64_t cap, const char *s, int32_t upper) {
+    return kiln_str_case(arena, cap, s, upper);
+}
+
+int32_t kiln_rt_str_failed(const int64_t *arena) { return arena[1] != 0; }

@@ -80,6 +80,12 @@ bool kl_codegen_cuda(const kl_program *p, const kl_graph *g, const kl_codegen_op
         return kl_error(d, NULL, "codegen (CUDA): no CUDA target or model name given");
     if (o->cuda_emulate && (o->emit == KL_EMIT_PTX || o->emit == KL_EMIT_CUBIN))
         return kl_error(d, NULL, "--cuda-emulate makes no PTX or cubin");
+    for (int i = 0; i < p->buffers.n; i++) {
+        const kl_buffer *b = p->buffers.items[i];
+        if (b->dtype == KL_STRING)
+            return kl_error(d, NULL, "the CUDA back end does not compute on string tensors "
+                            "('%s'); compile the model for a CPU target", b->name);
+    }
     kl_cu_program cp;
     if (!kl_cu_plan(p, o->target, &cp, d))
         return false;

@@ -700,6 +700,7 @@ static bool emit_uncached(kl_cu_printer *pr, const kl_expr *e, cu_val *out) {
     case KL_E_SELECT: return emit_select(pr, e, out);
     case KL_E_CAST: return emit_cast(pr, e, out);
     case KL_E_BITCAST: return emit_bitcast(pr, e, out);
+    case KL_E_STRING: return kl_cu_fail(pr, "string routines have no CUDA form");
     }
     return kl_cu_fail(pr, "unknown expression kind %d", (int)e->kind);
 }

@@ -44,6 +44,13 @@ static void collect_buffers(kl_arena *a, kl_ptrvec *v, const kl_expr *e) {
         for (int d = 0; d < e->buf->shape.rank; d++)
             collect_buffers(a, v, e->idx[d]);
     }
+    if (e->kind == KL_E_STRING && e->buf) { /* the string arena */
+        bool seen = false;
+        for (int i = 0; i < v->n && !seen; i++)
+            seen = v->items[i] == kl_buffer_root(e->buf);
+        if (!seen)
+            kl_ptrvec_push(a, v, kl_buffer_root(e->buf));
+    }
     collect_buffers(a, v, e->a);
     collect_buffers(a, v, e->b);
     collect_buffers(a, v, e->c);
@@ -520,9 +527,13 @@ static void declare_function(kgen *kg, kl_cg_kernel *out) {
         LLVMSetValueName2(kg->buf_ptr[i], buf->name ? buf->name : "buf",
                           buf->name ? strlen(buf->name) : 3);
         bool written = buf == out_root, read = kl_kernel_reads(k, buf);
+        /* the string arena: runtime-min writes it, and the strings it builds point into it */
+        bool arena = buf == cg->p->strings;
+        written = written || arena;
         if (!(written && read) && !overlaps_other_workspace(out, i))
             kl_cg_add_param_attr(cg, out->fn, i, "noalias", 0);
-        kl_cg_add_param_attr(cg, out->fn, i, "nocapture", 0);
+        if (!arena)
+            kl_cg_add_param_attr(cg, out->fn, i, "nocapture", 0);
         if (!written)
             kl_cg_add_param_attr(cg, out->fn, i, "readonly", 0);
         if (buf->kind == KL_BUF_CONST || (buf->kind == KL_BUF_WORKSPACE && buf->offset % 64 == 0))

@@ -48,6 +48,7 @@ LLVMTypeRef kl_kg_reg_type(kl_cg *cg, kl_dtype t) {
     case KL_F16: case KL_BF16: case KL_F32: return cg->f32;
     case KL_F64: return cg->f64;
     case KL_I4: case KL_U4: case KL_I2: case KL_U2: return cg->i8;
+    case KL_STRING: return cg->ptr; /* const char * */
     default: return kl_dtype_is_minifloat(t) ? cg->f32 : NULL;
     }
 }
@@ -256,7 +257,7 @@ static LLVMValueRef to_i64(kgen *kg, LLVMValueRef v, kl_dtype t) {
 
 static LLVMValueRef emit_const(kgen *kg, const kl_expr *e) {
     LLVMTypeRef t = kl_kg_reg_type(kg->cg, e->dtype);
-    if (!t)
+    if (!t || e->dtype == KL_STRING) /* string constants are loads of constant buffers */
         return fail(kg, "unsupported constant type ", dname(e->dtype), NULL);
     if (is_float(e->dtype))
         return LLVMConstReal(t, e->f);
@@ -967,6 +968,44 @@ static LLVMValueRef emit_iv(kgen *kg, const kl_expr *e) {
     return t == cg->i64 ? v : LLVMBuildTrunc(kg->b, v, shaped_like(t, LLVMTypeOf(v)), "");
 }
 
+/* A string routine of runtime-min (kiln_string.h); the builders get the arena's address and
+ * capacity. */
+static LLVMValueRef emit_string(kgen *kg, const kl_expr *e) {
+    kl_cg *cg = kg->cg;
+    LLVMValueRef arena = NULL, cap = NULL, x = NULL, y = NULL;
+    if (e->buf) {
+        arena = buffer_ptr(kg, e->buf);
+        if (!arena)
+            return fail(kg, "string arena not among the kernel's parameters", NULL, NULL);
+        cap = LLVMConstInt(cg->i64, (unsigned long long)(kl_buffer_bytes(kl_buffer_root(e->buf)) - 16), 0);
+    }
+    if (e->a && !(x = kl_kg_emit(kg, e->a)))
+        return NULL;
+    if (e->b && !(y = kl_kg_emit(kg, e->b)))
+        return NULL;
+    switch ((kl_strop)e->op) {
+    case KL_STR_EQ:
+    case KL_STR_EQ_NOCASE: {
+        LLVMValueRef args[2] = {x, y};
+        LLVMValueRef r = call_rt(kg, e->op == KL_STR_EQ ? "kiln_rt_str_eq" : "kiln_rt_str_eq_nocase",
+                                 args, 2);
+        return r ? LLVMBuildICmp(kg->b, LLVMIntNE, r, cst_i(LLVMTypeOf(r), 0), "") : NULL;
+    }
+    case KL_STR_CONCAT: {
+        LLVMValueRef args[4] = {arena, cap, x, y};
+        return call_rt(kg, "kiln_rt_str_concat", args, 4);
+    }
+    case KL_STR_LOWER:
+    case KL_STR_UPPER: {
+        LLVMValueRef args[4] = {arena, cap, x, LLVMConstInt(cg->i32, e->op == KL_STR_UPPER, 0)};
+        return call_rt(kg, "kiln_rt_str_case", args, 4);
+    }
+    case KL_STR_FAILED:
+        return call_rt(kg, "kiln_rt_str_failed", &arena, 1);
+    }
+    return fail(kg, "unknown string routine", NULL, NULL);
+}
+
 static LLVMValueRef emit_uncached(kgen *kg, const kl_expr *e) {
     kl_cg *cg = kg->cg;
     switch (e->kind) {
@@ -1033,6 +1072,8 @@ static LLVMValueRef emit_uncached(kgen *kg, const kl_expr *e) {
         LLVMValueRef x = kl_kg_emit(kg, e->a);
         return x ? emit_bitcast(kg, x, e->a->dtype, e->dtype) : NULL;
     }
+    case KL_E_STRING:
+        return emit_string(kg, e);
     }
     return fail(kg, "unknown expression kind", NULL, NULL);
 }

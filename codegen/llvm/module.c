@@ -218,6 +218,25 @@ typedef struct entry {
     LLVMTypeRef closure_t;
 } entry;
 
+/* A string constant: an array of pointers to private NUL-terminated strings, all read-only
+ * (a shared object relocates the pointers once, in its RELRO pages). */
+static LLVMValueRef const_strings(kl_cg *cg, const kl_buffer *buf) {
+    int64_t n = kl_shape_numel(&buf->shape);
+    const char *const *s = buf->data;
+    LLVMValueRef *items = kl_alloc_array(cg->arena, (size_t)n + 1, sizeof *items);
+    for (int64_t i = 0; i < n; i++)
+        items[i] = kl_cg_const_string(cg, s[i], "const_string");
+    LLVMValueRef init = LLVMConstArray2(cg->ptr, items, (uint64_t)n);
+    LLVMValueRef g = LLVMAddGlobal(cg->mod, LLVMTypeOf(init),
+                                   kl_sprintf(cg->arena, "const.%s", buf->name ? buf->name : ""));
+    LLVMSetInitializer(g, init);
+    LLVMSetGlobalConstant(g, 1);
+    LLVMSetLinkage(g, LLVMPrivateLinkage);
+    LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+    LLVMSetAlignment(g, 8);
+    return g;
+}
+
 static LLVMValueRef const_global(kl_cg *cg, entry *e, const kl_buffer *buf) {
     int i = 0;
     while (i < cg->p->buffers.n && cg->p->buffers.items[i] != buf)
@@ -231,6 +250,8 @@ static LLVMValueRef const_global(kl_cg *cg, entry *e, const kl_buffer *buf) {
         kl_error(cg->d, NULL, "codegen: constant buffer '%s' has no data", buf->name);
         return NULL;
     }
+    if (buf->dtype == KL_STRING)
+        return e->const_globals[i] = const_strings(cg, buf);
     LLVMValueRef outside = kl_cg_blob_place(cg, buf);
     if (outside)
         return e->const_globals[i] = outside;
@@ -953,13 +974,29 @@ bool kl_cg_write(kl_cg *cg, const char *path) {
 
 void kl_cg_close(kl_cg *cg) { dispose(cg); }
 
+/* A string element is a `const char *` held in 8 bytes (kl_dtype_size): a target with other
+ * pointers cannot take string tensors. */
+static bool strings_fit_target(kl_cg *cg) {
+    if (LLVMPointerSize(cg->td) == 8)
+        return true;
+    for (int i = 0; i < cg->p->buffers.n; i++) {
+        const kl_buffer *b = cg->p->buffers.items[i];
+        if (b->dtype == KL_STRING)
+            return kl_error(cg->d, NULL, "string tensors ('%s') need a target with 64-bit "
+                            "pointers; %s has %u-bit ones", b->name, cg->o->target->name,
+                            8 * LLVMPointerSize(cg->td));
+    }
+    return true;
+}
+
 bool kl_codegen_llvm(const kl_program *p, const kl_graph *g, const kl_codegen_opts *o,
                      const char *out_path, kl_diag *d) {
     if (!o || !o->target || !o->name || !*o->name)
         return kl_error(d, NULL, "codegen: no target or model name given");
     kl_cg cg = {.arena = p->arena, .d = d, .p = p, .g = g, .o = o};
     if (o->n_variants) kl_phase(o->phases, "LLVM: ISA variants");
-    bool ok = kl_cg_variants_compile(&cg, out_path) && kl_cg_open(&cg);
+    bool ok = kl_cg_variants_compile(&cg, out_path) && kl_cg_open(&cg) &&
+              strings_fit_target(&cg);
     if (ok && (o->emit == KL_EMIT_OBJ || o->emit == KL_EMIT_SO)) { /* ELF */
         kl_cg_blob_enable(&cg); /* the weights outside LLVM */
         ok = kl_cg_parts_open(&cg); /* the kernels in parts, compiled in parallel */

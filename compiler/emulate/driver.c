@@ -18,6 +18,8 @@
  *   kiln-out.bin  "KLO1" i32 rc (the run's return code, or 1 with a message), u32 msg_len, msg;
  *                 u32 n; n x { u32 name_len, name, i32 dtype, i32 rank, i64 dims[rank],
  *                 u64 bytes, data }
+ * A string tensor's `bytes` is its size at the interface (8 a pointer), and its data is each
+ * element's text instead: u32 len, len bytes (no NUL).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -42,6 +44,30 @@ static int read_all(FILE *f, void *p, uint64_t n) {
 
 static void write_u32(FILE *f, uint32_t v) { fwrite(&v, 4, 1, f); }
 
+static void write_data(FILE *f, const kiln_tensor_desc *t, const void *data) {
+    if (t->dtype != KILN_STRING) {
+        fwrite(data, 1, (size_t)t->size_bytes, f);
+        return;
+    }
+    const char *const *s = data;
+    for (int64_t i = 0; i < t->size_bytes / 8; i++) {
+        write_u32(f, (uint32_t)strlen(s[i]));
+        fwrite(s[i], 1, strlen(s[i]), f);
+    }
+}
+
+/* A string tensor's elements from the file: each a fresh NUL-terminated copy. */
+static int read_strings(FILE *f, const char **out, uint64_t n) {
+    for (uint64_t i = 0; i < n; i++) {
+        uint32_t len = 0;
+        char *s = NULL;
+        if (!read_all(f, &len, 4) || !(s = calloc((size_t)len + 1, 1)) || !read_all(f, s, len))
+            return 0;
+        out[i] = s;
+    }
+    return 1;
+}
+
 static int finish(int rc, const char *msg, void *const *outputs) {
     FILE *f = fopen("kiln-out.bin", "wb");
     if (!f) return 2;
@@ -60,7 +86,7 @@ static int finish(int rc, const char *msg, void *const *outputs) {
         fwrite(t->shape, 8, (size_t)t->rank, f);
         uint64_t bytes = (uint64_t)t->size_bytes;
         fwrite(&bytes, 8, 1, f);
-        fwrite(outputs[i], 1, (size_t)bytes, f);
+        write_data(f, t, outputs[i]);
     }
     return fclose(f) == 0 ? 0 : 2;
 }
@@ -85,7 +111,8 @@ static void *read_input(FILE *f, const kiln_tensor_desc *t, char *why, size_t ca
         return NULL;
     }
     void *p = alloc64(bytes);
-    if (!p || !read_all(f, p, bytes)) {
+    int ok = p && (dtype == KILN_STRING ? read_strings(f, p, bytes / 8) : read_all(f, p, bytes));
+    if (!ok) {
         snprintf(why, cap, "input '%s': %s", t->name, p ? "truncated data" : "out of memory");
         return NULL;
     }

@@ -28,7 +28,14 @@ bool kl_emu_write_inputs(const char *path, const kl_ptrvec *values, kl_diag *d) 
         fwrite(&rank, 4, 1, f);
         fwrite(v->shape.dim, 8, (size_t)rank, f);
         fwrite(&bytes, 8, 1, f);
-        if (bytes && v->data) fwrite(v->data, 1, (size_t)bytes, f);
+        if (v->dtype == KL_STRING) /* the texts (driver.c's format) */
+            for (int64_t e = 0, n = kl_shape_numel(&v->shape); e < n; e++) {
+                const char *s = ((const char *const *)v->data)[e];
+                uint32_t len = (uint32_t)strlen(s);
+                fwrite(&len, 4, 1, f);
+                fwrite(s, 1, len, f);
+            }
+        else if (bytes && v->data) fwrite(v->data, 1, (size_t)bytes, f);
         else if (bytes) /* no data (an empty constant): zeros of the right size */
             for (uint64_t b = 0; b < bytes; b++) fputc(0, f);
     }
@@ -82,6 +89,15 @@ static bool read_output(kl_arena *a, reader *r, kiln_tensor_desc *t, void **data
     t->shape = shape;
     t->dim_names = kl_alloc_array(a, (size_t)t->rank + 1, sizeof(char *));
     t->size_bytes = (int64_t)take_u64(r);
+    if (t->dtype == KL_STRING) { /* the texts, each a NUL-terminated copy */
+        if (t->size_bytes < 0 || t->size_bytes % 8) return false;
+        int64_t n = t->size_bytes / 8;
+        const char **s = kl_alloc_array(a, (size_t)n + 1, sizeof *s);
+        for (int64_t i = 0; i < n; i++)
+            if (!(s[i] = take_string(a, r))) return false;
+        *data = s;
+        return true;
+    }
     const void *bytes = take(r, (uint64_t)t->size_bytes);
     if (!bytes) return false;
     *data = kl_alloc(a, (size_t)t->size_bytes + 1);

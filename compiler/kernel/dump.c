@@ -47,6 +47,19 @@ static void expr(const kl_expr *e, FILE *f) {
         }
         fputs("]", f);
         break;
+    case KL_E_STRING: {
+        static const char *const names[] = {"str_eq", "str_eq_nocase", "str_concat",
+                                            "str_lower", "str_upper", "str_failed"};
+        fprintf(f, "%s(", names[e->op]);
+        if (e->buf) fprintf(f, "%s%s", e->buf->name, e->a ? ", " : "");
+        if (e->a) expr(e->a, f);
+        if (e->b) {
+            fputs(", ", f);
+            expr(e->b, f);
+        }
+        fputs(")", f);
+        break;
+    }
     case KL_E_UNARY:
         fprintf(f, "%s(", unop_names[e->op]);
         expr(e->a, f);

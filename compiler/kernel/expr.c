@@ -99,6 +99,20 @@ kl_expr *kl_e_bitcast(kl_arena *a, kl_dtype t, kl_expr *x) {
     return e;
 }
 
+bool kl_strop_uses_arena(kl_strop op) { return op != KL_STR_EQ && op != KL_STR_EQ_NOCASE; }
+
+kl_expr *kl_e_string(kl_arena *a, kl_strop op, kl_buffer *arena, kl_expr *x, kl_expr *y) {
+    kl_dtype t = op == KL_STR_EQ || op == KL_STR_EQ_NOCASE ? KL_BOOL
+                 : op == KL_STR_FAILED                     ? KL_I32
+                                                           : KL_STRING;
+    kl_expr *e = expr_new(a, KL_E_STRING, t);
+    e->op = (int)op;
+    e->buf = kl_strop_uses_arena(op) ? arena : NULL;
+    e->a = x;
+    e->b = y;
+    return e;
+}
+
 static bool is_int_const(const kl_expr *e, int64_t *v) {
     if (e->kind != KL_E_CONST || kl_dtype_is_float(e->dtype)) return false;
     *v = e->i;

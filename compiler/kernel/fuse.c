@@ -351,13 +351,19 @@ bool kpass_fuse(kl_program *p, const kl_kernel_opts *o, kl_diag *d) {
     kl_ptrvec *ks = &p->kernels;
     for (bool changed = true; changed;) {
         changed = false;
+        /* a kernel that builds strings or tests the arena keeps its place: inlined into
+           several readers it would build its strings again, and a check must stay after
+           the builders it checks */
         for (int i = 0; i < ks->n; i++)
-            if (!tests_trap(p, ks->items[i]) && try_inline(p, ks, i)) {
+            if (!tests_trap(p, ks->items[i]) && !kl_kernel_uses_string_arena(p, ks->items[i]) &&
+                try_inline(p, ks, i)) {
                 changed = true;
                 i--;
             }
         for (int i = 0; i < ks->n; i++)
-            while (!tests_trap(p, ks->items[i]) && try_epilogue(p, ks, i)) changed = true;
+            while (!tests_trap(p, ks->items[i]) && !kl_kernel_uses_string_arena(p, ks->items[i]) &&
+                   try_epilogue(p, ks, i))
+                changed = true;
     }
     return true;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kiln.h"
+#include "kiln_string.h"
 #include "kl.h"
 
 typedef union val {
@@ -44,6 +45,7 @@ static val read_elem(const void *base, kl_dtype t, int64_t i) {
     case KL_U64: v.i = (int64_t)((const uint64_t *)base)[i]; break;
     case KL_I4: case KL_I2: v.i = ((const int8_t *)base)[i]; break;
     case KL_U4: case KL_U2: v.i = ((const uint8_t *)base)[i]; break;
+    case KL_STRING: v.i = (int64_t)(intptr_t)((const char *const *)base)[i]; break;
     default:
         if (kl_dtype_is_minifloat(t)) v.f = kl_minifloat_to_f32(t, ((const uint8_t *)base)[i]);
         break;
@@ -63,6 +65,7 @@ static void write_elem(void *base, kl_dtype t, int64_t i, val v) {
     case KL_I32: case KL_U32: ((uint32_t *)base)[i] = (uint32_t)v.i; break;
     case KL_I64: case KL_U64: ((int64_t *)base)[i] = v.i; break;
     case KL_I4: case KL_I2: case KL_U4: case KL_U2: ((uint8_t *)base)[i] = (uint8_t)v.i; break;
+    case KL_STRING: ((const char **)base)[i] = (const char *)(intptr_t)v.i; break;
     default: /* minifloats hold representable values (fit): encoding them is exact */
         if (kl_dtype_is_minifloat(t))
             ((uint8_t *)base)[i] = kl_f32_to_minifloat(t, (float)v.f, KL_CAST_STORE);
@@ -96,6 +99,7 @@ static val fit_mode(kl_dtype t, val v, unsigned mode) {
 static val fit(kl_dtype t, val v) { return fit_mode(t, v, 0); }
 
 static val eval(interp *in, const kl_expr *e);
+
 
 static int64_t linear_index(interp *in, const kl_buffer *b, kl_expr *const *idx, bool *ok) {
     int64_t lin = 0, stride = 1;
@@ -287,6 +291,41 @@ static val eval_bitcast(kl_dtype to, kl_dtype from, val x) {
     return read_elem(bytes, to, 0);
 }
 
+static const char *as_string(val v) { return (const char *)(intptr_t)v.i; }
+
+/* A string routine (kiln_string.h, as runtime-min runs it). */
+static val eval_string(interp *in, const kl_expr *e) {
+    val r = {0};
+    int64_t *arena = NULL, cap = 0;
+    if (e->buf) {
+        arena = storage(e->buf);
+        cap = (kl_buffer_bytes(e->buf) - 16);
+        if (!arena) {
+            if (!in->failed) kl_error(in->d, in->k->node, "the string arena has no storage");
+            in->failed = true;
+            return r;
+        }
+    }
+    switch ((kl_strop)e->op) {
+    case KL_STR_EQ:
+    case KL_STR_EQ_NOCASE:
+        r.i = kiln_str_eq(as_string(eval(in, e->a)), as_string(eval(in, e->b)),
+                          e->op == KL_STR_EQ_NOCASE);
+        break;
+    case KL_STR_CONCAT:
+        r.i = (int64_t)(intptr_t)kiln_str_concat(arena, cap, as_string(eval(in, e->a)),
+                                                 as_string(eval(in, e->b)));
+        break;
+    case KL_STR_LOWER:
+    case KL_STR_UPPER:
+        r.i = (int64_t)(intptr_t)kiln_str_case(arena, cap, as_string(eval(in, e->a)),
+                                               e->op == KL_STR_UPPER);
+        break;
+    case KL_STR_FAILED: r.i = arena[1] != 0; break;
+    }
+    return r;
+}
+
 static val eval(interp *in, const kl_expr *e) {
     val r = {0};
     switch (e->kind) {
@@ -308,6 +347,7 @@ static val eval(interp *in, const kl_expr *e) {
     case KL_E_SELECT: return eval(in, e->a).i ? eval(in, e->b) : eval(in, e->c);
     case KL_E_CAST: return eval_cast(e->dtype, e->a->dtype, eval(in, e->a), (unsigned)e->op);
     case KL_E_BITCAST: return eval_bitcast(e->dtype, e->a->dtype, eval(in, e->a));
+    case KL_E_STRING: return eval_string(in, e);
     }
     return r;
 }
@@ -410,6 +450,10 @@ bool kl_interp_kernel(const kl_kernel *k, kl_diag *d) {
 static bool check_passed(const kl_kernel *k, kl_diag *d) {
     const void *flag = storage(k->out);
     if (!k->error_code || !flag || read_elem(flag, k->out->dtype, 0).i == 0) return true;
+    if (k->error_code == KILN_E_STRING_BYTES)
+        return kl_error(d, k->node, "the strings built need more bytes than the string arena "
+                        "holds (the compiled model would return error %d, KILN_E_STRING_BYTES)",
+                        KILN_E_STRING_BYTES);
     if (k->error_code == KILN_E_SHAPE)
         return kl_error(d, k->node, "a shape input asks for another shape than the model "
                         "declares (the compiled model would return error -4, KILN_E_SHAPE)");

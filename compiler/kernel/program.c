@@ -7,6 +7,7 @@
 
 static bool expr_reads(const kl_expr *e, const kl_buffer *root) {
     if (!e) return false;
+    if (e->kind == KL_E_STRING && e->buf && kl_buffer_root(e->buf) == root) return true;
     if (e->kind == KL_E_LOAD) {
         if (kl_buffer_root(e->buf) == root) return true;
         for (int d = 0; d < e->buf->shape.rank; d++)
@@ -107,4 +108,44 @@ int64_t kl_kernel_flops(const kl_kernel *k) {
     const kl_expr *v = k->value;
     if (k->reduce != KL_RED_SUM || !v || v->kind != KL_E_BINARY || v->op != KL_MUL) return 0;
     return kl_mul_saturate(2, kl_kernel_iterations(k));
+}
+
+/* ---------------------------------------------------------------- the string arena */
+
+int64_t kl_program_string_bytes(const kl_program *p) {
+    return p->strings ? kl_buffer_bytes(p->strings) - 16 : 0;
+}
+
+bool kl_program_size_strings(kl_program *p, int64_t bytes, kl_diag *d) {
+    if (!p->strings) return true;
+    if (bytes < 1 || bytes > KL_MAX_BYTES)
+        return kl_error(d, NULL, "--string-bytes %lld is out of range [1, %lld]",
+                        (long long)bytes, (long long)KL_MAX_BYTES);
+    p->strings->shape.dim[0] = 2 + (bytes + 7) / 8;
+    return true;
+}
+
+static bool uses_arena(const kl_expr *e, const kl_buffer *arena) {
+    if (!e) return false;
+    if (e->kind == KL_E_STRING && kl_strop_uses_arena((kl_strop)e->op)) return true;
+    if (e->kind == KL_E_LOAD) {
+        if (kl_buffer_root(e->buf) == arena) return true;
+        for (int d = 0; d < e->buf->shape.rank; d++)
+            if (uses_arena(e->idx[d], arena)) return true;
+    }
+    return uses_arena(e->a, arena) || uses_arena(e->b, arena) || uses_arena(e->c, arena);
+}
+
+bool kl_kernel_uses_string_arena(const kl_program *p, const kl_kernel *k) {
+    if (!p->strings) return false;
+    return kl_buffer_root(k->out) == p->strings || uses_arena(k->init, p->strings) ||
+           uses_arena(k->value, p->strings) || uses_arena(k->result, p->strings);
+}
+
+void kl_program_strings_first(kl_program *p) {
+    kl_kernel *reset = p->strings_reset;
+    if (!reset || (p->kernels.n > 0 && p->kernels.items[0] == reset)) return;
+    kl_ptrvec_push(p->arena, &p->kernels, reset);
+    for (int i = p->kernels.n - 1; i > 0; i--) p->kernels.items[i] = p->kernels.items[i - 1];
+    p->kernels.items[0] = reset;
 }

@@ -17,7 +17,7 @@
 /* ---------------------------------------------------------------- affine forms */
 
 static bool int_type(kl_dtype t) {
-    return !kl_dtype_is_float(t) && t != KL_BOOL && kl_dtype_size(t) > 0;
+    return !kl_dtype_is_float(t) && t != KL_BOOL && t != KL_STRING && kl_dtype_size(t) > 0;
 }
 
 bool kl_affine_of(const kl_expr *e, kl_affine *out) {

@@ -62,7 +62,9 @@ bool kpass_tasks(kl_program *p, const kl_kernel_opts *o, kl_diag *d) {
         /* a GPU target's kernels are spread over the grid by its back end instead */
         bool threads = o->target->hosted && o->target->backend == KL_BACKEND_LLVM;
         /* (a bounded dim's kernels run alone: their extents are known only at run time) */
-        bool split = threads && work(k) >= MIN_TASK_WORK && !kl_kernel_bounded(p, k);
+        bool split = threads && work(k) >= MIN_TASK_WORK && !kl_kernel_bounded(p, k) &&
+                     /* builders share the string arena's cursor: one thread */
+                     !kl_kernel_uses_string_arena(p, k);
         k->task_loop = split ? task_loop(k, o->target) : -1;
     }
     return true;

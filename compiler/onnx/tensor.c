@@ -280,6 +280,32 @@ static bool read_typed(kl_arena *a, const Onnx__TensorProto *t, const kl_tensor_
     return true;
 }
 
+/* ---- strings ------------------------------------------------------------------------- */
+
+/* A string tensor's value holds one `const char *` an element (kl_dtype_size(KL_STRING)):
+ * NUL-terminated copies in the arena, which is what the generated code's interface passes.
+ * ONNX keeps strings in string_data only; a NUL byte inside one cannot pass as a C string. */
+static bool read_strings(kl_arena *a, const Onnx__TensorProto *t, const kl_tensor_origin *o,
+                         kl_value *v, int64_t numel, kl_diag *d)
+{
+    if ((t->has_data_location &&
+         t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) || t->has_raw_data)
+        return kl_error(d, o->node, "%s: a string tensor keeps its values in string_data, not "
+                        "in raw or external data", o->what);
+    if ((int64_t)t->n_string_data != numel)
+        return size_mismatch(a, o, &v->shape, (int64_t)t->n_string_data, numel, d);
+    alloc_data(a, v, numel);
+    const char **out = v->data;
+    for (int64_t i = 0; i < numel; i++) {
+        const ProtobufCBinaryData *s = &t->string_data[i];
+        if (s->len && memchr(s->data, 0, s->len))
+            return kl_error(d, o->node, "%s: string element %lld holds a NUL byte, which a C "
+                            "string cannot carry", o->what, (long long)i);
+        out[i] = s->len ? kl_strndup(a, (const char *)s->data, s->len) : kl_strdup(a, "");
+    }
+    return true;
+}
+
 /* ---- external data -------------------------------------------------------------------- */
 
 typedef struct external_ref {
@@ -445,8 +471,6 @@ static bool check_dtype(const Onnx__TensorProto *t, const kl_tensor_origin *o, k
     if (!t->has_data_type || t->data_type == KL_UNDEFINED)
         return kl_error(d, o->node, "%s has no element type", o->what);
     kl_dtype type = (kl_dtype)t->data_type;
-    if (type == KL_STRING)
-        return kl_error(d, o->node, "%s: string tensors are not supported", o->what);
     if (t->data_type < 0 || t->data_type > KL_I2 || kl_dtype_size(type) == 0)
         return kl_error(d, o->node, "%s has element type %d, which kiln cannot hold", o->what,
                         (int)t->data_type);
@@ -480,6 +504,8 @@ bool kl_onnx_tensor_to_value(kl_arena *a, Onnx__TensorProto *t,
     int64_t numel = kl_shape_numel(&v->shape);
     v->has_shape = true;
 
+    if (v->dtype == KL_STRING)
+        return read_strings(a, t, o, v, numel, d);
     if (t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL)
         return read_external(a, t, o, v, numel, d);
     if (t->has_raw_data && kl_dtype_is_packed(v->dtype)) {

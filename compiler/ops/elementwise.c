@@ -116,8 +116,21 @@ static bool check_binary_types(kl_node *n, const ew_binary *b, kl_diag *d) {
     return kl_arith_same_dtype(n, 0, 1, d);
 }
 
+/* Equal also compares strings (opset 19): two string inputs, nothing else mixed with them. */
+static bool compares_strings(const kl_node *n) {
+    return !strcmp(n->op_type, "Equal") && n->opset >= 19 && n->inputs[0] && n->inputs[1] &&
+           n->inputs[0]->dtype == KL_STRING && n->inputs[1]->dtype == KL_STRING;
+}
+
 static bool infer_binary(kl_node *n, kl_diag *d) {
     const ew_binary *b = binary_of(n);
+    if (n->n_inputs >= 2 && compares_strings(n)) {
+        kl_shape s;
+        if (!kl_infer_need_input(n, 0, d) || !kl_infer_need_input(n, 1, d) ||
+            !kl_arith_broadcast(n, 0, 2, &s, d))
+            return false;
+        return kl_infer_set(n, 0, KL_BOOL, &s);
+    }
     if (!kl_arith_need_input(n, 0, d) || !kl_arith_need_input(n, 1, d)) return false;
     if (!check_binary_types(n, b, d)) return false;
     kl_shape s;
@@ -143,6 +156,7 @@ static kl_expr *combine_binary(kl_lower *L, const kl_node *n, kl_expr *x, kl_exp
     kl_arena *a = L->arena;
     if (binary_of(n)->kind == EW_SHIFT) return shift(a, n, x, y);
     kl_binop op = binop_of(n);
+    if (x->dtype == KL_STRING) return kl_e_string(a, KL_STR_EQ, NULL, x, y); /* Equal */
     if (op != KL_POW) return kl_e_binary(a, op, x, y);
     /* both operands in the base's type (half types in float32); an integer base with a float
      * exponent in float64, truncated back like the reference implementation */
@@ -377,8 +391,12 @@ static bool lower_is_class(kl_lower *L, kl_node *n, kl_diag *d) {
 /* ---- Where ---- */
 
 static bool infer_where(kl_node *n, kl_diag *d) {
+    /* a selection: strings too (the pointers are selected) */
     for (int i = 0; i < 3; i++)
-        if (!kl_arith_need_input(n, i, d)) return false;
+        if (!(i > 0 && n->inputs[i] && n->inputs[i]->dtype == KL_STRING
+                  ? kl_infer_need_input(n, i, d)
+                  : kl_arith_need_input(n, i, d)))
+            return false;
     if (n->inputs[0]->dtype != KL_BOOL)
         return kl_error(d, n, "condition must be bool, not %s", kl_dtype_name(n->inputs[0]->dtype));
     if (!kl_arith_same_dtype(n, 1, 2, d)) return false;

@@ -192,6 +192,7 @@ kl_program *kl_lower_graph(kl_arena *a, kl_graph *g, kl_diag *d) {
             ((kl_kernel *)L.prog->kernels.items[k])->guard = guard;
     }
     if (kl_diag_failed(d)) return NULL;
+    kl_program_strings_first(L.prog);
     lower_outputs_not_written(&L, g);
     for (int i = 0; i < g->broken_guards.n; i++) {
         const kl_guard *gd = g->broken_guards.items[i];

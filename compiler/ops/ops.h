@@ -58,6 +58,9 @@ extern const kl_op kl_ops_training[];    /* training.c: Adagrad Momentum Adam
 extern const kl_op kl_ops_control[];     /* control.c: If (branches inlined by the loader) */
 extern const kl_op kl_ops_sequence[];    /* sequence.c: Sequence* SplitToSequence
                                              ConcatFromSequence Optional*: compiled away */
+extern const kl_op kl_ops_strings[];     /* strings.c: StringConcat StringNormalizer */
+extern const kl_op kl_ops_encoders[];    /* encoders.c: LabelEncoder CategoryMapper
+                                             (ai.onnx.ml) */
 extern const kl_op kl_ops_ml[];          /* ml.c: Binarizer ArrayFeatureExtractor
                                              (ai.onnx.ml) */
 extern const kl_op kl_ops_ml_linear[];   /* ml_linear.c: LinearRegressor LinearClassifier

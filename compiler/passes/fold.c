@@ -25,6 +25,7 @@ bool kl_fold_node(kl_graph *g, kl_node *n, kl_diag *d) {
         L.buf_of_value[v->id] = outs[i];
     }
     if (!n->op->lower(&L, n, d)) return false;
+    kl_program_strings_first(L.prog);
     back_buffers(L.prog);
     if (!kl_interp_program(L.prog, d)) return false;
     for (int i = 0; i < n->n_outputs; i++)

@@ -25,6 +25,7 @@ static void touch_expr(const kl_expr *e, int k) {
         touch(e->buf, k);
         for (int i = 0; i < e->buf->shape.rank; i++) touch_expr(e->idx[i], k);
     }
+    if (e->kind == KL_E_STRING && e->buf) touch(e->buf, k);
     touch_expr(e->a, k);
     touch_expr(e->b, k);
     touch_expr(e->c, k);
@@ -49,6 +50,8 @@ static void liveness(kl_program *p) {
         p->dims->first_kernel = 0;
         p->dims->last_kernel = p->kernels.n > 0 ? p->kernels.n - 1 : 0;
     }
+    if (p->strings && p->strings->first_kernel >= 0) /* outputs point into it: to the end */
+        p->strings->last_kernel = p->kernels.n - 1;
     for (int i = 0; i < p->traps.n; i++) /* tested after the last kernel */
         for (const kl_kernel_guard *g = ((const kl_trap *)p->traps.items[i])->guard; g; g = g->outer)
             touch(g->cond, p->kernels.n > 0 ? p->kernels.n - 1 : 0);

@@ -17,6 +17,9 @@ size_t kl_dtype_size(kl_dtype t) {
     case KL_U4: case KL_I4: case KL_F4E2M1: case KL_U2: case KL_I2: return 1;
     case KL_U16: case KL_I16: case KL_F16: case KL_BF16: return 2;
     case KL_I64: case KL_U64: case KL_F64: return 8;
+    /* a pointer to a NUL-terminated UTF-8 string (kiln.h); string models need 64-bit
+     * pointers (the LLVM back end refuses other targets) */
+    case KL_STRING: return 8;
     default: return 0;
     }
 }
@@ -68,6 +71,7 @@ const char *kl_dtype_ctype(kl_dtype t) {
     case KL_U32: return "uint32_t";
     case KL_U64: return "uint64_t";
     case KL_BOOL: return "bool";
+    case KL_STRING: return "const char *";
     default: return "void";
     }
 }

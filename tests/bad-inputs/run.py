@@ -1220,6 +1220,86 @@ def fuzz_cases():
     return cases
 
 
+# ---- string tensors -------------------------------------------------------------------
+
+S = TensorProto.STRING
+
+
+def strings_in(name, shape):
+    return helper.make_tensor_value_info(name, S, shape)
+
+
+def concat_model():
+    """result = StringConcat(x, y) on two strings [2]."""
+    return model([helper.make_node("StringConcat", ["x", "y"], ["result"], name="concat0")],
+                 [strings_in("x", [2]), strings_in("y", [2])], [strings_in("result", [2])],
+                 opset=20)
+
+
+def case_strings_normalizer_stopwords_undeclared_shape(d):
+    m = model([helper.make_node("StringNormalizer", ["x"], ["y"], name="norm0",
+                                stopwords=["monday"])],
+              [strings_in("x", [4])], [strings_in("y", None)], opset=10)
+    return save(m, d), [], ["node 'norm0' (StringNormalizer",
+                            "the model must declare the shape of output 'y'"]
+
+
+def case_strings_normalizer_bad_case_action(d):
+    m = model([helper.make_node("StringNormalizer", ["x"], ["y"], name="norm0",
+                                case_change_action="TITLE")],
+              [strings_in("x", [4])], [strings_in("y", [4])], opset=10)
+    return save(m, d), [], ["node 'norm0' (StringNormalizer",
+                            "case_change_action 'TITLE' is not LOWER, UPPER or NONE"]
+
+
+def case_strings_arithmetic_refused(d):
+    m = model([helper.make_node("Add", ["x", "x"], ["y"], name="add0")],
+              [strings_in("x", [2])], [strings_in("y", [2])])
+    return save(m, d), [], ["node 'add0' (Add", "element type string, which Add does not support"]
+
+
+def case_strings_label_encoder_lengths_differ(d):
+    node = helper.make_node("LabelEncoder", ["x"], ["y"], name="enc0", domain="ai.onnx.ml",
+                            keys_strings=["a", "b", "c"], values_int64s=[1, 2])
+    graph = helper.make_graph([node], "bad", [strings_in("x", [3])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT64, [3])])
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13),
+                                                helper.make_opsetid("ai.onnx.ml", 2)])
+    return save(m, d), [], ["node 'enc0' (ai.onnx.ml.LabelEncoder", "3 keys but 2 values"]
+
+
+def case_strings_initializer_with_nul(d):
+    names = helper.make_tensor("names", S, [2], [b"ok", b"a\x00b"])
+    m = model([helper.make_node("Identity", ["names"], ["y"], name="id0")], [],
+              [strings_in("y", [2])], [names])
+    return save(m, d), [], ["initializer 'names'", "string element 1 holds a NUL byte"]
+
+
+def case_strings_on_cuda(d):
+    return save(concat_model(), d), ["--target", "cuda-sm80"], [
+        "the CUDA back end does not compute on string tensors"]
+
+
+def case_strings_on_32_bit_target(d):
+    return save(concat_model(), d), ["--target", "cortex-m4"], [
+        "string tensors", "need a target with 64-bit pointers"]
+
+
+def case_strings_bytes_exceeded_at_run_time(d):
+    """--string-bytes 8: "abc.com" fits (8 bytes with its NUL), "def.net" does not."""
+    data_dir = os.path.join(d, "test_data_set_0")
+    os.mkdir(data_dir)
+    for name, value in [("input_0", ["abc", "def"]), ("input_1", [".com", ".net"])]:
+        t = helper.make_tensor(name, S, [2], [v.encode() for v in value])
+        with open(os.path.join(data_dir, name + ".pb"), "wb") as f:
+            f.write(t.SerializeToString())
+    out = helper.make_tensor("output_0", S, [2], [b"abc.com", b"def.net"])
+    with open(os.path.join(data_dir, "output_0.pb"), "wb") as f:
+        f.write(out.SerializeToString())
+    return save(concat_model(), d), ["check", "--string-bytes", "8"], [
+        "predict returned error code -6", "KILN_E_STRING_BYTES"]
+
+
 CASES = [(name[len("case_"):], fn) for name, fn in sorted(globals().items())
          if name.startswith("case_")] + fuzz_cases()
 

@@ -570,6 +570,89 @@ CASES.update({
     "ml_normalizer_l2_int64_1d": lambda: normalizer_case(np.array([3, -4, 12], np.int64), "L2"),
 })
 
+def strs(*rows):
+    """A numpy string tensor (object array) of the given nested lists."""
+    return np.array(rows[0] if len(rows) == 1 else list(rows), dtype=object)
+
+
+def strings_movement_case():
+    """Pointers moved around: Transpose, Reshape, Gather, Slice, Concat, Where, Identity."""
+    x = strs(["a", "bb", "ccc"], ["dd", "", "\u7684"])
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[1, 0]),
+             helper.make_node("Reshape", ["t", "six"], ["r"]),
+             helper.make_node("Gather", ["r", "pick"], ["g"], axis=0),
+             helper.make_node("Slice", ["r", "one", "four"], ["s"]),
+             helper.make_node("Concat", ["g", "s"], ["c"], axis=0),
+             helper.make_node("Where", ["cond", "g", "fill"], ["w"]),
+             helper.make_node("Identity", ["w"], ["i"])]
+    init = [numpy_helper.from_array(np.array([6], np.int64), "six"),
+            numpy_helper.from_array(np.array([5, 0, 2], np.int64), "pick"),
+            numpy_helper.from_array(np.array([1], np.int64), "one"),
+            numpy_helper.from_array(np.array([4], np.int64), "four"),
+            numpy_helper.from_array(strs(["X", "Y", "Z"]), "fill")]
+    r = x.T.reshape(6)
+    g = r[[5, 0, 2]]
+    cond = np.array([True, False, True])
+    w = np.where(cond, g, strs(["X", "Y", "Z"]))
+    return (nodes, {"x": x, "cond": cond}, {"c": np.concatenate([g, r[1:4]]), "i": w}, 13, [],
+            init)
+
+
+def strings_folded_concat_case():
+    """StringConcat of constants: folded by the interpreter, emitted as read-only strings."""
+    nodes = [helper.make_node("StringConcat", ["a", "b"], ["ab"]),
+             helper.make_node("StringConcat", ["ab", "x"], ["y"])]
+    init = [numpy_helper.from_array(strs(["pre", "fix"]), "a"),
+            numpy_helper.from_array(strs(["-"]), "b")]
+    x = strs(["one", "two"])
+    return nodes, {"x": x}, {"y": strs(["pre-one", "fix-two"])}, 20, [], init
+
+
+def strings_normalizer_case(x, y, **attrs):
+    return [helper.make_node("StringNormalizer", ["x"], ["y"], **attrs)], {"x": x}, {"y": y}, 10
+
+
+def ml_case(op, x, y, opset=2, **attrs):
+    node = helper.make_node(op, ["x"], ["y"], domain="ai.onnx.ml", **attrs)
+    return [node], {"x": x}, {"y": y}, 13, [("ai.onnx.ml", opset)]
+
+
+CASES.update({
+    "strings_movement": strings_movement_case,
+    "strings_folded_concat": strings_folded_concat_case,
+    "strings_equal_broadcast_2d": lambda: (
+        [helper.make_node("Equal", ["x", "w"], ["y"])],
+        {"x": strs(["a", "b"], ["b", "a"]), "w": strs(["b", "b"])},
+        {"y": np.array([[False, True], [True, False]])}, 19),
+    "strings_normalizer_lower_utf8_kept": lambda: strings_normalizer_case(
+        strs(["ABC", "\u00c9t\u00c9", "MiXeD"]), strs(["abc", "\u00c9t\u00c9", "mixed"]),
+        case_change_action="LOWER"),
+    "strings_normalizer_insensitive_stopwords_none_left": lambda: strings_normalizer_case(
+        strs([["The", "tHe", "THE"]]), strs([[""]]), stopwords=["the"],
+        case_change_action="UPPER"),
+    "strings_normalizer_sensitive_keeps_other_case": lambda: strings_normalizer_case(
+        strs(["The", "the", "cat", "the"]), strs(["The", "cat"]), stopwords=["the"],
+        is_case_sensitive=1),
+    "label_encoder_int64_to_string": lambda: ml_case(
+        "LabelEncoder", np.array([[3, 1], [7, 3]], np.int64),
+        strs(["three", "one"], ["none", "three"]), keys_int64s=[1, 3, 3],
+        values_strings=["one", "three", "shadowed"], default_string="none"),
+    "label_encoder_float_to_float": lambda: ml_case(
+        "LabelEncoder", np.array([0.5, 2.0, -1.0], np.float32),
+        np.array([5.0, 20.0, -0.0], np.float32), keys_floats=[0.5, 2.0],
+        values_floats=[5.0, 20.0]),
+    "label_encoder_v1_string_to_index": lambda: ml_case(
+        "LabelEncoder", strs(["b", "z", "a"]), np.array([1, 9, 0], np.int64), opset=1,
+        classes_strings=["a", "b"], default_int64=9),
+    "category_mapper_string_to_int": lambda: ml_case(
+        "CategoryMapper", strs(["cat", "dog", "eel"]), np.array([2, 4, -1], np.int64),
+        opset=1, cats_strings=["cat", "dog"], cats_int64s=[2, 4]),
+    "category_mapper_int_to_string": lambda: ml_case(
+        "CategoryMapper", np.array([4, 5, 2], np.int64), strs(["dog", "?", "cat"]), opset=1,
+        cats_strings=["cat", "dog"], cats_int64s=[2, 4], default_string="?"),
+})
+
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BACKEND = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(HERE))), "shared",
                        "onnx-backend-tests", "node")

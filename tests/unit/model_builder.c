@@ -249,6 +249,18 @@ void mb_tensor_int32s(mb_model *m, mb_tensor *t, size_t n, const int32_t *v)
     memcpy(t->int32_data, v, n * sizeof *v);
 }
 
+void mb_tensor_strings(mb_model *m, mb_tensor *t, size_t n, const char *const *v,
+                       const size_t *lens)
+{
+    t->n_string_data = n;
+    t->string_data = pool_alloc(m, (n ? n : 1) * sizeof *t->string_data);
+    for (size_t i = 0; i < n; i++) {
+        t->string_data[i].len = lens[i];
+        t->string_data[i].data = pool_alloc(m, lens[i] + 1);
+        memcpy(t->string_data[i].data, v[i], lens[i]);
+    }
+}
+
 void mb_tensor_raw(mb_model *m, mb_tensor *t, const void *bytes, size_t len)
 {
     t->has_raw_data = 1;

@@ -41,6 +41,9 @@ void mb_tensor_floats(mb_model *m, mb_tensor *t, size_t n, const float *v);
 void mb_tensor_int64s(mb_model *m, mb_tensor *t, size_t n, const int64_t *v);
 void mb_tensor_int32s(mb_model *m, mb_tensor *t, size_t n, const int32_t *v);
 void mb_tensor_raw(mb_model *m, mb_tensor *t, const void *bytes, size_t len);
+/* string_data: n strings of lens[i] bytes each (which may hold NUL bytes) */
+void mb_tensor_strings(mb_model *m, mb_tensor *t, size_t n, const char *const *v,
+                       const size_t *lens);
 /* External data; offset / length < 0 leave the key out. */
 void mb_tensor_external(mb_model *m, mb_tensor *t, const char *location, int64_t offset,
                         int64_t length);

@@ -157,3 +157,99 @@ Test(expr, index_builders_fold_trivial_arithmetic) {
     cr_expect_eq(kl_e_and(a, NULL, iv), iv);
     kl_arena_free(a);
 }
+
+/* ---- strings (kiln_string.h through KL_E_STRING) ---- */
+
+/* y[i] = concat(x[i], s) into an arena of `cap` bytes; then the arena's failed flag. */
+static int concat_into(const char **x, int n, const char **y, int64_t cap, int64_t *arena,
+                       int32_t *failed) {
+    kl_arena *a = kl_arena_new();
+    kl_program *p = kl_program_new(a);
+    static const char *suffix[1] = {"s"};
+    kl_buffer *bx = buf(p, "x", KL_STRING, (kl_shape){1, {n}}, x);
+    kl_buffer *bs = buf(p, "s", KL_STRING, (kl_shape){1, {1}}, suffix);
+    kl_buffer *by = buf(p, "y", KL_STRING, (kl_shape){1, {n}}, y);
+    kl_buffer *ar = buf(p, "arena", KL_I64, (kl_shape){1, {2 + cap / 8}}, arena);
+    kl_buffer *bf = buf(p, "failed", KL_I32, (kl_shape){0, {0}}, failed);
+    kl_kernel *k = kl_kernel_new(p, NULL, "concat");
+    k->n_loops = k->n_par = 1;
+    k->extent[0] = n;
+    kl_expr *i[1] = {kl_e_iv(a, 0)}, *zero[1] = {kl_e_idx(a, 0)};
+    k->value = kl_e_string(a, KL_STR_CONCAT, ar, kl_e_load(a, bx, i), kl_e_load(a, bs, zero));
+    k->out = by;
+    k->out_idx = i;
+    kl_kernel *c = kl_kernel_new(p, NULL, "failed");
+    c->value = kl_e_string(a, KL_STR_FAILED, ar, NULL, NULL);
+    c->out = bf;
+    c->out_idx = i;
+    kl_diag d;
+    kl_diag_init(&d, "t");
+    int ok = kl_interp_kernel(k, &d) && kl_interp_kernel(c, &d);
+    kl_diag_free(&d);
+    kl_arena_free(a);
+    return ok;
+}
+
+Test(interp, string_concat_builds_into_the_arena) {
+    const char *x[2] = {"cat", "dog"}, *y[2] = {0};
+    int64_t arena[2 + 2] = {0}; /* 16 bytes: "cats" and "dogs" take 10 */
+    int32_t failed = -1;
+    cr_assert(concat_into(x, 2, y, 16, arena, &failed));
+    cr_expect_str_eq(y[0], "cats");
+    cr_expect_str_eq(y[1], "dogs");
+    cr_expect_eq(arena[0], 10);
+    cr_expect_eq(failed, 0);
+    cr_expect((const char *)y[0] >= (const char *)(arena + 2) &&
+              (const char *)y[1] + 5 <= (const char *)(arena + 4));
+}
+
+Test(interp, string_arena_full_fails_without_writing_past_it) {
+    const char *x[3] = {"cat", "snake", "dog"}, *y[3] = {0};
+    int64_t arena[2 + 1 + 1] = {0}; /* 8 bytes of room, then a guard word */
+    arena[3] = 0x5a5a5a5a5a5a5a5a;
+    int32_t failed = -1;
+    cr_assert(concat_into(x, 3, y, 8, arena, &failed));
+    cr_expect_str_eq(y[0], "cats");  /* 5 bytes fit */
+    cr_expect_str_eq(y[1], "");      /* "snakes" does not: nothing written */
+    cr_expect_str_eq(y[2], "");      /* nor anything after the arena failed */
+    cr_expect_eq(failed, 1);
+    cr_expect_eq(arena[0], 5);
+    cr_expect_eq(arena[3], 0x5a5a5a5a5a5a5a5a);
+}
+
+Test(interp, string_compare_and_case) {
+    kl_arena *a = kl_arena_new();
+    kl_program *p = kl_program_new(a);
+    const char *x[3] = {"Monday", "monday", "Tuesday"}, *w[1] = {"monday"}, *up[3] = {0};
+    bool eq[3], ieq[3];
+    int64_t arena[2 + 8] = {0};
+    kl_buffer *bx = buf(p, "x", KL_STRING, (kl_shape){1, {3}}, x);
+    kl_buffer *bw = buf(p, "w", KL_STRING, (kl_shape){1, {1}}, w);
+    kl_buffer *ar = buf(p, "arena", KL_I64, (kl_shape){1, {10}}, arena);
+    kl_expr *i[1] = {kl_e_iv(a, 0)}, *zero[1] = {kl_e_idx(a, 0)};
+    kl_expr *xi = kl_e_load(a, bx, i), *w0 = kl_e_load(a, bw, zero);
+    struct { kl_expr *value; kl_buffer *out; } ks[3] = {
+        {kl_e_string(a, KL_STR_EQ, NULL, xi, w0), buf(p, "eq", KL_BOOL, (kl_shape){1, {3}}, eq)},
+        {kl_e_string(a, KL_STR_EQ_NOCASE, NULL, xi, w0),
+         buf(p, "ieq", KL_BOOL, (kl_shape){1, {3}}, ieq)},
+        {kl_e_string(a, KL_STR_UPPER, ar, xi, NULL),
+         buf(p, "up", KL_STRING, (kl_shape){1, {3}}, up)},
+    };
+    kl_diag d;
+    kl_diag_init(&d, "t");
+    for (int j = 0; j < 3; j++) {
+        kl_kernel *k = kl_kernel_new(p, NULL, "k");
+        k->n_loops = k->n_par = 1;
+        k->extent[0] = 3;
+        k->value = ks[j].value;
+        k->out = ks[j].out;
+        k->out_idx = i;
+        cr_assert(kl_interp_kernel(k, &d));
+    }
+    cr_expect(!eq[0] && eq[1] && !eq[2]);
+    cr_expect(ieq[0] && ieq[1] && !ieq[2]);
+    cr_expect_str_eq(up[0], "MONDAY");
+    cr_expect_str_eq(up[2], "TUESDAY");
+    kl_diag_free(&d);
+    kl_arena_free(a);
+}

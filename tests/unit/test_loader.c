@@ -608,11 +608,57 @@ Test(loader, raw_data_size_mismatch)
     expect_failure(load(m), "initializer 'B' holds 3 values, its shape [2] needs 2", NULL);
 }
 
-Test(loader, string_tensor_refused)
+/* A string tensor holds one `const char *` an element: NUL-terminated copies. */
+Test(loader, string_tensor_loaded)
 {
     mb_model *m = add_model();
-    mb_initializer(m, mb_tensor_new(m, "names", KL_STRING, "0"));
-    expect_failure(load(m), "initializer 'names': string tensors are not supported", NULL);
+    mb_tensor *t = mb_tensor_new(m, "names", KL_STRING, "3");
+    const char *v[3] = {"cat", "", "\xe7\x9a\x84"};
+    size_t lens[3] = {3, 0, 3};
+    mb_tensor_strings(m, t, 3, v, lens);
+    mb_initializer(m, t);
+    kl_graph *g = load(m);
+    cr_assert_not_null(g, "%s", messages());
+    kl_value *names = value_named(g, "names");
+    cr_assert_not_null(names);
+    cr_expect_eq(names->dtype, KL_STRING);
+    cr_expect_eq(kl_value_bytes(names), 3 * sizeof(const char *));
+    const char *const *s = names->data;
+    cr_expect_str_eq(s[0], "cat");
+    cr_expect_str_eq(s[1], "");
+    cr_expect_str_eq(s[2], "\xe7\x9a\x84");
+}
+
+Test(loader, string_tensor_count_mismatch)
+{
+    mb_model *m = add_model();
+    mb_tensor *t = mb_tensor_new(m, "names", KL_STRING, "2");
+    const char *v[1] = {"a"};
+    size_t lens[1] = {1};
+    mb_tensor_strings(m, t, 1, v, lens);
+    mb_initializer(m, t);
+    expect_failure(load(m), "initializer 'names' holds 1 values, its shape [2] needs 2", NULL);
+}
+
+Test(loader, string_with_nul_refused)
+{
+    mb_model *m = add_model();
+    mb_tensor *t = mb_tensor_new(m, "names", KL_STRING, "2");
+    const char *v[2] = {"ok", "a\0b"};
+    size_t lens[2] = {2, 3};
+    mb_tensor_strings(m, t, 2, v, lens);
+    mb_initializer(m, t);
+    expect_failure(load(m), "initializer 'names': string element 1 holds a NUL byte", NULL);
+}
+
+Test(loader, string_in_raw_data_refused)
+{
+    mb_model *m = add_model();
+    mb_tensor *t = mb_tensor_new(m, "names", KL_STRING, "1");
+    mb_tensor_raw(m, t, "abcdefgh", 8);
+    mb_initializer(m, t);
+    expect_failure(load(m), "initializer 'names': a string tensor keeps its values in "
+                   "string_data", NULL);
 }
 
 Test(loader, sparse_initializer_refused)
