@@ -927,17 +927,21 @@ def case_if_runtime_condition_for_cuda(d):
 
 
 def scan_model(x_shape, x_input=True):
-    """z = Scan over x (opset 9) of a running sum; x a graph input, or computed by a Relu."""
+    """z = Scan over x (opset 9) of a running sum; x a graph input, or reshaped to a shape
+    given at run time (so that its length is not known when the model loads)."""
     body = helper.make_graph(
         [helper.make_node("Add", ["s_in", "next"], ["s_out"], name="add_body"),
          helper.make_node("Identity", ["s_out"], ["z_out"], name="id_body")], "body",
         [tensor_in("s_in", [2]), tensor_in("next", [2])],
         [tensor_in("s_out", [2]), tensor_in("z_out", [2])])
-    nodes = [] if x_input else [helper.make_node("Relu", ["x"], ["xr"], name="relu0")]
+    nodes = [] if x_input else [helper.make_node("Reshape", ["x", "shape"], ["xr"],
+                                                 name="reshape0")]
     nodes.append(helper.make_node("Scan", ["s0", "x" if x_input else "xr"], ["s", "z"],
                                   name="scan0", body=body, num_scan_inputs=1))
-    return model(nodes, [tensor_in("s0", [2]), tensor_in("x", x_shape)],
-                 [tensor_in("s", None), tensor_in("z", None)], opset=11)
+    inputs = [tensor_in("s0", [2]), tensor_in("x", x_shape)]
+    if not x_input:
+        inputs.append(helper.make_tensor_value_info("shape", TensorProto.INT64, [2]))
+    return model(nodes, inputs, [tensor_in("s", None), tensor_in("z", None)], opset=11)
 
 
 def case_scan_too_many_steps(d):
@@ -945,7 +949,7 @@ def case_scan_too_many_steps(d):
                                                "1 to 256 steps"]
 
 
-def case_scan_over_computed_value(d):
+def case_scan_over_value_of_run_time_shape(d):
     return save(scan_model([3, 2], x_input=False), d), [], [
         "node 'scan0' (Scan", "no shape known when the model is loaded"]
 
