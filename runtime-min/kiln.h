@@ -84,6 +84,10 @@ extern "C" {
 /* the inputs took a branch of an If that kiln could not compile for the bound shapes (the
  * header names it); the outputs are undefined */
 #define KILN_E_UNCOMPILED_BRANCH (-5)
+/* predict(), predict_parallel() and run() of a model with a data-dependent output (NonZero,
+ * Compress, Unique: its length is known only at run time): call predict_dynamic instead, which
+ * reports each output's dims. Nothing is read or written. */
+#define KILN_E_DYNAMIC_OUTPUT (-6)
 /* CUDA models: a driver call failed with CUresult r > 0; the code is KILN_E_CUDA - r. */
 #define KILN_E_CUDA (-1000)
 #define KILN_CUDA_RESULT(code) ((code) < KILN_E_CUDA ? KILN_E_CUDA - (code) : 0)

@@ -93,6 +93,7 @@ static bool infer_node(kl_graph *g, kl_node *n, kl_diag *d) {
     for (int i = 0; i < n->n_inputs; i++)
         if (n->inputs[i] && !n->inputs[i]->has_shape)
             return kl_error(d, n, "input '%s' has no known shape", n->inputs[i]->name);
+    if (!kl_refuse_data_dependent_inputs(n, d)) return false;
     if (!n->op->infer(n, d)) {
         if (!kl_diag_failed(d)) kl_error(d, n, "shape inference failed");
         return false;
