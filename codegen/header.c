@@ -246,7 +246,9 @@ static void put_tensor(FILE *f, const char *macro, const char *what, int i, cons
             continue;
         fprintf(f, "%sdim %d = '", first ? " (" : ", ", d);
         put_comment_text(f, v->dim_param[d], "   ");
-        fprintf(f, b->dyn_a && b->dyn_a[d] ? "' at most %lld" : "' bound to %lld",
+        bool varies = (b->dyn_a && b->dyn_a[d]) ||
+                      (kl_buffer_root((kl_buffer *)b)->dd_count && d == kl_buffer_root((kl_buffer *)b)->dd_dim);
+        fprintf(f, varies ? "' at most %lld" : "' bound to %lld",
                 (long long)b->shape.dim[d]);
         first = false;
     }
