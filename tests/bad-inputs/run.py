@@ -873,6 +873,21 @@ def case_compress_condition_too_long(d):
     return save(m, d), [], ["node 'compress0'", "the condition has 5 elements, more than the 3"]
 
 
+
+def case_data_dependent_output_twice(d):
+    m = model([helper.make_node("NonZero", ["x"], ["nz"], name="nonzero0")],
+              [tensor_in("x", [2, 3])],
+              [helper.make_tensor_value_info("nz", TensorProto.INT64, None)] * 2)
+    return save(m, d), [], ["node 'nonzero0'", "output 'nz' is listed twice",
+                            "depends on the data"]
+
+
+def case_nms_too_many_boxes(d):
+    m = model([helper.make_node("NonMaxSuppression", ["boxes", "scores"], ["sel"], name="nms0")],
+              [tensor_in("boxes", [1, 300, 4]), tensor_in("scores", [1, 2, 300])],
+              [helper.make_tensor_value_info("sel", TensorProto.INT64, None)], opset=11)
+    return save(m, d), [], ["node 'nms0'", "300 boxes", "at most 256 boxes"]
+
 def case_if_runtime_condition_for_cuda(d):
     m = if_model([helper.make_node("Relu", ["x"], ["a"], name="relu_then")],
                  tensor_in("a", None),
