@@ -4,7 +4,9 @@
  * `kiln check --target T` (T not the host) compiles the model to an object, writes this file
  * (embedded in kiln as text) and kiln.h beside it, and links them into a program with the
  * target's toolchain (kl_target.link). The program runs under the target's emulator in that
- * folder: it reads kiln-in.bin, calls model_model.run once, writes kiln-out.bin, and exits 0.
+ * folder: it reads kiln-in.bin, calls model_model.run once (run_dynamic for a model whose
+ * outputs have data-dependent lengths, each output then written at the shape it reports),
+ * writes kiln-out.bin, and exits 0.
  * It talks only through files, so the same source serves Linux (qemu-user) and bare metal
  * (picolibc over semihosting); it never interprets the model, so a foreign object is never
  * loaded into kiln's process.
