@@ -784,12 +784,10 @@ kl_kernel *kl_lower_dd_count_kernel(kl_lower *L, const kl_node *n, kl_buffer *co
                                     int64_t extent, kl_expr *cond);
 /* A condition on position i (an int64 expression) of some sequence. */
 typedef kl_expr *(*kl_cond_fn)(void *ctx, kl_arena *a, kl_expr *i);
-/* prefix[i] = #{j <= i : cond(j)} for i < len (int64 [len]). */
-kl_buffer *kl_lower_prefix_count(kl_lower *L, const kl_node *n, int64_t len, kl_cond_fn cond,
-                                 void *ctx);
-/* positions[k] = the k-th j (from 0) where cond(j) held, for k below the number of them (the
- * entries after it hold len): #{i : prefix[i] <= k}. */
-kl_buffer *kl_lower_true_positions(kl_lower *L, const kl_node *n, kl_buffer *prefix);
+/* positions[k] = the k-th j < len (from 0) where cond(j) holds, for k below the number of
+ * them (int64 [len]; the entries after it hold len). O(len^1.5). */
+kl_buffer *kl_lower_true_positions(kl_lower *L, const kl_node *n, int64_t len, kl_cond_fn cond,
+                                   void *ctx);
 /* k's store into data-dependent output `out` (varying dim `dim`, length in count) at the
  * element idx[0..rank) of its run-time shape, written densely at that shape. */
 void kl_lower_dd_store(kl_lower *L, kl_kernel *k, kl_buffer *out, int dim, kl_buffer *count,

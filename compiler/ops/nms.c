@@ -255,8 +255,7 @@ static bool lower_nms(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_buffer *count = kl_lower_dd_count(L, n);
     kl_lower_dd_mark(L, n->outputs[0], count);
     kl_lower_dd_count_kernel(L, n, count, total, is_kept(keep_flat, a, kl_e_iv(a, 1)));
-    kl_buffer *pos = kl_lower_true_positions(L, n, kl_lower_prefix_count(L, n, total, is_kept,
-                                                                         keep_flat));
+    kl_buffer *pos = kl_lower_true_positions(L, n, total, is_kept, keep_flat);
     kl_buffer *out = kl_lower_buffer(L, n->outputs[0]);
     kl_kernel *k = kl_kernel_new(L->prog, n, "rows");
     k->n_loops = k->n_par = 2;

@@ -46,7 +46,7 @@ static bool lower_nonzero(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_buffer *count = kl_lower_dd_count(L, n);
     kl_lower_dd_mark(L, n->outputs[0], count);
     kl_lower_dd_count_kernel(L, n, count, len, is_nonzero(x, a, kl_e_iv(a, 1)));
-    kl_buffer *pos = kl_lower_true_positions(L, n, kl_lower_prefix_count(L, n, len, is_nonzero, x));
+    kl_buffer *pos = kl_lower_true_positions(L, n, len, is_nonzero, x);
     int64_t stride = len;
     for (int dim = 0; dim < xs->rank; dim++) { /* row dim: the coordinates along input dim */
         stride = xs->dim[dim] ? stride / xs->dim[dim] : 0;
@@ -120,7 +120,7 @@ static bool lower_compress(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_lower_dd_mark(L, n->outputs[0], count);
     kl_lower_dd_count_kernel(L, n, count, c.length, condition_holds(cond, a, kl_e_iv(a, 1)));
     kl_buffer *pos =
-        kl_lower_true_positions(L, n, kl_lower_prefix_count(L, n, c.length, condition_holds, cond));
+        kl_lower_true_positions(L, n, c.length, condition_holds, cond);
     kl_kernel *k = kl_kernel_new(L->prog, n, "gather");
     k->n_loops = k->n_par = c.out.rank;
     for (int i = 0; i < c.out.rank; i++) k->extent[i] = c.out.dim[i];

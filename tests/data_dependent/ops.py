@@ -4,7 +4,8 @@ on random data, each model compiled once by `kiln check` and run on three data s
 results have different lengths (one of them empty where the operator allows it), compared at
 the shape the model reports (run_dynamic).
 
-The data are made to hit what the kernels count: zeros and repeated values (ties in Unique's
+The data are made to hit what the kernels count (in blocks of sqrt(n) positions: a large
+NonZero has many, the last one partial): zeros and repeated values (ties in Unique's
 sort order, NaN collapsed), columns a condition shorter than the axis leaves out, and boxes
 that overlap above and below the IoU threshold, with tied scores and a score threshold. The
 NonMaxSuppression reference follows ONNX Runtime's rules (kiln.h / README).
@@ -36,13 +37,13 @@ def model(node, inputs, outputs, opset=13):
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
 
 
-def case_nonzero(rng):
-    m = model(helper.make_node("NonZero", ["x"], ["y"]), [vi("x", F, [3, 4, 5])],
+def case_nonzero(rng, shape=(3, 4, 5)):
+    m = model(helper.make_node("NonZero", ["x"], ["y"]), [vi("x", F, list(shape))],
               [vi("y", I64, None)])
 
     def data(s):
-        keep = rng.random((3, 4, 5)) < (0.3, 0.9, 0.0)[s]
-        x = np.where(keep, rng.standard_normal((3, 4, 5)), 0).astype(np.float32)
+        keep = rng.random(shape) < (0.3, 0.9, 0.0)[s]
+        x = np.where(keep, rng.standard_normal(shape), 0).astype(np.float32)
         return [x], [np.array(np.nonzero(x), np.int64)]
     return m, data
 
@@ -161,7 +162,9 @@ def case_nms(rng, center=0):
     return m, data
 
 
-CASES = {"nonzero": case_nonzero, "compress_axis": case_compress,
+CASES = {"nonzero": case_nonzero,
+         "nonzero_large": lambda r: case_nonzero(r, (37, 29, 11)),  # blocks of 107, one partial
+         "compress_axis": case_compress,
          "compress_flat": case_compress_flat,
          "unique_sorted_flat": lambda r: case_unique(r),
          "unique_in_order_flat": lambda r: case_unique(r, is_sorted=0),
