@@ -252,6 +252,8 @@ static void put_tensor(FILE *f, const char *macro, const char *what, int i, cons
         fprintf(f, "%s", d ? "," : "");
         if (b->dyn_a && b->dyn_a[d]) /* a bounded dim: its range */
             fprintf(f, "%lld..", (long long)(b->dyn_a[d] * p->bounded_min + b->dyn_b[d]));
+        if (kl_buffer_root((kl_buffer *)b)->dd_count && d == kl_buffer_root((kl_buffer *)b)->dd_dim)
+            fputs("0..", f); /* a data-dependent length: at most the bound */
         fprintf(f, "%lld", (long long)b->shape.dim[d]);
     }
     fputc(']', f);
@@ -261,11 +263,16 @@ static void put_tensor(FILE *f, const char *macro, const char *what, int i, cons
             continue;
         fprintf(f, "%sdim %d = '", first ? " (" : ", ", d);
         put_comment_text(f, v->dim_param[d], "   ");
-        fprintf(f, b->dyn_a && b->dyn_a[d] ? "' at most %lld" : "' bound to %lld",
+        bool varies = (b->dyn_a && b->dyn_a[d]) ||
+                      (kl_buffer_root((kl_buffer *)b)->dd_count && d == kl_buffer_root((kl_buffer *)b)->dd_dim);
+        fprintf(f, varies ? "' at most %lld" : "' bound to %lld",
                 (long long)b->shape.dim[d]);
         first = false;
     }
     fprintf(f, "%s */\n", first ? "" : ")");
+    if (kl_buffer_root((kl_buffer *)b)->dd_count)
+        fprintf(f, "/*   dim %d depends on the data: predict_dynamic writes it; the buffer holds "
+                   "the bound */\n", kl_buffer_root((kl_buffer *)b)->dd_dim);
     if (b->dtype >= KL_F8E4M3FN && b->dtype <= KL_I2)
         fprintf(f, "/*   one byte an element, not packed: %s (see kiln.h's kiln_dtype) */\n",
                 kl_dtype_is_minifloat(b->dtype) ? "the bit pattern"
@@ -381,6 +388,19 @@ static void put_prototypes(FILE *f, kl_arena *a, const kl_program *p, const kl_c
             const kl_buffer *b = i < n_in ? p->inputs.items[i] : p->outputs.items[i - n_in];
             put_param(f, b->dtype, i < n_in, names[i]);
             fprintf(f, "%sint64_t *%s_shape, ", i < n_in ? "const " : "", names[i]);
+        }
+        fputs("void *workspace);\n\n", f);
+    } else if (kl_program_data_dependent(p)) {
+        fprintf(f, "/* Some output's length depends on the data (marked 0..BOUND above): predict,\n"
+                   " * predict_parallel and run return KILN_E_DYNAMIC_OUTPUT; predict_dynamic runs the\n"
+                   " * model (inputs at the shapes above, NAME_shape: their rank dims, which must match),\n"
+                   " * writes each output densely at its run-time shape and that shape into NAME_shape.\n"
+                   " * Output buffers must hold the bound. */\n"
+                   "int %s_predict_dynamic(", o->name);
+        for (int i = 0; i < n; i++) {
+            const kl_buffer *b = i < n_in ? p->inputs.items[i] : p->outputs.items[i - n_in];
+            fprintf(f, "%s%s *%s, %sint64_t *%s_shape, ", i < n_in ? "const " : "",
+                    c_type(b->dtype), names[i], i < n_in ? "const " : "", names[i]);
         }
         fputs("void *workspace);\n\n", f);
     }

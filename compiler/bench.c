@@ -146,7 +146,10 @@ static double timed_call(bench *B, kl_diag *d) {
                      : m->run(in, B->buf.outputs, B->buf.workspace);
     double ms = (kl_now() - t0) * 1e3;
     if (rc == KILN_OK) return ms;
-    kl_error(d, NULL, "predict returned error code %d", rc);
+    kl_error(d, NULL, "predict returned error code %d%s", rc,
+             rc == KILN_E_DYNAMIC_OUTPUT ? " (KILN_E_DYNAMIC_OUTPUT: an output's length depends "
+                                           "on the data; kiln bench runs fixed-shape models only)"
+                                         : "");
     return -1;
 }
 

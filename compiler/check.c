@@ -234,8 +234,9 @@ static bool run_model(const kiln_model *m, kl_cuda_run *gpu, kl_run_buffers *b, 
     return rc == KILN_OK || predict_failed(set, rc, d);
 }
 
-/* A bounded model (kiln.h's run_dynamic) at the data set's own shapes: the inputs copied
- * densely into the buffers (allocated for the bounds), each output's shape into run_shapes. */
+/* A bounded model, or one with data-dependent outputs (kiln.h's run_dynamic), at the data
+ * set's own shapes: the inputs copied densely into the buffers (allocated for the bounds),
+ * each output's shape into run_shapes. */
 static bool run_bounded(kl_arena *a, const kiln_model *m, kl_run_buffers *b,
                         const kl_ptrvec *inputs, int64_t **run_shapes, const char *set,
                         kl_diag *d) {
@@ -277,16 +278,18 @@ static int run_data_set(kl_arena *a, const char *dir, const kiln_model *m, kl_cu
     }
     kl_run_buffers b;
     if (!kl_run_buffers_alloc(m, &b, d)) return -1;
-    int64_t **run_shapes = m->bounded ? kl_alloc_array(a, m->n_outputs + 1, sizeof *run_shapes)
-                                      : NULL;
+    /* bounded dims or data-dependent outputs: each output at the shape the model reports */
+    bool dynamic = m->run_dynamic != NULL && !gpu;
+    int64_t **run_shapes = dynamic ? kl_alloc_array(a, m->n_outputs + 1, sizeof *run_shapes)
+                                   : NULL;
     const char *why = NULL;
-    if (!m->bounded && !kl_run_buffers_set_inputs(a, m, &b, &inputs, &why)) {
+    if (!dynamic && !kl_run_buffers_set_inputs(a, m, &b, &inputs, &why)) {
         kl_error(d, NULL, "data set '%s': %s", set, why);
         kl_run_buffers_free(&b);
         return -1;
     }
     int result = -1;
-    bool ran = m->bounded ? run_bounded(a, m, &b, &inputs, run_shapes, set, d)
+    bool ran = dynamic ? run_bounded(a, m, &b, &inputs, run_shapes, set, d)
                           : run_model(m, gpu, &b, set, d);
     if (ran) {
         result = 0;

@@ -179,6 +179,12 @@ static kl_program *lower_and_plan(kl_arena *a, kl_graph *g, const kl_target *t,
     if (!p) return NULL;
     if (o->string_bytes && !kl_program_size_strings(p, o->string_bytes, d)) return NULL;
     if (kl_bindings_bounded(o->bindings, o->n_bindings)) {
+        if (kl_program_data_dependent(p)) {
+            kl_error(d, NULL, "a model with a bounded dim and an output whose length depends on "
+                     "the data (NonZero, Compress, Unique) is not supported yet: bind the dim "
+                     "to one size");
+            return NULL;
+        }
         kl_phase(ph, "bounded dims");
         probe_ctx pc = {o, goal};
         if (!kl_bounded_annotate(p, o->bindings, o->n_bindings, load_for_probe, &pc, d))
@@ -266,6 +272,14 @@ static bool plan_variants(kl_arena *a, kl_graph *g, kl_program *p, kl_codegen_op
     return true;
 }
 
+static const char *first_data_dependent(const kl_program *p) {
+    for (int i = 0; i < p->outputs.n; i++) {
+        const kl_buffer *b = p->outputs.items[i];
+        if (kl_buffer_root((kl_buffer *)b)->dd_count) return b->name;
+    }
+    return "?";
+}
+
 bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
     if (o->dump_ir_after && !known_dump_point(o->dump_ir_after)) {
         char names[256];
@@ -303,7 +317,14 @@ bool kl_compile(const kl_compile_opts *o, kl_compile_stats *stats, kl_diag *d) {
                  "(bind the dim to one size, or compile for a CPU target)", p->bounded_name);
         goto done;
     }
-    if (dispatch && program_flops(p) >= DISPATCH_MIN_FLOPS) {
+    if (kl_program_data_dependent(p) && cg.target->backend == KL_BACKEND_CUDA) {
+        kl_error(d, NULL, "output '%s': its length depends on the data (NonZero, Compress, "
+                 "Unique); the CUDA back end compiles fixed shapes only for now (compile for a "
+                 "CPU target)", first_data_dependent(p));
+        goto done;
+    }
+    /* (the variants' entries would need predict_dynamic's sized entry too) */
+    if (dispatch && !kl_program_data_dependent(p) && program_flops(p) >= DISPATCH_MIN_FLOPS) {
         if (!plan_variants(a, g, p, &cg, o, d)) goto done;
     } else {
         release_dead_constants(g, p); /* (the variants' weights would be released with it) */

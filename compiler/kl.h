@@ -206,6 +206,11 @@ typedef struct kl_value {
     int output_index;                          /* index among graph outputs (first), or -1 */
     kl_compound *compound;                     /* non-NULL: a sequence or optional, no tensor */
     int id;
+    /* Data-dependent shape (NonZero, Compress, Unique, NonMaxSuppression): dim dd_dim's length
+     * is known only at run time; `shape` holds its upper bound. Such a value may only be a
+     * graph output (ops/data_dependent.c); folding it to a constant makes it static again. */
+    bool data_dependent;
+    int dd_dim;
 } kl_value;
 
 typedef enum kl_attr_type {
@@ -434,6 +439,11 @@ typedef struct kl_buffer {
      * + dyn_b[d] at run time, n being the bounded dim's value (dyn_a[d] == 0: fixed). NULL for
      * every buffer of a static model. */
     const int64_t *dyn_a, *dyn_b;
+    /* A data-dependent output (ops/data_dependent.c): non-NULL, dim dd_dim's run-time length is
+     * the int64 in this one-element workspace buffer (written by the node's kernels; the data
+     * is dense at the run-time shape). shape.dim[dd_dim] is its bound. */
+    struct kl_buffer *dd_count;
+    int dd_dim;
 } kl_buffer;
 int64_t kl_buffer_bytes(const kl_buffer *b);
 /* The buffer that owns the storage (b itself unless b is a view). */
@@ -551,8 +561,9 @@ typedef struct kl_kernel {
     const kl_node *node;     /* the node it came from (diagnostics, dumps) */
     int n_loops, n_par;      /* loops [0, n_par) parallel, [n_par, n_loops) reduction */
     int64_t extent[KL_MAX_LOOPS];
-    /* Bounded models: NULL, or loop l's extent at run time, an int64 expression over the
-     * program's `dims` buffer (never above extent[l], the extent at the bound; it may be 0). */
+    /* NULL, or loop l's extent at run time, an int64 expression over the program's `dims`
+     * buffer (bounded models) or over a count a kernel before computed (data-dependent
+     * outputs); never above extent[l], the extent at the bound; it may be 0. */
     kl_expr *extent_expr[KL_MAX_LOOPS];
     /* Schedule, set by the tile pass (kernel/tile.c). The last n_block parallel loops form the
      * register block: each is UNROLL or VECTOR (at most one VECTOR), and the back end jams them
@@ -620,6 +631,8 @@ void kl_program_strings_first(kl_program *p);
 /* Whether k builds strings or reads or resets the arena's state: such a kernel keeps its place
  * and its serial loops (no fusion, no threads). */
 bool kl_kernel_uses_string_arena(const kl_program *p, const kl_kernel *k);
+/* Whether some output of p has a data-dependent dim (kl_buffer.dd_count). */
+bool kl_program_data_dependent(const kl_program *p);
 /* Whether k depends on the run-time value of a bounded dim (an extent or a load of p->dims):
  * the kernel passes that reshape loops leave such kernels alone. */
 bool kl_kernel_bounded(const kl_program *p, const kl_kernel *k);
@@ -818,6 +831,31 @@ bool kl_lower_copy(kl_lower *L, const kl_node *n, kl_buffer *src, kl_buffer *dst
  * storage, or, where that is not legal (out is a graph output, or already has a buffer of its
  * own), a copy kernel is emitted. */
 bool kl_lower_view(kl_lower *L, const kl_node *n, kl_value *in, kl_value *out);
+/* ops/data_dependent.c — outputs whose length depends on the data (NonZero, Compress,
+ * Unique). Inference sets output `out` to type t and the `bound` shape, its dim `dim` varying
+ * at run time up to the bound; a node reading such a value is refused with a message naming it
+ * (shape inference calls kl_refuse_data_dependent_inputs on every node). */
+bool kl_infer_data_dependent(kl_node *n, int out, kl_dtype t, const kl_shape *bound, int dim);
+bool kl_refuse_data_dependent_inputs(const kl_node *n, kl_diag *d);
+/* The node's run-time length: a one-element int64 workspace buffer; kl_lower_dd_mark tells
+ * the data-dependent output value v (NULL: omitted) that its varying dim is that length. */
+kl_buffer *kl_lower_dd_count(kl_lower *L, const kl_node *n);
+void kl_lower_dd_mark(kl_lower *L, kl_value *v, kl_buffer *count);
+/* count[0] as an int64 expression (a run-time extent). */
+kl_expr *kl_lower_dd_length(kl_lower *L, kl_buffer *count);
+/* count[0] = #{i < extent : cond}, cond over loop variable 1. */
+kl_kernel *kl_lower_dd_count_kernel(kl_lower *L, const kl_node *n, kl_buffer *count,
+                                    int64_t extent, kl_expr *cond);
+/* A condition on position i (an int64 expression) of some sequence. */
+typedef kl_expr *(*kl_cond_fn)(void *ctx, kl_arena *a, kl_expr *i);
+/* positions[k] = the k-th j < len (from 0) where cond(j) holds, for k below the number of
+ * them (int64 [len]; the entries after it hold len). O(len^1.5). */
+kl_buffer *kl_lower_true_positions(kl_lower *L, const kl_node *n, int64_t len, kl_cond_fn cond,
+                                   void *ctx);
+/* k's store into data-dependent output `out` (varying dim `dim`, length in count) at the
+ * element idx[0..rank) of its run-time shape, written densely at that shape. */
+void kl_lower_dd_store(kl_lower *L, kl_kernel *k, kl_buffer *out, int dim, kl_buffer *count,
+                       kl_expr *const *idx);
 /* Lower a whole graph (after passes) to a program. */
 kl_program *kl_lower_graph(kl_arena *a, kl_graph *g, kl_diag *d);
 

@@ -58,9 +58,19 @@
  * return KILN_E_SHAPE before anything is read or written. Buffers need only be as large as
  * their run-time shapes; predict() runs the model at the bounds.
  *
+ * Data-dependent outputs (NonZero, Compress, Unique, NonMaxSuppression as graph outputs: a
+ * length known only once the data is): the tables' shapes hold the length's upper bound (the
+ * header writes it `0..BOUND`), and the model exports NAME_predict_dynamic as above (inputs at
+ * their compiled dims, which it checks) and run_dynamic, also without a bounded dim (bounded
+ * stays 0). predict_dynamic writes each such output densely at its run-time shape into a buffer
+ * that must hold the bound, and the shape into outK_shape. predict, predict_parallel and run
+ * return KILN_E_DYNAMIC_OUTPUT for such a model, reading and writing nothing: without the
+ * length the caller could not read the output.
+ *
  * ABI history: 1 — predict, run and the model table; 2 — the parallel entry, the kernel table,
  * the profiling entry and the target fields; 3 — the device field and the CUDA entries;
- * 4 — bounded dims (predict_dynamic, run_dynamic, input_min_shapes).
+ * 4 — bounded dims (predict_dynamic, run_dynamic, input_min_shapes); 5 — data-dependent output
+ * lengths (KILN_E_DYNAMIC_OUTPUT; run_dynamic also where bounded is 0).
  */
 #ifndef KILN_H
 #define KILN_H
@@ -71,7 +81,7 @@
 extern "C" {
 #endif
 
-#define KILN_ABI_VERSION 4
+#define KILN_ABI_VERSION 5
 
 /* Return codes of predict() / run(). */
 #define KILN_OK 0
@@ -88,6 +98,10 @@ extern "C" {
  * the model was compiled for (`kiln compile --string-bytes N`; NAME_STRING_BYTES in the
  * header); the outputs are undefined */
 #define KILN_E_STRING_BYTES (-6)
+/* predict(), predict_parallel() and run() of a model with a data-dependent output (NonZero,
+ * Compress, Unique: its length is known only at run time): call predict_dynamic instead, which
+ * reports each output's dims. Nothing is read or written. */
+#define KILN_E_DYNAMIC_OUTPUT (-7)
 /* CUDA models: a driver call failed with CUresult r > 0; the code is KILN_E_CUDA - r. */
 #define KILN_E_CUDA (-1000)
 #define KILN_CUDA_RESULT(code) ((code) < KILN_E_CUDA ? KILN_E_CUDA - (code) : 0)
@@ -221,7 +235,8 @@ typedef struct kiln_model {
     uint32_t bounded;
     const int64_t *const *input_min_shapes;    /* NULL unless bounded */
     /* NAME_predict_dynamic with arrays: input_shapes[i] holds input i's rank dims, and
-     * output_shapes[i] receives output i's. NULL unless bounded. */
+     * output_shapes[i] receives output i's. NULL unless bounded or some output's length
+     * depends on the data (ABI 5). */
     int (*run_dynamic)(const void *const *inputs, const int64_t *const *input_shapes,
                        void *const *outputs, int64_t *const *output_shapes, void *workspace);
 } kiln_model;

@@ -28,7 +28,9 @@ build=${1:-build}
 kiln=$build/kiln
 target=${KILN_GPU_TARGET:-cuda-sm90}
 read -r -a extra <<<"${KILN_GPU_ARGS:-}"
-filter=()
+# the backend tests of outputs whose length depends on the data (NonZero, Compress, Unique,
+# NonMaxSuppression) are left out: the CUDA back end refuses them with a message, by design
+filter=(--filter '^(?!.*/test_(nonzero|compress|unique|nonmaxsuppression)_)')
 [[ -n ${KILN_GPU_FILTER:-} ]] && filter=(--filter "$KILN_GPU_FILTER")
 jobs=${KILN_GPU_JOBS:-$(nproc)}
 models_dir=${KILN_MODELS:-$(dirname "$repo")/shared/models}

@@ -10,6 +10,7 @@
  */
 #include <string.h>
 
+#include "kiln.h"
 #include "llvm_internal.h"
 
 LLVMValueRef kl_cg_const_string(kl_cg *cg, const char *s, const char *label) {
@@ -185,7 +186,7 @@ bool kl_cg_emit_model_table(kl_cg *cg, const kl_cg_entries *entries) {
     bool cuda = t->backend == KL_BACKEND_CUDA;
     LLVMValueRef null = LLVMConstPointerNull(cg->ptr);
     LLVMValueRef v[] = {
-        i32c(cg, 4), /* KILN_ABI_VERSION */
+        i32c(cg, KILN_ABI_VERSION),
         kl_cg_const_string(cg, cg->o->name, "model_name"),
         i32c(cg, p->inputs.n), i32c(cg, p->outputs.n),
         tensor_table(cg, &p->inputs, false), tensor_table(cg, &p->outputs, true),

@@ -479,6 +479,11 @@ static LLVMValueRef emit_predict(kl_cg *cg, kl_cg_kernel *kernels, entry_mode mo
         e.closure = LLVMBuildAlloca(cg->b, e.closure_t, "closure");
     }
     check_arguments(cg, e.fn, n_args);
+    if (kl_program_data_dependent(p) && mode != ENTRY_SIZED) {
+        /* an output's length is known only at run time: only predict_dynamic reports it */
+        LLVMBuildRet(cg->b, LLVMConstInt(cg->i32, (unsigned long long)KILN_E_DYNAMIC_OUTPUT, 1));
+        return e.fn;
+    }
     kl_cg_dispatch(cg, e.fn, n_args - 1, entry_names[mode]);
     if (p->dims && mode != ENTRY_SIZED) /* the fixed-shape entries run at the bounds */
         LLVMBuildStore(cg->b, LLVMConstInt(cg->i64, (unsigned long long)p->bounded_max, 0),
@@ -599,6 +604,8 @@ static LLVMValueRef dims_of_inputs(kl_cg *cg, LLVMValueRef fn, LLVMValueRef *bad
             *bad = LLVMBuildOr(cg->b, *bad, wrong, "");
         }
     }
+    if (!p->dims) /* data-dependent outputs only: every input dim is fixed */
+        return i64_const(cg, 0);
     if (!n) {
         kl_error(cg->d, NULL, "codegen: the bounded dim %s is no input's dim", p->bounded_name);
         return NULL;
@@ -607,6 +614,13 @@ static LLVMValueRef dims_of_inputs(kl_cg *cg, LLVMValueRef fn, LLVMValueRef *bad
     LLVMValueRef high = LLVMBuildICmp(cg->b, LLVMIntSGT, n, i64_const(cg, p->bounded_max), "");
     *bad = LLVMBuildOr(cg->b, *bad, LLVMBuildOr(cg->b, low, high, ""), "");
     return n;
+}
+
+/* A data-dependent output's length: the count its node's kernels left in the workspace. */
+static LLVMValueRef counted_length(kl_cg *cg, LLVMValueRef ws, const kl_buffer *count) {
+    LLVMValueRef off = i64_const(cg, count->offset);
+    return LLVMBuildLoad2(cg->b, cg->i64, LLVMBuildInBoundsGEP2(cg->b, cg->i8, ws, &off, 1, ""),
+                          "length");
 }
 
 /* NAME_predict_dynamic(in0, in0_shape, ..., out0, out0_shape, ..., ws): checks the dims,
@@ -627,7 +641,8 @@ static LLVMValueRef emit_predict_dynamic(kl_cg *cg, LLVMValueRef sized) {
         return NULL;
     return_if(cg, fn, bad, KILN_E_SHAPE);
     LLVMValueRef ws = LLVMGetParam(fn, (unsigned)(n_args - 1));
-    LLVMBuildStore(cg->b, n, dims_slot(cg, ws));
+    if (p->dims)
+        LLVMBuildStore(cg->b, n, dims_slot(cg, ws));
     int n_sized = n_in + n_out + 1;
     LLVMValueRef *args = kl_alloc_array(cg->arena, (size_t)n_sized, sizeof *args);
     for (int i = 0; i < n_in + n_out; i++)
@@ -645,10 +660,13 @@ static LLVMValueRef emit_predict_dynamic(kl_cg *cg, LLVMValueRef sized) {
     for (int o = 0; o < n_out; o++) {
         const kl_buffer *b = p->outputs.items[o];
         LLVMValueRef shape = LLVMGetParam(fn, (unsigned)(2 * (n_in + o) + 1));
+        const kl_buffer *count = kl_buffer_root((kl_buffer *)b)->dd_count;
         for (int d = 0; d < b->shape.rank; d++) {
             LLVMValueRef at = i64_const(cg, d);
-            LLVMBuildStore(cg->b, dim_at_run_time(cg, b, d, n),
-                           LLVMBuildInBoundsGEP2(cg->b, cg->i64, shape, &at, 1, ""));
+            LLVMValueRef dim = count && d == kl_buffer_root((kl_buffer *)b)->dd_dim
+                                   ? counted_length(cg, ws, count)
+                                   : dim_at_run_time(cg, b, d, n);
+            LLVMBuildStore(cg->b, dim, LLVMBuildInBoundsGEP2(cg->b, cg->i64, shape, &at, 1, ""));
         }
     }
     LLVMBuildRet(cg->b, LLVMConstInt(cg->i32, 0, 0));
@@ -930,7 +948,7 @@ static bool build_module(kl_cg *cg) {
         return true;
     }
     entries.run = emit_run(cg, entries.predict, "run", 0);
-    if (p->dims) {
+    if (p->dims || kl_program_data_dependent(p)) {
         LLVMValueRef sized = emit_predict(cg, kernels, ENTRY_SIZED);
         LLVMValueRef dynamic = sized ? emit_predict_dynamic(cg, sized) : NULL;
         if (!dynamic)

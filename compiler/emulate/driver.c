@@ -4,7 +4,9 @@
  * `kiln check --target T` (T not the host) compiles the model to an object, writes this file
  * (embedded in kiln as text) and kiln.h beside it, and links them into a program with the
  * target's toolchain (kl_target.link). The program runs under the target's emulator in that
- * folder: it reads kiln-in.bin, calls model_model.run once, writes kiln-out.bin, and exits 0.
+ * folder: it reads kiln-in.bin, calls model_model.run once (run_dynamic for a model whose
+ * outputs have data-dependent lengths, each output then written at the shape it reports),
+ * writes kiln-out.bin, and exits 0.
  * It talks only through files, so the same source serves Linux (qemu-user) and bare metal
  * (picolibc over semihosting); it never interprets the model, so a foreign object is never
  * loaded into kiln's process.
@@ -67,6 +69,8 @@ static int read_strings(FILE *f, const char **out, uint64_t n) {
     }
     return 1;
 }
+/* Data-dependent outputs: the dims predict_dynamic wrote (NULL: the table's shapes). */
+static int64_t *run_shapes[4096];
 
 static int finish(int rc, const char *msg, void *const *outputs) {
     FILE *f = fopen("kiln-out.bin", "wb");
@@ -83,8 +87,16 @@ static int finish(int rc, const char *msg, void *const *outputs) {
         fwrite(t->name, 1, strlen(t->name), f);
         fwrite(&t->dtype, 4, 1, f);
         fwrite(&t->rank, 4, 1, f);
-        fwrite(t->shape, 8, (size_t)t->rank, f);
+        const int64_t *shape = run_shapes[i] ? run_shapes[i] : t->shape;
+        fwrite(shape, 8, (size_t)t->rank, f);
         uint64_t bytes = (uint64_t)t->size_bytes;
+        if (run_shapes[i]) { /* dense at the run-time shape, at most the table's size */
+            uint64_t numel = 1;
+            for (int32_t d = 0; d < t->rank; d++) numel *= (uint64_t)shape[d];
+            uint64_t whole = 1;
+            for (int32_t d = 0; d < t->rank; d++) whole *= (uint64_t)t->shape[d];
+            if (numel < whole) bytes = whole ? bytes / whole * numel : 0;
+        }
         fwrite(&bytes, 8, 1, f);
         write_data(f, t, outputs[i]);
     }
@@ -119,6 +131,13 @@ static void *read_input(FILE *f, const kiln_tensor_desc *t, char *why, size_t ca
     return p;
 }
 
+/* The inputs' dims as predict_dynamic takes them: the table's. */
+static const int64_t **input_shapes(const kiln_model *m) {
+    static const int64_t *shapes[4096];
+    for (uint32_t i = 0; i < m->n_inputs && i < 4096; i++) shapes[i] = m->inputs[i].shape;
+    return shapes;
+}
+
 int main(void) {
     static char why[512];
     const kiln_model *m = &model_model;
@@ -148,7 +167,17 @@ int main(void) {
     for (uint32_t i = 0; i < m->n_outputs; i++)
         if (!(outputs[i] = alloc64((uint64_t)m->outputs[i].size_bytes)))
             return finish(1, "out of memory for the outputs", NULL);
-    int rc = m->run((const void *const *)inputs, outputs, workspace);
+    int rc;
+    if (m->run_dynamic && !m->bounded && m->n_outputs <= 4096) {
+        /* data-dependent outputs: the inputs are at the table's shapes (checked above) */
+        for (uint32_t i = 0; i < m->n_outputs; i++)
+            if (!(run_shapes[i] = calloc((size_t)m->outputs[i].rank + 1u, sizeof(int64_t))))
+                return finish(1, "out of memory for the output shapes", NULL);
+        rc = m->run_dynamic((const void *const *)inputs, (const int64_t *const *)input_shapes(m),
+                            outputs, run_shapes, workspace);
+    } else {
+        rc = m->run((const void *const *)inputs, outputs, workspace);
+    }
     if (rc != KILN_OK) {
         snprintf(why, sizeof why, "predict returned error code %d", rc);
         return finish(rc, why, NULL);

@@ -106,10 +106,16 @@ static void expr(const kl_expr *e, FILE *f) {
     }
 }
 
-/* i0<4, i1<7 unroll, i2<64 vector x16, ... (with the task loop marked "tasks") */
+/* i0<4, i1<7 unroll, i2<64 vector x16, i3<12 (run time: n[0]), ... (with the task loop marked
+ * "tasks") */
 static void loops(const kl_kernel *k, int lo, int hi, FILE *f) {
     for (int l = lo; l < hi; l++) {
         fprintf(f, "%si%d<%lld", l > lo ? ", " : "", l, (long long)k->extent[l]);
+        if (k->extent_expr[l]) { /* the extent at run time (never above the one before) */
+            fputs(" (run time: ", f);
+            expr(k->extent_expr[l], f);
+            fputc(')', f);
+        }
         if (k->kind[l] == KL_LOOP_UNROLL) fputs(" unroll", f);
         if (k->kind[l] == KL_LOOP_VECTOR) fprintf(f, " vector x%d", k->lanes);
         if (l == k->task_loop) fputs(" tasks", f);

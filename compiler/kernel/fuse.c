@@ -307,16 +307,24 @@ static void take_epilogue(kl_arena *a, kl_kernel *pk, const kl_kernel *ck) {
     pk->out_idx = idx;
 }
 
+/* Whether a loop of k runs to a count computed at run time (a data-dependent output's
+ * kernels, ops/data_dependent.c): its loops are not the producer's, so it stays apart. */
+static bool counted_loops(const kl_program *p, const kl_kernel *k) {
+    for (int l = 0; l < k->n_loops; l++)
+        if (k->extent_expr[l] && !(p->dims && kl_kernel_reads(k, p->dims))) return true;
+    return false;
+}
+
 static bool try_epilogue(kl_program *p, kl_ptrvec *ks, int i) {
     kl_arena *a = p->arena;
     kl_kernel *pk = ks->items[i];
     kl_buffer *y = written(pk);
-    if (y->kind != KL_BUF_WORKSPACE) return false;
+    if (y->kind != KL_BUF_WORKSPACE || counted_loops(p, pk)) return false;
     kl_ptrvec writers = {0};
     int j = only_reader(ks, i, &writers, a);
     if (j < 0) return false;
     kl_kernel *ck = ks->items[j];
-    if (!walks_shape(ck, &pk->out->shape)) return false;
+    if (counted_loops(p, ck) || !walks_shape(ck, &pk->out->shape)) return false;
     for (int w = 0; w < writers.n; w++) /* C's work runs exactly when it did */
         if (((const kl_kernel *)writers.items[w])->guard != ck->guard) return false;
     load_count c = {y, &pk->out->shape, 0, 0};

@@ -422,18 +422,27 @@ static void store(interp *in, val v) {
 bool kl_interp_kernel(const kl_kernel *k, kl_diag *d) {
     interp in = {.k = k, .d = d};
     if (!storage(k->out)) return kl_error(d, k->node, "kernel %s: output has no data", k->name);
-    if (empty(k->extent, 0, k->n_par)) return true;
+    /* run-time extents (a count computed by an earlier kernel), never past the bound */
+    int64_t extent[KL_MAX_LOOPS];
+    for (int l = 0; l < k->n_loops; l++) {
+        extent[l] = k->extent[l];
+        if (!k->extent_expr[l]) continue;
+        int64_t e = eval(&in, k->extent_expr[l]).i;
+        if (in.failed) return false;
+        if (e < extent[l]) extent[l] = e < 0 ? 0 : e;
+    }
+    if (empty(extent, 0, k->n_par)) return true;
     do {
         val v;
         if (k->reduce == KL_RED_NONE) {
             v = eval(&in, k->result ? k->result : k->value);
         } else {
             in.acc = k->init ? eval(&in, k->init) : identity(k->reduce, k->acc_dtype);
-            if (!empty(k->extent, k->n_par, k->n_loops)) {
+            if (!empty(extent, k->n_par, k->n_loops)) {
                 for (int l = k->n_par; l < k->n_loops; l++) in.iv[l] = 0;
                 do {
                     in.acc = combine(k->reduce, k->acc_dtype, in.acc, eval(&in, k->value));
-                } while (!in.failed && next(in.iv, k->extent, k->n_par, k->n_loops));
+                } while (!in.failed && next(in.iv, extent, k->n_par, k->n_loops));
             }
             v = k->result ? eval(&in, k->result) : in.acc;
         }
@@ -441,7 +450,7 @@ bool kl_interp_kernel(const kl_kernel *k, kl_diag *d) {
          * or NaN included): storing must not round it again */
         v = fit_mode(k->out->dtype, v, KL_CAST_STORE);
         store(&in, v);
-    } while (!in.failed && next(in.iv, k->extent, 0, k->n_par));
+    } while (!in.failed && next(in.iv, extent, 0, k->n_par));
     return !in.failed;
 }
 

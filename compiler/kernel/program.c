@@ -28,6 +28,8 @@ bool kl_kernel_reads(const kl_kernel *k, const kl_buffer *root) {
         return true;
     for (int d = 0; d < k->out->shape.rank; d++)
         if (expr_reads(k->out_idx[d], root)) return true;
+    for (int l = 0; l < k->n_loops; l++) /* a run-time extent (a count an earlier kernel wrote) */
+        if (expr_reads(k->extent_expr[l], root)) return true;
     return false;
 }
 
@@ -35,6 +37,12 @@ bool kl_kernel_bounded(const kl_program *p, const kl_kernel *k) {
     for (int l = 0; l < k->n_loops; l++)
         if (k->extent_expr[l]) return true;
     return p->dims && kl_kernel_reads(k, p->dims);
+}
+
+bool kl_program_data_dependent(const kl_program *p) {
+    for (int i = 0; i < p->outputs.n; i++)
+        if (kl_buffer_root(p->outputs.items[i])->dd_count) return true;
+    return false;
 }
 
 kl_program *kl_program_new(kl_arena *a) {

@@ -193,6 +193,13 @@ kl_program *kl_lower_graph(kl_arena *a, kl_graph *g, kl_diag *d) {
     }
     if (kl_diag_failed(d)) return NULL;
     kl_program_strings_first(L.prog);
+    for (int i = 0; i < g->outputs.n; i++) { /* a copy would not know the run-time length */
+        const kl_value *v = g->outputs.items[i];
+        if (v->data_dependent && v->output_index != i)
+            return kl_error(d, v->producer, "output '%s' is listed twice among the graph's "
+                            "outputs, and its length depends on the data (supported once only)",
+                            v->name), NULL;
+    }
     lower_outputs_not_written(&L, g);
     for (int i = 0; i < g->broken_guards.n; i++) {
         const kl_guard *gd = g->broken_guards.items[i];

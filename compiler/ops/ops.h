@@ -45,6 +45,9 @@ extern const kl_op kl_ops_gridsample[];  /* gridsample.c: GridSample */
 extern const kl_op kl_ops_einsum[];      /* einsum.c: Einsum */
 extern const kl_op kl_ops_dft[];         /* dft.c: DFT */
 extern const kl_op kl_ops_topk[];        /* topk.c: TopK */
+extern const kl_op kl_ops_nonzero[];     /* nonzero.c: NonZero Compress (data-dependent) */
+extern const kl_op kl_ops_unique[];      /* unique.c: Unique (data-dependent) */
+extern const kl_op kl_ops_nms[];         /* nms.c: NonMaxSuppression (data-dependent) */
 extern const kl_op kl_ops_signal[];      /* signal.c: HannWindow HammingWindow BlackmanWindow
                                              STFT */
 extern const kl_op kl_ops_col2im[];      /* col2im.c: Col2Im */

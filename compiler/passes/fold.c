@@ -1,6 +1,8 @@
 /*
  * fold.c — evaluate a node whose inputs are all constant at compile time, through the node's
  * own lowering run in the kernel interpreter (never a second implementation of the operator).
+ * An output whose length depends on the data (NonZero, ...) gets its exact shape: its data is
+ * dense at that shape (ops/data_dependent.c).
  */
 #include "kl.h"
 
@@ -28,7 +30,14 @@ bool kl_fold_node(kl_graph *g, kl_node *n, kl_diag *d) {
     kl_program_strings_first(L.prog);
     back_buffers(L.prog);
     if (!kl_interp_program(L.prog, d)) return false;
-    for (int i = 0; i < n->n_outputs; i++)
-        if (outs[i]) n->outputs[i]->data = outs[i]->host;
+    for (int i = 0; i < n->n_outputs; i++) {
+        if (!outs[i]) continue;
+        kl_value *v = n->outputs[i];
+        v->data = outs[i]->host;
+        if (outs[i]->dd_count) { /* a data-dependent length: now known, the shape is exact */
+            v->shape.dim[v->dd_dim] = *(const int64_t *)kl_buffer_root(outs[i]->dd_count)->host;
+            v->data_dependent = false;
+        }
+    }
     return true;
 }

@@ -101,6 +101,7 @@ static bool infer_node(kl_graph *g, kl_node *n, kl_diag *d) {
         if (x && !x->has_shape)
             return kl_error(d, n, "input '%s' has no known shape", x->name);
     }
+    if (!kl_refuse_data_dependent_inputs(n, d)) return false;
     if (!n->op->infer(n, d)) {
         if (!kl_diag_failed(d)) kl_error(d, n, "shape inference failed");
         return false;

@@ -52,6 +52,10 @@ static void liveness(kl_program *p) {
     }
     if (p->strings && p->strings->first_kernel >= 0) /* outputs point into it: to the end */
         p->strings->last_kernel = p->kernels.n - 1;
+    for (int i = 0; i < p->outputs.n; i++) { /* predict_dynamic reads it after the last kernel */
+        kl_buffer *count = kl_buffer_root(p->outputs.items[i])->dd_count;
+        if (count) count->last_kernel = p->kernels.n > 0 ? p->kernels.n - 1 : 0;
+    }
     for (int i = 0; i < p->traps.n; i++) /* tested after the last kernel */
         for (const kl_kernel_guard *g = ((const kl_trap *)p->traps.items[i])->guard; g; g = g->outer)
             touch(g->cond, p->kernels.n > 0 ? p->kernels.n - 1 : 0);

@@ -916,6 +916,56 @@ def case_if_neither_branch_compiles(d):
                             "node 'add_then' (Add", "node 'sub_else' (Sub"]
 
 
+# ---- data-dependent output lengths (ops/data_dependent.c) ----
+
+def nonzero_model(then=None, shape=(2, 3)):
+    nodes = [helper.make_node("NonZero", ["x"], ["nz"], name="nonzero0")]
+    out = "nz"
+    if then:
+        nodes.append(helper.make_node(then, ["nz"], ["y"], name="reader0"))
+        out = "y"
+    return model(nodes, [tensor_in("x", list(shape))],
+                 [helper.make_tensor_value_info(out, TensorProto.INT64, None)])
+
+
+def case_data_dependent_read_by_node(d):
+    return save(nonzero_model("Transpose"), d), [], [
+        "node 'reader0'", "'nz'", "depends on the data", "NonZero 'nonzero0'",
+        "only as graph outputs"]
+
+
+def case_data_dependent_for_cuda(d):
+    return save(nonzero_model(), d), ["--target", "cuda-sm80"], [
+        "output 'nz'", "depends on the data", "CUDA back end compiles fixed shapes only"]
+
+
+def case_data_dependent_with_bounded_dim(d):
+    return save(nonzero_model(shape=("n", 3)), d), ["--shape", "x:1..8x3"], [
+        "bounded dim and an output whose length depends on the data", "not supported yet"]
+
+
+def case_compress_condition_too_long(d):
+    m = model([helper.make_node("Compress", ["x", "c"], ["y"], axis=1, name="compress0")],
+              [tensor_in("x", [2, 3]), helper.make_tensor_value_info("c", TensorProto.BOOL, [5])],
+              [tensor_in("y", None)])
+    return save(m, d), [], ["node 'compress0'", "the condition has 5 elements, more than the 3"]
+
+
+
+def case_data_dependent_output_twice(d):
+    m = model([helper.make_node("NonZero", ["x"], ["nz"], name="nonzero0")],
+              [tensor_in("x", [2, 3])],
+              [helper.make_tensor_value_info("nz", TensorProto.INT64, None)] * 2)
+    return save(m, d), [], ["node 'nonzero0'", "output 'nz' is listed twice",
+                            "depends on the data"]
+
+
+def case_nms_too_many_boxes(d):
+    m = model([helper.make_node("NonMaxSuppression", ["boxes", "scores"], ["sel"], name="nms0")],
+              [tensor_in("boxes", [1, 300, 4]), tensor_in("scores", [1, 2, 300])],
+              [helper.make_tensor_value_info("sel", TensorProto.INT64, None)], opset=11)
+    return save(m, d), [], ["node 'nms0'", "300 boxes", "at most 256 boxes"]
+
 def case_if_runtime_condition_for_cuda(d):
     m = if_model([helper.make_node("Relu", ["x"], ["a"], name="relu_then")],
                  tensor_in("a", None),

@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Data-dependent output lengths against numpy: NonZero, Compress, Unique and NonMaxSuppression
+on random data, each model compiled once by `kiln check` and run on three data sets whose
+results have different lengths (one of them empty where the operator allows it), compared at
+the shape the model reports (run_dynamic).
+
+The data are made to hit what the kernels count (in blocks of sqrt(n) positions: a large
+NonZero has many, the last one partial): zeros and repeated values (ties in Unique's
+sort order, NaN collapsed), columns a condition shorter than the axis leaves out, and boxes
+that overlap above and below the IoU threshold, with tied scores and a score threshold. The
+NonMaxSuppression reference follows ONNX Runtime's rules (kiln.h / README).
+
+Usage: ops.py KILN [--sanitize address] [--target T]   (tests/onnx_python.sh finds a Python
+with onnx). Prints one line per case and "N passed, M failed"; exits 1 on any failure.
+"""
+import argparse
+import os
+import sys
+import tempfile
+
+import numpy as np
+from onnx import TensorProto, helper, numpy_helper
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bounded"))
+from checks import Tally, run_check  # noqa: E402
+
+F, I64, B = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
+SETS = 3
+
+
+def vi(name, elem, shape):
+    return helper.make_tensor_value_info(name, elem, shape)
+
+
+def model(node, inputs, outputs, opset=13):
+    g = helper.make_graph([node], "data_dependent", inputs, outputs)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def case_nonzero(rng, shape=(3, 4, 5)):
+    m = model(helper.make_node("NonZero", ["x"], ["y"]), [vi("x", F, list(shape))],
+              [vi("y", I64, None)])
+
+    def data(s):
+        keep = rng.random(shape) < (0.3, 0.9, 0.0)[s]
+        x = np.where(keep, rng.standard_normal(shape), 0).astype(np.float32)
+        return [x], [np.array(np.nonzero(x), np.int64)]
+    return m, data
+
+
+def case_compress(rng):
+    m = model(helper.make_node("Compress", ["x", "c"], ["y"], axis=1),
+              [vi("x", F, [2, 7, 3]), vi("c", B, [5])], [vi("y", F, None)])
+
+    def data(s):
+        x = rng.standard_normal((2, 7, 3)).astype(np.float32)
+        c = rng.random(5) < (0.5, 1.0, 0.0)[s]
+        return [x, c], [np.compress(c, x, axis=1)]
+    return m, data
+
+
+def case_compress_flat(rng):
+    m = model(helper.make_node("Compress", ["x", "c"], ["y"]),
+              [vi("x", I64, [3, 4]), vi("c", B, [12])], [vi("y", I64, None)])
+
+    def data(s):
+        x = rng.integers(-9, 9, (3, 4)).astype(np.int64)
+        c = rng.random(12) < (0.4, 0.8, 0.1)[s]
+        return [x, c], [np.compress(c, x)]
+    return m, data
+
+
+def unique_outputs(x, axis, is_sorted):
+    y, index, inverse, counts = np.unique(x, return_index=True, return_inverse=True,
+                                          return_counts=True, axis=axis)
+    inverse = inverse.reshape(-1)
+    if not is_sorted:  # in order of first occurrence
+        order = np.argsort(index, kind="stable")
+        y = np.take(y, order, axis=0 if axis is None else axis)
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        index, counts, inverse = index[order], counts[order], rank[inverse]
+    return [y, index.astype(np.int64), inverse.astype(np.int64), counts.astype(np.int64)]
+
+
+def case_unique(rng, axis=None, is_sorted=1, shape=(4, 6)):
+    node = helper.make_node("Unique", ["x"], ["y", "indices", "inverse", "counts"],
+                            sorted=is_sorted, **({} if axis is None else {"axis": axis}))
+    m = model(node, [vi("x", F, list(shape))],
+              [vi(n, F if n == "y" else I64, None) for n in ("y", "indices", "inverse", "counts")],
+              opset=11)
+
+    def data(s):
+        levels = (3, 1, 6)[s]  # few values: many repeats
+        x = rng.integers(0, levels, shape).astype(np.float32)
+        if axis is not None:  # whole slices repeated too
+            ax = axis % len(shape)
+            picks = rng.integers(0, 2, shape[ax])
+            x = np.take(np.take(x, [0, 1], axis=ax), picks, axis=ax)
+        return [x], unique_outputs(x, axis, is_sorted)
+    return m, data
+
+
+def iou_over(a, b, threshold, center):
+    def span(box, k):
+        if center:
+            return box[k] - box[k + 2] / 2, box[k] + box[k + 2] / 2
+        return min(box[k], box[k + 2]), max(box[k], box[k + 2])
+    inter, area_a, area_b = 1.0, 1.0, 1.0
+    for k in (0, 1):
+        lo_a, hi_a = span(a, k)
+        lo_b, hi_b = span(b, k)
+        side = min(hi_a, hi_b) - max(lo_a, lo_b)
+        if side <= 0:
+            return False
+        inter, area_a, area_b = inter * side, area_a * (hi_a - lo_a), area_b * (hi_b - lo_b)
+    union = area_a + area_b - inter
+    if inter <= 0 or area_a <= 0 or area_b <= 0 or union <= 0:
+        return False
+    return np.float32(inter) / np.float32(union) > threshold
+
+
+def nms_reference(boxes, scores, max_out, iou, score_min, center):
+    rows = []
+    for b in range(scores.shape[0]):
+        for c in range(scores.shape[1]):
+            s = scores[b, c]
+            order = sorted(range(len(s)), key=lambda i: (-s[i], i))
+            kept = []
+            for i in order:
+                if len(kept) >= max_out or (score_min is not None and not s[i] > score_min):
+                    continue
+                if all(not iou_over(boxes[b, j], boxes[b, i], iou, center) for j in kept):
+                    kept.append(i)
+            rows += [[b, c, i] for i in kept]
+    return np.array(rows, np.int64).reshape(-1, 3)
+
+
+def case_nms(rng, center=0):
+    n = 24
+    node = helper.make_node("NonMaxSuppression", ["boxes", "scores", "max", "iou", "smin"],
+                            ["sel"], center_point_box=center)
+    m = model(node, [vi("boxes", F, [2, n, 4]), vi("scores", F, [2, 3, n]), vi("max", I64, [1]),
+                     vi("iou", F, [1]), vi("smin", F, [1])], [vi("sel", I64, None)], opset=11)
+
+    def data(s):
+        corner = rng.random((2, n, 2)) * 4
+        size = rng.random((2, n, 2)) * 3 + 0.2
+        if center:
+            boxes = np.concatenate([corner, size], axis=2)
+        else:  # corners in either order
+            far = corner + size
+            boxes = np.concatenate([corner, far], axis=2)
+            flip = rng.random((2, n)) < 0.3
+            boxes[flip] = boxes[flip][:, [2, 3, 0, 1]]
+        scores = np.round(rng.random((2, 3, n)), 1)  # ties
+        boxes, scores = boxes.astype(np.float32), scores.astype(np.float32)
+        max_out, iou, smin = ((8, 0.3, 0.2), (n, 0.1, 0.0), (0, 0.5, 0.0))[s]
+        want = nms_reference(boxes, scores, max_out, np.float32(iou), np.float32(smin), center)
+        return ([boxes, scores, np.array([max_out], np.int64), np.array([iou], np.float32),
+                 np.array([smin], np.float32)], [want])
+    return m, data
+
+
+CASES = {"nonzero": case_nonzero,
+         "nonzero_large": lambda r: case_nonzero(r, (37, 29, 11)),  # blocks of 107, one partial
+         "compress_axis": case_compress,
+         "compress_flat": case_compress_flat,
+         "unique_sorted_flat": lambda r: case_unique(r),
+         "unique_in_order_flat": lambda r: case_unique(r, is_sorted=0),
+         "unique_sorted_axis1": lambda r: case_unique(r, axis=1, shape=(3, 5, 2)),
+         "unique_in_order_axis0": lambda r: case_unique(r, axis=0, is_sorted=0, shape=(6, 3)),
+         "nms_corners": case_nms, "nms_centers": lambda r: case_nms(r, center=1)}
+
+
+def write_sets(root, name, m, data):
+    d = os.path.join(root, name)
+    os.mkdir(d)
+    path = os.path.join(d, "model.onnx")
+    with open(path, "wb") as f:
+        f.write(m.SerializeToString())
+    dirs = []
+    for s in range(SETS):
+        folder = os.path.join(d, f"set{s}")
+        os.mkdir(folder)
+        inputs, outputs = data(s)
+        for prefix, values, infos in (("input", inputs, m.graph.input),
+                                      ("output", outputs, m.graph.output)):
+            for i, (v, info) in enumerate(zip(values, infos)):
+                with open(os.path.join(folder, f"{prefix}_{i}.pb"), "wb") as f:
+                    f.write(numpy_helper.from_array(np.asarray(v), info.name).SerializeToString())
+        dirs += ["--data", folder]
+    return path, dirs
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("kiln")
+    ap.add_argument("--sanitize")
+    ap.add_argument("--target")
+    a = ap.parse_args()
+    rng = np.random.default_rng(10)
+    tally = Tally()
+    with tempfile.TemporaryDirectory(prefix="kiln-data-dependent-") as root:
+        for name, make in CASES.items():
+            m, data = make(rng)
+            path, dirs = write_sets(root, name, m, data)
+            args = dirs + (["--target", a.target] if a.target else [])
+            tally.add(run_check(a.kiln, path, args, name, a.sanitize))
+    tally.finish()
+
+
+if __name__ == "__main__":
+    main()
