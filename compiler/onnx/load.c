@@ -471,6 +471,7 @@ static bool load_compound_input(loader *L, kl_value *v, const Onnx__TypeProto *t
     io->input = true;
     io->optional = optional;
     io->first = L->g->inputs.n;
+    kl_ptrvec_push(L->a, &L->g->compound_io, io); /* also when it fails: its bindings are used */
     const Onnx__TypeProto *inner = optional && tp->optional_type
                                        ? tp->optional_type->elem_type : optional ? NULL : tp;
     bool sequence = inner && inner->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE;
@@ -503,7 +504,6 @@ static bool load_compound_input(loader *L, kl_value *v, const Onnx__TypeProto *t
     io->sequence = sequence;
     io->present = present;
     io->count = L->g->inputs.n - io->first;
-    kl_ptrvec_push(L->a, &L->g->compound_io, io);
     if (!optional) {
         v->compound = seq;
         return true;
@@ -553,13 +553,21 @@ static void load_input(loader *L, const Onnx__ValueInfoProto *vi, const kl_shape
                              kl_sprintf(L->a, "input '%s'", v->name), L->d);
 }
 
+static bool compound_input_named(const loader *L, const char *name)
+{
+    for (int i = 0; i < L->g->compound_io.n; i++)
+        if (!strcmp(((const kl_compound_io *)L->g->compound_io.items[i])->name, name))
+            return true;
+    return false;
+}
+
 /* A binding must name a real input: a typo would otherwise be silently ignored. */
 static void check_bindings_used(loader *L, const kl_shape_binding *b, int n)
 {
     for (int i = 0; i < n; i++) {
         const char *name = str_or_empty(b[i].input);
         kl_value *v = names_get(&L->names, name);
-        if (v && (v->input_index >= 0 || v->compound))
+        if (v && (v->input_index >= 0 || compound_input_named(L, name)))
             continue; /* a tensor input, or a sequence or optional one (its structure) */
         if (b[i].kind != KL_BIND_SHAPE) {
             kl_error(L->d, NULL, "--%s names '%s', which is not a sequence or optional input "

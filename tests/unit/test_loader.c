@@ -622,11 +622,12 @@ Test(loader, sparse_initializer_refused)
     expect_failure(load(m), "sparse initializer 'sp' is not supported", NULL);
 }
 
-Test(loader, sequence_input_refused)
+Test(loader, sequence_input_needs_its_length)
 {
     mb_model *m = add_model();
     mb_input_sequence(m, "seq", KL_F32);
-    expect_failure(load(m), "input 'seq' is a sequence: unsupported input type", NULL);
+    expect_failure(load(m), "input 'seq' is a sequence: bind its length with --sequence seq:N",
+                   NULL);
 }
 
 Test(loader, domain_without_opset_import)
