@@ -516,6 +516,7 @@ static bool load_compound_input(loader *L, kl_value *v, const Onnx__TypeProto *t
     } else if (present && !(c->items[0] = element_input(L, name, 0, inner, b, n_bindings))) {
         return false;
     }
+    io->count = L->g->inputs.n - io->first;
     v->compound = c;
     return true;
 }
