@@ -3,7 +3,8 @@
  * bench.c.
  *
  *   kiln compile MODEL.onnx -o OUT [--emit obj|so|asm|llvm-ir] [--name NAME]
- *                [--shape INPUT:DIMxDIM...]... [--target T] [-O0..3] [--dump-ir PASS]
+ *                [--shape INPUT:DIMxDIM...]... [--sequence S:N]... [--optional O:present|absent]...
+ *                [--target T] [-O0..3] [--dump-ir PASS]
  *   kiln check MODEL.onnx [--data DIR]... [--shape ...]... [--rtol X] [--atol Y] [-O N] [--target T]
  *              (a target that is not the host runs under its emulator: emulate/)
  *   kiln bench MODEL.onnx [--shape ...]... [--target T] [--threads N] [--profile] [--runs N]
