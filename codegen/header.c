@@ -282,6 +282,34 @@ static void put_tensor(FILE *f, const char *macro, const char *what, int i, cons
             i, (long long)kl_shape_numel(&b->shape));
 }
 
+/* Sequences and optionals at the interface (passes/seqio.c): which tensors each one is.
+ *   sequence output "seq": 3 tensors, outputs 0 .. 2, named after it: [0] .. [2]
+ * with macros NAME_OUTPUT_SEQ_FIRST / _COUNT (the C identifier of the ONNX name, upper case)
+ * so that a caller indexes the model table's outputs without counting. */
+static void put_compound_io(FILE *f, kl_arena *a, const char *macro, const kl_graph *g) {
+    for (int i = 0; g && i < g->compound_io.n; i++) {
+        const kl_compound_io *io = g->compound_io.items[i];
+        const char *what = io->input ? "input" : "output";
+        fprintf(f, "/* %s%s %s \"", io->optional ? "optional" : "sequence",
+                io->optional && io->sequence ? " of a sequence" : "", what);
+        put_comment_text(f, io->name, "   ");
+        if (io->optional && !io->present)
+            fprintf(f, "\": empty, no tensor");
+        else if (io->count == 0)
+            fprintf(f, "\": 0 tensors");
+        else
+            fprintf(f, "\": %d tensor%s, %ss %d .. %d, named after it: [0] .. [%d]", io->count,
+                    io->count == 1 ? "" : "s", what, io->first, io->first + io->count - 1,
+                    io->count - 1);
+        fputs(" */\n", f);
+        const char *id = upper(a, c_identifier(a, io->name));
+        fprintf(f, "#define %s_%s_%s_FIRST %d\n", macro, io->input ? "INPUT" : "OUTPUT", id,
+                io->first);
+        fprintf(f, "#define %s_%s_%s_COUNT %d\n", macro, io->input ? "INPUT" : "OUTPUT", id,
+                io->count);
+    }
+}
+
 /* What a CUDA object needs: the GPU and the driver. */
 static void put_cuda_target(FILE *f, const kl_target *t) {
     fprintf(f, "/* Compiled for target %s: %s.\n", t->name, t->description);
@@ -516,6 +544,7 @@ bool kl_write_header(const kl_program *p, const kl_graph *g, const kl_codegen_op
         onnx_names[i] = v && v->name ? v->name : b->name;
         put_tensor(f, macro, out ? "output" : "input", idx, b, onnx_names[i], v, p);
     }
+    put_compound_io(f, a, macro, g);
     fputc('\n', f);
     if (cuda)
         put_cuda_prototypes(f, a, p, o, onnx_names);

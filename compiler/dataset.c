@@ -2,7 +2,8 @@
  * dataset.c — test data sets in the ONNX backend-test layout, for `kiln check` and `kiln bench`.
  *
  * A data set is a folder test_data_set_N holding input_K.pb and output_K.pb (serialized
- * TensorProtos), inputs in graph-input order and outputs in graph-output order. Sets beside a
+ * TensorProtos, or SequenceProtos / OptionalProtos, which give the tensors they hold), inputs
+ * in graph-input order and outputs in graph-output order. Sets beside a
  * model are listed in numeric order (so that set_10 follows set_9); tensors are numbered from 0
  * without gaps, and a gap is an error naming the folder rather than a silently shorter list.
  */
@@ -91,15 +92,19 @@ static bool count_tensor_files(kl_arena *a, const char *dir, const char *prefix,
     return true;
 }
 
-bool kl_dataset_load(kl_arena *a, const char *dir, const char *prefix, kl_ptrvec *out,
-                     kl_diag *d) {
+bool kl_dataset_load_structured(kl_arena *a, const char *dir, const char *prefix, kl_ptrvec *out,
+                                kl_ptrvec *structure, kl_diag *d) {
     int n = 0;
     if (!count_tensor_files(a, dir, prefix, &n, d)) return false;
     for (int k = 0; k < n; k++) {
         char *path = kl_sprintf(a, "%s/%s_%d.pb", dir, prefix, k);
-        kl_value *v = kl_onnx_load_tensor_file(a, path, d); /* its message names the file */
-        if (!v) return false;
-        kl_ptrvec_push(a, out, v);
+        if (!kl_onnx_load_data_file(a, path, out, structure, d)) /* its message names the file */
+            return false;
     }
     return true;
+}
+
+bool kl_dataset_load(kl_arena *a, const char *dir, const char *prefix, kl_ptrvec *out,
+                     kl_diag *d) {
+    return kl_dataset_load_structured(a, dir, prefix, out, NULL, d);
 }

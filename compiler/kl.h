@@ -299,6 +299,7 @@ struct kl_graph {
     kl_ptrvec inputs;       /* kl_value*, real inputs (initializers excluded) */
     kl_ptrvec outputs;      /* kl_value*, graph outputs in order */
     kl_ptrvec broken_guards; /* kl_guard*, the branches left out (kl_guard.broken) */
+    kl_ptrvec compound_io;  /* kl_compound_io*, sequences/optionals at the interface (seqio.c) */
     kl_model_meta meta;
 };
 
@@ -374,6 +375,11 @@ void kl_graph_snapshot_restore(kl_graph *g, const kl_graph_snapshot *s);
 /* Load an ONNX model file into a graph (values typed where the model says; shapes of graph
  * inputs bound with `bindings`). Resolves external data inside the model's folder only, checks
  * for cycles and sorts nodes topologically. NULL on error (diagnostic recorded). */
+/* What a binding binds: a tensor input's shape (`--shape`), or the structure of a sequence
+ * (`--sequence s:N`: N tensors) or an optional (`--optional o:present|absent`) graph input. */
+typedef enum kl_binding_kind {
+    KL_BIND_SHAPE = 0, KL_BIND_SEQUENCE, KL_BIND_OPTIONAL
+} kl_binding_kind;
 typedef struct kl_shape_binding {
     const char *input;     /* graph input name */
     kl_shape shape;        /* full shape (a bounded dim: its upper bound) */
@@ -381,6 +387,8 @@ typedef struct kl_shape_binding {
      * shape.dim[d]] when bounded[d]. */
     bool bounded[KL_MAX_RANK];
     int64_t min_dim[KL_MAX_RANK];
+    kl_binding_kind kind;  /* KL_BIND_SHAPE unless a structure binding */
+    int64_t count;         /* a sequence's length; an optional's 1 (present) or 0 (absent) */
 } kl_shape_binding;
 /* Whether any binding has a bounded dim. */
 bool kl_bindings_bounded(const kl_shape_binding *b, int n);
@@ -393,6 +401,12 @@ kl_graph *kl_onnx_load_bytes(kl_arena *a, const char *path, const void *bytes, s
 /* Decode a serialized TensorProto (e.g. input_0.pb of a test data set) into a constant value.
  */
 kl_value *kl_onnx_load_tensor_file(kl_arena *a, const char *path, kl_diag *d);
+/* A test data file as the tensors it holds (onnx/data_file.c): a TensorProto is one, a
+ * SequenceProto or OptionalProto its tensors in order, named NAME[K]; for those, `structure`
+ * (may be NULL) gets kl_shape_binding*s saying what they bind (a sequence's length, whether an
+ * optional holds a value). False after a diagnostic naming the file. */
+bool kl_onnx_load_data_file(kl_arena *a, const char *path, kl_ptrvec *out, kl_ptrvec *structure,
+                            kl_diag *d);
 /* The same from the file's bytes; `path` as for kl_onnx_load_bytes. */
 kl_value *kl_onnx_load_tensor_bytes(kl_arena *a, const char *path, const void *bytes,
                                     size_t len, kl_diag *d);
@@ -866,6 +880,23 @@ bool kl_if_settle(kl_graph *g, kl_node *n, kl_diag *d);
  * tensors, an Identity of one passes it on (n killed, a replacement added; nothing to do:
  * n stays as it is). Shape inference calls it before inferring an If or an Identity. */
 bool kl_sequence_settle_carrier(kl_graph *g, kl_node *n, kl_diag *d);
+/* The tensors of a sequence (a pending SplitToSequence's pieces built first); NULL after a
+ * diagnostic. */
+kl_value **kl_sequence_items(kl_graph *g, kl_compound *c, kl_diag *d);
+
+/* passes/seqio.c — sequences and optionals at the graph interface. Each becomes tensors of the
+ * generated interface, NAME[0], NAME[1], ...: an input's are made by the loader, an output's
+ * here (after inference: an Identity of each tensor, named so, replaces the output; an empty
+ * optional gives none). g->compound_io records where each one's tensors are. */
+typedef struct kl_compound_io {
+    const char *name;      /* the ONNX input or output */
+    bool input;            /* a graph input (else an output) */
+    bool optional;         /* an optional (else a sequence) */
+    bool sequence;         /* a sequence, or an optional of one */
+    bool present;          /* an optional holds a value */
+    int first, count;      /* its tensors: inputs/outputs first .. first+count-1 */
+} kl_compound_io;
+bool kl_flatten_compound_outputs(kl_graph *g, kl_diag *d);
 
 /* ops/infer_util.c — shared shape-inference helpers */
 bool kl_infer_same_as_input(kl_node *n, kl_diag *d);       /* out0 = in0 type & shape */
@@ -1216,8 +1247,13 @@ bool kl_path_is_dir(const char *path);
  * is not an error; an unreadable folder is). */
 bool kl_dataset_find_beside(kl_arena *a, const char *model_path, kl_ptrvec *sets, kl_diag *d);
 /* Load PREFIX_0.pb .. PREFIX_{n-1}.pb ("input" or "output") of a data set as constant values. */
+/* A SequenceProto or OptionalProto file gives the tensors it holds (kl_onnx_load_data_file), so
+ * `out` lists tensors in the order of the generated interface. */
 bool kl_dataset_load(kl_arena *a, const char *dir, const char *prefix, kl_ptrvec *out,
                      kl_diag *d);
+/* The same, also appending to `structure` the sequence/optional bindings the files say. */
+bool kl_dataset_load_structured(kl_arena *a, const char *dir, const char *prefix, kl_ptrvec *out,
+                                kl_ptrvec *structure, kl_diag *d);
 
 /* ======================================================================================
  * library.c — a model compiled (kl_compile, --emit so) into a private temporary folder,

@@ -56,17 +56,26 @@ static bool loads_without_bindings(const char *model_path) {
  * does not load, so its inputs cannot be listed first. */
 static bool bind_from_data(kl_arena *a, const char *set, FILE *out,
                            const kl_shape_binding **bindings, int *n_bindings, kl_diag *d) {
-    kl_ptrvec inputs = {0};
-    if (!kl_dataset_load(a, set, "input", &inputs, d)) return false;
-    kl_shape_binding *b = kl_alloc_array(a, (size_t)inputs.n + 1, sizeof *b);
+    kl_ptrvec inputs = {0}, structure = {0};
+    if (!kl_dataset_load_structured(a, set, "input", &inputs, &structure, d)) return false;
+    kl_shape_binding *b = kl_alloc_array(a, (size_t)(inputs.n + structure.n) + 1, sizeof *b);
     int n = 0;
     const char *listing = "";
+    /* sequences and optionals: what the files hold binds their structure (the loader takes
+       the binding that fits the input's declared type) */
+    for (int i = 0; i < structure.n; i++) {
+        b[n] = *(const kl_shape_binding *)structure.items[i];
+        if (b[n].kind == KL_BIND_SEQUENCE)
+            listing = kl_sprintf(a, "%s%s%s:%lld tensors", listing, *listing ? ", " : "", b[n].input,
+                                 (long long)b[n].count);
+        n++;
+    }
     for (int i = 0; i < inputs.n; i++) {
         const kl_value *v = inputs.items[i];
         if (!v->name || !*v->name) continue; /* unnamed: the loader will ask for --shape */
         b[n].input = v->name;
         b[n].shape = v->shape;
-        listing = kl_sprintf(a, "%s%s%s:%s", listing, n ? ", " : "", v->name,
+        listing = kl_sprintf(a, "%s%s%s:%s", listing, *listing ? ", " : "", v->name,
                              kl_shape_str(a, &v->shape));
         n++;
     }

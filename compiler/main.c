@@ -3,7 +3,8 @@
  * bench.c.
  *
  *   kiln compile MODEL.onnx -o OUT [--emit obj|so|asm|llvm-ir] [--name NAME]
- *                [--shape INPUT:DIMxDIM...]... [--target T] [-O0..3] [--dump-ir PASS]
+ *                [--shape INPUT:DIMxDIM...]... [--sequence S:N]... [--optional O:present|absent]...
+ *                [--target T] [-O0..3] [--dump-ir PASS]
  *   kiln check MODEL.onnx [--data DIR]... [--shape ...]... [--rtol X] [--atol Y] [-O N] [--target T]
  *              (a target that is not the host runs under its emulator: emulate/)
  *   kiln bench MODEL.onnx [--shape ...]... [--target T] [--threads N] [--profile] [--runs N]
@@ -39,6 +40,12 @@ static const char usage[] =
     "                         a dim LO..HI (or ..HI, from 1) varies at run time up to HI, e.g.\n"
     "                         --shape ids:1x1..512: the object also exports NAME_predict_dynamic\n"
     "                         (see \"Bounded dims\" in the README); one such range per model\n"
+    "  --sequence S:N         a sequence input S of N tensors: they are inputs S[0] .. S[N-1]\n"
+    "                         of the generated code (shapes: --shape S[0]:2x3 ...); a sequence\n"
+    "                         output of N tensors is outputs S[0] .. S[N-1] likewise\n"
+    "  --optional O:present|absent  whether an optional input holds a value (present: input\n"
+    "                         O[0], or O[0] .. for an optional of a sequence with --sequence O:N);\n"
+    "                         an optional output holding a value is output O[0], an empty one none\n"
     "  --target T             target: x86-64 (default), x86-64-v2..v4, native, aarch64-linux,\n"
     "                         riscv64-linux, cortex-m4, ..., cuda-sm90 (see `kiln targets`)\n"
     "  -O0 .. -O3             optimization level (default -O2)\n"
@@ -68,8 +75,10 @@ static const char usage[] =
     "check options:\n"
     "  --data DIR             a test_data_set folder (repeatable; default: all beside MODEL)\n"
     "  --rtol X --atol Y      tolerance |got-want| <= atol + rtol*|want| (default 1e-3, 1e-7)\n"
-    "  --shape, --target, -O, --microkernels, --optimize-for, --dispatch, --cuda-emulate,\n"
-    "  --string-bytes         as for compile;\n"
+    "  --shape, --sequence, --optional, --target, -O, --microkernels, --optimize-for,\n"
+    "                         --dispatch, --cuda-emulate, --string-bytes  as for compile\n"
+    "                         (sequences and optionals: their structure is read from the data\n"
+    "                         set, like shapes);\n"
     "                         a target that is not the host runs under its emulator (QEMU); a\n"
     "                         CUDA target runs on the GPU (exit status 77 when there is no\n"
     "                         driver or GPU; KILN_LIBCUDA names another driver than libcuda.so.1)\n"
@@ -157,6 +166,28 @@ static bool parse_binding(const char *s, kl_shape_binding *b, char *name_buf, si
     return true;
 }
 
+/* --sequence "s:3" or --optional "o:present" / "o:absent": a structure binding. */
+static bool parse_structure(const char *s, bool sequence, kl_shape_binding *b, char *name_buf,
+                            size_t cap) {
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s || (size_t)(colon - s) >= cap) return false;
+    memcpy(name_buf, s, (size_t)(colon - s));
+    name_buf[colon - s] = 0;
+    memset(b, 0, sizeof *b);
+    b->input = name_buf;
+    b->kind = sequence ? KL_BIND_SEQUENCE : KL_BIND_OPTIONAL;
+    const char *v = colon + 1;
+    if (!sequence) {
+        b->count = !strcmp(v, "present") ? 1 : !strcmp(v, "absent") ? 0 : -1;
+        return b->count >= 0;
+    }
+    char *end;
+    errno = 0;
+    long long n = strtoll(v, &end, 10);
+    b->count = n;
+    return end != v && !*end && !errno && n >= 0 && n <= 4096;
+}
+
 /* A whole number in [lo, hi] (counts of runs, threads, an optimization level). */
 static bool parse_count(const char *s, int lo, int hi, int *out) {
     char *end;
@@ -218,6 +249,18 @@ static int parse_args(int argc, char **argv, cli *c) {
                                sizeof c->binding_names[0]))
                 return fail("bad --shape (expected INPUT:DIMxDIM..., e.g. x:1x3x224x224, a "
                             "bounded dim as LO..HI with 1 <= LO <= HI, e.g. x:1x1..512)", next);
+            c->n_bindings++;
+            i++;
+        } else if (!strcmp(a, "--sequence") || !strcmp(a, "--optional")) {
+            if (!next) return fail("missing value after", a);
+            if (c->n_bindings == MAX_BINDINGS)
+                return fail("too many --shape, --sequence and --optional options", NULL);
+            if (!parse_structure(next, a[2] == 's', &c->bindings[c->n_bindings],
+                                 c->binding_names[c->n_bindings], sizeof c->binding_names[0]))
+                return fail(a[2] == 's' ? "bad --sequence (expected INPUT:N, e.g. s:3, with N "
+                                          "from 0 to 4096)"
+                                        : "bad --optional (expected INPUT:present or "
+                                          "INPUT:absent)", next);
             c->n_bindings++;
             i++;
         } else if (!strcmp(a, "--data")) {

@@ -381,9 +381,144 @@ static bool require_static_shape(loader *L, kl_value *v, bool rank_known)
 static const kl_shape *binding_for(const char *name, const kl_shape_binding *b, int n)
 {
     for (int i = 0; i < n; i++)
-        if (b[i].input && strcmp(b[i].input, name) == 0)
+        if (b[i].kind == KL_BIND_SHAPE && b[i].input && strcmp(b[i].input, name) == 0)
             return &b[i].shape;
     return NULL;
+}
+
+/* ---- sequence and optional graph inputs ------------------------------------------------
+ *
+ * Their structure is bound when compiling (--sequence s:N, --optional o:present|absent, or
+ * what a data set's SequenceProto / OptionalProto holds): each tensor becomes a graph input of
+ * its own, NAME[0], NAME[1], ... (an optional's tensor NAME[0]; for an optional of a sequence
+ * the sequence's tensors), and the value NAME a compound holding them (ops/sequence.c). */
+
+enum { MAX_INPUT_SEQUENCE = 4096 }; /* tensors of one sequence input */
+
+static kl_dtype declared_dtype(const Onnx__TypeProto *tp);
+
+static const kl_shape_binding *structure_for(const char *name, kl_binding_kind kind,
+                                             const kl_shape_binding *b, int n)
+{
+    for (int i = n - 1; i >= 0; i--) /* the last one given wins, as for a repeated option */
+        if (b[i].kind == kind && b[i].input && strcmp(b[i].input, name) == 0)
+            return &b[i];
+    return NULL;
+}
+
+/* Tensor K of the sequence or optional NAME: a graph input of its own. */
+static kl_value *element_input(loader *L, const char *name, int64_t k, const Onnx__TypeProto *tp,
+                               const kl_shape_binding *b, int n_bindings)
+{
+    const char *ename = kl_sprintf(L->a, "%s[%lld]", name, (long long)k);
+    kl_value *v = define_value(L, ename, NULL, "a graph input");
+    if (!v)
+        return NULL;
+    v->input_index = L->g->inputs.n;
+    kl_ptrvec_push(L->a, &L->g->inputs, v);
+    bool rank_known;
+    if (!read_tensor_type(L, tp, v, &rank_known))
+        return NULL;
+    const kl_shape *bound = binding_for(ename, b, n_bindings);
+    bool shaped = bound ? apply_binding(L, v, rank_known, bound)
+                        : require_static_shape(L, v, rank_known);
+    if (!shaped || !kl_check_tensor_size(L->a, &v->shape, v->dtype, NULL,
+                                         kl_sprintf(L->a, "input '%s'", v->name), L->d))
+        return NULL;
+    return v;
+}
+
+static kl_compound *input_compound(loader *L, bool optional, int64_t n, kl_dtype elem)
+{
+    kl_compound *c = kl_alloc(L->a, sizeof *c);
+    c->optional = optional;
+    c->n = n;
+    c->elem = elem;
+    c->items = kl_alloc_array(L->a, (size_t)n + 1, sizeof *c->items);
+    return c;
+}
+
+/* The tensors of a sequence input (type tp) of `count` tensors, as a compound. */
+static kl_compound *sequence_input(loader *L, const char *name, const Onnx__TypeProto *tp,
+                                   int64_t count, const kl_shape_binding *b, int n_bindings)
+{
+    const Onnx__TypeProto *elem = tp->sequence_type ? tp->sequence_type->elem_type : NULL;
+    if (!elem || elem->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE) {
+        kl_error(L->d, NULL, "input '%s' is a sequence whose elements are each %s; kiln takes "
+                 "sequences of tensors", name, elem ? type_kind_name(elem->value_case)
+                                                     : "of no type");
+        return NULL;
+    }
+    if (count < 0 || count > MAX_INPUT_SEQUENCE) {
+        kl_error(L->d, NULL, "input '%s': a sequence of %lld tensors (kiln takes 0 to %d)", name,
+                 (long long)count, MAX_INPUT_SEQUENCE);
+        return NULL;
+    }
+    kl_compound *c = input_compound(L, false, count, declared_dtype(elem));
+    for (int64_t k = 0; k < count; k++)
+        if (!(c->items[k] = element_input(L, name, k, elem, b, n_bindings)))
+            return NULL;
+    return c;
+}
+
+static bool load_compound_input(loader *L, kl_value *v, const Onnx__TypeProto *tp,
+                                const kl_shape_binding *b, int n_bindings)
+{
+    const char *name = v->name;
+    bool optional = tp->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE;
+    kl_compound_io *io = kl_alloc(L->a, sizeof *io);
+    io->name = name;
+    io->input = true;
+    io->optional = optional;
+    io->first = L->g->inputs.n;
+    kl_ptrvec_push(L->a, &L->g->compound_io, io); /* also when it fails: its bindings are used */
+    const Onnx__TypeProto *inner = optional && tp->optional_type
+                                       ? tp->optional_type->elem_type : optional ? NULL : tp;
+    bool sequence = inner && inner->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE;
+    if (!inner || (!sequence && inner->value_case != ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE))
+        return kl_error(L->d, NULL, "input '%s' is an optional whose value is %s; kiln takes "
+                        "optionals of a tensor or of a sequence of tensors", name,
+                        inner ? type_kind_name(inner->value_case) : "of no type");
+    bool present = true;
+    if (optional) {
+        const kl_shape_binding *o = structure_for(name, KL_BIND_OPTIONAL, b, n_bindings);
+        if (!o)
+            return kl_error(L->d, NULL, "input '%s' is an optional: say whether it holds a value "
+                            "with --optional %s:present (its tensor%s then input%s '%s[0]'%s) or "
+                            "--optional %s:absent", name, name, sequence ? "s are" : " is",
+                            sequence ? "s" : "", name, sequence ? "..." : "", name);
+        present = o->count > 0;
+    }
+    kl_compound *seq = NULL;
+    if (sequence && present) {
+        const kl_shape_binding *s = structure_for(name, KL_BIND_SEQUENCE, b, n_bindings);
+        if (!s)
+            return kl_error(L->d, NULL, "input '%s' is %s: bind its length with --sequence "
+                            "%s:N, and each tensor's shape as input '%s[K]' (--shape "
+                            "%s[0]:DIMS ...) where the model does not fix it", name,
+                            optional ? "an optional of a sequence" : "a sequence", name, name,
+                            name);
+        if (!(seq = sequence_input(L, name, inner, s->count, b, n_bindings)))
+            return false;
+    }
+    io->sequence = sequence;
+    io->present = present;
+    io->count = L->g->inputs.n - io->first;
+    if (!optional) {
+        v->compound = seq;
+        return true;
+    }
+    kl_dtype elem = seq ? seq->elem : declared_dtype(inner);
+    kl_compound *c = input_compound(L, true, present ? 1 : 0, elem);
+    if (seq) {
+        c->items[0] = kl_value_new(L->g, kl_sprintf(L->a, "%s__sequence", name));
+        c->items[0]->compound = seq;
+    } else if (present && !(c->items[0] = element_input(L, name, 0, inner, b, n_bindings))) {
+        return false;
+    }
+    io->count = L->g->inputs.n - io->first;
+    v->compound = c;
+    return true;
 }
 
 static void load_input(loader *L, const Onnx__ValueInfoProto *vi, const kl_shape_binding *b,
@@ -400,6 +535,11 @@ static void load_input(loader *L, const Onnx__ValueInfoProto *vi, const kl_shape
     v = define_value(L, name, NULL, "a graph input");
     if (!v)
         return;
+    if (vi->type && (vi->type->value_case == ONNX__TYPE_PROTO__VALUE_SEQUENCE_TYPE ||
+                     vi->type->value_case == ONNX__TYPE_PROTO__VALUE_OPTIONAL_TYPE)) {
+        load_compound_input(L, v, vi->type, b, n_bindings);
+        return;
+    }
     v->input_index = L->g->inputs.n;
     kl_ptrvec_push(L->a, &L->g->inputs, v);
     bool rank_known;
@@ -414,14 +554,28 @@ static void load_input(loader *L, const Onnx__ValueInfoProto *vi, const kl_shape
                              kl_sprintf(L->a, "input '%s'", v->name), L->d);
 }
 
+static bool compound_input_named(const loader *L, const char *name)
+{
+    for (int i = 0; i < L->g->compound_io.n; i++)
+        if (!strcmp(((const kl_compound_io *)L->g->compound_io.items[i])->name, name))
+            return true;
+    return false;
+}
+
 /* A binding must name a real input: a typo would otherwise be silently ignored. */
 static void check_bindings_used(loader *L, const kl_shape_binding *b, int n)
 {
     for (int i = 0; i < n; i++) {
         const char *name = str_or_empty(b[i].input);
         kl_value *v = names_get(&L->names, name);
-        if (v && v->input_index >= 0)
+        if (v && (v->input_index >= 0 || compound_input_named(L, name)))
+            continue; /* a tensor input, or a sequence or optional one (its structure) */
+        if (b[i].kind != KL_BIND_SHAPE) {
+            kl_error(L->d, NULL, "--%s names '%s', which is not a sequence or optional input "
+                     "of the model", b[i].kind == KL_BIND_SEQUENCE ? "sequence" : "optional",
+                     name);
             continue;
+        }
         char *inputs = kl_strdup(L->a, "");
         for (int k = 0; k < L->g->inputs.n; k++)
             inputs = kl_sprintf(L->a, "%s%s'%s'", inputs, k ? ", " : "",

@@ -36,4 +36,8 @@ typedef struct kl_tensor_origin {
 bool kl_onnx_tensor_to_value(kl_arena *a, Onnx__TensorProto *t,
                              const kl_tensor_origin *origin, kl_value *v, kl_diag *d);
 
+/* Whether a decoded TensorProto is plausibly one (a SequenceProto or OptionalProto decodes as a
+ * TensorProto too, with no type or a shape its values do not fill). */
+bool kl_onnx_looks_like_a_tensor(const Onnx__TensorProto *t);
+
 #endif

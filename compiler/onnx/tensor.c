@@ -557,7 +557,7 @@ static int64_t inline_element_count(const Onnx__TensorProto *t)
 /* A SequenceProto, MapProto or OptionalProto often decodes as a TensorProto too: their fields
  * share numbers with dims (the name, read as packed varints), data_type, segment and
  * float_data. Such a "tensor" has no type, a segment, or a shape its values do not fill. */
-static bool looks_like_a_tensor(const Onnx__TensorProto *t)
+bool kl_onnx_looks_like_a_tensor(const Onnx__TensorProto *t)
 {
     if (!t->has_data_type || t->data_type == KL_UNDEFINED || t->segment ||
         t->n_dims > KL_MAX_RANK)
@@ -578,7 +578,7 @@ kl_value *kl_onnx_load_tensor_bytes(kl_arena *a, const char *path, const void *b
                                     size_t len, kl_diag *d)
 {
     Onnx__TensorProto *t = onnx__tensor_proto__unpack(NULL, len, bytes);
-    if (!t || !looks_like_a_tensor(t)) {
+    if (!t || !kl_onnx_looks_like_a_tensor(t)) {
         if (t)
             onnx__tensor_proto__free_unpacked(t, NULL);
         kl_error(d, NULL, "'%s' is not a serialized ONNX tensor (TensorProto decoding failed; "

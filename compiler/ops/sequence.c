@@ -259,6 +259,10 @@ static kl_value **items_of(kl_graph *g, kl_compound *c, kl_diag *d) {
     return c->items;
 }
 
+kl_value **kl_sequence_items(kl_graph *g, kl_compound *c, kl_diag *d) {
+    return items_of(g, c, d);
+}
+
 /* ---- the operators ---------------------------------------------------------------------- */
 
 static bool sequence_empty_settle(kl_graph *g, kl_node *n, kl_diag *d) {

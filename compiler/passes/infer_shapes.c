@@ -210,21 +210,9 @@ static bool settle_compound(kl_graph *g, kl_node *n, int i, bool *again, kl_diag
     return true;
 }
 
-/* The generated interface takes and gives tensors: a sequence or optional output is refused. */
-static bool outputs_are_tensors(const kl_graph *g, kl_diag *d) {
-    for (int o = 0; o < g->outputs.n; o++) {
-        const kl_value *y = g->outputs.items[o];
-        if (y->compound)
-            kl_error(d, NULL, "graph output '%s' is %s; kiln compiles sequences and optionals "
-                     "away, and the generated interface gives tensors only", y->name,
-                     y->compound->optional ? "an optional" : "a sequence");
-    }
-    return !kl_diag_failed(d);
-}
-
-bool pass_infer_shapes(kl_graph *g, kl_diag *d) {
-    declare_back_through_unary(g);
-    for (int i = 0; i < g->nodes.n; i++) {
+/* Nodes from position `from` on, in order. */
+static bool infer_nodes(kl_graph *g, int from, kl_diag *d) {
+    for (int i = from; i < g->nodes.n; i++) {
         kl_node *n = g->nodes.items[i];
         if (n->dead) continue;
         /* a branch its If's (folded) condition rules out, or one left out: never computed */
@@ -243,5 +231,14 @@ bool pass_infer_shapes(kl_graph *g, kl_diag *d) {
         if (left_out_for_sure(g, n, d)) return false;
         if (!(state == 0 ? infer_guarded(g, n, d) : infer_node(g, n, d))) return false;
     }
-    return outputs_are_tensors(g, d);
+    return true;
+}
+
+bool pass_infer_shapes(kl_graph *g, kl_diag *d) {
+    declare_back_through_unary(g);
+    if (!infer_nodes(g, 0, d)) return false;
+    /* sequence and optional outputs become their tensors (passes/seqio.c); the nodes that
+       makes (a pending split's pieces, an Identity a tensor) are inferred in turn */
+    int before = g->nodes.n;
+    return kl_flatten_compound_outputs(g, d) && infer_nodes(g, before, d);
 }

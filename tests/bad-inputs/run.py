@@ -1152,10 +1152,60 @@ def case_sequence_insert_wrong_type(d):
                             "sequence holds float32"]
 
 
-def case_sequence_graph_output(d):
-    m = seq_model([seq3()], [tensor_in("x", [2, 3])],
-                  [helper.make_tensor_sequence_value_info("s", F, [2, 3])])
-    return save(m, d), [], ["graph output 's' is a sequence", "gives tensors only"]
+def seq_identity_model(elem_shape=(2, 3), seq_type=None):
+    """y = Identity(s) over a sequence input s (the interface's sequence in and out)"""
+    seq_type = seq_type or helper.make_sequence_type_proto(
+        helper.make_tensor_type_proto(F, list(elem_shape)))
+    return seq_model([helper.make_node("Identity", ["s"], ["y"], name="id0")],
+                     [helper.make_value_info("s", seq_type)],
+                     [helper.make_value_info("y", seq_type)])
+
+
+def case_sequence_input_unbound(d):
+    return save(seq_identity_model(), d), [], [
+        "input 's' is a sequence: bind its length with --sequence s:N", "--shape s[0]:DIMS"]
+
+
+def case_sequence_input_element_shape_unbound(d):
+    return save(seq_identity_model(("N", 3)), d), ["--sequence", "s:2"], [
+        "input 's[0]' dimension 0 ('N') is symbolic", "--shape s[0]:1x3"]
+
+
+def case_sequence_binding_names_no_input(d):
+    return save(seq_identity_model(), d), ["--sequence", "s:2", "--sequence", "t:1"], [
+        "--sequence names 't', which is not a sequence or optional input of the model"]
+
+
+def case_sequence_input_of_sequences(d):
+    inner = helper.make_sequence_type_proto(helper.make_tensor_type_proto(F, [2]))
+    return save(seq_identity_model(seq_type=helper.make_sequence_type_proto(inner)), d), [
+        "--sequence", "s:1"], ["input 's' is a sequence whose elements are each a sequence",
+                               "kiln takes sequences of tensors"]
+
+
+def case_optional_input_unbound(d):
+    opt = helper.make_optional_type_proto(helper.make_tensor_type_proto(F, [2]))
+    m = seq_model([helper.make_node("OptionalHasElement", ["o"], ["y"], name="has0")],
+                  [helper.make_value_info("o", opt)],
+                  [helper.make_tensor_value_info("y", TensorProto.BOOL, [])])
+    return save(m, d), [], ["input 'o' is an optional", "--optional o:present",
+                            "--optional o:absent"]
+
+
+def case_sequence_data_of_sequences(d):
+    """kiln check: a data set's SequenceProto holding sequences, not tensors"""
+    path = save(seq_identity_model(), d)
+    data = os.path.join(d, "test_data_set_0")
+    os.mkdir(data)
+    t = numpy_helper.from_array(np.ones((2, 3), np.float32))
+    inner = helper.make_sequence("in", helper.SequenceProto.TENSOR, [t])
+    outer = helper.make_sequence("s", helper.SequenceProto.SEQUENCE, [inner, inner])
+    outer.elem_type = helper.SequenceProto.SEQUENCE
+    for name in ("input_0.pb", "output_0.pb"):
+        with open(os.path.join(data, name), "wb") as f:
+            f.write(outer.SerializeToString())
+    return path, ["check"], ["input_0.pb' holds a sequence of sequences",
+                             "kiln takes sequences of tensors"]
 
 
 def case_sequence_read_as_tensor(d):
@@ -1226,13 +1276,6 @@ def case_optional_get_element_empty(d):
                    helper.make_node("OptionalGetElement", ["o"], ["y"], name="get0")],
                   [], [tensor_in("y", None)])
     return save(m, d), [], ["node 'get0' (OptionalGetElement", "optional 'o' is empty"]
-
-
-def case_sequence_graph_input(d):
-    m = seq_model([helper.make_node("SequenceLength", ["s"], ["y"], name="len0")],
-                  [helper.make_tensor_sequence_value_info("s", F, [2, 3])],
-                  [helper.make_tensor_value_info("y", TensorProto.INT64, [])])
-    return save(m, d), [], ["input 's' is a sequence", "kiln takes tensors only"]
 
 
 # ---- regression inputs the fuzz targets found (tests/bad-inputs/fuzz/expected.txt) ----------

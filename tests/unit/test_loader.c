@@ -668,11 +668,12 @@ Test(loader, sparse_initializer_refused)
     expect_failure(load(m), "sparse initializer 'sp' is not supported", NULL);
 }
 
-Test(loader, sequence_input_refused)
+Test(loader, sequence_input_needs_its_length)
 {
     mb_model *m = add_model();
     mb_input_sequence(m, "seq", KL_F32);
-    expect_failure(load(m), "input 'seq' is a sequence: unsupported input type", NULL);
+    expect_failure(load(m), "input 'seq' is a sequence: bind its length with --sequence seq:N",
+                   NULL);
 }
 
 Test(loader, domain_without_opset_import)
@@ -722,6 +723,43 @@ Test(loader, tensor_file_that_is_not_a_tensor)
     kl_diag_init(&diag, path);
     cr_expect_null(kl_onnx_load_tensor_file(arena, path, &diag));
     cr_expect(strstr(messages(), "not a serialized ONNX tensor") != NULL, "%s", messages());
+}
+
+/* A data file holding a SequenceProto (onnx/data_file.c): its tensors, named seq[K], and the
+ * bindings it implies; an OptionalProto with no value (elem_type 0): no tensor. */
+Test(loader, data_file_sequence_and_empty_optional)
+{
+    /* SequenceProto "seq", elem_type 1, two float tensors (raw_data): [2] = {1, 2}, [1] = {3} */
+    static const char seq[] = "\x0a\x03seq\x10\x01"
+                              "\x1a\x0e\x08\x02\x10\x01\x4a\x08\x00\x00\x80\x3f\x00\x00\x00\x40"
+                              "\x1a\x0a\x08\x01\x10\x01\x4a\x04\x00\x00\x40\x40";
+    char *path = path_in_tmp("input_0.pb");
+    cr_assert(mb_write_file(path, seq, sizeof seq - 1));
+    kl_diag_init(&diag, path);
+    kl_ptrvec out = {0}, structure = {0};
+    cr_assert(kl_onnx_load_data_file(arena, path, &out, &structure, &diag), "%s", messages());
+    cr_assert_eq(out.n, 2);
+    const kl_value *t0 = out.items[0], *t1 = out.items[1];
+    cr_expect_str_eq(t0->name, "seq[0]");
+    cr_expect_str_eq(t1->name, "seq[1]");
+    cr_expect(t0->shape.rank == 1 && t0->shape.dim[0] == 2 && t1->shape.dim[0] == 1);
+    cr_expect(((const float *)t0->data)[1] == 2.0f && ((const float *)t1->data)[0] == 3.0f);
+    bool length_bound = false;
+    for (int i = 0; i < structure.n; i++) {
+        const kl_shape_binding *b = structure.items[i];
+        if (b->kind == KL_BIND_SEQUENCE) length_bound = b->count == 2 && !strcmp(b->input, "seq");
+    }
+    cr_expect(length_bound, "the file binds seq's length to 2");
+
+    cr_assert(mb_write_file(path, "\x0a\x01o\x10\x00", 5)); /* OptionalProto "o", empty */
+    kl_ptrvec none = {0};
+    cr_expect(kl_onnx_load_data_file(arena, path, &none, NULL, &diag), "%s", messages());
+    cr_expect_eq(none.n, 0);
+
+    cr_assert(mb_write_file(path, "", 0)); /* neither message says what it holds */
+    cr_expect(!kl_onnx_load_data_file(arena, path, &none, NULL, &diag));
+    cr_expect(strstr(messages(), "not a serialized ONNX tensor, sequence or optional") != NULL,
+              "%s", messages());
 }
 
 /* The sub-byte types arrive packed (two 4-bit / four 2-bit values a byte, the first in the low
