@@ -13,12 +13,16 @@ Prints one line per case and "N passed, M failed"; exits 1 on any failure.
 """
 import argparse
 import os
+import sys
 import tempfile
 
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 from checks import Tally, run_check
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from case_files import write_model, write_set  # noqa: E402
 
 F = TensorProto.FLOAT
 I64 = TensorProto.INT64
@@ -162,21 +166,11 @@ CASES = {"layouts": case_layouts, "moved_view": case_moved_view, "reductions": c
 
 
 def write_sets(root, name, m, data):
-    d = os.path.join(root, name)
-    os.mkdir(d)
-    path = os.path.join(d, "model.onnx")
-    with open(path, "wb") as f:
-        f.write(m.SerializeToString())
+    d, path = write_model(root, name, m)
     dirs = []
     for n in SIZES:
         s = os.path.join(d, f"n{n}")
-        os.mkdir(s)
-        inputs, outputs = data(n)
-        for prefix, values, infos in (("input", inputs, m.graph.input),
-                                      ("output", outputs, m.graph.output)):
-            for i, (v, info) in enumerate(zip(values, infos)):
-                with open(os.path.join(s, f"{prefix}_{i}.pb"), "wb") as f:
-                    f.write(numpy_helper.from_array(np.asarray(v), info.name).SerializeToString())
+        write_set(s, m, *data(n))
         dirs += ["--data", s]
     return path, dirs
 

@@ -19,10 +19,13 @@ import sys
 import tempfile
 
 import numpy as np
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bounded"))
 from checks import Tally, run_check  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from case_files import write_model, write_set  # noqa: E402
 
 F, I64, B = TensorProto.FLOAT, TensorProto.INT64, TensorProto.BOOL
 SETS = 3
@@ -174,21 +177,11 @@ CASES = {"nonzero": case_nonzero,
 
 
 def write_sets(root, name, m, data):
-    d = os.path.join(root, name)
-    os.mkdir(d)
-    path = os.path.join(d, "model.onnx")
-    with open(path, "wb") as f:
-        f.write(m.SerializeToString())
+    d, path = write_model(root, name, m)
     dirs = []
     for s in range(SETS):
         folder = os.path.join(d, f"set{s}")
-        os.mkdir(folder)
-        inputs, outputs = data(s)
-        for prefix, values, infos in (("input", inputs, m.graph.input),
-                                      ("output", outputs, m.graph.output)):
-            for i, (v, info) in enumerate(zip(values, infos)):
-                with open(os.path.join(folder, f"{prefix}_{i}.pb"), "wb") as f:
-                    f.write(numpy_helper.from_array(np.asarray(v), info.name).SerializeToString())
+        write_set(folder, m, *data(s))
         dirs += ["--data", folder]
     return path, dirs
 

@@ -33,6 +33,9 @@ import tempfile
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from case_files import write_model, write_set  # noqa: E402
+
 F = TensorProto.FLOAT
 B = TensorProto.BOOL
 I64 = TensorProto.INT64
@@ -48,20 +51,10 @@ def const(name, value):
 
 def write_case(root, name, model, sets):
     """model.onnx and test_data_set_K/{input,output}_I.pb under root/name."""
-    d = os.path.join(root, name)
-    os.mkdir(d)
-    with open(os.path.join(d, "model.onnx"), "wb") as f:
-        f.write(model.SerializeToString())
+    d, path = write_model(root, name, model)
     for k, (inputs, outputs) in enumerate(sets):
-        s = os.path.join(d, f"test_data_set_{k}")
-        os.mkdir(s)
-        for prefix, values, infos in (("input", inputs, model.graph.input),
-                                      ("output", outputs, model.graph.output)):
-            for i, (value, info) in enumerate(zip(values, infos)):
-                t = numpy_helper.from_array(np.asarray(value), info.name)
-                with open(os.path.join(s, f"{prefix}_{i}.pb"), "wb") as f:
-                    f.write(t.SerializeToString())
-    return os.path.join(d, "model.onnx")
+        write_set(os.path.join(d, f"test_data_set_{k}"), model, inputs, outputs)
+    return path
 
 
 def make_model(nodes, inputs, outputs, opset=18, initializers=()):
