@@ -218,6 +218,19 @@ typedef struct entry {
     LLVMTypeRef closure_t;
 } entry;
 
+/* A private read-only global "const.NAME" holding buf's constant `init`. */
+static LLVMValueRef private_constant(kl_cg *cg, const kl_buffer *buf, LLVMValueRef init,
+                                     unsigned align) {
+    LLVMValueRef g = LLVMAddGlobal(cg->mod, LLVMTypeOf(init),
+                                   kl_sprintf(cg->arena, "const.%s", buf->name ? buf->name : ""));
+    LLVMSetInitializer(g, init);
+    LLVMSetGlobalConstant(g, 1);
+    LLVMSetLinkage(g, LLVMPrivateLinkage);
+    LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
+    LLVMSetAlignment(g, align);
+    return g;
+}
+
 /* A string constant: an array of pointers to private NUL-terminated strings, all read-only
  * (a shared object relocates the pointers once, in its RELRO pages). */
 static LLVMValueRef const_strings(kl_cg *cg, const kl_buffer *buf) {
@@ -226,15 +239,7 @@ static LLVMValueRef const_strings(kl_cg *cg, const kl_buffer *buf) {
     LLVMValueRef *items = kl_alloc_array(cg->arena, (size_t)n + 1, sizeof *items);
     for (int64_t i = 0; i < n; i++)
         items[i] = kl_cg_const_string(cg, s[i], "const_string");
-    LLVMValueRef init = LLVMConstArray2(cg->ptr, items, (uint64_t)n);
-    LLVMValueRef g = LLVMAddGlobal(cg->mod, LLVMTypeOf(init),
-                                   kl_sprintf(cg->arena, "const.%s", buf->name ? buf->name : ""));
-    LLVMSetInitializer(g, init);
-    LLVMSetGlobalConstant(g, 1);
-    LLVMSetLinkage(g, LLVMPrivateLinkage);
-    LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
-    LLVMSetAlignment(g, 8);
-    return g;
+    return private_constant(cg, buf, LLVMConstArray2(cg->ptr, items, (uint64_t)n), 8);
 }
 
 static LLVMValueRef const_global(kl_cg *cg, entry *e, const kl_buffer *buf) {
@@ -257,13 +262,7 @@ static LLVMValueRef const_global(kl_cg *cg, entry *e, const kl_buffer *buf) {
         return e->const_globals[i] = outside;
     LLVMValueRef init = LLVMConstStringInContext2(cg->ctx, bytes > 0 ? buf->data : "",
                                                   (size_t)(bytes > 0 ? bytes : 0), 1);
-    LLVMValueRef g = LLVMAddGlobal(cg->mod, LLVMTypeOf(init),
-                                   kl_sprintf(cg->arena, "const.%s", buf->name ? buf->name : ""));
-    LLVMSetInitializer(g, init);
-    LLVMSetGlobalConstant(g, 1);
-    LLVMSetLinkage(g, LLVMPrivateLinkage);
-    LLVMSetUnnamedAddress(g, LLVMGlobalUnnamedAddr);
-    LLVMSetAlignment(g, 64);
+    LLVMValueRef g = private_constant(cg, buf, init, 64);
     if (cg->o->weights_section && *cg->o->weights_section) /* firmware: a chosen flash region */
         LLVMSetSection(g, cg->o->weights_section);
     return e->const_globals[i] = g;

@@ -94,19 +94,10 @@ static kl_buffer *kernel_matrix(kl_lower *L, const kl_node *n, const svm *m, kl_
                                        (kl_shape){.rank = 2, .dim = {m->vectors, m->features}});
     kl_shape ks = {.rank = 2, .dim = {rows, m->vectors}};
     kl_buffer *kmat = kl_lower_temp(L, "kernel", KL_F32, &ks);
-    kl_kernel *k = kl_kernel_new(L->prog, n, "kernel");
-    k->n_par = 2;
-    k->n_loops = 3;
-    k->extent[0] = rows;
-    k->extent[1] = m->vectors;
-    k->extent[2] = m->features;
-    k->out = kmat;
-    k->out_idx = kl_lower_ivs(L, 2);
+    kl_kernel *k = kl_ml_sum_kernel(L, n, "kernel", kmat, m->features);
     kl_expr *xv = kl_ml_feature(a, x, kl_e_iv(a, 0), kl_e_iv(a, 2));
     kl_expr *si[2] = {kl_e_iv(a, 1), kl_e_iv(a, 2)};
     kl_expr *s = kl_e_load(a, sv, si);
-    k->reduce = KL_RED_SUM;
-    k->acc_dtype = KL_F32;
     kl_expr *acc = kl_e_acc(a, KL_F32), *f = NULL;
     if (m->kernel == SVM_RBF) {
         kl_expr *diff = kl_e_binary(a, KL_SUB, xv, s);
@@ -260,16 +251,7 @@ static void vote(kl_lower *L, const kl_node *n, const svc *c, kl_buffer *pair_sc
     kl_buffer *bj = kl_ml_const_ints(L, n, "pair_j", pair_j, c->pairs);
     kl_shape vs = {.rank = 2, .dim = {rows, c->classes}};
     kl_buffer *votes = kl_lower_temp(L, "votes", KL_F32, &vs);
-    kl_kernel *k = kl_kernel_new(L->prog, n, "votes");
-    k->n_par = 2;
-    k->n_loops = 3;
-    k->extent[0] = rows;
-    k->extent[1] = c->classes;
-    k->extent[2] = c->pairs;
-    k->out = votes;
-    k->out_idx = kl_lower_ivs(L, 2);
-    k->reduce = KL_RED_SUM;
-    k->acc_dtype = KL_F32;
+    kl_kernel *k = kl_ml_sum_kernel(L, n, "votes", votes, c->pairs);
     kl_expr *si[2] = {kl_e_iv(a, 0), kl_e_iv(a, 2)}, *p = kl_e_iv(a, 2);
     kl_expr *to_i = kl_e_binary(a, KL_GT, kl_e_load(a, pair_scores, si), kl_e_const_f(a, KL_F32, 0));
     kl_expr *winner = kl_e_select(a, to_i, kl_e_load(a, bi, &p), kl_e_load(a, bj, &p));

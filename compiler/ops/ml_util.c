@@ -72,22 +72,28 @@ kl_expr *kl_ml_feature(kl_arena *a, kl_buffer *x, kl_expr *row, kl_expr *col) {
 
 /* ---- the scores: S[i, e] = sum over c of X[i, c] * coef[e, c] (+ intercept[e]) ---- */
 
+kl_kernel *kl_ml_sum_kernel(kl_lower *L, const kl_node *n, const char *tag, kl_buffer *out,
+                            int64_t terms) {
+    kl_kernel *k = kl_kernel_new(L->prog, n, tag);
+    k->n_par = 2;
+    k->n_loops = 3;
+    k->extent[0] = out->shape.dim[0];
+    k->extent[1] = out->shape.dim[1];
+    k->extent[2] = terms;
+    k->out = out;
+    k->out_idx = kl_lower_ivs(L, 2);
+    k->reduce = KL_RED_SUM;
+    k->acc_dtype = KL_F32;
+    return k;
+}
+
 kl_kernel *kl_ml_scores(kl_lower *L, const kl_node *n, kl_buffer *x, kl_buffer *coef,
                                 kl_buffer *intercepts, kl_buffer *s) {
     kl_arena *a = L->arena;
-    kl_kernel *k = kl_kernel_new(L->prog, n, "scores");
-    k->n_par = 2;
-    k->n_loops = 3;
-    k->extent[0] = s->shape.dim[0];
-    k->extent[1] = s->shape.dim[1];
-    k->extent[2] = coef->shape.dim[1];
-    k->out = s;
-    k->out_idx = kl_lower_ivs(L, 2);
+    kl_kernel *k = kl_ml_sum_kernel(L, n, "scores", s, coef->shape.dim[1]);
     kl_expr *ci[2] = {kl_e_iv(a, 1), kl_e_iv(a, 2)};
     k->value = kl_e_binary(a, KL_MUL, kl_ml_feature(a, x, kl_e_iv(a, 0), kl_e_iv(a, 2)),
                            kl_e_load(a, coef, ci));
-    k->reduce = KL_RED_SUM;
-    k->acc_dtype = KL_F32;
     kl_expr *e = kl_e_iv(a, 1);
     k->init = intercepts ? kl_e_load(a, intercepts, &e) : kl_e_const_f(a, KL_F32, 0);
     kl_program_add_kernel(L->prog, k);

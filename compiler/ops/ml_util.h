@@ -27,6 +27,10 @@ kl_buffer *kl_ml_const_ints(kl_lower *L, const kl_node *n, const char *what, con
                             int64_t count);
 /* X[row, col] (X[col] when X is 1-D) as float. */
 kl_expr *kl_ml_feature(kl_arena *a, kl_buffer *x, kl_expr *row, kl_expr *col);
+/* A float32 sum over `terms` (loop 2) for every element of out [R, C] (loops 0 and 1); the
+ * caller sets its value (and init, result) and adds it. */
+kl_kernel *kl_ml_sum_kernel(kl_lower *L, const kl_node *n, const char *tag, kl_buffer *out,
+                            int64_t terms);
 /* S[i, e] = sum over c of X[i, c] * coef[e, c] (+ intercepts[e]); the kernel is added. */
 kl_kernel *kl_ml_scores(kl_lower *L, const kl_node *n, kl_buffer *x, kl_buffer *coef,
                         kl_buffer *intercepts, kl_buffer *s);
