@@ -40,6 +40,8 @@ extern const kl_op kl_ops_attention[];   /* attention.c: Attention RotaryEmbeddi
 extern const kl_op kl_ops_linear_attention[]; /* linear_attention.c: LinearAttention */
 extern const kl_op kl_ops_tfidf[];       /* tfidf.c: TfIdfVectorizer */
 extern const kl_op kl_ops_trees[];       /* trees.c: TreeEnsemble (ai.onnx.ml) */
+extern const kl_op kl_ops_trees_legacy[]; /* trees_legacy.c: TreeEnsembleRegressor
+                                             TreeEnsembleClassifier (ai.onnx.ml) */
 extern const kl_op kl_ops_center_crop_pad[]; /* center_crop_pad.c: CenterCropPad */
 extern const kl_op kl_ops_gridsample[];  /* gridsample.c: GridSample */
 extern const kl_op kl_ops_einsum[];      /* einsum.c: Einsum */
