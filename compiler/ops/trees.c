@@ -322,7 +322,7 @@ static kl_expr *node_test(kl_arena *a, const forest *f, const tree_tables *tt, k
                           kl_expr *row, kl_expr *node) {
     kl_expr *feat = kl_e_load(a, tt->feature, &node);
     kl_expr *at[2] = {row, feat};
-    kl_expr *v = kl_e_cast(a, KL_F64, kl_e_load(a, x, x->shape.rank == 1 ? &at[1] : at));
+    kl_expr *v = kl_e_cast(a, KL_F64, kl_e_load(a, x, at));
     kl_expr *s = kl_e_load(a, tt->split, &node);
     kl_expr *mode = kl_e_load(a, tt->mode, &node);
     static const kl_binop cmp[N_MODES] = {KL_LE, KL_LT, KL_GE, KL_GT, KL_EQ, KL_NE, KL_EQ};

@@ -9,12 +9,16 @@
  * their weights), which trees.c checks, unfolds and evaluates; only what follows the
  * aggregation lives here. As in ONNX Runtime:
  *   - the root of a tree is its first node in the list; a tree's nodes are contiguous;
- *   - X may be float, double, int32 or int64, [N, F] or [F]; splits compare in double (ONNX
- *     Runtime compares an int64 feature with a float split in float: they differ only for
- *     integers above 2^24); weights are summed in float32;
- *   - Regressor: Y[n, t] = aggregate (SUM, AVERAGE = SUM / trees, MIN, MAX; a target no
- *     reached leaf names is 0) + base_values[t], then post_transform over the targets (one
- *     target: only PROBIT applies);
+ *   - X is [N, F] (a 1-D X is refused: ONNX Runtime 1.30 reads it as one row, yet checks the
+ *     feature ids against one feature); float or
+ *     double, and for the classifier also int32 or int64 (ONNX Runtime has no integer
+ *     regressor); splits compare in double (ONNX Runtime compares an integer feature with a
+ *     float split in float: they differ only above 2^24); weights are summed in float32, in
+ *     double for double X (ONNX Runtime's threshold type follows X);
+ *   - Regressor: Y[n, t] = aggregate (SUM, AVERAGE = SUM / trees, MIN, MAX) + base_values[t],
+ *     then post_transform over the targets; with two or more targets, a target no reached
+ *     leaf names is 0 (base value or not); one target: the base value, and only PROBIT
+ *     applies;
  *   - Classifier: the scores are summed per class; a class no reached leaf names "has no
  *     score". Three or more classes: base_values are added (giving every class a score), the
  *     label is the first highest of the classes with a score, Z = post_transform(scores).
@@ -290,7 +294,14 @@ static bool read_legacy(kl_node *n, kl_arena *a, bool classifier, legacy *m, kl_
     memset(m, 0, sizeof *m);
     kl_forest *f = &m->f;
     if (!kl_ml_need_features(n, d)) return false;
-    f->n_features = kl_ml_features(n->inputs[0]);
+    const kl_value *x = n->inputs[0];
+    if (!classifier && !kl_dtype_is_float(x->dtype))
+        return kl_error(d, n, "X is %s; TreeEnsembleRegressor takes float or double (as ONNX "
+                        "Runtime does)", kl_dtype_name(x->dtype));
+    if (x->shape.rank != 2) /* ONNX Runtime 1.30 reads [F] as one row but checks 1 feature */
+        return kl_error(d, n, "X must be [N, F], not rank 1 (ONNX Runtime reads a 1-D X "
+                        "inconsistently)");
+    f->n_features = x->shape.dim[1];
     if (f->n_features < 1) return kl_error(d, n, "X has no features");
     if (classifier) {
         if (kl_attr_find(n, "classlabels_strings"))
@@ -341,7 +352,7 @@ static bool infer_regressor(kl_node *n, kl_diag *d) {
     int64_t targets = m.f.n_targets;
     kl_arena_free(a);
     if (!ok) return false;
-    kl_shape s = {.rank = 2, .dim = {kl_ml_rows(n->inputs[0]), targets}};
+    kl_shape s = {.rank = 2, .dim = {n->inputs[0]->shape.dim[0], targets}};
     return kl_infer_set(n, 0, KL_F32, &s);
 }
 
@@ -352,12 +363,15 @@ static bool infer_classifier(kl_node *n, kl_diag *d) {
     int64_t classes = m.f.n_targets;
     kl_arena_free(a);
     if (!ok) return false;
-    int64_t rows = kl_ml_rows(n->inputs[0]);
+    int64_t rows = n->inputs[0]->shape.dim[0];
     kl_shape ls = {.rank = 1, .dim = {rows}}, zs = {.rank = 2, .dim = {rows, classes}};
     return kl_infer_set(n, 0, KL_I64, &ls) && kl_infer_set(n, 1, KL_F32, &zs);
 }
 
 /* ---- lowering ---- */
+
+/* The type scores are summed in: X's when double, else float32. */
+static kl_dtype score_type(const kl_value *x) { return x->dtype == KL_F64 ? KL_F64 : KL_F32; }
 
 typedef struct sums {
     kl_buffer *score;   /* [N, T] the aggregate (AVERAGE: the plain sum) */
@@ -365,15 +379,21 @@ typedef struct sums {
 } sums;
 
 static sums forest_sums(kl_lower *L, const kl_node *n, const legacy *m, kl_buffer *x) {
-    kl_shape s = {.rank = 2, .dim = {kl_ml_rows(n->inputs[0]), m->f.n_targets}};
-    sums r = {kl_lower_temp(L, "scores", KL_F32, &s), kl_lower_temp(L, "reached", KL_F32, &s)};
-    kl_forest_kernel(L, n, &m->f, x, r.score, KL_F32, KL_FOREST_TOTAL);
+    kl_shape s = {.rank = 2, .dim = {n->inputs[0]->shape.dim[0], m->f.n_targets}};
+    kl_dtype u = score_type(n->inputs[0]);
+    sums r = {kl_lower_temp(L, "scores", u, &s), kl_lower_temp(L, "reached", KL_F32, &s)};
+    kl_forest_kernel(L, n, &m->f, x, r.score, u, KL_FOREST_TOTAL);
     kl_forest_kernel(L, n, &m->f, x, r.reached, KL_F32, KL_FOREST_REACHED);
     return r;
 }
 
 static kl_expr *at2(kl_arena *a, kl_buffer *b, kl_expr *i, kl_expr *j) {
     return kl_e_load(a, b, (kl_expr *[]){i, j});
+}
+
+/* A summed score as float32 (the outputs' type; a double sum is rounded once, here). */
+static kl_expr *score_at(kl_arena *a, const sums *s, kl_expr *i, kl_expr *j) {
+    return kl_e_cast(a, KL_F32, at2(a, s->score, i, j));
 }
 
 static kl_expr *has_score(kl_arena *a, const sums *s, kl_expr *i, kl_expr *j) {
@@ -389,7 +409,7 @@ static bool lower_regressor(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *y = kl_lower_buffer(L, n->outputs[0]);
     sums s = forest_sums(L, n, &m, x);
     kl_expr *i = kl_e_iv(a, 0), *t = kl_e_iv(a, 1);
-    kl_expr *v = at2(a, s.score, i, t);
+    kl_expr *v = score_at(a, &s, i, t);
     if (m.f.agg == KL_TREE_AVERAGE)
         v = kl_e_binary(a, KL_DIV, v, f32(a, (double)m.f.n_trees));
     else if (m.f.agg == KL_TREE_MIN || m.f.agg == KL_TREE_MAX)
@@ -399,6 +419,8 @@ static bool lower_regressor(kl_lower *L, kl_node *n, kl_diag *d) {
                                              (kl_shape){1, {m.n_base}});
         v = kl_e_binary(a, KL_ADD, v, kl_e_load(a, base, &t));
     }
+    if (m.f.n_targets > 1) /* a target without a score is written as 0, base or not */
+        v = kl_e_select(a, has_score(a, &s, i, t), v, f32(a, 0));
     if (m.f.n_targets == 1) { /* ONNX Runtime applies only PROBIT to a single score */
         kl_arith_map(L, n, "finish", y, m.pt == KL_ML_PT_PROBIT ? kl_ml_probit(a, v) : v);
         return true;
@@ -415,7 +437,7 @@ static void multiclass_outputs(kl_lower *L, const kl_node *n, const legacy *m, c
                                kl_buffer *y, kl_buffer *z) {
     kl_arena *a = L->arena;
     kl_expr *i = kl_e_iv(a, 0), *c = kl_e_iv(a, 1);
-    kl_expr *v = at2(a, s->score, i, c), *has = has_score(a, s, i, c);
+    kl_expr *v = score_at(a, s, i, c), *has = has_score(a, s, i, c);
     if (m->n_base) {
         kl_buffer *base = kl_ml_const_floats(L, n, "base_values", m->base, m->n_base,
                                              (kl_shape){1, {m->n_base}});
@@ -435,14 +457,16 @@ static void multiclass_outputs(kl_lower *L, const kl_node *n, const legacy *m, c
 /*
  * Two classes, as ONNX Runtime's classifier aggregator finishes them (s0, s1 the class sums,
  * h0, h1 whether they have a score, b the base values):
- *   2 base values: h1 ? (a1 = b1 + s0, a0 = -a1) : (a0 = s0 + b0, a1 = b1), two scores;
+ *   2 base values: h1 ? (a1 = b1 + s0, a0 = -a1) : (a0 = s0 + b0, a1 = s1 + b1), two scores;
  *   1 base value:  a0 = s0 + b0, a1 = s1; two scores if h1, else one (a0);
  *   none:          a0 = s0, a1 = s1; two scores if h1, else one.
+ * A score that has none is written as 0 (a0 where !h0, a1 where !h1), before post_transform.
  * The positive weight p = h1 ? a1 : h0 ? a0 : 0. When the weights name one class only
  * ("binary case"): label = p > 0.5 (all weights >= 0) or p > 0 (some negative) ? labels[1] :
  * labels[0]; otherwise label = p > 0 ? 1 : 0 (ONNX Runtime's default labels). Z: two scores go
- * through post_transform; one score a0 becomes [1 - a0, a0] (binary case, weights >= 0),
- * [logistic(-a0), logistic(a0)] (LOGISTIC), [probit(a0), 0] (PROBIT) or [-a0, a0].
+ * through post_transform; one score a0 becomes [probit(a0), 0] (PROBIT), [a0, 0] (not the
+ * binary case, one base value), [logistic(-a0), logistic(a0)] (LOGISTIC), [1 - a0, a0]
+ * (binary case, weights >= 0) or [-a0, a0].
  */
 typedef struct binary_row {
     kl_expr *a0, *a1, *h0, *h1, *two;
@@ -451,16 +475,16 @@ typedef struct binary_row {
 /* Fresh expressions (one set per kernel) for row `i`. */
 static binary_row binary_scores(kl_arena *a, const legacy *m, const sums *s, kl_expr *i) {
     kl_expr *c0 = kl_e_idx(a, 0), *c1 = kl_e_idx(a, 1);
-    kl_expr *s0 = at2(a, s->score, i, c0);
-    binary_row r = {.a0 = s0, .a1 = at2(a, s->score, i, c1), .h0 = has_score(a, s, i, c0),
+    kl_expr *s0 = score_at(a, s, i, c0);
+    binary_row r = {.a0 = s0, .a1 = score_at(a, s, i, c1), .h0 = has_score(a, s, i, c0),
                     .h1 = has_score(a, s, i, c1)};
     r.two = r.h1;
     if (m->n_base == 2) {
         kl_expr *b0 = f32(a, m->base[0]), *b1 = f32(a, m->base[1]);
         kl_expr *sum1 = kl_e_binary(a, KL_ADD, b1, s0);
-        r.a1 = kl_e_select(a, r.h1, sum1, b1);
+        r.a1 = kl_e_select(a, r.h1, sum1, kl_e_binary(a, KL_ADD, score_at(a, s, i, c1), b1));
         r.a0 = kl_e_select(a, has_score(a, s, i, c1), kl_e_unary(a, KL_NEG, sum1),
-                           kl_e_binary(a, KL_ADD, at2(a, s->score, i, c0), b0));
+                           kl_e_binary(a, KL_ADD, score_at(a, s, i, c0), b0));
         r.two = kl_e_const_i(a, KL_BOOL, 1);
     } else if (m->n_base == 1) {
         r.a0 = kl_e_binary(a, KL_ADD, s0, f32(a, m->base[0]));
@@ -477,7 +501,9 @@ static void binary_outputs(kl_lower *L, const kl_node *n, const legacy *m, const
     kl_buffer *pair_t = kl_lower_temp(L, "pair_transformed", KL_F32, &ps);
     binary_row r = binary_scores(a, m, s, kl_e_iv(a, 0));
     kl_arith_map(L, n, "pair", pair,
-                 kl_e_select(a, kl_e_binary(a, KL_EQ, kl_e_iv(a, 1), kl_e_idx(a, 0)), r.a0, r.a1));
+                 kl_e_select(a, kl_e_binary(a, KL_EQ, kl_e_iv(a, 1), kl_e_idx(a, 0)),
+                             kl_e_select(a, r.h0, r.a0, f32(a, 0)),
+                             kl_e_select(a, r.h1, r.a1, f32(a, 0))));
     kl_ml_transform_rows(L, n, m->pt, pair, pair_t);
     /* label from the positive weight */
     kl_expr *i = kl_e_iv(a, 0);
@@ -501,12 +527,15 @@ static void binary_outputs(kl_lower *L, const kl_node *n, const legacy *m, const
     if (m->pt == KL_ML_PT_PROBIT) {
         one0 = kl_ml_probit(a, v);
         one1 = f32(a, 0);
-    } else if (m->binary_case && m->all_positive) {
-        one0 = kl_e_binary(a, KL_SUB, f32(a, 1), v);
-        one1 = at2(a, pair, i, kl_e_idx(a, 0));
+    } else if (!m->binary_case && m->n_base == 1) { /* ONNX Runtime writes the score alone */
+        one0 = v;
+        one1 = f32(a, 0);
     } else if (m->pt == KL_ML_PT_LOGISTIC) {
         one0 = kl_e_unary(a, KL_SIGMOID, kl_e_unary(a, KL_NEG, v));
         one1 = kl_e_unary(a, KL_SIGMOID, at2(a, pair, i, kl_e_idx(a, 0)));
+    } else if (m->binary_case && m->all_positive) {
+        one0 = kl_e_binary(a, KL_SUB, f32(a, 1), v);
+        one1 = at2(a, pair, i, kl_e_idx(a, 0));
     } else {
         one0 = kl_e_unary(a, KL_NEG, v);
         one1 = at2(a, pair, i, kl_e_idx(a, 0));
