@@ -217,6 +217,9 @@ static bool read_weights(kl_node *n, kl_arena *a, const char *prefix, const node
             return kl_error(d, n, "%s_nodeids[%lld]: node %lld of tree %lld is %s", prefix,
                             (long long)e, (long long)nodes[e], (long long)trees[e],
                             j < 0 ? "not in the node list" : "not a LEAF");
+        if (ids[e] < 0 || ids[e] >= f->n_targets)
+            return kl_error(d, n, "%s_ids[%lld] = %lld is not in [0, %lld)", prefix, (long long)e,
+                            (long long)ids[e], (long long)f->n_targets);
         leaf_of[e] = l->slot[j];
         f->leaf_count[leaf_of[e]]++;
     }
@@ -260,6 +263,9 @@ static bool read_legacy_forest(kl_node *n, kl_arena *a, const char *prefix, kl_f
     for (int64_t i = 0; i < l.count; i++) {
         if (l.mode[i] == LEAF) continue;
         int64_t k = l.slot[i];
+        if (l.feature[i] < 0 || l.feature[i] >= f->n_features)
+            return kl_error(d, n, "nodes_featureids[%lld] = %lld is not in [0, %lld)",
+                            (long long)i, (long long)l.feature[i], (long long)f->n_features);
         feature[k] = l.feature[i];
         f->mode[k] = l.mode[i];
         f->split[k] = l.values[i];
