@@ -44,7 +44,7 @@ bool kl_forest_unfold(kl_node *n, kl_arena *a, kl_forest *f, kl_diag *d);
 /* What the forest kernel computes per (row, target). */
 typedef enum kl_forest_value {
     KL_FOREST_AGGREGATE,    /* the aggregate of the reached weights (AVERAGE: each / trees) */
-    KL_FOREST_TOTAL,        /* their plain sum whatever the aggregate: AVERAGE divides later */
+    KL_FOREST_TOTAL,        /* the same, but AVERAGE's sum is left undivided (divided later) */
     KL_FOREST_REACHED,      /* how many entries of the target the row reaches */
 } kl_forest_value;
 

@@ -10,11 +10,11 @@
  * aggregation lives here. As in ONNX Runtime:
  *   - the root of a tree is its first node in the list; a tree's nodes are contiguous;
  *   - X is [N, F] (a 1-D X is refused: ONNX Runtime 1.30 reads it as one row, yet checks the
- *     feature ids against one feature); float or
- *     double, and for the classifier also int32 or int64 (ONNX Runtime has no integer
- *     regressor); splits compare in double (ONNX Runtime compares an integer feature with a
- *     float split in float: they differ only above 2^24); weights are summed in float32, in
- *     double for double X (ONNX Runtime's threshold type follows X);
+ *     feature ids against one feature); float or double, and for the classifier also int32 or
+ *     int64 (ONNX Runtime has no integer regressor); splits compare in double (ONNX Runtime
+ *     compares an integer feature with a float split in float: they differ only above 2^24);
+ *     weights are summed in float32, in double for double X (ONNX Runtime's threshold type
+ *     follows X);
  *   - Regressor: Y[n, t] = aggregate (SUM, AVERAGE = SUM / trees, MIN, MAX) + base_values[t],
  *     then post_transform over the targets; with two or more targets, a target no reached
  *     leaf names is 0 (base value or not); one target: the base value, and only PROBIT
