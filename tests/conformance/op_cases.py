@@ -772,6 +772,14 @@ CASES.update({
         base_values=[0.1, 0.2], post_transform="LOGISTIC", **_DT,
         class_treeids=[0] * 6, class_nodeids=[3, 3, 4, 5, 6, 6], class_ids=[0, 1, 0, 1, 1, 0],
         class_weights=[0.5, 0.25, 0.125, 2.0, 4.0, 8.0]),
+    "legacy_tree_regressor_one_target_min_logistic_empty_leaf": lambda: legacy_tree_case(
+        "TreeEnsembleRegressor", ROWS.astype(np.float32), n_targets=1, aggregate_function="MIN",
+        post_transform="LOGISTIC", base_values=[0.3], **_DT, target_treeids=[0] * 3,
+        target_nodeids=[3, 4, 6], target_ids=[0] * 3, target_weights=[0.1, 0.2, 0.3]),
+    "legacy_tree_classifier_empty_leaf_logistic": lambda: legacy_tree_case(
+        "TreeEnsembleClassifier", ROWS.astype(np.float32), classlabels_int64s=[0, 1],
+        base_values=[0.1], post_transform="LOGISTIC", **_DT, class_treeids=[0] * 3,
+        class_nodeids=[3, 4, 6], class_ids=[0, 1, 0], class_weights=[0.1, 0.2, 0.3]),
     "legacy_tree_classifier_binary_probit": lambda: legacy_tree_case(
         "TreeEnsembleClassifier", ROWS.astype(np.float32), classlabels_int64s=[0, 1],
         base_values=[0.05], post_transform="PROBIT", **_DT,
