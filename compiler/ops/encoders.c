@@ -230,7 +230,7 @@ static bool lower_encoder(kl_lower *L, kl_node *n, kl_diag *d) {
 }
 
 const kl_op kl_ops_encoders[] = {
-    {ML, "LabelEncoder", 1, 4, label_encoder_attrs, infer_encoder, lower_encoder},
-    {ML, "CategoryMapper", 1, 1, category_mapper_attrs, infer_encoder, lower_encoder},
+    {ML, "LabelEncoder", 1, KL_ML_OPSET_LATEST, label_encoder_attrs, infer_encoder, lower_encoder},
+    {ML, "CategoryMapper", 1, KL_ML_OPSET_LATEST, category_mapper_attrs, infer_encoder, lower_encoder},
     {0},
 };

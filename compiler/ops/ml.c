@@ -74,8 +74,8 @@ static bool lower_array_feature_extractor(kl_lower *L, kl_node *n, kl_diag *d) {
 }
 
 const kl_op kl_ops_ml[] = {
-    {ML, "Binarizer", 1, 1, binarizer_attrs, infer_binarizer, lower_binarizer},
-    {ML, "ArrayFeatureExtractor", 1, 1, no_attrs, infer_array_feature_extractor,
+    {ML, "Binarizer", 1, KL_ML_OPSET_LATEST, binarizer_attrs, infer_binarizer, lower_binarizer},
+    {ML, "ArrayFeatureExtractor", 1, KL_ML_OPSET_LATEST, no_attrs, infer_array_feature_extractor,
      lower_array_feature_extractor},
     {0},
 };

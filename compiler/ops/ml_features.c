@@ -383,11 +383,11 @@ static bool lower_vectorizer(kl_lower *L, kl_node *n, kl_diag *d) {
 }
 
 const kl_op kl_ops_ml_features[] = {
-    {ML, "Scaler", 1, 1, scaler_attrs, infer_scaler, lower_scaler},
-    {ML, "Normalizer", 1, 1, normalizer_attrs, infer_normalizer, lower_normalizer},
-    {ML, "Imputer", 1, 1, imputer_attrs, infer_imputer, lower_imputer},
-    {ML, "FeatureVectorizer", 1, 1, vectorizer_attrs, infer_vectorizer, lower_vectorizer},
-    {ML, "OneHotEncoder", 1, 1, one_hot_encoder_attrs, infer_one_hot_encoder,
+    {ML, "Scaler", 1, KL_ML_OPSET_LATEST, scaler_attrs, infer_scaler, lower_scaler},
+    {ML, "Normalizer", 1, KL_ML_OPSET_LATEST, normalizer_attrs, infer_normalizer, lower_normalizer},
+    {ML, "Imputer", 1, KL_ML_OPSET_LATEST, imputer_attrs, infer_imputer, lower_imputer},
+    {ML, "FeatureVectorizer", 1, KL_ML_OPSET_LATEST, vectorizer_attrs, infer_vectorizer, lower_vectorizer},
+    {ML, "OneHotEncoder", 1, KL_ML_OPSET_LATEST, one_hot_encoder_attrs, infer_one_hot_encoder,
      lower_one_hot_encoder},
     {0},
 };

@@ -156,7 +156,7 @@ static bool lower_classifier(kl_lower *L, kl_node *n, kl_diag *d) {
 }
 
 const kl_op kl_ops_ml_linear[] = {
-    {ML, "LinearRegressor", 1, 1, regressor_attrs, infer_regressor, lower_regressor},
-    {ML, "LinearClassifier", 1, 1, classifier_attrs, infer_classifier, lower_classifier},
+    {ML, "LinearRegressor", 1, KL_ML_OPSET_LATEST, regressor_attrs, infer_regressor, lower_regressor},
+    {ML, "LinearClassifier", 1, KL_ML_OPSET_LATEST, classifier_attrs, infer_classifier, lower_classifier},
     {0},
 };

@@ -335,7 +335,7 @@ static bool lower_classifier(kl_lower *L, kl_node *n, kl_diag *d) {
 }
 
 const kl_op kl_ops_ml_svm[] = {
-    {ML, "SVMRegressor", 1, 1, regressor_attrs, infer_regressor, lower_regressor},
-    {ML, "SVMClassifier", 1, 1, classifier_attrs, infer_classifier, lower_classifier},
+    {ML, "SVMRegressor", 1, KL_ML_OPSET_LATEST, regressor_attrs, infer_regressor, lower_regressor},
+    {ML, "SVMClassifier", 1, KL_ML_OPSET_LATEST, classifier_attrs, infer_classifier, lower_classifier},
     {0},
 };

@@ -40,6 +40,8 @@ extern const kl_op kl_ops_attention[];   /* attention.c: Attention RotaryEmbeddi
 extern const kl_op kl_ops_linear_attention[]; /* linear_attention.c: LinearAttention */
 extern const kl_op kl_ops_tfidf[];       /* tfidf.c: TfIdfVectorizer */
 extern const kl_op kl_ops_trees[];       /* trees.c: TreeEnsemble (ai.onnx.ml) */
+extern const kl_op kl_ops_trees_legacy[]; /* trees_legacy.c: TreeEnsembleRegressor
+                                             TreeEnsembleClassifier (ai.onnx.ml) */
 extern const kl_op kl_ops_center_crop_pad[]; /* center_crop_pad.c: CenterCropPad */
 extern const kl_op kl_ops_gridsample[];  /* gridsample.c: GridSample */
 extern const kl_op kl_ops_einsum[];      /* einsum.c: Einsum */
@@ -75,5 +77,8 @@ extern const kl_op kl_ops_ml_svm[];      /* ml_svm.c: SVMRegressor SVMClassifier
 /* The newest ai.onnx opset kiln knows (the backend tests go up to 28): entries whose semantics
  * have not changed since their last version use it as `until`. */
 #define KL_OPSET_LATEST 28
+/* The newest ai.onnx.ml opset (5): its operators unchanged since version 1 accept every model
+ * that imports 1 to 5, as skl2onnx exports import 1 or 3. */
+#define KL_ML_OPSET_LATEST 5
 
 #endif

@@ -17,32 +17,25 @@
  * reached, so the sum runs over the trees in order, as ONNX's reference adds them. Tests
  * compare in double (the splits' own precision); sums run in X's type (float32 for 16-bit
  * floats). post_transform other than NONE is refused (the reference applies none).
+ *
+ * The forest (trees.h) is also what the legacy TreeEnsembleRegressor/Classifier are read into
+ * (trees_legacy.c); a leaf there may carry several (target, weight) entries, so a path is
+ * made per entry of its leaf.
  */
 #include <math.h>
 #include <string.h>
 
-#include "arith_util.h"
+#include "trees.h"
 
 #define ML "ai.onnx.ml"
 
-enum { MODE_LEQ, MODE_LT, MODE_GTE, MODE_GT, MODE_EQ, MODE_NEQ, MODE_MEMBER, N_MODES };
-enum { AGG_AVERAGE, AGG_SUM, AGG_MIN, AGG_MAX };
-
-typedef struct forest {
-    int64_t n_nodes, n_leaves, n_trees, n_targets, n_features;
-    const int64_t *feature, *truenode, *falsenode, *trueleaf, *falseleaf, *target, *roots;
-    const kl_value *splits, *modes, *weights, *members;
-    const int64_t *missing_true;   /* NULL: never */
-    int64_t *mode;                 /* [n_nodes] */
-    int agg;
-    /* paths */
-    int64_t n_paths, depth;        /* depth: the longest path's node count */
-    int64_t *path_node, *path_dir, *path_len, *path_leaf;
-    int64_t *set_of;               /* [n_nodes]: membership set number, -1 */
-    int64_t n_sets, set_size;      /* sets, the largest */
-    double *set_values;            /* [n_sets, set_size], NaN padded */
-    bool used_mode[N_MODES];
-} forest;
+#define MODE_MEMBER KL_TREE_MEMBER
+#define N_MODES KL_TREE_N_MODES
+#define AGG_AVERAGE KL_TREE_AVERAGE
+#define AGG_SUM KL_TREE_SUM
+#define AGG_MIN KL_TREE_MIN
+#define AGG_MAX KL_TREE_MAX
+typedef kl_forest forest;
 
 static const char *tree_attrs[] = {"aggregate_function", "leaf_targetids", "leaf_weights",
                                    "membership_values", "n_targets", "nodes_falseleafs",
@@ -78,16 +71,18 @@ static bool check_index(kl_node *n, const char *name, int64_t i, int64_t v, int6
     return true;
 }
 
+/* The opset-5 attributes as a forest: every leaf one entry. */
 static bool read_forest(kl_node *n, kl_arena *a, forest *f, kl_diag *d) {
     memset(f, 0, sizeof *f);
     f->n_features = n->inputs[0]->shape.dim[1];
     f->n_nodes = kl_attr_ints(n, "nodes_featureids", &f->feature);
-    f->n_leaves = kl_attr_ints(n, "leaf_targetids", &f->target);
+    const int64_t *target;
+    f->n_leaves = kl_attr_ints(n, "leaf_targetids", &target);
     f->n_trees = kl_attr_ints(n, "tree_roots", &f->roots);
     f->n_targets = kl_attr_int(n, "n_targets", 0);
-    f->splits = tensor_attr(n, "nodes_splits");
-    f->modes = tensor_attr(n, "nodes_modes");
-    f->weights = tensor_attr(n, "leaf_weights");
+    const kl_value *splits = tensor_attr(n, "nodes_splits");
+    const kl_value *modes = tensor_attr(n, "nodes_modes");
+    const kl_value *weights = tensor_attr(n, "leaf_weights");
     f->members = tensor_attr(n, "membership_values");
     f->agg = (int)kl_attr_int(n, "aggregate_function", AGG_SUM);
     if (f->n_targets < 1 || f->n_targets > KL_MAX_BUILT_BYTES)
@@ -98,17 +93,17 @@ static bool read_forest(kl_node *n, kl_arena *a, forest *f, kl_diag *d) {
     if (kl_attr_int(n, "post_transform", 0) != 0)
         return kl_error(d, n, "post_transform %lld is not supported (only NONE)",
                         (long long)kl_attr_int(n, "post_transform", 0));
-    if (!f->splits || !f->modes || !f->weights)
+    if (!splits || !modes || !weights)
         return kl_error(d, n, "nodes_splits, nodes_modes and leaf_weights are required tensors");
-    if (kl_shape_numel(&f->splits->shape) != f->n_nodes ||
-        kl_shape_numel(&f->modes->shape) != f->n_nodes)
+    if (f->n_nodes < 0 || kl_shape_numel(&splits->shape) != f->n_nodes ||
+        kl_shape_numel(&modes->shape) != f->n_nodes)
         return kl_error(d, n, "nodes_splits and nodes_modes must have one entry per node (%lld)",
                         (long long)f->n_nodes);
-    if (kl_shape_numel(&f->weights->shape) != f->n_leaves)
+    if (f->n_leaves < 0 || kl_shape_numel(&weights->shape) != f->n_leaves)
         return kl_error(d, n, "leaf_weights must have one entry per leaf (%lld)",
                         (long long)f->n_leaves);
-    if (!kl_dtype_is_float(f->splits->dtype) || !kl_dtype_is_float(f->weights->dtype) ||
-        (f->modes->dtype != KL_U8 && f->modes->dtype != KL_I32 && f->modes->dtype != KL_I64))
+    if (!kl_dtype_is_float(splits->dtype) || !kl_dtype_is_float(weights->dtype) ||
+        (modes->dtype != KL_U8 && modes->dtype != KL_I32 && modes->dtype != KL_I64))
         return kl_error(d, n, "nodes_splits and leaf_weights must be floats, nodes_modes uint8");
     if (!ints_of_len(n, "nodes_truenodeids", f->n_nodes, &f->truenode, d) ||
         !ints_of_len(n, "nodes_falsenodeids", f->n_nodes, &f->falsenode, d) ||
@@ -119,8 +114,28 @@ static bool read_forest(kl_node *n, kl_arena *a, forest *f, kl_diag *d) {
         !ints_of_len(n, "nodes_missing_value_tracks_true", f->n_nodes, &f->missing_true, d))
         return false;
     f->mode = kl_alloc_array(a, (size_t)f->n_nodes + 1, sizeof *f->mode);
+    f->split = kl_alloc_array(a, (size_t)f->n_nodes + 1, sizeof *f->split);
     for (int64_t i = 0; i < f->n_nodes; i++) {
-        f->mode[i] = kl_value_const_int(f->modes, i);
+        f->mode[i] = kl_value_const_int(modes, i);
+        f->split[i] = kl_value_const_float(splits, i);
+    }
+    size_t nl = (size_t)f->n_leaves + 1;
+    f->leaf_first = kl_alloc_array(a, nl, sizeof *f->leaf_first);
+    f->leaf_count = kl_alloc_array(a, nl, sizeof *f->leaf_count);
+    f->entry_target = kl_alloc_array(a, nl, sizeof *f->entry_target);
+    f->entry_weight = kl_alloc_array(a, nl, sizeof *f->entry_weight);
+    f->n_entries = f->n_leaves;
+    for (int64_t i = 0; i < f->n_leaves; i++) {
+        f->leaf_first[i] = i;
+        f->leaf_count[i] = 1;
+        f->entry_target[i] = target[i];
+        f->entry_weight[i] = kl_value_const_float(weights, i);
+    }
+    return kl_forest_check(n, f, d);
+}
+
+bool kl_forest_check(kl_node *n, forest *f, kl_diag *d) {
+    for (int64_t i = 0; i < f->n_nodes; i++) {
         if (!check_index(n, "nodes_modes", i, f->mode[i], N_MODES, d) ||
             !check_index(n, "nodes_featureids", i, f->feature[i], f->n_features, d) ||
             !check_index(n, "nodes_truenodeids", i, f->truenode[i],
@@ -129,8 +144,9 @@ static bool read_forest(kl_node *n, kl_arena *a, forest *f, kl_diag *d) {
                          f->falseleaf[i] ? f->n_leaves : f->n_nodes, d))
             return false;
     }
-    for (int64_t i = 0; i < f->n_leaves; i++)
-        if (!check_index(n, "leaf_targetids", i, f->target[i], f->n_targets, d)) return false;
+    for (int64_t i = 0; i < f->n_entries; i++)
+        if (!check_index(n, "leaf_targetids", i, f->entry_target[i], f->n_targets, d))
+            return false;
     for (int64_t i = 0; i < f->n_trees; i++)
         if (!check_index(n, "tree_roots", i, f->roots[i], f->n_nodes, d)) return false;
     return true;
@@ -170,6 +186,26 @@ static bool take_set(walk *w, int64_t i) {
     return true;
 }
 
+/* One path per entry of `leaf`, through the `len` nodes on the stack. */
+static bool add_paths(walk *w, int64_t len, int64_t leaf) {
+    forest *f = w->f;
+    if (len > f->depth && !w->fill) f->depth = len;
+    for (int64_t e = 0; e < f->leaf_count[leaf]; e++) {
+        int64_t p = f->n_paths++, cells;
+        if (!kl_mul_checked(f->n_paths, f->depth ? f->depth : 1, &cells) ||
+            cells > MAX_PATH_CELLS)
+            return kl_error(w->d, w->n, "the trees unfold into more than %lld path steps",
+                            (long long)MAX_PATH_CELLS);
+        if (w->fill) {
+            memcpy(f->path_node + p * f->depth, w->stack_node, (size_t)len * sizeof(int64_t));
+            memcpy(f->path_dir + p * f->depth, w->stack_dir, (size_t)len * sizeof(int64_t));
+            f->path_len[p] = len;
+            f->path_entry[p] = f->leaf_first[leaf] + e;
+        }
+    }
+    return true;
+}
+
 static bool visit(walk *w, int64_t i, int64_t depth) {
     forest *f = w->f;
     if (w->on_stack[i])
@@ -188,25 +224,14 @@ static bool visit(walk *w, int64_t i, int64_t depth) {
             if (!visit(w, next, depth + 1)) return false;
             continue;
         }
-        int64_t p = f->n_paths++, len = depth + 1;
-        if (len > f->depth && !w->fill) f->depth = len;
-        int64_t cells;
-        if (!kl_mul_checked(f->n_paths, f->depth, &cells) || cells > MAX_PATH_CELLS)
-            return kl_error(w->d, w->n, "the trees unfold into more than %lld path steps",
-                            (long long)MAX_PATH_CELLS);
-        if (w->fill) {
-            memcpy(f->path_node + p * f->depth, w->stack_node, (size_t)len * sizeof(int64_t));
-            memcpy(f->path_dir + p * f->depth, w->stack_dir, (size_t)len * sizeof(int64_t));
-            f->path_len[p] = len;
-            f->path_leaf[p] = next;
-        }
+        if (!add_paths(w, depth + 1, next)) return false;
     }
     w->on_stack[i] = false;
     return true;
 }
 
 /* Two walks: one to size the tables, one to fill them. */
-static bool unfold(kl_node *n, kl_arena *a, forest *f, kl_diag *d) {
+bool kl_forest_unfold(kl_node *n, kl_arena *a, forest *f, kl_diag *d) {
     walk w = {.f = f, .n = n, .d = d, .a = a};
     w.stack_node = kl_alloc_array(a, MAX_DEPTH, sizeof *w.stack_node);
     w.stack_dir = kl_alloc_array(a, MAX_DEPTH, sizeof *w.stack_dir);
@@ -219,11 +244,11 @@ static bool unfold(kl_node *n, kl_arena *a, forest *f, kl_diag *d) {
         w.next_set = w.member_pos = 0;
         for (int64_t i = 0; i < f->n_nodes; i++) f->set_of[i] = -1;
         if (w.fill) {
-            int64_t cells = f->n_paths * (f->depth ? f->depth : 1);
+            int64_t cells = (f->n_paths + 1) * (f->depth ? f->depth : 1);
             f->path_node = kl_alloc_array(a, (size_t)cells, sizeof *f->path_node);
             f->path_dir = kl_alloc_array(a, (size_t)cells, sizeof *f->path_dir);
-            f->path_len = kl_alloc_array(a, (size_t)f->n_paths, sizeof *f->path_len);
-            f->path_leaf = kl_alloc_array(a, (size_t)f->n_paths, sizeof *f->path_leaf);
+            f->path_len = kl_alloc_array(a, (size_t)f->n_paths + 1, sizeof *f->path_len);
+            f->path_entry = kl_alloc_array(a, (size_t)f->n_paths + 1, sizeof *f->path_entry);
             int64_t sc = f->n_sets * (f->set_size ? f->set_size : 1) + 1;
             f->set_values = kl_alloc_array(a, (size_t)sc, sizeof *f->set_values);
             for (int64_t k = 0; k < sc; k++) f->set_values[k] = NAN;
@@ -233,11 +258,7 @@ static bool unfold(kl_node *n, kl_arena *a, forest *f, kl_diag *d) {
             int64_t r = f->roots[t];
             /* a tree that is one leaf: both ways lead to it */
             if (f->trueleaf[r] && f->falseleaf[r] && f->truenode[r] == f->falsenode[r]) {
-                int64_t p = f->n_paths++;
-                if (w.fill) {
-                    f->path_len[p] = 0;
-                    f->path_leaf[p] = f->truenode[r];
-                }
+                if (!add_paths(&w, 0, f->truenode[r])) return false;
                 continue;
             }
             if (!visit(&w, r, 0)) return false;
@@ -267,7 +288,7 @@ static bool tree_input(kl_node *n, kl_diag *d) {
 static bool build_forest(kl_node *n, kl_arena *a, forest *f, kl_diag *d) {
     if (!tree_input(n, d)) return false;
     if (!read_forest(n, a, f, d)) return false;
-    return unfold(n, a, f, d);
+    return kl_forest_unfold(n, a, f, d);
 }
 
 static bool infer_tree_ensemble(kl_node *n, kl_diag *d) {
@@ -300,7 +321,8 @@ typedef struct tree_tables {
 static kl_expr *node_test(kl_arena *a, const forest *f, const tree_tables *tt, kl_buffer *x,
                           kl_expr *row, kl_expr *node) {
     kl_expr *feat = kl_e_load(a, tt->feature, &node);
-    kl_expr *v = kl_e_cast(a, KL_F64, kl_e_load(a, x, (kl_expr *[]){row, feat}));
+    kl_expr *at[2] = {row, feat};
+    kl_expr *v = kl_e_cast(a, KL_F64, kl_e_load(a, x, at));
     kl_expr *s = kl_e_load(a, tt->split, &node);
     kl_expr *mode = kl_e_load(a, tt->mode, &node);
     static const kl_binop cmp[N_MODES] = {KL_LE, KL_LT, KL_GE, KL_GT, KL_EQ, KL_NE, KL_EQ};
@@ -328,12 +350,10 @@ static kl_expr *node_test(kl_arena *a, const forest *f, const tree_tables *tt, k
     return test;
 }
 
-static bool lower_tree_ensemble(kl_lower *L, kl_node *n, kl_diag *d) {
+void kl_forest_kernel(kl_lower *L, const kl_node *n, const forest *fp, kl_buffer *x,
+                      kl_buffer *out, kl_dtype u, kl_forest_value what) {
     kl_arena *a = L->arena;
-    forest f;
-    if (!build_forest(n, a, &f, d)) return false;
-    kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *y = kl_lower_buffer(L, n->outputs[0]);
-    kl_dtype u = kl_arith_compute_dtype(x->dtype);
+    forest f = *fp;
     int64_t nn = f.n_nodes ? f.n_nodes : 1, depth = f.depth ? f.depth : 1;
     /* per node: feature, mode, split (double), NaN-goes-true, membership set */
     int64_t *feat = kl_alloc_array(a, (size_t)nn, sizeof *feat);
@@ -346,7 +366,7 @@ static bool lower_tree_ensemble(kl_lower *L, kl_node *n, kl_diag *d) {
         mode[i] = f.mode[i];
         miss[i] = f.missing_true ? f.missing_true[i] != 0 : 0;
         set_of[i] = f.set_of[i];
-        split[i] = kl_value_const_float(f.splits, i);
+        split[i] = f.split[i];
     }
     kl_shape ns = {.rank = 1, .dim = {nn}};
     tree_tables tt = {
@@ -359,17 +379,20 @@ static bool lower_tree_ensemble(kl_lower *L, kl_node *n, kl_diag *d) {
                             (kl_shape){2, {f.n_sets ? f.n_sets : 1,
                                            f.set_size ? f.set_size : 1}}),
     };
-    /* per path: its leaf's weight (in u; divided by the tree count for AVERAGE) and target */
-    int64_t np_ = f.n_paths;
+    /* per path: its entry's weight (in u; divided by the tree count for AVERAGE) and target;
+     * a forest of empty leaves gets one path of no target */
+    int64_t np_ = f.n_paths ? f.n_paths : 1;
     size_t es = kl_dtype_size(u);
-    unsigned char *w = kl_alloc_array(a, (size_t)np_ + 1, es);
-    int64_t *target = kl_alloc_array(a, (size_t)np_ + 1, sizeof *target);
-    for (int64_t p = 0; p < np_; p++) {
-        double v = kl_value_const_float(f.weights, f.path_leaf[p]);
-        if (f.agg == AGG_AVERAGE) v /= (double)f.n_trees;
+    unsigned char *w = kl_alloc_array(a, (size_t)np_, es);
+    int64_t *target = kl_alloc_array(a, (size_t)np_, sizeof *target);
+    target[0] = -1;
+    for (int64_t p = 0; p < f.n_paths; p++) {
+        double v = f.entry_weight[f.path_entry[p]];
+        if (f.agg == AGG_AVERAGE && what == KL_FOREST_AGGREGATE) v /= (double)f.n_trees;
+        if (what == KL_FOREST_REACHED) v = 1;
         if (u == KL_F64) ((double *)w)[p] = v;
         else ((float *)w)[p] = (float)v;
-        target[p] = f.target[f.path_leaf[p]];
+        target[p] = f.entry_target[f.path_entry[p]];
     }
     kl_shape ps = {.rank = 1, .dim = {np_}}, pd = {.rank = 2, .dim = {np_, depth}};
     kl_buffer *wb = const_table(L, n, "path_weights", u, w, ps);
@@ -378,13 +401,13 @@ static bool lower_tree_ensemble(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_buffer *nb = const_table(L, n, "path_nodes", KL_I64, f.path_node, pd);
     kl_buffer *db = const_table(L, n, "path_ways", KL_I64, f.path_dir, pd);
 
-    kl_kernel *k = kl_kernel_new(L->prog, n, NULL);
+    kl_kernel *k = kl_kernel_new(L->prog, n, what == KL_FOREST_REACHED ? "reached" : NULL);
     k->n_par = 2;
     k->n_loops = 3;
-    k->extent[0] = y->shape.dim[0];
+    k->extent[0] = out->shape.dim[0];
     k->extent[1] = f.n_targets;
     k->extent[2] = np_;
-    k->out = y;
+    k->out = out;
     k->out_idx = kl_lower_ivs(L, 2);
     kl_expr *row = kl_e_iv(a, 0), *t = kl_e_iv(a, 1), *p = kl_e_iv(a, 2);
     kl_expr *reached = kl_e_binary(a, KL_EQ, kl_e_load(a, tb, &p), t);
@@ -399,21 +422,24 @@ static bool lower_tree_ensemble(kl_lower *L, kl_node *n, kl_diag *d) {
     }
     kl_expr *wp = kl_e_load(a, wb, &p);
     k->acc_dtype = u;
-    switch (f.agg) {
-    case AGG_MIN:
-    case AGG_MAX: {
+    if (what != KL_FOREST_REACHED && (f.agg == AGG_MIN || f.agg == AGG_MAX)) {
         /* a target no tree reaches keeps the extreme finite value, as the reference starts */
         double far = u == KL_F64 ? 1.7976931348623157e308 : 3.4028234663852886e38;
         k->reduce = f.agg == AGG_MIN ? KL_RED_MIN : KL_RED_MAX;
         k->value = kl_e_select(a, reached, wp, kl_e_const_f(a, u, f.agg == AGG_MIN ? far : -far));
-        break;
-    }
-    default:
+    } else {
         k->reduce = KL_RED_SUM;
         k->value = kl_e_select(a, reached, wp, kl_e_const_f(a, u, 0));
     }
-    k->result = kl_e_cast(a, x->dtype, kl_e_acc(a, u));
+    k->result = kl_e_cast(a, out->dtype, kl_e_acc(a, u));
     kl_program_add_kernel(L->prog, k);
+}
+
+static bool lower_tree_ensemble(kl_lower *L, kl_node *n, kl_diag *d) {
+    forest f;
+    if (!build_forest(n, L->arena, &f, d)) return false;
+    kl_buffer *x = kl_lower_buffer(L, n->inputs[0]), *y = kl_lower_buffer(L, n->outputs[0]);
+    kl_forest_kernel(L, n, &f, x, y, kl_arith_compute_dtype(x->dtype), KL_FOREST_AGGREGATE);
     return true;
 }
 

@@ -700,6 +700,89 @@ def case_attr_tree_membership_sets_missing(d):
         "node 'trees0' (ai.onnx.ml.TreeEnsemble", "no NaN-terminated set left"]
 
 
+def legacy_tree_model(op="TreeEnsembleRegressor", x_type=F, **change):
+    """One tree: node 0 (x0 <= 1) leads to leaves 1 and 2, one weight each."""
+    attrs = dict(nodes_treeids=[0, 0, 0], nodes_nodeids=[0, 1, 2], nodes_featureids=[0, 0, 0],
+                 nodes_modes=["BRANCH_LEQ", "LEAF", "LEAF"], nodes_values=[1.0, 0.0, 0.0],
+                 nodes_truenodeids=[1, 0, 0], nodes_falsenodeids=[2, 0, 0])
+    if op == "TreeEnsembleRegressor":
+        attrs.update(n_targets=1, target_treeids=[0, 0], target_nodeids=[1, 2],
+                     target_ids=[0, 0], target_weights=[1.0, 2.0])
+        outputs = ["y"]
+    else:
+        attrs.update(classlabels_int64s=[0, 1], class_treeids=[0, 0], class_nodeids=[1, 2],
+                     class_ids=[0, 1], class_weights=[1.0, 2.0])
+        outputs = ["y", "z"]
+    attrs.update(change)
+    attrs = {k: v for k, v in attrs.items() if v is not None}
+    m = model([helper.make_node(op, ["x"], outputs, name="forest0", domain="ai.onnx.ml",
+                                **attrs)],
+              [helper.make_tensor_value_info("x", x_type, [3, 2])],
+              [tensor_in(o, None) for o in outputs])
+    m.opset_import.append(helper.make_opsetid("ai.onnx.ml", 1))
+    return m
+
+
+def case_attr_legacy_tree_successor_missing(d):
+    return save(legacy_tree_model(nodes_falsenodeids=[7, 0, 0]), d), [], [
+        "node 'forest0' (ai.onnx.ml.TreeEnsembleRegressor",
+        "nodes_falsenodeids[0] = 7: tree 0 has no such node"]
+
+
+def case_attr_legacy_tree_feature_out_of_range(d):
+    return save(legacy_tree_model(nodes_featureids=[5, 0, 0]), d), [], [
+        "node 'forest0' (ai.onnx.ml.TreeEnsembleRegressor", "nodes_featureids[0] = 5 is not in [0, 2)"]
+
+
+def case_attr_legacy_tree_weight_on_branch(d):
+    return save(legacy_tree_model(target_nodeids=[1, 0]), d), [], [
+        "node 'forest0' (ai.onnx.ml.TreeEnsembleRegressor",
+        "target_nodeids[1]: node 0 of tree 0 is not a LEAF"]
+
+
+def case_attr_legacy_tree_target_out_of_range(d):
+    return save(legacy_tree_model(target_ids=[0, 3]), d), [], [
+        "node 'forest0' (ai.onnx.ml.TreeEnsembleRegressor", "target_ids[1] = 3 is not in [0, 1)"]
+
+
+def case_attr_legacy_tree_cycle(d):
+    # node 1 is a branch whose true way leads back to node 0
+    return save(legacy_tree_model(nodes_modes=["BRANCH_LEQ", "BRANCH_LT", "LEAF"],
+                                  nodes_truenodeids=[1, 0, 0], nodes_falsenodeids=[2, 2, 0],
+                                  target_nodeids=[2, 2]), d), [], [
+        "node 'forest0' (ai.onnx.ml.TreeEnsembleRegressor", "cycle through node 0"]
+
+
+def case_attr_legacy_tree_duplicate_node(d):
+    return save(legacy_tree_model(nodes_nodeids=[0, 1, 1]), d), [], [
+        "node 'forest0' (ai.onnx.ml.TreeEnsembleRegressor", "node 1 of tree 0 is listed twice"]
+
+
+def case_attr_legacy_tree_unknown_mode(d):
+    return save(legacy_tree_model(nodes_modes=["BRANCH_MEMBER", "LEAF", "LEAF"]), d), [], [
+        "node 'forest0' (ai.onnx.ml.TreeEnsembleRegressor", "nodes_modes[0] = 'BRANCH_MEMBER'"]
+
+
+def case_attr_legacy_tree_classifier_string_labels(d):
+    return save(legacy_tree_model("TreeEnsembleClassifier", classlabels_int64s=None,
+                                  classlabels_strings=["no", "yes"]), d), [], [
+        "node 'forest0' (ai.onnx.ml.TreeEnsembleClassifier", "classlabels_strings",
+        "string tensors"]
+
+
+def case_attr_legacy_tree_regressor_int_input(d):
+    return save(legacy_tree_model(x_type=TensorProto.INT64), d), [], [
+        "node 'forest0' (ai.onnx.ml.TreeEnsembleRegressor", "X is int64",
+        "takes float or double"]
+
+
+def case_attr_legacy_tree_base_values_count(d):
+    return save(legacy_tree_model("TreeEnsembleClassifier", classlabels_int64s=[0, 1, 2],
+                                  base_values=[0.5, 0.5]), d), [], [
+        "node 'forest0' (ai.onnx.ml.TreeEnsembleClassifier",
+        "base_values has 2 values, not one per class (3)"]
+
+
 def ml_model(op, x_shape, outputs, opset_ml=1, **attrs):
     m = model([helper.make_node(op, ["x"], [o for o in outputs], name="ml0", domain="ai.onnx.ml",
                                 **attrs)],

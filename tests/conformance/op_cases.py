@@ -658,6 +658,255 @@ BACKEND = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(HERE))), 
                        "onnx-backend-tests", "node")
 
 
+# ---- ai.onnx.ml TreeEnsembleRegressor / TreeEnsembleClassifier (opset 1 and 3), as ONNX
+# Runtime computes them: the root of a tree is its first node in the list; leaves sum their
+# weights per target in float32; a target or class no reached leaf names has no score (0, or
+# left out of the label's choice); two-class classifiers follow ONNX Runtime's binary rules.
+
+_LEGACY_TESTS = {"BRANCH_LEQ": np.less_equal, "BRANCH_LT": np.less,
+                 "BRANCH_GTE": np.greater_equal, "BRANCH_GT": np.greater,
+                 "BRANCH_EQ": np.equal, "BRANCH_NEQ": np.not_equal}
+
+
+def _legacy_reached(x, t, prefix):
+    """Per row of x: the (id, weight) lists of the leaves it reaches, one per tree."""
+    trees, ids = t["nodes_treeids"], t["nodes_nodeids"]
+    at = {(tr, nd): i for i, (tr, nd) in enumerate(zip(trees, ids))}
+    roots = [i for i in range(len(trees)) if i == 0 or trees[i] != trees[i - 1]]
+    weights = {}
+    for tr, nd, k, w in zip(t[prefix + "_treeids"], t[prefix + "_nodeids"], t[prefix + "_ids"],
+                            t[prefix + "_weights"]):
+        weights.setdefault(at[(tr, nd)], []).append((k, np.float32(w)))
+    missing = t.get("nodes_missing_value_tracks_true", [0] * len(trees))
+    rows = []
+    for row in (x.reshape(-1, 1) if x.ndim == 1 else x).astype(np.float64):
+        reached = []
+        for i in roots:
+            while t["nodes_modes"][i] != "LEAF":
+                v = row[t["nodes_featureids"][i]]
+                split = np.float64(np.float32(t["nodes_values"][i]))
+                go = bool(_LEGACY_TESTS[t["nodes_modes"][i]](v, split)) or \
+                    (missing[i] == 1 and np.isnan(v))
+                i = at[(trees[i], t["nodes_truenodeids" if go else "nodes_falsenodeids"][i])]
+            reached.append(weights.get(i, []))
+        rows.append(reached)
+    return rows
+
+
+def legacy_regressor_expected(x, t):
+    nt, agg = t["n_targets"], t.get("aggregate_function", "SUM")
+    base = np.float32(t.get("base_values", [0] * nt))
+    out = []
+    for leaves in _legacy_reached(x, t, "target"):
+        s, has = np.zeros(nt, np.float32), np.zeros(nt, bool)
+        for ws in leaves:
+            for k, w in ws:
+                if agg in ("SUM", "AVERAGE"):
+                    s[k] += w
+                else:
+                    s[k] = w if not has[k] else (min if agg == "MIN" else max)(s[k], w)
+                has[k] = True
+        if agg == "AVERAGE":
+            s /= np.float32(len(leaves))
+        s = s + base
+        out.append(np.where(has, s, 0) if nt > 1 else s)  # no score: 0, base or not
+    return _transform(np.array(out), t.get("post_transform", "NONE")).astype(np.float32)
+
+
+def legacy_classifier_expected(x, t):
+    labels, pt = t["classlabels_int64s"], t.get("post_transform", "NONE")
+    nc, base = len(labels), [np.float32(b) for b in t.get("base_values", [])]
+    binary_case = nc == 2 and len(set(t["class_ids"])) == 1
+    all_positive = all(w >= 0 for w in t["class_weights"])
+    ys, zs = [], []
+    for leaves in _legacy_reached(x, t, "class"):
+        s, has = np.zeros(nc, np.float32), np.zeros(nc, bool)
+        for ws in leaves:
+            for k, w in ws:
+                s[k] += w
+                has[k] = True
+        if nc > 2:
+            if base:
+                s, has = s + np.float32(base), np.ones(nc, bool)
+            best = max((k for k in range(nc) if has[k]), key=lambda k: (s[k], -k))
+            ys.append(labels[best])
+            zs.append(_transform(s[None, :], pt)[0])
+            continue
+        if len(base) == 2:
+            scores = [-(base[1] + s[0]), base[1] + s[0]] if has[1] else [s[0] + base[0],
+                                                                          s[1] + base[1]]
+        else:
+            s0 = s[0] + (base[0] if base else np.float32(0))
+            scores = [s0, s[1]] if has[1] else [s0]
+        pos = scores[1] if has[1] else scores[0] if has[0] else 0
+        if binary_case:
+            ys.append(labels[1] if pos > (0.5 if all_positive else 0) else labels[0])
+        else:
+            ys.append(1 if pos > 0 else 0)
+        scores = [v if h else np.float32(0) for v, h in zip(scores, has)]  # no score: 0
+        a = np.float64(scores[0])
+        if len(scores) == 2:
+            zs.append(_transform(np.array([scores], np.float32), pt)[0])
+        elif pt == "PROBIT":
+            zs.append([_probit(np.array([a]))[0], 0])
+        elif not binary_case and len(base) == 1:
+            zs.append([a, 0])
+        elif pt == "LOGISTIC":
+            zs.append([1 / (1 + np.exp(a)), 1 / (1 + np.exp(-a))])
+        elif binary_case and all_positive:
+            zs.append([1 - a, a])
+        else:
+            zs.append([-a, a])
+    return np.array(ys, np.int64), np.array(zs, np.float64).astype(np.float32)
+
+
+def legacy_tree_case(op, x, as_tensor=False, **t):
+    attrs = dict(t)
+    floats = ("nodes_values", "base_values", "target_weights", "class_weights")
+    if as_tensor:  # opset 3: the float lists as tensors
+        for k in floats:
+            if k in attrs:
+                attrs[k + "_as_tensor"] = helper.make_tensor(k, TensorProto.FLOAT,
+                                                             (len(attrs[k]),), attrs.pop(k))
+    node = helper.make_node(op, ["x"], ["y"] if op.endswith("Regressor") else ["y", "z"],
+                            domain="ai.onnx.ml", **attrs)
+    if op.endswith("Regressor"):
+        outputs = {"y": legacy_regressor_expected(x, t)}
+    else:
+        y, z = legacy_classifier_expected(x, t)
+        outputs = {"y": y, "z": z}
+    return [node], {"x": x}, outputs, 17, [("ai.onnx.ml", 3 if as_tensor else 1)]
+
+
+def _random_forest(n_trees, depth, n_features, seed, leaf_weights):
+    """Full trees of `depth` levels (BRANCH_LEQ), node ids breadth-first, root 0; each leaf's
+    (id, weight) list from leaf_weights(rng, tree, leaf)."""
+    rng = np.random.default_rng(seed)
+    t = {k: [] for k in ("nodes_treeids", "nodes_nodeids", "nodes_featureids", "nodes_modes",
+                         "nodes_values", "nodes_truenodeids", "nodes_falsenodeids")}
+    w = {k: [] for k in ("treeids", "nodeids", "ids", "weights")}
+    for tree in range(n_trees):
+        for node in range(2 ** (depth + 1) - 1):
+            leaf = node >= 2 ** depth - 1
+            t["nodes_treeids"].append(tree)
+            t["nodes_nodeids"].append(node)
+            t["nodes_featureids"].append(0 if leaf else int(rng.integers(n_features)))
+            t["nodes_modes"].append("LEAF" if leaf else "BRANCH_LEQ")
+            t["nodes_values"].append(0.0 if leaf else float(np.round(rng.normal(), 3)))
+            t["nodes_truenodeids"].append(0 if leaf else 2 * node + 1)
+            t["nodes_falsenodeids"].append(0 if leaf else 2 * node + 2)
+            if leaf:
+                for k, v in leaf_weights(rng, tree, node):
+                    for key, val in zip(("treeids", "nodeids", "ids", "weights"),
+                                        (tree, node, k, v)):
+                        w[key].append(val)
+    return t, w
+
+
+def _weights(prefix, w):
+    return {f"{prefix}_{k}": v for k, v in w.items()}
+
+
+_XT = np.random.default_rng(7).standard_normal((8, 4)).astype(np.float32)
+_rf_nodes, _rf_w = _random_forest(4, 3, 4, 1, lambda rng, tree, node:
+                                  [(0, float(np.round(rng.normal(), 3)))])
+_gb_nodes, _gb_w = _random_forest(3, 2, 4, 2, lambda rng, tree, node:
+                                  [(0, float(np.round(rng.normal() * 0.5, 3)))])
+_gb3_nodes, _gb3_w = _random_forest(6, 2, 4, 3, lambda rng, tree, node:
+                                    [(tree % 3, float(np.round(rng.normal() * 0.5, 3)))])
+_rfc_nodes, _rfc_w = _random_forest(3, 2, 4, 4, lambda rng, tree, node: [
+    (k, float(np.round(p / 3, 4))) for k, p in enumerate(rng.dirichlet([1, 1, 1]))])
+_rfc1_nodes, _rfc1_w = _random_forest(2, 2, 1, 6, lambda rng, tree, node: [
+    (k, float(np.round(p / 2, 4))) for k, p in enumerate(rng.dirichlet([1, 1, 1]))])
+_rfb_nodes, _rfb_w = _random_forest(3, 2, 4, 5, lambda rng, tree, node: [
+    (k, float(np.round(p / 3, 4))) for k, p in enumerate(rng.dirichlet([1, 1]))])
+# a decision tree with BRANCH_LT and NaN going the true way at the root, over float64 rows
+_DT = dict(nodes_treeids=[0] * 7, nodes_nodeids=[0, 1, 2, 3, 4, 5, 6],
+           nodes_featureids=[1, 0, 2, 0, 0, 0, 0],
+           nodes_modes=["BRANCH_LT", "BRANCH_LT", "BRANCH_GT", "LEAF", "LEAF", "LEAF", "LEAF"],
+           nodes_values=[1.5, 1.0, 2.5, 0, 0, 0, 0], nodes_truenodeids=[1, 3, 5, 0, 0, 0, 0],
+           nodes_falsenodeids=[2, 4, 6, 0, 0, 0, 0],
+           nodes_missing_value_tracks_true=[1, 0, 1, 0, 0, 0, 0])
+# every mode, a leaf with two weights, a leaf with none and a tree that is one leaf (listed
+# out of node order); target 2 of three is named by one leaf only
+_MODES = dict(nodes_treeids=[5, 5, 5, 5, 5, 5, 5, 2, 2, 2, 9],
+              nodes_nodeids=[0, 1, 2, 3, 4, 5, 6, 0, 2, 1, 0],
+              nodes_featureids=[0, 1, 2, 0, 0, 0, 0, 2, 0, 0, 0],
+              nodes_modes=["BRANCH_GTE", "BRANCH_EQ", "BRANCH_NEQ", "LEAF", "LEAF", "LEAF",
+                           "LEAF", "BRANCH_GT", "LEAF", "LEAF", "LEAF"],
+              nodes_values=[1.0, 2.0, 3.0, 0, 0, 0, 0, 2.0, 0, 0, 0],
+              nodes_truenodeids=[1, 3, 5, 0, 0, 0, 0, 1, 0, 0, 0],
+              nodes_falsenodeids=[2, 4, 6, 0, 0, 0, 0, 2, 0, 0, 0])
+_MODES_W = dict(target_treeids=[5, 5, 5, 5, 5, 2, 2, 9, 9],
+                target_nodeids=[3, 3, 4, 6, 5, 1, 2, 0, 0],
+                target_ids=[0, 2, 1, 0, 1, 0, 1, 0, 1],
+                target_weights=[1.0, -4.0, 2.0, 8.0, -16.0, 0.5, 0.25, 3.0, -1.0])
+_XI = np.array([[1, 2, 3], [0, 2, 4], [2, 7, 3], [1, 0, 1], [-3, 2, 9]], np.int64)
+
+CASES.update({
+    "legacy_tree_regressor_forest_average": lambda: legacy_tree_case(
+        "TreeEnsembleRegressor", _XT, n_targets=1, aggregate_function="AVERAGE",
+        base_values=[0.25], **_rf_nodes, **_weights("target", _rf_w)),
+    "legacy_tree_regressor_lt_missing_double": lambda: legacy_tree_case(
+        "TreeEnsembleRegressor", ROWS, n_targets=2, **_DT,
+        target_treeids=[0] * 5, target_nodeids=[3, 4, 5, 6, 6], target_ids=[0, 1, 0, 1, 0],
+        target_weights=[1.5, -2.0, 4.0, 8.0, 0.125]),
+    "legacy_tree_regressor_modes_sum_as_tensor": lambda: legacy_tree_case(
+        "TreeEnsembleRegressor", _XI.astype(np.float32), as_tensor=True, n_targets=3,
+        base_values=[1, 2, 3],
+        **_MODES, **_MODES_W),
+    "legacy_tree_regressor_modes_min": lambda: legacy_tree_case(
+        "TreeEnsembleRegressor", _XI.astype(np.float32), n_targets=3, aggregate_function="MIN",
+        **_MODES, **_MODES_W),
+    "legacy_tree_regressor_modes_max_softmax_double": lambda: legacy_tree_case(
+        "TreeEnsembleRegressor", _XI.astype(np.float64), n_targets=3, aggregate_function="MAX",
+        post_transform="SOFTMAX", **_MODES, **_MODES_W),
+    "legacy_tree_classifier_gb_binary_logistic": lambda: legacy_tree_case(
+        "TreeEnsembleClassifier", _XT, classlabels_int64s=[0, 1], base_values=[0.3],
+        post_transform="LOGISTIC", **_gb_nodes, **_weights("class", _gb_w)),
+    "legacy_tree_classifier_gb_multiclass_softmax": lambda: legacy_tree_case(
+        "TreeEnsembleClassifier", _XT, classlabels_int64s=[3, 5, 7],
+        base_values=[0.1, -0.2, 0.05], post_transform="SOFTMAX",
+        **_gb3_nodes, **_weights("class", _gb3_w)),
+    "legacy_tree_classifier_rf_three_classes_double": lambda: legacy_tree_case(
+        "TreeEnsembleClassifier", _XT[:, 2:3].astype(np.float64), classlabels_int64s=[10, 20, 30],
+        **_rfc1_nodes, **_weights("class", _rfc1_w)),
+    "legacy_tree_classifier_rf_two_classes": lambda: legacy_tree_case(
+        "TreeEnsembleClassifier", _XT, classlabels_int64s=[4, 9],
+        **_rfb_nodes, **_weights("class", _rfb_w)),
+    "legacy_tree_classifier_one_class_positive": lambda: legacy_tree_case(
+        "TreeEnsembleClassifier", ROWS.astype(np.float32), classlabels_int64s=[-1, 1], **_DT,
+        class_treeids=[0] * 3, class_nodeids=[3, 5, 6], class_ids=[1] * 3,
+        class_weights=[0.75, 0.25, 0.5]),
+    "legacy_tree_classifier_int64": lambda: legacy_tree_case(
+        "TreeEnsembleClassifier", _XI, classlabels_int64s=[0, 1], **_MODES,
+        **{k.replace("target", "class"): v for k, v in _MODES_W.items() if k != "target_ids"},
+        class_ids=[0, 1, 1, 0, 1, 0, 1, 0, 1]),
+    "legacy_tree_classifier_unreached_classes_int32": lambda: legacy_tree_case(
+        "TreeEnsembleClassifier", _XI.astype(np.int32), classlabels_int64s=[1, 2, 3],
+        post_transform="SOFTMAX_ZERO", **_MODES,
+        **{k.replace("target", "class"): v for k, v in _MODES_W.items()}),
+    "legacy_tree_classifier_two_base_values_logistic": lambda: legacy_tree_case(
+        "TreeEnsembleClassifier", ROWS.astype(np.float32), classlabels_int64s=[0, 1],
+        base_values=[0.1, 0.2], post_transform="LOGISTIC", **_DT,
+        class_treeids=[0] * 6, class_nodeids=[3, 3, 4, 5, 6, 6], class_ids=[0, 1, 0, 1, 1, 0],
+        class_weights=[0.5, 0.25, 0.125, 2.0, 4.0, 8.0]),
+    "legacy_tree_regressor_one_target_min_logistic_empty_leaf": lambda: legacy_tree_case(
+        "TreeEnsembleRegressor", ROWS.astype(np.float32), n_targets=1, aggregate_function="MIN",
+        post_transform="LOGISTIC", base_values=[0.3], **_DT, target_treeids=[0] * 3,
+        target_nodeids=[3, 4, 6], target_ids=[0] * 3, target_weights=[0.1, 0.2, 0.3]),
+    "legacy_tree_classifier_empty_leaf_logistic": lambda: legacy_tree_case(
+        "TreeEnsembleClassifier", ROWS.astype(np.float32), classlabels_int64s=[0, 1],
+        base_values=[0.1], post_transform="LOGISTIC", **_DT, class_treeids=[0] * 3,
+        class_nodeids=[3, 4, 6], class_ids=[0, 1, 0], class_weights=[0.1, 0.2, 0.3]),
+    "legacy_tree_classifier_binary_probit": lambda: legacy_tree_case(
+        "TreeEnsembleClassifier", ROWS.astype(np.float32), classlabels_int64s=[0, 1],
+        base_values=[0.05], post_transform="PROBIT", **_DT,
+        class_treeids=[0] * 4, class_nodeids=[3, 4, 5, 6], class_ids=[0] * 4,
+        class_weights=[0.1, -0.2, 0.3, 0.45]),
+})
+
+
 def frozen_input_case(test, frozen):
     """A backend test whose input `frozen` becomes an initializer (its stored value): the form a
     real model has for shape-carrying operands, since kiln needs shapes when compiling. With
