@@ -303,6 +303,7 @@ CASES.update({
 # post_transform per row of two or more scores, only PROBIT for one score; SOFTMAX_ZERO leaves
 # scores of magnitude <= 1e-7 out of the sum; PROBIT by Winitzki's erfinv approximation)
 
+@np.errstate(invalid="ignore", divide="ignore")  # out of (0, 1): NaN, as in ONNX Runtime
 def _probit(v):  # in float32, as ONNX Runtime computes it: the approximation cancels near 0.5
     f = np.float32
     x = f(2) * v.astype(f) - f(1)
@@ -311,6 +312,7 @@ def _probit(v):  # in float32, as ONNX Runtime computes it: the approximation ca
     return f(1.41421356) * np.sign(x) * np.sqrt(np.sqrt(t * t - f(1 / 0.147) * ln) - t)
 
 
+@np.errstate(invalid="ignore", divide="ignore")  # an all-zero row's SOFTMAX_ZERO: 0 / 0
 def _transform(s, pt):
     s = s.astype(np.float64)
     if s.shape[1] == 1:
@@ -504,6 +506,9 @@ CASES.update({
         targets=2),
     "ml_linear_classifier_three_classes": lambda: linear_classifier_case(
         _X4, _COEF3, [0.1, -0.2, 0.3], [7, 8, 9]),
+    # skl2onnx imports ai.onnx.ml opset 3 (or 1): version 1 of the operator serves both
+    "ml_linear_classifier_ml_opset3": lambda: linear_classifier_case(
+        _X4, _COEF3, [0.1, -0.2, 0.3], [7, 8, 9])[:4] + ([("ai.onnx.ml", 3)],),
     "ml_linear_classifier_logistic": lambda: linear_classifier_case(
         _X4, _COEF3, [0.1, -0.2, 0.3], [0, 1, 2], "LOGISTIC"),
     "ml_linear_classifier_softmax_zero": lambda: linear_classifier_case(
