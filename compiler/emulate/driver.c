@@ -46,13 +46,13 @@ static int read_all(FILE *f, void *p, uint64_t n) {
 
 static void write_u32(FILE *f, uint32_t v) { fwrite(&v, 4, 1, f); }
 
-static void write_data(FILE *f, const kiln_tensor_desc *t, const void *data) {
+static void write_data(FILE *f, const kiln_tensor_desc *t, const void *data, uint64_t bytes) {
     if (t->dtype != KILN_STRING) {
-        fwrite(data, 1, (size_t)t->size_bytes, f);
+        fwrite(data, 1, (size_t)bytes, f);
         return;
     }
     const char *const *s = data;
-    for (int64_t i = 0; i < t->size_bytes / 8; i++) {
+    for (uint64_t i = 0; i < bytes / 8; i++) {
         write_u32(f, (uint32_t)strlen(s[i]));
         fwrite(s[i], 1, strlen(s[i]), f);
     }
@@ -98,7 +98,7 @@ static int finish(int rc, const char *msg, void *const *outputs) {
             if (numel < whole) bytes = whole ? bytes / whole * numel : 0;
         }
         fwrite(&bytes, 8, 1, f);
-        write_data(f, t, outputs[i]);
+        write_data(f, t, outputs[i], bytes);
     }
     return fclose(f) == 0 ? 0 : 2;
 }
