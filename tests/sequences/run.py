@@ -26,7 +26,6 @@ Prints one line per case and "N passed, M failed"; exits 1 on any failure.
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
@@ -34,7 +33,7 @@ import numpy as np
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from case_files import write_model, write_set  # noqa: E402
+from case_files import check_options, run_check, write_model, write_set  # noqa: E402
 
 F = TensorProto.FLOAT
 B = TensorProto.BOOL
@@ -175,20 +174,13 @@ def case_if_left_out(root, data_set):
     return write_case(root, f"if_left_out_{data_set}", m, [sets[data_set]])
 
 
-def run_check(kiln, path, extra):
-    r = subprocess.run([kiln, "check", path] + extra, capture_output=True, text=True,
-                       timeout=300)
-    return r.returncode, r.stdout + r.stderr
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("kiln")
     ap.add_argument("--target")
     ap.add_argument("--sanitize")
     a = ap.parse_args()
-    extra = (["--target", a.target] if a.target else []) + \
-        (["--sanitize", a.sanitize] if a.sanitize else [])
+    extra = check_options(a)
     root = tempfile.mkdtemp(prefix="kiln-sequences-")
     passed = failed = 0
     try:
