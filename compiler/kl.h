@@ -601,6 +601,11 @@ typedef struct kl_kernel {
     /* Nonzero: a check (ops/index_check.c): right after the kernel, a nonzero first element
      * of `out` makes predict return this KILN_E_* code (the interpreter: a diagnostic). */
     int error_code;
+    /* Software prefetch (kernel/prefetch.c), or NULL: in each step of the reduction the back end
+     * asks the cache for element prefetch_at of prefetch_buf (an int64 expression over the loops
+     * outside the register block; clamped to the buffer, a hint that never changes results). */
+    kl_buffer *prefetch_buf;
+    kl_expr *prefetch_at;
 } kl_kernel;
 
 /* A branch left out of the program (kl_guard.broken): after the last kernel, predict returns
@@ -1067,6 +1072,9 @@ void kl_pack_constants(kl_program *p, kl_kernel *k, kl_ptrvec *packs);
  * done so far nor p->kernels from index next_pending on (the ones still to be rewritten). */
 void kl_pack_release_sources(kl_program *p, kl_ptrvec *packs, const kl_ptrvec *done,
                              int next_pending);
+/* kernel/prefetch.c — for a blocked kernel that reuses panels of weights too large for the
+ * cache: prefetch the next panel while the current one is in use (sets prefetch_buf/_at). */
+bool kl_plan_prefetch(kl_program *p, kl_kernel *k, const kl_target *t);
 
 /* ======================================================================================
  * codegen/ — back ends

@@ -290,6 +290,8 @@ static bool block_reduce(kgen *kg, const block *B) {
     LLVMBasicBlockRef skip = skip_if_empty(kg, k->n_par, k->n_loops);
     for (int l = k->n_par; l < k->n_loops; l++)
         loop_begin(kg, l, &loops[l]);
+    if (!kl_kg_prefetch(kg))
+        return false;
     for (int p = 0; p < B->points; p++)
         if (!block_update(kg, B, p))
             return false;

@@ -896,6 +896,32 @@ LLVMValueRef kl_kg_element_address(kgen *kg, kl_buffer *buf, kl_expr *const *idx
     return LLVMBuildInBoundsGEP2(kg->b, mem_type(kg->cg, buf->dtype), base, &off.base, 1, "");
 }
 
+/* The kernel's prefetch hint (kernel/prefetch.c): llvm.prefetch of the element at
+ * prefetch_at, clamped into the buffer, for reading, kept in the outer caches (locality 2:
+ * the panel is read again only after the current one). */
+bool kl_kg_prefetch(kgen *kg) {
+    const kl_kernel *k = kg->k;
+    if (!k->prefetch_at)
+        return true;
+    kl_cg *cg = kg->cg;
+    LLVMValueRef base = buffer_ptr(kg, k->prefetch_buf);
+    if (!base)
+        return fail(kg, "buffer not among the kernel's parameters: ", k->prefetch_buf->name, NULL);
+    int mark = kg->n_memo;
+    LLVMValueRef at = kl_kg_emit(kg, k->prefetch_at);
+    kl_kg_memo_reset(kg, mark);
+    if (!at)
+        return false;
+    at = smax_smin(kg, at, 0, kl_shape_numel(&k->prefetch_buf->shape) - 1);
+    LLVMValueRef addr = LLVMBuildInBoundsGEP2(kg->b, mem_type(cg, k->prefetch_buf->dtype), base, &at, 1, "");
+    LLVMTypeRef types[1] = {cg->ptr};
+    LLVMValueRef fn = kl_cg_intrinsic(cg, "llvm.prefetch", types, 1);
+    LLVMValueRef args[4] = {addr, LLVMConstInt(cg->i32, 0, 0), LLVMConstInt(cg->i32, 2, 0),
+                            LLVMConstInt(cg->i32, 1, 0)};
+    LLVMBuildCall2(kg->b, LLVMGlobalGetValueType(fn), fn, args, 4, "");
+    return true;
+}
+
 bool kl_kg_store(kgen *kg, LLVMValueRef v) {
     kl_cg *cg = kg->cg;
     const kl_kernel *k = kg->k;

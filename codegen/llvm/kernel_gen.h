@@ -56,5 +56,7 @@ bool kl_kg_store(kgen *kg, LLVMValueRef v);                /* k->out[k->out_idx]
 /* &buf[idx...] at the current (scalar) loop variables. */
 LLVMValueRef kl_kg_element_address(kgen *kg, kl_buffer *buf, kl_expr *const *idx);
 void kl_kg_memo_reset(kgen *kg, int mark);
+/* The kernel's prefetch hint, if any, at the current loop variables (inside the reduction). */
+bool kl_kg_prefetch(kgen *kg);
 
 #endif

@@ -144,6 +144,11 @@ void kl_kernel_dump(const kl_kernel *k, FILE *f) {
         fprintf(f, ":\n%s  acc %s= ", ind, reduce_names[k->reduce]);
         expr(k->value, f);
         fputs("\n", f);
+        if (k->prefetch_at) {
+            fprintf(f, "%s  prefetch %s[", ind, k->prefetch_buf->name);
+            expr(k->prefetch_at, f);
+            fputs("]\n", f);
+        }
     }
     fprintf(f, "%s%s[", ind, k->out->name);
     for (int i = 0; i < k->out->shape.rank; i++) {

@@ -203,6 +203,7 @@ void kl_kernel_rewrite(kl_arena *a, kl_kernel *k, kl_expr *const *iv_map, kl_rew
     k->init = subst(a, k->init, iv_map, &m);
     k->value = subst(a, k->value, iv_map, &m);
     k->result = subst(a, k->result, iv_map, &m);
+    k->prefetch_at = subst(a, k->prefetch_at, iv_map, &m);
     int rank = k->out->shape.rank;
     kl_expr **idx = kl_alloc_array(a, rank ? (size_t)rank : 1, sizeof *idx);
     for (int d = 0; d < rank; d++) idx[d] = subst(a, k->out_idx[d], iv_map, &m);

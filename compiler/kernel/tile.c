@@ -26,6 +26,8 @@
  *      block reads it — outer loops, reduction loops, then the block loops — so the innermost
  *      loop streams it contiguously (pack.c). Identical packings are shared between the
  *      kernels of one contraction.
+ *   5. Prefetch. A kernel whose weights outgrow L2 asks for the next panel of them while it
+ *      works on the current one (prefetch.c); then it keeps its jammed block (no micro-kernel).
  *
  * Semantics never change: the kernels compute exactly what the original did (the interpreter
  * checks that in tests/unit/test_tile.c); only the back end's schedule does.
@@ -483,7 +485,7 @@ static bool block_kernel(tile_ctx *c, kl_kernel *k, kl_ptrvec *rest) {
     return true;
 }
 
-/* ---------------------------------------------------------------- 5. micro-kernels */
+/* ---------------------------------------------------------------- 6. micro-kernels */
 
 /* The x86 ISA a libxsmm kernel may use on the target, or 0. */
 static int micro_isa(const kl_target *t) {
@@ -558,9 +560,13 @@ static void choose_micro(tile_ctx *c, kl_kernel *k) {
     if (c->micro == KL_MICRO_IR || !micro_isa(c->t)) return;
     kl_micro mk;
     if (!match_micro(k, &mk)) return;
-    if (c->micro == KL_MICRO_AUTO && mk.k < MICRO_AUTO_MIN_K) return;
+    /* a kernel that prefetches its next panel of weights keeps the jammed block: the
+     * micro-kernel's own loop has no place for the hint */
+    if (c->micro == KL_MICRO_AUTO && (mk.k < MICRO_AUTO_MIN_K || k->prefetch_at)) return;
     k->micro = kl_alloc(c->p->arena, sizeof *k->micro);
     *k->micro = mk;
+    k->prefetch_buf = NULL;
+    k->prefetch_at = NULL;
 }
 
 /* ---------------------------------------------------------------- the pass */
@@ -600,6 +606,7 @@ static void tile_kernel(tile_ctx *c, kl_kernel *k, kl_ptrvec *out) {
     sort_by_work(&blocked);
     for (int i = 0; i < blocked.n; i++) {
         kl_pack_constants(c->p, blocked.items[i], &c->packs);
+        kl_plan_prefetch(c->p, blocked.items[i], c->t);
         choose_micro(c, blocked.items[i]);
     }
 }

@@ -493,6 +493,85 @@ Test(tile, remainders_share_packed_weights) {
     }
 }
 
+/* A contraction whose weights outgrow L2 (here 1.2 MB for a 1 MB L2) reads each panel of
+ * them (a block of output channels) once per output row. Its main kernel asks the cache for
+ * the next panel while it works on the current one: over the rows and reduction steps of
+ * panel i0 the prefetched elements cover panel i0 + 1 with no gap of a cache line, and go no
+ * further than the prefetch's own stride past it. It then keeps the jammed block (a
+ * micro-kernel has no room for the hint), and its numbers stay right. Small weights get none. */
+static prog conv_large_weights(void) { return conv_nhwc(6, 6, 256, 128, 3, 1, 0, 1); }
+
+static const kl_kernel *heaviest_blocked(const kl_program *p) {
+    const kl_kernel *best = NULL;
+    for (int i = 0; i < p->kernels.n; i++) {
+        const kl_kernel *k = p->kernels.items[i];
+        if (k->n_block && (!best || kl_kernel_iterations(k) > kl_kernel_iterations(best))) best = k;
+    }
+    return best;
+}
+
+/* prefetched offsets over every point of loops [1, n_loops) outside the block, at i0 = 0 */
+static int64_t *prefetched_offsets(const kl_kernel *k, kl_affine *at, int64_t *n) {
+    int64_t count = 1;
+    for (int l = 1; l < k->n_loops; l++)
+        if (l < k->n_par - k->n_block || l >= k->n_par) count *= k->extent[l];
+    int64_t *v = malloc((size_t)count * sizeof *v);
+    for (int64_t i = 0; i < count; i++) {
+        int64_t rest = i, off = at->c;
+        for (int l = k->n_loops - 1; l >= 1; l--) {
+            if (l >= k->n_par - k->n_block && l < k->n_par) continue;
+            off += at->coef[l] * (rest % k->extent[l]);
+            rest /= k->extent[l];
+        }
+        v[i] = off;
+    }
+    *n = count;
+    return v;
+}
+
+static int cmp_i64(const void *x, const void *y) {
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return (a > b) - (a < b);
+}
+
+Test(tile, large_weights_prefetch_the_next_panel) {
+    const kl_target *t = kl_target_find("x86-64-v4");
+    check_tiled_with(conv_large_weights, t, KL_MICRO_AUTO, true, false);
+    prog g = conv_large_weights();
+    kl_diag d;
+    kl_diag_init(&d, "test");
+    cr_assert(kpass_tile(g.p, &(kl_kernel_opts){t, KL_MICRO_AUTO}, &d));
+    kl_diag_free(&d);
+    const kl_kernel *k = heaviest_blocked(g.p);
+    cr_assert(k && k->prefetch_at, "no prefetch in the main kernel");
+    cr_assert(k->micro == NULL, "a micro-kernel beside the prefetch");
+    kl_affine at, w;
+    cr_assert(kl_affine_of(k->prefetch_at, &at));
+    const kl_expr *load = k->value->b; /* x * w: the packed weights */
+    cr_assert(load->kind == KL_E_LOAD && load->buf == k->prefetch_buf);
+    cr_assert(kl_affine_offset(load->buf, load->idx, &w));
+    int64_t panel = w.coef[0], n;
+    cr_assert_eq(at.coef[0], panel);
+    int64_t *off = prefetched_offsets(k, &at, &n);
+    qsort(off, (size_t)n, sizeof *off, cmp_i64);
+    int64_t line = 64 / 4;
+    cr_assert_leq(off[0], w.c + panel + line, "first prefetch at %lld", (long long)off[0]);
+    cr_assert_geq(off[n - 1], w.c + 2 * panel - line, "last prefetch at %lld", (long long)off[n - 1]);
+    for (int64_t i = 1; i < n; i++)
+        cr_assert_leq(off[i] - off[i - 1], line, "a gap after element %lld", (long long)off[i - 1]);
+    free(off);
+    kl_arena_free(g.a);
+
+    prog small = conv_3x3_pad();
+    kl_diag_init(&d, "test");
+    cr_assert(kpass_tile(small.p, &(kl_kernel_opts){t, KL_MICRO_AUTO}, &d));
+    kl_diag_free(&d);
+    for (int i = 0; i < small.p->kernels.n; i++)
+        cr_assert(((const kl_kernel *)small.p->kernels.items[i])->prefetch_at == NULL,
+                  "a prefetch for weights the cache holds");
+    kl_arena_free(small.a);
+}
+
 /* ---------------------------------------------------------------- edge targets */
 
 /* NEON, RVV (as 128-bit vectors) and Helium get register blocks of 4 float lanes, right by the
