@@ -7,7 +7,9 @@ What the speed work of kiln rewrites, in one model big enough for its kernels to
 across threads: padded 3x3 convolutions (halo, register blocks), a residual Add and Relus
 (epilogues), a max pool, a Concat of two branches (producers writing their slices), a 1x1
 convolution over 288 channels (long enough for a libxsmm micro-kernel where the target has
-them), a global average pool and a Gemm. Seeded weights; values stay O(1).
+them), a global average pool and a Gemm; and a 1x1 convolution to 1024 channels on a 4x4 map,
+whose 1.2 MB of weights outgrow L2 (the tile pass gives it a prefetch of the next panel, and the
+parallel entry one slice per thread). Seeded weights; values stay O(1).
 """
 import sys
 
@@ -27,7 +29,8 @@ def build() -> onnx.ModelProto:
         "w2": conv_weights(rng, 32, 32, 3), "b2": rng.standard_normal(32).astype(np.float32) * 0.1,
         "wa": conv_weights(rng, 144, 32, 1), "wb": conv_weights(rng, 144, 32, 3),
         "w3": conv_weights(rng, 64, 288, 1), "b3": rng.standard_normal(64).astype(np.float32) * 0.1,
-        "wf": (rng.standard_normal((10, 64)) / 8).astype(np.float32),
+        "ww": conv_weights(rng, 1024, 288, 1),
+        "wf": (rng.standard_normal((10, 64 + 1024)) / 32).astype(np.float32),
         "bf": rng.standard_normal(10).astype(np.float32) * 0.1,
     }
     nodes = [
@@ -43,7 +46,12 @@ def build() -> onnx.ModelProto:
         helper.make_node("Conv", ["cat", "w3", "b3"], ["c3"], name="conv3"),
         helper.make_node("Relu", ["c3"], ["r3"]),
         helper.make_node("GlobalAveragePool", ["r3"], ["g"]),
-        helper.make_node("Flatten", ["g"], ["f"]),
+        helper.make_node("MaxPool", ["cat"], ["p2"], kernel_shape=[5, 5], strides=[5, 5]),
+        helper.make_node("Conv", ["p2", "ww"], ["cw"], name="wide"),
+        helper.make_node("Relu", ["cw"], ["rw"]),
+        helper.make_node("GlobalAveragePool", ["rw"], ["gw"]),
+        helper.make_node("Concat", ["g", "gw"], ["gg"], axis=1),
+        helper.make_node("Flatten", ["gg"], ["f"]),
         helper.make_node("Gemm", ["f", "wf", "bf"], ["y"], name="classifier", transB=1),
     ]
     graph = helper.make_graph(
