@@ -50,7 +50,7 @@ extern const kl_op kl_ops_topk[];        /* topk.c: TopK */
 extern const kl_op kl_ops_nonzero[];     /* nonzero.c: NonZero Compress (data-dependent) */
 extern const kl_op kl_ops_unique[];      /* unique.c: Unique (data-dependent) */
 extern const kl_op kl_ops_nms[];         /* nms.c: NonMaxSuppression (data-dependent) */
-extern const kl_op kl_ops_signal[];      /* signal.c: HannWindow HammingWindow BlackmanWindow
+extern const kl_op kl_ops_signal[];      /* signal.c: HannWindow HammingWindow BlackmanWindow MelWeightMatrix
                                              STFT */
 extern const kl_op kl_ops_col2im[];      /* col2im.c: Col2Im */
 extern const kl_op kl_ops_affine_grid[]; /* affine_grid.c: AffineGrid */

@@ -20,6 +20,16 @@
  * a check (KILN_E_SHAPE) makes sure they give the declared frames and bins. A run-time L can
  * be one of two lengths for the declared onesided bins (2 (bins - 1) or one more): the
  * reduction runs to the longer and drops the terms past L.
+ *
+ * MelWeightMatrix (opset 17): the [dft_length / 2 + 1, num_mel_bins] matrix of triangular
+ * filters between mel-spaced points, as ONNX's reference computes it: the edges' mel values and
+ * the mel step in float32 (the reference's float32 inputs keep them there), each point's
+ * spectrogram bin floor((dft_length + 1) hz / sample_rate) in float64. Element (j, i) is the
+ * closed form of the reference's two loops over bins: the rising edge (j - l) / (c - l) for
+ * l <= j <= c (1 at c when l == c), overwritten by the falling edge (h - j) / (h - c) for
+ * c <= j < h, where l, c, h are the bins of points i, i + 1, i + 2. One kernel over the matrix
+ * reads every input where it is; num_mel_bins and dft_length may come at run time where the
+ * model declares the output's shape (checked, KILN_E_SHAPE).
  */
 #include <string.h>
 
@@ -265,10 +275,122 @@ static bool lower_stft(kl_lower *L, kl_node *n, kl_diag *d) {
 
 static const char *const stft_attrs[] = {"onesided", NULL};
 
+/* ---------------------------------------------------------------- MelWeightMatrix */
+
+typedef struct mel_plan {
+    int64_t bins, mels; /* the output: [bins, mels] */
+    kl_dtype out;
+} mel_plan;
+
+static bool mel_plan_of(kl_node *n, mel_plan *m, kl_diag *d) {
+    if (!scalar_int_input(n, 0, "num_mel_bins", d) || !scalar_int_input(n, 1, "dft_length", d) ||
+        !scalar_int_input(n, 2, "sample_rate", d))
+        return false;
+    for (int i = 3; i < 5; i++) {
+        if (!kl_infer_need_input(n, i, d)) return false;
+        const kl_value *v = n->inputs[i];
+        if (!kl_dtype_is_float(v->dtype) || kl_shape_numel(&v->shape) != 1)
+            return kl_error(d, n, "%s must be a float scalar",
+                            i == 3 ? "lower_edge_hertz" : "upper_edge_hertz");
+    }
+    int64_t t = kl_attr_int(n, "output_datatype", KL_F32);
+    if (t < 0 || t > INT32_MAX || !kl_arith_is_numeric((kl_dtype)t) || (kl_dtype)t == KL_BOOL)
+        return kl_error(d, n, "output_datatype %lld is not a numeric element type",
+                        (long long)t);
+    m->out = (kl_dtype)t;
+    if (kl_input_at_run_time(n, 0) || kl_input_at_run_time(n, 1)) {
+        const kl_value *y = n->outputs[0];
+        if (!y->shape_declared && !y->has_shape)
+            return kl_infer_declared(n, kl_input_at_run_time(n, 0) ? 0 : 1, d);
+        if (y->shape.rank != 2)
+            return kl_error(d, n, "the declared output must be 2-D, not rank %d", y->shape.rank);
+        m->bins = y->shape.dim[0];
+        m->mels = y->shape.dim[1];
+    } else {
+        int64_t dft = kl_value_const_int(n->inputs[1], 0);
+        if (dft < 0) return kl_error(d, n, "dft_length %lld is negative", (long long)dft);
+        m->bins = dft / 2 + 1;
+        m->mels = kl_value_const_int(n->inputs[0], 0);
+    }
+    if (m->mels < 0 || m->mels > KL_MAX_BYTES || m->bins * m->mels > KL_MAX_BYTES)
+        return kl_error(d, n, "num_mel_bins %lld is out of range", (long long)m->mels);
+    return true;
+}
+
+static bool infer_mel(kl_node *n, kl_diag *d) {
+    mel_plan m;
+    if (!mel_plan_of(n, &m, d)) return false;
+    kl_shape s = {.rank = 2, .dim = {m.bins, m.mels}};
+    return kl_infer_set(n, 0, m.out, &s);
+}
+
+/* A float scalar input as float32, and 2595 log10(1 + hz / 700) of it in float32. */
+static kl_expr *mel_of_hertz(kl_lower *L, kl_node *n, int input) {
+    kl_arena *a = L->arena;
+    kl_buffer *b = kl_lower_buffer(L, n->inputs[input]);
+    kl_expr *idx[KL_MAX_RANK];
+    for (int i = 0; i < b->shape.rank; i++) idx[i] = kl_e_idx(a, 0);
+    kl_expr *hz = kl_e_cast(a, KL_F32, kl_e_load(a, b, idx));
+    kl_expr *t = kl_e_binary(a, KL_ADD, kl_e_const_f(a, KL_F32, 1),
+                             kl_e_binary(a, KL_DIV, hz, kl_e_const_f(a, KL_F32, 700)));
+    kl_expr *log10 = kl_e_binary(a, KL_DIV, kl_e_unary(a, KL_LOG, kl_e_cast(a, KL_F64, t)),
+                                 kl_e_const_f(a, KL_F64, 2.302585092994045684));
+    return kl_e_binary(a, KL_MUL, kl_e_const_f(a, KL_F32, 2595), kl_e_cast(a, KL_F32, log10));
+}
+
+/* The spectrogram bin of mel point k (an int64 expression), as a float64 integer. */
+static kl_expr *mel_point_bin(kl_lower *L, kl_expr *k, kl_expr *low, kl_expr *step,
+                              kl_expr *dft1, kl_expr *rate) {
+    kl_arena *a = L->arena;
+    kl_expr *mel = kl_e_binary(a, KL_ADD, kl_e_binary(a, KL_MUL, kl_e_cast(a, KL_F64, k), step), low);
+    kl_expr *pow10 = kl_e_unary(a, KL_EXP, kl_e_binary(a, KL_MUL, mel,
+                                                       kl_e_const_f(a, KL_F64, 2.302585092994045684 / 2595)));
+    kl_expr *hz = kl_e_binary(a, KL_MUL, kl_e_const_f(a, KL_F64, 700),
+                              kl_e_binary(a, KL_SUB, pow10, kl_e_const_f(a, KL_F64, 1)));
+    return kl_e_unary(a, KL_FLOOR, kl_e_binary(a, KL_DIV, kl_e_binary(a, KL_MUL, dft1, hz), rate));
+}
+
+static bool lower_mel(kl_lower *L, kl_node *n, kl_diag *d) {
+    mel_plan m;
+    if (!mel_plan_of(n, &m, d)) return false;
+    kl_arena *a = L->arena;
+    kl_expr *mels = kl_lower_int_at(L, n, 0, 0), *dft = kl_lower_int_at(L, n, 1, 0);
+    if (kl_input_at_run_time(n, 0) || kl_input_at_run_time(n, 1)) {
+        kl_expr *ok = kl_e_binary(a, KL_EQ, mels, kl_e_idx(a, m.mels));
+        ok = kl_e_and(a, ok, kl_e_binary(a, KL_GE, dft, kl_e_idx(a, 0)));
+        ok = kl_e_and(a, ok, kl_e_binary(a, KL_EQ, kl_e_addc(a, kl_e_binary(a, KL_DIV, dft, kl_e_idx(a, 2)), 1),
+                                         kl_e_idx(a, m.bins)));
+        kl_lower_shape_check(L, n, ok);
+    }
+    kl_expr *low = mel_of_hertz(L, n, 3), *high = mel_of_hertz(L, n, 4);
+    kl_expr *step = kl_e_binary(a, KL_DIV, kl_e_binary(a, KL_SUB, high, low),
+                                kl_e_const_f(a, KL_F32, (double)(m.mels + 2)));
+    kl_expr *low64 = kl_e_cast(a, KL_F64, low), *step64 = kl_e_cast(a, KL_F64, step);
+    kl_expr *dft1 = kl_e_cast(a, KL_F64, kl_e_addc(a, dft, 1));
+    kl_expr *rate = kl_e_cast(a, KL_F64, kl_lower_int_at(L, n, 2, 0));
+    kl_expr *i = kl_e_iv(a, 1), *j = kl_e_cast(a, KL_F64, kl_e_iv(a, 0));
+    kl_expr *l = mel_point_bin(L, i, low64, step64, dft1, rate);
+    kl_expr *c = mel_point_bin(L, kl_e_addc(a, i, 1), low64, step64, dft1, rate);
+    kl_expr *h = mel_point_bin(L, kl_e_addc(a, i, 2), low64, step64, dft1, rate);
+    kl_expr *zero = kl_e_const_f(a, KL_F64, 0), *one = kl_e_const_f(a, KL_F64, 1);
+    kl_expr *rise = kl_e_select(a, kl_e_binary(a, KL_EQ, c, l), one,
+                                kl_e_binary(a, KL_DIV, kl_e_binary(a, KL_SUB, j, l),
+                                            kl_e_binary(a, KL_SUB, c, l)));
+    kl_expr *fall = kl_e_binary(a, KL_DIV, kl_e_binary(a, KL_SUB, h, j), kl_e_binary(a, KL_SUB, h, c));
+    kl_expr *on_rise = kl_e_and(a, kl_e_binary(a, KL_GE, j, l), kl_e_binary(a, KL_LE, j, c));
+    kl_expr *on_fall = kl_e_and(a, kl_e_binary(a, KL_GE, j, c), kl_e_binary(a, KL_LT, j, h));
+    kl_expr *v = kl_e_select(a, on_fall, fall, kl_e_select(a, on_rise, rise, zero));
+    kl_arith_map(L, n, NULL, kl_lower_buffer(L, n->outputs[0]), kl_e_cast(a, m.out, v));
+    return true;
+}
+
+static const char *const mel_attrs[] = {"output_datatype", NULL};
+
 const kl_op kl_ops_signal[] = {
     {"", "HannWindow", 17, KL_OPSET_LATEST, window_attrs, infer_window, lower_window},
     {"", "HammingWindow", 17, KL_OPSET_LATEST, window_attrs, infer_window, lower_window},
     {"", "BlackmanWindow", 17, KL_OPSET_LATEST, window_attrs, infer_window, lower_window},
     {"", "STFT", 17, KL_OPSET_LATEST, stft_attrs, infer_stft, lower_stft},
+    {"", "MelWeightMatrix", 17, KL_OPSET_LATEST, mel_attrs, infer_mel, lower_mel},
     {0},
 };

@@ -270,6 +270,39 @@ def affine_grid_case(theta, size, align_corners):
     return [node], {"theta": theta}, {"grid": grid}, 20, [], [sz]
 
 
+def mel_expected(mels, dft, rate, low, high, dtype):
+    """MelWeightMatrix: triangular filters between mel-spaced points, written from the ONNX
+    specification's definition (edges' mel values in float32 like its float32 inputs, each
+    point's spectrogram bin floor((dft + 1) hz / rate) in float64)."""
+    def mel(hz):
+        return np.float32(2595) * np.log10(np.float32(1) + np.float32(hz) / np.float32(700))
+    lo, hi = mel(low), mel(high)
+    step = (hi - lo) / np.float32(mels + 2)
+    points = np.arange(mels + 2) * np.float64(step) + np.float64(lo)
+    bins = np.floor((dft + 1) * (700 * (10 ** (points / 2595) - 1)) / rate).astype(int)
+    y = np.zeros((dft // 2 + 1, mels))
+    for i in range(mels):
+        l, c, h = bins[i], bins[i + 1], bins[i + 2]
+        for j in range(y.shape[0]):
+            if c <= j < h:
+                y[j, i] = (h - j) / (h - c)
+            elif l <= j <= c:
+                y[j, i] = 1.0 if c == l else (j - l) / (c - l)
+    return y.astype(dtype)
+
+
+def mel_case(mels, dft, rate, low, high, dtype, onnx_type, at_run_time):
+    names = ["num_mel_bins", "dft_length", "sample_rate", "lower_edge_hertz", "upper_edge_hertz"]
+    values = [np.array(mels, np.int64), np.array(dft, np.int64), np.array(rate, np.int32),
+              np.array(low, np.float32), np.array(high, np.float32)]
+    node = helper.make_node("MelWeightMatrix", names, ["y"], output_datatype=onnx_type)
+    y = mel_expected(mels, dft, rate, low, high, dtype)
+    if at_run_time:
+        return [node], dict(zip(names, values)), {"y": y}, 17
+    inits = [numpy_helper.from_array(v, n) for n, v in zip(names, values)]
+    return [node], {}, {"y": y}, 17, [], inits
+
+
 _rng = np.random.default_rng(7)
 _TOPK_X = np.array([[[3, 1], [np.nan, 2], [3, 2], [-1, np.nan], [0, 2], [3, 5]],
                     [[1, 1], [1, 1], [np.nan, np.nan], [2, -2], [-0.0, 0.0], [7, 1]]])
@@ -292,6 +325,12 @@ CASES.update({
         np.ones(7, np.float32), 1),
     "hammingwindow_symmetric_float64": lambda: window_case("HammingWindow", 7, 0, np.float64, 11),
     "blackmanwindow_periodic_float16": lambda: window_case("BlackmanWindow", 9, 1, np.float16, 10),
+    "melweightmatrix_run_time_inputs_40_mels": lambda: mel_case(
+        40, 512, 16000, 0.0, 8000.0, np.float32, 1, True),
+    "melweightmatrix_constants_float64_low_edge": lambda: mel_case(
+        13, 256, 8000, 125.5, 3800.0, np.float64, 11, False),
+    "melweightmatrix_odd_dft_float16": lambda: mel_case(
+        5, 33, 22050, 300.0, 8000.0, np.float16, 10, False),
     "affine_grid_2d_float64": lambda: affine_grid_case(
         _rng.standard_normal((2, 2, 3)), [2, 4, 3, 1], 0),
     "affine_grid_3d_align_corners_one_deep": lambda: affine_grid_case(
