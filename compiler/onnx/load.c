@@ -729,6 +729,7 @@ static void link_inputs(loader *L, kl_node *n, const Onnx__NodeProto *p)
 static void inline_branches(loader *L, kl_node *n, const Onnx__NodeProto *p);
 static void unroll_scan(loader *L, kl_node *n, const Onnx__NodeProto *p);
 static void unroll_loop(loader *L, kl_node *n, const Onnx__NodeProto *p);
+static void unroll_sequence_map(loader *L, kl_node *n, const Onnx__NodeProto *p);
 static void expand_flex_attention(loader *L, kl_node *n, const Onnx__NodeProto *p);
 
 /* The nodes of the graph being loaded (the main graph or an inlined subgraph), then the
@@ -752,6 +753,8 @@ static void load_nodes(loader *L, const Onnx__GraphProto *gp)
             unroll_scan(L, nodes[i], gp->node[i]);
         else if (!strcmp(nodes[i]->op_type, "Loop"))
             unroll_loop(L, nodes[i], gp->node[i]);
+        else if (!strcmp(nodes[i]->op_type, "SequenceMap"))
+            unroll_sequence_map(L, nodes[i], gp->node[i]);
     }
 }
 
@@ -1300,6 +1303,94 @@ static void carry_on(loader *L, const kl_node *n, kl_value *cond, kl_value **the
         out[i] = m->outputs[i] = fresh_value(L, kl_sprintf(L->a, "%s/carried", n->name));
         out[i]->producer = m;
     }
+}
+
+/* ---- SequenceMap: the body inlined once per position ------------------------------------
+ *
+ * The length of the sequences must be known when the model loads: a graph input bound with
+ * --sequence, or a sequence the graph builds from what is known then (inferred now, like a
+ * Scan's computed input). Step i binds the body's inputs to tensor i of each sequence input
+ * and to each tensor input as it is; output k becomes the sequence of the steps' outputs k, a
+ * SequenceConstruct (an empty sequence: SequenceEmpty of float, ONNX's default), which
+ * ops/sequence.c compiles away like any other. */
+
+/* What v holds, inferred now where a node of the graph computes it (a sequence: its compound). */
+static void infer_now(loader *L, kl_value *v)
+{
+    if (v->compound || v->has_shape || v->data || !v->producer)
+        return;
+    kl_diag scratch;
+    kl_diag_init(&scratch, L->d->file);
+    kl_infer_value_now(L->g, v, &scratch);
+    kl_diag_free(&scratch);
+}
+
+/* The tensors of sequence input v (*count of them), known now; NULL after a diagnostic. */
+static kl_value **known_sequence(loader *L, const kl_node *n, const kl_value *v, int64_t *count)
+{
+    kl_compound *c = v->compound;
+    if (!c || c->optional) {
+        kl_error(L->d, n, "input '%s': kiln unrolls SequenceMap over sequences whose tensors are "
+                 "known when the model loads (graph inputs bound with --sequence, or sequences "
+                 "built from them and from constants)", v->name);
+        return NULL;
+    }
+    *count = c->n;
+    return c->n ? kl_sequence_items(L->g, c, L->d) : kl_alloc(L->a, sizeof(kl_value *));
+}
+
+static void unroll_sequence_map(loader *L, kl_node *n, const Onnx__NodeProto *p)
+{
+    const Onnx__GraphProto *body = NULL;
+    for (size_t a = 0; a < p->n_attribute; a++)
+        if (p->attribute[a]->name && !strcmp(p->attribute[a]->name, "body"))
+            body = p->attribute[a]->g;
+    if (!body) {
+        kl_error(L->d, n, "attribute 'body' (a graph) is missing");
+        return;
+    }
+    if (n->n_inputs < 1 || !n->inputs[0]) {
+        kl_error(L->d, n, "input 0 (the sequence) is missing");
+        return;
+    }
+    kl_value ***seq = kl_alloc_array(L->a, (size_t)n->n_inputs, sizeof *seq);
+    int64_t count = -1, len;
+    for (int j = 0; j < n->n_inputs; j++) {
+        kl_value *v = n->inputs[j];
+        if (!v) {
+            kl_error(L->d, n, "input %d is missing", j);
+            return;
+        }
+        infer_now(L, v);
+        if (j > 0 && !v->compound)
+            continue; /* a tensor input: every step reads it whole */
+        if (!(seq[j] = known_sequence(L, n, v, &len)))
+            return;
+        if (count >= 0 && len != count) {
+            kl_error(L->d, n, "input '%s' holds %lld tensors, input '%s' %lld: the sequences of a "
+                     "SequenceMap must have one length", v->name, (long long)len,
+                     n->inputs[0]->name, (long long)count);
+            return;
+        }
+        count = len;
+    }
+    kl_value **in = kl_alloc_array(L->a, (size_t)n->n_inputs + 1, sizeof *in);
+    kl_value **res = kl_alloc_array(L->a, (size_t)n->n_outputs + 1, sizeof *res);
+    kl_value **steps = kl_alloc_array(L->a, (size_t)(count * n->n_outputs) + 1, sizeof *steps);
+    for (int64_t i = 0; i < count; i++) {
+        for (int j = 0; j < n->n_inputs; j++)
+            in[j] = seq[j] ? seq[j][i] : n->inputs[j];
+        if (!inline_body(L, n, body, in, n->n_inputs, res, n->n_outputs))
+            return;
+        for (int k = 0; k < n->n_outputs; k++)
+            steps[k * count + i] = res[k];
+    }
+    for (int k = 0; k < n->n_outputs; k++) {
+        kl_value *out = scan_node(L, n, count ? "SequenceConstruct" : "SequenceEmpty", (int)count,
+                                  steps + k * count, 0, false);
+        produce(L, n, k, out);
+    }
+    drop_node(L, n);
 }
 
 static void unroll_loop(loader *L, kl_node *n, const Onnx__NodeProto *p)

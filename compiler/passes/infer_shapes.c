@@ -114,15 +114,18 @@ static bool infer_node(kl_graph *g, kl_node *n, kl_diag *d) {
     return true;
 }
 
-/* The nodes computing v, inferred (and folded) ahead of the pass, deepest first. */
+/* The nodes computing v, inferred (and folded) ahead of the pass, deepest first; a sequence's
+ * operators settled (ops/sequence.c: the nodes a settle adds go after the others, and the
+ * loader's topological sort puts them in place). */
 static bool infer_upstream(kl_graph *g, kl_value *v, int depth, kl_diag *d) {
-    if (!v || v->has_shape || v->data) return true;
+    if (!v || v->has_shape || v->data || v->compound) return true;
     kl_node *n = v->producer;
     if (!n || n->dead || n->guard || depth > 4096) return false;
     for (int i = 0; i < n->n_inputs; i++)
         if (!infer_upstream(g, n->inputs[i], depth + 1, d)) return false;
     if (!n->op) n->op = kl_op_find(n->domain, n->op_type, n->opset);
-    return n->op && !n->op->settle && infer_node(g, n, d) && v->has_shape;
+    if (n->op && n->op->settle) return n->op->settle(g, n, d) && (v->compound || v->has_shape);
+    return n->op && infer_node(g, n, d) && v->has_shape;
 }
 
 bool kl_infer_value_now(kl_graph *g, kl_value *v, kl_diag *d) {

@@ -18,6 +18,11 @@ Cases:
                        SequenceEmpty, then ConcatFromSequence(new_axis=1).
   optional_tensor      Optional(x): OptionalHasElement is true, OptionalGetElement gives x;
                        Optional() of no input: OptionalHasElement is false.
+  sequence_map         SequenceMap over sequences the graph builds (SplitToSequence with
+                       split sizes, SequenceConstruct) and a tensor input, two body outputs
+                       (an arithmetic result, the piece's Shape): ConcatFromSequence and
+                       SequenceAt of the results.
+  sequence_map_lengths SequenceMap over sequences of 2 and 3 tensors: refused, naming both.
   if_left_out          a run-time If whose else-branch reads past the end of its sequence:
                        that branch is left out; c true passes, c false makes predict return
                        KILN_E_UNCOMPILED_BRANCH (-5).
@@ -156,6 +161,42 @@ def case_optional_tensor(root):
                       [([X], [np.array(True), np.maximum(X, 0), np.array(False)])])
 
 
+def sequence_map_model(split):
+    body = helper.make_graph(
+        [helper.make_node("Mul", ["p", "q"], ["pq"], name="mul_pq"),
+         helper.make_node("Add", ["pq", "k"], ["out"], name="add_k"),
+         helper.make_node("Shape", ["p"], ["shape"], name="shape_p")],
+        "map_body", [vi("p", F, ["n", 2]), vi("q", F, [1, 2]), vi("k", F, [])],
+        [vi("out", F, ["n", 2]), vi("shape", I64, [2])])
+    n = [helper.make_node("SplitToSequence", ["a", "sizes"], ["s"], axis=0, name="split"),
+         helper.make_node("SequenceConstruct", ["x", "y"], ["t"], name="construct"),
+         helper.make_node("SequenceMap", ["s", "t", "k"], ["outs", "shapes"], name="map",
+                          body=body),
+         helper.make_node("ConcatFromSequence", ["outs"], ["joined"], axis=0, name="cat"),
+         helper.make_node("SequenceAt", ["shapes", "one"], ["second_shape"], name="at_second")]
+    return make_model(n, [vi("a", F, [5, 2]), vi("x", F, [1, 2]), vi("y", F, [1, 2]),
+                          vi("k", F, [])],
+                      [vi("joined", F, [5, 2]), vi("second_shape", I64, [2])],
+                      initializers=[const("sizes", np.array(split, np.int64)),
+                                    const("one", np.array(1, np.int64))])
+
+
+def case_sequence_map(root):
+    a = np.arange(10, dtype=np.float32).reshape(5, 2) - 4
+    x, y, k = np.array([[2, -1]], np.float32), np.array([[0.5, 3]], np.float32), np.float32(7)
+    joined = np.concatenate([a[:2] * x + k, a[2:] * y + k])
+    return write_case(root, "sequence_map", sequence_map_model([2, 3]),
+                      [([a, x, y, np.array(k)], [joined, np.array([3, 2], np.int64)])])
+
+
+def case_sequence_map_lengths(root):
+    a = np.zeros((5, 2), np.float32)
+    x = np.zeros((1, 2), np.float32)
+    return write_case(root, "sequence_map_lengths", sequence_map_model([1, 2, 2]),
+                      [([a, x, x, np.array(0, np.float32)],
+                        [np.zeros((5, 2), np.float32), np.array([2, 2], np.int64)])])
+
+
 def case_if_left_out(root, data_set):
     # else: SequenceAt past the end of its sequence: that branch cannot be compiled and is
     # left out (KILN_E_UNCOMPILED_BRANCH when the inputs take it), the then-branch runs
@@ -186,7 +227,9 @@ def main():
     try:
         cases = [(make.__name__[len("case_"):], lambda make=make: make(root), 0, None)
                  for make in (case_concat_new_axis, case_split_scalar, case_if_runtime,
-                              case_loop_insert, case_optional_tensor)]
+                              case_loop_insert, case_optional_tensor, case_sequence_map)]
+        cases += [("sequence_map_lengths", lambda: case_sequence_map_lengths(root), 1,
+                   "input 't' holds 2 tensors, input 's' 3")]
         cases += [("if_left_out taken branch", lambda: case_if_left_out(root, 0), 0, None),
                   ("if_left_out branch left out", lambda: case_if_left_out(root, 1), 1,
                    "error code -5")]
