@@ -1329,6 +1329,8 @@ static void infer_now(loader *L, kl_value *v)
 static kl_value **known_sequence(loader *L, const kl_node *n, const kl_value *v, int64_t *count)
 {
     kl_compound *c = v->compound;
+    if (!c && L->d->n_errors > 0)
+        return NULL; /* an unbound sequence input, say: already reported */
     if (!c || c->optional) {
         kl_error(L->d, n, "input '%s': kiln unrolls SequenceMap over sequences whose tensors are "
                  "known when the model loads (graph inputs bound with --sequence, or sequences "
@@ -1404,9 +1406,12 @@ static void unroll_loop(loader *L, kl_node *n, const Onnx__NodeProto *p)
         return;
     }
     int64_t trips;
+    if (kl_node_input(n, 0)) /* computed from what is known now (a SequenceLength) */
+        infer_now(L, kl_node_input(n, 0));
     if (!load_time_int(kl_node_input(n, 0), &trips)) {
-        kl_error(L->d, n, "the trip count M must be an int64 constant (an initializer or a "
-                 "Constant): kiln unrolls Loop, and a run-time trip count is not supported yet");
+        kl_error(L->d, n, "the trip count M must be an int64 value known when the model loads "
+                 "(a constant, or computed from constants and bound sequences): kiln unrolls "
+                 "Loop, and a run-time trip count is not supported yet");
         return;
     }
     int n_vals = n->n_inputs - 2, n_scan = n->n_outputs - (n->n_inputs - 2);

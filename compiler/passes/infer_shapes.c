@@ -124,7 +124,11 @@ static bool infer_upstream(kl_graph *g, kl_value *v, int depth, kl_diag *d) {
     for (int i = 0; i < n->n_inputs; i++)
         if (!infer_upstream(g, n->inputs[i], depth + 1, d)) return false;
     if (!n->op) n->op = kl_op_find(n->domain, n->op_type, n->opset);
-    if (n->op && n->op->settle) return n->op->settle(g, n, d) && (v->compound || v->has_shape);
+    if (n->op && n->op->settle) {
+        if (!n->op->settle(g, n, d)) return false;
+        if (v->producer != n) return infer_upstream(g, v, depth + 1, d); /* a replacement */
+        return v->compound || v->has_shape;
+    }
     return n->op && infer_node(g, n, d) && v->has_shape;
 }
 

@@ -1110,7 +1110,7 @@ def loop_model(trip_input, cond_value):
 
 def case_loop_runtime_trip_count(d):
     return save(loop_model(True, True), d), [], [
-        "node 'loop0' (Loop", "trip count M must be an int64 constant"]
+        "node 'loop0' (Loop", "trip count M must be an int64 value known when the model loads"]
 
 
 def runtime_operand_model(op, y_shape, opset=19, **attrs):

@@ -23,6 +23,8 @@ Cases:
                        (an arithmetic result, the piece's Shape): ConcatFromSequence and
                        SequenceAt of the results.
   sequence_map_lengths SequenceMap over sequences of 2 and 3 tensors: refused, naming both.
+  loop_over_length     Loop whose trip count is the SequenceLength of a sequence the graph
+                       builds (known when the model loads), reading SequenceAt(i) each step.
   if_left_out          a run-time If whose else-branch reads past the end of its sequence:
                        that branch is left out; c true passes, c false makes predict return
                        KILN_E_UNCOMPILED_BRANCH (-5).
@@ -197,6 +199,27 @@ def case_sequence_map_lengths(root):
                         [np.zeros((5, 2), np.float32), np.array([2, 2], np.int64)])])
 
 
+def case_loop_over_length(root):
+    body = helper.make_graph(
+        [helper.make_node("SequenceAt", ["s", "i"], ["item"], name="at_i"),
+         helper.make_node("Mul", ["item", "two"], ["twice"], name="mul_two"),
+         helper.make_node("SequenceInsert", ["acc_in", "twice"], ["acc_out"], name="append"),
+         helper.make_node("Identity", ["c_in"], ["c_out"], name="pass_cond")],
+        "body", [vi("i", I64, []), vi("c_in", B, []),
+                 helper.make_tensor_sequence_value_info("acc_in", F, [2, 3])],
+        [vi("c_out", B, []), helper.make_tensor_sequence_value_info("acc_out", F, [2, 3])])
+    n = [helper.make_node("SequenceConstruct", ["x", "y", "z"], ["s"], name="construct"),
+         helper.make_node("SequenceLength", ["s"], ["len"], name="length"),
+         helper.make_node("SequenceEmpty", [], ["acc0"], dtype=F, name="empty"),
+         helper.make_node("Loop", ["len", "", "acc0"], ["acc"], name="loop0", body=body),
+         helper.make_node("ConcatFromSequence", ["acc"], ["y2"], axis=0, new_axis=1,
+                          name="cat")]
+    m = make_model(n, [vi("x", F, [2, 3]), vi("y", F, [2, 3]), vi("z", F, [2, 3])],
+                   [vi("y2", F, [3, 2, 3])],
+                   initializers=[const("two", np.array(2, np.float32))])
+    return write_case(root, "loop_over_length", m, [([X, Y, Z], [np.stack([2 * X, 2 * Y, 2 * Z])])])
+
+
 def case_if_left_out(root, data_set):
     # else: SequenceAt past the end of its sequence: that branch cannot be compiled and is
     # left out (KILN_E_UNCOMPILED_BRANCH when the inputs take it), the then-branch runs
@@ -227,7 +250,8 @@ def main():
     try:
         cases = [(make.__name__[len("case_"):], lambda make=make: make(root), 0, None)
                  for make in (case_concat_new_axis, case_split_scalar, case_if_runtime,
-                              case_loop_insert, case_optional_tensor, case_sequence_map)]
+                              case_loop_insert, case_optional_tensor, case_sequence_map,
+                              case_loop_over_length)]
         cases += [("sequence_map_lengths", lambda: case_sequence_map_lengths(root), 1,
                    "input 't' holds 2 tensors, input 's' 3")]
         cases += [("if_left_out taken branch", lambda: case_if_left_out(root, 0), 0, None),
