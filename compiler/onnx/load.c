@@ -931,6 +931,16 @@ static kl_value *stack(loader *L, const kl_node *n, kl_value **v, int count, int
     return scan_node(L, n, "Concat", count, parts, axis, true);
 }
 
+/* The graph attribute `body` of a Scan, Loop or SequenceMap; NULL after a diagnostic. */
+static const Onnx__GraphProto *body_of(loader *L, const kl_node *n, const Onnx__NodeProto *p)
+{
+    for (size_t a = 0; a < p->n_attribute; a++)
+        if (p->attribute[a]->name && !strcmp(p->attribute[a]->name, "body") && p->attribute[a]->g)
+            return p->attribute[a]->g;
+    kl_error(L->d, n, "attribute 'body' (a graph) is missing");
+    return NULL;
+}
+
 /* The body inlined once with its inputs bound to in[]; its outputs into out[]. */
 static bool inline_body(loader *L, kl_node *n, const Onnx__GraphProto *body, kl_value **in,
                         int n_in, kl_value **out, int n_out)
@@ -1025,16 +1035,22 @@ static int64_t scan_int(const Onnx__NodeProto *p, const char *name, int64_t def)
     return def;
 }
 
+/* What v holds, inferred now where a node of the graph computes it (a sequence: its compound). */
+static void infer_now(loader *L, kl_value *v)
+{
+    if (v->compound || v->has_shape || v->data || !v->producer)
+        return;
+    kl_diag scratch;
+    kl_diag_init(&scratch, L->d->file);
+    kl_infer_value_now(L->g, v, &scratch);
+    kl_diag_free(&scratch);
+}
+
 /* The length of dim `axis` of x, which must be known now; -1 after a diagnostic. */
 static int64_t known_dim(loader *L, const kl_node *n, kl_value *x, int64_t axis)
 {
     int a;
-    if (!x->has_shape && !x->data) { /* computed: infer what computes it now */
-        kl_diag scratch;
-        kl_diag_init(&scratch, L->d->file);
-        kl_infer_value_now(L->g, x, &scratch);
-        kl_diag_free(&scratch);
-    }
+    infer_now(L, x); /* computed: infer what computes it now */
     if (!x->has_shape && !x->data)
         return kl_error(L->d, n, "input '%s' has no shape known when the model is loaded: kiln "
                         "unrolls Scan over inputs whose shapes follow from the graph inputs "
@@ -1081,13 +1097,8 @@ static void unroll_scan(loader *L, kl_node *n, const Onnx__NodeProto *p)
     int first = batched ? 1 : 0;
     int64_t m = scan_int(p, "num_scan_inputs", -1);
     int n_vals = n->n_inputs - first;
-    for (size_t a = 0; a < p->n_attribute; a++)
-        if (p->attribute[a]->name && !strcmp(p->attribute[a]->name, "body"))
-            f.body = p->attribute[a]->g;
-    if (!f.body) {
-        kl_error(L->d, n, "attribute 'body' (a graph) is missing");
+    if (!(f.body = body_of(L, n, p)))
         return;
-    }
     if (m < 1 || m > n_vals || m > KL_MAX_RANK * 4 || n->n_outputs - (n_vals - m) < 0 ||
         n->n_outputs - (n_vals - m) > KL_MAX_RANK * 4) {
         kl_error(L->d, n, "num_scan_inputs %lld does not fit the node's %d inputs and %d outputs",
@@ -1314,17 +1325,6 @@ static void carry_on(loader *L, const kl_node *n, kl_value *cond, kl_value **the
  * SequenceConstruct (an empty sequence: SequenceEmpty of float, ONNX's default), which
  * ops/sequence.c compiles away like any other. */
 
-/* What v holds, inferred now where a node of the graph computes it (a sequence: its compound). */
-static void infer_now(loader *L, kl_value *v)
-{
-    if (v->compound || v->has_shape || v->data || !v->producer)
-        return;
-    kl_diag scratch;
-    kl_diag_init(&scratch, L->d->file);
-    kl_infer_value_now(L->g, v, &scratch);
-    kl_diag_free(&scratch);
-}
-
 /* The tensors of sequence input v (*count of them), known now; NULL after a diagnostic. */
 static kl_value **known_sequence(loader *L, const kl_node *n, const kl_value *v, int64_t *count)
 {
@@ -1343,14 +1343,9 @@ static kl_value **known_sequence(loader *L, const kl_node *n, const kl_value *v,
 
 static void unroll_sequence_map(loader *L, kl_node *n, const Onnx__NodeProto *p)
 {
-    const Onnx__GraphProto *body = NULL;
-    for (size_t a = 0; a < p->n_attribute; a++)
-        if (p->attribute[a]->name && !strcmp(p->attribute[a]->name, "body"))
-            body = p->attribute[a]->g;
-    if (!body) {
-        kl_error(L->d, n, "attribute 'body' (a graph) is missing");
+    const Onnx__GraphProto *body = body_of(L, n, p);
+    if (!body)
         return;
-    }
     if (n->n_inputs < 1 || !n->inputs[0]) {
         kl_error(L->d, n, "input 0 (the sequence) is missing");
         return;
@@ -1397,14 +1392,9 @@ static void unroll_sequence_map(loader *L, kl_node *n, const Onnx__NodeProto *p)
 
 static void unroll_loop(loader *L, kl_node *n, const Onnx__NodeProto *p)
 {
-    const Onnx__GraphProto *body = NULL;
-    for (size_t a = 0; a < p->n_attribute; a++)
-        if (p->attribute[a]->name && !strcmp(p->attribute[a]->name, "body"))
-            body = p->attribute[a]->g;
-    if (!body) {
-        kl_error(L->d, n, "attribute 'body' (a graph) is missing");
+    const Onnx__GraphProto *body = body_of(L, n, p);
+    if (!body)
         return;
-    }
     int64_t trips;
     if (kl_node_input(n, 0)) /* computed from what is known now (a SequenceLength) */
         infer_now(L, kl_node_input(n, 0));
