@@ -36,6 +36,7 @@
 #include "arith_util.h"
 
 static const double two_pi = 2 * 3.14159265358979323846;
+static const double ln10 = 2.302585092994045684;
 
 typedef struct window_fn {
     double a0, a1, a2;
@@ -54,16 +55,22 @@ typedef struct window_plan {
     bool at_run_time;
 } window_plan;
 
+/* Attribute output_datatype (float32 by default): any numeric element type. */
+static bool output_datatype(const kl_node *n, kl_dtype *out, kl_diag *d) {
+    int64_t t = kl_attr_int(n, "output_datatype", KL_F32);
+    if (t < 0 || t > INT32_MAX || !kl_arith_is_numeric((kl_dtype)t) || (kl_dtype)t == KL_BOOL)
+        return kl_error(d, n, "output_datatype %lld is not a numeric element type",
+                        (long long)t);
+    *out = (kl_dtype)t;
+    return true;
+}
+
 static bool window_plan_of(kl_node *n, window_plan *w, kl_diag *d) {
     if (!kl_infer_need_input(n, 0, d)) return false;
     const kl_value *size = n->inputs[0];
     if ((size->dtype != KL_I32 && size->dtype != KL_I64) || kl_shape_numel(&size->shape) != 1)
         return kl_error(d, n, "size must be an int32 or int64 scalar");
-    int64_t t = kl_attr_int(n, "output_datatype", KL_F32);
-    if (t < 0 || t > INT32_MAX || !kl_arith_is_numeric((kl_dtype)t) || (kl_dtype)t == KL_BOOL)
-        return kl_error(d, n, "output_datatype %lld is not a numeric element type",
-                        (long long)t);
-    w->out = (kl_dtype)t;
+    if (!output_datatype(n, &w->out, d)) return false;
     w->at_run_time = kl_input_at_run_time(n, 0);
     if (w->at_run_time) {
         const kl_value *y = n->outputs[0];
@@ -293,11 +300,7 @@ static bool mel_plan_of(kl_node *n, mel_plan *m, kl_diag *d) {
             return kl_error(d, n, "%s must be a float scalar",
                             i == 3 ? "lower_edge_hertz" : "upper_edge_hertz");
     }
-    int64_t t = kl_attr_int(n, "output_datatype", KL_F32);
-    if (t < 0 || t > INT32_MAX || !kl_arith_is_numeric((kl_dtype)t) || (kl_dtype)t == KL_BOOL)
-        return kl_error(d, n, "output_datatype %lld is not a numeric element type",
-                        (long long)t);
-    m->out = (kl_dtype)t;
+    if (!output_datatype(n, &m->out, d)) return false;
     if (kl_input_at_run_time(n, 0) || kl_input_at_run_time(n, 1)) {
         const kl_value *y = n->outputs[0];
         if (!y->shape_declared && !y->has_shape)
@@ -328,13 +331,11 @@ static bool infer_mel(kl_node *n, kl_diag *d) {
 static kl_expr *mel_of_hertz(kl_lower *L, kl_node *n, int input) {
     kl_arena *a = L->arena;
     kl_buffer *b = kl_lower_buffer(L, n->inputs[input]);
-    kl_expr *idx[KL_MAX_RANK];
-    for (int i = 0; i < b->shape.rank; i++) idx[i] = kl_e_idx(a, 0);
-    kl_expr *hz = kl_e_cast(a, KL_F32, kl_e_load(a, b, idx));
+    kl_expr *hz = kl_e_cast(a, KL_F32, kl_lower_load_broadcast(L, b, 0));
     kl_expr *t = kl_e_binary(a, KL_ADD, kl_e_const_f(a, KL_F32, 1),
                              kl_e_binary(a, KL_DIV, hz, kl_e_const_f(a, KL_F32, 700)));
     kl_expr *log10 = kl_e_binary(a, KL_DIV, kl_e_unary(a, KL_LOG, kl_e_cast(a, KL_F64, t)),
-                                 kl_e_const_f(a, KL_F64, 2.302585092994045684));
+                                 kl_e_const_f(a, KL_F64, ln10));
     return kl_e_binary(a, KL_MUL, kl_e_const_f(a, KL_F32, 2595), kl_e_cast(a, KL_F32, log10));
 }
 
@@ -344,7 +345,7 @@ static kl_expr *mel_point_bin(kl_lower *L, kl_expr *k, kl_expr *low, kl_expr *st
     kl_arena *a = L->arena;
     kl_expr *mel = kl_e_binary(a, KL_ADD, kl_e_binary(a, KL_MUL, kl_e_cast(a, KL_F64, k), step), low);
     kl_expr *pow10 = kl_e_unary(a, KL_EXP, kl_e_binary(a, KL_MUL, mel,
-                                                       kl_e_const_f(a, KL_F64, 2.302585092994045684 / 2595)));
+                                                       kl_e_const_f(a, KL_F64, ln10 / 2595)));
     kl_expr *hz = kl_e_binary(a, KL_MUL, kl_e_const_f(a, KL_F64, 700),
                               kl_e_binary(a, KL_SUB, pow10, kl_e_const_f(a, KL_F64, 1)));
     return kl_e_unary(a, KL_FLOOR, kl_e_binary(a, KL_DIV, kl_e_binary(a, KL_MUL, dft1, hz), rate));
