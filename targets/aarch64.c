@@ -14,7 +14,8 @@
  */
 #include "kl.h"
 
-#define AARCH64_LINK "aarch64-linux-gnu-gcc -O1 -static"
+/* gold (binutils-aarch64-linux-gnu has it) links the static test program in half bfd's time */
+#define AARCH64_LINK "aarch64-linux-gnu-gcc -O1 -static -fuse-ld=gold"
 #define AARCH64_RUN "qemu-aarch64"
 
 const kl_target kl_target_aarch64_linux = {

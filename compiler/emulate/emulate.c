@@ -4,8 +4,9 @@
  *
  * kl_emulated_open compiles the model to an object in a private folder (library.c, so shapes
  * are bound exactly as for the host), writes the driver's source and kiln.h beside it (both
- * embedded in kiln, so an installed kiln needs no other files) and links the three with the
- * target's toolchain (kl_target.link). kl_emulated_run writes one data set's inputs, runs the
+ * embedded in kiln, so an installed kiln needs no other files) and links the driver's object
+ * (compiled once per toolchain and cached: driver_cache.c) with the model's, with the target's
+ * toolchain (kl_target.link). kl_emulated_run writes one data set's inputs, runs the
  * program under the emulator (kl_target.run) in that folder and reads the outputs back. Nothing
  * built for the target is ever loaded into kiln's process. The emulator is bounded in time
  * (KILN_EMULATOR_TIMEOUT seconds, default 300): a bare-metal fault ends in an endless loop.
@@ -30,16 +31,36 @@ static double run_timeout(void) {
     return t > 0 ? t : RUN_TIMEOUT_S;
 }
 
-static bool link_program(kl_arena *a, kl_emulated *e, kl_diag *d) {
-    static const char *const extra[] = {"driver.c", "model.o", "-o", "model.elf", NULL};
+/* Link `driver` (an object) with model.o; false without a diagnostic when the linker fails,
+ * with its log's tail in *why. */
+static bool link_with(kl_arena *a, kl_emulated *e, const char *driver, const char **why,
+                      kl_diag *d) {
+    const char *const extra[] = {driver, "model.o", "-o", "model.elf", NULL};
     const char *log = kl_library_path(a, &e->lib, "link.log");
     kl_emu_command c = {kl_sprintf(a, "linking the test driver for target '%s'", e->target->name),
                         e->target->link, extra, e->lib.dir, log, LINK_TIMEOUT_S};
     kl_emu_result r;
+    *why = NULL;
     if (!kl_emu_run_tool(a, &c, &r, d)) return false;
-    if (!r.exited || r.status != 0)
-        return kl_error(d, NULL, "%s failed (%s):\n%s", c.what, e->target->link,
-                        kl_emu_log_tail(a, log));
+    if (r.exited && r.status == 0) return true;
+    *why = kl_sprintf(a, "%s failed (%s):\n%s", c.what, e->target->link, kl_emu_log_tail(a, log));
+    return false;
+}
+
+/* The driver's object from the cache when there is one (driver_cache.c), else compiled here;
+ * a cached object that does not link is dropped and the driver compiled afresh. */
+static bool link_program(kl_arena *a, kl_emulated *e, kl_diag *d) {
+    const char *cached = kl_emu_driver_cache_path(a, e->target), *driver = NULL, *why = NULL;
+    bool linked = false;
+    if (cached && access(cached, R_OK) == 0) {
+        linked = link_with(a, e, cached, &why, d);
+        if (!linked && !why) return false;
+        if (!linked) unlink(cached);
+    }
+    if (!linked) {
+        if (!kl_emu_compile_driver(a, e, cached, &driver, d)) return false;
+        if (!link_with(a, e, driver, &why, d)) return why ? kl_error(d, NULL, "%s", why) : false;
+    }
     e->program = kl_library_path(a, &e->lib, "model.elf");
     return true;
 }
