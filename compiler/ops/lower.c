@@ -6,7 +6,7 @@
  * writes (a constant, an input, the same value listed twice) get a copy kernel so every output
  * argument is always written.
  *
- * Views. Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout and a Transpose that only moves
+ * Views. Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout (at inference) and a Transpose that only moves
  * size-1 dims keep the bytes as they are (kl_op.view), so their output is a view of the input's
  * storage (kl_program_view) instead of a copy: nothing but the output's own producer writes a
  * value's storage, and every reader runs after it, so sharing is safe. A graph output cannot be

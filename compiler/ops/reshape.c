@@ -1,6 +1,6 @@
 /*
  * reshape.c — operators that change a tensor's shape or make a tensor from shapes:
- * Reshape Flatten Squeeze Unsqueeze Identity Dropout Shape Size Constant ConstantOfShape Expand,
+ * Reshape Flatten Squeeze Unsqueeze Identity Shape Size Constant ConstantOfShape Expand,
  * and the generators Range and EyeLike.
  *
  * Most of them keep the elements in row-major order and only relabel the dimensions, so their
@@ -293,54 +293,6 @@ static bool unsqueeze_infer(kl_node *n, kl_diag *d) {
 static bool identity_infer(kl_node *n, kl_diag *d) {
     if (!kl_move_need_data(n, 0, d)) return false;
     return kl_infer_set(n, 0, n->inputs[0]->dtype, &n->inputs[0]->shape);
-}
-
-/* ---------------------------------------------------------------- Dropout */
-
-static const char *const dropout_attrs[] = {"ratio", "is_test", "consumed_inputs", "seed", NULL};
-
-/* kiln compiles for inference: Dropout is the identity. Training mode (a run-time choice from
- * opset 12 on) would need random numbers, so only a constant false is accepted. Before opset 7
- * `is_test` defaults to 0 although every exported inference graph meant test mode; like ONNX
- * Runtime we treat it as inference too. */
-static bool dropout_check_inference(kl_node *n, kl_diag *d) {
-    if (n->opset < 12 || !kl_node_input(n, 2)) return true;
-    const kl_value *mode = n->inputs[2];
-    if (!mode->data)
-        return kl_error(d, n, "input 2 (training_mode) must be a compile-time constant false: "
-                              "Dropout in training mode is not supported (kiln compiles for "
-                              "inference)");
-    if (kl_shape_numel(&mode->shape) != 1)
-        return kl_error(d, n, "input 2 (training_mode) must hold one value");
-    if (kl_value_const_int(mode, 0) != 0)
-        return kl_error(d, n, "training_mode is true: Dropout in training mode is not "
-                              "supported (kiln compiles for inference)");
-    return true;
-}
-
-/* The optional mask: bool from opset 10 on, the data's type before. */
-static kl_dtype dropout_mask_dtype(const kl_node *n) {
-    return n->opset >= 10 ? KL_BOOL : n->inputs[0]->dtype;
-}
-
-static bool dropout_infer(kl_node *n, kl_diag *d) {
-    if (!kl_move_need_data(n, 0, d) || !dropout_check_inference(n, d)) return false;
-    const kl_value *x = n->inputs[0];
-    if (!kl_infer_set(n, 0, x->dtype, &x->shape)) return false;
-    if (kl_node_output(n, 1) && !kl_infer_set(n, 1, dropout_mask_dtype(n), &x->shape))
-        return false;
-    return true;
-}
-
-static bool dropout_lower(kl_lower *L, kl_node *n, kl_diag *d) {
-    if (!lower_as_view(L, n, d)) return false;
-    kl_value *mask = kl_node_output(n, 1);
-    if (!mask) return true;
-    /* nothing is dropped at inference: the mask is all true (all ones before opset 10) */
-    kl_kernel *k = kl_move_kernel(L, n, "mask", kl_lower_buffer(L, mask));
-    k->value = kl_move_const(L->arena, mask->dtype, 1.0, 1);
-    kl_move_add_kernel(L, k);
-    return true;
 }
 
 /* ---------------------------------------------------------------- Shape */
@@ -756,7 +708,6 @@ const kl_op kl_ops_reshape[] = {
     {"", "Unsqueeze", 1, KL_OPSET_LATEST, squeeze_attrs, unsqueeze_infer, unsqueeze_lower,
      always_view},
     {"", "Identity", 1, KL_OPSET_LATEST, no_attrs, identity_infer, lower_as_view, always_view},
-    {"", "Dropout", 1, KL_OPSET_LATEST, dropout_attrs, dropout_infer, dropout_lower, always_view},
     {"", "Shape", 1, KL_OPSET_LATEST, shape_attrs, shape_infer, NULL},
     {"", "Size", 1, KL_OPSET_LATEST, no_attrs, size_infer, size_lower},
     {"", "Constant", 1, KL_OPSET_LATEST, constant_attrs, constant_infer, constant_lower},

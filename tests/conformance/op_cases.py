@@ -303,6 +303,28 @@ def mel_case(mels, dft, rate, low, high, dtype, onnx_type, at_run_time):
     return [node], {}, {"y": y}, 17, [], inits
 
 
+
+def dropout_case(x, ratio, training, seed, run_time, mask):
+    """Dropout in training mode as the reference computes it: numpy's legacy generator seeded
+    with `seed` draws u per element, kept where u >= ratio, scaled by 1 / (1 - ratio) in the
+    ratio's type; not training: y = x and the mask all true. `run_time` names the inputs fed
+    at run time (the others are initializers); ratio None leaves the input out (0.5)."""
+    r = np.float32(0.5 if ratio is None else ratio)
+    keep = np.random.RandomState(seed).uniform(0, 1.0, x.shape) >= r
+    if not training:
+        keep = np.ones(x.shape, bool)
+    y = (keep * x * (np.float32(1) / (np.float32(1) - r))).astype(x.dtype) if training else x
+    values = {"x": x, "r": None if ratio is None else np.array(ratio, np.float32),
+              "t": np.array(training)}
+    names = ["x", "" if ratio is None else "r", "t"]
+    node = helper.make_node("Dropout", names, ["y", "z"] if mask else ["y"], seed=seed)
+    inputs = {k: v for k, v in values.items() if v is not None and k in run_time}
+    inits = [numpy_helper.from_array(v, k) for k, v in values.items()
+             if v is not None and k not in run_time]
+    outputs = {"y": y, "z": keep} if mask else {"y": y}
+    return [node], inputs, outputs, 22, [], inits
+
+
 _rng = np.random.default_rng(7)
 _TOPK_X = np.array([[[3, 1], [np.nan, 2], [3, 2], [-1, np.nan], [0, 2], [3, 5]],
                     [[1, 1], [1, 1], [np.nan, np.nan], [2, -2], [-0.0, 0.0], [7, 1]]])
@@ -331,6 +353,13 @@ CASES.update({
         13, 256, 8000, 125.5, 3800.0, np.float64, 11, False),
     "melweightmatrix_odd_dft_float16": lambda: mel_case(
         5, 33, 22050, 300.0, 8000.0, np.float16, 10, False),
+    "dropout_training_at_run_time_false_float64": lambda: dropout_case(
+        _rng.standard_normal((4, 5)), 0.3, False, 5, ("x", "r", "t"), True),
+    "dropout_training_constant_default_ratio_seed_12345": lambda: dropout_case(
+        _rng.standard_normal((3, 50)).astype(np.float32), None, True, 12345, ("x",), True),
+    "dropout_training_run_time_ratio_large_seed": lambda: dropout_case(
+        _rng.standard_normal((2, 3, 700)).astype(np.float32), 0.2, True, 4000000000,
+        ("x", "r", "t"), False),
     "affine_grid_2d_float64": lambda: affine_grid_case(
         _rng.standard_normal((2, 2, 3)), [2, 4, 3, 1], 0),
     "affine_grid_3d_align_corners_one_deep": lambda: affine_grid_case(
