@@ -97,6 +97,7 @@ typedef struct loader {
     name_table all;            /* every value's graph name, so that inlined ones stay unique */
     scope *sc;                 /* the subgraph being inlined; NULL: the main graph */
     kl_guard *guard;           /* what the nodes being loaded run under (NULL: always) */
+    const Onnx__GraphProto *main_graph; /* its outputs' declared shapes, read before they load */
     int unrolling;             /* > 0: inside a Loop or Scan body, which is read once a step */
     int64_t steps_inlined;     /* bodies inlined so far, nested ones included */
     int next_suffix;           /* for renamed values: one counter, so that no search grows */
@@ -1260,7 +1261,11 @@ static void expand_flex_attention(loader *L, kl_node *n, const Onnx__NodeProto *
  * cond_i ? (body's) : (false, the values unchanged). Conditions that fold (the usual "true"
  * passed through) leave straight-line code. Scan outputs stack every iteration's values, so
  * their length must not depend on the inputs: when the loop may end early, a trap (a branch
- * left out, KILN_E_UNCOMPILED_BRANCH) catches it at run time. */
+ * left out, KILN_E_UNCOMPILED_BRANCH) catches it at run time.
+ * A trip count M given at run time is taken from the scan outputs instead, where the model
+ * declares their length N (graph outputs of a fixed shape): N iterations are unrolled, each
+ * running while t < M and its condition holds, and traps catch a loop that ends before N
+ * iterations or would run past them. */
 
 /* The value of an int64 scalar known when the model loads (an initializer or a Constant
  * node's tensor), or false. */
@@ -1278,6 +1283,58 @@ static bool load_time_int(const kl_value *v, int64_t *out)
     if (!data || t->dtype != KL_I64 || kl_shape_numel(&t->shape) != 1)
         return false;
     *out = *(const int64_t *)data;
+    return true;
+}
+
+/* The fixed leading dim that the main graph declares for value `name` (among its outputs
+ * and value_info), or for what a Cast or Identity makes of it, which has its shape; -1: none. */
+static int64_t declared_length(const Onnx__GraphProto *gp, const char *name, int depth)
+{
+    for (size_t i = 0; gp && name && i < gp->n_output + gp->n_value_info; i++) {
+        const Onnx__ValueInfoProto *vi =
+            i < gp->n_output ? gp->output[i] : gp->value_info[i - gp->n_output];
+        const Onnx__TypeProto *tp = vi->type;
+        if (vi->name && !strcmp(vi->name, name) && tp && tp->tensor_type &&
+            tp->tensor_type->shape && tp->tensor_type->shape->n_dim >= 1 &&
+            tp->tensor_type->shape->dim[0]->value_case ==
+                ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE)
+            return tp->tensor_type->shape->dim[0]->dim_value;
+    }
+    for (size_t i = 0; gp && name && depth > 0 && i < gp->n_node; i++) {
+        const Onnx__NodeProto *p = gp->node[i];
+        if (p->n_input >= 1 && p->n_output == 1 && p->input[0] && !strcmp(p->input[0], name) &&
+            (!p->domain || !*p->domain) && p->op_type &&
+            (!strcmp(p->op_type, "Cast") || !strcmp(p->op_type, "Identity"))) {
+            int64_t len = declared_length(gp, p->output[0], depth - 1);
+            if (len >= 0)
+                return len;
+        }
+    }
+    return -1;
+}
+
+/* The length N of the Loop's scan outputs as the main graph declares them; false with a
+ * diagnostic when none is declared or two disagree. */
+static bool declared_trips(loader *L, const kl_node *n, int first_scan, int64_t *trips)
+{
+    const char *from = NULL;
+    for (int k = first_scan; k < n->n_outputs; k++) {
+        const char *name = n->outputs[k] ? n->outputs[k]->name : NULL;
+        int64_t len = declared_length(L->main_graph, name, 4);
+        if (len < 0)
+            continue;
+        if (from && len != *trips)
+            return kl_error(L->d, n, "scan outputs '%s' and '%s' are declared %lld and %lld "
+                            "long: one trip count cannot give both", from, name,
+                            (long long)*trips, (long long)len);
+        from = name;
+        *trips = len;
+    }
+    if (!from)
+        return kl_error(L->d, n, "the trip count M is given at run time and no scan output "
+                        "declares its length: kiln unrolls Loop, so it needs M known when the "
+                        "model loads (a constant, or computed from constants and bound "
+                        "sequences) or a scan output of a fixed declared length");
     return true;
 }
 
@@ -1390,25 +1447,39 @@ static void unroll_sequence_map(loader *L, kl_node *n, const Onnx__NodeProto *p)
     drop_node(L, n);
 }
 
+/* cond and t < m: whether iteration t runs, for a trip count m given at run time. */
+static kl_value *below_trip_count(loader *L, const kl_node *n, kl_value *cond, int64_t t,
+                                  kl_value *m)
+{
+    kl_value *less_in[2] = {const_i64(L, n, 0, t), m};
+    kl_value *and_in[2] = {cond, scan_node(L, n, "Less", 2, less_in, 0, false)};
+    return scan_node(L, n, "And", 2, and_in, 0, false);
+}
+
 static void unroll_loop(loader *L, kl_node *n, const Onnx__NodeProto *p)
 {
     const Onnx__GraphProto *body = body_of(L, n, p);
     if (!body)
         return;
-    int64_t trips;
-    if (kl_node_input(n, 0)) /* computed from what is known now (a SequenceLength) */
-        infer_now(L, kl_node_input(n, 0));
-    if (!load_time_int(kl_node_input(n, 0), &trips)) {
-        kl_error(L->d, n, "the trip count M must be an int64 value known when the model loads "
-                 "(a constant, or computed from constants and bound sequences): kiln unrolls "
-                 "Loop, and a run-time trip count is not supported yet");
-        return;
-    }
+    int64_t trips = 0;
+    kl_value *m = kl_node_input(n, 0), *run_time_m = NULL;
+    if (m) /* computed from what is known now (a SequenceLength) */
+        infer_now(L, m);
     int n_vals = n->n_inputs - 2, n_scan = n->n_outputs - (n->n_inputs - 2);
     if (n_vals < 0 || n_scan < 0) {
         kl_error(L->d, n, "%d inputs and %d outputs do not make a Loop", n->n_inputs,
                  n->n_outputs);
         return;
+    }
+    if (!load_time_int(m, &trips)) {
+        if (!m) {
+            kl_error(L->d, n, "the trip count M is missing: kiln unrolls Loop over a trip count "
+                     "known when the model loads");
+            return;
+        }
+        if (!declared_trips(L, n, n_vals, &trips))
+            return;
+        run_time_m = m;
     }
     if (trips < 0 || trips > SCAN_MAX_STEPS || (trips == 0 && n_scan > 0)) {
         kl_error(L->d, n, "trip count %lld: kiln unrolls Loop over 0 to %d iterations (at "
@@ -1432,6 +1503,8 @@ static void unroll_loop(loader *L, kl_node *n, const Onnx__NodeProto *p)
         v[i] = n->inputs[2 + i];
     kl_guard *outer = L->guard;
     for (int64_t t = 0; t < trips; t++) {
+        if (run_time_m)
+            cond = below_trip_count(L, n, cond, t, run_time_m);
         kl_guard *runs = kl_alloc(L->a, sizeof *runs);
         *runs = (kl_guard){cond, true, outer, NULL};
         if (n_scan > 0) { /* ending early would make the scan outputs shorter */
@@ -1463,6 +1536,14 @@ static void unroll_loop(loader *L, kl_node *n, const Onnx__NodeProto *p)
         cond = next[0];
         for (int i = 0; i < n_vals; i++)
             v[i] = next[1 + i];
+    }
+    if (run_time_m) { /* running on past the declared length */
+        kl_guard *more = kl_alloc(L->a, sizeof *more);
+        *more = (kl_guard){below_trip_count(L, n, cond, trips, run_time_m), true, outer, NULL};
+        more->broken = kl_sprintf(L->a, "node '%s' (Loop): the loop runs past the %lld "
+                                  "iterations its scan outputs are declared to hold", n->name,
+                                  (long long)trips);
+        kl_ptrvec_push(L->a, &L->g->broken_guards, more);
     }
     for (int i = 0; i < n_vals; i++)
         produce(L, n, i, v[i]);
@@ -1686,6 +1767,7 @@ static bool load_graph(loader *L, const Onnx__ModelProto *m, const kl_shape_bind
 {
     const Onnx__GraphProto *gp = m->graph;
     int errors_before = L->d->n_errors;
+    L->main_graph = gp;
     read_meta(L, m);
     load_initializers(L, gp);
     load_inputs(L, gp, bindings, n_bindings);

@@ -1110,7 +1110,8 @@ def loop_model(trip_input, cond_value):
 
 def case_loop_runtime_trip_count(d):
     return save(loop_model(True, True), d), [], [
-        "node 'loop0' (Loop", "trip count M must be an int64 value known when the model loads"]
+        "node 'loop0' (Loop", "trip count M is given at run time and no scan output declares its "
+        "length"]
 
 
 def runtime_operand_model(op, y_shape, opset=19, **attrs):

@@ -18,7 +18,9 @@ Cases (each one model, one or two data sets):
                     (folded: straight-line code), one the body computes that ends the loop early
                     at run time, a false condition from the start, scan outputs over every
                     iteration, and scan outputs of a loop that ends early (predict returns
-                    KILN_E_UNCOMPILED_BRANCH: their length would depend on the inputs).
+                    KILN_E_UNCOMPILED_BRANCH: their length would depend on the inputs); and a
+                    trip count given at run time, unrolled to the scan output's declared length:
+                    that count passes, fewer or more iterations return KILN_E_UNCOMPILED_BRANCH.
 Prints one line per case and "N passed, M failed"; exits 1 on any failure.
 """
 import argparse
@@ -137,9 +139,10 @@ def case_scan_directions(root):
     return write_case(root, "scan_directions", m, [([s0, p0, x], [s, p, z])]), 0
 
 
-def loop_model(trips, with_cond, cond_from_body, with_scan):
-    """Loop (opset 13) of y += x * i over x [2]: M an initializer, cond a graph input (or
-    none), the body's condition y_out[0] < 10 (or the one it got), scan output y_out."""
+def loop_model(trips, with_cond, cond_from_body, with_scan, m_at_run_time=False):
+    """Loop (opset 13) of y += x * i over x [2]: M an initializer (a graph input when
+    m_at_run_time: then z's declared length `trips` is what kiln unrolls), cond a graph input
+    (or none), the body's condition y_out[0] < 10 (or the one it got), scan output y_out."""
     nodes = [helper.make_node("Cast", ["i"], ["i_f"], to=F, name="cast_i"),
              helper.make_node("Mul", ["x", "i_f"], ["step"], name="mul_step"),
              helper.make_node("Add", ["y_in", "step"], ["y_out"], name="add_step")]
@@ -157,10 +160,11 @@ def loop_model(trips, with_cond, cond_from_body, with_scan):
                              [numpy_helper.from_array(np.array(10, np.float32), "ten")])
     loop = helper.make_node("Loop", ["M", "c" if with_cond else "", "y0"],
                             ["y"] + (["z"] if with_scan else []), name="loop0", body=body)
-    inputs = ([vi("c", B, [])] if with_cond else []) + [vi("y0", F, [2]), vi("x", F, [2])]
+    inputs = (([vi("M", TensorProto.INT64, [])] if m_at_run_time else []) +
+              ([vi("c", B, [])] if with_cond else []) + [vi("y0", F, [2]), vi("x", F, [2])])
     outputs = [vi("y", F, [2])] + ([vi("z", F, [trips, 2])] if with_scan else [])
-    return make_model([loop], inputs, outputs,
-                      initializers=[numpy_helper.from_array(np.array(trips, np.int64), "M")])
+    inits = [] if m_at_run_time else [numpy_helper.from_array(np.array(trips, np.int64), "M")]
+    return make_model([loop], inputs, outputs, initializers=inits)
 
 
 def loop_reference(trips, cond, cond_from_body, y0, x):
@@ -174,11 +178,13 @@ def loop_reference(trips, cond, cond_from_body, y0, x):
     return y, zs
 
 
-def case_loop(root, name, trips, with_cond, cond_from_body, with_scan, cond, x):
-    m = loop_model(trips, with_cond, cond_from_body, with_scan)
+def case_loop(root, name, trips, with_cond, cond_from_body, with_scan, cond, x, given_m=None):
+    """given_m: M is a graph input fed this value (`trips` is z's declared length)."""
+    m = loop_model(trips, with_cond, cond_from_body, with_scan, given_m is not None)
     y0 = np.array([0.5, -1], np.float32)
-    y, zs = loop_reference(trips, cond, cond_from_body, y0, x)
-    ins = ([np.array(cond)] if with_cond else []) + [y0, x]
+    y, zs = loop_reference(trips if given_m is None else given_m, cond, cond_from_body, y0, x)
+    ins = (([np.array(given_m, np.int64)] if given_m is not None else []) +
+           ([np.array(cond)] if with_cond else []) + [y0, x])
     outs = [y] + ([np.stack(zs) if len(zs) == trips else np.zeros((trips, 2), np.float32)]
                   if with_scan else [])
     return write_case(root, name, m, [(ins, outs)]), 0
@@ -214,7 +220,16 @@ def main():
                      np.array([1, 1], np.float32)), 0, None),
                  ("loop_scan_ends_early", lambda: case_loop(
                      root, "loop_scan_ends_early", 6, True, True, True, True,
-                     np.array([1, 2], np.float32)), 1, "error code -5")]
+                     np.array([1, 2], np.float32)), 1, "error code -5"),
+                 ("loop_run_time_trips", lambda: case_loop(
+                     root, "loop_run_time_trips", 4, False, False, True, True,
+                     np.array([1, 2], np.float32), given_m=4), 0, None),
+                 ("loop_run_time_trips_fewer", lambda: case_loop(
+                     root, "loop_run_time_trips_fewer", 4, False, False, True, True,
+                     np.array([1, 2], np.float32), given_m=3), 1, "error code -5"),
+                 ("loop_run_time_trips_more", lambda: case_loop(
+                     root, "loop_run_time_trips_more", 4, False, False, True, True,
+                     np.array([1, 2], np.float32), given_m=6), 1, "error code -5")]
         for name, make, want_rc, want_text in cases:
             path, _ = make()
             rc, out = run_check(os.path.abspath(a.kiln), path, extra)
