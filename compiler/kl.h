@@ -77,6 +77,8 @@ bool kl_diag_failed(const kl_diag *d);
 bool kl_error(kl_diag *d, const struct kl_node *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool kl_verror(kl_diag *d, const struct kl_node *node, const char *fmt, va_list ap);
+/* Move `from`'s messages (and error count) to the end of d's; `from` is left empty. */
+void kl_diag_take(kl_diag *d, kl_diag *from);
 void kl_diag_print(const kl_diag *d, FILE *f);
 
 /* util/clock.c — seconds on the monotonic clock (only differences mean anything) */
@@ -300,6 +302,7 @@ struct kl_graph {
     kl_ptrvec outputs;      /* kl_value*, graph outputs in order */
     kl_ptrvec broken_guards; /* kl_guard*, the branches left out (kl_guard.broken) */
     kl_ptrvec compound_io;  /* kl_compound_io*, sequences/optionals at the interface (seqio.c) */
+    bool looking_downstream; /* shape inference is looking for a declared shape downstream */
     kl_model_meta meta;
 };
 

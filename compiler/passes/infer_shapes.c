@@ -82,6 +82,84 @@ static bool infer_guarded(kl_graph *g, kl_node *n, const kl_diag *d) {
     return true;
 }
 
+static bool infer_upstream(kl_graph *g, kl_value *v, int depth, kl_diag *d);
+
+/* Operators whose output has the shape of the one input that is not a scalar. */
+static bool keeps_shape_with_scalars(const kl_node *n) {
+    static const char *const ops[] = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Cos",
+                                      "Sin", "Identity", "Cast", "CastLike", "Log", "Exp",
+                                      "Sqrt", "Abs", "Neg", "Relu", "Sigmoid", "Tanh",
+                                      "Reciprocal", "Floor", "Ceil", "Erf", NULL};
+    if (*n->domain || n->dead || n->n_outputs < 1 || !n->outputs[0]) return false;
+    for (int i = 0; ops[i]; i++)
+        if (!strcmp(n->op_type, ops[i])) return true;
+    return false;
+}
+
+/* x is a scalar: rank 0, inferred now where it was not yet. */
+static bool is_scalar(kl_graph *g, kl_value *x) {
+    kl_diag scratch;
+    kl_diag_init(&scratch, NULL);
+    bool ok = infer_upstream(g, x, 0, &scratch) && x->has_shape && x->shape.rank == 0;
+    kl_diag_free(&scratch);
+    return ok;
+}
+
+/* The shape the model declares for a value that y becomes through operators that keep its
+ * shape, whose other operands are scalars or values of y's shape themselves: what a window
+ * function's expansion does with a Range of run-time length on its way to the declared
+ * output. Values are marked as they are found to have y's shape, in the graph's (topological)
+ * order. false: none found. */
+static bool shape_from_consumers(kl_graph *g, kl_value *y, kl_shape *s) {
+    bool *same = kl_alloc_array(g->arena, (size_t)g->values.n + 1, sizeof *same);
+    same[y->id] = true;
+    int at = y->producer ? y->producer->id + 1 : 0;
+    for (int i = at; i < g->nodes.n; i++) {
+        kl_node *c = g->nodes.items[i];
+        if (!keeps_shape_with_scalars(c)) continue;
+        bool reads = false, ok = true;
+        for (int k = 0; ok && k < c->n_inputs; k++) {
+            kl_value *x = c->inputs[k];
+            if (!x) continue;
+            if (same[x->id]) reads = true;
+            else ok = is_scalar(g, x);
+        }
+        if (!reads || !ok) continue;
+        kl_value *z = c->outputs[0];
+        if (z->shape_declared && z->shape.rank >= y->shape.rank) {
+            *s = z->shape;
+            return true;
+        }
+        same[z->id] = true;
+    }
+    return false;
+}
+
+/* n's operator infers its outputs; when that fails for want of a declared shape of output 0
+ * (a shape operand given at run time), a shape found downstream (shape_from_consumers) is
+ * declared and inference tried again, which then checks the operand against it at run time. */
+static bool infer_op(kl_graph *g, kl_node *n, kl_diag *d) {
+    kl_diag first;
+    kl_diag_init(&first, d->file);
+    if (n->op->infer(n, &first)) return true;
+    kl_value *y = n->outputs[0];
+    kl_shape s;
+    bool found = false;
+    if (!y->shape_declared && !y->has_shape && y->output_index < 0 && !g->looking_downstream) {
+        g->looking_downstream = true; /* the others' operands may come from y: no second search */
+        found = shape_from_consumers(g, y, &s);
+        g->looking_downstream = false;
+    }
+    if (found) {
+        y->shape = s;
+        y->shape_declared = true;
+        kl_diag_free(&first);
+        return n->op->infer(n, d);
+    }
+    kl_diag_take(d, &first);
+    return false;
+}
+
 static bool infer_node(kl_graph *g, kl_node *n, kl_diag *d) {
     /* every operator kiln has defines output 0 (later outputs may be optional); checked once
        here, so that no operator reads an omitted one */
@@ -102,7 +180,7 @@ static bool infer_node(kl_graph *g, kl_node *n, kl_diag *d) {
             return kl_error(d, n, "input '%s' has no known shape", x->name);
     }
     if (!kl_refuse_data_dependent_inputs(n, d)) return false;
-    if (!n->op->infer(n, d)) {
+    if (!infer_op(g, n, d)) {
         if (!kl_diag_failed(d)) kl_error(d, n, "shape inference failed");
         return false;
     }

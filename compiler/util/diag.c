@@ -61,6 +61,13 @@ bool kl_error(kl_diag *d, const kl_node *node, const char *fmt, ...) {
     return false;
 }
 
+void kl_diag_take(kl_diag *d, kl_diag *from) {
+    if (from->text) append(d, from->text, from->len);
+    d->n_errors += from->n_errors;
+    kl_diag_free(from);
+    from->n_errors = 0;
+}
+
 void kl_diag_print(const kl_diag *d, FILE *f) {
     if (d->text) fputs(d->text, f);
 }

@@ -21,6 +21,9 @@ Cases (each one model, one or two data sets):
                     KILN_E_UNCOMPILED_BRANCH: their length would depend on the inputs); and a
                     trip count given at run time, unrolled to the scan output's declared length:
                     that count passes, fewer or more iterations return KILN_E_UNCOMPILED_BRANCH.
+  range_declared_*  a Range of run-time length whose shape comes from the declared output it
+                    flows to through shape-keeping operators: that length passes, another
+                    returns KILN_E_SHAPE.
 Prints one line per case and "N passed, M failed"; exits 1 on any failure.
 """
 import argparse
@@ -190,6 +193,24 @@ def case_loop(root, name, trips, with_cond, cond_from_body, with_scan, cond, x, 
     return write_case(root, name, m, [(ins, outs)]), 0
 
 
+def case_range_declared_downstream(root, n):
+    """Range(0, n, 1) with n a graph input, through Mul by a scalar computed from n and a Cast,
+    to an output declared [5]: the Range takes its length from there (passes/infer_shapes.c),
+    and predict returns KILN_E_SHAPE (-4) when n asks for another."""
+    nodes = [helper.make_node("Range", ["zero", "n", "one"], ["r"], name="range0"),
+             helper.make_node("Div", ["one", "n"], ["inv"], name="inv_n"),
+             helper.make_node("Mul", ["r", "inv"], ["scaled"], name="scale"),
+             helper.make_node("Add", ["scaled", "r"], ["sum"], name="sum"),
+             helper.make_node("Cast", ["sum"], ["y"], to=TensorProto.DOUBLE, name="cast")]
+    m = make_model(nodes, [vi("n", F, [])], [vi("y", TensorProto.DOUBLE, [5])], opset=13,
+                   initializers=[numpy_helper.from_array(np.array(0, np.float32), "zero"),
+                                 numpy_helper.from_array(np.array(1, np.float32), "one")])
+    r = np.arange(5, dtype=np.float32)
+    y = (r * (np.float32(1) / np.float32(n)) + r).astype(np.float64)
+    return write_case(root, f"range_declared_downstream_{n}", m,
+                      [([np.array(n, np.float32)], [y])]), 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("kiln")
@@ -229,7 +250,11 @@ def main():
                      np.array([1, 2], np.float32), given_m=3), 1, "error code -5"),
                  ("loop_run_time_trips_more", lambda: case_loop(
                      root, "loop_run_time_trips_more", 4, False, False, True, True,
-                     np.array([1, 2], np.float32), given_m=6), 1, "error code -5")]
+                     np.array([1, 2], np.float32), given_m=6), 1, "error code -5"),
+                 ("range_declared_downstream", lambda: case_range_declared_downstream(root, 5),
+                  0, None),
+                 ("range_declared_downstream_other_length",
+                  lambda: case_range_declared_downstream(root, 4), 1, "error code -4")]
         for name, make, want_rc, want_text in cases:
             path, _ = make()
             rc, out = run_check(os.path.abspath(a.kiln), path, extra)
