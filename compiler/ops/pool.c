@@ -405,7 +405,9 @@ static bool unpool_window(const kl_node *n, const kl_shape *x, kl_window *w, kl_
         w->dilation[i] = 1;
         w->pad_begin[i] = pads[i];
         w->pad_end[i] = pads[i + nsp];
-        w->out[i] = os ? kl_value_const_int(os, i + 2)
+        /* output_shape given at run time: the declared output's (infer_maxunpool) */
+        w->out[i] = os && os->data ? kl_value_const_int(os, i + 2)
+                    : os           ? n->outputs[0]->shape.dim[i + 2]
                        : (w->in[i] - 1) * w->stride[i] + w->kernel[i] - pads[i] - pads[i + nsp];
         if (w->out[i] < 1)
             return kl_error(d, n, "output size %lld in spatial dim %d is not positive",
@@ -421,11 +423,19 @@ static bool infer_maxunpool(kl_node *n, kl_diag *d) {
                                              kl_dtype_name(x->dtype));
     if (ind->dtype != KL_I64 || !kl_shape_equal(&ind->shape, &x->shape))
         return kl_error(d, n, "indices I must be int64 of X's shape");
-    if (os) {
-        if (!kl_infer_need_const(n, 2, d)) return false;
-        if (kl_shape_numel(&os->shape) != x->shape.rank)
-            return kl_error(d, n, "output_shape has %lld values, expected %d",
-                            (long long)kl_shape_numel(&os->shape), x->shape.rank);
+    if (os && kl_shape_numel(&os->shape) != x->shape.rank)
+        return kl_error(d, n, "output_shape has %lld values, expected %d",
+                        (long long)kl_shape_numel(&os->shape), x->shape.rank);
+    if (os && kl_input_at_run_time(n, 2)) { /* the declared shape, checked at run time */
+        if (!kl_infer_declared(n, 2, d)) return false;
+        const kl_shape *y = &n->outputs[0]->shape;
+        if (y->rank != x->shape.rank)
+            return kl_error(d, n, "the declared output has rank %d, X rank %d", y->rank,
+                            x->shape.rank);
+        if (y->dim[0] != x->shape.dim[0] || y->dim[1] != x->shape.dim[1])
+            return kl_error(d, n, "the declared output's batch and channels (%lld, %lld) are "
+                            "not X's (%lld, %lld)", (long long)y->dim[0], (long long)y->dim[1],
+                            (long long)x->shape.dim[0], (long long)x->shape.dim[1]);
     }
     kl_window w;
     if (!unpool_window(n, &x->shape, &w, d)) return false;
@@ -441,6 +451,13 @@ static bool lower_maxunpool(kl_lower *L, kl_node *n, kl_diag *d) {
     if (!unpool_window(n, &xv->shape, &w, d)) return false;
     int nsp = w.nsp;
     kl_buffer *x = kl_lower_buffer(L, xv), *ind = kl_lower_buffer(L, n->inputs[1]);
+    if (kl_input_at_run_time(n, 2)) { /* output_shape must be the declared shape */
+        kl_expr *ok = NULL;
+        for (int i = 0; i < yv->shape.rank; i++)
+            ok = kl_e_and(a, ok, kl_e_binary(a, KL_EQ, kl_lower_int_at(L, n, 2, i),
+                                             kl_e_idx(a, yv->shape.dim[i])));
+        kl_lower_shape_check(L, n, ok);
+    }
     kl_kernel *k = kl_kernel_new(L->prog, n, "maxunpool");
     k->extent[0] = xv->shape.dim[0];
     k->extent[1] = xv->shape.dim[1];
