@@ -325,6 +325,18 @@ def dropout_case(x, ratio, training, seed, run_time, mask):
     return [node], inputs, outputs, 22, [], inits
 
 
+
+def maxunpool_case(x, ind, out_shape):
+    """MaxUnpool with output_shape a graph input (the output declared of that shape): each
+    x[i] at flat position ind[i] of the output, as ONNX Runtime and PyTorch place it."""
+    y = np.zeros(int(np.prod(out_shape)), x.dtype)
+    y[ind.flatten()] = x.flatten()
+    node = helper.make_node("MaxUnpool", ["x", "i", "s"], ["y"], kernel_shape=[2, 2],
+                            strides=[2, 2])
+    return [node], {"x": x, "i": ind, "s": np.array(out_shape, np.int64)}, \
+        {"y": y.reshape(out_shape)}, 22
+
+
 _rng = np.random.default_rng(7)
 _TOPK_X = np.array([[[3, 1], [np.nan, 2], [3, 2], [-1, np.nan], [0, 2], [3, 5]],
                     [[1, 1], [1, 1], [np.nan, np.nan], [2, -2], [-0.0, 0.0], [7, 1]]])
@@ -360,6 +372,9 @@ CASES.update({
     "dropout_training_run_time_ratio_large_seed": lambda: dropout_case(
         _rng.standard_normal((2, 3, 700)).astype(np.float32), 0.2, True, 4000000000,
         ("x", "r", "t"), False),
+    "maxunpool_output_shape_at_run_time_odd_size": lambda: maxunpool_case(
+        np.array([[[[5, 6], [7, 8]]], [[[1, 2], [3, 4]]]], np.float32),
+        np.array([[[[6, 8], [16, 18]]], [[[25, 28], [40, 43]]]], np.int64), [2, 1, 5, 5]),
     "affine_grid_2d_float64": lambda: affine_grid_case(
         _rng.standard_normal((2, 2, 3)), [2, 4, 3, 1], 0),
     "affine_grid_3d_align_corners_one_deep": lambda: affine_grid_case(
