@@ -84,13 +84,24 @@ static bool infer_guarded(kl_graph *g, kl_node *n, const kl_diag *d) {
 
 static bool infer_upstream(kl_graph *g, kl_value *v, int depth, kl_diag *d);
 
-/* Operators whose output has the shape of the one input that is not a scalar. */
+/* Operators whose output 0 has the shape of input 0, whatever else they read. */
+static bool keeps_input_shape(const kl_node *n) {
+    static const char *const ops[] = {"Identity", "Cast", "CastLike", "Log", "Exp", "Sqrt",
+                                      "Abs", "Neg", "Relu", "Sigmoid", "Tanh", "Reciprocal",
+                                      "Floor", "Ceil", "Erf", NULL};
+    if (*n->domain || n->n_inputs < 1 || n->n_outputs != 1) return false;
+    for (int i = 0; ops[i]; i++)
+        if (!strcmp(n->op_type, ops[i])) return true;
+    return false;
+}
+
+/* Operators whose output has the shape of the one input that is not a scalar: the unary ones
+ * above, and arithmetic with scalars. */
 static bool keeps_shape_with_scalars(const kl_node *n) {
     static const char *const ops[] = {"Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Cos",
-                                      "Sin", "Identity", "Cast", "CastLike", "Log", "Exp",
-                                      "Sqrt", "Abs", "Neg", "Relu", "Sigmoid", "Tanh",
-                                      "Reciprocal", "Floor", "Ceil", "Erf", NULL};
+                                      "Sin", NULL};
     if (*n->domain || n->dead || n->n_outputs < 1 || !n->outputs[0]) return false;
+    if (keeps_input_shape(n)) return true;
     for (int i = 0; ops[i]; i++)
         if (!strcmp(n->op_type, ops[i])) return true;
     return false;
@@ -228,17 +239,6 @@ static bool left_out_for_sure(const kl_graph *g, const kl_node *n, kl_diag *d) {
             }
         }
     }
-    return false;
-}
-
-/* Operators whose output 0 has the shape of input 0, whatever else they read. */
-static bool keeps_input_shape(const kl_node *n) {
-    static const char *const ops[] = {"Identity", "Cast", "CastLike", "Log", "Exp", "Sqrt",
-                                      "Abs", "Neg", "Relu", "Sigmoid", "Tanh", "Reciprocal",
-                                      "Floor", "Ceil", "Erf", NULL};
-    if (*n->domain || n->n_inputs < 1 || n->n_outputs != 1) return false;
-    for (int i = 0; ops[i]; i++)
-        if (!strcmp(n->op_type, ops[i])) return true;
     return false;
 }
 
