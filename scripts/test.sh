@@ -11,14 +11,15 @@
 #      bare-metal.txt's tests and five models through `kiln check --sanitize address`, the
 #      generated code under ASan too (scripts/sanitize_predict.sh runs every test and model so);
 #   3. build-fuzz/ (CC=clang-19, -Dfuzz=enabled, ASan + UBSan): the fuzz suite, each libFuzzer
-#      target for 60 s from seeds and the regression inputs (tests/fuzz/).
+#      target on a fixed number of inputs (60 s at most) from seeds and the regression
+#      inputs (tests/fuzz/).
 # Ends with `N passed, M failed` over the meson tests of both runs (scripts/test_summary.py);
 # the exit status is 1 when any failed.
 #
 # Environment: KILN_BUILD (default build), KILN_TEST_FULL=1 to add the suite `full` to step 1
 # and predict-asan-full (every passing test and model under ASan) to step 2, KILN_SANITIZE=0 to skip
 # step 2 (KILN_SANITIZE_PREDICT=0: its fast suite only), KILN_FUZZ=0 to skip
-# step 3 (KILN_FUZZ_SECONDS: how long each target runs, default 60),
+# step 3 (KILN_FUZZ_SECONDS: the most each target runs, default 60),
 # KILN_TIMEOUT_MULTIPLIER (default 2: CI machines have 2 cores; meson's timeouts are per test),
 # KILN_TEST_ARGS (extra `meson test` arguments for step 1, e.g. "--suite fast").
 set -uo pipefail

@@ -120,13 +120,20 @@ static bool lower_inference(kl_lower *L, kl_node *n, kl_diag *d) {
     return true;
 }
 
-/* numpy's draws for every element of x, a float64 constant of x's shape. */
-static kl_buffer *draws(kl_lower *L, const kl_node *n, uint32_t seed) {
+/* numpy's draws for every element of x, a float64 constant of x's shape; NULL (with an error)
+ * past the size of a constant kiln builds. */
+static kl_buffer *draws(kl_lower *L, const kl_node *n, uint32_t seed, kl_diag *d) {
     const kl_value *x = n->inputs[0];
+    int64_t count = kl_shape_numel(&x->shape);
+    if (count > KL_MAX_BUILT_BYTES / 8) {
+        kl_error(d, n, "training mode draws one float64 per element of x, %lld elements: the "
+                 "table would exceed %lld bytes", (long long)count, (long long)KL_MAX_BUILT_BYTES);
+        return NULL;
+    }
     kl_buffer *b = kl_program_buffer(L->prog, kl_sprintf(L->arena, "%s_draws", n->outputs[0]->name),
                                      KL_BUF_CONST, KL_F64, &x->shape);
     double *data = kl_alloc(L->arena, (size_t)kl_buffer_bytes(b) + 8);
-    numpy_uniform(seed, kl_shape_numel(&x->shape), data);
+    numpy_uniform(seed, count, data);
     b->data = data;
     b->host = data; /* the interpreter reads constants through `host` */
     return b;
@@ -140,7 +147,9 @@ static bool lower_training(kl_lower *L, kl_node *n, kl_diag *d) {
     int rank = xv->shape.rank;
     kl_dtype t = xv->dtype, rt = ratio_v ? ratio_v->dtype : KL_F32;
     kl_expr *x = kl_e_load(a, kl_lower_buffer(L, xv), kl_lower_ivs(L, rank));
-    kl_expr *u = kl_e_load(a, draws(L, n, seed), kl_lower_ivs(L, rank));
+    kl_buffer *u_table = draws(L, n, seed, d);
+    if (!u_table) return false;
+    kl_expr *u = kl_e_load(a, u_table, kl_lower_ivs(L, rank));
     kl_expr *r = ratio_v ? kl_lower_load_broadcast(L, kl_lower_buffer(L, ratio_v), rank)
                          : kl_arith_const(a, rt, 0.5);
     kl_expr *training = kl_lower_load_broadcast(L, kl_lower_buffer(L, n->inputs[2]), rank);

@@ -221,6 +221,15 @@ def case_size_workspace_too_large(d):
     return save(m, d), [], ["workspace would need more than 1099511627776 bytes"]
 
 
+def case_size_dropout_training_table(d):
+    # training mode's mask is drawn at compile time, one float64 per element: 2^26 elements
+    # would be 512 MiB, past the 256 MiB kiln builds for one constant
+    train = numpy_helper.from_array(np.array(True), "train")
+    m = model([helper.make_node("Dropout", ["x", "", "train"], ["y"], name="drop0")],
+              [tensor_in("x", [2**13, 2**13])], [tensor_in("y", [2**13, 2**13])], [train])
+    return save(m, d), [], ["node 'drop0' (Dropout", "would exceed 268435456 bytes"]
+
+
 def case_size_binding_too_large(d):
     # --shape binds a symbolic dim to a size past what kiln compiles
     m = model([helper.make_node("Relu", ["x"], ["y"], name="relu0")],

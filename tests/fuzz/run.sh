@@ -10,7 +10,9 @@
 # its report (the crashing input is kept as KILN_FUZZ_ARTIFACTS/crash-KIND-*, default
 # $TMPDIR/kiln-fuzz-artifacts) otherwise; 77 (skip) without the backend tests to make seeds from.
 # Environment: KILN_FUZZ_SECONDS (default 60), KILN_FUZZ_SEED (libFuzzer's -seed; the test
-# suite fixes it so that a CI run explores what the previous one did), KILN_FUZZ_ARGS (more libFuzzer flags, e.g.
+# suite fixes it so that a CI run explores what the previous one did), KILN_FUZZ_RUNS (stop
+# after this many inputs, whichever of the two limits comes first; the test suite sets it so
+# that the inputs tried do not depend on the machine's speed), KILN_FUZZ_ARGS (more libFuzzer flags, e.g.
 # "-jobs=1 -workers=1"), KILN_REPO (the repository; default: two folders up from here).
 set -uo pipefail
 [[ $# -ge 2 ]] || { echo "usage: $0 FUZZER KIND [SECONDS]" >&2; exit 2; }
@@ -46,7 +48,8 @@ ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 "$fuzzer" -max_total_time="$seconds" -timeout=30 -rss_limit_mb=3072 -max_len=65536 \
     -print_final_stats=1 -artifact_prefix="$artifacts/crash-$kind-" \
-    ${KILN_FUZZ_SEED:+-seed=$KILN_FUZZ_SEED} ${KILN_FUZZ_ARGS:-} \
+    ${KILN_FUZZ_SEED:+-seed=$KILN_FUZZ_SEED} ${KILN_FUZZ_RUNS:+-runs=$KILN_FUZZ_RUNS} \
+    ${KILN_FUZZ_ARGS:-} \
     "${dirs[@]}" > "$work/log" 2>&1
 status=$?
 for job_log in "$work"/fuzz-*.log; do [[ -f $job_log ]] && cat "$job_log" >> "$work/log"; done
