@@ -479,7 +479,7 @@ typedef enum kl_expr_kind {
     KL_E_BITCAST, /* a's bits read as dtype, of the same byte size (ONNX BitCast); bool is a
                      byte: to an integer 0 or 1, from one true where nonzero */
     KL_E_STRING,  /* a string routine (kl_strop `op`) of runtime-min/kiln_string.h on string
-                     operands a (and b); the builders and KL_STR_FAILED use the program's
+                     operands a (and b; the split routines also c and i); the builders and KL_STR_FAILED use the program's
                      string arena `buf` (kl_program.strings) */
 } kl_expr_kind;
 
@@ -494,6 +494,9 @@ typedef enum kl_strop {
     KL_STR_LOWER,     /* string: a with ASCII A-Z lowered (builder) */
     KL_STR_UPPER,     /* string: a with ASCII a-z raised (builder) */
     KL_STR_FAILED,    /* int32: 1 when a builder ran out of arena since the last reset */
+    KL_STR_SPLIT_COUNT, /* int64: how many pieces Python's a.split(b or None, i) cuts (the
+                           expression's `i` holds maxsplit, < 0: no limit) */
+    KL_STR_SPLIT_PIECE, /* string: piece c (int64) of that split, "" past the last (builder) */
 } kl_strop;
 
 /* KL_E_CAST's op to a float8 / float4 type (the values of runtime-min/kiln_minifloat.h's
@@ -537,6 +540,10 @@ struct kl_expr {
 };
 /* Whether a string expression writes into or reads the state of the string arena. */
 bool kl_strop_uses_arena(kl_strop op);
+/* KL_STR_SPLIT_COUNT (piece NULL) or KL_STR_SPLIT_PIECE of string s cut at delim (a string;
+ * "" for runs of whitespace), at most maxsplit times (< 0: no limit). */
+kl_expr *kl_e_string_split(kl_arena *a, kl_buffer *arena, kl_expr *s, kl_expr *delim,
+                           int64_t maxsplit, kl_expr *piece);
 
 typedef enum kl_reduce {
     KL_RED_NONE, KL_RED_SUM, KL_RED_PROD, KL_RED_MAX, KL_RED_MIN,
@@ -847,6 +854,11 @@ bool kl_lower_elementwise(kl_lower *L, kl_node *n, kl_elementwise_fn fn);
  * which makes predict return KILN_E_STRING_BYTES when the arena ran out. */
 kl_buffer *kl_lower_string_arena(kl_lower *L);
 void kl_lower_string_check(kl_lower *L, const kl_node *n);
+/* Inference: input i is present and a string tensor (else a diagnostic). */
+bool kl_infer_need_strings(kl_node *n, int i, kl_diag *d);
+/* A constant string tensor [n] of the object's read-only data, and one string (a load). */
+kl_buffer *kl_lower_string_table(kl_lower *L, const char *name, const char *const *items, int n);
+kl_expr *kl_lower_string_const(kl_lower *L, const char *name, const char *text);
 /* Copy a whole buffer into another of the same element count. */
 bool kl_lower_copy(kl_lower *L, const kl_node *n, kl_buffer *src, kl_buffer *dst);
 /* `out` holds `in`'s bytes in the same order (Reshape & co.): its buffer becomes a view of in's

@@ -593,3 +593,12 @@ const char *kiln_rt_str_case(int64_t *arena, int64_t cap, const char *s, int32_t
 }
 
 int32_t kiln_rt_str_failed(const int64_t *arena) { return arena[1] != 0; }
+
+int64_t kiln_rt_str_split_count(const char *s, const char *delim, int64_t maxsplit) {
+    return kiln_str_split_count(s, delim, maxsplit);
+}
+
+const char *kiln_rt_str_split_piece(int64_t *arena, int64_t cap, const char *s, const char *delim,
+                                    int64_t maxsplit, int64_t j) {
+    return kiln_str_split_piece(arena, cap, s, delim, maxsplit, j);
+}

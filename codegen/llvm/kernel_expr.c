@@ -196,8 +196,8 @@ static LLVMValueRef call_rt(kgen *kg, const char *name, LLVMValueRef *args, int 
         return LLVMBuildCall2(kg->b, ft, fn, args, (unsigned)n, "");
     LLVMValueRef r = LLVMGetUndef(LLVMVectorType(LLVMGetReturnType(ft), lanes));
     for (unsigned l = 0; l < lanes; l++) {
-        LLVMValueRef idx = LLVMConstInt(kg->cg->i32, l, 0), lane_args[4];
-        for (int i = 0; i < n && i < 4; i++)
+        LLVMValueRef idx = LLVMConstInt(kg->cg->i32, l, 0), lane_args[8];
+        for (int i = 0; i < n && i < 8; i++)
             lane_args[i] = is_vec(args[i]) ? LLVMBuildExtractElement(kg->b, args[i], idx, "")
                                            : args[i];
         LLVMValueRef v = LLVMBuildCall2(kg->b, ft, fn, lane_args, (unsigned)n, "");
@@ -1028,6 +1028,17 @@ static LLVMValueRef emit_string(kgen *kg, const kl_expr *e) {
     }
     case KL_STR_FAILED:
         return call_rt(kg, "kiln_rt_str_failed", &arena, 1);
+    case KL_STR_SPLIT_COUNT:
+    case KL_STR_SPLIT_PIECE: {
+        LLVMValueRef piece = e->c ? kl_kg_emit(kg, e->c) : NULL;
+        if (e->c && !piece)
+            return NULL;
+        LLVMValueRef maxsplit = LLVMConstInt(cg->i64, (unsigned long long)e->i, 1);
+        LLVMValueRef count_args[3] = {x, y, maxsplit};
+        LLVMValueRef piece_args[6] = {arena, cap, x, y, maxsplit, piece};
+        return e->op == KL_STR_SPLIT_COUNT ? call_rt(kg, "kiln_rt_str_split_count", count_args, 3)
+                                           : call_rt(kg, "kiln_rt_str_split_piece", piece_args, 6);
+    }
     }
     return fail(kg, "unknown string routine", NULL, NULL);
 }

@@ -49,13 +49,20 @@ static void expr(const kl_expr *e, FILE *f) {
         break;
     case KL_E_STRING: {
         static const char *const names[] = {"str_eq", "str_eq_nocase", "str_concat",
-                                            "str_lower", "str_upper", "str_failed"};
+                                            "str_lower", "str_upper", "str_failed",
+                                            "str_split_count", "str_split_piece"};
         fprintf(f, "%s(", names[e->op]);
         if (e->buf) fprintf(f, "%s%s", e->buf->name, e->a ? ", " : "");
         if (e->a) expr(e->a, f);
         if (e->b) {
             fputs(", ", f);
             expr(e->b, f);
+        }
+        if (e->op == KL_STR_SPLIT_COUNT || e->op == KL_STR_SPLIT_PIECE)
+            fprintf(f, ", maxsplit %lld", (long long)e->i);
+        if (e->c) {
+            fputs(", ", f);
+            expr(e->c, f);
         }
         fputs(")", f);
         break;

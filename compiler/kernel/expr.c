@@ -99,17 +99,28 @@ kl_expr *kl_e_bitcast(kl_arena *a, kl_dtype t, kl_expr *x) {
     return e;
 }
 
-bool kl_strop_uses_arena(kl_strop op) { return op != KL_STR_EQ && op != KL_STR_EQ_NOCASE; }
+bool kl_strop_uses_arena(kl_strop op) {
+    return op != KL_STR_EQ && op != KL_STR_EQ_NOCASE && op != KL_STR_SPLIT_COUNT;
+}
 
 kl_expr *kl_e_string(kl_arena *a, kl_strop op, kl_buffer *arena, kl_expr *x, kl_expr *y) {
     kl_dtype t = op == KL_STR_EQ || op == KL_STR_EQ_NOCASE ? KL_BOOL
                  : op == KL_STR_FAILED                     ? KL_I32
+                 : op == KL_STR_SPLIT_COUNT                ? KL_I64
                                                            : KL_STRING;
     kl_expr *e = expr_new(a, KL_E_STRING, t);
     e->op = (int)op;
     e->buf = kl_strop_uses_arena(op) ? arena : NULL;
     e->a = x;
     e->b = y;
+    return e;
+}
+
+kl_expr *kl_e_string_split(kl_arena *a, kl_buffer *arena, kl_expr *s, kl_expr *delim,
+                           int64_t maxsplit, kl_expr *piece) {
+    kl_expr *e = kl_e_string(a, piece ? KL_STR_SPLIT_PIECE : KL_STR_SPLIT_COUNT, arena, s, delim);
+    e->c = piece;
+    e->i = maxsplit;
     return e;
 }
 

@@ -305,6 +305,7 @@ static void take_epilogue(kl_arena *a, kl_kernel *pk, const kl_kernel *ck) {
     }
     pk->out = ck->out;
     pk->out_idx = idx;
+    if (ck->error_code) pk->error_code = ck->error_code;
 }
 
 /* Whether a loop of k runs to a count computed at run time (a data-dependent output's
@@ -325,8 +326,12 @@ static bool try_epilogue(kl_program *p, kl_ptrvec *ks, int i) {
     if (j < 0) return false;
     kl_kernel *ck = ks->items[j];
     if (counted_loops(p, ck) || !walks_shape(ck, &pk->out->shape)) return false;
-    for (int w = 0; w < writers.n; w++) /* C's work runs exactly when it did */
-        if (((const kl_kernel *)writers.items[w])->guard != ck->guard) return false;
+    for (int w = 0; w < writers.n; w++) { /* C's work runs exactly when it did */
+        const kl_kernel *wk = writers.items[w];
+        if (wk->guard != ck->guard) return false;
+        /* a check (C writes the flag predict tests) moves its error code to P: P must have none */
+        if (ck->error_code && wk->error_code) return false;
+    }
     load_count c = {y, &pk->out->shape, 0, 0};
     count_kernel_loads(ck, &c);
     if (c.other || !loads_at_own_element(ck->value, y)) return false;

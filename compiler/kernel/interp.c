@@ -322,6 +322,14 @@ static val eval_string(interp *in, const kl_expr *e) {
                                                e->op == KL_STR_UPPER);
         break;
     case KL_STR_FAILED: r.i = arena[1] != 0; break;
+    case KL_STR_SPLIT_COUNT:
+        r.i = kiln_str_split_count(as_string(eval(in, e->a)), as_string(eval(in, e->b)), e->i);
+        break;
+    case KL_STR_SPLIT_PIECE:
+        r.i = (int64_t)(intptr_t)kiln_str_split_piece(arena, cap, as_string(eval(in, e->a)),
+                                                      as_string(eval(in, e->b)), e->i,
+                                                      eval(in, e->c).i);
+        break;
     }
     return r;
 }

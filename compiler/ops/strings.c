@@ -1,6 +1,6 @@
 /*
- * strings.c — the string operators StringConcat and StringNormalizer, and the string arena the
- * operators that build strings share.
+ * strings.c — the string operators StringConcat and StringNormalizer, the string arena the
+ * operators that build strings share, and string constants (StringSplit: string_split.c).
  *
  * A string element is a `const char *` (kiln.h). Selecting strings (Identity, Gather, Where,
  * LabelEncoder's values, StringNormalizer without a case change) copies pointers. Building one
@@ -54,7 +54,7 @@ void kl_lower_string_check(kl_lower *L, const kl_node *n) {
 
 static const char *const no_attrs[] = {NULL};
 
-static bool need_strings(kl_node *n, int i, kl_diag *d) {
+bool kl_infer_need_strings(kl_node *n, int i, kl_diag *d) {
     if (!kl_infer_need_input(n, i, d)) return false;
     if (n->inputs[i]->dtype != KL_STRING)
         return kl_error(d, n, "input %d ('%s') must be a string tensor, not %s", i,
@@ -64,7 +64,8 @@ static bool need_strings(kl_node *n, int i, kl_diag *d) {
 
 static bool infer_string_concat(kl_node *n, kl_diag *d) {
     kl_shape s;
-    if (!need_strings(n, 0, d) || !need_strings(n, 1, d) || !kl_arith_broadcast(n, 0, 2, &s, d))
+    if (!kl_infer_need_strings(n, 0, d) || !kl_infer_need_strings(n, 1, d) ||
+        !kl_arith_broadcast(n, 0, 2, &s, d))
         return false;
     return kl_infer_set(n, 0, KL_STRING, &s);
 }
@@ -103,7 +104,7 @@ static int n_stopwords(const kl_node *n) {
 
 /* [C] or [1, C]: the words lie along the last axis. */
 static bool infer_string_normalizer(kl_node *n, kl_diag *d) {
-    if (!need_strings(n, 0, d)) return false;
+    if (!kl_infer_need_strings(n, 0, d)) return false;
     if (case_change(n) == -2)
         return kl_error(d, n, "case_change_action '%s' is not LOWER, UPPER or NONE",
                         kl_attr_string(n, "case_change_action", ""));
@@ -130,7 +131,7 @@ static bool infer_string_normalizer(kl_node *n, kl_diag *d) {
     return kl_infer_set(n, 0, KL_STRING, &s);
 }
 
-static kl_buffer *string_table(kl_lower *L, const char *name, const char *const *items, int n) {
+kl_buffer *kl_lower_string_table(kl_lower *L, const char *name, const char *const *items, int n) {
     kl_shape s = {.rank = 1, .dim = {n}};
     kl_buffer *b = kl_program_buffer(L->prog, name, KL_BUF_CONST, KL_STRING, &s);
     const char **data = kl_alloc_array(L->arena, (size_t)n + 1, sizeof *data);
@@ -159,7 +160,7 @@ static kl_kernel *row_kernel(kl_lower *L, const kl_node *n, const char *tag, kl_
 static kl_buffer *lower_stop_flags(kl_lower *L, const kl_node *n, kl_buffer *x, int64_t c) {
     kl_arena *a = L->arena;
     const kl_attr *sw = kl_attr_find(n, "stopwords");
-    kl_buffer *table = string_table(L, "stopwords", sw->strings, sw->n);
+    kl_buffer *table = kl_lower_string_table(L, "stopwords", sw->strings, sw->n);
     kl_shape s = {.rank = 1, .dim = {c}};
     kl_buffer *stop = kl_lower_temp(L, "stopword", KL_I64, &s);
     kl_kernel *k = row_kernel(L, n, "stopwords", stop, c);
@@ -213,12 +214,15 @@ static kl_buffer *lower_sources(kl_lower *L, const kl_node *n, kl_buffer *stop, 
     return src;
 }
 
-/* The constant "", what ONNX keeps when no word is left. */
-static kl_expr *empty_string(kl_lower *L) {
-    static const char *const empty[] = {""};
+kl_expr *kl_lower_string_const(kl_lower *L, const char *name, const char *text) {
+    const char **item = kl_alloc(L->arena, sizeof *item);
+    *item = text;
     kl_expr *zero[1] = {kl_e_idx(L->arena, 0)};
-    return kl_e_load(L->arena, string_table(L, "empty_string", empty, 1), zero);
+    return kl_e_load(L->arena, kl_lower_string_table(L, name, item, 1), zero);
 }
+
+/* The constant "", what ONNX keeps when no word is left. */
+static kl_expr *empty_string(kl_lower *L) { return kl_lower_string_const(L, "empty_string", ""); }
 
 /* Output word j (the last loop of a kernel over Y): the j-th word that is not a stopword, or ""
  * when none is; predict returns KILN_E_SHAPE first when the kept words (at least the one "")

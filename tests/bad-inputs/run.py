@@ -1490,6 +1490,38 @@ def case_strings_bytes_exceeded_at_run_time(d):
         "predict returned error code -6", "KILN_E_STRING_BYTES"]
 
 
+def split_model(width, **attrs):
+    """StringSplit of x [2], substrings declared [2, width] (None: not declared)."""
+    return model([helper.make_node("StringSplit", ["x"], ["y", "n"], name="split0", **attrs)],
+                 [strings_in("x", [2])],
+                 [strings_in("y", None if width is None else [2, width]),
+                  tensor_in("n", [2])], opset=20)
+
+
+def case_strings_split_undeclared_width(d):
+    return save(split_model(None, delimiter="."), d), [], [
+        "node 'split0' (StringSplit", "must declare output 'y'", "the most substrings"]
+
+
+def case_strings_split_declared_past_maxsplit(d):
+    return save(split_model(4, maxsplit=2), d), [], [
+        "node 'split0' (StringSplit", "declared with 4 substrings", "maxsplit 2"]
+
+
+def case_strings_split_width_differs_at_run_time(d):
+    """y declared [2, 3]; "a.b" and "c" cut into 2 and 1 substrings: KILN_E_SHAPE."""
+    data_dir = os.path.join(d, "test_data_set_0")
+    os.mkdir(data_dir)
+    tensors = [("input_0", helper.make_tensor("x", S, [2], [b"a.b", b"c"])),
+               ("output_0", helper.make_tensor("y", S, [2, 3], [b"a", b"b", b"", b"c", b"", b""])),
+               ("output_1", numpy_helper.from_array(np.array([2, 1], np.int64), "n"))]
+    for name, t in tensors:
+        with open(os.path.join(data_dir, name + ".pb"), "wb") as f:
+            f.write(t.SerializeToString())
+    return save(split_model(3, delimiter="."), d), ["check"], [
+        "predict returned error code -4"]
+
+
 CASES = [(name[len("case_"):], fn) for name, fn in sorted(globals().items())
          if name.startswith("case_")] + fuzz_cases()
 

@@ -700,6 +700,21 @@ def strings_normalizer_case(x, y, **attrs):
     return [helper.make_node("StringNormalizer", ["x"], ["y"], **attrs)], {"x": x}, {"y": y}, 10
 
 
+def strings_split_case(x, delimiter=None, maxsplit=None, folded=False):
+    """StringSplit, expected from Python's str.split (ASCII whitespace when no delimiter)."""
+    attrs = {k: v for k, v in [("delimiter", delimiter), ("maxsplit", maxsplit)] if v is not None}
+    cut = [s.split(delimiter or None, -1 if maxsplit is None else maxsplit) for s in x.flat]
+    width = max(map(len, cut))
+    y = np.array([c + [""] * (width - len(c)) for c in cut], dtype=object)
+    y = y.reshape(x.shape + (width,))
+    n = np.array([len(c) for c in cut], np.int64).reshape(x.shape)
+    node = helper.make_node("StringSplit", ["x"], ["y", "n"], **attrs)
+    if folded:  # a constant input: the interpreter cuts it while compiling
+        return ([node, helper.make_node("Identity", ["x0"], ["x"])], {}, {"y": y, "n": n}, 20,
+                [], [numpy_helper.from_array(x, "x0")])
+    return [node], {"x": x}, {"y": y, "n": n}, 20
+
+
 def ml_case(op, x, y, opset=2, **attrs):
     node = helper.make_node(op, ["x"], ["y"], domain="ai.onnx.ml", **attrs)
     return [node], {"x": x}, {"y": y}, 13, [("ai.onnx.ml", opset)]
@@ -708,6 +723,12 @@ def ml_case(op, x, y, opset=2, **attrs):
 CASES.update({
     "strings_movement": strings_movement_case,
     "strings_folded_concat": strings_folded_concat_case,
+    "strings_split_long_delimiter_maxsplit": lambda: strings_split_case(
+        strs(["aXYbXYXYcXYd", "XY"], ["", "no delimiter"]), delimiter="XY", maxsplit=3),
+    "strings_split_whitespace_kinds_maxsplit": lambda: strings_split_case(
+        strs(["\tone\ntwo\x1cthree \r", "  ", "\u00e9 \u00e9  tail  "]), maxsplit=1),
+    "strings_split_folded": lambda: strings_split_case(
+        strs(["a,b,,c", ",", "abc"]), delimiter=",", folded=True),
     "strings_equal_broadcast_2d": lambda: (
         [helper.make_node("Equal", ["x", "w"], ["y"])],
         {"x": strs(["a", "b"], ["b", "a"]), "w": strs(["b", "b"])},
