@@ -60,16 +60,6 @@ static bool infer_string_split(kl_node *n, kl_diag *d) {
                                                   kl_infer_set(n, 1, KL_I64, x));
 }
 
-static kl_kernel *elementwise_kernel(kl_lower *L, const kl_node *n, const char *tag,
-                                     kl_buffer *out) {
-    kl_kernel *k = kl_kernel_new(L->prog, n, tag);
-    k->n_loops = k->n_par = out->shape.rank;
-    for (int i = 0; i < out->shape.rank; i++) k->extent[i] = out->shape.dim[i];
-    k->out = out;
-    k->out_idx = kl_lower_ivs(L, out->shape.rank);
-    return k;
-}
-
 /* predict returns KILN_E_SHAPE unless the most substrings of any element is `width`. */
 static void check_width(kl_lower *L, const kl_node *n, kl_buffer *counts, int64_t width) {
     kl_arena *a = L->arena;
@@ -101,11 +91,11 @@ static bool lower_string_split(kl_lower *L, kl_node *n, kl_diag *d) {
     int64_t maxsplit = max_splits(n), width = y->shape.dim[rank];
     kl_expr *delim = kl_lower_string_const(L, "delimiter", kl_attr_string(n, "delimiter", ""));
     kl_expr *s = kl_e_load(a, x, kl_lower_ivs(L, rank));
-    kl_kernel *count = elementwise_kernel(L, n, "count", counts);
+    kl_kernel *count = kl_move_kernel(L, n, "count", counts);
     count->value = kl_e_string_split(a, NULL, s, delim, maxsplit, NULL);
     kl_program_add_kernel(L->prog, count);
     check_width(L, n, counts, width);
-    kl_kernel *pieces = elementwise_kernel(L, n, NULL, y);
+    kl_kernel *pieces = kl_move_kernel(L, n, NULL, y);
     pieces->value = kl_e_string_split(a, kl_lower_string_arena(L), s, delim, maxsplit,
                                       kl_e_iv(a, rank));
     kl_program_add_kernel(L->prog, pieces);
