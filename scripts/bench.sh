@@ -16,7 +16,9 @@
 #
 # Environment: KILN (default build/kiln), KILN_MODELS (default ../shared/models beside the
 # repository), ORT_NODE_MODULES (optional), KILN_BENCH_OUT (folder, default build/bench),
-# BENCH_STAT (min or median, default min).
+# BENCH_STAT (min or median, default min), BENCH_MICROKERNELS=1 (a second table: each model at
+# native, 1 thread, with --microkernels ir and libxsmm beside the default auto, to show where
+# libxsmm's micro-kernels win and where kiln's own register blocks do).
 # It writes OUT/bench-DATE.md and keeps every raw log in OUT/bench-DATE/; it says where first.
 # Nothing in the test suite runs it: it takes minutes and its numbers depend on the machine.
 set -euo pipefail
@@ -154,6 +156,25 @@ geomean_ratio() {
         awk '{ s += log($1); n++ } END { printf "%.2f (%d models)\n", exp(s / n), n }'
 }
 
+# Who computes the contractions (native, 1 thread): auto (the default), kiln's register blocks
+# only, libxsmm wherever a block is a plain GEMM; the fastest in bold.
+microkernels_table() {
+    local name a i x best
+    echo
+    echo "Contractions by kiln's register blocks (ir) or libxsmm's micro-kernels (libxsmm),"
+    echo "native, 1 thread, kiln ms ($stat); auto is the default choice (the first column above):"
+    echo
+    echo "| model | auto | ir | libxsmm | fastest |"
+    echo "|---|---:|---:|---:|---|"
+    for name in "${timed[@]}"; do
+        a=$(kiln_ms "$logs/$name-native-1t.log"); i=$(kiln_ms "$logs/$name-ir-1t.log")
+        x=$(kiln_ms "$logs/$name-libxsmm-1t.log")
+        best=$(printf 'auto %s\nir %s\nlibxsmm %s\n' "$a" "$i" "$x" |
+               awk 'NF == 2 && (b == "" || $2 < v) { b = $1; v = $2 } END { print b }')
+        echo "| $name | $(fmt_ms "$a") | $(fmt_ms "$i") | $(fmt_ms "$x") | $(or_dash "$best") |"
+    done
+}
+
 write_table() {
     local name peak cpu
     cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
@@ -176,6 +197,7 @@ write_table() {
     echo
     echo "Geometric mean of the 1-thread ratios: $(geomean_ratio "${timed[@]}")"
     for name in "${skipped[@]}"; do echo "- $name: skipped, $(skip_reason "$name")"; done
+    [[ ${BENCH_MICROKERNELS:-0} == 1 ]] && microkernels_table
     if [[ -f $logs/ort.md ]]; then
         echo
         echo "ONNX Runtime's own report (bench.js; its last column is how busy other processes"
@@ -200,6 +222,10 @@ main() {
         run_kiln "$name" native-1t --target native >/dev/null
         run_kiln "$name" native-2t --target native --threads 2 >/dev/null
         run_kiln "$name" x86-64-1t --target x86-64 >/dev/null
+        if [[ ${BENCH_MICROKERNELS:-0} == 1 ]]; then
+            run_kiln "$name" ir-1t --target native --microkernels ir >/dev/null
+            run_kiln "$name" libxsmm-1t --target native --microkernels libxsmm >/dev/null
+        fi
     done
     [[ ${#timed[@]} -eq 0 ]] || run_ort "${timed[@]}"
     write_table >"$table"
