@@ -59,6 +59,8 @@ extern const kl_op kl_ops_roialign[];    /* roialign.c: RoiAlign */
 extern const kl_op kl_ops_det[];         /* det.c: Det */
 extern const kl_op kl_ops_quantize[];    /* quantize.c: QuantizeLinear DequantizeLinear
                                              DynamicQuantizeLinear */
+extern const kl_op kl_ops_gradient[];    /* gradient.c: Gradient (ai.onnx.preview.training):
+                                             differentiated while compiling */
 extern const kl_op kl_ops_training[];    /* training.c: Adagrad Momentum Adam
                                              (ai.onnx.preview.training) */
 extern const kl_op kl_ops_control[];     /* control.c: If (branches inlined by the loader) */

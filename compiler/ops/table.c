@@ -15,7 +15,7 @@ static const kl_op *const families[] = {
     kl_ops_indexing,    kl_ops_resize,     kl_ops_loss,       kl_ops_recurrent, kl_ops_attention,
     kl_ops_linear_attention, kl_ops_tfidf, kl_ops_trees, kl_ops_trees_legacy, kl_ops_center_crop_pad,
     kl_ops_gridsample,  kl_ops_einsum,     kl_ops_dft,        kl_ops_roialign,
-    kl_ops_quantize,    kl_ops_training,   kl_ops_ml,         kl_ops_det,
+    kl_ops_quantize,    kl_ops_training,   kl_ops_gradient,   kl_ops_ml,         kl_ops_det,
     kl_ops_control,     kl_ops_topk,       kl_ops_signal,     kl_ops_col2im,
     kl_ops_affine_grid, kl_ops_ml_linear, kl_ops_ml_features, kl_ops_ml_svm, kl_ops_sequence,
     kl_ops_strings,     kl_ops_string_split, kl_ops_encoders,

@@ -1490,6 +1490,20 @@ def case_strings_bytes_exceeded_at_run_time(d):
         "predict returned error code -6", "KILN_E_STRING_BYTES"]
 
 
+def case_gradient_through_softmax(d):
+    """Gradient over a path through Softmax, which kiln does not differentiate."""
+    g = helper.make_graph(
+        [helper.make_node("Softmax", ["x"], ["s"], name="soft0"),
+         helper.make_node("Gradient", ["x"], ["dx"], name="grad0",
+                          domain="ai.onnx.preview.training", xs=["x"], y="s")],
+        "g", [tensor_in("x", [2, 3])], [tensor_in("s", [2, 3]), tensor_in("dx", [2, 3])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13),
+                                            helper.make_opsetid("ai.onnx.preview.training", 1)])
+    return save(m, d), [], ["node 'grad0' (ai.onnx.preview.training.Gradient",
+                            "node 'soft0' (Softmax) lies between an x "
+                            "and y"]
+
+
 def split_model(width, **attrs):
     """StringSplit of x [2], substrings declared [2, width] (None: not declared)."""
     return model([helper.make_node("StringSplit", ["x"], ["y", "n"], name="split0", **attrs)],

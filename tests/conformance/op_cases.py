@@ -715,6 +715,60 @@ def strings_split_case(x, delimiter=None, maxsplit=None, folded=False):
     return [node], {"x": x}, {"y": y, "n": n}, 20
 
 
+def gradient_chain_case():
+    """Gradient of y = log(relu(sigmoid(((tanh(a + b) * a) @ w)) - 0.6) / sqrt(exp(z)) + 1)
+    (y [2, 2], so the derivatives of its sum) with respect to a [2, 3], b [3] (broadcast), w
+    [3, 2] and u (unused: zeros), in double; z is an initializer. Expected from the chain rule
+    written out in numpy."""
+    rng = np.random.RandomState(7)
+    a, b, w = rng.randn(2, 3), rng.randn(3), rng.randn(3, 2)
+    u, z = rng.randn(2), np.array([0.5, -0.25])
+    c = a + b
+    e = np.tanh(c)
+    f = e * a
+    h = f @ w
+    s = 1 / (1 + np.exp(-h))
+    t = s - 0.6
+    r = np.maximum(t, 0)
+    p = np.sqrt(np.exp(z))
+    q = r / p
+    dq = 1 / (q + 1)
+    dh = dq / p * (t > 0) * s * (1 - s)
+    df = dh @ w.T
+    dc = df * a * (1 - e * e)
+    grads = {"da": df * e + dc, "db": dc.sum(axis=0), "dw": f.T @ dh, "du": np.zeros(2)}
+    mk = helper.make_node
+    nodes = [mk("Add", ["a", "b"], ["c"]), mk("Tanh", ["c"], ["e"]), mk("Mul", ["e", "a"], ["f"]),
+             mk("MatMul", ["f", "w"], ["h"]), mk("Sigmoid", ["h"], ["s"]),
+             mk("Sub", ["s", "six_tenths"], ["t"]), mk("Relu", ["t"], ["r"]),
+             mk("Exp", ["z"], ["ez"]), mk("Sqrt", ["ez"], ["p"]), mk("Div", ["r", "p"], ["q"]),
+             mk("Add", ["q", "one"], ["q1"]), mk("Log", ["q1"], ["y"]),
+             mk("Gradient", ["a", "b", "w", "u"], ["da", "db", "dw", "du"],
+                domain="ai.onnx.preview.training", xs=["a", "b", "w", "u"], y="y")]
+    init = [numpy_helper.from_array(np.array(0.6), "six_tenths"),
+            numpy_helper.from_array(np.array(1.0), "one"), numpy_helper.from_array(z, "z")]
+    y = np.log(q + 1)
+    return (nodes, {"a": a, "b": b, "w": w, "u": u}, dict(grads, y=y), 13,
+            [("ai.onnx.preview.training", 1)], init)
+
+
+def gradient_neg_div_case():
+    """Gradient of y = -x - x / v + Identity(x) with v [1] broadcast, in float32: dx = -1/v,
+    dv = sum(x) / v^2."""
+    x = np.array([[1.5, -2.0], [0.5, 3.0]], np.float32)
+    v = np.array([2.0], np.float32)
+    mk = helper.make_node
+    nodes = [mk("Neg", ["x"], ["nx"]), mk("Div", ["x", "v"], ["xv"]),
+             mk("Sub", ["nx", "xv"], ["d"]), mk("Identity", ["x"], ["ix"]),
+             mk("Add", ["d", "ix"], ["y"]),
+             mk("Gradient", ["x", "v"], ["dx", "dv"], domain="ai.onnx.preview.training",
+                xs=["x", "v"], y="y")]
+    dx = np.full_like(x, -1 / v[0])
+    dv = np.array([x.sum() / (v[0] * v[0])], np.float32)
+    return (nodes, {"x": x, "v": v}, {"dx": dx, "dv": dv}, 13,
+            [("ai.onnx.preview.training", 1)])
+
+
 def ml_case(op, x, y, opset=2, **attrs):
     node = helper.make_node(op, ["x"], ["y"], domain="ai.onnx.ml", **attrs)
     return [node], {"x": x}, {"y": y}, 13, [("ai.onnx.ml", opset)]
@@ -723,6 +777,8 @@ def ml_case(op, x, y, opset=2, **attrs):
 CASES.update({
     "strings_movement": strings_movement_case,
     "strings_folded_concat": strings_folded_concat_case,
+    "gradient_chain_broadcast_matmul": gradient_chain_case,
+    "gradient_neg_div_identity": gradient_neg_div_case,
     "strings_split_long_delimiter_maxsplit": lambda: strings_split_case(
         strs(["aXYbXYXYcXYd", "XY"], ["", "no delimiter"]), delimiter="XY", maxsplit=3),
     "strings_split_whitespace_kinds_maxsplit": lambda: strings_split_case(
