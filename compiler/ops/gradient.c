@@ -228,8 +228,9 @@ static bool gradient_settle(kl_graph *g, kl_node *n, kl_diag *d) {
                         "z, one output per x", n->n_inputs, n->n_outputs, xs->n, n_zs);
     kl_value *y = value_named(g, y_name);
     if (!y || !y->has_shape || !float_type(y->dtype))
-        return kl_error(d, n, "y '%s' must be a float or double tensor computed before this node",
-                        y_name);
+        return kl_error(d, n, "y '%s' must be a float or double tensor computed by a node listed "
+                        "before this one (an attribute names y, so the node order is what says "
+                        "it comes first)", y_name);
     int at = 0;
     while (at < g->nodes.n && g->nodes.items[at] != n) at++;
     grad G = {g, n, d, g->values.n, NULL, NULL};
