@@ -62,4 +62,4 @@ if [[ $status -ne 0 ]]; then
     echo "fuzz-$kind: libFuzzer exited with $status (input kept under $artifacts)"
     exit 1
 fi
-echo "fuzz-$kind: no crash, leak or sanitizer report in $seconds s"
+echo "fuzz-$kind: no crash, leak or sanitizer report (${KILN_FUZZ_RUNS:+at most $KILN_FUZZ_RUNS inputs, }at most $seconds s)"
