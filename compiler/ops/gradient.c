@@ -203,8 +203,11 @@ static void mark_from_x(grad *G, int upto) {
 static bool walk_back(grad *G, int upto) {
     for (int i = upto - 1; i >= 0; i--) {
         const kl_node *p = G->g->nodes.items[i];
-        if (p->dead || p->n_outputs < 1 || !p->outputs[0]) continue;
-        kl_value *dc = p->outputs[0]->id < G->n_values ? G->adjoint[p->outputs[0]->id] : NULL;
+        if (p->dead) continue;
+        kl_value *dc = NULL; /* the adjoint of an output (any: a second output is refused) */
+        for (int k = 0; k < p->n_outputs && !dc; k++)
+            if (p->outputs[k] && p->outputs[k]->id < G->n_values)
+                dc = G->adjoint[p->outputs[k]->id];
         if (!dc) continue;
         bool depends = false;
         for (int k = 0; k < p->n_inputs; k++)

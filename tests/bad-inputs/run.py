@@ -1504,6 +1504,19 @@ def case_gradient_through_softmax(d):
                             "and y"]
 
 
+def case_gradient_through_second_output(d):
+    """y is Split's second output: refused (not differentiated as if y did not depend on x)."""
+    g = helper.make_graph(
+        [helper.make_node("Split", ["x"], ["p", "q"], name="split0", axis=0, num_outputs=2),
+         helper.make_node("Gradient", ["x"], ["dx"], name="grad0",
+                          domain="ai.onnx.preview.training", xs=["x"], y="q")],
+        "g", [tensor_in("x", [4])], [tensor_in("q", [2]), tensor_in("dx", [4])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18),
+                                            helper.make_opsetid("ai.onnx.preview.training", 1)])
+    return save(m, d), [], ["node 'grad0' (ai.onnx.preview.training.Gradient",
+                            "node 'split0' (Split) lies between an x and y"]
+
+
 def split_model(width, **attrs):
     """StringSplit of x [2], substrings declared [2, width] (None: not declared)."""
     return model([helper.make_node("StringSplit", ["x"], ["y", "n"], name="split0", **attrs)],
