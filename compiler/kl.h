@@ -479,8 +479,8 @@ typedef enum kl_expr_kind {
     KL_E_BITCAST, /* a's bits read as dtype, of the same byte size (ONNX BitCast); bool is a
                      byte: to an integer 0 or 1, from one true where nonzero */
     KL_E_STRING,  /* a string routine (kl_strop `op`) of runtime-min/kiln_string.h on string
-                     operands a (and b; the split routines also c and i); the builders and KL_STR_FAILED use the program's
-                     string arena `buf` (kl_program.strings) */
+                     operands a (and b; the split routines also c and i); the builders and
+                     KL_STR_FAILED use the program's string arena `buf` (kl_program.strings) */
 } kl_expr_kind;
 
 /* KL_E_STRING's routines. A string value is a `const char *` (NUL-terminated UTF-8). The

@@ -49,20 +49,13 @@ static kl_value *fresh(grad *G) {
     return kl_value_new(G->g, kl_sprintf(G->g->arena, "%s_grad__%d", G->n->name, G->g->values.n));
 }
 
-/* A float constant of dtype t (float or double) and shape s, every element x. */
-static kl_value *filled(grad *G, kl_dtype t, const kl_shape *s, double x) {
-    int64_t count = kl_shape_numel(s);
-    void *data = kl_alloc(G->g->arena, (size_t)(count > 0 ? count : 1) * kl_dtype_size(t));
-    for (int64_t i = 0; i < count; i++) {
-        if (t == KL_F64) ((double *)data)[i] = x;
-        else ((float *)data)[i] = (float)x;
-    }
-    return kl_value_make(G->g, kl_sprintf(G->g->arena, "%s_const", G->n->name), t, s, data);
-}
-
+/* A float or double scalar constant. */
 static kl_value *scalar(grad *G, kl_dtype t, double x) {
     kl_shape s = {.rank = 0};
-    return filled(G, t, &s, x);
+    void *data = kl_alloc(G->g->arena, 8);
+    if (t == KL_F64) *(double *)data = x;
+    else *(float *)data = (float)x;
+    return kl_value_make(G->g, kl_sprintf(G->g->arena, "%s_const", G->n->name), t, &s, data);
 }
 
 static kl_value *i64_list(grad *G, const int64_t *x, int count) {
@@ -72,19 +65,32 @@ static kl_value *i64_list(grad *G, const int64_t *x, int count) {
     return kl_value_make(G->g, kl_sprintf(G->g->arena, "%s_const", G->n->name), KL_I64, &s, data);
 }
 
-/* op(a, b) (b NULL: op(a)) as a new node; NULL with a diagnostic on failure. */
-static kl_value *emit(grad *G, const char *op, kl_value *a, kl_value *b) {
-    if (!a) return NULL;
-    kl_value *in[2] = {a, b}, *out = fresh(G);
+/* op(in[0], ..., in[n_in - 1]) as a new node; NULL (with a diagnostic when the table has no
+ * such operator) when it fails or an operand is missing. */
+static kl_value *emit_n(grad *G, const char *op, int n_in, kl_value *const *in) {
+    for (int i = 0; i < n_in; i++)
+        if (!in[i]) return NULL;
+    kl_value *out = fresh(G);
     kl_node *m = kl_node_add(G->g, "", op, TENSOR_OPSET,
-                             kl_sprintf(G->g->arena, "%s/%s", G->n->name, op), b ? 2 : 1, in, 1,
-                             &out);
+                             kl_sprintf(G->g->arena, "%s/%s", G->n->name, op), n_in, in, 1, &out);
     if (!m) {
         kl_error(G->d, G->n, "internal error: no %s in the op table", op);
         return NULL;
     }
     m->guard = G->n->guard;
     return out;
+}
+
+/* op(a, b), or op(a) when b is NULL. */
+static kl_value *emit(grad *G, const char *op, kl_value *a, kl_value *b) {
+    kl_value *in[2] = {a, b};
+    return emit_n(G, op, b ? 2 : 1, in);
+}
+
+/* A tensor of shape s, every element x (float or double): Expand of a scalar, so that no
+ * constant of y's size is built while compiling. */
+static kl_value *filled(grad *G, kl_dtype t, const kl_shape *s, double x) {
+    return emit(G, "Expand", scalar(G, t, x), i64_list(G, s->dim, s->rank));
 }
 
 /* g (of shape `from`) summed over the dims along which a value of shape `to` was broadcast. */
@@ -147,14 +153,8 @@ static kl_value *unary_adjoint(grad *G, const kl_node *p, kl_value *dc) {
 
 static bool relu_adjoint(grad *G, const kl_node *p, kl_value *dc) {
     kl_value *a = p->inputs[0];
-    kl_value *positive = emit(G, "Greater", a, scalar(G, a->dtype, 0));
-    if (!positive) return false;
-    kl_value *in[3] = {positive, dc, scalar(G, a->dtype, 0)}, *out = fresh(G);
-    kl_node *m = kl_node_add(G->g, "", "Where", TENSOR_OPSET,
-                             kl_sprintf(G->g->arena, "%s/Where", G->n->name), 3, in, 1, &out);
-    if (!m) return kl_error(G->d, G->n, "internal error: no Where in the op table");
-    m->guard = G->n->guard;
-    return contribute(G, p, 0, out);
+    kl_value *in[3] = {emit(G, "Greater", a, scalar(G, a->dtype, 0)), dc, scalar(G, a->dtype, 0)};
+    return contribute(G, p, 0, emit_n(G, "Where", 3, in));
 }
 
 /* MatMul of two matrices: da = dc b^T, db = a^T dc. */
@@ -249,15 +249,16 @@ static bool gradient_settle(kl_graph *g, kl_node *n, kl_diag *d) {
     }
     mark_from_x(&G, at);
     G.adjoint[y->id] = filled(&G, y->dtype, &y->shape, 1.0);
-    if (!walk_back(&G, at)) return false;
+    if (!G.adjoint[y->id] || !walk_back(&G, at)) return false;
     kl_value **outputs = kl_alloc_array(g->arena, (size_t)xs->n + 1, sizeof *outputs);
     memcpy(outputs, n->outputs, (size_t)xs->n * sizeof *outputs);
     kl_node_kill(n);
     for (int i = 0; i < xs->n; i++) {
+        if (!outputs[i]) continue;
         kl_value *total = G.adjoint[x[i]->id] ? G.adjoint[x[i]->id]
                                               : filled(&G, y->dtype, &x[i]->shape, 0.0);
+        if (!total) return false;
         kl_value *in[1] = {total}, *out[1] = {outputs[i]};
-        if (!out[0]) continue;
         kl_node *m = kl_node_add(g, "", "Identity", TENSOR_OPSET, n->name, 1, in, 1, out);
         if (!m) return kl_error(d, n, "internal error: no Identity in the op table");
         m->guard = n->guard;

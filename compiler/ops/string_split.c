@@ -47,7 +47,7 @@ static bool infer_string_split(kl_node *n, kl_diag *d) {
     const kl_attr *delim = kl_attr_find(n, "delimiter");
     if (delim && delim->type != KL_ATTR_STRING)
         return kl_error(d, n, "delimiter must be a string");
-    if (max_splits(n) < -1 || (kl_attr_find(n, "maxsplit") && max_splits(n) < 0))
+    if (kl_attr_find(n, "maxsplit") && max_splits(n) < 0)
         return kl_error(d, n, "maxsplit %lld must not be negative", (long long)max_splits(n));
     const kl_shape *x = &n->inputs[0]->shape;
     if (x->rank >= KL_MAX_RANK)
