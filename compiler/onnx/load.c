@@ -1294,7 +1294,9 @@ static int64_t declared_length(const Onnx__GraphProto *gp, const char *name, int
         const Onnx__ValueInfoProto *vi =
             i < gp->n_output ? gp->output[i] : gp->value_info[i - gp->n_output];
         const Onnx__TypeProto *tp = vi->type;
-        if (vi->name && !strcmp(vi->name, name) && tp && tp->tensor_type &&
+        /* tensor_type shares a union with the other kinds: read it only when it is the one */
+        if (vi->name && !strcmp(vi->name, name) && tp &&
+            tp->value_case == ONNX__TYPE_PROTO__VALUE_TENSOR_TYPE && tp->tensor_type &&
             tp->tensor_type->shape && tp->tensor_type->shape->n_dim >= 1 &&
             tp->tensor_type->shape->dim[0]->value_case ==
                 ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE)

@@ -1490,6 +1490,22 @@ def case_strings_bytes_exceeded_at_run_time(d):
         "predict returned error code -6", "KILN_E_STRING_BYTES"]
 
 
+def case_loop_scan_output_declared_as_sequence(d):
+    """A Loop of run-time trip count whose scan output the graph declares as a sequence (fuzz:
+    the declared length was read from the wrong member of TypeProto's union)."""
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["s"])], "body",
+        [tensor_in("i", []), helper.make_tensor_value_info("c", TensorProto.BOOL, [])],
+        [helper.make_tensor_value_info("c_out", TensorProto.BOOL, []), tensor_in("s", [2])])
+    body.node.append(helper.make_node("Identity", ["c"], ["c_out"]))
+    g = helper.make_graph(
+        [helper.make_node("Loop", ["m", ""], ["ys"], name="loop0", body=body)], "g",
+        [tensor_in("x", [2]), helper.make_tensor_value_info("m", TensorProto.INT64, [])],
+        [helper.make_tensor_sequence_value_info("ys", TensorProto.FLOAT, [3, 2])])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    return save(m, d), [], ["node 'loop0' (Loop, opset 17)", "no scan output declares its length"]
+
+
 def case_gradient_through_softmax(d):
     """Gradient over a path through Softmax, which kiln does not differentiate."""
     g = helper.make_graph(
