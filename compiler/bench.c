@@ -296,7 +296,7 @@ static bool measure(bench *B, kl_diag *d) {
     print_results(B);
     if (!B->o->profile) return true;
     kl_profile_opts po = {.runs = B->runs, .per_kernel = B->o->profile_kernels,
-                          .predict_ms = B->median_ms, .out = B->o->out};
+                          .predict_ms = B->median_ms, .out = B->o->out, .par = par};
     return kl_bench_profile(B->lib.model, &B->buf, &po, d);
 }
 

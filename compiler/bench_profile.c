@@ -3,8 +3,11 @@
  *
  * The profiling entry (kiln.h `run_profiled`, compiled in with kl_codegen_opts.profile) calls
  * us before and after every kernel; the callback reads CLOCK_MONOTONIC and adds the difference
- * to that kernel's total, so nothing is allocated or printed while the model runs. The entry is
- * serial: the table shows one thread's time whatever --threads says.
+ * to that kernel's total, so nothing is allocated or printed while the model runs. With
+ * --threads the entry hands each kernel's tasks to the same pool as the timed runs
+ * (kiln_model.run_profiled_parallel), and the callback, on the calling thread, sees a kernel
+ * start and end around its parallel-for: the table shows where the time of a threaded
+ * inference goes, kernels that split poorly included.
  *
  * A user thinks in ONNX nodes, not kernels: the tile pass splits one convolution into several
  * region and remainder kernels (k12_conv_in1_in2, ...), and fusion names a kernel after the
@@ -100,8 +103,10 @@ static void print_table(const kiln_model *m, const profile_row *rows, int n, dou
     for (int r = 0; r < n; r++)
         total_s += rows[r].seconds, total_flops += rows[r].flops, kernels += rows[r].kernels;
     double total_ms = total_s * 1e3 / o->runs;
-    fprintf(out, "profile:    %d runs of the profiled entry (1 thread), %d kernels in %d %s\n",
-            o->runs, kernels, n, o->per_kernel ? "rows" : "nodes");
+    int threads = o->par && o->par->threads > 1 ? o->par->threads : 1;
+    fprintf(out, "profile:    %d runs of the profiled entry (%d thread%s), %d kernels in %d %s\n",
+            o->runs, threads, threads > 1 ? "s" : "", kernels, n,
+            o->per_kernel ? "rows" : "nodes");
     fprintf(out, "  %-*s %-16s %7s %10s %7s %9s\n", NAME_WIDTH, o->per_kernel ? "kernel" : "node",
             "op", "kernels", "ms/run", "share", "GFLOP/s");
     int shown = n < TOP_ROWS ? n : TOP_ROWS;
@@ -125,10 +130,11 @@ static void print_table(const kiln_model *m, const profile_row *rows, int n, dou
 
 /* One call of the profiling entry; its wall time in seconds, or -1 with a diagnostic. */
 static double profiled_call(const kiln_model *m, const kl_run_buffers *b, kernel_clock *clock,
-                            kl_diag *d) {
+                            const kiln_parallel *par, kl_diag *d) {
     double t0 = kl_now();
-    int rc = m->run_profiled((const void *const *)b->inputs, b->outputs, b->workspace, on_kernel,
-                             clock);
+    const void *const *in = (const void *const *)b->inputs;
+    int rc = par ? m->run_profiled_parallel(in, b->outputs, b->workspace, on_kernel, clock, par)
+                 : m->run_profiled(in, b->outputs, b->workspace, on_kernel, clock);
     double t = kl_now() - t0;
     if (rc == KILN_OK) return t;
     kl_error(d, NULL, "the profiled run returned error code %d", rc);
@@ -137,19 +143,21 @@ static double profiled_call(const kiln_model *m, const kl_run_buffers *b, kernel
 
 bool kl_bench_profile(const kiln_model *m, const kl_run_buffers *b, const kl_profile_opts *o,
                       kl_diag *d) {
-    if (!m->run_profiled) return kl_error(d, NULL, "the model has no profiling entry");
+    const kiln_parallel *par = o->par && o->par->threads > 1 ? o->par : NULL;
+    if (!m->run_profiled || (par && !m->run_profiled_parallel))
+        return kl_error(d, NULL, "the model has no profiling entry");
     kernel_clock clock = {0, calloc(m->n_kernels + 1u, sizeof(double)),
                           calloc(m->n_kernels + 1u, sizeof(int64_t))};
     profile_row *rows = calloc(m->n_kernels + 1u, sizeof *rows);
     bool ok = clock.seconds && clock.calls && rows;
     if (!ok) kl_error(d, NULL, "out of memory for the profile");
     /* One untimed call first: the profiled entry is code of its own, cold until it has run. */
-    ok = ok && profiled_call(m, b, &clock, d) >= 0;
+    ok = ok && profiled_call(m, b, &clock, par, d) >= 0;
     if (ok) memset(clock.seconds, 0, m->n_kernels * sizeof(double));
     if (ok) memset(clock.calls, 0, m->n_kernels * sizeof(int64_t));
     double run_s = 0;
     for (int r = 0; ok && r < o->runs; r++) {
-        double t = profiled_call(m, b, &clock, d);
+        double t = profiled_call(m, b, &clock, par, d);
         ok = t >= 0;
         run_s += t;
     }

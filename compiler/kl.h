@@ -1452,6 +1452,7 @@ typedef struct kl_profile_opts {
     bool per_kernel;
     double predict_ms;
     FILE *out;
+    const struct kiln_parallel *par; /* NULL: one thread */
 } kl_profile_opts;
 bool kl_bench_profile(const struct kiln_model *m, const kl_run_buffers *b,
                       const kl_profile_opts *o, kl_diag *d);

@@ -70,7 +70,8 @@
  * ABI history: 1 — predict, run and the model table; 2 — the parallel entry, the kernel table,
  * the profiling entry and the target fields; 3 — the device field and the CUDA entries;
  * 4 — bounded dims (predict_dynamic, run_dynamic, input_min_shapes); 5 — data-dependent output
- * lengths (KILN_E_DYNAMIC_OUTPUT; run_dynamic also where bounded is 0).
+ * lengths (KILN_E_DYNAMIC_OUTPUT; run_dynamic also where bounded is 0); 6 — the profiling entry
+ * on the caller's threads (run_profiled_parallel).
  */
 #ifndef KILN_H
 #define KILN_H
@@ -81,7 +82,7 @@
 extern "C" {
 #endif
 
-#define KILN_ABI_VERSION 5
+#define KILN_ABI_VERSION 6
 
 /* Return codes of predict() / run(). */
 #define KILN_OK 0
@@ -239,6 +240,12 @@ typedef struct kiln_model {
      * depends on the data (ABI 5). */
     int (*run_dynamic)(const void *const *inputs, const int64_t *const *input_shapes,
                        void *const *outputs, int64_t *const *output_shapes, void *workspace);
+    /* ---- ABI 6 ---- */
+    /* run_profiled with run_parallel's threads: `fn` is called on the calling thread before and
+     * after each kernel, whose tasks run on par; NULL unless compiled with --profile. */
+    int (*run_profiled_parallel)(const void *const *inputs, void *const *outputs,
+                                 void *workspace, kiln_profile_fn fn, void *ctx,
+                                 const kiln_parallel *par);
 } kiln_model;
 
 #ifdef __cplusplus

@@ -94,6 +94,7 @@ void kl_cg_dispatch(kl_cg *cg, LLVMValueRef fn, int workspace_param, const char 
 typedef struct kl_cg_entries {
     LLVMValueRef predict, predict_parallel, run, run_parallel, run_profiled;
     LLVMValueRef run_dynamic;   /* bounded dims only */
+    LLVMValueRef run_profiled_parallel; /* profiling only */
     LLVMValueRef cuda_load, cuda_unload, cuda_run, cuda_run_host;
     int64_t cuda_state_size, cuda_host_workspace_size;
 } kl_cg_entries;

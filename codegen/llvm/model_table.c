@@ -177,6 +177,7 @@ bool kl_cg_emit_model_table(kl_cg *cg, const kl_cg_entries *entries) {
         I32, I32, I64, I64,    /* ABI 3: device, cuda_sm, cuda_state_size, cuda_host_workspace_size */
         P, P, P, P,            /* cuda_load, cuda_unload, cuda_run, cuda_run_host */
         I32, P, P,             /* ABI 4: bounded, input_min_shapes, run_dynamic */
+        P,                     /* ABI 6: run_profiled_parallel */
     };
     int n_fields = (int)(sizeof fields / sizeof *fields);
     LLVMTypeRef model_t = LLVMStructTypeInContext(cg->ctx, fields, (unsigned)n_fields, 0);
@@ -214,6 +215,7 @@ bool kl_cg_emit_model_table(kl_cg *cg, const kl_cg_entries *entries) {
         entries->cuda_run_host ? entries->cuda_run_host : null,
         i32c(cg, p->dims ? 1 : 0), p->dims ? min_shapes(cg) : null,
         entries->run_dynamic ? entries->run_dynamic : null,
+        entries->run_profiled_parallel ? entries->run_profiled_parallel : null,
     };
     LLVMValueRef init = LLVMConstStructInContext(cg->ctx, v, (unsigned)n_fields, 0);
     LLVMValueRef g = LLVMAddGlobal(cg->mod, model_t, kl_sprintf(cg->arena, "%s_model", cg->o->name));

@@ -202,7 +202,8 @@ static void dispose(kl_cg *cg) {
 typedef enum entry_mode {
     ENTRY_SERIAL,    /* NAME_predict: every kernel on the calling thread */
     ENTRY_PARALLEL,  /* NAME_predict_parallel: kernels with a task loop through parallel_for */
-    ENTRY_PROFILED,  /* the profiling entry: a callback around every kernel */
+    ENTRY_PROFILED,  /* the profiling entry: a callback around every kernel, and the kernels
+                        with a task loop through parallel_for when it is given one */
     ENTRY_SIZED,     /* bounded dims: the serial entry behind predict_dynamic, which has
                         written the dim's run-time value already (internal) */
 } entry_mode;
@@ -217,6 +218,14 @@ typedef struct entry {
     LLVMValueRef closure;        /* parallel: the tasks' closure (alloca), reused kernel by kernel */
     LLVMTypeRef closure_t;
 } entry;
+
+/* Whether the entry hands kernels to a parallel-for (its `par` argument), and which argument
+ * that is: the profiled entry's comes after the callback and its context. */
+static bool takes_parallel(entry_mode mode) { return mode == ENTRY_PARALLEL || mode == ENTRY_PROFILED; }
+
+static LLVMValueRef parallel_param(const entry *e) {
+    return LLVMGetParam(e->fn, (unsigned)e->n_args + (e->mode == ENTRY_PROFILED ? 2 : 0));
+}
 
 /* A private read-only global "const.NAME" holding buf's constant `init`. */
 static LLVMValueRef private_constant(kl_cg *cg, const kl_buffer *buf, LLVMValueRef init,
@@ -371,7 +380,7 @@ static LLVMValueRef task_function(kl_cg *cg, const kl_kernel *kn, const kl_cg_ke
 /* The kernel through par->parallel_for when par asks for threads, else directly. */
 static void call_parallel(kl_cg *cg, entry *e, const kl_kernel *kn, const kl_cg_kernel *ck,
                           LLVMValueRef *args) {
-    LLVMValueRef par = LLVMGetParam(e->fn, (unsigned)e->n_args);
+    LLVMValueRef par = parallel_param(e);
     LLVMTypeRef par_f[3] = {cg->ptr, cg->ptr, cg->i32};
     LLVMTypeRef par_t = LLVMStructTypeInContext(cg->ctx, par_f, 3, 0);
     LLVMBasicBlockRef threaded = LLVMAppendBasicBlockInContext(cg->ctx, e->fn, "threaded");
@@ -459,11 +468,11 @@ static LLVMValueRef dims_slot(kl_cg *cg, LLVMValueRef workspace) {
     return LLVMBuildInBoundsGEP2(cg->b, cg->i8, workspace, &off, 1, "dims");
 }
 
-/* NAME_predict(in..., out..., ws [, par | , fn, ctx]) */
+/* NAME_predict(in..., out..., ws [, par | , fn, ctx, par]) */
 static LLVMValueRef emit_predict(kl_cg *cg, kl_cg_kernel *kernels, entry_mode mode) {
     const kl_program *p = cg->p;
     int n_args = p->inputs.n + p->outputs.n + 1;
-    int n_extra = mode == ENTRY_SERIAL || mode == ENTRY_SIZED ? 0 : mode == ENTRY_PARALLEL ? 1 : 2;
+    int n_extra = mode == ENTRY_SERIAL || mode == ENTRY_SIZED ? 0 : mode == ENTRY_PARALLEL ? 1 : 3;
     LLVMTypeRef *params = kl_alloc_array(cg->arena, (size_t)(n_args + n_extra), sizeof *params);
     for (int i = 0; i < n_args + n_extra; i++)
         params[i] = cg->ptr;
@@ -478,7 +487,7 @@ static LLVMValueRef emit_predict(kl_cg *cg, kl_cg_kernel *kernels, entry_mode mo
     if (mode == ENTRY_SIZED)
         LLVMSetLinkage(e.fn, LLVMInternalLinkage);
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, e.fn, "entry"));
-    if (mode == ENTRY_PARALLEL) {
+    if (takes_parallel(mode)) {
         e.closure_t = closure_type(cg, max_kernel_buffers(kernels, p->kernels.n));
         e.closure = LLVMBuildAlloca(cg->b, e.closure_t, "closure");
     }
@@ -513,7 +522,7 @@ static LLVMValueRef emit_predict(kl_cg *cg, kl_cg_kernel *kernels, entry_mode mo
         args[ck->n_bufs + 1] = LLVMConstInt(cg->i64, (unsigned long long)tasks, 0);
         if (mode == ENTRY_PROFILED)
             call_profile(cg, &e, k, 0);
-        if (mode == ENTRY_PARALLEL && kn->task_loop >= 0)
+        if (takes_parallel(mode) && kn->task_loop >= 0)
             call_parallel(cg, &e, kn, ck, args);
         else
             LLVMBuildCall2(cg->b, ck->fn_type, ck->fn, args, (unsigned)ck->n_bufs + 2, "");
@@ -539,9 +548,11 @@ static LLVMValueRef emit_predict(kl_cg *cg, kl_cg_kernel *kernels, entry_mode mo
 
 /* run(inputs[], outputs[], workspace [, extra...]) -> predict(inputs[0], ..., outputs[0], ...,
  * workspace [, extra...]) */
+/* NAME_<name>(inputs[], outputs[], ws, extra...) calling predict with the first n_extra of its
+ * extra arguments (NULL for the rest: run_profiled is the profiled entry without threads). */
 static LLVMValueRef emit_run(kl_cg *cg, LLVMValueRef predict, const char *name, int n_extra) {
     const kl_program *p = cg->p;
-    LLVMTypeRef params[5] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr};
+    LLVMTypeRef params[6] = {cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr, cg->ptr};
     LLVMValueRef fn = LLVMAddFunction(cg->mod, exported(cg, name),
                                       LLVMFunctionType(cg->i32, params, 3 + (unsigned)n_extra, 0));
     kl_cg_add_fn_attr(cg, fn, "nounwind");
@@ -553,7 +564,8 @@ static LLVMValueRef emit_run(kl_cg *cg, LLVMValueRef predict, const char *name, 
         null_table = LLVMBuildOr(cg->b, null_table, LLVMBuildIsNull(cg->b, LLVMGetParam(fn, 1), ""), "");
     return_if(cg, fn, null_table, -1 /* KILN_E_NULL_ARGUMENT */);
     int n_args = p->inputs.n + p->outputs.n + 1;
-    LLVMValueRef *args = kl_alloc_array(cg->arena, (size_t)(n_args + n_extra), sizeof *args);
+    int n_callee = (int)LLVMCountParams(predict);
+    LLVMValueRef *args = kl_alloc_array(cg->arena, (size_t)n_callee, sizeof *args);
     for (int i = 0; i < n_args - 1; i++) {
         bool in = i < p->inputs.n;
         LLVMValueRef idx = LLVMConstInt(cg->i64, (unsigned long long)(in ? i : i - p->inputs.n), 0);
@@ -561,10 +573,11 @@ static LLVMValueRef emit_run(kl_cg *cg, LLVMValueRef predict, const char *name, 
         args[i] = LLVMBuildLoad2(cg->b, cg->ptr, slot, "");
     }
     args[n_args - 1] = LLVMGetParam(fn, 2);
-    for (int i = 0; i < n_extra; i++)
-        args[n_args + i] = LLVMGetParam(fn, 3 + (unsigned)i);
+    for (int i = n_args; i < n_callee; i++)
+        args[i] = i - n_args < n_extra ? LLVMGetParam(fn, 3 + (unsigned)(i - n_args))
+                                       : LLVMConstPointerNull(cg->ptr);
     LLVMValueRef r = LLVMBuildCall2(cg->b, LLVMGlobalGetValueType(predict), predict, args,
-                                    (unsigned)(n_args + n_extra), "");
+                                    (unsigned)n_callee, "");
     LLVMBuildRet(cg->b, r);
     return fn;
 }
@@ -965,6 +978,7 @@ static bool build_module(kl_cg *cg) {
         if (!profiled)
             return false;
         entries.run_profiled = emit_run(cg, profiled, "run_profiled", 2);
+        entries.run_profiled_parallel = emit_run(cg, profiled, "run_profiled_parallel", 3);
     }
     if (!kl_cg_emit_model_table(cg, &entries) || !kl_cg_blob_declare(cg))
         return false;

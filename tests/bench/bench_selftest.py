@@ -4,7 +4,7 @@
 Usage: bench_selftest.py KILN [--model PATH]
 
 Runs `kiln bench` on ../shared/models/mlp/model.onnx with --runs 3 --warmup 1, then with
---profile and with --threads 2, and checks the report's lines and values: positive times with
+--profile, with --threads 2 and with both, and checks the report's lines and values: positive times with
 min <= median, FLOPs and a peak above 0, the profile's rows adding up to the kernel count and
 its node count, the thread count; a model without data sets runs on pseudo-random inputs. No
 timing thresholds: the machine may be busy. Then the bad
@@ -73,9 +73,9 @@ def check_report(out, threads):
     return int(kernels)
 
 
-def check_profile(out, kernels):
-    n_k, n_nodes = map(int, field(out, r"^profile: +3 runs of the profiled entry \(1 thread\), "
-                                       r"(\d+) kernels in (\d+) nodes$"))
+def check_profile(out, kernels, threads):
+    n_k, n_nodes = map(int, field(out, r"^profile: +3 runs of the profiled entry \(%d threads?\), "
+                                       r"(\d+) kernels in (\d+) nodes$" % threads))
     need(n_k == kernels, "profile kernel count = compile's (%d vs %d)" % (n_k, kernels))
     table = out[out.index("\nprofile:"):]
     rows = re.findall(r"^  (\S+) +(\S+) +(\d+) +%s +%s%% +(\S+)$" % (NUM, NUM), table, re.M)
@@ -120,7 +120,7 @@ def main():
         try:
             kernels = check_report(out, threads)
             if profile:
-                check_profile(out, kernels)
+                check_profile(out, kernels, threads)
         except Failure as e:
             raise Failure("%s\n%s" % (e, out))
 
@@ -138,6 +138,7 @@ def main():
         ("no data set: pseudo-random inputs", random_inputs),
         ("--profile", lambda: report(["--profile"], 1, True)),
         ("--threads 2", lambda: report(["--threads", "2"], 2, False)),
+        ("--profile --threads 2", lambda: report(["--profile", "--threads", "2"], 2, True)),
         ("missing model", lambda: bad_input(kiln, [os.path.join(work, "none.onnx")],
                                             "cannot read model", tmpdir)),
         ("missing --data folder", lambda: bad_input(kiln, [model, "--data", "/nonexistent/set"],
