@@ -865,6 +865,10 @@ bool kl_lower_copy(kl_lower *L, const kl_node *n, kl_buffer *src, kl_buffer *dst
  * storage, or, where that is not legal (out is a graph output, or already has a buffer of its
  * own), a copy kernel is emitted. */
 bool kl_lower_view(kl_lower *L, const kl_node *n, kl_value *in, kl_value *out);
+/* `out` is the constant buffer `table` that the lowering made (the random generators' draws):
+ * readers load the weights themselves. Where out needs storage of its own (a graph output, a
+ * buffer it has already, as when folding), a copy kernel fills it from the table instead. */
+bool kl_lower_constant(kl_lower *L, const kl_node *n, kl_value *out, kl_buffer *table);
 /* ops/data_dependent.c — outputs whose length depends on the data (NonZero, Compress,
  * Unique). Inference sets output `out` to type t and the `bound` shape, its dim `dim` varying
  * at run time up to the bound; a node reading such a value is refused with a message naming it

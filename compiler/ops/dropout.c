@@ -9,7 +9,7 @@
  * uniform draw u in [0, 1) is at least the ratio r, and the kept ones are scaled by 1 / (1 - r):
  *     y = keep * x * (1 / (1 - r)),  mask = keep   (y = x and mask = true when not training)
  * The draws are the reference's: numpy's legacy generator seeded with the `seed` attribute
- * (MT19937, init_genrand; uniform = (a >> 5, b >> 6) over 2^53), one per element in C order.
+ * (RandomState(seed).uniform, ops/numpy_random.c), one per element in C order.
  * The object keeps no writable state, so they are drawn here, at compile time, into a
  * constant float64 table of x's shape: every call drops the same elements. Without `seed` the
  * reference draws a fresh seed; kiln takes 0.
@@ -18,49 +18,9 @@
 
 #include "arith_util.h"
 #include "move_util.h"
+#include "numpy_random.h"
 
 static const char *const dropout_attrs[] = {"ratio", "is_test", "consumed_inputs", "seed", NULL};
-
-/* ---------------------------------------------------------------- numpy's uniform draws */
-
-enum { MT_N = 624, MT_M = 397 };
-
-typedef struct mt19937 {
-    uint32_t s[MT_N];
-    int at;
-} mt19937;
-
-static void mt_seed(mt19937 *m, uint32_t seed) {
-    m->s[0] = seed;
-    for (uint32_t i = 1; i < MT_N; i++)
-        m->s[i] = 1812433253u * (m->s[i - 1] ^ (m->s[i - 1] >> 30)) + i;
-    m->at = MT_N;
-}
-
-static uint32_t mt_next(mt19937 *m) {
-    if (m->at == MT_N) {
-        for (int k = 0; k < MT_N; k++) {
-            uint32_t y = (m->s[k] & 0x80000000u) | (m->s[(k + 1) % MT_N] & 0x7fffffffu);
-            m->s[k] = m->s[(k + MT_M) % MT_N] ^ (y >> 1) ^ ((y & 1u) ? 0x9908b0dfu : 0u);
-        }
-        m->at = 0;
-    }
-    uint32_t y = m->s[m->at++];
-    y ^= y >> 11;
-    y ^= (y << 7) & 0x9d2c5680u;
-    y ^= (y << 15) & 0xefc60000u;
-    return y ^ (y >> 18);
-}
-
-/* n draws of numpy.random.seed(seed); numpy.random.uniform(0, 1, n). */
-static void numpy_uniform(uint32_t seed, int64_t n, double *out) {
-    mt19937 m;
-    mt_seed(&m, seed);
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t a = mt_next(&m) >> 5, b = mt_next(&m) >> 6;
-        out[i] = ((double)a * 67108864.0 + (double)b) / 9007199254740992.0;
-    }
-}
 
 /* ---------------------------------------------------------------- inference or training */
 
@@ -123,20 +83,8 @@ static bool lower_inference(kl_lower *L, kl_node *n, kl_diag *d) {
 /* numpy's draws for every element of x, a float64 constant of x's shape; NULL (with an error)
  * past the size of a constant kiln builds. */
 static kl_buffer *draws(kl_lower *L, const kl_node *n, uint32_t seed, kl_diag *d) {
-    const kl_value *x = n->inputs[0];
-    int64_t count = kl_shape_numel(&x->shape);
-    if (count > KL_MAX_BUILT_BYTES / 8) {
-        kl_error(d, n, "training mode draws one float64 per element of x, %lld elements: the "
-                 "table would exceed %lld bytes", (long long)count, (long long)KL_MAX_BUILT_BYTES);
-        return NULL;
-    }
-    kl_buffer *b = kl_program_buffer(L->prog, kl_sprintf(L->arena, "%s_draws", n->outputs[0]->name),
-                                     KL_BUF_CONST, KL_F64, &x->shape);
-    double *data = kl_alloc(L->arena, (size_t)kl_buffer_bytes(b) + 8);
-    numpy_uniform(seed, count, data);
-    b->data = data;
-    b->host = data; /* the interpreter reads constants through `host` */
-    return b;
+    return kl_random_sample_table(L, n, seed, &n->inputs[0]->shape,
+                                  "training mode draws one float64 per element of x", d);
 }
 
 static bool lower_training(kl_lower *L, kl_node *n, kl_diag *d) {

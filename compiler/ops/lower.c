@@ -17,6 +17,8 @@
  * Views of views resolve to one root storage; the planner extends the root's lifetime over every
  * view's use, and the back end gives each storage one pointer (kernel.c's noalias logic is per
  * root).
+ * A constant a lowering makes (the random generators' draws) becomes the value's buffer itself
+ * in the same way (kl_lower_constant), unless the value needs storage of its own.
  */
 #include <string.h>
 
@@ -103,6 +105,14 @@ bool kl_lower_view(kl_lower *L, const kl_node *n, kl_value *in, kl_value *out) {
     if (own || out->output_index >= 0 || out->data || out->id >= L->n_values)
         return kl_lower_copy(L, n, src, kl_lower_buffer(L, out));
     L->buf_of_value[out->id] = kl_program_view(L->prog, src, &out->shape);
+    return true;
+}
+
+bool kl_lower_constant(kl_lower *L, const kl_node *n, kl_value *out, kl_buffer *table) {
+    kl_buffer *own = out->id < L->n_values ? L->buf_of_value[out->id] : NULL;
+    if (own || out->output_index >= 0 || out->data || out->id >= L->n_values)
+        return kl_lower_copy(L, n, table, kl_lower_buffer(L, out));
+    L->buf_of_value[out->id] = table;
     return true;
 }
 

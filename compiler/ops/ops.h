@@ -46,6 +46,11 @@ extern const kl_op kl_ops_center_crop_pad[]; /* center_crop_pad.c: CenterCropPad
 extern const kl_op kl_ops_gridsample[];  /* gridsample.c: GridSample */
 extern const kl_op kl_ops_einsum[];      /* einsum.c: Einsum */
 extern const kl_op kl_ops_dropout[];     /* dropout.c: Dropout (inference and training) */
+extern const kl_op kl_ops_random[];      /* random.c: RandomUniform RandomNormal
+                                             RandomUniformLike RandomNormalLike (drawn while
+                                             compiling) */
+extern const kl_op kl_ops_bernoulli[];   /* bernoulli.c: Bernoulli */
+extern const kl_op kl_ops_multinomial[]; /* multinomial.c: Multinomial */
 extern const kl_op kl_ops_dft[];         /* dft.c: DFT */
 extern const kl_op kl_ops_topk[];        /* topk.c: TopK */
 extern const kl_op kl_ops_nonzero[];     /* nonzero.c: NonZero Compress (data-dependent) */

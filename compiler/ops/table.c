@@ -11,7 +11,8 @@
 static const kl_op *const families[] = {
     kl_ops_elementwise, kl_ops_activation, kl_ops_matmul, kl_ops_conv, kl_ops_conv_variants,
     kl_ops_pool,
-    kl_ops_norm,        kl_ops_reduce,     kl_ops_reshape, kl_ops_dropout, kl_ops_movement,
+    kl_ops_norm,        kl_ops_reduce,     kl_ops_reshape, kl_ops_dropout, kl_ops_random,
+    kl_ops_bernoulli,   kl_ops_multinomial, kl_ops_movement,
     kl_ops_indexing,    kl_ops_resize,     kl_ops_loss,       kl_ops_recurrent, kl_ops_attention,
     kl_ops_linear_attention, kl_ops_tfidf, kl_ops_trees, kl_ops_trees_legacy, kl_ops_center_crop_pad,
     kl_ops_gridsample,  kl_ops_einsum,     kl_ops_dft,        kl_ops_roialign,

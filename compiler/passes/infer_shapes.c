@@ -13,7 +13,8 @@
  * compiled code, which is always correct, just not precomputed. */
 #define FOLD_MAX_ELEMENTS (1 << 24)
 
-/* Also true for a node without inputs: every supported such operator (Constant's forms) is
+/* Also true for a node without inputs: every supported such operator (Constant's forms, and
+ * RandomUniform / RandomNormal, whose draws kiln fixes at compile time: ops/random.c) is
  * deterministic, so computing it at compile time is exact. */
 static bool all_inputs_constant(const kl_node *n) {
     for (int i = 0; i < n->n_inputs; i++)

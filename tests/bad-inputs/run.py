@@ -230,6 +230,40 @@ def case_size_dropout_training_table(d):
     return save(m, d), [], ["node 'drop0' (Dropout", "would exceed 268435456 bytes"]
 
 
+def case_size_random_normal_table(d):
+    # the random generators' draws are made at compile time into a constant of the output's
+    # type: 2^29 float32 elements would be 2 GiB, past the 256 MiB kiln builds for one constant
+    m = model([helper.make_node("RandomNormal", [], ["y"], name="normal0", shape=[2**15, 2**14],
+                                seed=1.0)],
+              [], [tensor_in("y", [2**15, 2**14])], opset=22)
+    return save(m, d), [], ["node 'normal0' (RandomNormal", "536870912 elements",
+                            "would exceed 268435456 bytes"]
+
+
+def case_random_seed_out_of_range(d):
+    # numpy's RandomState takes seeds 0 to 2^32 - 1 (int(seed) of the FLOAT attribute)
+    m = model([helper.make_node("RandomUniformLike", ["x"], ["y"], name="uniform0",
+                                seed=-2.0)],
+              [tensor_in("x", [2, 3])], [tensor_in("y", [2, 3])], opset=22)
+    return save(m, d), [], ["node 'uniform0' (RandomUniformLike", "seed -2 is out of range"]
+
+
+def case_random_unsupported_dtype(d):
+    # the generators draw floating-point numbers only: dtype int32 is not a type they give
+    m = model([helper.make_node("RandomUniform", [], ["y"], name="uniform_int", shape=[4],
+                                dtype=TensorProto.INT32)],
+              [], [helper.make_tensor_value_info("y", TensorProto.INT32, [4])], opset=22)
+    return save(m, d), [], ["node 'uniform_int' (RandomUniform", "output type int32 (dtype 6) "
+                            "is not supported"]
+
+
+def case_multinomial_unsupported_dtype(d):
+    m = model([helper.make_node("Multinomial", ["x"], ["y"], name="multi0", sample_size=3,
+                                dtype=TensorProto.FLOAT)],
+              [tensor_in("x", [2, 5])], [tensor_in("y", [2, 3])], opset=22)
+    return save(m, d), [], ["node 'multi0' (Multinomial", "int32 or int64"]
+
+
 def case_size_binding_too_large(d):
     # --shape binds a symbolic dim to a size past what kiln compiles
     m = model([helper.make_node("Relu", ["x"], ["y"], name="relu0")],

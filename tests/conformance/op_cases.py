@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Operator cases the ONNX backend tests leave out, run through `kiln check`.
 
-Usage: op_cases.py KILN
+Usage: op_cases.py KILN [--filter REGEX] [--kiln-arg ARG]...
 
 The backend tests of some operators cover one corner only (TfIdfVectorizer: mode TF alone;
 TreeEnsemble: SUM over one tree). Each
@@ -12,7 +12,9 @@ test and freeze inputs into initializers: CenterCropPad's shape (the form real m
 every input, so that constant folding computes the operator in the kernel interpreter. Prints one line per case and
 "N passed, M failed"; exits 1 on any failure.
 """
+import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -324,6 +326,163 @@ def dropout_case(x, ratio, training, seed, run_time, mask):
     outputs = {"y": y, "z": keep} if mask else {"y": y}
     return [node], inputs, outputs, 22, [], inits
 
+
+
+# the numpy types of the ONNX types the random operators' cases name
+NP_TYPE = {TensorProto.FLOAT: np.float32, TensorProto.DOUBLE: np.float64,
+           TensorProto.FLOAT16: np.float16, TensorProto.INT32: np.int32,
+           TensorProto.INT64: np.int64, TensorProto.BOOL: np.bool_}
+
+
+def random_generator_case(op, seed, shape=None, x=None, run_time=True, dtype=None, opset=22,
+                          then_add=False, **attrs):
+    """RandomUniform / RandomNormal (shape attribute) and their Like forms (x's shape) as kiln
+    draws them: numpy's RandomState(seed).uniform(low, high) or .normal(mean, scale) in
+    float64, rounded once to the output type (dtype, else float or x's type). The attributes
+    are float32, so numpy gets their float32 values. x is a graph input when `run_time`, else
+    an initializer (the node then folds); `then_add` adds x to the draws, so that the draws are
+    an intermediate the next node reads, not the graph output."""
+    normal = "Normal" in op
+    a, b = (attrs.get("mean", 0.0), attrs.get("scale", 1.0)) if normal else \
+        (attrs.get("low", 0.0), attrs.get("high", 1.0))
+    a, b = np.float64(np.float32(a)), np.float64(np.float32(b))
+    out_shape = x.shape if x is not None else tuple(shape)
+    state = np.random.RandomState(seed)
+    draws = state.normal(a, b, out_shape) if normal else state.uniform(a, b, out_shape)
+    if dtype is not None:
+        attrs["dtype"] = dtype
+    out_type = NP_TYPE[dtype] if dtype is not None else \
+        (x.dtype if x is not None else np.float32)
+    y = draws.astype(out_type)
+    if seed is not None:
+        attrs["seed"] = float(seed)
+    if x is None:
+        node = helper.make_node(op, [], ["y"], shape=list(shape), **attrs)
+        return [node], {}, {"y": y}, opset
+    nodes = [helper.make_node(op, ["x"], ["r" if then_add else "y"], **attrs)]
+    if then_add:
+        nodes.append(helper.make_node("Add", ["r", "x"], ["y"]))
+        y = y + x
+    inputs = {"x": x} if run_time else {}
+    inits = [] if run_time else [numpy_helper.from_array(x, "x")]
+    return nodes, inputs, {"y": y}, opset, [], inits
+
+
+def bfloat16_values(a):
+    """float32 values rounded to bfloat16 (nearest, ties to even), as float32."""
+    bits = np.asarray(a, np.float32).view(np.uint32).astype(np.uint64)
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return bits.astype(np.uint32).view(np.float32)
+
+
+def random_bfloat16_case(op, seed, shape, **attrs):
+    """RandomUniform / RandomNormal in bfloat16 (ONNX opset 22), read back through a Cast to
+    float: the float64 draws rounded to float32, then to bfloat16."""
+    normal = op == "RandomNormal"
+    state = np.random.RandomState(seed)
+    a, b = (np.float64(np.float32(attrs.get(k, v))) for k, v in
+            ((("mean", 0.0), ("scale", 1.0)) if normal else (("low", 0.0), ("high", 1.0))))
+    draws = state.normal(a, b, shape) if normal else state.uniform(a, b, shape)
+    nodes = [helper.make_node(op, [], ["r"], shape=list(shape), seed=float(seed),
+                              dtype=TensorProto.BFLOAT16, **attrs),
+             helper.make_node("Cast", ["r"], ["y"], to=TensorProto.FLOAT)]
+    return nodes, {}, {"y": bfloat16_values(draws.astype(np.float32))}, 22
+
+
+def bernoulli_case(x, seed, dtype=None, opset=22):
+    """Bernoulli as kiln draws it: y = (u < p) in the output type (dtype, else x's type), u
+    the uniform draws of numpy's RandomState(seed), one per element in C order."""
+    attrs = {"seed": float(seed)}
+    if dtype is not None:
+        attrs["dtype"] = dtype
+    out_type = NP_TYPE[dtype] if dtype is not None else x.dtype
+    u = np.random.RandomState(seed).random_sample(x.shape)
+    y = (u < x.astype(np.float64)).astype(out_type)
+    return [helper.make_node("Bernoulli", ["x"], ["y"], **attrs)], {"x": x}, {"y": y}, opset
+
+
+def multinomial_expected(x, samples, seed, out_type):
+    """Each row's classes drawn by inverse CDF over the softmax of its logits: the first class
+    whose cumulative weight exceeds u times the total (numpy's searchsorted, side right), with
+    u = RandomState(seed).random_sample((batch, samples)) and the weights exp(x - max) in
+    float64."""
+    u = np.random.RandomState(seed).random_sample((x.shape[0], samples))
+    w = np.exp(x.astype(np.float64) - x.max(axis=1, keepdims=True).astype(np.float64))
+    cdf = np.cumsum(w, axis=1)
+    y = np.empty(u.shape, out_type)
+    for b in range(x.shape[0]):
+        y[b] = np.minimum(np.searchsorted(cdf[b], u[b] * cdf[b, -1], side="right"),
+                          x.shape[1] - 1)
+    return y
+
+
+def multinomial_case(x, samples, seed, dtype=None, opset=22):
+    attrs = {"sample_size": samples, "seed": float(seed)}
+    if dtype is not None:
+        attrs["dtype"] = dtype
+    out_type = np.int64 if dtype == TensorProto.INT64 else np.int32
+    y = multinomial_expected(x, samples, seed, out_type)
+    return [helper.make_node("Multinomial", ["x"], ["y"], **attrs)], {"x": x}, {"y": y}, opset
+
+
+# numpy's draws bit for bit: these cases run with --rtol 0 --atol 0
+EXACT = {"randomuniform_float64_seed_123_exact", "randomnormal_float64_large_seed_odd_count_exact",
+         "randomuniformlike_int32_input_dtype_double_exact",
+         "randomnormallike_float64_input_then_add_exact"}
+_P = np.array([[0.0, 1.0, 0.5, 0.25], [0.75, 0.1, 0.9, 1e-3], [0.5, 0.5, 0.999, 0.3]])
+CASES.update({
+    "randomuniform_float32_low_high_opset1": lambda: random_generator_case(
+        "RandomUniform", 7, shape=[3, 4], low=-1.5, high=2.1, opset=1),
+    "randomuniform_float64_seed_123_exact": lambda: random_generator_case(
+        "RandomUniform", 123, shape=[2, 3, 5], dtype=TensorProto.DOUBLE, low=0.1, high=0.7),
+    "randomuniform_no_seed_is_seed_0": lambda: _unseeded_uniform(),
+    "randomnormal_float32_mean_scale": lambda: random_generator_case(
+        "RandomNormal", 3, shape=[4, 6], mean=1.5, scale=0.25),
+    "randomnormal_float64_large_seed_odd_count_exact": lambda: random_generator_case(
+        "RandomNormal", 4000000000, shape=[7, 9], dtype=TensorProto.DOUBLE, mean=-3.0,
+        scale=2.0),
+    "randomnormal_bfloat16_through_cast": lambda: random_bfloat16_case(
+        "RandomNormal", 21, (3, 7), mean=10.0, scale=4.0),
+    "randomnormal_float16_opset1": lambda: random_generator_case(
+        "RandomNormal", 9, shape=[5, 5], dtype=TensorProto.FLOAT16, opset=1),
+    "randomuniformlike_float32_input_no_dtype": lambda: random_generator_case(
+        "RandomUniformLike", 11, x=_rng.standard_normal((2, 5)).astype(np.float32), low=2.0,
+        high=3.0),
+    "randomuniformlike_int32_input_dtype_double_exact": lambda: random_generator_case(
+        "RandomUniformLike", 12, x=np.arange(12, dtype=np.int32).reshape(3, 4),
+        dtype=TensorProto.DOUBLE, low=-4.0, high=-1.0),
+    "randomuniformlike_constant_input_folded": lambda: random_generator_case(
+        "RandomUniformLike", 13, x=np.zeros((3, 3), np.float32), run_time=False,
+        dtype=TensorProto.FLOAT),
+    "randomnormallike_float64_input_then_add_exact": lambda: random_generator_case(
+        "RandomNormalLike", 14, x=_rng.standard_normal((5, 3)), then_add=True, mean=0.5,
+        scale=3.0),
+    "randomnormallike_float16_input_dtype_float": lambda: random_generator_case(
+        "RandomNormalLike", 15, x=np.ones((4, 2), np.float16), dtype=TensorProto.FLOAT,
+        opset=15),
+    "bernoulli_float32_dtype_int32": lambda: bernoulli_case(
+        _P.astype(np.float32), 5, TensorProto.INT32, opset=15),
+    "bernoulli_float64_dtype_float32": lambda: bernoulli_case(_P, 4000000000, TensorProto.FLOAT),
+    "bernoulli_float64_dtype_bool_many": lambda: bernoulli_case(
+        np.random.RandomState(1).random_sample((8, 50)), 6, TensorProto.BOOL),
+    "bernoulli_float16_no_dtype": lambda: bernoulli_case(_P.astype(np.float16), 7),
+    "multinomial_float32_batch3_samples20_int64": lambda: multinomial_case(
+        np.array([[0.0, 1.0, 2.0, -1.0, 0.5], [3.0, -2.0, 0.0, 0.0, 1.0],
+                  [-np.inf, 0.0, -np.inf, 1.0, -3.0]], np.float32), 20, 5, TensorProto.INT64),
+    "multinomial_float64_batch2_default_int32_opset7": lambda: multinomial_case(
+        _rng.standard_normal((2, 4)) * 2, 7, 123, opset=7),
+    "multinomial_float32_40_classes_300_samples": lambda: multinomial_case(
+        (_rng.standard_normal((4, 40)) * 3).astype(np.float32), 300, 2024, TensorProto.INT64),
+    "multinomial_float16_one_class": lambda: multinomial_case(
+        np.array([[0.5], [-2.0]], np.float16), 3, 8, TensorProto.INT32),
+})
+
+
+def _unseeded_uniform():
+    """Without a seed kiln draws RandomState(0)'s numbers (ONNX would draw a fresh seed)."""
+    made = random_generator_case("RandomUniform", 0, shape=[6], dtype=TensorProto.DOUBLE)
+    del made[0][0].attribute[[a.name for a in made[0][0].attribute].index("seed")]
+    return made
 
 
 def maxunpool_case(x, ind, out_shape):
@@ -1135,17 +1294,25 @@ def write_case(folder, nodes, inputs, outputs, opset, domains=(), initializers=(
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    kiln = os.path.abspath(sys.argv[1])
+    parser = argparse.ArgumentParser(usage=__doc__.split("\n\n")[1])
+    parser.add_argument("kiln")
+    parser.add_argument("--filter", default="", help="only cases whose name matches this regex")
+    parser.add_argument("--kiln-arg", action="append", default=[],
+                        help="extra argument for `kiln check` (repeatable), e.g. "
+                             "--kiln-arg=--target --kiln-arg=aarch64-linux")
+    args = parser.parse_args()
+    kiln = os.path.abspath(args.kiln)
     root = tempfile.mkdtemp(prefix="kiln-op-cases-")
     passed = failed = 0
     try:
         for name, make in sorted(CASES.items()):
+            if not re.search(args.filter, name):
+                continue
             made = make()
             path = write_case(os.path.join(root, name), *made)
-            r = subprocess.run([kiln, "check", path], capture_output=True, text=True,
-                               timeout=300)
+            exact = ["--rtol", "0", "--atol", "0"] if name in EXACT else []
+            r = subprocess.run([kiln, "check", path] + exact + args.kiln_arg,
+                               capture_output=True, text=True, timeout=300)
             if r.returncode == 0:
                 passed += 1
                 print(f"PASS {name}")
