@@ -480,7 +480,8 @@ typedef enum kl_expr_kind {
                      byte: to an integer 0 or 1, from one true where nonzero */
     KL_E_STRING,  /* a string routine (kl_strop `op`) of runtime-min/kiln_string.h on string
                      operands a (and b; the split routines also c and i); the builders and
-                     KL_STR_FAILED use the program's string arena `buf` (kl_program.strings) */
+                     KL_STR_FAILED use the program's string arena `buf` (kl_program.strings),
+                     KL_STR_REGEX_MATCH reads its DFA table `buf` (kiln_regex.h) */
 } kl_expr_kind;
 
 /* KL_E_STRING's routines. A string value is a `const char *` (NUL-terminated UTF-8). The
@@ -497,6 +498,8 @@ typedef enum kl_strop {
     KL_STR_SPLIT_COUNT, /* int64: how many pieces Python's a.split(b or None, i) cuts (the
                            expression's `i` holds maxsplit, < 0: no limit) */
     KL_STR_SPLIT_PIECE, /* string: piece c (int64) of that split, "" past the last (builder) */
+    KL_STR_REGEX_MATCH, /* bool: the whole of a matches the pattern whose DFA table (uint16,
+                           runtime-min/kiln_regex.h) is the constant buffer `buf` */
 } kl_strop;
 
 /* KL_E_CAST's op to a float8 / float4 type (the values of runtime-min/kiln_minifloat.h's
@@ -544,6 +547,8 @@ bool kl_strop_uses_arena(kl_strop op);
  * "" for runs of whitespace), at most maxsplit times (< 0: no limit). */
 kl_expr *kl_e_string_split(kl_arena *a, kl_buffer *arena, kl_expr *s, kl_expr *delim,
                            int64_t maxsplit, kl_expr *piece);
+/* KL_STR_REGEX_MATCH of string s against the DFA table `dfa` (ops/regex.h builds it). */
+kl_expr *kl_e_regex_match(kl_arena *a, kl_buffer *dfa, kl_expr *s);
 
 typedef enum kl_reduce {
     KL_RED_NONE, KL_RED_SUM, KL_RED_PROD, KL_RED_MAX, KL_RED_MIN,

@@ -22,11 +22,12 @@
  * Also: integer power (wrapping, never traps), float16 / bfloat16 <-> float conversions (LLVM
  * would otherwise call compiler-rt's __extendhfsf2 on targets without F16C), and the float8 /
  * float4 conversions of kiln_minifloat.h (shared with the compiler's constant folding), and
- * the string routines of kiln_string.h (likewise shared).
+ * the string routines of kiln_string.h and the regex matcher of kiln_regex.h (likewise shared).
  */
 #include <stdint.h>
 
 #include "kiln_minifloat.h"
+#include "kiln_regex.h"
 #include "kiln_string.h"
 
 #define SIGN64 0x8000000000000000ull
@@ -601,4 +602,8 @@ int64_t kiln_rt_str_split_count(const char *s, const char *delim, int64_t maxspl
 const char *kiln_rt_str_split_piece(int64_t *arena, int64_t cap, const char *s, const char *delim,
                                     int64_t maxsplit, int64_t j) {
     return kiln_str_split_piece(arena, cap, s, delim, maxsplit, j);
+}
+
+int32_t kiln_rt_regex_full_match(const uint16_t *dfa, const char *s) {
+    return kiln_regex_full_match(dfa, s);
 }

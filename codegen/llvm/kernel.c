@@ -44,7 +44,7 @@ static void collect_buffers(kl_arena *a, kl_ptrvec *v, const kl_expr *e) {
         for (int d = 0; d < e->buf->shape.rank; d++)
             collect_buffers(a, v, e->idx[d]);
     }
-    if (e->kind == KL_E_STRING && e->buf) { /* the string arena */
+    if (e->kind == KL_E_STRING && e->buf) { /* the string arena, or a regex's DFA table */
         bool seen = false;
         for (int i = 0; i < v->n && !seen; i++)
             seen = v->items[i] == kl_buffer_root(e->buf);

@@ -994,15 +994,16 @@ static LLVMValueRef emit_iv(kgen *kg, const kl_expr *e) {
     return t == cg->i64 ? v : LLVMBuildTrunc(kg->b, v, shaped_like(t, LLVMTypeOf(v)), "");
 }
 
-/* A string routine of runtime-min (kiln_string.h); the builders get the arena's address and
- * capacity. */
+/* A string routine of runtime-min (kiln_string.h, kiln_regex.h); the builders get the arena's
+ * address and capacity, the regex matcher its DFA table's address (both `buf`). */
 static LLVMValueRef emit_string(kgen *kg, const kl_expr *e) {
     kl_cg *cg = kg->cg;
     LLVMValueRef arena = NULL, cap = NULL, x = NULL, y = NULL;
     if (e->buf) {
         arena = buffer_ptr(kg, e->buf);
         if (!arena)
-            return fail(kg, "string arena not among the kernel's parameters", NULL, NULL);
+            return fail(kg, "string arena or DFA table not among the kernel's parameters",
+                        NULL, NULL);
         cap = LLVMConstInt(cg->i64, (unsigned long long)(kl_buffer_bytes(kl_buffer_root(e->buf)) - 16), 0);
     }
     if (e->a && !(x = kl_kg_emit(kg, e->a)))
@@ -1038,6 +1039,11 @@ static LLVMValueRef emit_string(kgen *kg, const kl_expr *e) {
         LLVMValueRef piece_args[6] = {arena, cap, x, y, maxsplit, piece};
         return e->op == KL_STR_SPLIT_COUNT ? call_rt(kg, "kiln_rt_str_split_count", count_args, 3)
                                            : call_rt(kg, "kiln_rt_str_split_piece", piece_args, 6);
+    }
+    case KL_STR_REGEX_MATCH: { /* `buf` is the pattern's DFA table, a constant */
+        LLVMValueRef args[2] = {arena, x};
+        LLVMValueRef r = call_rt(kg, "kiln_rt_regex_full_match", args, 2);
+        return r ? LLVMBuildICmp(kg->b, LLVMIntNE, r, cst_i(LLVMTypeOf(r), 0), "") : NULL;
     }
     }
     return fail(kg, "unknown string routine", NULL, NULL);

@@ -50,7 +50,8 @@ static void expr(const kl_expr *e, FILE *f) {
     case KL_E_STRING: {
         static const char *const names[] = {"str_eq", "str_eq_nocase", "str_concat",
                                             "str_lower", "str_upper", "str_failed",
-                                            "str_split_count", "str_split_piece"};
+                                            "str_split_count", "str_split_piece",
+                                            "str_regex_match"};
         fprintf(f, "%s(", names[e->op]);
         if (e->buf) fprintf(f, "%s%s", e->buf->name, e->a ? ", " : "");
         if (e->a) expr(e->a, f);

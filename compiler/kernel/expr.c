@@ -100,15 +100,23 @@ kl_expr *kl_e_bitcast(kl_arena *a, kl_dtype t, kl_expr *x) {
 }
 
 bool kl_strop_uses_arena(kl_strop op) {
-    return op != KL_STR_EQ && op != KL_STR_EQ_NOCASE && op != KL_STR_SPLIT_COUNT;
+    return op != KL_STR_EQ && op != KL_STR_EQ_NOCASE && op != KL_STR_SPLIT_COUNT &&
+           op != KL_STR_REGEX_MATCH;
+}
+
+static kl_dtype strop_dtype(kl_strop op) {
+    switch (op) {
+    case KL_STR_EQ:
+    case KL_STR_EQ_NOCASE:
+    case KL_STR_REGEX_MATCH: return KL_BOOL;
+    case KL_STR_FAILED: return KL_I32;
+    case KL_STR_SPLIT_COUNT: return KL_I64;
+    default: return KL_STRING;
+    }
 }
 
 kl_expr *kl_e_string(kl_arena *a, kl_strop op, kl_buffer *arena, kl_expr *x, kl_expr *y) {
-    kl_dtype t = op == KL_STR_EQ || op == KL_STR_EQ_NOCASE ? KL_BOOL
-                 : op == KL_STR_FAILED                     ? KL_I32
-                 : op == KL_STR_SPLIT_COUNT                ? KL_I64
-                                                           : KL_STRING;
-    kl_expr *e = expr_new(a, KL_E_STRING, t);
+    kl_expr *e = expr_new(a, KL_E_STRING, strop_dtype(op));
     e->op = (int)op;
     e->buf = kl_strop_uses_arena(op) ? arena : NULL;
     e->a = x;
@@ -121,6 +129,12 @@ kl_expr *kl_e_string_split(kl_arena *a, kl_buffer *arena, kl_expr *s, kl_expr *d
     kl_expr *e = kl_e_string(a, piece ? KL_STR_SPLIT_PIECE : KL_STR_SPLIT_COUNT, arena, s, delim);
     e->c = piece;
     e->i = maxsplit;
+    return e;
+}
+
+kl_expr *kl_e_regex_match(kl_arena *a, kl_buffer *dfa, kl_expr *s) {
+    kl_expr *e = kl_e_string(a, KL_STR_REGEX_MATCH, NULL, s, NULL);
+    e->buf = dfa; /* not the string arena: a constant the kernel reads */
     return e;
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kiln.h"
+#include "kiln_regex.h"
 #include "kiln_string.h"
 #include "kl.h"
 
@@ -329,6 +330,10 @@ static val eval_string(interp *in, const kl_expr *e) {
         r.i = (int64_t)(intptr_t)kiln_str_split_piece(arena, cap, as_string(eval(in, e->a)),
                                                       as_string(eval(in, e->b)), e->i,
                                                       eval(in, e->c).i);
+        break;
+    case KL_STR_REGEX_MATCH: /* `buf` is the DFA table here, not the arena */
+        r.i = kiln_regex_full_match((const uint16_t *)storage(e->buf),
+                                    as_string(eval(in, e->a)));
         break;
     }
     return r;

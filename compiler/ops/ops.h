@@ -73,6 +73,7 @@ extern const kl_op kl_ops_sequence[];    /* sequence.c: Sequence* SplitToSequenc
                                              ConcatFromSequence Optional*: compiled away */
 extern const kl_op kl_ops_strings[];     /* strings.c: StringConcat StringNormalizer */
 extern const kl_op kl_ops_string_split[]; /* string_split.c: StringSplit */
+extern const kl_op kl_ops_regex_full_match[]; /* regex_full_match.c: RegexFullMatch */
 extern const kl_op kl_ops_encoders[];    /* encoders.c: LabelEncoder CategoryMapper
                                              (ai.onnx.ml) */
 extern const kl_op kl_ops_ml[];          /* ml.c: Binarizer ArrayFeatureExtractor

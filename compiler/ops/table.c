@@ -19,7 +19,7 @@ static const kl_op *const families[] = {
     kl_ops_quantize,    kl_ops_training,   kl_ops_gradient,   kl_ops_ml,         kl_ops_det,
     kl_ops_control,     kl_ops_topk,       kl_ops_signal,     kl_ops_col2im,
     kl_ops_affine_grid, kl_ops_ml_linear, kl_ops_ml_features, kl_ops_ml_svm, kl_ops_sequence,
-    kl_ops_strings,     kl_ops_string_split, kl_ops_encoders,
+    kl_ops_strings,     kl_ops_string_split, kl_ops_regex_full_match, kl_ops_encoders,
     kl_ops_nonzero,     kl_ops_unique,     kl_ops_nms,
     NULL,
 };

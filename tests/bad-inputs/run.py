@@ -1599,6 +1599,46 @@ def case_strings_split_width_differs_at_run_time(d):
         "predict returned error code -4"]
 
 
+def regex_model(pattern, x_type=S):
+    """RegexFullMatch of x [2] (strings unless x_type says) against `pattern` (None: absent)."""
+    attrs = {} if pattern is None else {"pattern": pattern}
+    return model([helper.make_node("RegexFullMatch", ["x"], ["y"], name="regex0", **attrs)],
+                 [helper.make_tensor_value_info("x", x_type, [2])],
+                 [helper.make_tensor_value_info("y", TensorProto.BOOL, [2])], opset=20)
+
+
+def case_regex_unbalanced_parenthesis(d):
+    return save(regex_model("(ab|c"), d), [], [
+        "node 'regex0' (RegexFullMatch", 'pattern "(ab|c"',
+        "missing ')' to close the group that opens at byte 0"]
+
+
+def case_regex_unsupported_unicode_class(d):
+    return save(regex_model(r"x\p{Greek}+"), d), [], [
+        "node 'regex0' (RegexFullMatch", "'\\p{Greek}'", "not supported"]
+
+
+def case_regex_unsupported_case_folding(d):
+    return save(regex_model("(?i)abc"), d), [], [
+        "node 'regex0' (RegexFullMatch", "case-insensitive", "not supported"]
+
+
+def case_regex_dfa_past_state_limit(d):
+    """The 13th letter from the end: 2^13 DFA states, past kiln's 4096."""
+    return save(regex_model("(a|b)*a(a|b){12}"), d), [], [
+        "node 'regex0' (RegexFullMatch", "more than 4096 states"]
+
+
+def case_regex_input_not_strings(d):
+    return save(regex_model("a+", F), d), [], [
+        "node 'regex0' (RegexFullMatch", "must be a string tensor, not float32"]
+
+
+def case_regex_without_pattern(d):
+    return save(regex_model(None), d), [], [
+        "node 'regex0' (RegexFullMatch", "needs the string attribute 'pattern'"]
+
+
 CASES = [(name[len("case_"):], fn) for name, fn in sorted(globals().items())
          if name.startswith("case_")] + fuzz_cases()
 

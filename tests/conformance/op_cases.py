@@ -13,6 +13,7 @@ every input, so that constant folding computes the operator in the kernel interp
 "N passed, M failed"; exits 1 on any failure.
 """
 import argparse
+import itertools
 import os
 import re
 import shutil
@@ -928,6 +929,25 @@ def gradient_neg_div_case():
             [("ai.onnx.preview.training", 1)])
 
 
+def regex_case(pattern, x, folded=False):
+    """RegexFullMatch, expected from Python's re.fullmatch with re.ASCII (\\d \\w \\s \\b ASCII, as
+    in RE2) on patterns where Python and RE2 agree."""
+    y = np.array([re.fullmatch(pattern, s, re.ASCII) is not None for s in x.flat])
+    y = y.reshape(x.shape)
+    node = helper.make_node("RegexFullMatch", ["x"], ["y"], pattern=pattern)
+    if folded:  # a constant input: the interpreter matches it while compiling
+        return ([node, helper.make_node("Identity", ["x0"], ["x"])], {}, {"y": y}, 20, [],
+                [numpy_helper.from_array(x, "x0")])
+    return [node], {"x": x}, {"y": y}, 20
+
+
+def regex_many_states_case():
+    """(a|b)*a(a|b){9}: the 10th letter from the end is an a, which a DFA remembers in 2^10
+    states; every string of 9 to 12 letters a and b (7,680 of them)."""
+    words = ["".join(w) for n in range(9, 13) for w in itertools.product("ab", repeat=n)]
+    return regex_case("(a|b)*a(a|b){9}", strs(words))
+
+
 def ml_case(op, x, y, opset=2, **attrs):
     node = helper.make_node(op, ["x"], ["y"], domain="ai.onnx.ml", **attrs)
     return [node], {"x": x}, {"y": y}, 13, [("ai.onnx.ml", opset)]
@@ -936,6 +956,33 @@ def ml_case(op, x, y, opset=2, **attrs):
 CASES.update({
     "strings_movement": strings_movement_case,
     "strings_folded_concat": strings_folded_concat_case,
+    "regex_classes_negated": lambda: regex_case(
+        r"[a-c]+[^0-9x\s]*[\d.]", strs(["ab!!7", "abx7", "c.", "cZ\u00e9Z0", "a 1", "d1", ""])),
+    "regex_repeat_bounds_lazy": lambda: regex_case(
+        r"(?:ab){2,3}c{0,2}?d{2,}x{0}", strs(["ababdd", "abababccddd", "abdd", "ababcccdd",
+                                               "abababababdd", "ababd", "ababccdddd"])),
+    "regex_alternation_in_groups": lambda: regex_case(
+        r"(foo|ba(r|zz?))+(-(x|y\d))?", strs(["foo", "barbazfoo", "bazz-y7", "ba", "foo-x",
+                                                "foo-y", "bazzz", "barbar-x"])),
+    "regex_anchors_in_alternation": lambda: regex_case(
+        r"(^|,)\s*item\s*(,|$)", strs(["item", ",item,", "item,", " item ", "x,item", ",item",
+                                        "items"])),
+    "regex_word_boundaries": lambda: regex_case(
+        r".*\bcat\b.*|\w+\Bing\B\w*", strs(["the cat sat", "concat", "cat", "cats", "a cat!",
+                                              "singer", "ing", "kingdom", "sing"])),
+    "regex_dot_utf8": lambda: regex_case(  # the pattern holds a literal \u00e9 (2 bytes)
+        "a.{2}\u00e9?[^x]", strs(["abcd", "a\u00e9\u4e2d\U0001F600", "a\u00e9\u00e9\u00e9\u00e9",
+                                 "a\nbc", "a\U0001F600\U0001F600x", "a\u4e2dbc\u00e9\u4e2d",
+                                 "a\U0001F600\U0001F600\U0001F600", "abc"])),
+    "regex_empty_string": lambda: regex_case(r"(x|)y*", strs([["", "x"], ["xy", "yx"]])),
+    "regex_empty_pattern": lambda: regex_case("", strs(["", "a"])),
+    "regex_escapes_flags": lambda: regex_case(
+        r"\$\d+\.\d\d\t\x41(?s:.)\\(?m:$\n^)z", strs(["$12.50\tA\n\\\nz", "$1.5\tA \\\nz",
+                                                 "$3.99\tAx\\\nz", "$3.99\tAx\\z"])),
+    "regex_many_states": regex_many_states_case,
+    "regex_folded": lambda: regex_case(
+        r"www\.[\w.-]+\.\bcom\b", strs(["www.google.com", "www.a-b.c.com", "www.bbc.co.uk"]),
+        folded=True),
     "gradient_chain_broadcast_matmul": gradient_chain_case,
     "gradient_neg_div_identity": gradient_neg_div_case,
     "strings_split_long_delimiter_maxsplit": lambda: strings_split_case(
