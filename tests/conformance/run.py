@@ -33,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 DEFAULT_DATA = os.path.join(os.path.dirname(REPO), "shared", "onnx-backend-tests")
 DEFAULT_LIST = os.path.join(HERE, "passing.txt")
+FAILURE_CAUSES = os.path.join(HERE, "failure_causes.txt")
 # The lead's pass_resolve_ops prints "unsupported operator(s): Foo (opset 13), Bar (opset 11)".
 UNSUPPORTED_RE = re.compile(r"unsupported operators?(?:\(s\))?:?\s*(.*)", re.IGNORECASE)
 
@@ -227,6 +228,18 @@ def print_summary(results, out):
                       % (suite, p, f, u, n))
 
 
+def read_failure_causes(path=FAILURE_CAUSES):
+    """suite/test -> why it fails on its values (failure_causes.txt)."""
+    causes = {}
+    if os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                if line.strip() and not line.startswith("#"):
+                    name, _, why = line.rstrip("\n").partition("\t")
+                    causes[name] = why
+    return causes
+
+
 def write_report(path, results, regressed, newly, wall):
     suites = per_suite(results)
     ops = per_operator(results)
@@ -249,10 +262,14 @@ def write_report(path, results, regressed, newly, wall):
                 "| operator | pass | fail | unsupported |\n|---|---|---|---|\n")
         for op in sorted(ops, key=lambda o: o.lower()):
             f.write("| %s | %d | %d | %d |\n" % ((op,) + tuple(ops[op])))
-        f.write("\n## Failing tests\n\n| test | reason |\n|---|---|\n")
+        causes = read_failure_causes()
+        f.write("\n## Failing tests\n\nA refusal's message is its reason; a test that fails on "
+                "its values has its cause beside it (`tests/conformance/failure_causes.txt`).\n\n"
+                "| test | reason |\n|---|---|\n")
         for r in sorted(results, key=lambda r: r.name):
             if r.status == "FAIL":
-                f.write("| %s | %s |\n" % (r.name, r.reason.replace("|", "\\|")))
+                why = r.reason + (" — cause: " + causes[r.name] if r.name in causes else "")
+                f.write("| %s | %s |\n" % (r.name, why.replace("|", "\\|")))
         f.write("\n## Unsupported tests\n\n| test | operators |\n|---|---|\n")
         for r in sorted(results, key=lambda r: r.name):
             if r.status == "UNSUPPORTED":
