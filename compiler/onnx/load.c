@@ -1146,9 +1146,15 @@ static void unroll_scan(loader *L, kl_node *n, const Onnx__NodeProto *p)
         if (batched)
             batch = known_dim(L, n, xs[j], 0);
     }
-    if (steps < 1 || batch < 1 || steps * batch > SCAN_MAX_STEPS) {
+    /* a model refused already (a scan input's shape, or a graph input it comes from, said what
+     * is wrong) is not unrolled: its steps would only repeat that */
+    if (kl_diag_failed(L->d))
+        return;
+    /* (a fuzzed model's dims can make the product pass int64) */
+    int64_t total = kl_mul_saturate(steps, batch);
+    if (steps < 1 || batch < 1 || total > SCAN_MAX_STEPS) {
         kl_error(L->d, n, "%lld steps: kiln unrolls Scan over 1 to %d steps (batch x sequence)",
-                 (long long)(steps * batch), SCAN_MAX_STEPS);
+                 (long long)total, SCAN_MAX_STEPS);
         return;
     }
     kl_value **last = kl_alloc_array(L->a, (size_t)f.n_state + 1, sizeof *last);
