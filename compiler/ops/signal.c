@@ -172,6 +172,12 @@ static bool stft_plan(kl_node *n, stft *s, kl_diag *d) {
                             (long long)given, (long long)s->len);
         s->len = given;
     }
+    /* a frame length known now (the window's, or a constant frame_length) must be one: 0 would
+     * read as "given at run time" below */
+    bool len_known = window || (kl_node_input(n, 3) && !kl_input_at_run_time(n, 3));
+    if (len_known && (s->len < 1 || s->len > x->dim[1]))
+        return kl_error(d, n, "frame length %lld is not in [1, %lld], the signal's length",
+                        (long long)s->len, (long long)x->dim[1]);
     s->step = kl_input_at_run_time(n, 1) ? 0 : kl_value_const_int(n->inputs[1], 0);
     if (kl_input_at_run_time(n, 1) && !stft_declared(n, s, 1, d)) return false;
     if (!s->len && !stft_declared(n, s, 3, d)) return false;
