@@ -85,7 +85,9 @@ bool kl_affine_offset(const kl_buffer *b, kl_expr *const *idx, kl_affine *out) {
                 !kl_add_checked(out->coef[l], t, &out->coef[l]))
                 return false;
         if (!kl_mul_checked(a.c, stride, &t) || !kl_add_checked(out->c, t, &out->c)) return false;
-        stride *= b->shape.dim[d]; /* the buffer's own strides: within KL_MAX_BYTES */
+        /* within KL_MAX_BYTES for a buffer with data, but an empty one's other dims are not
+         * bounded (fuzz: 2^32 x 2^32 x 0): past int64 the offset is unknown */
+        if (!kl_mul_checked(stride, b->shape.dim[d], &stride)) return false;
     }
     return true;
 }
