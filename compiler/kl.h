@@ -213,6 +213,9 @@ typedef struct kl_value {
      * graph output (ops/data_dependent.c); folding it to a constant makes it static again. */
     bool data_dependent;
     int dd_dim;
+    /* Storage for a one-element int64 `data` that inference knows from shapes alone (Size),
+     * where there is no arena to allocate it in. */
+    int64_t known_scalar;
 } kl_value;
 
 typedef enum kl_attr_type {

@@ -325,14 +325,20 @@ static bool shape_infer(kl_node *n, kl_diag *d) {
 
 /* ---------------------------------------------------------------- Size */
 
+/* The count is known once the input's shape is, so the output is a constant, as Shape's is: a
+ * condition on it folds (AffineGrid's expansion branches on Size(size) == 4). */
 static bool size_infer(kl_node *n, kl_diag *d) {
     if (!kl_infer_need_input(n, 0, d)) return false;
     kl_shape scalar = {0};
-    return kl_infer_set(n, 0, KL_I64, &scalar);
+    if (!kl_infer_set(n, 0, KL_I64, &scalar)) return false;
+    kl_value *y = n->outputs[0];
+    y->known_scalar = kl_shape_numel(&n->inputs[0]->shape);
+    y->data = &y->known_scalar;
+    return true;
 }
 
-/* The element count is known at compile time; a one-element kernel stores it (and folds away
- * when the input is constant). */
+/* Inference makes the output a constant, so this runs only where the value is a graph output
+ * (a one-element kernel stores the count). */
 static bool size_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_kernel *k = kl_move_kernel(L, n, "size", kl_lower_buffer(L, n->outputs[0]));
     k->value = kl_e_const_i(L->arena, KL_I64, kl_shape_numel(&n->inputs[0]->shape));

@@ -10,6 +10,7 @@
  *   SequenceEmpty / SequenceConstruct / SequenceInsert / SequenceErase / Optional
  *                                  a new list of the tensor values (no node is left);
  *   SequenceAt                     Identity of the tensor at the (constant) position;
+ *                                  a Gather of the stacked tensors at a run-time one;
  *   SequenceLength                 Identity of a constant (folded);
  *   SplitToSequence                Split (+ Squeeze for keepdims=0), built when a piece is read;
  *   ConcatFromSequence             Concat (new_axis=1: Unsqueeze each, then Concat);
@@ -18,8 +19,9 @@
  * An If whose branches give sequences or optionals becomes an If over their tensors, when both
  * branches agree on the structure; an Identity of one (Loop and Scan unrolled by the loader
  * carry values through them) passes the structure on (kl_sequence_settle_carrier).
- * What is not known when compiling (a position computed at run time, branches giving sequences
- * of different lengths) is refused with a message naming the node and the value.
+ * A position computed at run time picks among tensors of one shape through a Gather
+ * (ops/sequence_positions.c). What is not known when compiling (a sequence's length, branches
+ * giving sequences of different lengths) is refused with a message naming the node and value.
  * A sequence or optional as a graph input or output is refused (the generated interface takes
  * and gives tensors only).
  */
@@ -27,13 +29,11 @@
 
 #include "move_util.h"
 #include "ops.h"
+#include "sequence_util.h"
 
 /* Pieces of one SplitToSequence: each is a node of the generated code. */
 enum { MAX_PIECES = 4096 };
 
-/* Nodes made here take the opset where Split/Squeeze/Unsqueeze read their sizes and axes from
- * inputs (constants made here). */
-enum { TENSOR_OPSET = 13 };
 
 static const char *const no_attrs[] = {NULL};
 static const char *const sequence_empty_attrs[] = {"dtype", NULL};
@@ -43,7 +43,7 @@ static const char *const optional_attrs[] = {"type", NULL};
 
 /* ---- values and nodes made here ----------------------------------------------------------- */
 
-static kl_value *const_scalar(kl_graph *g, const kl_node *n, kl_dtype t, int64_t x) {
+kl_value *kl_seq_const_scalar(kl_graph *g, const kl_node *n, kl_dtype t, int64_t x) {
     kl_shape scalar = {0};
     void *data = kl_alloc(g->arena, 8);
     if (t == KL_BOOL)
@@ -53,22 +53,20 @@ static kl_value *const_scalar(kl_graph *g, const kl_node *n, kl_dtype t, int64_t
     return kl_value_make(g, kl_sprintf(g->arena, "%s_const", n->name), t, &scalar, data);
 }
 
-static kl_value *const_i64_list(kl_graph *g, const kl_node *n, const int64_t *x, int count) {
+kl_value *kl_seq_const_i64_list(kl_graph *g, const kl_node *n, const int64_t *x, int count) {
     kl_shape s = {.rank = 1, .dim = {count}};
     int64_t *data = kl_alloc_array(g->arena, (size_t)count + 1, sizeof *data);
-    memcpy(data, x, (size_t)count * sizeof *data);
+    if (count) memcpy(data, x, (size_t)count * sizeof *data);
     return kl_value_make(g, kl_sprintf(g->arena, "%s_const", n->name), KL_I64, &s, data);
 }
 
-/* A value of no known shape yet (inference gives it one). */
-static kl_value *fresh_value(kl_graph *g, const char *base) {
+kl_value *kl_seq_fresh_value(kl_graph *g, const char *base) {
     return kl_value_new(g, kl_sprintf(g->arena, "%s__%d", base, g->values.n));
 }
 
-/* A tensor node standing for `like` (same guard, name derived from it). */
-static kl_node *add_node(kl_graph *g, const kl_node *like, const char *op_type, int n_in,
+kl_node *kl_seq_add_node(kl_graph *g, const kl_node *like, const char *op_type, int n_in,
                          kl_value *const *in, int n_out, kl_value *const *out, kl_diag *d) {
-    kl_node *m = kl_node_add(g, "", op_type, TENSOR_OPSET,
+    kl_node *m = kl_node_add(g, "", op_type, KL_SEQ_TENSOR_OPSET,
                              kl_sprintf(g->arena, "%s/%s", like->name, op_type), n_in, in, n_out,
                              out);
     if (!m) {
@@ -83,7 +81,7 @@ static kl_node *add_node(kl_graph *g, const kl_node *like, const char *op_type, 
 static bool becomes_identity(kl_graph *g, kl_node *n, kl_value *x, kl_diag *d) {
     kl_value *out = n->outputs[0];
     kl_node_kill(n);
-    return add_node(g, n, "Identity", 1, &x, 1, &out, d) != NULL;
+    return kl_seq_add_node(g, n, "Identity", 1, &x, 1, &out, d) != NULL;
 }
 
 /* ---- reading operands ------------------------------------------------------------------- */
@@ -126,15 +124,18 @@ static kl_value *tensor_input(kl_node *n, int i, kl_diag *d) {
     return v;
 }
 
-/* A position operand: a constant integer scalar in [-len, len - 1], or [-len, len] when it
- * may name the end (SequenceInsert); made non-negative in *out. */
+/* Input i is a position computed at run time (ops/sequence_positions.c takes it). */
+static bool at_run_time(const kl_node *n, int i) {
+    const kl_value *p = kl_node_input(n, i);
+    return p && !p->compound && p->has_shape && !p->data;
+}
+
+/* A position operand known when compiling: an integer scalar in [-len, len - 1], or
+ * [-len, len] when it may name the end (SequenceInsert); made non-negative in *out. */
 static bool position_input(kl_node *n, int i, int64_t len, bool end_allowed, int64_t *out,
                            kl_diag *d) {
     kl_value *p = tensor_input(n, i, d);
     if (!p) return false;
-    if (!p->data)
-        return kl_error(d, n, "position '%s' is computed at run time; kiln compiles sequences "
-                        "away, so it must be a constant", p->name);
     if ((p->dtype != KL_I64 && p->dtype != KL_I32) || kl_shape_numel(&p->shape) != 1)
         return kl_error(d, n, "position '%s' must be one int32 or int64 element, not %s %s",
                         p->name, kl_dtype_name(p->dtype), KL_SHAPE_TEXT(&p->shape));
@@ -234,9 +235,9 @@ static bool build_pieces(kl_graph *g, kl_compound *c, kl_diag *d) {
     bool squeeze = !kl_node_input(n, 1) && kl_attr_int(n, "keepdims", 1) == 0;
     int count = (int)c->n;
     kl_value **pieces = kl_alloc_array(g->arena, (size_t)count + 1, sizeof *pieces);
-    for (int i = 0; i < count; i++) pieces[i] = fresh_value(g, n->outputs[0]->name);
-    kl_value *in[2] = {n->inputs[0], const_i64_list(g, n, sizes, count)};
-    kl_node *s = add_node(g, n, "Split", 2, in, count, pieces, d);
+    for (int i = 0; i < count; i++) pieces[i] = kl_seq_fresh_value(g, n->outputs[0]->name);
+    kl_value *in[2] = {n->inputs[0], kl_seq_const_i64_list(g, n, sizes, count)};
+    kl_node *s = kl_seq_add_node(g, n, "Split", 2, in, count, pieces, d);
     if (!s) return false;
     kl_node_set_attr_int(g, s, "axis", axis);
     for (int i = 0; i < count; i++) {
@@ -245,9 +246,9 @@ static bool build_pieces(kl_graph *g, kl_compound *c, kl_diag *d) {
             continue;
         }
         int64_t ax = axis;
-        kl_value *sq_in[2] = {pieces[i], const_i64_list(g, n, &ax, 1)};
-        c->items[i] = fresh_value(g, n->outputs[0]->name);
-        if (!add_node(g, n, "Squeeze", 2, sq_in, 1, &c->items[i], d)) return false;
+        kl_value *sq_in[2] = {pieces[i], kl_seq_const_i64_list(g, n, &ax, 1)};
+        c->items[i] = kl_seq_fresh_value(g, n->outputs[0]->name);
+        if (!kl_seq_add_node(g, n, "Squeeze", 2, sq_in, 1, &c->items[i], d)) return false;
     }
     c->split = NULL;
     return true;
@@ -291,11 +292,14 @@ static bool sequence_insert_settle(kl_graph *g, kl_node *n, kl_diag *d) {
     kl_compound *s = sequence_input(n, 0, d);
     kl_value *t = s ? tensor_input(n, 1, d) : NULL;
     if (!t || !element_fits(n, t, s->elem, d)) return false;
-    int64_t pos = s->n;
-    if (kl_node_input(n, 2) && !position_input(n, 2, s->n, true, &pos, d)) return false;
     kl_value **items = items_of(g, s, d);
     if (!items) return false;
     kl_compound *c = new_compound(g, false, s->n + 1, t->dtype);
+    if (at_run_time(n, 2))
+        return kl_sequence_insert_at_run_time(g, n, items, s->n, t, n->inputs[2], c->items, d) &&
+               records(n, c);
+    int64_t pos = s->n;
+    if (kl_node_input(n, 2) && !position_input(n, 2, s->n, true, &pos, d)) return false;
     for (int64_t i = 0, k = 0; i < c->n; i++) c->items[i] = i == pos ? t : items[k++];
     return records(n, c);
 }
@@ -305,11 +309,14 @@ static bool sequence_erase_settle(kl_graph *g, kl_node *n, kl_diag *d) {
     kl_compound *s = sequence_input(n, 0, d);
     if (!s) return false;
     if (s->n == 0) return kl_error(d, n, "the sequence is empty: nothing to erase");
-    int64_t pos = s->n - 1;
-    if (kl_node_input(n, 1) && !position_input(n, 1, s->n, false, &pos, d)) return false;
     kl_value **items = items_of(g, s, d);
     if (!items) return false;
     kl_compound *c = new_compound(g, false, s->n - 1, s->elem);
+    if (at_run_time(n, 1))
+        return kl_sequence_erase_at_run_time(g, n, items, s->n, n->inputs[1], c->items, d) &&
+               records(n, c);
+    int64_t pos = s->n - 1;
+    if (kl_node_input(n, 1) && !position_input(n, 1, s->n, false, &pos, d)) return false;
     for (int64_t i = 0, k = 0; i < s->n; i++)
         if (i != pos) c->items[k++] = items[i];
     return records(n, c);
@@ -320,6 +327,10 @@ static bool sequence_at_settle(kl_graph *g, kl_node *n, kl_diag *d) {
     kl_compound *s = sequence_input(n, 0, d);
     if (!s) return false;
     if (!kl_node_input(n, 1)) return kl_error(d, n, "input 1 (the position) is missing");
+    if (at_run_time(n, 1)) {
+        kl_value **items = items_of(g, s, d);
+        return items && kl_sequence_at_run_time(g, n, items, s->n, n->inputs[1], d);
+    }
     int64_t pos;
     if (!position_input(n, 1, s->n, false, &pos, d)) return false;
     kl_value **items = items_of(g, s, d);
@@ -329,7 +340,7 @@ static bool sequence_at_settle(kl_graph *g, kl_node *n, kl_diag *d) {
 static bool sequence_length_settle(kl_graph *g, kl_node *n, kl_diag *d) {
     if (!need_output(n, d)) return false;
     kl_compound *s = sequence_input(n, 0, d);
-    return s && becomes_identity(g, n, const_scalar(g, n, KL_I64, s->n), d);
+    return s && becomes_identity(g, n, kl_seq_const_scalar(g, n, KL_I64, s->n), d);
 }
 
 /* How many tensors: the count of split's sizes, or the pieces of the axis. */
@@ -396,14 +407,14 @@ static bool concat_from_sequence_settle(kl_graph *g, kl_node *n, kl_diag *d) {
         parts = kl_alloc_array(g->arena, (size_t)count + 1, sizeof *parts);
         for (int i = 0; i < count; i++) {
             int64_t ax = a;
-            kl_value *in[2] = {items[i], const_i64_list(g, n, &ax, 1)};
-            parts[i] = fresh_value(g, n->outputs[0]->name);
-            if (!add_node(g, n, "Unsqueeze", 2, in, 1, &parts[i], d)) return false;
+            kl_value *in[2] = {items[i], kl_seq_const_i64_list(g, n, &ax, 1)};
+            parts[i] = kl_seq_fresh_value(g, n->outputs[0]->name);
+            if (!kl_seq_add_node(g, n, "Unsqueeze", 2, in, 1, &parts[i], d)) return false;
         }
     }
     kl_value *out = n->outputs[0];
     kl_node_kill(n);
-    kl_node *c = add_node(g, n, "Concat", count, parts, 1, &out, d);
+    kl_node *c = kl_seq_add_node(g, n, "Concat", count, parts, 1, &out, d);
     if (!c) return false;
     kl_node_set_attr_int(g, c, "axis", axis);
     return true;
@@ -428,7 +439,7 @@ static bool optional_has_element_settle(kl_graph *g, kl_node *n, kl_diag *d) {
     kl_value *x = kl_node_input(n, 0);
     /* no input: empty; a tensor or a sequence: present */
     bool has = x && (!x->compound || !x->compound->optional || x->compound->n == 1);
-    return becomes_identity(g, n, const_scalar(g, n, KL_BOOL, has), d);
+    return becomes_identity(g, n, kl_seq_const_scalar(g, n, KL_BOOL, has), d);
 }
 
 static bool optional_get_element_settle(kl_graph *g, kl_node *n, kl_diag *d) {
@@ -510,7 +521,7 @@ static bool join_branches(kl_graph *g, kl_node *n, int i, kl_value *t, kl_value 
     int64_t count = nt < 0 ? 0 : nt;
     kl_value **joined = kl_alloc_array(g->arena, (size_t)count + 1, sizeof *joined);
     for (int64_t k = 0; k < count; k++) {
-        joined[k] = fresh_value(g, out ? out->name : n->name);
+        joined[k] = kl_seq_fresh_value(g, out ? out->name : n->name);
         if (!element_fits(n, ei[k], ti[k]->dtype, d)) return false;
         if (out) if_parts_add(p, joined[k], ti[k], ei[k]);
     }
@@ -524,7 +535,7 @@ static bool join_branches(kl_graph *g, kl_node *n, int i, kl_value *t, kl_value 
     } else {
         out->compound = new_compound(g, true, 1, seq->elem);
         if (seq_in_opt) {
-            kl_value *inner = fresh_value(g, out->name);
+            kl_value *inner = kl_seq_fresh_value(g, out->name);
             inner->compound = seq;
             out->compound->items[0] = inner;
         } else {

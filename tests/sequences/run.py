@@ -28,6 +28,13 @@ Cases:
   if_left_out          a run-time If whose else-branch reads past the end of its sequence:
                        that branch is left out; c true passes, c false makes predict return
                        KILN_E_UNCOMPILED_BRANCH (-5).
+  runtime_positions    SequenceAt, SequenceErase (int64 scalar position) and SequenceInsert
+                       (int32 [1] position) at positions given at run time, over tensors of
+                       one shape: three data sets (negative positions, the front, the end);
+                       a position out of range makes predict return
+                       KILN_E_INDEX_OUT_OF_RANGE (-3), one past each end for each operator.
+  runtime_positions_shapes  a run-time position over tensors of different shapes: refused,
+                       naming both.
 Prints one line per case and "N passed, M failed"; exits 1 on any failure.
 """
 import argparse
@@ -238,6 +245,35 @@ def case_if_left_out(root, data_set):
     return write_case(root, f"if_left_out_{data_set}", m, [sets[data_set]])
 
 
+def runtime_positions_model(shapes=((2, 3), (2, 3), (2, 3))):
+    n = [helper.make_node("SequenceConstruct", ["x", "y", "z"], ["s"], name="construct"),
+         helper.make_node("SequenceAt", ["s", "p"], ["at"], name="at_p"),
+         helper.make_node("SequenceErase", ["s", "p"], ["rest"], name="erase_p"),
+         helper.make_node("ConcatFromSequence", ["rest"], ["erased"], axis=0, new_axis=1,
+                          name="cat_erased"),
+         helper.make_node("SequenceInsert", ["s", "w", "q"], ["more"], name="insert_q"),
+         helper.make_node("ConcatFromSequence", ["more"], ["inserted"], axis=0, new_axis=1,
+                          name="cat_inserted")]
+    return make_model(n, [vi("x", F, list(shapes[0])), vi("y", F, list(shapes[1])),
+                          vi("z", F, list(shapes[2])), vi("w", F, [2, 3]), vi("p", I64, []),
+                          vi("q", TensorProto.INT32, [1])],
+                      [vi("at", F, [2, 3]), vi("erased", F, [2, 2, 3]),
+                       vi("inserted", F, [4, 2, 3])])
+
+
+def runtime_positions_set(p, q):
+    items, w = [X, Y, Z], X * 10 - 7
+    rest = items[:p] + items[p + 1:] if p != -1 else items[:-1]
+    more = list(items)
+    more.insert(q, w)  # Python's insert counts a negative position from the end, as ONNX
+    return ([X, Y, Z, w, np.array(p, np.int64), np.array([q], np.int32)],
+            [items[p], np.stack(rest), np.stack(more)])
+
+
+def case_runtime_positions(root, name, sets):
+    return write_case(root, name, runtime_positions_model(), sets)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("kiln")
@@ -257,6 +293,21 @@ def main():
         cases += [("if_left_out taken branch", lambda: case_if_left_out(root, 0), 0, None),
                   ("if_left_out branch left out", lambda: case_if_left_out(root, 1), 1,
                    "error code -5")]
+        ok_sets = [runtime_positions_set(p, q) for p, q in ((-1, -2), (0, 0), (2, 3), (-3, -3))]
+        cases += [("runtime_positions", lambda: case_runtime_positions(root, "runtime_positions", ok_sets), 0, None)]
+        for k, (p, q) in enumerate(((3, 0), (-4, 0), (0, 4), (0, -4))):
+            inputs, outputs = runtime_positions_set(0, 0)
+            inputs[4], inputs[5] = np.array(p, np.int64), np.array([q], np.int32)
+            cases += [(f"runtime_positions p={p} q={q} out of range",
+                       lambda k=k, inputs=inputs, outputs=outputs:
+                       case_runtime_positions(root, f"runtime_positions_bad{k}",
+                                              [(inputs, outputs)]), 1, "error code -3")]
+        cases += [("runtime_positions_shapes", lambda: write_case(
+            root, "runtime_positions_shapes",
+            runtime_positions_model(((2, 3), (2, 3), (3, 2))),
+            [([X, Y, Z.reshape(3, 2)] + runtime_positions_set(0, 0)[0][3:],
+              runtime_positions_set(0, 0)[1])]), 1,
+            "'x' is float32 [2,3] and 'z' is float32 [3,2]")]
         for name, make, want_rc, want_text in cases:
             rc, out = run_check(os.path.abspath(a.kiln), make(), extra)
             ok = rc == want_rc and (out.rstrip().endswith("PASS") if want_rc == 0
