@@ -10,6 +10,9 @@ Cases (each one model, one or two data sets):
                     both branches' kernels run and are skipped.
   if_nested_folded  an If inside the then-branch whose condition is computed from a shape
                     (folded when compiling: only its taken branch is compiled).
+  if_on_size        If(Size(x) == 6) whose branches give different shapes: Size is known once
+                    x's shape is, so the condition folds and only the then-branch is compiled
+                    (as in AffineGrid's expansion).
   if_left_out       the else-branch cannot be compiled for the bound shapes: a data set with c
                     true passes; with c false predict returns KILN_E_UNCOMPILED_BRANCH (-5).
   scan_directions   Scan (opset 11) with a reversed scan input, a reversed scan output stacked
@@ -104,6 +107,19 @@ def case_if_nested_folded(root):
                    initializers=[seven, zero, two])
     sets = [([np.array(True), X], [-X]), ([np.array(False), X], [X])]
     return write_case(root, "if_nested_folded", m, sets), 0
+
+
+def case_if_on_size(root):
+    six = numpy_helper.from_array(np.array(6, np.int64), "six")
+    flat = numpy_helper.from_array(np.array([6], np.int64), "flat")
+    n = [helper.make_node("Size", ["x"], ["count"], name="size"),
+         helper.make_node("Equal", ["count", "six"], ["is_six"], name="eq"),
+         if_node("is_six", "y",
+                 [helper.make_node("Neg", ["x"], ["neg"], name="neg_then")], vi("neg", F, None),
+                 [helper.make_node("Reshape", ["x", "flat"], ["row"], name="flat_else")],
+                 vi("row", F, None), "if0")]
+    m = make_model(n, [vi("x", F, [2, 3])], [vi("y", F, [2, 3])], initializers=[six, flat])
+    return write_case(root, "if_on_size", m, [([X], [-X])]), 0
 
 
 def case_if_left_out(root, data_set):
@@ -223,6 +239,7 @@ def main():
     try:
         cases = [("if_runtime", lambda: case_if_runtime(root), 0, None),
                  ("if_nested_folded", lambda: case_if_nested_folded(root), 0, None),
+                 ("if_on_size", lambda: case_if_on_size(root), 0, None),
                  ("if_left_out taken branch", lambda: case_if_left_out(root, 0), 0, None),
                  ("if_left_out branch left out", lambda: case_if_left_out(root, 1), 1,
                   "error code -5"),
