@@ -213,6 +213,8 @@ typedef struct kl_value {
      * graph output (ops/data_dependent.c); folding it to a constant makes it static again. */
     bool data_dependent;
     int dd_dim;
+    struct kl_value *dd_source; /* the value whose node counts that length (values it flows to
+                                   share it) */
     /* Storage for a one-element int64 `data` that inference knows from shapes alone (Size),
      * where there is no arena to allocate it in. */
     int64_t known_scalar;
@@ -879,10 +881,17 @@ bool kl_lower_view(kl_lower *L, const kl_node *n, kl_value *in, kl_value *out);
 bool kl_lower_constant(kl_lower *L, const kl_node *n, kl_value *out, kl_buffer *table);
 /* ops/data_dependent.c — outputs whose length depends on the data (NonZero, Compress,
  * Unique). Inference sets output `out` to type t and the `bound` shape, its dim `dim` varying
- * at run time up to the bound; a node reading such a value is refused with a message naming it
- * (shape inference calls kl_refuse_data_dependent_inputs on every node). */
+ * at run time up to the bound. */
 bool kl_infer_data_dependent(kl_node *n, int out, kl_dtype t, const kl_shape *bound, int dim);
-bool kl_refuse_data_dependent_inputs(const kl_node *n, kl_diag *d);
+/* Before a node is inferred: its inputs of data-dependent length share one (a message
+ * otherwise). After: the outputs that keep that length get it (shape inference calls both on
+ * every node; a node whose outputs do not keep it is refused with a message). */
+bool kl_check_data_dependent_inputs(const kl_node *n, kl_diag *d);
+bool kl_follow_data_dependent(kl_node *n, kl_diag *d);
+/* After n (reading a value of data-dependent length) is lowered into kernels [first, end):
+ * their loops along the varying dim run to the count (a message where a kernel reads it any
+ * other way than along a loop). */
+bool kl_lower_dd_follow(kl_lower *L, kl_node *n, int first, kl_diag *d);
 /* The node's run-time length: a one-element int64 workspace buffer; kl_lower_dd_mark tells
  * the data-dependent output value v (NULL: omitted) that its varying dim is that length. */
 kl_buffer *kl_lower_dd_count(kl_lower *L, const kl_node *n);

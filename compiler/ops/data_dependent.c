@@ -10,10 +10,10 @@
  * goes through a flat view of the output at an offset computed with the count (dense_offset).
  * NAME_predict_dynamic reports the length from the count (codegen/llvm/module.c).
  *
- * Only graph outputs may have such a shape: a node that reads one is refused
- * (kl_refuse_data_dependent_inputs, called by shape inference), because its own shape and
- * loops would depend on the data too. A node whose inputs are all constant is folded, and the
- * fold gives the output its exact static shape (passes/fold.c).
+ * The length flows on through the nodes that read such a value (data_dependent_flow.c). Such
+ * an intermediate value keeps the padded layout of the bound; a graph output gets the dense
+ * one (kl_lower_dd_store). A node whose inputs are all constant is folded, and the fold gives
+ * the output its exact static shape (passes/fold.c).
  *
  * The positions of the true elements of a condition come from prefix counts, without a serial
  * scan (every kernel is a loop nest): with c[i] = #{j <= i : cond[j]}, the k-th true position
@@ -27,18 +27,7 @@ bool kl_infer_data_dependent(kl_node *n, int out, kl_dtype t, const kl_shape *bo
     kl_value *v = n->outputs[out];
     v->data_dependent = true;
     v->dd_dim = dim;
-    return true;
-}
-
-bool kl_refuse_data_dependent_inputs(const kl_node *n, kl_diag *d) {
-    for (int i = 0; i < n->n_inputs; i++) {
-        const kl_value *v = n->inputs[i];
-        if (!v || !v->data_dependent) continue;
-        return kl_error(d, n, "input %d ('%s') has a length that depends on the data (output of "
-                        "%s '%s'); kiln supports such values only as graph outputs, not read by "
-                        "another node", i, v->name, v->producer ? v->producer->op_type : "?",
-                        v->producer ? v->producer->name : "?");
-    }
+    v->dd_source = v;
     return true;
 }
 
@@ -162,9 +151,11 @@ static kl_expr *dense_offset(kl_arena *a, const kl_shape *bound, int dim, kl_exp
 void kl_lower_dd_store(kl_lower *L, kl_kernel *k, kl_buffer *out, int dim, kl_buffer *count,
                        kl_expr *const *idx) {
     kl_arena *a = L->arena;
-    bool leads = true; /* the padded layout is the dense one when every dim before is 1 */
+    /* the padded layout is the dense one when every dim before is 1; a value read by other
+       nodes (not a graph output) keeps the padded one, which they read */
+    bool leads = true;
     for (int d = 0; d < dim; d++) leads = leads && out->shape.dim[d] == 1;
-    if (leads) {
+    if (leads || kl_buffer_root(out)->kind != KL_BUF_OUTPUT) {
         k->out = out;
         k->out_idx = kl_alloc_array(a, (size_t)out->shape.rank + 1, sizeof *k->out_idx);
         for (int d = 0; d < out->shape.rank; d++) k->out_idx[d] = idx[d];

@@ -196,7 +196,7 @@ kl_program *kl_lower_graph(kl_arena *a, kl_graph *g, kl_diag *d) {
             continue;
         }
         int first = L.prog->kernels.n;
-        n->op->lower(&L, n, d);
+        if (n->op->lower(&L, n, d)) kl_lower_dd_follow(&L, n, first, d);
         const kl_kernel_guard *guard = kernel_guard(&L, n->guard, &memo);
         for (int k = first; k < L.prog->kernels.n; k++)
             ((kl_kernel *)L.prog->kernels.items[k])->guard = guard;

@@ -22,8 +22,10 @@ bool kl_fold_node(kl_graph *g, kl_node *n, kl_diag *d) {
     for (int i = 0; i < n->n_outputs; i++) {
         kl_value *v = n->outputs[i];
         if (!v || v->data) continue;
-        /* a private workspace buffer, whatever the value is in the graph (e.g. a graph output) */
-        outs[i] = kl_program_buffer(L.prog, v->name, KL_BUF_WORKSPACE, v->dtype, &v->shape);
+        /* a private buffer, whatever the value is in the graph; of the output kind, so that a
+           data-dependent length is written densely at its exact shape, as for the caller
+           (kl_lower_dd_store), not padded to the bound */
+        outs[i] = kl_program_buffer(L.prog, v->name, KL_BUF_OUTPUT, v->dtype, &v->shape);
         L.buf_of_value[v->id] = outs[i];
     }
     if (!n->op->lower(&L, n, d)) return false;

@@ -1055,9 +1055,37 @@ def nonzero_model(then=None, shape=(2, 3)):
 
 
 def case_data_dependent_read_by_node(d):
-    return save(nonzero_model("Transpose"), d), [], [
-        "node 'reader0'", "'nz'", "depends on the data", "NonZero 'nonzero0'",
-        "only as graph outputs"]
+    return save(nonzero_model("Shape"), d), [], [
+        "node 'reader0'", "depends on the data", "output 'nz' of NonZero 'nonzero0'",
+        "output 0 ('y') does not keep it as one of its dims"]
+
+
+def case_data_dependent_output_not_leading(d):
+    return save(nonzero_model("Neg"), d), [], [
+        "node 'reader0'", "output 'y' is a graph output", "along dim 1, after a dim larger "
+        "than 1"]
+
+
+def case_data_dependent_read_at_an_offset(d):
+    m = model([helper.make_node("NonZero", ["x"], ["nz"], name="nonzero0"),
+               helper.make_node("Transpose", ["nz"], ["rows"], name="t0"),
+               helper.make_node("Slice", ["rows", "one", "big"], ["y"], name="reader0")],
+              [tensor_in("x", [2, 3])], [helper.make_tensor_value_info("y", TensorProto.INT64,
+                                                                        None)],
+              [numpy_helper.from_array(np.array([1], np.int64), "one"),
+               numpy_helper.from_array(np.array([100], np.int64), "big")])
+    return save(m, d), [], ["node 'reader0'", "reads 'rows', whose length depends on the data, "
+                            "other than along one of its loops"]
+
+
+def case_data_dependent_lengths_of_two_nodes(d):
+    m = model([helper.make_node("NonZero", ["x"], ["a"], name="nonzero0"),
+               helper.make_node("NonZero", ["x"], ["b"], name="nonzero1"),
+               helper.make_node("Add", ["a", "b"], ["y"], name="reader0")],
+              [tensor_in("x", [2, 3])], [helper.make_tensor_value_info("y", TensorProto.INT64,
+                                                                        None)])
+    return save(m, d), [], ["node 'reader0'", "through different nodes",
+                            "NonZero 'nonzero0'", "NonZero 'nonzero1'"]
 
 
 def case_data_dependent_for_cuda(d):
@@ -1244,13 +1272,14 @@ def seq3(name="seq0"):
     return helper.make_node("SequenceConstruct", ["x", "x", "x"], ["s"], name=name)
 
 
-def case_sequence_at_runtime_position(d):
-    m = seq_model([seq3(), helper.make_node("SequenceAt", ["s", "p"], ["y"], name="at0")],
-                  [tensor_in("x", [2, 3]), helper.make_tensor_value_info("p", TensorProto.INT64,
-                                                                         [])],
+def case_sequence_at_runtime_position_shapes_differ(d):
+    m = seq_model([helper.make_node("SequenceConstruct", ["x", "z"], ["s"], name="seq0"),
+                   helper.make_node("SequenceAt", ["s", "p"], ["y"], name="at0")],
+                  [tensor_in("x", [2, 3]), tensor_in("z", [3, 2]),
+                   helper.make_tensor_value_info("p", TensorProto.INT64, [])],
                   [tensor_in("y", None)])
     return save(m, d), [], ["node 'at0' (SequenceAt", "position 'p' is computed at run time",
-                            "must be a constant"]
+                            "'x' is float32 [2,3] and 'z' is float32 [3,2]"]
 
 
 def case_sequence_at_out_of_range(d):

@@ -10,6 +10,13 @@ sort order, NaN collapsed), columns a condition shorter than the axis leaves out
 that overlap above and below the IoU threshold, with tied scores and a score threshold. The
 NonMaxSuppression reference follows ONNX Runtime's rules (kiln.h / README).
 
+The length also flows on through the nodes that read such a value (data_dependent_flow.c): the
+patterns of exported models, torch.nonzero (NonZero + Transpose), x[mask] (+ GatherND, then
+views: Unsqueeze, Squeeze), the
+boxes NonMaxSuppression keeps (Gather of a column, then of the boxes), and rows Compress keeps
+through Softmax along either axis (the reductions along the varying dim run to the count) and
+a MatMul.
+
 Usage: ops.py KILN [--sanitize address] [--target T]   (tests/onnx_python.sh finds a Python
 with onnx). Prints one line per case and "N passed, M failed"; exits 1 on any failure.
 """
@@ -19,7 +26,7 @@ import sys
 import tempfile
 
 import numpy as np
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bounded"))
 from checks import Tally, run_check  # noqa: E402
@@ -35,9 +42,19 @@ def vi(name, elem, shape):
     return helper.make_tensor_value_info(name, elem, shape)
 
 
-def model(node, inputs, outputs, opset=13):
-    g = helper.make_graph([node], "data_dependent", inputs, outputs)
+def model(node, inputs, outputs, opset=13, initializers=()):
+    nodes = node if isinstance(node, list) else [node]
+    g = helper.make_graph(nodes, "data_dependent", inputs, outputs, list(initializers))
     return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def const(name, value):
+    return numpy_helper.from_array(np.asarray(value), name)
+
+
+def softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
 
 
 def case_nonzero(rng, shape=(3, 4, 5)):
@@ -165,6 +182,81 @@ def case_nms(rng, center=0):
     return m, data
 
 
+def case_nonzero_transposed(rng):
+    m = model([helper.make_node("NonZero", ["x"], ["nz"]),
+               helper.make_node("Transpose", ["nz"], ["y"], perm=[1, 0])],
+              [vi("x", F, [3, 4, 5])], [vi("y", I64, None)])
+
+    def data(s):
+        x = np.where(rng.random((3, 4, 5)) < (0.4, 1.0, 0.0)[s], 1, 0).astype(np.float32)
+        return [x], [np.array(np.nonzero(x), np.int64).T.copy()]
+    return m, data
+
+
+def case_masked_select(rng):
+    m = model([helper.make_node("NonZero", ["mask"], ["nz"]),
+               helper.make_node("Transpose", ["nz"], ["at"], perm=[1, 0]),
+               helper.make_node("GatherND", ["x", "at"], ["picked"]),
+               helper.make_node("Unsqueeze", ["picked", "axis1"], ["column"]),
+               helper.make_node("Mul", ["column", "two"], ["twice"]),
+               helper.make_node("Squeeze", ["twice", "axis1"], ["y"])],
+              [vi("x", F, [4, 6]), vi("mask", B, [4, 6])], [vi("y", F, None)],
+              initializers=[const("two", np.array(2, np.float32)),
+                            const("axis1", np.array([1], np.int64))])
+
+    def data(s):
+        x = rng.standard_normal((4, 6)).astype(np.float32)
+        mask = rng.random((4, 6)) < (0.5, 0.9, 0.0)[s]
+        return [x, mask], [x[mask] * 2]
+    return m, data
+
+
+def case_nms_boxes(rng):
+    n = 24
+    nodes = [helper.make_node("NonMaxSuppression", ["boxes", "scores", "max", "iou"], ["sel"]),
+             helper.make_node("Gather", ["sel", "two"], ["box_at"], axis=1),
+             helper.make_node("Reshape", ["boxes", "rows"], ["all_boxes"]),
+             helper.make_node("Gather", ["all_boxes", "box_at"], ["kept"], axis=0),
+             helper.make_node("Gather", ["sel", "one"], ["cls"], axis=1),
+             helper.make_node("Cast", ["cls"], ["cls_f"], to=F)]
+    m = model(nodes, [vi("boxes", F, [1, n, 4]), vi("scores", F, [1, 3, n]),
+                      vi("max", I64, [1]), vi("iou", F, [1])],
+              [vi("kept", F, None), vi("cls_f", F, None)], opset=13,
+              initializers=[const("two", np.array(2, np.int64)),
+                            const("one", np.array(1, np.int64)),
+                            const("rows", np.array([n, 4], np.int64))])
+
+    def data(s):
+        corner = rng.random((1, n, 2)) * 4
+        boxes = np.concatenate([corner, corner + rng.random((1, n, 2)) * 3 + 0.2], axis=2)
+        boxes = boxes.astype(np.float32)
+        scores = np.round(rng.random((1, 3, n)), 1).astype(np.float32)
+        max_out, iou = ((5, 0.3), (n, 0.1), (0, 0.5))[s]
+        sel = nms_reference(boxes, scores, max_out, np.float32(iou), None, 0)
+        return ([boxes, scores, np.array([max_out], np.int64), np.array([iou], np.float32)],
+                [boxes[0][sel[:, 2]].reshape(-1, 4), sel[:, 1].astype(np.float32)])
+    return m, data
+
+
+def case_compressed_rows(rng):
+    w = rng.standard_normal((5, 3)).astype(np.float32)
+    m = model([helper.make_node("Compress", ["x", "c"], ["rows"], axis=0),
+               helper.make_node("Softmax", ["rows"], ["along_row"], axis=1),
+               helper.make_node("Softmax", ["rows"], ["along_kept"], axis=0),
+               helper.make_node("MatMul", ["rows", "w"], ["projected"])],
+              [vi("x", F, [7, 5]), vi("c", B, [7])],
+              [vi("along_row", F, None), vi("along_kept", F, None), vi("projected", F, None)],
+              initializers=[const("w", w)])
+
+    def data(s):
+        x = rng.standard_normal((7, 5)).astype(np.float32)
+        c = rng.random(7) < (0.5, 1.0, 0.0)[s]
+        rows = x[c]
+        kept = softmax(rows, 0) if len(rows) else rows
+        return [x, c], [softmax(rows, 1), kept, rows @ w]
+    return m, data
+
+
 CASES = {"nonzero": case_nonzero,
          "nonzero_large": lambda r: case_nonzero(r, (37, 29, 11)),  # blocks of 107, one partial
          "compress_axis": case_compress,
@@ -173,7 +265,9 @@ CASES = {"nonzero": case_nonzero,
          "unique_in_order_flat": lambda r: case_unique(r, is_sorted=0),
          "unique_sorted_axis1": lambda r: case_unique(r, axis=1, shape=(3, 5, 2)),
          "unique_in_order_axis0": lambda r: case_unique(r, axis=0, is_sorted=0, shape=(6, 3)),
-         "nms_corners": case_nms, "nms_centers": lambda r: case_nms(r, center=1)}
+         "nms_corners": case_nms, "nms_centers": lambda r: case_nms(r, center=1),
+         "nonzero_transposed": case_nonzero_transposed, "masked_select": case_masked_select,
+         "nms_boxes": case_nms_boxes, "compressed_rows": case_compressed_rows}
 
 
 def write_sets(root, name, m, data):

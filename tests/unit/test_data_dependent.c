@@ -2,7 +2,8 @@
  * test_data_dependent.c — outputs whose length depends on the data (ops/data_dependent.c):
  * inference gives the bound and marks the dim; folding a node whose inputs are constant runs
  * its kernels in the interpreter (run-time extents included) and gives the output its exact
- * shape, so these tests check the kernels' values too; a reader of such a value is refused.
+ * shape, so these tests check the kernels' values too; a reader keeps the length along the dim
+ * that follows it (ops/data_dependent_flow.c), or is refused where none does.
  */
 #include <criterion/criterion.h>
 #include <stdbool.h>
@@ -71,11 +72,25 @@ Test(data_dependent, unique_of_a_constant_folds_every_output) {
     done(&f);
 }
 
-Test(data_dependent, a_reader_of_a_data_dependent_value_is_refused) {
+Test(data_dependent, a_reader_keeps_the_length_along_the_dim_it_follows) {
+    fixture f = fx();
+    kl_value *x = input(&f, "x", KL_F32, (kl_shape){2, {2, 3}});
+    kl_node *nz = inner_node(&f, "NonZero", 13, 1, &x, 1);
+    kl_node *t = inner_node(&f, "Transpose", 13, 1, nz->outputs, 1);
+    kl_node *neg = node(&f, "Neg", 13, 1, t->outputs, 1);
+    cr_assert(run_passes(&f), "%s", f.d.text);
+    expect_shape(neg->outputs[0], (kl_shape){2, {6, 2}});
+    cr_expect(t->outputs[0]->data_dependent && t->outputs[0]->dd_dim == 0);
+    cr_expect(neg->outputs[0]->data_dependent && neg->outputs[0]->dd_dim == 0);
+    cr_expect(neg->outputs[0]->dd_source == nz->outputs[0]);
+    done(&f);
+}
+
+Test(data_dependent, a_reader_whose_output_loses_the_length_is_refused) {
     fixture f = fx();
     kl_value *x = input(&f, "x", KL_F32, (kl_shape){1, {5}});
     kl_node *nz = inner_node(&f, "NonZero", 13, 1, &x, 1);
-    node(&f, "Neg", 13, 1, nz->outputs, 1);
-    expect_error(&f, "has a length that depends on the data");
+    node(&f, "Shape", 13, 1, nz->outputs, 1);
+    expect_error(&f, "does not keep it as one of its dims");
     done(&f);
 }
