@@ -163,6 +163,11 @@ static void count_kernel_loads(const kl_kernel *k, load_count *c) {
     count_loads(k->value, c, &dup);
     count_loads(k->result, c, &dup);
     for (int d = 0; d < k->out->shape.rank; d++) count_loads(k->out_idx[d], c, &dup);
+    /* a run-time extent (a count another kernel wrote) must stay a load of that buffer: the
+       rewrites below substitute values in the loop body only */
+    load_count extents = *c;
+    for (int l = 0; l < k->n_loops; l++) count_loads(k->extent_expr[l], &extents, &dup);
+    c->other += extents.plain + extents.other - c->plain - c->other;
 }
 
 /* ---------------------------------------------------------------- inlining */

@@ -148,6 +148,8 @@ typedef struct split_plan {
     kl_int_list sizes;    /* explicit sizes, or n = -1 */
     int64_t chunk;        /* equal parts: every output but the last */
     const kl_node *declared; /* sizes given at run time: the declared outputs' sizes (checked) */
+    bool counted;         /* sizes given at run time, no output declared: each output's length
+                             depends on the data (ops/data_dependent.c), up to the axis's */
 } split_plan;
 
 static bool split_sizes_given(kl_node *n, kl_int_list *sizes, kl_diag *d) {
@@ -190,6 +192,14 @@ static bool split_plan_declared(kl_node *n, split_plan *p, kl_diag *d) {
     if (sizes->shape.rank != 1 || sizes->shape.dim[0] != n->n_outputs ||
         !kl_dtype_is_signed_int(sizes->dtype))
         return kl_error(d, n, "split must be a 1-D integer tensor of %d sizes", n->n_outputs);
+    bool any_declared = false;
+    for (int i = 0; i < n->n_outputs; i++)
+        any_declared |= n->outputs[i] && (n->outputs[i]->shape_declared ||
+                                          (n->outputs[i]->has_shape && !n->outputs[i]->data_dependent));
+    if (!any_declared) {
+        p->counted = true;
+        return true;
+    }
     int64_t total = 0;
     for (int i = 0; i < n->n_outputs; i++) {
         const kl_value *y = n->outputs[i];
@@ -222,6 +232,7 @@ static bool split_make_plan(kl_node *n, split_plan *p, kl_diag *d) {
     p->dim = in->dim[p->axis];
     p->sizes = (kl_int_list){.n = -1};
     p->declared = NULL;
+    p->counted = false;
     if (n->opset >= 13 && kl_input_at_run_time(n, 1)) return split_plan_declared(n, p, d);
     if (!split_sizes_given(n, &p->sizes, d)) return false;
     if (p->sizes.n < 0) return split_equal(n, p, d);
@@ -251,16 +262,63 @@ static bool split_infer(kl_node *n, kl_diag *d) {
     if (!split_make_plan(n, &p, d)) return false;
     for (int i = 0; i < n->n_outputs; i++) {
         kl_shape s = n->inputs[0]->shape;
+        if (p.counted) { /* each part at most the whole axis */
+            if (!kl_infer_data_dependent(n, i, n->inputs[0]->dtype, &s, p.axis)) return false;
+            continue;
+        }
         s.dim[p.axis] = split_size(&p, i, n->n_outputs);
         if (!kl_infer_set(n, i, n->inputs[0]->dtype, &s)) return false;
     }
     return true;
 }
 
+/* Sizes given at run time for outputs of data-dependent length: each part's length is its
+ * size (a count of its own), read at the offset the sizes before it add up to; sizes that are
+ * negative or do not add up to the axis make predict return KILN_E_SHAPE first. */
+static void split_counted_lower(kl_lower *L, kl_node *n, const split_plan *p) {
+    kl_arena *a = L->arena;
+    kl_buffer *in = kl_lower_buffer(L, n->inputs[0]);
+    kl_expr *ok = NULL, *offset = kl_e_idx(a, 0);
+    for (int i = 0; i < n->n_outputs; i++) {
+        kl_expr *size = kl_lower_int_at(L, n, 1, i);
+        ok = kl_e_and(a, ok, kl_e_binary(a, KL_GE, size, kl_e_idx(a, 0)));
+        offset = kl_e_add(a, offset, size);
+    }
+    kl_lower_shape_check(L, n, kl_e_and(a, ok, kl_e_binary(a, KL_EQ, offset, kl_e_idx(a, p->dim))));
+    offset = kl_e_idx(a, 0);
+    for (int i = 0; i < n->n_outputs; i++) {
+        kl_value *y = n->outputs[i];
+        kl_expr *size = kl_lower_int_at(L, n, 1, i);
+        if (y) {
+            kl_shape one = {.rank = 1, .dim = {1}};
+            kl_buffer *count = kl_lower_temp(L, kl_sprintf(a, "%s_count%d", n->name, i), KL_I64,
+                                             &one);
+            kl_kernel *c = kl_move_kernel(L, n, "split_count", count);
+            c->value = size;
+            kl_move_add_kernel(L, c);
+            kl_lower_dd_mark(L, y, count);
+            kl_buffer *out = kl_lower_buffer(L, y);
+            kl_kernel *k = kl_move_kernel(L, n, "split", out);
+            k->extent_expr[p->axis] = kl_lower_dd_length(L, count);
+            kl_expr **idx = kl_lower_ivs(L, in->shape.rank);
+            kl_lower_dd_store(L, k, out, p->axis, count, idx);
+            idx = kl_lower_ivs(L, in->shape.rank);
+            idx[p->axis] = kl_e_add(a, idx[p->axis], offset);
+            k->value = kl_e_load(a, in, idx);
+            kl_move_add_kernel(L, k);
+        }
+        offset = kl_e_add(a, offset, size);
+    }
+}
+
 /* One kernel per output, reading its slab of the input. */
 static bool split_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     split_plan p;
     if (!split_make_plan(n, &p, d)) return false;
+    if (p.counted) {
+        split_counted_lower(L, n, &p);
+        return true;
+    }
     kl_buffer *in = kl_lower_buffer(L, n->inputs[0]);
     if (p.declared) {
         kl_expr *ok = NULL;

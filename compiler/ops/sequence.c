@@ -199,10 +199,6 @@ static bool split_sizes(kl_graph *g, kl_node *n, int64_t count, int64_t **sizes,
         for (int64_t i = 0; i < count; i++) (*sizes)[i] = 1;
         return true;
     }
-    if (!split->data)
-        return kl_error(d, n, "split '%s' is computed at run time; reading the sequence's tensors "
-                        "needs their sizes when compiling, so it must be a constant",
-                        split->name);
     if (split->shape.rank == 0) {
         int64_t s = kl_value_const_int(split, 0);
         for (int64_t i = 0; i < count; i++) (*sizes)[i] = i < count - 1 ? s : dim - s * i;
@@ -228,15 +224,19 @@ static bool build_pieces(kl_graph *g, kl_compound *c, kl_diag *d) {
     if (c->n > MAX_PIECES)
         return kl_error(d, n, "the sequence has %lld tensors; kiln compiles at most %d of a "
                         "SplitToSequence", (long long)c->n, MAX_PIECES);
-    int64_t *sizes;
-    if (!split_sizes(g, n, c->n, &sizes, d)) return false;
+    int count = (int)c->n;
+    kl_value *split = kl_node_input(n, 1), *sizes_value = split;
+    if (!split || split->data) { /* sizes given at run time: pieces of data-dependent length */
+        int64_t *sizes;
+        if (!split_sizes(g, n, c->n, &sizes, d)) return false;
+        sizes_value = kl_seq_const_i64_list(g, n, sizes, count);
+    }
     int axis;
     if (!split_axis(n, n->inputs[0], &axis, d)) return false;
-    bool squeeze = !kl_node_input(n, 1) && kl_attr_int(n, "keepdims", 1) == 0;
-    int count = (int)c->n;
+    bool squeeze = !split && kl_attr_int(n, "keepdims", 1) == 0;
     kl_value **pieces = kl_alloc_array(g->arena, (size_t)count + 1, sizeof *pieces);
     for (int i = 0; i < count; i++) pieces[i] = kl_seq_fresh_value(g, n->outputs[0]->name);
-    kl_value *in[2] = {n->inputs[0], kl_seq_const_i64_list(g, n, sizes, count)};
+    kl_value *in[2] = {n->inputs[0], sizes_value};
     kl_node *s = kl_seq_add_node(g, n, "Split", 2, in, count, pieces, d);
     if (!s) return false;
     kl_node_set_attr_int(g, s, "axis", axis);

@@ -15,13 +15,16 @@ patterns of exported models, torch.nonzero (NonZero + Transpose), x[mask] (+ Gat
 views: Unsqueeze, Squeeze), the
 boxes NonMaxSuppression keeps (Gather of a column, then of the boxes), and rows Compress keeps
 through Softmax along either axis (the reductions along the varying dim run to the count) and
-a MatMul.
+a MatMul. Split with sizes given at run time and no declared output shapes gives parts of
+data-dependent length too (along a leading axis and not); sizes that do not add up to the axis
+make predict return KILN_E_SHAPE (-4).
 
 Usage: ops.py KILN [--sanitize address] [--target T]   (tests/onnx_python.sh finds a Python
 with onnx). Prints one line per case and "N passed, M failed"; exits 1 on any failure.
 """
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 
@@ -257,6 +260,20 @@ def case_compressed_rows(rng):
     return m, data
 
 
+def split_model(shape, axis):
+    return model(helper.make_node("Split", ["x", "sizes"], ["a", "b", "c"], axis=axis),
+                 [vi("x", F, list(shape)), vi("sizes", I64, [3])],
+                 [vi(y, F, None) for y in "abc"])
+
+
+def case_split_sizes(rng, shape=(3, 7), axis=1, sizes=((2, 5, 0), (7, 0, 0), (1, 3, 3))):
+    def data(s):
+        x = rng.standard_normal(shape).astype(np.float32)
+        cut = np.cumsum(sizes[s])[:-1]
+        return [x, np.array(sizes[s], np.int64)], np.split(x, cut, axis=axis)
+    return split_model(shape, axis), data
+
+
 CASES = {"nonzero": case_nonzero,
          "nonzero_large": lambda r: case_nonzero(r, (37, 29, 11)),  # blocks of 107, one partial
          "compress_axis": case_compress,
@@ -267,7 +284,28 @@ CASES = {"nonzero": case_nonzero,
          "unique_in_order_axis0": lambda r: case_unique(r, axis=0, is_sorted=0, shape=(6, 3)),
          "nms_corners": case_nms, "nms_centers": lambda r: case_nms(r, center=1),
          "nonzero_transposed": case_nonzero_transposed, "masked_select": case_masked_select,
-         "nms_boxes": case_nms_boxes, "compressed_rows": case_compressed_rows}
+         "nms_boxes": case_nms_boxes, "compressed_rows": case_compressed_rows,
+         "split_sizes_axis1": case_split_sizes,
+         "split_sizes_axis0": lambda r: case_split_sizes(r, (6, 2), 0, ((1, 2, 3), (0, 6, 0),
+                                                                         (2, 2, 2)))}
+
+
+def check_split_sizes_wrong(kiln, root, sanitize, target):
+    """Sizes adding up to more than the axis: predict returns KILN_E_SHAPE."""
+    m = split_model((3, 7), 1)
+    x = np.zeros((3, 7), np.float32)
+    d, path = write_model(root, "split_sizes_wrong", m)
+    folder = os.path.join(d, "set0")
+    write_set(folder, m, [x, np.array([4, 4, 0], np.int64)],
+              [x[:, :4], x[:, 4:], x[:, :0]])
+    cmd = [os.path.abspath(kiln), "check", path, "--data", folder]
+    cmd += (["--sanitize", sanitize] if sanitize else []) + (["--target", target] if target else [])
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    ok = r.returncode == 1 and "error code -4" in r.stdout + r.stderr
+    print(f"{'PASS' if ok else 'FAIL'} split_sizes_wrong (KILN_E_SHAPE)")
+    if not ok:
+        print("     " + (r.stdout + r.stderr).strip().replace("\n", "\n     "))
+    return ok
 
 
 def write_sets(root, name, m, data):
@@ -294,6 +332,7 @@ def main():
             path, dirs = write_sets(root, name, m, data)
             args = dirs + (["--target", a.target] if a.target else [])
             tally.add(run_check(a.kiln, path, args, name, a.sanitize))
+        tally.add(check_split_sizes_wrong(a.kiln, root, a.sanitize, a.target))
     tally.finish()
 
 
