@@ -9,8 +9,11 @@
  *     If's inputs, and each output is the taken branch's value (a view, or folded);
  *   - the condition is a run-time value: both branches are compiled, the generated code runs
  *     only the kernels of the branch the condition picks, and each output is a select of the two
- *     branches' values. Both branches must then agree on element types and shapes: shapes that
- *     depend on the condition would need bounded shapes (not yet).
+ *     branches' values. Both branches must then agree on element types. Where their shapes
+ *     differ along one dim, the output's length there depends on the data (the condition:
+ *     ops/data_dependent.c), bounded by the longer branch's: a count kernel picks the length,
+ *     and each branch's value is copied in by a kernel whose loop along the dim runs to its
+ *     length when the condition picks it and not at all otherwise.
  */
 #include <stdio.h>
 
@@ -64,6 +67,18 @@ static void shape_text(const kl_shape *s, char *buf, size_t cap) {
     if (len < cap) snprintf(buf + len, cap - len, "]");
 }
 
+/* The one dim along which a and b (of one rank) differ, or -1. */
+static int differing_dim(const kl_shape *a, const kl_shape *b) {
+    if (a->rank != b->rank) return -1;
+    int found = -1;
+    for (int d = 0; d < a->rank; d++) {
+        if (a->dim[d] == b->dim[d]) continue;
+        if (found >= 0) return -1;
+        found = d;
+    }
+    return found;
+}
+
 /* Input of output i for `side` (1: then, 0: else). */
 static kl_value *branch_value(const kl_node *n, int side, int i) {
     return kl_node_input(n, side ? 1 + i : 1 + n->n_outputs + i);
@@ -91,13 +106,20 @@ static bool if_infer(kl_node *n, kl_diag *d) {
                 return kl_error(d, n, "output %d is %s in then_branch but %s in else_branch",
                                 i, kl_dtype_name(t->dtype), kl_dtype_name(e->dtype));
             if (!kl_shape_equal(&t->shape, &e->shape)) {
+                int dim = differing_dim(&t->shape, &e->shape);
+                if (dim >= 0) {
+                    kl_shape bound = t->shape;
+                    if (e->shape.dim[dim] > bound.dim[dim]) bound.dim[dim] = e->shape.dim[dim];
+                    if (!kl_infer_data_dependent(n, i, t->dtype, &bound, dim)) return false;
+                    continue;
+                }
                 char ts[160], es[160];
                 shape_text(&t->shape, ts, sizeof ts);
                 shape_text(&e->shape, es, sizeof es);
                 return kl_error(d, n, "output %d has shape %s in then_branch but %s in "
                                 "else_branch, and the condition is only known at run time: kiln "
-                                "compiles both branches and needs their shapes to agree "
-                                "(bounded shapes are not supported yet)", i, ts, es);
+                                "follows a length that depends on the condition along one dim, "
+                                "not a rank or several dims", i, ts, es);
             }
         }
         if (!kl_infer_set(n, i, from->dtype, &from->shape)) return false;
@@ -111,6 +133,39 @@ static kl_expr *scalar_load(kl_lower *L, kl_buffer *b) {
     return kl_e_load(L->arena, b, idx);
 }
 
+/* Output i, whose branches differ in length along out->dd_dim: a count the condition picks. */
+static void lower_by_length(kl_lower *L, kl_node *n, int i, kl_expr *cond) {
+    kl_arena *a = L->arena;
+    kl_value *out = n->outputs[i];
+    int dim = out->dd_dim;
+    kl_shape one = {.rank = 1, .dim = {1}};
+    kl_buffer *count = kl_lower_temp(L, kl_sprintf(a, "%s_count%d", n->name, i), KL_I64, &one);
+    kl_kernel *c = kl_kernel_new(L->prog, n, "if_length");
+    c->n_loops = c->n_par = 1;
+    c->extent[0] = 1;
+    c->out = count;
+    c->out_idx = kl_lower_ivs(L, 1);
+    c->value = kl_e_select(a, cond, kl_e_idx(a, branch_value(n, 1, i)->shape.dim[dim]),
+                           kl_e_idx(a, branch_value(n, 0, i)->shape.dim[dim]));
+    kl_program_add_kernel(L->prog, c);
+    kl_lower_dd_mark(L, out, count);
+    kl_buffer *ob = kl_lower_buffer(L, out);
+    for (int side = 1; side >= 0; side--) {
+        kl_buffer *from = kl_lower_buffer(L, branch_value(n, side, i));
+        if (kl_shape_numel(&from->shape) == 0) continue;
+        kl_kernel *k = kl_kernel_new(L->prog, n, side ? "if_then_copy" : "if_else_copy");
+        k->n_loops = k->n_par = from->shape.rank;
+        for (int l = 0; l < from->shape.rank; l++) k->extent[l] = from->shape.dim[l];
+        kl_expr *len = kl_e_idx(a, from->shape.dim[dim]), *none = kl_e_idx(a, 0);
+        k->extent_expr[dim] = side ? kl_e_select(a, cond, len, none)
+                                   : kl_e_select(a, cond, none, len);
+        kl_expr **idx = kl_lower_ivs(L, from->shape.rank);
+        kl_lower_dd_store(L, k, ob, dim, count, idx);
+        k->value = kl_e_load(a, from, kl_lower_ivs(L, from->shape.rank));
+        kl_program_add_kernel(L->prog, k);
+    }
+}
+
 static bool if_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     (void)d;
     for (int i = 0; i < n->n_outputs; i++) {
@@ -119,6 +174,10 @@ static bool if_lower(kl_lower *L, kl_node *n, kl_diag *d) {
         kl_value *t = branch_value(n, 1, i), *e = branch_value(n, 0, i);
         if (!t || !e) { /* one side only (see if_infer) */
             if (!kl_lower_view(L, n, t ? t : e, out)) return false;
+            continue;
+        }
+        if (out->data_dependent) {
+            lower_by_length(L, n, i, scalar_load(L, kl_lower_buffer(L, n->inputs[0])));
             continue;
         }
         kl_buffer *ob = kl_lower_buffer(L, out);

@@ -48,8 +48,8 @@ static bool shared_source(const kl_node *n, const kl_value **src, kl_diag *d) {
         if (v->output_index >= 0 && !dd_leads(v))
             return kl_error(d, n, "input %d ('%s') is a graph output whose length depends on the "
                             "data along dim %d, after a dim larger than 1: it is written densely "
-                            "for the caller, so no other node can read it (read a copy: "
-                            "Identity)", i, v->name, v->dd_dim);
+                            "for the caller, so no other node can read it", i, v->name,
+                            v->dd_dim);
         if (*src && *src != v->dd_source)
             return kl_error(d, n, "inputs '%s' and '%s' have lengths that depend on the data "
                             "through different nodes (%s; %s): kiln cannot tell they agree",

@@ -1029,7 +1029,7 @@ def case_if_branches_disagree_on_shape(d):
                  [helper.make_node("Relu", ["w"], ["b"], name="relu_else")],
                  tensor_in("b", None), [w])
     return save(m, d), [], ["node 'if0' (If", "output 0 has shape [2,3] in then_branch but [3] "
-                            "in else_branch", "bounded shapes"]
+                            "in else_branch", "along one dim, not a rank or several dims"]
 
 
 def case_if_neither_branch_compiles(d):

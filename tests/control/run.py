@@ -13,6 +13,10 @@ Cases (each one model, one or two data sets):
   if_on_size        If(Size(x) == 6) whose branches give different shapes: Size is known once
                     x's shape is, so the condition folds and only the then-branch is compiled
                     (as in AffineGrid's expansion).
+  if_lengths_*      If(c) whose branches give x [2,3] and x joined with w: along dim 0 ([4,3]:
+                    a Relu of it follows the length the condition picks), along dim 1 ([2,5]:
+                    a graph output, written densely at [2,3] or [2,5]), and an output [1] in one
+                    branch and [0] in the other (AffineGrid's expansion); c true and c false.
   if_left_out       the else-branch cannot be compiled for the bound shapes: a data set with c
                     true passes; with c false predict returns KILN_E_UNCOMPILED_BRANCH (-5).
   scan_directions   Scan (opset 11) with a reversed scan input, a reversed scan output stacked
@@ -43,6 +47,7 @@ from case_files import check_options, run_check, write_model, write_set  # noqa:
 
 F = TensorProto.FLOAT
 B = TensorProto.BOOL
+I64 = TensorProto.INT64
 
 
 def vi(name, elem, shape):
@@ -120,6 +125,36 @@ def case_if_on_size(root):
                  vi("row", F, None), "if0")]
     m = make_model(n, [vi("x", F, [2, 3])], [vi("y", F, [2, 3])], initializers=[six, flat])
     return write_case(root, "if_on_size", m, [([X], [-X])]), 0
+
+
+def case_if_lengths(root, c):
+    w = numpy_helper.from_array(np.full((2, 3), 7, np.float32), "w")
+    one = numpy_helper.from_array(np.array([5], np.int64), "one_item")
+    none = numpy_helper.from_array(np.zeros(0, np.int64), "no_item")
+    then_g = helper.make_graph([helper.make_node("Identity", ["x"], ["a"], name="id_then"),
+                               helper.make_node("Identity", ["x"], ["a2"], name="id2_then"),
+                               helper.make_node("Identity", ["one_item"], ["p"], name="p_then")],
+                               "then", [], [vi("a", F, None), vi("a2", F, None),
+                                            vi("p", I64, None)])
+    else_g = helper.make_graph([helper.make_node("Concat", ["x", "w"], ["b"], axis=0,
+                                                 name="rows_else"),
+                                helper.make_node("Concat", ["x", "w"], ["b2"], axis=1,
+                                                 name="cols_else"),
+                                helper.make_node("Identity", ["no_item"], ["q"], name="q_else")],
+                               "else", [], [vi("b", F, None), vi("b2", F, None),
+                                            vi("q", I64, None)])
+    n = [helper.make_node("If", ["c"], ["y", "wide", "items"], name="if0", then_branch=then_g,
+                          else_branch=else_g),
+         helper.make_node("Relu", ["y"], ["r"], name="relu0")]
+    m = make_model(n, [vi("c", B, []), vi("x", F, [2, 3])],
+                   [vi("wide", F, None), vi("items", I64, None), vi("r", F, None)],
+                   initializers=[w, one, none])
+    sevens = np.full((2, 3), 7, np.float32)
+    y = X if c else np.concatenate([X, sevens], axis=0)
+    wide = X if c else np.concatenate([X, sevens], axis=1)
+    items = np.array([5] if c else [], np.int64)
+    return write_case(root, f"if_lengths_{int(c)}", m,
+                      [([np.array(c), X], [wide, items, np.maximum(y, 0)])]), 0
 
 
 def case_if_left_out(root, data_set):
@@ -240,6 +275,8 @@ def main():
         cases = [("if_runtime", lambda: case_if_runtime(root), 0, None),
                  ("if_nested_folded", lambda: case_if_nested_folded(root), 0, None),
                  ("if_on_size", lambda: case_if_on_size(root), 0, None),
+                 ("if_lengths_then", lambda: case_if_lengths(root, True), 0, None),
+                 ("if_lengths_else", lambda: case_if_lengths(root, False), 0, None),
                  ("if_left_out taken branch", lambda: case_if_left_out(root, 0), 0, None),
                  ("if_left_out branch left out", lambda: case_if_left_out(root, 1), 1,
                   "error code -5"),
