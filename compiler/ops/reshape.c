@@ -510,9 +510,11 @@ static bool expand_infer(kl_node *n, kl_diag *d) {
     if (!kl_node_input(n, 1)) return kl_error(d, n, "input 1 (shape) is required");
     if (kl_input_at_run_time(n, 1)) {
         if (!given_shape_infer(n, 1, d)) return false;
-        kl_shape out = n->outputs[0]->shape, given = {.rank = (int)n->inputs[1]->shape.dim[0]};
+        kl_shape out = n->outputs[0]->shape, given = {0};
+        int64_t given_rank = n->inputs[1]->shape.dim[0]; /* checked before it becomes an int */
+        if (given_rank <= out.rank) given.rank = (int)given_rank;
         for (int i = 0; i < given.rank && i < KL_MAX_RANK; i++) given.dim[i] = 1;
-        if (given.rank > out.rank || !kl_shape_broadcast(&n->inputs[0]->shape, &given, &given) ||
+        if (given_rank > out.rank || !kl_shape_broadcast(&n->inputs[0]->shape, &given, &given) ||
             given.rank != out.rank)
             return kl_error(d, n, "input %s and %lld given dimensions cannot expand to the "
                             "declared %s", KL_SHAPE_TEXT(&n->inputs[0]->shape),
