@@ -54,12 +54,13 @@
  *                            T *out0, int64_t *out0_shape, ..., void *workspace);
  * which takes each input's run-time dims (rank values each; dense row-major data of that
  * shape), and writes each output's dims before returning KILN_OK (its data dense at that
- * shape). A dim outside its range, or sizes that disagree where the model needs them equal,
+ * shape); the dims of a scalar (rank 0) may be NULL. A dim outside its range, or sizes that disagree where the model needs them equal,
  * return KILN_E_SHAPE before anything is read or written. Buffers need only be as large as
  * their run-time shapes; predict() runs the model at the bounds.
  *
- * Data-dependent outputs (NonZero, Compress, Unique, NonMaxSuppression as graph outputs: a
- * length known only once the data is): the tables' shapes hold the length's upper bound (the
+ * Data-dependent outputs (a length known only once the data is: NonZero, Compress, Unique,
+ * NonMaxSuppression, Split by sizes given at run time, an If whose branches differ in length,
+ * and what the nodes reading those compute from them): the tables' shapes hold the length's upper bound (the
  * header writes it `0..BOUND`), and the model exports NAME_predict_dynamic as above (inputs at
  * their compiled dims, which it checks) and run_dynamic, also without a bounded dim (bounded
  * stays 0). predict_dynamic writes each such output densely at its run-time shape into a buffer

@@ -314,12 +314,24 @@ static void return_if(kl_cg *cg, LLVMValueRef fn, LLVMValueRef cond, int code) {
     LLVMPositionBuilderAtEnd(cg->b, go);
 }
 
-static void check_arguments(kl_cg *cg, LLVMValueRef fn, int n_args) {
+/* Whether parameter i of predict_dynamic (in0, in0_shape, ..., out0, out0_shape, ..., ws) is
+ * the dims of a scalar: never read, so it may be NULL. */
+static bool scalar_dims_param(const kl_program *p, int i) {
+    if (i % 2 == 0 || i / 2 >= p->inputs.n + p->outputs.n) return false;
+    const kl_buffer *b = i / 2 < p->inputs.n ? p->inputs.items[i / 2]
+                                             : p->outputs.items[i / 2 - p->inputs.n];
+    return b->shape.rank == 0;
+}
+
+/* with_dims: fn is predict_dynamic, whose scalars' dims may be NULL */
+static void check_arguments(kl_cg *cg, LLVMValueRef fn, int n_args, bool with_dims) {
     bool need_ws = cg->p->workspace_size > 0;
     LLVMValueRef any_null = LLVMConstInt(cg->i1, 0, 0);
     for (int i = 0; i < n_args; i++) {
         if (i == n_args - 1 && !need_ws)
             break;
+        if (with_dims && scalar_dims_param(cg->p, i))
+            continue;
         any_null = LLVMBuildOr(cg->b, any_null, LLVMBuildIsNull(cg->b, LLVMGetParam(fn, (unsigned)i), ""), "");
     }
     return_if(cg, fn, any_null, -1 /* KILN_E_NULL_ARGUMENT */);
@@ -491,7 +503,7 @@ static LLVMValueRef emit_predict(kl_cg *cg, kl_cg_kernel *kernels, entry_mode mo
         e.closure_t = closure_type(cg, max_kernel_buffers(kernels, p->kernels.n));
         e.closure = LLVMBuildAlloca(cg->b, e.closure_t, "closure");
     }
-    check_arguments(cg, e.fn, n_args);
+    check_arguments(cg, e.fn, n_args, false);
     if (kl_program_data_dependent(p) && mode != ENTRY_SIZED) {
         /* an output's length is known only at run time: only predict_dynamic reports it */
         LLVMBuildRet(cg->b, LLVMConstInt(cg->i32, (unsigned long long)KILN_E_DYNAMIC_OUTPUT, 1));
@@ -652,7 +664,7 @@ static LLVMValueRef emit_predict_dynamic(kl_cg *cg, LLVMValueRef sized) {
                                       LLVMFunctionType(cg->i32, params, (unsigned)n_args, 0));
     kl_cg_add_fn_attr(cg, fn, "nounwind");
     LLVMPositionBuilderAtEnd(cg->b, LLVMAppendBasicBlockInContext(cg->ctx, fn, "entry"));
-    check_arguments(cg, fn, n_args);
+    check_arguments(cg, fn, n_args, true);
     LLVMValueRef bad, n = dims_of_inputs(cg, fn, &bad);
     if (!n)
         return NULL;
