@@ -137,6 +137,9 @@ typedef struct kl_shape {
 } kl_shape;
 int64_t kl_shape_numel(const kl_shape *s);
 bool kl_shape_equal(const kl_shape *a, const kl_shape *b);
+/* The one dim along which a and b (of one rank) differ; -1 when none does, when several do,
+ * or when the ranks differ. */
+int kl_shape_differing_dim(const kl_shape *a, const kl_shape *b);
 /* Multidirectional (numpy) broadcast; false (no diag) if incompatible. */
 bool kl_shape_broadcast(const kl_shape *a, const kl_shape *b, kl_shape *out);
 void kl_shape_strides(const kl_shape *s, int64_t strides[KL_MAX_RANK]); /* row-major, elements */
@@ -466,6 +469,7 @@ typedef struct kl_buffer {
      * is dense at the run-time shape). shape.dim[dd_dim] is its bound. */
     struct kl_buffer *dd_count;
     int dd_dim;
+    bool is_count;   /* some buffer's dd_count: the entry reads it, so its kernel stays */
 } kl_buffer;
 int64_t kl_buffer_bytes(const kl_buffer *b);
 /* The buffer that owns the storage (b itself unless b is a view). */
@@ -883,10 +887,9 @@ bool kl_lower_constant(kl_lower *L, const kl_node *n, kl_value *out, kl_buffer *
  * Unique). Inference sets output `out` to type t and the `bound` shape, its dim `dim` varying
  * at run time up to the bound. */
 bool kl_infer_data_dependent(kl_node *n, int out, kl_dtype t, const kl_shape *bound, int dim);
-/* Before a node is inferred: its inputs of data-dependent length share one (a message
- * otherwise). After: the outputs that keep that length get it (shape inference calls both on
- * every node; a node whose outputs do not keep it is refused with a message). */
-bool kl_check_data_dependent_inputs(const kl_node *n, kl_diag *d);
+/* After a node is inferred: its inputs of data-dependent length must share one, and the
+ * outputs that keep that length get it (shape inference calls it on every node; a node whose
+ * outputs do not keep it is refused with a message). */
 bool kl_follow_data_dependent(kl_node *n, kl_diag *d);
 /* After n (reading a value of data-dependent length) is lowered into kernels [first, end):
  * their loops along the varying dim run to the count (a message where a kernel reads it any
@@ -895,6 +898,9 @@ bool kl_lower_dd_follow(kl_lower *L, kl_node *n, int first, kl_diag *d);
 /* The node's run-time length: a one-element int64 workspace buffer; kl_lower_dd_mark tells
  * the data-dependent output value v (NULL: omitted) that its varying dim is that length. */
 kl_buffer *kl_lower_dd_count(kl_lower *L, const kl_node *n);
+/* Output v's length as an int64 expression of the node's operands (a Split size, an If's
+ * choice): a count of v's own, which a one-element kernel writes; v is marked with it. */
+kl_buffer *kl_lower_dd_set_length(kl_lower *L, const kl_node *n, kl_value *v, kl_expr *length);
 void kl_lower_dd_mark(kl_lower *L, kl_value *v, kl_buffer *count);
 /* count[0] as an int64 expression (a run-time extent). */
 kl_expr *kl_lower_dd_length(kl_lower *L, kl_buffer *count);

@@ -165,9 +165,9 @@ static void count_kernel_loads(const kl_kernel *k, load_count *c) {
     for (int d = 0; d < k->out->shape.rank; d++) count_loads(k->out_idx[d], c, &dup);
     /* a run-time extent (a count another kernel wrote) must stay a load of that buffer: the
        rewrites below substitute values in the loop body only */
-    load_count extents = *c;
+    load_count extents = {c->root, c->shape, 0, 0};
     for (int l = 0; l < k->n_loops; l++) count_loads(k->extent_expr[l], &extents, &dup);
-    c->other += extents.plain + extents.other - c->plain - c->other;
+    c->other += extents.plain + extents.other;
 }
 
 /* ---------------------------------------------------------------- inlining */
@@ -188,23 +188,16 @@ static kl_expr *inline_load(void *ctx, kl_arena *a, const kl_expr *load) {
 
 static bool counted_loops(const kl_program *p, const kl_kernel *k);
 
-/* Whether b is the count of a data-dependent length (ops/data_dependent.c): the generated
- * entry reads it to report an output's length, so it stays a buffer its kernel writes. */
-static bool is_count(const kl_program *p, const kl_buffer *b) {
-    for (int i = 0; i < p->buffers.n; i++)
-        if (((const kl_buffer *)p->buffers.items[i])->dd_count == b) return true;
-    return false;
-}
-
 /* Try to inline kernel i into all its readers; true if it was (and is gone from ks). A kernel
  * whose loops run to a count computed at run time may write only part of its buffer (one
- * branch's value into an If's output of the length the condition picks): it stays. */
+ * branch's value into an If's output of the length the condition picks), and a data-dependent
+ * length's count is read by the generated entry: both stay. */
 static bool try_inline(kl_program *p, kl_ptrvec *ks, int i) {
     kl_arena *a = p->arena;
     kl_kernel *pk = ks->items[i];
     kl_buffer *y = written(pk);
     if (y->kind != KL_BUF_WORKSPACE || !is_elementwise(pk) || kl_kernel_reads(pk, y) ||
-        counted_loops(p, pk) || is_count(p, y))
+        counted_loops(p, pk) || y->is_count)
         return false;
     bool copy = is_pure_copy(pk->value);
     kl_ptrvec reads = {0};
@@ -339,7 +332,7 @@ static bool try_epilogue(kl_program *p, kl_ptrvec *ks, int i) {
     kl_arena *a = p->arena;
     kl_kernel *pk = ks->items[i];
     kl_buffer *y = written(pk);
-    if (y->kind != KL_BUF_WORKSPACE || counted_loops(p, pk) || is_count(p, y)) return false;
+    if (y->kind != KL_BUF_WORKSPACE || counted_loops(p, pk) || y->is_count) return false;
     kl_ptrvec writers = {0};
     int j = only_reader(ks, i, &writers, a);
     if (j < 0) return false;

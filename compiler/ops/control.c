@@ -67,18 +67,6 @@ static void shape_text(const kl_shape *s, char *buf, size_t cap) {
     if (len < cap) snprintf(buf + len, cap - len, "]");
 }
 
-/* The one dim along which a and b (of one rank) differ, or -1. */
-static int differing_dim(const kl_shape *a, const kl_shape *b) {
-    if (a->rank != b->rank) return -1;
-    int found = -1;
-    for (int d = 0; d < a->rank; d++) {
-        if (a->dim[d] == b->dim[d]) continue;
-        if (found >= 0) return -1;
-        found = d;
-    }
-    return found;
-}
-
 /* Input of output i for `side` (1: then, 0: else). */
 static kl_value *branch_value(const kl_node *n, int side, int i) {
     return kl_node_input(n, side ? 1 + i : 1 + n->n_outputs + i);
@@ -106,7 +94,7 @@ static bool if_infer(kl_node *n, kl_diag *d) {
                 return kl_error(d, n, "output %d is %s in then_branch but %s in else_branch",
                                 i, kl_dtype_name(t->dtype), kl_dtype_name(e->dtype));
             if (!kl_shape_equal(&t->shape, &e->shape)) {
-                int dim = differing_dim(&t->shape, &e->shape);
+                int dim = kl_shape_differing_dim(&t->shape, &e->shape);
                 if (dim >= 0) {
                     kl_shape bound = t->shape;
                     if (e->shape.dim[dim] > bound.dim[dim]) bound.dim[dim] = e->shape.dim[dim];
@@ -138,17 +126,9 @@ static void lower_by_length(kl_lower *L, kl_node *n, int i, kl_expr *cond) {
     kl_arena *a = L->arena;
     kl_value *out = n->outputs[i];
     int dim = out->dd_dim;
-    kl_shape one = {.rank = 1, .dim = {1}};
-    kl_buffer *count = kl_lower_temp(L, kl_sprintf(a, "%s_count%d", n->name, i), KL_I64, &one);
-    kl_kernel *c = kl_kernel_new(L->prog, n, "if_length");
-    c->n_loops = c->n_par = 1;
-    c->extent[0] = 1;
-    c->out = count;
-    c->out_idx = kl_lower_ivs(L, 1);
-    c->value = kl_e_select(a, cond, kl_e_idx(a, branch_value(n, 1, i)->shape.dim[dim]),
-                           kl_e_idx(a, branch_value(n, 0, i)->shape.dim[dim]));
-    kl_program_add_kernel(L->prog, c);
-    kl_lower_dd_mark(L, out, count);
+    kl_buffer *count = kl_lower_dd_set_length(
+        L, n, out, kl_e_select(a, cond, kl_e_idx(a, branch_value(n, 1, i)->shape.dim[dim]),
+                               kl_e_idx(a, branch_value(n, 0, i)->shape.dim[dim])));
     kl_buffer *ob = kl_lower_buffer(L, out);
     for (int side = 1; side >= 0; side--) {
         kl_buffer *from = kl_lower_buffer(L, branch_value(n, side, i));

@@ -31,9 +31,26 @@ bool kl_infer_data_dependent(kl_node *n, int out, kl_dtype t, const kl_shape *bo
     return true;
 }
 
-kl_buffer *kl_lower_dd_count(kl_lower *L, const kl_node *n) {
+static kl_buffer *new_count(kl_lower *L, const char *name) {
     kl_shape one = {.rank = 1, .dim = {1}};
-    return kl_lower_temp(L, kl_sprintf(L->arena, "%s_count", n->name), KL_I64, &one);
+    kl_buffer *count = kl_lower_temp(L, kl_sprintf(L->arena, "%s_count", name), KL_I64, &one);
+    count->is_count = true;
+    return count;
+}
+
+kl_buffer *kl_lower_dd_count(kl_lower *L, const kl_node *n) { return new_count(L, n->name); }
+
+kl_buffer *kl_lower_dd_set_length(kl_lower *L, const kl_node *n, kl_value *v, kl_expr *length) {
+    kl_buffer *count = new_count(L, v->name);
+    kl_kernel *k = kl_kernel_new(L->prog, n, "length");
+    k->n_loops = k->n_par = 1;
+    k->extent[0] = 1;
+    k->out = count;
+    k->out_idx = kl_lower_ivs(L, 1);
+    k->value = length;
+    kl_program_add_kernel(L->prog, k);
+    kl_lower_dd_mark(L, v, count);
+    return count;
 }
 
 void kl_lower_dd_mark(kl_lower *L, kl_value *v, kl_buffer *count) {

@@ -60,22 +60,11 @@ static bool shared_source(const kl_node *n, const kl_value **src, kl_diag *d) {
     return true;
 }
 
-bool kl_check_data_dependent_inputs(const kl_node *n, kl_diag *d) {
-    const kl_value *src;
-    return shared_source(n, &src, d);
-}
-
 /* Output i's dim that grew by one when the varying inputs did, or -1 (none, or not one to
  * one); `grown` holds the outputs' shapes inferred with the longer length. */
 static int following_dim(const kl_value *v, const kl_shape *grown) {
-    if (grown->rank != v->shape.rank) return -1;
-    int found = -1;
-    for (int d = 0; d < grown->rank; d++) {
-        if (grown->dim[d] == v->shape.dim[d]) continue;
-        if (found >= 0 || grown->dim[d] != v->shape.dim[d] + 1) return -1;
-        found = d;
-    }
-    return found;
+    int d = kl_shape_differing_dim(&v->shape, grown);
+    return d >= 0 && grown->dim[d] == v->shape.dim[d] + 1 ? d : -1;
 }
 
 /* n's outputs inferred again with every varying input one longer: their shapes in grown. The

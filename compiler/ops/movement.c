@@ -290,13 +290,7 @@ static void split_counted_lower(kl_lower *L, kl_node *n, const split_plan *p) {
         kl_value *y = n->outputs[i];
         kl_expr *size = kl_lower_int_at(L, n, 1, i);
         if (y) {
-            kl_shape one = {.rank = 1, .dim = {1}};
-            kl_buffer *count = kl_lower_temp(L, kl_sprintf(a, "%s_count%d", n->name, i), KL_I64,
-                                             &one);
-            kl_kernel *c = kl_move_kernel(L, n, "split_count", count);
-            c->value = size;
-            kl_move_add_kernel(L, c);
-            kl_lower_dd_mark(L, y, count);
+            kl_buffer *count = kl_lower_dd_set_length(L, n, y, size);
             kl_buffer *out = kl_lower_buffer(L, y);
             kl_kernel *k = kl_move_kernel(L, n, "split", out);
             k->extent_expr[p->axis] = kl_lower_dd_length(L, count);

@@ -191,7 +191,6 @@ static bool infer_node(kl_graph *g, kl_node *n, kl_diag *d) {
         if (x && !x->has_shape)
             return kl_error(d, n, "input '%s' has no known shape", x->name);
     }
-    if (!kl_check_data_dependent_inputs(n, d)) return false;
     if (!infer_op(g, n, d)) {
         if (!kl_diag_failed(d)) kl_error(d, n, "shape inference failed");
         return false;

@@ -18,6 +18,17 @@ bool kl_shape_equal(const kl_shape *a, const kl_shape *b) {
     return true;
 }
 
+int kl_shape_differing_dim(const kl_shape *a, const kl_shape *b) {
+    if (a->rank != b->rank) return -1;
+    int found = -1;
+    for (int d = 0; d < a->rank; d++) {
+        if (a->dim[d] == b->dim[d]) continue;
+        if (found >= 0) return -1;
+        found = d;
+    }
+    return found;
+}
+
 bool kl_shape_broadcast(const kl_shape *a, const kl_shape *b, kl_shape *out) {
     kl_shape r = {.rank = a->rank > b->rank ? a->rank : b->rank};
     for (int i = 0; i < r.rank; i++) {
