@@ -368,7 +368,9 @@ static void put_data_errors(FILE *f, const kl_program *p) {
     if (strings)
         fputs(",\n * KILN_E_STRING_BYTES when the strings built need more than the string arena's bytes", f);
     if (index) fputs(",\n * KILN_E_INDEX_OUT_OF_RANGE when index data lies outside its axis", f);
-    if (shape) fputs(",\n * KILN_E_SHAPE when a shape-carrying input asks for another shape than declared", f);
+    if (shape)
+        fputs(",\n * KILN_E_SHAPE when a shape-carrying input asks for another shape than declared,"
+              "\n * or an input holds another value than the one compiled for (--value)", f);
 }
 
 static void put_prototypes(FILE *f, kl_arena *a, const kl_program *p, const kl_codegen_opts *o,

@@ -218,8 +218,9 @@ static bool predict_failed(const char *set, int rc, kl_diag *d) {
                         ? " (KILN_E_UNCOMPILED_BRANCH: the inputs take an If's branch that could "
                           "not be compiled for the bound shapes; the header says which)"
                     : rc == KILN_E_SHAPE
-                        ? " (KILN_E_SHAPE: the inputs' shapes are outside the compiled bounds, or "
-                          "a shape-carrying input asks for another shape than declared)"
+                        ? " (KILN_E_SHAPE: the inputs' shapes are outside the compiled bounds, "
+                          "a shape-carrying input asks for another shape than declared, or an "
+                          "input holds another value than the one compiled for)"
                     : rc == KILN_E_STRING_BYTES
                         ? " (KILN_E_STRING_BYTES: the strings the run builds need more bytes than "
                           "the model was compiled for; raise --string-bytes)"

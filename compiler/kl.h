@@ -69,10 +69,16 @@ typedef struct kl_diag {
     char *text;         /* all messages, one a line, malloc'd (freed by kl_diag_free) */
     size_t len, cap;
     int n_errors;
+    /* Graph inputs whose values would let a refused compilation go on (a shape, a trip count,
+     * a position computed from them): "a\0b\0\0", malloc'd; NULL: none. `kiln check` binds
+     * them from its data set (--value) and compiles again. */
+    char *needs_values;
 } kl_diag;
 void kl_diag_init(kl_diag *d, const char *file);
 void kl_diag_free(kl_diag *d);
 bool kl_diag_failed(const kl_diag *d);
+/* Record that the value of graph input `input` is needed (once per name). */
+void kl_diag_need_value(kl_diag *d, const char *input);
 /* Record an error; `node` may be NULL. Always returns false so callers can `return kl_error(...)`. */
 bool kl_error(kl_diag *d, const struct kl_node *node, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -221,6 +227,9 @@ typedef struct kl_value {
     /* Storage for a one-element int64 `data` that inference knows from shapes alone (Size),
      * where there is no arena to allocate it in. */
     int64_t known_scalar;
+    /* A graph input whose value a --value binding gives: the constant every node reads in its
+     * place; the lowering checks at run time that the input holds it (KILN_E_SHAPE). */
+    struct kl_value *bound_value;
 } kl_value;
 
 typedef enum kl_attr_type {
@@ -386,10 +395,11 @@ void kl_graph_snapshot_restore(kl_graph *g, const kl_graph_snapshot *s);
 /* Load an ONNX model file into a graph (values typed where the model says; shapes of graph
  * inputs bound with `bindings`). Resolves external data inside the model's folder only, checks
  * for cycles and sorts nodes topologically. NULL on error (diagnostic recorded). */
-/* What a binding binds: a tensor input's shape (`--shape`), or the structure of a sequence
- * (`--sequence s:N`: N tensors) or an optional (`--optional o:present|absent`) graph input. */
+/* What a binding binds: a tensor input's shape (`--shape`), the structure of a sequence
+ * (`--sequence s:N`: N tensors) or an optional (`--optional o:present|absent`) graph input, or
+ * the value of a tensor input that sets shapes or structure (`--value n:3,4`). */
 typedef enum kl_binding_kind {
-    KL_BIND_SHAPE = 0, KL_BIND_SEQUENCE, KL_BIND_OPTIONAL
+    KL_BIND_SHAPE = 0, KL_BIND_SEQUENCE, KL_BIND_OPTIONAL, KL_BIND_VALUE
 } kl_binding_kind;
 typedef struct kl_shape_binding {
     const char *input;     /* graph input name */
@@ -399,7 +409,12 @@ typedef struct kl_shape_binding {
     bool bounded[KL_MAX_RANK];
     int64_t min_dim[KL_MAX_RANK];
     kl_binding_kind kind;  /* KL_BIND_SHAPE unless a structure binding */
-    int64_t count;         /* a sequence's length; an optional's 1 (present) or 0 (absent) */
+    int64_t count;         /* a sequence's length; an optional's 1 (present) or 0 (absent);
+                              KL_BIND_VALUE: how many elements value_data holds */
+    /* KL_BIND_VALUE (`--value n:3,4`): the one value the input may hold, in this element type
+     * (KL_I64 or KL_F64 from the command line, the tensor's own from a data set). */
+    kl_dtype value_dtype;
+    const void *value_data;
 } kl_shape_binding;
 /* Whether any binding has a bounded dim. */
 bool kl_bindings_bounded(const kl_shape_binding *b, int n);
@@ -847,8 +862,15 @@ bool kl_lower_index_check(kl_lower *L, const kl_node *n, kl_buffer *ind, const i
  * int64; and the check that makes predict return KILN_E_SHAPE unless `ok` (bool) holds. */
 bool kl_input_at_run_time(kl_node *n, int i);
 bool kl_infer_declared(kl_node *n, int input, kl_diag *d);
+/* For a message saying run-time value v would need to be known when compiling: "; it is
+ * computed from graph input 'x': --value ..." naming the graph inputs it comes from (each also
+ * recorded by kl_diag_need_value), or "" when it comes from none. */
+void kl_value_binding_hint(kl_diag *d, const kl_value *v, char *buf, size_t cap);
 kl_expr *kl_lower_int_at(kl_lower *L, kl_node *n, int input, int64_t i);
 void kl_lower_shape_check(kl_lower *L, const kl_node *n, kl_expr *ok);
+/* The check of a graph input bound to one value (kl_value.bound_value): KILN_E_SHAPE when the
+ * input holds another. */
+void kl_lower_bound_value_check(kl_lower *L, kl_value *input);
 /* The check that the scalar (or first element of) integer input `input` is `want`. */
 void kl_lower_check_int_input(kl_lower *L, kl_node *n, int input, int64_t want);
 /* The axes input (`input`, counted against `rank` dimensions) lists exactly the axes of `mask`

@@ -154,24 +154,90 @@ static void adopt_messages(kl_diag *d, kl_diag *scratch) {
     kl_diag_free(scratch);
 }
 
+/* The bindings plus a value binding (--value) for each input the failed compilation named in
+ * `failed` (kl_diag.needs_values) that has none yet, from the data set's tensor of that name.
+ * False when there is no new one to add. */
+static bool bind_values_from_data(kl_arena *a, const char *set, const kl_diag *failed, FILE *out,
+                                  const kl_shape_binding **bindings, int *n_bindings) {
+    kl_diag scratch; /* a data set that does not load is reported by the check itself */
+    kl_diag_init(&scratch, set);
+    kl_ptrvec inputs = {0};
+    bool loaded = kl_dataset_load(a, set, "input", &inputs, &scratch);
+    kl_diag_free(&scratch);
+    if (!loaded) return false;
+    int n = *n_bindings, added = 0;
+    kl_shape_binding *b = kl_alloc_array(a, (size_t)(n + inputs.n) + 1, sizeof *b);
+    memcpy(b, *bindings, (size_t)n * sizeof *b);
+    const char *listing = "";
+    for (const char *name = failed->needs_values; name && *name; name += strlen(name) + 1) {
+        bool bound = false;
+        for (int i = 0; i < n && !bound; i++)
+            bound = b[i].kind == KL_BIND_VALUE && !strcmp(b[i].input, name);
+        for (int i = 0; i < inputs.n && !bound; i++) {
+            const kl_value *v = inputs.items[i];
+            if (!v->name || strcmp(v->name, name) || !v->data) continue;
+            b[n] = (kl_shape_binding){.input = v->name, .kind = KL_BIND_VALUE,
+                                      .count = kl_shape_numel(&v->shape),
+                                      .value_dtype = v->dtype, .value_data = v->data};
+            listing = kl_sprintf(a, "%s%s%s", listing, *listing ? ", " : "", v->name);
+            n++;
+            added++;
+            bound = true;
+        }
+    }
+    if (!added) return false;
+    if (out)
+        fprintf(out, "values bound from %s (predict checks them): %s\n", kl_path_base(set),
+                listing);
+    *bindings = b;
+    *n_bindings = n;
+    return true;
+}
+
+enum { MAX_COMPILE_ROUNDS = 8 }; /* each binds what the one before said it needs */
+
+/* Compile with the user's bindings, or none. Where that fails for want of bindings, the data
+ * set supplies them: shapes and structure when the model does not load unbound, and the value
+ * of each input a message says the compilation needs (kl_diag.needs_values). */
 static bool compile_model(kl_arena *a, const kl_library_opts *o, kl_library *lib, kl_diag *d) {
-    if (o->n_bindings > 0)
-        return compile_to_library(a, o, o->bindings, o->n_bindings, lib, d);
-    kl_diag first;
-    kl_diag_init(&first, d->file);
-    if (compile_to_library(a, o, NULL, 0, lib, &first)) {
-        kl_diag_free(&first);
-        return true;
+    const kl_shape_binding *bindings = o->bindings;
+    int n_bindings = o->n_bindings;
+    bool shapes_bound = n_bindings > 0;
+    for (int round = 0; round < MAX_COMPILE_ROUNDS; round++) {
+        kl_diag attempt;
+        kl_diag_init(&attempt, d->file);
+        if (compile_to_library(a, o, bindings, n_bindings, lib, &attempt)) {
+            kl_diag_free(&attempt);
+            return true;
+        }
+        if (!o->bind_from) {
+            adopt_messages(d, &attempt);
+            return false;
+        }
+        bool again = bind_values_from_data(a, o->bind_from, &attempt, o->out, &bindings,
+                                           &n_bindings);
+        if (!again && !shapes_bound && !loads_without_bindings(o->model_path)) {
+            kl_diag_free(&attempt);
+            const kl_shape_binding *from_data = NULL;
+            int n_from_data = 0;
+            if (!bind_from_data(a, o->bind_from, o->out, &from_data, &n_from_data, d))
+                return false;
+            kl_shape_binding *merged = kl_alloc_array(a, (size_t)(n_from_data + n_bindings) + 1,
+                                                      sizeof *merged);
+            memcpy(merged, from_data, (size_t)n_from_data * sizeof *merged);
+            memcpy(merged + n_from_data, bindings, (size_t)n_bindings * sizeof *merged);
+            bindings = merged;
+            n_bindings += n_from_data;
+            shapes_bound = true;
+            continue;
+        }
+        if (!again) {
+            adopt_messages(d, &attempt);
+            return false;
+        }
+        kl_diag_free(&attempt);
     }
-    if (!o->bind_from || loads_without_bindings(o->model_path)) { /* report why it failed */
-        adopt_messages(d, &first);
-        return false;
-    }
-    kl_diag_free(&first);
-    const kl_shape_binding *bindings = NULL;
-    int n_bindings = 0;
-    return bind_from_data(a, o->bind_from, o->out, &bindings, &n_bindings, d) &&
-           compile_to_library(a, o, bindings, n_bindings, lib, d);
+    return compile_to_library(a, o, bindings, n_bindings, lib, d);
 }
 
 /* dlopen the library and check the table before anything calls into it. */

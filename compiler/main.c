@@ -4,6 +4,7 @@
  *
  *   kiln compile MODEL.onnx -o OUT [--emit obj|so|asm|llvm-ir] [--name NAME]
  *                [--shape INPUT:DIMxDIM...]... [--sequence S:N]... [--optional O:present|absent]...
+ *                [--value INPUT:V,V...]...
  *                [--target T] [-O0..3] [--dump-ir PASS]
  *   kiln check MODEL.onnx [--data DIR]... [--shape ...]... [--rtol X] [--atol Y] [-O N] [--target T]
  *              (a target that is not the host runs under its emulator: emulate/)
@@ -21,6 +22,7 @@
 
 #define KILN_VERSION "0.1.0"
 #define MAX_BINDINGS 64
+#define MAX_CLI_VALUES 256 /* elements of one --value */
 #define MAX_DATA_DIRS 64
 #define MAX_THREADS 1024
 
@@ -46,6 +48,11 @@ static const char usage[] =
     "  --optional O:present|absent  whether an optional input holds a value (present: input\n"
     "                         O[0], or O[0] .. for an optional of a sequence with --sequence O:N);\n"
     "                         an optional output holding a value is output O[0], an empty one none\n"
+    "  --value INPUT:V,V...   compile for one value of an input that sets shapes or structure\n"
+    "                         (a target shape, a Loop's trip count, an If's condition), e.g.\n"
+    "                         --value shape:10,10,3: what it decides is folded when compiling,\n"
+    "                         and predict returns KILN_E_SHAPE when the input holds another value\n"
+    "                         (a message names the inputs a model needs this for)\n"
     "  --target T             target: x86-64 (default), x86-64-v2..v4, native, aarch64-linux,\n"
     "                         riscv64-linux, cortex-m4, ..., cuda-sm90 (see `kiln targets`)\n"
     "  -O0 .. -O3             optimization level (default -O2)\n"
@@ -75,10 +82,11 @@ static const char usage[] =
     "check options:\n"
     "  --data DIR             a test_data_set folder (repeatable; default: all beside MODEL)\n"
     "  --rtol X --atol Y      tolerance |got-want| <= atol + rtol*|want| (default 1e-3, 1e-7)\n"
-    "  --shape, --sequence, --optional, --target, -O, --microkernels, --optimize-for,\n"
-    "                         --dispatch, --cuda-emulate, --string-bytes  as for compile\n"
-    "                         (sequences and optionals: their structure is read from the data\n"
-    "                         set, like shapes);\n"
+    "  --shape, --sequence, --optional, --value, --target, -O, --microkernels,\n"
+    "                         --optimize-for, --dispatch, --cuda-emulate, --string-bytes  as for\n"
+    "                         compile (sequences and optionals: their structure is read from the\n"
+    "                         data set, like shapes; an input the model needs a --value for,\n"
+    "                         where none is given: its value in the first data set);\n"
     "                         a target that is not the host runs under its emulator (QEMU); a\n"
     "                         CUDA target runs on the GPU (exit status 77 when there is no\n"
     "                         driver or GPU; KILN_LIBCUDA names another driver than libcuda.so.1)\n"
@@ -105,6 +113,7 @@ typedef struct cli {
     bool stats, progress;
     kl_shape_binding bindings[MAX_BINDINGS];
     char binding_names[MAX_BINDINGS][256];
+    union { int64_t ints[MAX_CLI_VALUES]; double floats[MAX_CLI_VALUES]; } values[MAX_BINDINGS];
     int n_bindings;
     const char *data_dirs[MAX_DATA_DIRS];
     int n_data_dirs;
@@ -188,6 +197,37 @@ static bool parse_structure(const char *s, bool sequence, kl_shape_binding *b, c
     return end != v && !*end && !errno && n >= 0 && n <= 4096;
 }
 
+/* --value "n:3,4" (integers) or "s:0.5,2" (any with a fraction or exponent: doubles). */
+static bool parse_value(const char *s, kl_shape_binding *b, char *name_buf, size_t cap,
+                        int64_t *ints, double *floats) {
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s || (size_t)(colon - s) >= cap || !colon[1]) return false;
+    memcpy(name_buf, s, (size_t)(colon - s));
+    name_buf[colon - s] = 0;
+    memset(b, 0, sizeof *b);
+    b->input = name_buf;
+    b->kind = KL_BIND_VALUE;
+    b->value_dtype = KL_I64;
+    double parsed[MAX_CLI_VALUES];
+    for (const char *p = colon + 1;; p++) {
+        if (b->count == MAX_CLI_VALUES) return false;
+        char *end_i, *end_f;
+        errno = 0;
+        long long i = strtoll(p, &end_i, 10);
+        bool whole = end_i != p && (*end_i == ',' || !*end_i) && !errno;
+        parsed[b->count] = strtod(p, &end_f);
+        if (end_f == p || (*end_f != ',' && *end_f)) return false;
+        if (whole) ints[b->count] = i;
+        else b->value_dtype = KL_F64;
+        b->count++;
+        p = end_f;
+        if (!*p) break;
+    }
+    if (b->value_dtype == KL_F64) memcpy(floats, parsed, (size_t)b->count * sizeof *parsed);
+    b->value_data = b->value_dtype == KL_F64 ? (const void *)floats : (const void *)ints;
+    return true;
+}
+
 /* A whole number in [lo, hi] (counts of runs, threads, an optimization level). */
 static bool parse_count(const char *s, int lo, int hi, int *out) {
     char *end;
@@ -261,6 +301,17 @@ static int parse_args(int argc, char **argv, cli *c) {
                                           "from 0 to 4096)"
                                         : "bad --optional (expected INPUT:present or "
                                           "INPUT:absent)", next);
+            c->n_bindings++;
+            i++;
+        } else if (!strcmp(a, "--value")) {
+            if (!next) return fail("missing value after", a);
+            if (c->n_bindings == MAX_BINDINGS)
+                return fail("too many --shape, --sequence, --optional and --value options", NULL);
+            int k = c->n_bindings;
+            if (!parse_value(next, &c->bindings[k], c->binding_names[k], sizeof c->binding_names[0],
+                             c->values[k].ints, c->values[k].floats))
+                return fail("bad --value (expected INPUT:V,V..., e.g. shape:10,10,3, at most 256 "
+                            "numbers)", next);
             c->n_bindings++;
             i++;
         } else if (!strcmp(a, "--data")) {

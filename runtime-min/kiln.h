@@ -91,8 +91,10 @@ extern "C" {
 #define KILN_E_MISALIGNED (-2)       /* the workspace is not KILN_WORKSPACE_ALIGN-aligned */
 #define KILN_E_INDEX_OUT_OF_RANGE (-3) /* a data-dependent index (Gather, ...) was out of range */
 #define KILN_E_SHAPE (-4)            /* a shape-carrying input (e.g. Reduce's axes) given at run
-                                        time asks for another shape than the model declares, or
-                                        a run-time dim is outside its bounds (predict_dynamic) */
+                                        time asks for another shape than the model declares, an
+                                        input holds another value than the one it was compiled
+                                        for (kiln compile --value), or a run-time dim is outside
+                                        its bounds (predict_dynamic) */
 /* the inputs took a branch of an If that kiln could not compile for the bound shapes (the
  * header names it); the outputs are undefined */
 #define KILN_E_UNCOMPILED_BRANCH (-5)

@@ -522,6 +522,70 @@ static bool load_compound_input(loader *L, kl_value *v, const Onnx__TypeProto *t
     return true;
 }
 
+/* ---- inputs bound to one value (--value) ----------------------------------------------
+ *
+ * A tensor input whose value sets shapes or structure (CenterCropPad's target shape, a Loop's
+ * trip count, an If's condition) may be bound to one value when compiling. Every node then
+ * reads a constant in its place, so inference folds what follows from it; the input stays an
+ * argument of predict, and the lowering checks that it holds that value (KILN_E_SHAPE). */
+
+enum { MAX_BOUND_VALUE = 4096 }; /* elements of one bound value */
+
+/* Element i of the binding's value stored as type t at dst; false when it does not fit. */
+static bool store_bound_element(const kl_shape_binding *b, int64_t i, kl_dtype t, void *dst)
+{
+    bool from_int = b->value_dtype == KL_I64;
+    int64_t x = from_int ? ((const int64_t *)b->value_data)[i] : 0;
+    double f = from_int ? (double)x : ((const double *)b->value_data)[i];
+    if (t == KL_F32) { *(float *)dst = (float)f; return true; }
+    if (t == KL_F64) { *(double *)dst = f; return true; }
+    if (!from_int) { /* a whole number among fractions is still one; a fraction is refused */
+        if (!(f >= -0x1p63 && f < 0x1p63) || f != (double)(int64_t)f) return false;
+        x = (int64_t)f;
+    }
+    switch (t) {
+    case KL_BOOL: *(uint8_t *)dst = x != 0; return x == 0 || x == 1;
+    case KL_I8: *(int8_t *)dst = (int8_t)x; return x == (int8_t)x;
+    case KL_U8: *(uint8_t *)dst = (uint8_t)x; return x == (uint8_t)x;
+    case KL_I16: *(int16_t *)dst = (int16_t)x; return x == (int16_t)x;
+    case KL_U16: *(uint16_t *)dst = (uint16_t)x; return x == (uint16_t)x;
+    case KL_I32: *(int32_t *)dst = (int32_t)x; return x == (int32_t)x;
+    case KL_U32: *(uint32_t *)dst = (uint32_t)x; return x == (uint32_t)x;
+    case KL_I64: *(int64_t *)dst = x; return true;
+    case KL_U64: *(uint64_t *)dst = (uint64_t)x; return x >= 0;
+    default: return false;
+    }
+}
+
+static bool bind_value(loader *L, kl_value *v, const kl_shape_binding *b)
+{
+    int64_t count = kl_shape_numel(&v->shape);
+    if (count != b->count || count > MAX_BOUND_VALUE)
+        return kl_error(L->d, NULL, "--value %s: %lld element%s given, but the input is %s %s "
+                        "(kiln binds values of up to %d elements)", v->name, (long long)b->count,
+                        b->count == 1 ? "" : "s", kl_dtype_name(v->dtype),
+                        kl_shape_str(L->a, &v->shape), MAX_BOUND_VALUE);
+    kl_value *c = kl_value_new(L->g, kl_sprintf(L->a, "%s__value", v->name));
+    c->dtype = v->dtype;
+    c->shape = v->shape;
+    c->has_shape = true;
+    c->data = kl_alloc(L->a, kl_value_bytes(c) + 1);
+    if (b->value_dtype == v->dtype) {
+        memcpy(c->data, b->value_data, kl_value_bytes(c));
+    } else {
+        size_t size = kl_dtype_size(v->dtype);
+        for (int64_t i = 0; i < count; i++)
+            if (!store_bound_element(b, i, v->dtype, (char *)c->data + (size_t)i * size))
+                return kl_error(L->d, NULL, "--value %s: element %lld does not fit the input's "
+                                "type %s (kiln binds values of integer, bool, float and double "
+                                "inputs)", v->name, (long long)i, kl_dtype_name(v->dtype));
+    }
+    names_put_as(L->a, &L->names, v->name, c); /* what the nodes read from now on */
+    names_put(L->a, &L->all, c);
+    v->bound_value = c;
+    return true;
+}
+
 static void load_input(loader *L, const Onnx__ValueInfoProto *vi, const kl_shape_binding *b,
                        int n_bindings)
 {
@@ -550,9 +614,12 @@ static void load_input(loader *L, const Onnx__ValueInfoProto *vi, const kl_shape
     bool shaped = bound ? apply_binding(L, v, rank_known, bound)
                         : require_static_shape(L, v, rank_known);
     /* every size downstream is computed from these dims: bound them before anything uses them */
-    if (shaped)
-        kl_check_tensor_size(L->a, &v->shape, v->dtype, NULL,
-                             kl_sprintf(L->a, "input '%s'", v->name), L->d);
+    if (!shaped || !kl_check_tensor_size(L->a, &v->shape, v->dtype, NULL,
+                                         kl_sprintf(L->a, "input '%s'", v->name), L->d))
+        return;
+    const kl_shape_binding *value = structure_for(name, KL_BIND_VALUE, b, n_bindings);
+    if (value)
+        bind_value(L, v, value);
 }
 
 static bool compound_input_named(const loader *L, const char *name)
@@ -563,13 +630,31 @@ static bool compound_input_named(const loader *L, const char *name)
     return false;
 }
 
+static const kl_value *tensor_input_named(const loader *L, const char *name)
+{
+    for (int i = 0; i < L->g->inputs.n; i++)
+        if (!strcmp(((const kl_value *)L->g->inputs.items[i])->name, name))
+            return L->g->inputs.items[i];
+    return NULL;
+}
+
 /* A binding must name a real input: a typo would otherwise be silently ignored. */
 static void check_bindings_used(loader *L, const kl_shape_binding *b, int n)
 {
     for (int i = 0; i < n; i++) {
         const char *name = str_or_empty(b[i].input);
         kl_value *v = names_get(&L->names, name);
-        if (v && (v->input_index >= 0 || compound_input_named(L, name)))
+        if (b[i].kind == KL_BIND_VALUE) {
+            const kl_value *in = tensor_input_named(L, name);
+            if (!in)
+                kl_error(L->d, NULL, "--value names '%s', which is not a tensor input of the "
+                         "model", name);
+            else if (!in->bound_value && !kl_diag_failed(L->d))
+                kl_error(L->d, NULL, "--value names '%s', a tensor of a sequence or optional "
+                         "input: kiln binds the values of tensor inputs only", name);
+            continue;
+        }
+        if (tensor_input_named(L, name) || (v && compound_input_named(L, name)))
             continue; /* a tensor input, or a sequence or optional one (its structure) */
         if (b[i].kind != KL_BIND_SHAPE) {
             kl_error(L->d, NULL, "--%s names '%s', which is not a sequence or optional input "
@@ -1338,11 +1423,14 @@ static bool declared_trips(loader *L, const kl_node *n, int first_scan, int64_t 
         from = name;
         *trips = len;
     }
-    if (!from)
+    if (!from) {
+        char hint[512];
+        kl_value_binding_hint(L->d, n->inputs[0], hint, sizeof hint);
         return kl_error(L->d, n, "the trip count M is given at run time and no scan output "
                         "declares its length: kiln unrolls Loop, so it needs M known when the "
                         "model loads (a constant, or computed from constants and bound "
-                        "sequences) or a scan output of a fixed declared length");
+                        "sequences) or a scan output of a fixed declared length%s", hint);
+    }
     return true;
 }
 

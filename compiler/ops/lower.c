@@ -186,6 +186,9 @@ kl_program *kl_lower_graph(kl_arena *a, kl_graph *g, kl_diag *d) {
     kl_lower L = {.arena = a, .prog = kl_program_new(a), .n_values = g->values.n};
     L.buf_of_value = kl_alloc_array(a, (size_t)g->values.n + 1, sizeof *L.buf_of_value);
     collect_arguments(&L, g);
+    for (int i = 0; i < g->inputs.n; i++) /* first: a wrong value is refused before any work */
+        if (((kl_value *)g->inputs.items[i])->bound_value)
+            kl_lower_bound_value_check(&L, g->inputs.items[i]);
     alias_into_outputs(&L, g);
     guard_memo memo = {0};
     for (int i = 0; i < g->nodes.n; i++) {

@@ -204,10 +204,13 @@ static bool split_plan_declared(kl_node *n, split_plan *p, kl_diag *d) {
     for (int i = 0; i < n->n_outputs; i++) {
         const kl_value *y = n->outputs[i];
         if (!y) return kl_error(d, n, "split sizes given at run time need every output");
-        if (!y->shape_declared && !y->has_shape)
+        if (!y->shape_declared && !y->has_shape) {
+            char hint[512];
+            kl_value_binding_hint(d, sizes, hint, sizeof hint);
             return kl_error(d, n, "input 1 ('%s', the split sizes) is given at run time: kiln "
                             "needs it as a compile-time constant, or the model must declare the "
-                            "shape of output '%s'", sizes->name, y->name);
+                            "shape of output '%s'%s", sizes->name, y->name, hint);
+        }
         kl_shape expect = n->inputs[0]->shape;
         expect.dim[p->axis] = y->shape.dim[p->axis];
         if (y->shape.rank != expect.rank || !kl_shape_equal(&y->shape, &expect))

@@ -117,10 +117,13 @@ static bool add_member(kl_node *n, runtime_axes *ra, unsigned mask, unsigned key
 /* The groups of axes sets of the input's length that give the declared output shape. */
 static bool runtime_axes_of(kl_node *n, runtime_axes *ra, kl_diag *d) {
     const kl_value *x = n->inputs[0], *axes = n->inputs[1], *y = n->outputs[0];
-    if (!y->shape_declared && !y->has_shape)
+    if (!y->shape_declared && !y->has_shape) {
+        char hint[512];
+        kl_value_binding_hint(d, axes, hint, sizeof hint);
         return kl_error(d, n, "input 1 ('%s', the axes) is given at run time: kiln needs it as a "
                         "compile-time constant, or the model must declare the shape of output "
-                        "'%s'", axes->name, y->name);
+                        "'%s'%s", axes->name, y->name, hint);
+    }
     int rank = x->shape.rank;
     bool keepdims = kl_attr_int(n, "keepdims", 1) != 0;
     unsigned ones = 0;

@@ -365,9 +365,12 @@ static bool split_count(kl_node *n, const kl_value *x, int64_t *count, kl_diag *
     if (split->shape.rank != 0)
         return kl_error(d, n, "split '%s' must be a scalar or 1-D, not %s", split->name,
                         KL_SHAPE_TEXT(&split->shape));
-    if (!split->data)
+    if (!split->data) {
+        char hint[512];
+        kl_value_binding_hint(d, split, hint, sizeof hint);
         return kl_error(d, n, "split '%s' is computed at run time; the sequence's length "
-                        "depends on it, so it must be a constant", split->name);
+                        "depends on it, so it must be a constant%s", split->name, hint);
+    }
     int64_t s = kl_value_const_int(split, 0);
     if (s <= 0) return kl_error(d, n, "split = %lld must be positive", (long long)s);
     *count = dim / s + (dim % s != 0);
@@ -491,11 +494,22 @@ static kl_value **flat_items(kl_graph *g, kl_value *v, int64_t *count, kl_diag *
     return items_of(g, c, d);
 }
 
+/* An optional that holds a sequence, where the other branch gives a bare sequence: the
+ * sequence (a Loop that carries an optional into a body returning what it holds). */
+static kl_value *unwrap_present(kl_value *v, const kl_value *other) {
+    const kl_compound *c = v->compound, *o = other->compound;
+    if (c && o && c->optional && !o->optional && c->n == 1 && c->items[0]->compound)
+        return c->items[0];
+    return v;
+}
+
 /* The structure of output `out` given, when the condition is decided at run time, by
  * then-value t and else-value e: new If outputs for each tensor, and out->compound over them. */
 static bool join_branches(kl_graph *g, kl_node *n, int i, kl_value *t, kl_value *e,
                           if_parts *p, kl_diag *d) {
     kl_value *out = n->outputs[i];
+    t = unwrap_present(t, e);
+    e = unwrap_present(e, t);
     if (!t->compound || !e->compound || t->compound->optional != e->compound->optional)
         return kl_error(d, n, "output %d ('%s') is not %s in both branches", i,
                         out ? out->name : "", kind_name(t->compound ? t->compound : e->compound));
@@ -503,21 +517,26 @@ static bool join_branches(kl_graph *g, kl_node *n, int i, kl_value *t, kl_value 
     kl_value **ti = flat_items(g, t, &nt, d), **ei = ti ? flat_items(g, e, &ne, d) : NULL;
     if (!ti || !ei) return false;
     bool opt = t->compound->optional;
-    if (opt && (nt < 0) != (ne < 0))
+    char hint[512];
+    if (opt && (nt < 0) != (ne < 0)) {
+        kl_value_binding_hint(d, n->inputs[0], hint, sizeof hint);
         return kl_error(d, n, "output %d ('%s') is an optional that is empty in %s but not in "
                         "%s: whether it holds a value would be known only at run time (the "
-                        "condition '%s')", i, out ? out->name : "",
+                        "condition '%s'%s)", i, out ? out->name : "",
                         nt < 0 ? "then_branch" : "else_branch",
-                        nt < 0 ? "else_branch" : "then_branch", n->inputs[0]->name);
+                        nt < 0 ? "else_branch" : "then_branch", n->inputs[0]->name, hint);
+    }
     bool seq_in_opt = opt && nt >= 0 && t->compound->items[0]->compound;
     if (seq_in_opt != (opt && ne >= 0 && e->compound->items[0]->compound))
         return kl_error(d, n, "output %d ('%s') holds a tensor in one branch and a sequence "
                         "in the other", i, out ? out->name : "");
-    if (nt != ne)
+    if (nt != ne) {
+        kl_value_binding_hint(d, n->inputs[0], hint, sizeof hint);
         return kl_error(d, n, "output %d ('%s') is a sequence of %lld tensors in then_branch "
                         "but %lld in else_branch: its length would be known only at run time "
-                        "(the condition '%s')", i, out ? out->name : "", (long long)nt,
-                        (long long)ne, n->inputs[0]->name);
+                        "(the condition '%s'%s)", i, out ? out->name : "", (long long)nt,
+                        (long long)ne, n->inputs[0]->name, hint);
+    }
     int64_t count = nt < 0 ? 0 : nt;
     kl_value **joined = kl_alloc_array(g->arena, (size_t)count + 1, sizeof *joined);
     for (int64_t k = 0; k < count; k++) {

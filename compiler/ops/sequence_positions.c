@@ -49,11 +49,13 @@ static bool uniform(kl_node *n, kl_value *const *items, int64_t count, const kl_
     for (int64_t i = 1; i < count; i++) {
         const kl_value *a = items[0], *b = items[i];
         if (a->dtype == b->dtype && kl_shape_equal(&a->shape, &b->shape)) continue;
+        char hint[512];
+        kl_value_binding_hint(d, position, hint, sizeof hint);
         return kl_error(d, n, "position '%s' is computed at run time, so the tensors it picks "
                         "from must share one type and shape, but '%s' is %s %s and '%s' is %s "
-                        "%s", position->name, a->name, kl_dtype_name(a->dtype),
+                        "%s%s", position->name, a->name, kl_dtype_name(a->dtype),
                         KL_SHAPE_TEXT(&a->shape), b->name, kl_dtype_name(b->dtype),
-                        KL_SHAPE_TEXT(&b->shape));
+                        KL_SHAPE_TEXT(&b->shape), hint);
     }
     return true;
 }

@@ -16,7 +16,8 @@ void kl_diag_init(kl_diag *d, const char *file) {
 
 void kl_diag_free(kl_diag *d) {
     free(d->text);
-    d->text = NULL;
+    free(d->needs_values);
+    d->text = d->needs_values = NULL;
     d->len = d->cap = 0;
 }
 
@@ -61,7 +62,26 @@ bool kl_error(kl_diag *d, const kl_node *node, const char *fmt, ...) {
     return false;
 }
 
+static size_t needs_length(const char *list) { /* up to, not counting, the final NUL */
+    size_t n = 0;
+    while (list && list[n]) n += strlen(list + n) + 1;
+    return n;
+}
+
+void kl_diag_need_value(kl_diag *d, const char *input) {
+    for (const char *s = d->needs_values; s && *s; s += strlen(s) + 1)
+        if (!strcmp(s, input)) return;
+    size_t have = needs_length(d->needs_values), add = strlen(input) + 1;
+    char *t = realloc(d->needs_values, have + add + 1);
+    if (!t) return; /* a hint only: the error itself is recorded */
+    memcpy(t + have, input, add);
+    t[have + add] = 0;
+    d->needs_values = t;
+}
+
 void kl_diag_take(kl_diag *d, kl_diag *from) {
+    for (const char *s = from->needs_values; s && *s; s += strlen(s) + 1)
+        kl_diag_need_value(d, s);
     if (from->text) append(d, from->text, from->len);
     d->n_errors += from->n_errors;
     kl_diag_free(from);

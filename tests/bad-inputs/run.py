@@ -1182,7 +1182,7 @@ def loop_model(trip_input, cond_value):
 def case_loop_runtime_trip_count(d):
     return save(loop_model(True, True), d), [], [
         "node 'loop0' (Loop", "trip count M is given at run time and no scan output declares its "
-        "length"]
+        "length", "it is graph input 'M': --value M:V,... compiles for one value of it"]
 
 
 def runtime_operand_model(op, y_shape, opset=19, **attrs):
@@ -1200,7 +1200,40 @@ def runtime_operand_model(op, y_shape, opset=19, **attrs):
 def case_runtime_resize_scales_undeclared(d):
     return save(runtime_operand_model("Resize", None), d), [], [
         "node 'op0' (Resize", "input 2 ('s') is given at run time",
-        "must declare the shape of output 'y'"]
+        "must declare the shape of output 'y'", "it is graph input 's': --value s:V,..."]
+
+
+def case_runtime_pads_computed_from_input(d):
+    # pads = Concat(zeros, s): the message names the graph input the operand comes from
+    zeros = numpy_helper.from_array(np.zeros(4, np.int64), "zeros")
+    nodes = [helper.make_node("Concat", ["zeros", "s"], ["pads"], name="cat0", axis=0),
+             helper.make_node("Pad", ["x", "pads"], ["y"], name="op0")]
+    m = model(nodes, [tensor_in("x", [1, 1, 2, 2]),
+                      helper.make_tensor_value_info("s", TensorProto.INT64, [4])],
+              [tensor_in("y", None)], [zeros], opset=19)
+    return save(m, d), [], ["node 'op0' (Pad", "input 1 ('pads') is given at run time",
+                            "it is computed from graph input 's': --value s:V,..."]
+
+
+def case_value_binding_wrong_count(d):
+    return save(runtime_operand_model("Pad", None), d), ["--value", "s:1,2,3"], [
+        "--value s: 3 elements given, but the input is int64 [8]"]
+
+
+def case_value_binding_names_no_input(d):
+    return save(add_model(), d), ["--value", "W:1,2,3,4,5,6"], [
+        "--value names 'W', which is not a tensor input of the model"]
+
+
+def case_value_binding_fraction_for_integers(d):
+    return save(runtime_operand_model("Pad", None), d), ["--value", "s:0,0,0,0,0,0,0,0.5"], [
+        "--value s: element 7 does not fit the input's type int64"]
+
+
+def case_value_binding_sequence_tensor(d):
+    return save(seq_identity_model(), d), ["--sequence", "s:1",
+                                           "--value", "s[0]:1,2,3,4,5,6"], [
+        "--value names 's[0]', a tensor of a sequence or optional input"]
 
 
 def case_runtime_resize_scales_changes_unlisted_axis(d):
@@ -1407,7 +1440,8 @@ def seq_if_model(then_inputs, else_inputs):
 def case_if_sequences_of_different_lengths(d):
     return save(seq_if_model(["x"], ["x", "x"]), d), [], [
         "node 'if0' (If", "output 0 ('s') is a sequence of 1 tensors in then_branch but 2 in "
-        "else_branch", "known only at run time (the condition 'c')"]
+        "else_branch", "known only at run time (the condition 'c'",
+        "it is graph input 'c': --value c:V"]
 
 
 def case_if_optional_empty_in_one_branch(d):

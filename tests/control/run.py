@@ -31,6 +31,9 @@ Cases (each one model, one or two data sets):
   range_declared_*  a Range of run-time length whose shape comes from the declared output it
                     flows to through shape-keeping operators: that length passes, another
                     returns KILN_E_SHAPE.
+  value_bound_*     ConstantOfShape(s) * x with s a graph input and no declared shape: kiln
+                    check compiles for the first data set's value of s (or the one --value
+                    gives) and says so; a data set holding another s returns KILN_E_SHAPE.
 Prints one line per case and "N passed, M failed"; exits 1 on any failure.
 """
 import argparse
@@ -262,6 +265,17 @@ def case_range_declared_downstream(root, n):
                       [([np.array(n, np.float32)], [y])]), 0
 
 
+def case_value_bound(root, name, shapes):
+    """y = ConstantOfShape(s, 2.0) * x, x [2,3] and s an int64 [2] input: y's shape is s
+    broadcast with x's, known only from s's value. One data set per entry of `shapes`."""
+    nodes = [helper.make_node("ConstantOfShape", ["s"], ["twos"], name="fill",
+                              value=numpy_helper.from_array(np.array([2], np.float32))),
+             helper.make_node("Mul", ["twos", "x"], ["y"], name="scale")]
+    m = make_model(nodes, [vi("s", I64, [2]), vi("x", F, [2, 3])], [vi("y", F, None)])
+    sets = [([np.array(s, np.int64), X], [np.full(s, 2, np.float32) * X]) for s in shapes]
+    return write_case(root, name, m, sets), 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("kiln")
@@ -308,10 +322,21 @@ def main():
                  ("range_declared_downstream", lambda: case_range_declared_downstream(root, 5),
                   0, None),
                  ("range_declared_downstream_other_length",
-                  lambda: case_range_declared_downstream(root, 4), 1, "error code -4")]
-        for name, make, want_rc, want_text in cases:
+                  lambda: case_range_declared_downstream(root, 4), 1, "error code -4"),
+                 ("value_bound_from_data", lambda: case_value_bound(
+                     root, "value_bound_from_data", [[2, 3]]), 0,
+                  "values bound from test_data_set_0 (predict checks them): s"),
+                 ("value_bound_other_value", lambda: case_value_bound(
+                     root, "value_bound_other_value", [[2, 3], [1, 3]]), 1, "error code -4"),
+                 ("value_bound_on_command_line", lambda: case_value_bound(
+                     root, "value_bound_on_command_line", [[1, 3]]), 0, None,
+                  ["--value", "s:1,3"]),
+                 ("value_bound_on_command_line_other_value", lambda: case_value_bound(
+                     root, "value_bound_on_command_line_other", [[1, 3]]), 1, "error code -4",
+                  ["--value", "s:2,3"])]
+        for name, make, want_rc, want_text, *options in cases:
             path, _ = make()
-            rc, out = run_check(os.path.abspath(a.kiln), path, extra)
+            rc, out = run_check(os.path.abspath(a.kiln), path, extra + sum(options, []))
             ok = rc == want_rc and (want_text is None or want_text in out)
             print(f"{'PASS' if ok else 'FAIL'} {name}")
             if not ok:

@@ -93,6 +93,26 @@ Test(infer_opsc, reshape_errors_name_the_problem) {
     done(&f);
 }
 
+/* The refusal names the graph inputs a run-time shape is computed from (once each), and records
+ * them for `kiln check` to bind from a data set; a folded Shape of another input adds none. */
+Test(infer_opsc, run_time_shape_names_the_inputs_it_comes_from) {
+    fixture f = fx();
+    kl_value *x = input(&f, "x", KL_F32, (kl_shape){1, {6}});
+    kl_value *s = input(&f, "s", KL_I64, (kl_shape){1, {1}});
+    kl_node *shape = inner_node(&f, "Shape", 13, 1, (kl_value *[]){x}, 1);
+    kl_node *twice = inner_node(&f, "Add", 14, 2, (kl_value *[]){s, s}, 1);
+    kl_node *cat = inner_node(&f, "Concat", 13, 2,
+                              (kl_value *[]){shape->outputs[0], twice->outputs[0]}, 1);
+    attr_int(&f, cat, "axis", 0);
+    inner_node(&f, "Reshape", 14, 2, (kl_value *[]){x, cat->outputs[0]}, 1);
+    expect_error(&f, "it is computed from graph input 's': --value s:V,... compiles for one "
+                     "value of it");
+    cr_assert_not_null(f.d.needs_values);
+    cr_assert_str_eq(f.d.needs_values, "s");
+    cr_assert_eq(f.d.needs_values[2], 0, "one name only");
+    done(&f);
+}
+
 Test(infer_opsc, flatten_negative_axis) {
     fixture f = fx();
     kl_value *in[1] = {input(&f, "x", KL_F32, (kl_shape){4, {2, 3, 4, 5}})};
