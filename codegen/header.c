@@ -241,6 +241,21 @@ static void put_param(FILE *f, kl_dtype t, bool input, const char *name) {
         fprintf(f, "%s%s *%s, ", input ? "const " : "", c_type(t), name);
 }
 
+/*   compiled for the value 10, 10, 3 (--value): predict returns KILN_E_SHAPE for another */
+static void put_bound_value(FILE *f, const kl_value *c) {
+    enum { SHOWN = 16 };
+    int64_t n = kl_shape_numel(&c->shape);
+    fputs("/*   compiled for the value ", f);
+    for (int64_t i = 0; i < n && i < SHOWN; i++) {
+        if (kl_dtype_is_float(c->dtype))
+            fprintf(f, "%s%.9g", i ? ", " : "", kl_value_const_float(c, i));
+        else
+            fprintf(f, "%s%lld", i ? ", " : "", (long long)kl_value_const_int(c, i));
+    }
+    fprintf(f, "%s (--value): predict returns KILN_E_SHAPE for another */\n",
+            n > SHOWN ? ", ..." : "");
+}
+
 /* input 0 "Input3": float32 [1,1,28,28] (dim 0 = 'N' bound to 1) */
 static void put_tensor(FILE *f, const char *macro, const char *what, int i, const kl_buffer *b,
                        const char *name, const kl_value *v, const kl_program *p) {
@@ -273,6 +288,7 @@ static void put_tensor(FILE *f, const char *macro, const char *what, int i, cons
     if (kl_buffer_root((kl_buffer *)b)->dd_count)
         fprintf(f, "/*   dim %d depends on the data: predict_dynamic writes it; the buffer holds "
                    "the bound */\n", kl_buffer_root((kl_buffer *)b)->dd_dim);
+    if (v && v->bound_value) put_bound_value(f, v->bound_value);
     if (b->dtype >= KL_F8E4M3FN && b->dtype <= KL_I2)
         fprintf(f, "/*   one byte an element, not packed: %s (see kiln.h's kiln_dtype) */\n",
                 kl_dtype_is_minifloat(b->dtype) ? "the bit pattern"
