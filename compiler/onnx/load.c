@@ -379,11 +379,11 @@ static bool require_static_shape(loader *L, kl_value *v, bool rank_known)
                     n_unknown > 1 ? "are" : "is", v->name, binding_example(L, v));
 }
 
-static const kl_shape *binding_for(const char *name, const kl_shape_binding *b, int n)
+static const kl_shape_binding *binding_for(const char *name, const kl_shape_binding *b, int n)
 {
     for (int i = 0; i < n; i++)
         if (b[i].kind == KL_BIND_SHAPE && b[i].input && strcmp(b[i].input, name) == 0)
-            return &b[i].shape;
+            return &b[i];
     return NULL;
 }
 
@@ -420,8 +420,8 @@ static kl_value *element_input(loader *L, const char *name, int64_t k, const Onn
     bool rank_known;
     if (!read_tensor_type(L, tp, v, &rank_known))
         return NULL;
-    const kl_shape *bound = binding_for(ename, b, n_bindings);
-    bool shaped = bound ? apply_binding(L, v, rank_known, bound)
+    const kl_shape_binding *bound = binding_for(ename, b, n_bindings);
+    bool shaped = bound ? apply_binding(L, v, rank_known, &bound->shape)
                         : require_static_shape(L, v, rank_known);
     if (!shaped || !kl_check_tensor_size(L->a, &v->shape, v->dtype, NULL,
                                          kl_sprintf(L->a, "input '%s'", v->name), L->d))
@@ -610,15 +610,18 @@ static void load_input(loader *L, const Onnx__ValueInfoProto *vi, const kl_shape
     bool rank_known;
     if (!read_tensor_type(L, vi->type, v, &rank_known))
         return;
-    const kl_shape *bound = binding_for(name, b, n_bindings);
-    bool shaped = bound ? apply_binding(L, v, rank_known, bound)
+    const kl_shape_binding *bound = binding_for(name, b, n_bindings);
+    bool shaped = bound ? apply_binding(L, v, rank_known, &bound->shape)
                         : require_static_shape(L, v, rank_known);
     /* every size downstream is computed from these dims: bound them before anything uses them */
     if (!shaped || !kl_check_tensor_size(L->a, &v->shape, v->dtype, NULL,
                                          kl_sprintf(L->a, "input '%s'", v->name), L->d))
         return;
     const kl_shape_binding *value = structure_for(name, KL_BIND_VALUE, b, n_bindings);
-    if (value)
+    if (value && bound && kl_bindings_bounded(bound, 1))
+        kl_error(L->d, NULL, "--value %s: the input has a bounded dim (--shape %s:...LO..HI); "
+                 "a value is bound for one shape only", name, name);
+    else if (value)
         bind_value(L, v, value);
 }
 

@@ -1230,6 +1230,13 @@ def case_value_binding_fraction_for_integers(d):
         "--value s: element 7 does not fit the input's type int64"]
 
 
+def case_value_binding_bounded_input(d):
+    m = model([helper.make_node("Relu", ["x"], ["y"], name="relu0")], [tensor_in("x", ["N", 3])],
+              [tensor_in("y", ["N", 3])])
+    return save(m, d), ["--shape", "x:1..4x3", "--value", "x:1,2,3"], [
+        "--value x: the input has a bounded dim"]
+
+
 def case_value_binding_sequence_tensor(d):
     return save(seq_identity_model(), d), ["--sequence", "s:1",
                                            "--value", "s[0]:1,2,3,4,5,6"], [
