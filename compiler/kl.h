@@ -224,6 +224,10 @@ typedef struct kl_value {
     int dd_dim;
     struct kl_value *dd_source; /* the value whose node counts that length (values it flows to
                                    share it) */
+    /* Shape inference found no declared shape for this output, on it or downstream, where its
+     * node needed one (a shape operand given at run time): the operator may then give it a
+     * length that depends on the data instead (Slice along one axis). */
+    bool none_declared;
     /* Storage for a one-element int64 `data` that inference knows from shapes alone (Size),
      * where there is no arena to allocate it in. */
     int64_t known_scalar;

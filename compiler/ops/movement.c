@@ -421,13 +421,28 @@ static bool slice_make_plan(kl_node *n, slice_plan *p, kl_diag *d) {
 
 /* ---- starts, ends, axes or steps given at run time, where the output's shape is declared:
  * the kernel reads from positions computed from the given values (numpy's rules, as
- * slice_axis), and a check holds their lengths to the declared shape (KILN_E_SHAPE). */
+ * slice_axis), and a check holds their lengths to the declared shape (KILN_E_SHAPE).
+ * Where no shape is declared (kl_value.none_declared) and the Slice lists one axis, with the
+ * axes a constant, the output's length along it depends on the data (ops/data_dependent.c):
+ * at most the input's, as `x[:, :n]` exports. */
 
 static bool slice_at_run_time(kl_node *n) {
     if (n->opset < 10) return false;
     for (int i = 1; i <= 4; i++)
         if (kl_input_at_run_time(n, i)) return true;
     return false;
+}
+
+/* The axis of a Slice given at run time whose output's length along it depends on the data,
+ * or -1 (see above). */
+static int slice_counted_axis(const kl_node *n) {
+    const kl_value *y = n->outputs[0], *starts = kl_node_input(n, 1), *axes = kl_node_input(n, 3);
+    bool counted = y->none_declared || (y->data_dependent && y->dd_source == y);
+    if (!counted || !starts || kl_shape_numel(&starts->shape) != 1 || (axes && !axes->data) ||
+        (axes && kl_shape_numel(&axes->shape) != 1))
+        return -1;
+    int axis, rank = n->inputs[0]->shape.rank;
+    return kl_axis_normalize(axes ? kl_value_const_int(axes, 0) : 0, rank, &axis) ? axis : -1;
 }
 
 static bool slice_infer_declared(kl_node *n, kl_diag *d) {
@@ -443,6 +458,9 @@ static bool slice_infer_declared(kl_node *n, kl_diag *d) {
     if (starts->shape.dim[0] > n->inputs[0]->shape.rank)
         return kl_error(d, n, "%lld slice entries for %d axes", (long long)starts->shape.dim[0],
                         n->inputs[0]->shape.rank);
+    int counted = slice_counted_axis(n);
+    if (counted >= 0) /* at most the whole axis */
+        return kl_infer_data_dependent(n, 0, n->inputs[0]->dtype, &n->inputs[0]->shape, counted);
     int at = 1;
     while (at < 4 && !kl_input_at_run_time(n, at)) at++;
     if (!kl_infer_declared(n, at, d)) return false;
@@ -475,8 +493,10 @@ static kl_expr *ceil_count(kl_arena *a, kl_expr *span, kl_expr *step) {
     return kl_e_select(a, kl_e_binary(a, KL_GT, span, z), q, z);
 }
 
-static void slice_lower_declared(kl_lower *L, kl_node *n) {
+static void slice_lower_run_time(kl_lower *L, kl_node *n) {
     kl_arena *a = L->arena;
+    int counted = slice_counted_axis(n);
+    kl_expr *length = NULL; /* along the counted axis */
     kl_buffer *in = kl_lower_buffer(L, n->inputs[0]);
     const kl_shape *out = &n->outputs[0]->shape;
     int rank = in->shape.rank, m = (int)n->inputs[1]->shape.dim[0];
@@ -502,6 +522,7 @@ static void slice_lower_declared(kl_lower *L, kl_node *n) {
         if (dim == 0) {
             ok = kl_e_and(a, ok, kl_e_binary(a, KL_EQ, kl_e_idx(a, out->dim[dd]), z));
             idx[dd] = kl_e_iv(a, dd);
+            if (dd == counted) length = z;
             continue;
         }
         start = kl_e_select(a, kl_e_binary(a, KL_LT, start, z), kl_e_addc(a, start, dim), start);
@@ -518,13 +539,20 @@ static void slice_lower_declared(kl_lower *L, kl_node *n) {
         kl_expr *count = kl_e_select(a, forward,
                                      ceil_count(a, kl_e_binary(a, KL_SUB, ef, sf), safe),
                                      ceil_count(a, kl_e_binary(a, KL_SUB, sb, eb), back));
-        ok = kl_e_and(a, ok, kl_e_binary(a, KL_EQ, count, kl_e_idx(a, out->dim[dd])));
+        if (dd == counted) length = count;
+        else ok = kl_e_and(a, ok, kl_e_binary(a, KL_EQ, count, kl_e_idx(a, out->dim[dd])));
         kl_expr *first = kl_e_select(a, forward, sf, sb);
         idx[dd] = kl_e_add(a, first, kl_e_binary(a, KL_MUL, kl_e_iv(a, dd), step));
     }
     kl_lower_shape_check(L, n, ok);
-    kl_kernel *k = kl_move_kernel(L, n, "slice", kl_lower_buffer(L, n->outputs[0]));
+    kl_buffer *y = kl_lower_buffer(L, n->outputs[0]);
+    kl_kernel *k = kl_move_kernel(L, n, "slice", y);
     k->value = kl_e_load(a, in, idx);
+    if (counted >= 0) { /* its loop along the axis runs to the length; stored densely */
+        kl_buffer *count = kl_lower_dd_set_length(L, n, n->outputs[0], length);
+        k->extent_expr[counted] = kl_lower_dd_length(L, count);
+        kl_lower_dd_store(L, k, y, counted, count, kl_lower_ivs(L, rank));
+    }
     kl_move_add_kernel(L, k);
 }
 
@@ -538,7 +566,7 @@ static bool slice_infer(kl_node *n, kl_diag *d) {
 static bool slice_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     slice_plan p;
     if (slice_at_run_time(n)) {
-        slice_lower_declared(L, n);
+        slice_lower_run_time(L, n);
         return true;
     }
     if (!slice_make_plan(n, &p, d)) return false;

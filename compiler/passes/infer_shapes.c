@@ -149,7 +149,9 @@ static bool shape_from_consumers(kl_graph *g, kl_value *y, kl_shape *s) {
 
 /* n's operator infers its outputs; when that fails for want of a declared shape of output 0
  * (a shape operand given at run time), a shape found downstream (shape_from_consumers) is
- * declared and inference tried again, which then checks the operand against it at run time. */
+ * declared and inference tried again, which then checks the operand against it at run time.
+ * When none is found, it is tried again with output 0 marked none_declared: an operator that
+ * can make that length depend on the data does so then (its message otherwise). */
 static bool infer_op(kl_graph *g, kl_node *n, kl_diag *d) {
     kl_diag first;
     kl_diag_init(&first, d->file);
@@ -167,6 +169,17 @@ static bool infer_op(kl_graph *g, kl_node *n, kl_diag *d) {
         y->shape_declared = true;
         kl_diag_free(&first);
         return n->op->infer(n, d);
+    }
+    if (!y->shape_declared && !y->has_shape && !y->none_declared && !g->looking_downstream) {
+        y->none_declared = true;
+        kl_diag second;
+        kl_diag_init(&second, d->file);
+        if (n->op->infer(n, &second)) {
+            kl_diag_free(&first);
+            kl_diag_free(&second);
+            return true;
+        }
+        kl_diag_free(&second);
     }
     kl_diag_take(d, &first);
     return false;

@@ -17,7 +17,10 @@ boxes NonMaxSuppression keeps (Gather of a column, then of the boxes), and rows 
 through Softmax along either axis (the reductions along the varying dim run to the count) and
 a MatMul. Split with sizes given at run time and no declared output shapes gives parts of
 data-dependent length too (along a leading axis and not); sizes that do not add up to the axis
-make predict return KILN_E_SHAPE (-4).
+make predict return KILN_E_SHAPE (-4). So does a Slice along one axis whose end (or start) is a
+run-time value and whose output shape nothing declares: x[:, :n] (an output of data-dependent
+length after a dim larger than 1, written densely; n past the axis, 0 and negative), and
+x[n:] read by a Softmax along the sliced axis.
 
 Usage: ops.py KILN [--sanitize address] [--target T]   (tests/onnx_python.sh finds a Python
 with onnx). Prints one line per case and "N passed, M failed"; exits 1 on any failure.
@@ -274,6 +277,34 @@ def case_split_sizes(rng, shape=(3, 7), axis=1, sizes=((2, 5, 0), (7, 0, 0), (1,
     return split_model(shape, axis), data
 
 
+def case_slice_columns(rng):
+    """y = x[:, :n], n a run-time [1] input."""
+    m = model(helper.make_node("Slice", ["x", "zero", "n", "one"], ["y"]),
+              [vi("x", F, [4, 6]), vi("n", I64, [1])], [vi("y", F, None)],
+              initializers=[const("zero", np.array([0], np.int64)),
+                            const("one", np.array([1], np.int64))])
+
+    def data(s):
+        x = rng.standard_normal((4, 6)).astype(np.float32)
+        n = (3, 9, -2)[s]
+        return [x, np.array([n], np.int64)], [x[:, :n]]
+    return m, data
+
+
+def case_slice_rows_softmax(rng):
+    """y = softmax(x[n:], axis 0): the reduction runs along the kept rows only."""
+    m = model([helper.make_node("Slice", ["x", "n", "end"], ["rows"]),
+               helper.make_node("Softmax", ["rows"], ["y"], axis=0)],
+              [vi("x", F, [5, 3]), vi("n", I64, [1])], [vi("y", F, None)],
+              initializers=[const("end", np.array([100], np.int64))])
+
+    def data(s):
+        x = rng.standard_normal((5, 3)).astype(np.float32)
+        rows = x[(1, 5, -2)[s]:]
+        return [x, np.array([(1, 5, -2)[s]], np.int64)], [softmax(rows, 0) if len(rows) else rows]
+    return m, data
+
+
 CASES = {"nonzero": case_nonzero,
          "nonzero_large": lambda r: case_nonzero(r, (37, 29, 11)),  # blocks of 107, one partial
          "compress_axis": case_compress,
@@ -286,6 +317,7 @@ CASES = {"nonzero": case_nonzero,
          "nonzero_transposed": case_nonzero_transposed, "masked_select": case_masked_select,
          "nms_boxes": case_nms_boxes, "compressed_rows": case_compressed_rows,
          "split_sizes_axis1": case_split_sizes,
+         "slice_columns": case_slice_columns, "slice_rows_softmax": case_slice_rows_softmax,
          "split_sizes_axis0": lambda r: case_split_sizes(r, (6, 2), 0, ((1, 2, 3), (0, 6, 0),
                                                                          (2, 2, 2)))}
 

@@ -29,6 +29,36 @@ Test(data_dependent, nonzero_of_an_input_is_bounded_and_marked) {
     done(&f);
 }
 
+/* x[:, :n] with n given at run time and no shape declared: at most the input along axis 1;
+ * with a constant end it folds to the exact shape as before. */
+Test(data_dependent, slice_with_a_run_time_end_is_bounded_by_its_input) {
+    fixture f = fx();
+    const int64_t zero = 0, one = 1;
+    kl_value *in[4] = {input(&f, "x", KL_F32, (kl_shape){2, {4, 6}}),
+                       constant(&f, "starts", KL_I64, (kl_shape){1, {1}}, &zero),
+                       input(&f, "n", KL_I64, (kl_shape){1, {1}}),
+                       constant(&f, "axes", KL_I64, (kl_shape){1, {1}}, &one)};
+    kl_node *n = node(&f, "Slice", 13, 4, in, 1);
+    cr_assert(run_passes(&f), "%s", f.d.text);
+    expect_shape(n->outputs[0], (kl_shape){2, {4, 6}});
+    cr_expect(n->outputs[0]->data_dependent && n->outputs[0]->dd_dim == 1);
+    done(&f);
+}
+
+/* Two axes listed with a run-time end: their lengths would both vary, which kiln does not
+ * follow; the message asks for a declared shape. */
+Test(data_dependent, slice_along_two_run_time_axes_is_refused) {
+    fixture f = fx();
+    const int64_t zeros[2] = {0, 0}, axes[2] = {0, 1};
+    kl_value *in[4] = {input(&f, "x", KL_F32, (kl_shape){2, {4, 6}}),
+                       constant(&f, "starts", KL_I64, (kl_shape){1, {2}}, zeros),
+                       input(&f, "n", KL_I64, (kl_shape){1, {2}}),
+                       constant(&f, "axes", KL_I64, (kl_shape){1, {2}}, axes)};
+    node(&f, "Slice", 13, 4, in, 1);
+    expect_error(&f, "input 2 ('n') is given at run time");
+    done(&f);
+}
+
 Test(data_dependent, nonzero_of_a_constant_folds_to_its_exact_shape) {
     fixture f = fx();
     const float values[6] = {0, 1.5f, 0, -2, 0, 3};
