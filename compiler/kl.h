@@ -917,9 +917,13 @@ bool kl_infer_data_dependent(kl_node *n, int out, kl_dtype t, const kl_shape *bo
  * outputs that keep that length get it (shape inference calls it on every node; a node whose
  * outputs do not keep it is refused with a message). */
 bool kl_follow_data_dependent(kl_node *n, kl_diag *d);
+/* Before n is lowered: a graph output of n that the length reaches after a dim larger than 1
+ * is computed into a workspace buffer of the padded layout instead (kl_lower_dd_follow then
+ * copies it densely into the output). */
+void kl_lower_dd_pad_outputs(kl_lower *L, kl_node *n);
 /* After n (reading a value of data-dependent length) is lowered into kernels [first, end):
  * their loops along the varying dim run to the count (a message where a kernel reads it any
- * other way than along a loop). */
+ * other way than along a loop), and the outputs kl_lower_dd_pad_outputs padded are copied. */
 bool kl_lower_dd_follow(kl_lower *L, kl_node *n, int first, kl_diag *d);
 /* The node's run-time length: a one-element int64 workspace buffer; kl_lower_dd_mark tells
  * the data-dependent output value v (NULL: omitted) that its varying dim is that length. */

@@ -14,8 +14,10 @@
  * never meets the padding. A kernel that reaches the dim any other way (at an offset, through
  * indices, through a view of its own) is refused. Intermediate values keep the padded layout of
  * the bound; a graph output is written densely for the caller, which that layout is only where
- * the varying dim leads (every dim before it 1): so a graph output the length reaches, or that
- * another node reads, must have it lead.
+ * the varying dim leads (every dim before it 1). Where it does not (NonZero -> Cast, [2, n]),
+ * the node computes into a padded workspace buffer and a kernel copies that densely into the
+ * output (kl_lower_dd_pad_outputs); no other node may then read the output, and a view node
+ * (which computes nothing) cannot be such an output.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,12 @@ static bool dd_leads(const kl_value *v) {
     for (int d = 0; d < v->dd_dim; d++)
         if (v->shape.dim[d] != 1) return false;
     return true;
+}
+
+/* v, an output of a node that reads a length (not the node counting it), is a graph output
+ * that needs a dense copy: its varying dim does not lead. */
+static bool padded_graph_output(const kl_value *v) {
+    return v && v->data_dependent && v->dd_source != v && v->output_index >= 0 && !dd_leads(v);
 }
 
 /* Where the varying length comes from ("output 'nz' of NonZero 'nz0'"), for messages. */
@@ -67,6 +75,16 @@ static int following_dim(const kl_value *v, const kl_shape *grown) {
     return d >= 0 && grown->dim[d] == v->shape.dim[d] + 1 ? d : -1;
 }
 
+/* Input i has a data-dependent length and is not an earlier input again (Add(x, x)): the
+ * one use through which it is made longer. */
+static bool varying_first_use(const kl_node *n, int i) {
+    const kl_value *v = n->inputs[i];
+    if (!v || !v->data_dependent) return false;
+    for (int j = 0; j < i; j++)
+        if (n->inputs[j] == v) return false;
+    return true;
+}
+
 /* n's outputs inferred again with every varying input one longer: their shapes in grown. The
  * node's outputs (and inputs) are as they were afterwards. */
 static bool infer_longer(kl_node *n, kl_shape *grown, kl_diag *why) {
@@ -75,10 +93,10 @@ static bool infer_longer(kl_node *n, kl_shape *grown, kl_diag *why) {
     for (int i = 0; i < n->n_outputs; i++)
         if (n->outputs[i]) saved[i] = *n->outputs[i];
     for (int i = 0; i < n->n_inputs; i++)
-        if (n->inputs[i] && n->inputs[i]->data_dependent) n->inputs[i]->shape.dim[n->inputs[i]->dd_dim]++;
+        if (varying_first_use(n, i)) n->inputs[i]->shape.dim[n->inputs[i]->dd_dim]++;
     bool ok = n->op->infer(n, why);
     for (int i = 0; i < n->n_inputs; i++)
-        if (n->inputs[i] && n->inputs[i]->data_dependent) n->inputs[i]->shape.dim[n->inputs[i]->dd_dim]--;
+        if (varying_first_use(n, i)) n->inputs[i]->shape.dim[n->inputs[i]->dd_dim]--;
     for (int i = 0; i < n->n_outputs; i++) {
         if (!n->outputs[i]) continue;
         grown[i] = n->outputs[i]->shape;
@@ -99,10 +117,11 @@ static bool follows(kl_node *n, kl_value *v, int i, int dim, const kl_value *src
     v->data_dependent = true;
     v->dd_dim = dim;
     v->dd_source = (kl_value *)src;
-    if (v->output_index >= 0 && !dd_leads(v))
+    if (padded_graph_output(v) && n->op->view && n->op->view(n))
         return kl_error(d, n, "output '%s' is a graph output whose length depends on the data "
-                        "(%s) along dim %d, after a dim larger than 1: kiln writes such an "
-                        "output densely only where the operator that counts the length does",
+                        "(%s) along dim %d, after a dim larger than 1, and the node is a view, "
+                        "which computes nothing: kiln writes such an output densely from a node "
+                        "that computes it (an Identity of a computed value is not one either)",
                         v->name, from, dim);
     return true;
 }
@@ -191,6 +210,33 @@ static bool follow_kernel(follow *f) {
     return follow_expr(f, k->init) && follow_expr(f, k->value) && follow_expr(f, k->result);
 }
 
+void kl_lower_dd_pad_outputs(kl_lower *L, kl_node *n) {
+    for (int i = 0; i < n->n_outputs; i++) {
+        kl_value *v = n->outputs[i];
+        if (padded_graph_output(v) && v->id < L->n_values)
+            L->buf_of_value[v->id] = kl_lower_temp(L, kl_sprintf(L->arena, "%s_padded", v->name),
+                                                   v->dtype, &v->shape);
+    }
+}
+
+/* The padded value of graph output v copied densely into its output buffer, which it is from
+ * now on (no node reads it: shared_source). */
+static void copy_out_dense(kl_lower *L, const kl_node *n, kl_value *v, kl_buffer *count) {
+    kl_buffer *padded = kl_lower_buffer(L, v), *out = L->prog->outputs.items[v->output_index];
+    int rank = v->shape.rank;
+    kl_kernel *k = kl_kernel_new(L->prog, n, "dense_output");
+    k->n_loops = k->n_par = rank;
+    for (int i = 0; i < rank; i++) k->extent[i] = v->shape.dim[i];
+    k->extent_expr[v->dd_dim] = kl_lower_dd_length(L, count);
+    k->value = kl_e_load(L->arena, padded, kl_lower_ivs(L, rank));
+    kl_lower_dd_store(L, k, out, v->dd_dim, count, kl_lower_ivs(L, rank));
+    kl_program_add_kernel(L->prog, k);
+    kl_buffer *root = kl_buffer_root(out);
+    root->dd_count = count;
+    root->dd_dim = v->dd_dim;
+    L->buf_of_value[v->id] = out;
+}
+
 bool kl_lower_dd_follow(kl_lower *L, kl_node *n, int first, kl_diag *d) {
     const kl_value *src = NULL;
     for (int i = 0; i < n->n_inputs && !src; i++)
@@ -210,5 +256,7 @@ bool kl_lower_dd_follow(kl_lower *L, kl_node *n, int first, kl_diag *d) {
         f.k = L->prog->kernels.items[i];
         if (!follow_kernel(&f)) return false;
     }
+    for (int i = 0; i < n->n_outputs; i++)
+        if (padded_graph_output(n->outputs[i])) copy_out_dense(L, n, n->outputs[i], count);
     return true;
 }

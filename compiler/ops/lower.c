@@ -199,6 +199,7 @@ kl_program *kl_lower_graph(kl_arena *a, kl_graph *g, kl_diag *d) {
             continue;
         }
         int first = L.prog->kernels.n;
+        kl_lower_dd_pad_outputs(&L, n);
         if (n->op->lower(&L, n, d)) kl_lower_dd_follow(&L, n, first, d);
         const kl_kernel_guard *guard = kernel_guard(&L, n->guard, &memo);
         for (int k = first; k < L.prog->kernels.n; k++)

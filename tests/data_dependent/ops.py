@@ -20,7 +20,9 @@ data-dependent length too (along a leading axis and not); sizes that do not add 
 make predict return KILN_E_SHAPE (-4). So does a Slice along one axis whose end (or start) is a
 run-time value and whose output shape nothing declares: x[:, :n] (an output of data-dependent
 length after a dim larger than 1, written densely; n past the axis, 0 and negative), and
-x[n:] read by a Softmax along the sliced axis.
+x[n:] read by a Softmax along the sliced axis. A graph output the length reaches after a dim
+larger than 1 is copied densely from the padded layout: NonZero -> Cast ([2, n]), and
+Add(nz, nz) (one value read twice).
 
 Usage: ops.py KILN [--sanitize address] [--target T]   (tests/onnx_python.sh finds a Python
 with onnx). Prints one line per case and "N passed, M failed"; exits 1 on any failure.
@@ -277,6 +279,22 @@ def case_split_sizes(rng, shape=(3, 7), axis=1, sizes=((2, 5, 0), (7, 0, 0), (1,
     return split_model(shape, axis), data
 
 
+def case_nonzero_computed_output(rng):
+    """NonZero's [2, n] through Cast and through Add(nz, nz): graph outputs whose varying dim
+    does not lead, computed padded and copied densely."""
+    m = model([helper.make_node("NonZero", ["x"], ["nz"]),
+               helper.make_node("Cast", ["nz"], ["as_float"], to=F),
+               helper.make_node("Add", ["nz", "nz"], ["doubled"])],
+              [vi("x", F, [3, 4])], [vi("as_float", F, None), vi("doubled", I64, None)])
+
+    def data(s):
+        x = rng.standard_normal((3, 4)).astype(np.float32)
+        x[rng.random((3, 4)) < (0.5, 1.0, 0.0)[s]] = 0
+        nz = np.array(np.nonzero(x), np.int64)
+        return [x], [nz.astype(np.float32), 2 * nz]
+    return m, data
+
+
 def case_slice_columns(rng):
     """y = x[:, :n], n a run-time [1] input."""
     m = model(helper.make_node("Slice", ["x", "zero", "n", "one"], ["y"]),
@@ -317,6 +335,7 @@ CASES = {"nonzero": case_nonzero,
          "nonzero_transposed": case_nonzero_transposed, "masked_select": case_masked_select,
          "nms_boxes": case_nms_boxes, "compressed_rows": case_compressed_rows,
          "split_sizes_axis1": case_split_sizes,
+         "nonzero_computed_output": case_nonzero_computed_output,
          "slice_columns": case_slice_columns, "slice_rows_softmax": case_slice_rows_softmax,
          "split_sizes_axis0": lambda r: case_split_sizes(r, (6, 2), 0, ((1, 2, 3), (0, 6, 0),
                                                                          (2, 2, 2)))}
