@@ -317,9 +317,31 @@ static bool shape_infer(kl_node *n, kl_diag *d) {
     int len = end > start ? end - start : 0;
     kl_shape out = {.rank = 1, .dim = {len}};
     if (!kl_infer_set(n, 0, KL_I64, &out)) return false;
+    if (x->data_dependent && x->dd_dim >= start && x->dd_dim < end)
+        return true; /* one dim is a run-time length: computed (shape_lower) */
     /* The result is the input's dimensions themselves: kl_shape.dim is int64 row-major, which is
      * exactly an int64 tensor, and the input value lives as long as the graph. */
     n->outputs[0]->data = &x->shape.dim[start];
+    return true;
+}
+
+/* The run-time length of x (whose length along x->dd_dim depends on the data). */
+static kl_expr *dd_length_of(kl_lower *L, kl_value *x) {
+    return kl_lower_dd_length(L, kl_buffer_root(kl_lower_buffer(L, x))->dd_count);
+}
+
+/* Only for an input whose length along one dim depends on the data: that entry is its count. */
+static bool shape_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+    kl_value *x = n->inputs[0];
+    int start = n->opset >= 15 ? shape_bound(kl_attr_int(n, "start", 0), x->shape.rank) : 0;
+    kl_kernel *k = kl_move_kernel(L, n, "shape", kl_lower_buffer(L, n->outputs[0]));
+    kl_expr *at = kl_e_iv(L->arena, 0), *value = dd_length_of(L, x);
+    for (int i = 0; i < n->outputs[0]->shape.dim[0]; i++)
+        if (start + i != x->dd_dim)
+            value = kl_e_select(L->arena, kl_e_binary(L->arena, KL_EQ, at, kl_e_idx(L->arena, i)),
+                                kl_e_idx(L->arena, x->shape.dim[start + i]), value);
+    k->value = value;
+    kl_move_add_kernel(L, k);
     return true;
 }
 
@@ -332,16 +354,25 @@ static bool size_infer(kl_node *n, kl_diag *d) {
     kl_shape scalar = {0};
     if (!kl_infer_set(n, 0, KL_I64, &scalar)) return false;
     kl_value *y = n->outputs[0];
+    if (n->inputs[0]->data_dependent) return true; /* computed from the run-time length */
     y->known_scalar = kl_shape_numel(&n->inputs[0]->shape);
     y->data = &y->known_scalar;
     return true;
 }
 
 /* Inference makes the output a constant, so this runs only where the value is a graph output
- * (a one-element kernel stores the count). */
+ * (a one-element kernel stores the count), or where the input's length along one dim depends
+ * on the data (the other dims times it). */
 static bool size_lower(kl_lower *L, kl_node *n, kl_diag *d) {
+    kl_value *x = n->inputs[0];
     kl_kernel *k = kl_move_kernel(L, n, "size", kl_lower_buffer(L, n->outputs[0]));
-    k->value = kl_e_const_i(L->arena, KL_I64, kl_shape_numel(&n->inputs[0]->shape));
+    if (x->data_dependent) {
+        kl_shape others = x->shape;
+        others.dim[x->dd_dim] = 1;
+        k->value = kl_e_mulc(L->arena, dd_length_of(L, x), kl_shape_numel(&others));
+    } else {
+        k->value = kl_e_const_i(L->arena, KL_I64, kl_shape_numel(&x->shape));
+    }
     kl_move_add_kernel(L, k);
     return true;
 }
@@ -716,7 +747,7 @@ const kl_op kl_ops_reshape[] = {
     {"", "Unsqueeze", 1, KL_OPSET_LATEST, squeeze_attrs, unsqueeze_infer, unsqueeze_lower,
      always_view},
     {"", "Identity", 1, KL_OPSET_LATEST, no_attrs, identity_infer, lower_as_view, always_view},
-    {"", "Shape", 1, KL_OPSET_LATEST, shape_attrs, shape_infer, NULL},
+    {"", "Shape", 1, KL_OPSET_LATEST, shape_attrs, shape_infer, shape_lower},
     {"", "Size", 1, KL_OPSET_LATEST, no_attrs, size_infer, size_lower},
     {"", "Constant", 1, KL_OPSET_LATEST, constant_attrs, constant_infer, constant_lower},
     {"", "ConstantOfShape", 9, KL_OPSET_LATEST, constant_of_shape_attrs,

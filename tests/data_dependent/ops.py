@@ -22,7 +22,8 @@ run-time value and whose output shape nothing declares: x[:, :n] (an output of d
 length after a dim larger than 1, written densely; n past the axis, 0 and negative), and
 x[n:] read by a Softmax along the sliced axis. A graph output the length reaches after a dim
 larger than 1 is copied densely from the padded layout: NonZero -> Cast ([2, n]), and
-Add(nz, nz) (one value read twice).
+Add(nz, nz) (one value read twice). Shape and Size of such a value give the run-time length as
+a value (len(boxes)), here through a Gather and a Cast into arithmetic.
 
 Usage: ops.py KILN [--sanitize address] [--target T]   (tests/onnx_python.sh finds a Python
 with onnx). Prints one line per case and "N passed, M failed"; exits 1 on any failure.
@@ -295,6 +296,27 @@ def case_nonzero_computed_output(rng):
     return m, data
 
 
+def case_nonzero_shape_size(rng):
+    """n = Shape(nz)[1], Size(nz), and x * n: the length as a run-time value."""
+    m = model([helper.make_node("NonZero", ["x"], ["nz"]),
+               helper.make_node("Shape", ["nz"], ["shape"]),
+               helper.make_node("Gather", ["shape", "one"], ["n"]),
+               helper.make_node("Size", ["nz"], ["size"]),
+               helper.make_node("Cast", ["n"], ["n_float"], to=F),
+               helper.make_node("Mul", ["x", "n_float"], ["scaled"])],
+              [vi("x", F, [3, 4])],
+              [vi("shape", I64, None), vi("n", I64, None), vi("size", I64, None),
+               vi("scaled", F, None)], initializers=[const("one", np.array(1, np.int64))])
+
+    def data(s):
+        x = rng.standard_normal((3, 4)).astype(np.float32)
+        x[rng.random((3, 4)) < (0.5, 1.0, 0.0)[s]] = 0
+        n = np.count_nonzero(x)
+        return [x], [np.array([2, n], np.int64), np.array(n, np.int64),
+                     np.array(2 * n, np.int64), x * np.float32(n)]
+    return m, data
+
+
 def case_slice_columns(rng):
     """y = x[:, :n], n a run-time [1] input."""
     m = model(helper.make_node("Slice", ["x", "zero", "n", "one"], ["y"]),
@@ -336,6 +358,7 @@ CASES = {"nonzero": case_nonzero,
          "nms_boxes": case_nms_boxes, "compressed_rows": case_compressed_rows,
          "split_sizes_axis1": case_split_sizes,
          "nonzero_computed_output": case_nonzero_computed_output,
+         "nonzero_shape_size": case_nonzero_shape_size,
          "slice_columns": case_slice_columns, "slice_rows_softmax": case_slice_rows_softmax,
          "split_sizes_axis0": lambda r: case_split_sizes(r, (6, 2), 0, ((1, 2, 3), (0, 6, 0),
                                                                          (2, 2, 2)))}

@@ -120,7 +120,23 @@ Test(data_dependent, a_reader_whose_output_loses_the_length_is_refused) {
     fixture f = fx();
     kl_value *x = input(&f, "x", KL_F32, (kl_shape){1, {5}});
     kl_node *nz = inner_node(&f, "NonZero", 13, 1, &x, 1);
-    node(&f, "Shape", 13, 1, nz->outputs, 1);
+    node(&f, "ReduceMax", 13, 1, nz->outputs, 1); /* keepdims over every axis: [1, 1] */
     expect_error(&f, "does not keep it as one of its dims");
+    done(&f);
+}
+
+/* Shape reads the length as a value: computed at run time, not folded; a Shape that leaves the
+ * varying dim out still folds. */
+Test(data_dependent, shape_of_a_value_of_varying_length_is_computed) {
+    fixture f = fx();
+    kl_value *x = input(&f, "x", KL_F32, (kl_shape){1, {5}});
+    kl_node *nz = inner_node(&f, "NonZero", 13, 1, &x, 1);
+    kl_node *all = node(&f, "Shape", 15, 1, nz->outputs, 1);
+    kl_node *rows = node(&f, "Shape", 15, 1, nz->outputs, 1);
+    attr_int(&f, rows, "end", 1);
+    cr_assert(run_passes(&f), "%s", f.d.text);
+    expect_shape(all->outputs[0], (kl_shape){1, {2}});
+    cr_expect(all->outputs[0]->data == NULL && !all->outputs[0]->data_dependent);
+    expect_ints(rows->outputs[0], 1, (int64_t[]){1});
     done(&f);
 }
