@@ -342,6 +342,8 @@ kl_value *kl_node_input(const kl_node *n, int i);
 kl_value *kl_node_output(const kl_node *n, int i);
 /* Read element i of a constant integer tensor (any int dtype) as int64. */
 int64_t kl_value_const_int(const kl_value *v, int64_t i);
+/* Shape or Size (ONNX domain): reads only its input's shape, never its values. */
+bool kl_node_reads_shape_only(const kl_node *n);
 double kl_value_const_float(const kl_value *v, int64_t i);
 size_t kl_value_bytes(const kl_value *v);
 
@@ -858,6 +860,11 @@ kl_buffer *kl_lower_temp(kl_lower *L, const char *name, kl_dtype t, const kl_sha
  * KILN_E_INDEX_OUT_OF_RANGE. One limit for all indices (n_limits 1), or one per position
  * along the last axis of `ind` (index tuples). Constant indices are checked at once (false:
  * a diagnostic). */
+/* A check kernel: a reduction over the loops of `over` whose one-element flag (`flag_name`) is
+ * 1 where the bool expression `bad` holds at any point; predict then returns `error_code`
+ * (kl_kernel.error_code). */
+void kl_lower_check_any(kl_lower *L, const kl_node *n, const char *tag, const char *flag_name,
+                        const kl_shape *over, kl_expr *bad, int error_code);
 bool kl_lower_index_check(kl_lower *L, const kl_node *n, kl_buffer *ind, const int64_t *limits,
                           int n_limits, kl_diag *d);
 /* ops/shape_check.c — a shape-carrying input given at run time where the model declares the
@@ -934,6 +941,8 @@ kl_buffer *kl_lower_dd_set_length(kl_lower *L, const kl_node *n, kl_value *v, kl
 void kl_lower_dd_mark(kl_lower *L, kl_value *v, kl_buffer *count);
 /* count[0] as an int64 expression (a run-time extent). */
 kl_expr *kl_lower_dd_length(kl_lower *L, kl_buffer *count);
+/* The run-time length of value v along its data-dependent dim (v already lowered). */
+kl_expr *kl_lower_dd_length_of(kl_lower *L, kl_value *v);
 /* count[0] = #{i < extent : cond}, cond over loop variable 1. */
 kl_kernel *kl_lower_dd_count_kernel(kl_lower *L, const kl_node *n, kl_buffer *count,
                                     int64_t extent, kl_expr *cond);

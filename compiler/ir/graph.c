@@ -108,6 +108,10 @@ double kl_value_const_float(const kl_value *v, int64_t i) {
     }
 }
 
+bool kl_node_reads_shape_only(const kl_node *n) {
+    return !*n->domain && (!strcmp(n->op_type, "Shape") || !strcmp(n->op_type, "Size"));
+}
+
 bool kl_guard_broken(const kl_guard *g) {
     for (; g; g = g->outer)
         if (g->broken) return true;

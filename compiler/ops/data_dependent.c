@@ -65,6 +65,10 @@ kl_expr *kl_lower_dd_length(kl_lower *L, kl_buffer *count) {
     return kl_e_load(L->arena, count, &zero);
 }
 
+kl_expr *kl_lower_dd_length_of(kl_lower *L, kl_value *v) {
+    return kl_lower_dd_length(L, kl_buffer_root(kl_lower_buffer(L, v))->dd_count);
+}
+
 kl_kernel *kl_lower_dd_count_kernel(kl_lower *L, const kl_node *n, kl_buffer *count,
                                     int64_t extent, kl_expr *cond) {
     kl_arena *a = L->arena;

@@ -22,7 +22,6 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "kl.h"
 
@@ -48,11 +47,6 @@ static const char *source_text(const kl_value *v, char *buf, size_t cap) {
     return buf;
 }
 
-/* Shape and Size read the length itself, as a value (ops/reshape.c computes it). */
-static bool reads_the_length(const kl_node *n) {
-    return !*n->domain && (!strcmp(n->op_type, "Shape") || !strcmp(n->op_type, "Size"));
-}
-
 /* The value counting the length n's inputs share (NULL: no such input). */
 static bool shared_source(const kl_node *n, const kl_value **src, kl_diag *d) {
     char a[256], b[256];
@@ -60,7 +54,7 @@ static bool shared_source(const kl_node *n, const kl_value **src, kl_diag *d) {
     for (int i = 0; i < n->n_inputs; i++) {
         const kl_value *v = n->inputs[i];
         if (!v || !v->data_dependent) continue;
-        if (v->output_index >= 0 && !dd_leads(v) && !reads_the_length(n))
+        if (v->output_index >= 0 && !dd_leads(v) && !kl_node_reads_shape_only(n))
             return kl_error(d, n, "input %d ('%s') is a graph output whose length depends on the "
                             "data along dim %d, after a dim larger than 1: it is written densely "
                             "for the caller, so no other node can read it", i, v->name,
@@ -136,7 +130,7 @@ static bool follows(kl_node *n, kl_value *v, int i, int dim, const kl_value *src
 bool kl_follow_data_dependent(kl_node *n, kl_diag *d) {
     const kl_value *src;
     if (!shared_source(n, &src, d)) return false;
-    if (!src || reads_the_length(n)) return true;
+    if (!src || kl_node_reads_shape_only(n)) return true; /* Shape, Size: the length as a value */
     char from[256];
     source_text(src, from, sizeof from);
     for (int i = 0; i < n->n_outputs; i++)

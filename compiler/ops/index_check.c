@@ -42,6 +42,24 @@ static bool check_constant(const kl_node *n, const kl_buffer *ind, const int64_t
     return true;
 }
 
+void kl_lower_check_any(kl_lower *L, const kl_node *n, const char *tag, const char *flag_name,
+                        const kl_shape *over, kl_expr *bad, int error_code) {
+    kl_arena *a = L->arena;
+    kl_shape scalar = {.rank = 0};
+    kl_kernel *k = kl_kernel_new(L->prog, n, tag);
+    k->n_loops = over->rank;
+    k->n_par = 0;
+    for (int i = 0; i < over->rank; i++) k->extent[i] = over->dim[i];
+    k->reduce = KL_RED_MAX;
+    k->acc_dtype = KL_I32;
+    k->init = kl_e_const_i(a, KL_I32, 0);
+    k->value = kl_e_select(a, bad, kl_e_const_i(a, KL_I32, 1), kl_e_const_i(a, KL_I32, 0));
+    k->out = kl_lower_temp(L, flag_name, KL_I32, &scalar);
+    k->out_idx = kl_lower_ivs(L, 0);
+    k->error_code = error_code;
+    kl_program_add_kernel(L->prog, k);
+}
+
 bool kl_lower_index_check(kl_lower *L, const kl_node *n, kl_buffer *ind, const int64_t *limits,
                           int n_limits, kl_diag *d) {
     kl_arena *a = L->arena;
@@ -53,25 +71,12 @@ bool kl_lower_index_check(kl_lower *L, const kl_node *n, kl_buffer *ind, const i
     const kl_buffer *root = kl_buffer_root(ind);
     if (root->kind == KL_BUF_CONST && root->data && ind == root)
         return check_constant(n, ind, limits, n_limits, d);
-    kl_shape scalar = {.rank = 0};
-    kl_buffer *flag = kl_lower_temp(L, "index_out_of_range", KL_I32, &scalar);
-    kl_kernel *k = kl_kernel_new(L->prog, n, "index_check");
-    k->n_loops = rank;
-    k->n_par = 0;
-    for (int i = 0; i < rank; i++) k->extent[i] = ind->shape.dim[i];
-    k->reduce = KL_RED_MAX;
-    k->acc_dtype = KL_I32;
-    k->init = kl_e_const_i(a, KL_I32, 0);
     kl_expr *x = kl_e_cast(a, KL_I64, kl_e_load(a, ind, kl_lower_ivs(L, rank)));
     kl_expr *limit = limit_expr(L, limits, n_limits, rank - 1);
     /* x < -limit (never x + limit, which a huge index would overflow) */
     kl_expr *low = kl_e_binary(a, KL_LT, x, kl_e_binary(a, KL_SUB, kl_e_idx(a, 0), limit));
     kl_expr *high = kl_e_binary(a, KL_GE, x, limit);
-    kl_expr *bad = kl_e_binary(a, KL_OR, low, high);
-    k->value = kl_e_select(a, bad, kl_e_const_i(a, KL_I32, 1), kl_e_const_i(a, KL_I32, 0));
-    k->out = flag;
-    k->out_idx = kl_lower_ivs(L, 0);
-    k->error_code = KILN_E_INDEX_OUT_OF_RANGE;
-    kl_program_add_kernel(L->prog, k);
+    kl_lower_check_any(L, n, "index_check", "index_out_of_range", &ind->shape,
+                       kl_e_binary(a, KL_OR, low, high), KILN_E_INDEX_OUT_OF_RANGE);
     return true;
 }

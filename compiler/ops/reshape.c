@@ -325,17 +325,12 @@ static bool shape_infer(kl_node *n, kl_diag *d) {
     return true;
 }
 
-/* The run-time length of x (whose length along x->dd_dim depends on the data). */
-static kl_expr *dd_length_of(kl_lower *L, kl_value *x) {
-    return kl_lower_dd_length(L, kl_buffer_root(kl_lower_buffer(L, x))->dd_count);
-}
-
 /* Only for an input whose length along one dim depends on the data: that entry is its count. */
 static bool shape_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     kl_value *x = n->inputs[0];
     int start = n->opset >= 15 ? shape_bound(kl_attr_int(n, "start", 0), x->shape.rank) : 0;
     kl_kernel *k = kl_move_kernel(L, n, "shape", kl_lower_buffer(L, n->outputs[0]));
-    kl_expr *at = kl_e_iv(L->arena, 0), *value = dd_length_of(L, x);
+    kl_expr *at = kl_e_iv(L->arena, 0), *value = kl_lower_dd_length_of(L, x);
     for (int i = 0; i < n->outputs[0]->shape.dim[0]; i++)
         if (start + i != x->dd_dim)
             value = kl_e_select(L->arena, kl_e_binary(L->arena, KL_EQ, at, kl_e_idx(L->arena, i)),
@@ -369,7 +364,7 @@ static bool size_lower(kl_lower *L, kl_node *n, kl_diag *d) {
     if (x->data_dependent) {
         kl_shape others = x->shape;
         others.dim[x->dd_dim] = 1;
-        k->value = kl_e_mulc(L->arena, dd_length_of(L, x), kl_shape_numel(&others));
+        k->value = kl_e_mulc(L->arena, kl_lower_dd_length_of(L, x), kl_shape_numel(&others));
     } else {
         k->value = kl_e_const_i(L->arena, KL_I64, kl_shape_numel(&x->shape));
     }

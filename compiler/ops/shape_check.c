@@ -24,11 +24,6 @@
 
 enum { MAX_WALK = 512, MAX_NAMED = 4 };
 
-/* Nodes that read only their input's shape: what flows into them is not part of the value. */
-static bool reads_shape_only(const kl_node *n) {
-    return !strcmp(n->op_type, "Shape") || !strcmp(n->op_type, "Size");
-}
-
 /* Depth first through the producers, each value once (the walk stops after MAX_WALK). */
 static int source_inputs(const kl_value *v, const kl_value **found, int cap) {
     const kl_value *stack[MAX_WALK], *seen[MAX_WALK];
@@ -45,7 +40,7 @@ static int source_inputs(const kl_value *v, const kl_value **found, int cap) {
             continue;
         }
         const kl_node *p = x->producer;
-        if (!p || reads_shape_only(p)) continue;
+        if (!p || kl_node_reads_shape_only(p)) continue; /* what flows in is no part of it */
         for (int i = 0; i < p->n_inputs && n_stack < MAX_WALK; i++)
             if (p->inputs[i]) stack[n_stack++] = p->inputs[i];
     }
@@ -116,25 +111,10 @@ void kl_lower_bound_value_check(kl_lower *L, kl_value *input) {
     kl_dtype t = kl_dtype_is_float(in->dtype) ? KL_F64 : KL_I64;
     if (kl_shape_numel(&in->shape) == 0) return; /* nothing to differ */
     kl_expr **iv = kl_lower_ivs(L, rank);
-    kl_expr *got = kl_e_cast(a, t, kl_e_load(a, in, iv));
-    kl_expr *bound = kl_e_cast(a, t, kl_e_load(a, want, iv));
-    if (rank == 0) {
-        kl_lower_shape_check(L, NULL, kl_e_binary(a, KL_EQ, got, bound));
-        return;
-    }
-    kl_expr *differs = kl_e_binary(a, KL_NE, got, bound);
-    kl_shape scalar = {.rank = 0};
-    kl_kernel *k = kl_kernel_new(L->prog, NULL, "value_check");
-    k->n_loops = rank;
-    for (int i = 0; i < rank; i++) k->extent[i] = in->shape.dim[i];
-    k->reduce = KL_RED_MAX;
-    k->acc_dtype = KL_I32;
-    k->init = kl_e_const_i(a, KL_I32, 0);
-    k->value = kl_e_select(a, differs, kl_e_const_i(a, KL_I32, 1), kl_e_const_i(a, KL_I32, 0));
-    k->out = kl_lower_temp(L, "value_mismatch", KL_I32, &scalar);
-    k->out_idx = kl_lower_ivs(L, 0);
-    k->error_code = KILN_E_SHAPE;
-    kl_program_add_kernel(L->prog, k);
+    kl_expr *differs = kl_e_binary(a, KL_NE, kl_e_cast(a, t, kl_e_load(a, in, iv)),
+                                   kl_e_cast(a, t, kl_e_load(a, want, iv)));
+    kl_lower_check_any(L, NULL, "value_check", "value_mismatch", &in->shape, differs,
+                       KILN_E_SHAPE);
 }
 
 void kl_lower_check_int_input(kl_lower *L, kl_node *n, int input, int64_t want) {
